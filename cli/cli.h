@@ -1,0 +1,54 @@
+/* The cmhash tool: shared declarations of the command files. */
+#ifndef CMHASH_CLI_H
+#define CMHASH_CLI_H
+
+#include <cmhash/cmhash.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes shared by the commands (README "Exit codes"). verify uses its
+ * own documented set: 0 clean, 1 findings, 2 usage, 3 partial, 4 could not
+ * run. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FINDINGS = 1,    /* verify/diff: problems or differences */
+    EXIT_USAGE = 2,       /* bad command line, package ID or --version */
+    EXIT_SOURCE = 3,      /* the source cannot be snapshotted */
+    EXIT_LIBRARY = 4,     /* the library is missing, damaged or read-only */
+    EXIT_IO = 5,          /* I/O error: read/write failure, disk full */
+    EXIT_BUSY = 6,        /* package locked and --no-wait */
+    EXIT_INTERRUPTED = 7, /* interrupted (SIGINT/SIGTERM) */
+};
+
+int cli_exit_for(cmh_status st);
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* JSON string with quotes, escaped (control characters, quotes,
+ * backslashes; invalid UTF-8 bytes become \u00XX of the byte). */
+void json_str(FILE *f, const char *s);
+
+/* Progress line on stderr. */
+typedef struct progress {
+    bool enabled;
+    double last;
+    int width;
+} progress;
+void progress_init(progress *p, int mode /* -1 quiet, 0 auto, 1 force */);
+int progress_cb(const cmh_progress *pr, void *payload);
+void progress_done(progress *p);
+
+/* Set by SIGINT/SIGTERM; progress_cb cancels when set. */
+extern volatile int cli_interrupted;
+void cli_install_signals(void);
+
+const char *cli_lib_default(const char *opt);
+/* Map a UNC path to the local mount (see README); returns malloc'd path
+ * or NULL with *err set to a message. Non-UNC paths are returned as is. */
+char *cli_map_unc(const char *src, const char *unc_root, const char **err);
+
+int cmd_snapshot(int argc, char **argv);
+int cmd_hash(int argc, char **argv);
+
+#endif

@@ -1,0 +1,73 @@
+/* cmhash: command-line tool over libcmhash. */
+#include "cli.h"
+
+#include <string.h>
+
+static const char main_usage[] =
+    "usage: cmhash COMMAND [options] [args]\n"
+    "\n"
+    "ConfigMgr (SCCM) content library engine.\n"
+    "\n"
+    "Commands:\n"
+    "  snapshot SOURCE PKGID   write the next version of a package\n"
+    "  hash PATH...            SHA-256 of files, content hash of folders\n"
+    "  help COMMAND            help on a command\n"
+    "\n"
+    "Options: --version, --help.\n"
+    "\n"
+    "Exit codes: 0 ok, 1 findings/differences, 2 usage, 3 source problem,\n"
+    "4 library problem, 5 I/O error, 6 busy (--no-wait), 7 interrupted.\n";
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"snapshot", cmd_snapshot},
+    {"hash", cmd_hash},
+};
+
+static const command *find(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(main_usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("cmhash %s\n", cmh_version());
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        fputs(main_usage, stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "help")) {
+        if (argc < 3) {
+            fputs(main_usage, stdout);
+            return EXIT_OK;
+        }
+        const command *c = find(argv[2]);
+        if (!c) {
+            cli_error("unknown command '%s'; see cmhash --help", argv[2]);
+            return EXIT_USAGE;
+        }
+        char *args[] = {argv[2], "--help", NULL};
+        return c->run(2, args);
+    }
+    const command *c = find(cmd);
+    if (!c) {
+        cli_error("unknown command '%s'; see cmhash --help", cmd);
+        return EXIT_USAGE;
+    }
+    return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,174 @@
+/* Internal declarations shared by the engine's files. Not installed. */
+#ifndef CMHASH_INTERNAL_H
+#define CMHASH_INTERNAL_H
+
+#include <cmhash/cmhash.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <wchar.h>
+
+/* Footguns banned at compile time (after the libc headers that declare
+ * them, which every engine file reaches through this header first). */
+#pragma GCC poison strcpy strcat sprintf vsprintf gets
+
+#define CMH_ERRMSG_SIZE 2048
+
+struct cmh_ctx {
+    char err[CMH_ERRMSG_SIZE];
+    EVP_MD *sha256; /* fetched once, shared read-only by all threads */
+};
+
+/* Set the context's error message (printf style); returns @p st. */
+cmh_status cmh__fail(cmh_ctx *ctx, cmh_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Like cmh__fail, appending ": strerror(err)". */
+cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Status for an errno from a library write (ENOSPC, EROFS, EIO...). */
+cmh_status cmh__status_for_write_errno(int err);
+/* A one-line fix hint for a write errno. */
+const char *cmh__write_hint(int err);
+
+/* ---- growable byte buffer ---- */
+typedef struct cmh_buf {
+    char *data;
+    size_t len, cap;
+    bool oom; /* sticky: set when an append failed */
+} cmh_buf;
+void cmh_buf_init(cmh_buf *b);
+void cmh_buf_free(cmh_buf *b);
+void cmh_buf_reset(cmh_buf *b);
+void cmh_buf_add(cmh_buf *b, const void *data, size_t len);
+void cmh_buf_adds(cmh_buf *b, const char *s);
+void cmh_buf_addf(cmh_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* NUL-terminated view (data may be NULL when empty: returns ""). */
+const char *cmh_buf_str(cmh_buf *b);
+
+char *cmh_strdup(const char *s);
+char *cmh_path_join(const char *a, const char *b);
+bool cmh_is_hex64(const char *s, bool *lower_seen);
+double cmh_now(void);
+
+/* ---- names (names.c) ---- */
+/* UTF-8 -> UTF-16; returns false on invalid UTF-8 (overlong, surrogates,
+ * > U+10FFFF). *out is malloc'd (may be NULL when len 0). */
+bool cmh_utf8_to_utf16(const char *s, size_t len, uint16_t **out,
+                       size_t *out_len);
+/* UTF-16LE bytes -> UTF-8 (lone surrogates become U+FFFD). */
+char *cmh_utf16le_to_utf8(const unsigned char *s, size_t nbytes,
+                          size_t *out_len);
+void cmh_utf16_upper(uint16_t *s, size_t n);
+void cmh_utf16_lower(uint16_t *s, size_t n);
+/* NTFS order of two upper-cased names. */
+int cmh_utf16_cmp(const uint16_t *a, size_t an, const uint16_t *b, size_t bn);
+/* Why a name cannot live on Windows, or NULL if it can. */
+const char *cmh_name_problem(const char *name);
+
+/* ---- content tree (tree.c): what the content hash is computed over ---- */
+typedef struct cmh_node cmh_node;
+struct cmh_node {
+    char *name;        /* UTF-8, as on disk */
+    uint16_t *key;     /* upper-cased UTF-16 (NTFS order key) */
+    uint32_t key_len;
+    bool is_dir;
+    cmh_node *parent;
+    /* folders */
+    cmh_node **dirs, **files;
+    size_t ndirs, nfiles, capdirs, capfiles;
+    /* files */
+    uint64_t size;
+    int64_t mtime_ns;  /* POSIX mtime in ns since 1970 */
+    uint32_t attrs;
+    uint8_t sha[CMH_SHA256_LEN];
+    uint8_t sig_sha[CMH_SHA256_LEN];
+    void *aux;         /* owner-defined (snapshot per-file state) */
+};
+cmh_node *cmh_node_new(const char *name, size_t len, bool is_dir);
+/* Thread-unsafe: caller serialises additions to one folder. */
+bool cmh_node_add(cmh_node *dir, cmh_node *child);
+void cmh_node_free(cmh_node *n);
+/* Sort every folder's dirs and files in NTFS order (recursive). */
+void cmh_tree_sort(cmh_node *root);
+/* Content hash (section 5); sig = true: signature hash (6.2). */
+cmh_status cmh_tree_hash(const cmh_node *root, bool sig, EVP_MD *md,
+                         uint8_t out[CMH_SHA256_LEN]);
+/* Relative path with '/' separators, malloc'd. */
+char *cmh_node_relpath(const cmh_node *n);
+
+/* ---- INI (ini.c) ---- */
+/* Called for each key; value is the full value even for long lines.
+ * Return 0 to go on, nonzero to stop with that error text kept. */
+typedef int (*cmh_ini_cb)(void *payload, const char *section,
+                          const char *key, const char *value, int lineno);
+#define CMH_INI_MAX_FILE (4u << 20)  /* larger INIs are refused */
+#define CMH_INI_MAX_LINE 65536       /* longer lines are refused */
+/* Parse bytes (any of the encodings spec section 9 accepts). On failure
+ * @p why (size whylen) says what is wrong, and the return is false. */
+bool cmh_ini_parse(const char *data, size_t len, cmh_ini_cb cb, void *payload,
+                   char *why, size_t whylen);
+/* Read a whole INI file (regular files only, no symlinks, <= max bytes).
+ * Returns 0, or an errno (ENOENT, EFBIG for too large, EFTYPE-like EINVAL
+ * for not a regular file). */
+int cmh_read_small_file(int dirfd, const char *name, size_t max, char **out,
+                        size_t *out_len);
+
+/* ---- library layout (layout.c) ---- */
+#define CMH_TMP_PREFIX ".cmhash-tmp-"
+/* Unique temp name: ".cmhash-tmp-<pid>-<counter><suffix>" into buf. */
+void cmh_tmp_name(char *buf, size_t size, const char *suffix);
+/* Write @p len bytes to dirfd/name atomically (temp + [fsync] + rename). */
+int cmh_write_atomic(int dirfd, const char *name, const void *data,
+                     size_t len, bool do_fsync);
+/* Write a temp file in dirfd; returns 0 or errno. */
+int cmh_write_new(int dirfd, const char *name, const void *data, size_t len,
+                  bool do_fsync);
+/* Percent-encode control characters, '%' and invalid UTF-8. */
+void cmh_percent_encode(cmh_buf *b, const char *s);
+/* FILETIME from POSIX ns. */
+int64_t cmh_filetime_from_ns(int64_t ns);
+int64_t cmh_ns_from_filetime(int64_t ft);
+
+/* FileLib reference list: a sorted, de-duplicated list of content IDs. */
+typedef struct cmh_reflist {
+    char **ids;
+    size_t n, cap;
+} cmh_reflist;
+void cmh_reflist_free(cmh_reflist *r);
+bool cmh_reflist_add(cmh_reflist *r, const char *id); /* keeps sorted */
+bool cmh_reflist_remove(cmh_reflist *r, const char *id);
+bool cmh_reflist_has(const cmh_reflist *r, const char *id);
+/* Parse a FileLib INI (any single section). Returns false on bad INI. */
+bool cmh_reflist_parse(cmh_reflist *r, const char *data, size_t len,
+                       char *why, size_t whylen);
+void cmh_reflist_write(const cmh_reflist *r, cmh_buf *b);
+
+/* ---- thread pool (pool.c) ---- */
+typedef struct cmh_pool cmh_pool;
+typedef void (*cmh_task_fn)(void *task, void *worker_state, void *arg);
+/* Start @p n workers; each gets its own state from make_state. */
+int cmh_pool_new(cmh_pool **out, unsigned n,
+                 void *(*make_state)(void *arg),
+                 void (*free_state)(void *state), void *arg);
+/* Queue a task (unbounded FIFO; producers are the walk and the caller). */
+int cmh_pool_push(cmh_pool *p, cmh_task_fn fn, void *task, void *arg);
+/* Wait until the queue is empty and all workers idle, calling tick every
+ * interval seconds on the caller's thread; tick returning nonzero sets the
+ * pool's cancel flag (tasks should check cmh_pool_canceled). */
+int cmh_pool_wait(cmh_pool *p, double interval, int (*tick)(void *), void *a);
+bool cmh_pool_canceled(const cmh_pool *p);
+void cmh_pool_cancel(cmh_pool *p);
+void cmh_pool_free(cmh_pool *p);
+unsigned cmh_online_cpus(void);
+
+#endif

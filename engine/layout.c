@@ -1,0 +1,250 @@
+/* Library layout helpers: temp names, atomic writes, FileLib reference
+ * lists and the small encodings of contentlib.md section 3. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "os/os.h"
+
+static atomic_uint_fast64_t g_tmp_counter;
+
+void cmh_tmp_name(char *buf, size_t size, const char *suffix)
+{
+    uint64_t n = atomic_fetch_add(&g_tmp_counter, 1);
+    snprintf(buf, size, CMH_TMP_PREFIX "%ld-%llu%s", (long)getpid(),
+             (unsigned long long)n, suffix ? suffix : "");
+}
+
+int cmh_write_new(int dirfd, const char *name, const void *data, size_t len,
+                  bool do_fsync)
+{
+    int fd = openat(dirfd, name,
+                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                    0644);
+    if (fd < 0)
+        return errno;
+    const char *p = data;
+    int e = 0;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            e = errno;
+            break;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (!e && do_fsync)
+        e = cmh_os_fsync(fd);
+    if (close(fd) != 0 && !e)
+        e = errno;
+    if (e)
+        unlinkat(dirfd, name, 0);
+    return e;
+}
+
+int cmh_write_atomic(int dirfd, const char *name, const void *data,
+                     size_t len, bool do_fsync)
+{
+    char tmp[64];
+    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    int e = cmh_write_new(dirfd, tmp, data, len, do_fsync);
+    if (e)
+        return e;
+    if (renameat(dirfd, tmp, dirfd, name) != 0) {
+        e = errno;
+        unlinkat(dirfd, tmp, 0);
+        return e;
+    }
+    if (do_fsync)
+        e = cmh_os_fsync(dirfd);
+    return e;
+}
+
+void cmh_percent_encode(cmh_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        size_t clen = 1;
+        bool valid = true;
+        if (c >= 0x80) {
+            /* keep valid UTF-8 sequences, encode stray bytes */
+            clen = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                 : (c & 0xF8) == 0xF0 ? 4 : 0;
+            if (!clen || i + clen > len) {
+                valid = false;
+                clen = 1;
+            } else {
+                uint16_t *u;
+                size_t ul;
+                if (cmh_utf8_to_utf16((const char *)p + i, clen, &u, &ul))
+                    free(u);
+                else {
+                    valid = false;
+                    clen = 1;
+                }
+            }
+        }
+        if (c < 0x20 || c == 0x7F || c == '%' || !valid) {
+            cmh_buf_addf(b, "%%%02X", c);
+            i++;
+            continue;
+        }
+        cmh_buf_add(b, p + i, clen);
+        i += clen;
+    }
+}
+
+#define FILETIME_EPOCH_DIFF 11644473600LL
+
+int64_t cmh_filetime_from_ns(int64_t ns)
+{
+    /* floor division so pre-1970 times stay consistent */
+    int64_t sec = ns / 1000000000LL, rem = ns % 1000000000LL;
+    if (rem < 0) {
+        sec--;
+        rem += 1000000000LL;
+    }
+    return (sec + FILETIME_EPOCH_DIFF) * 10000000LL + rem / 100;
+}
+
+int64_t cmh_ns_from_filetime(int64_t ft)
+{
+    int64_t sec = ft / 10000000LL - FILETIME_EPOCH_DIFF;
+    int64_t rem = ft % 10000000LL;
+    return sec * 1000000000LL + rem * 100;
+}
+
+/* ---- reference lists ---- */
+
+void cmh_reflist_free(cmh_reflist *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->ids[i]);
+    free(r->ids);
+    memset(r, 0, sizeof *r);
+}
+
+/* Binary search; returns the index of id or where it would go. */
+static size_t reflist_find(const cmh_reflist *r, const char *id, bool *found)
+{
+    size_t lo = 0, hi = r->n;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(r->ids[mid], id); /* ordinal byte compare */
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+bool cmh_reflist_add(cmh_reflist *r, const char *id)
+{
+    bool found;
+    size_t at = reflist_find(r, id, &found);
+    if (found)
+        return true;
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 4;
+        char **a = realloc(r->ids, nc * sizeof *a);
+        if (!a)
+            return false;
+        r->ids = a;
+        r->cap = nc;
+    }
+    char *d = cmh_strdup(id);
+    if (!d)
+        return false;
+    memmove(r->ids + at + 1, r->ids + at, (r->n - at) * sizeof *r->ids);
+    r->ids[at] = d;
+    r->n++;
+    return true;
+}
+
+bool cmh_reflist_remove(cmh_reflist *r, const char *id)
+{
+    bool found;
+    size_t at = reflist_find(r, id, &found);
+    if (!found)
+        return false;
+    free(r->ids[at]);
+    memmove(r->ids + at, r->ids + at + 1, (r->n - at - 1) * sizeof *r->ids);
+    r->n--;
+    return true;
+}
+
+bool cmh_reflist_has(const cmh_reflist *r, const char *id)
+{
+    bool found;
+    reflist_find(r, id, &found);
+    return found;
+}
+
+typedef struct reflist_parse {
+    cmh_reflist *r;
+    char section[128];
+    bool have_section;
+    char *why;
+    size_t whylen;
+} reflist_parse;
+
+static int reflist_cb(void *payload, const char *section, const char *key,
+                      const char *value, int lineno)
+{
+    reflist_parse *p = payload;
+    (void)value;
+    if (!p->have_section) {
+        snprintf(p->section, sizeof p->section, "%s", section);
+        p->have_section = true;
+    } else if (strcasecmp(p->section, section) != 0) {
+        snprintf(p->why, p->whylen, "line %d: more than one section",
+                 lineno);
+        return 1;
+    }
+    if (!section[0]) {
+        snprintf(p->why, p->whylen, "line %d: key outside a section",
+                 lineno);
+        return 1;
+    }
+    if (cmh_content_id_parse(key, NULL, NULL) == CMH_CONTENT_INVALID) {
+        snprintf(p->why, p->whylen, "line %d: bad content ID", lineno);
+        return 1;
+    }
+    if (!cmh_reflist_add(p->r, key)) {
+        snprintf(p->why, p->whylen, "out of memory");
+        return 1;
+    }
+    return 0;
+}
+
+bool cmh_reflist_parse(cmh_reflist *r, const char *data, size_t len,
+                       char *why, size_t whylen)
+{
+    reflist_parse p = {.r = r, .why = why, .whylen = whylen};
+    return cmh_ini_parse(data, len, reflist_cb, &p, why, whylen);
+}
+
+void cmh_reflist_write(const cmh_reflist *r, cmh_buf *b)
+{
+    cmh_buf_adds(b, "[File]\r\n");
+    for (size_t i = 0; i < r->n; i++)
+        cmh_buf_addf(b, "%s=\r\n", r->ids[i]);
+}

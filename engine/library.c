@@ -1,0 +1,928 @@
+/* The content library on disk (see library.h and contentlib.md 1, 3, 7). */
+#include "library.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "os/os.h"
+
+void cmh_library_init(cmh_library *l)
+{
+    memset(l, 0, sizeof *l);
+    l->root_fd = l->pkglib_fd = l->datalib_fd = l->filelib_fd = -1;
+    l->pkg_lock_fd = l->lib_lock_fd = -1;
+}
+
+static int mkdir_p(const char *path)
+{
+    char *p = cmh_strdup(path);
+    if (!p)
+        return ENOMEM;
+    int e = 0;
+    for (char *q = p + 1; *q; q++) {
+        if (*q != '/')
+            continue;
+        *q = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            e = errno;
+            break;
+        }
+        *q = '/';
+    }
+    if (!e && mkdir(p, 0755) != 0 && errno != EEXIST)
+        e = errno;
+    free(p);
+    return e;
+}
+
+static bool dir_is_empty(int fd)
+{
+    int dup_fd = dup(fd);
+    if (dup_fd < 0)
+        return false;
+    DIR *d = fdopendir(dup_fd);
+    if (!d) {
+        close(dup_fd);
+        return false;
+    }
+    bool empty = true;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            empty = false;
+            break;
+        }
+    closedir(d);
+    return empty;
+}
+
+static const char *const lib_dirs[3] = {"PkgLib", "DataLib", "FileLib"};
+
+cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
+                            bool create)
+{
+    int e;
+    l->path = cmh_strdup(path);
+    if (!l->path)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    e = cmh_os_open_dir(AT_FDCWD, path, &l->root_fd);
+    if (e == ENOENT && create) {
+        e = mkdir_p(path);
+        if (e)
+            return cmh__fail(ctx, CMH_E_LIBRARY,
+                             "cannot create library %s: %s; %s", path,
+                             strerror(e), cmh__write_hint(e));
+        e = cmh_os_open_dir(AT_FDCWD, path, &l->root_fd);
+    }
+    if (e == ENOENT)
+        return cmh__fail(ctx, CMH_E_LIBRARY,
+                         "library %s does not exist; check --lib or "
+                         "$CMHASH_LIB", path);
+    if (e)
+        return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
+                               "cannot open library %s", path);
+    int *fds[3] = {&l->pkglib_fd, &l->datalib_fd, &l->filelib_fd};
+    int present = 0;
+    for (int i = 0; i < 3; i++) {
+        struct stat sb;
+        if (fstatat(l->root_fd, lib_dirs[i], &sb, AT_SYMLINK_NOFOLLOW) == 0)
+            present++;
+    }
+    if (present == 0 && create) {
+        if (!dir_is_empty(l->root_fd))
+            return cmh__fail(ctx, CMH_E_LIBRARY,
+                             "%s is not a content library (no PkgLib, "
+                             "DataLib, FileLib) and not empty; point --lib "
+                             "at SCCMContentLib or at a new folder", path);
+        for (int i = 0; i < 3; i++)
+            if (mkdirat(l->root_fd, lib_dirs[i], 0755) != 0 &&
+                errno != EEXIST) {
+                e = errno;
+                return cmh__fail(ctx, CMH_E_LIBRARY,
+                                 "cannot create %s/%s: %s; %s", path,
+                                 lib_dirs[i], strerror(e),
+                                 cmh__write_hint(e));
+            }
+    }
+    for (int i = 0; i < 3; i++) {
+        e = cmh_os_open_dir(l->root_fd, lib_dirs[i], fds[i]);
+        if (e == ENOENT)
+            return cmh__fail(ctx, CMH_E_LIBRARY,
+                             "%s is not a content library: %s is missing; "
+                             "point --lib at SCCMContentLib",
+                             path, lib_dirs[i]);
+        if (e)
+            return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
+                                   "cannot open %s/%s", path, lib_dirs[i]);
+    }
+    return CMH_OK;
+}
+
+void cmh_library_close(cmh_library *l)
+{
+    int fds[6] = {l->pkg_lock_fd, l->lib_lock_fd, l->pkglib_fd,
+                  l->datalib_fd, l->filelib_fd, l->root_fd};
+    for (int i = 0; i < 6; i++)
+        if (fds[i] >= 0)
+            close(fds[i]); /* closing releases flock locks */
+    free(l->path);
+    cmh_library_init(l);
+}
+
+static int open_lock(int dirfd, const char *name, int *out)
+{
+    int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                    0644);
+    if (fd < 0)
+        return errno;
+    *out = fd;
+    return 0;
+}
+
+cmh_status cmh_library_lock_package(cmh_ctx *ctx, cmh_library *l,
+                                    const char *pkgid, bool wait)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%s.lock", pkgid);
+    int e = open_lock(l->pkglib_fd, name, &l->pkg_lock_fd);
+    if (e)
+        return cmh__fail(ctx, cmh__status_for_write_errno(e) == CMH_E_IO
+                                  ? CMH_E_IO
+                                  : CMH_E_LIBRARY,
+                         "cannot create lock %s/PkgLib/%s: %s; %s", l->path,
+                         name, strerror(e), cmh__write_hint(e));
+    e = cmh_os_lock(l->pkg_lock_fd, true, false);
+    if (e == EWOULDBLOCK) {
+        if (!wait)
+            return cmh__fail(ctx, CMH_E_BUSY,
+                             "package %s is being written by another "
+                             "snapshot (%s/PkgLib/%s is locked); run again "
+                             "later or leave out --no-wait to wait",
+                             pkgid, l->path, name);
+        e = cmh_os_lock(l->pkg_lock_fd, true, true);
+    }
+    if (e)
+        return cmh__fail_errno(ctx, CMH_E_LIBRARY, e, "cannot lock %s/PkgLib/%s",
+                               l->path, name);
+    return CMH_OK;
+}
+
+cmh_status cmh_library_lock(cmh_ctx *ctx, cmh_library *l)
+{
+    if (l->lib_lock_fd < 0) {
+        int e = open_lock(l->pkglib_fd, CMH_LIB_LOCK, &l->lib_lock_fd);
+        if (e)
+            return cmh__fail(ctx, CMH_E_LIBRARY,
+                             "cannot create lock %s/PkgLib/" CMH_LIB_LOCK
+                             ": %s; %s", l->path, strerror(e),
+                             cmh__write_hint(e));
+    }
+    int e = cmh_os_lock(l->lib_lock_fd, true, true);
+    if (e)
+        return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
+                               "cannot lock %s/PkgLib/" CMH_LIB_LOCK,
+                               l->path);
+    return CMH_OK;
+}
+
+void cmh_library_unlock(cmh_library *l)
+{
+    if (l->lib_lock_fd >= 0)
+        cmh_os_unlock(l->lib_lock_fd);
+}
+
+void cmh_filelib_rel_hex(char out[CMH_FILELIB_REL_SIZE], const char *hex,
+                         const char *suffix)
+{
+    snprintf(out, CMH_FILELIB_REL_SIZE, "%.4s/%.64s%s", hex, hex, suffix);
+}
+
+void cmh_filelib_rel(char out[CMH_FILELIB_REL_SIZE],
+                     const uint8_t sha[CMH_SHA256_LEN], const char *suffix)
+{
+    char hex[CMH_HEX_SIZE];
+    cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
+    cmh_filelib_rel_hex(out, hex, suffix);
+}
+
+/* ---- PkgLib ---- */
+
+typedef struct pkg_parse {
+    const char *pkgid;
+    cmh_pkg_info *info;
+    uint32_t max_listed;
+    bool have_packages;
+    char *why;
+    size_t whylen;
+} pkg_parse;
+
+static int pkg_cb(void *payload, const char *section, const char *key,
+                  const char *value, int lineno)
+{
+    pkg_parse *p = payload;
+    if (!strcasecmp(section, "Packages")) {
+        char id[CMH_PKGID_SIZE];
+        uint32_t v;
+        p->have_packages = true;
+        if (cmh_content_id_parse(key, id, &v) != CMH_CONTENT_PACKAGE ||
+            strcmp(id, p->pkgid) != 0) {
+            snprintf(p->why, p->whylen, "line %d: '%s' is not a content of "
+                     "%s", lineno, key, p->pkgid);
+            return 1;
+        }
+        if (v > p->max_listed) {
+            p->max_listed = v;
+            snprintf(p->info->cid, sizeof p->info->cid, "%s", key);
+        }
+    } else if (!strcasecmp(section, "Info") && !strcasecmp(key, "Version")) {
+        char *end;
+        unsigned long v = strtoul(value, &end, 10);
+        if (*end || !*value || v > 999999999ul) {
+            snprintf(p->why, p->whylen, "line %d: bad Version", lineno);
+            return 1;
+        }
+        p->info->version = (uint32_t)v;
+    }
+    return 0;
+}
+
+/* [Info] Hash of DataLib/<cid>.INI, or "" */
+static void content_hash_of(cmh_library *l, const char *cid,
+                            char out[CMH_HEX_SIZE]);
+
+cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+                           cmh_pkg_info *out)
+{
+    memset(out, 0, sizeof *out);
+    char name[32];
+    snprintf(name, sizeof name, "%s.INI", pkgid);
+    char *data;
+    size_t len;
+    int e = cmh_read_small_file(l->pkglib_fd, name, CMH_INI_MAX_FILE, &data,
+                                &len);
+    if (e == ENOENT)
+        return CMH_OK;
+    if (e)
+        return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
+                               "cannot read %s/PkgLib/%s", l->path, name);
+    char why[256];
+    pkg_parse p = {pkgid, out, 0, false, why, sizeof why};
+    bool ok = cmh_ini_parse(data, len, pkg_cb, &p, why, sizeof why);
+    free(data);
+    if (ok && !p.have_packages) {
+        ok = false;
+        snprintf(why, sizeof why, "no [Packages] section");
+    }
+    if (!ok)
+        return cmh__fail(ctx, CMH_E_LIBRARY,
+                         "%s/PkgLib/%s is damaged (%s); run cmhash verify, "
+                         "then restore or remove it", l->path, name, why);
+    if (p.max_listed > out->version)
+        out->version = p.max_listed;
+    if (out->cid[0])
+        content_hash_of(l, out->cid, out->hash);
+    return CMH_OK;
+}
+
+typedef struct hash_parse {
+    char *hash;
+} hash_parse;
+
+static int info_hash_cb(void *payload, const char *section, const char *key,
+                        const char *value, int lineno)
+{
+    (void)lineno;
+    hash_parse *p = payload;
+    if (!strcasecmp(section, "Info") && !strcasecmp(key, "Hash") &&
+        cmh_is_hex64(value, NULL)) {
+        for (int i = 0; i < 64; i++)
+            p->hash[i] = (char)(value[i] >= 'a' ? value[i] - 32 : value[i]);
+        p->hash[64] = 0;
+    }
+    return 0;
+}
+
+static void content_hash_of(cmh_library *l, const char *cid,
+                            char out[CMH_HEX_SIZE])
+{
+    char name[CMH_CID_SIZE + 8];
+    snprintf(name, sizeof name, "%s.INI", cid);
+    char *data, why[128];
+    size_t len;
+    out[0] = 0;
+    if (cmh_read_small_file(l->datalib_fd, name, CMH_INI_MAX_FILE, &data,
+                            &len))
+        return;
+    hash_parse p = {out};
+    if (!cmh_ini_parse(data, len, info_hash_cb, &p, why, sizeof why))
+        out[0] = 0;
+    free(data);
+}
+
+cmh_status cmh_pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+                            uint32_t version, bool do_fsync)
+{
+    char name[32], text[128];
+    snprintf(name, sizeof name, "%s.INI", pkgid);
+    int len = snprintf(text, sizeof text,
+                       "[Packages]\r\n%s.%u=\r\n[Info]\r\nVersion=%u\r\n",
+                       pkgid, version, version);
+    int e = cmh_write_atomic(l->pkglib_fd, name, text, (size_t)len, do_fsync);
+    if (e)
+        return cmh__fail(ctx, cmh__status_for_write_errno(e),
+                         "cannot write %s/PkgLib/%s: %s; %s", l->path, name,
+                         strerror(e), cmh__write_hint(e));
+    return CMH_OK;
+}
+
+/* ---- FileLib placement ---- */
+
+void cmh_placement_init(cmh_placement *p)
+{
+    memset(p, 0, sizeof *p);
+}
+
+bool cmh_placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
+                       uint64_t size, const char *tmp, const char *sigtmp)
+{
+    if (p->n == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 64;
+        cmh_place *v = realloc(p->v, nc * sizeof *v);
+        if (!v)
+            return false;
+        p->v = v;
+        p->cap = nc;
+    }
+    cmh_place *x = &p->v[p->n++];
+    memset(x, 0, sizeof *x);
+    memcpy(x->sha, sha, CMH_SHA256_LEN);
+    x->size = size;
+    snprintf(x->tmp, sizeof x->tmp, "%s", tmp);
+    snprintf(x->sigtmp, sizeof x->sigtmp, "%s", sigtmp);
+    return true;
+}
+
+/* Read and parse FileLib/<rel>.INI; *missing when absent. */
+static int read_reflist(cmh_library *l, const char *inirel, cmh_reflist *r,
+                        bool *missing, char *why, size_t whylen)
+{
+    char *data;
+    size_t len;
+    *missing = false;
+    int e = cmh_read_small_file(l->filelib_fd, inirel, CMH_INI_MAX_FILE,
+                                &data, &len);
+    if (e == ENOENT) {
+        *missing = true;
+        return 0;
+    }
+    if (e) {
+        snprintf(why, whylen, "%s", strerror(e));
+        return e;
+    }
+    bool ok = cmh_reflist_parse(r, data, len, why, whylen);
+    free(data);
+    return ok ? 0 : EINVAL;
+}
+
+static int write_reflist_tmp(cmh_library *l, const char *h4,
+                             const cmh_reflist *r, char tmp[48])
+{
+    cmh_buf b;
+    cmh_buf_init(&b);
+    cmh_reflist_write(r, &b);
+    if (b.oom) {
+        cmh_buf_free(&b);
+        return ENOMEM;
+    }
+    char rel[64];
+    cmh_tmp_name(tmp, 48, ".INI");
+    snprintf(rel, sizeof rel, "%s/%s", h4, tmp);
+    int e = cmh_write_new(l->filelib_fd, rel, b.data, b.len, false);
+    cmh_buf_free(&b);
+    if (e)
+        tmp[0] = 0;
+    return e;
+}
+
+static void unlink_initmp(cmh_library *l, cmh_place *x)
+{
+    if (!x->initmp[0])
+        return;
+    char rel[64];
+    char hex[CMH_HEX_SIZE];
+    cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
+    snprintf(rel, sizeof rel, "%.4s/%s", hex, x->initmp);
+    unlinkat(l->filelib_fd, rel, 0);
+    x->initmp[0] = 0;
+}
+
+cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
+                                cmh_placement *p, const char *cid,
+                                bool do_fsync)
+{
+    cmh_status st = cmh_library_lock(ctx, l);
+    if (st)
+        return st;
+    int fl = l->filelib_fd;
+    size_t i;
+    int e = 0;
+    for (i = 0; i < p->n; i++) {
+        cmh_place *x = &p->v[i];
+        char hex[CMH_HEX_SIZE], h4[5], rel[CMH_FILELIB_REL_SIZE],
+            sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE];
+        cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
+        memcpy(h4, hex, 4);
+        h4[4] = 0;
+        cmh_filelib_rel_hex(rel, hex, "");
+        cmh_filelib_rel_hex(sigrel, hex, ".SIG");
+        cmh_filelib_rel_hex(inirel, hex, ".INI");
+        if (mkdirat(fl, h4, 0755) != 0 && errno != EEXIST) {
+            e = errno;
+            st = cmh__fail(ctx, cmh__status_for_write_errno(e),
+                           "cannot create %s/FileLib/%s: %s; %s", l->path,
+                           h4, strerror(e), cmh__write_hint(e));
+            goto fail;
+        }
+        struct stat sb;
+        bool have = fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == x->size;
+        /* A present entry of the wrong size is damaged: ours replaces it. */
+        x->data_new = !have;
+        bool have_sig = fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                        S_ISREG(sb.st_mode) &&
+                        (uint64_t)sb.st_size == cmh_sig_size(x->size);
+        x->sig_new = x->data_new || !have_sig;
+        cmh_reflist r = {0};
+        bool missing;
+        char why[256];
+        e = read_reflist(l, inirel, &r, &missing, why, sizeof why);
+        if (e) {
+            cmh_reflist_free(&r);
+            st = cmh__fail(ctx, CMH_E_LIBRARY,
+                           "%s/FileLib/%s is damaged (%s); run cmhash "
+                           "verify, then repair or remove it",
+                           l->path, inirel, why);
+            goto fail;
+        }
+        x->ini_new = missing;
+        if (!cmh_reflist_add(&r, cid)) {
+            cmh_reflist_free(&r);
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+            goto fail;
+        }
+        e = write_reflist_tmp(l, h4, &r, x->initmp);
+        cmh_reflist_free(&r);
+        if (e) {
+            st = cmh__fail(ctx, cmh__status_for_write_errno(e),
+                           "cannot write in %s/FileLib/%s: %s; %s", l->path,
+                           h4, strerror(e), cmh__write_hint(e));
+            goto fail;
+        }
+    }
+    if (do_fsync && (e = cmh_os_sync_fs(fl)) != 0) {
+        st = cmh__fail(ctx, CMH_E_IO, "cannot flush %s to disk: %s; %s",
+                       l->path, strerror(e), cmh__write_hint(e));
+        goto fail;
+    }
+    /* Renames: from here on, refs exist; rollback undoes them. */
+    for (i = 0; i < p->n; i++) {
+        cmh_place *x = &p->v[i];
+        char hex[CMH_HEX_SIZE], rel[CMH_FILELIB_REL_SIZE],
+            sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE],
+            initmp[64];
+        cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
+        cmh_filelib_rel_hex(rel, hex, "");
+        cmh_filelib_rel_hex(sigrel, hex, ".SIG");
+        cmh_filelib_rel_hex(inirel, hex, ".INI");
+        snprintf(initmp, sizeof initmp, "%.4s/%s", hex, x->initmp);
+        if (x->data_new) {
+            if (renameat(fl, x->tmp, fl, rel) != 0)
+                goto rename_fail;
+            x->tmp[0] = 0;
+        }
+        if (x->sig_new) {
+            if (renameat(fl, x->sigtmp, fl, sigrel) != 0)
+                goto rename_fail;
+            x->sigtmp[0] = 0;
+        }
+        if (renameat(fl, initmp, fl, inirel) != 0)
+            goto rename_fail;
+        x->initmp[0] = 0;
+        x->done = true;
+        if (x->data_new) {
+            p->new_files++;
+            p->new_bytes += x->size;
+        }
+    }
+    cmh_library_unlock(l);
+    return CMH_OK;
+rename_fail:
+    e = errno;
+    st = cmh__fail(ctx, cmh__status_for_write_errno(e),
+                   "cannot rename in %s/FileLib: %s; %s", l->path,
+                   strerror(e), cmh__write_hint(e));
+    p->v[i].done = true; /* partially done: roll it back too */
+    cmh_library_unlock(l);
+    cmh_placement_rollback(l, p, cid);
+    return st;
+fail:
+    for (size_t k = 0; k < p->n; k++)
+        unlink_initmp(l, &p->v[k]);
+    cmh_library_unlock(l);
+    return st;
+}
+
+/* Drop @p cid from FileLib/<hex>.INI; delete the entry if nobody is left.
+ * Returns 1 if the entry was deleted, 0 if not, -1 on error. With @p
+ * tmp_out the new INI is left as a temp for the caller to rename (batched
+ * durability); otherwise it is replaced at once. */
+static int drop_reference(cmh_library *l, const char *hex, const char *cid,
+                          char tmp_out[48])
+{
+    char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE],
+        inirel[CMH_FILELIB_REL_SIZE], h4[5];
+    cmh_filelib_rel_hex(rel, hex, "");
+    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh_filelib_rel_hex(inirel, hex, ".INI");
+    memcpy(h4, hex, 4);
+    h4[4] = 0;
+    if (tmp_out)
+        tmp_out[0] = 0;
+    cmh_reflist r = {0};
+    bool missing;
+    char why[256];
+    int rc = 0;
+    if (read_reflist(l, inirel, &r, &missing, why, sizeof why) || missing) {
+        rc = missing ? 0 : -1;
+        goto out;
+    }
+    if (!cmh_reflist_remove(&r, cid))
+        goto out;
+    if (r.n == 0) {
+        /* INI first: a crash leaves an unreferenced file (ORPHAN_FILE,
+         * removed by gc), never a reference to a missing file. */
+        unlinkat(l->filelib_fd, inirel, 0);
+        unlinkat(l->filelib_fd, sigrel, 0);
+        unlinkat(l->filelib_fd, rel, 0);
+        rc = 1;
+        goto out;
+    }
+    char tmp[48];
+    if (write_reflist_tmp(l, h4, &r, tmp)) {
+        rc = -1;
+        goto out;
+    }
+    if (tmp_out) {
+        memcpy(tmp_out, tmp, 48);
+    } else {
+        char trel[64];
+        snprintf(trel, sizeof trel, "%s/%s", h4, tmp);
+        if (renameat(l->filelib_fd, trel, l->filelib_fd, inirel) != 0) {
+            unlinkat(l->filelib_fd, trel, 0);
+            rc = -1;
+        }
+    }
+out:
+    cmh_reflist_free(&r);
+    return rc;
+}
+
+void cmh_placement_rollback(cmh_library *l, cmh_placement *p,
+                            const char *cid)
+{
+    cmh_ctx dummy;
+    memset(&dummy, 0, sizeof dummy);
+    if (cmh_library_lock(&dummy, l) != CMH_OK)
+        return;
+    for (size_t i = 0; i < p->n; i++) {
+        cmh_place *x = &p->v[i];
+        if (!x->done)
+            continue;
+        char hex[CMH_HEX_SIZE];
+        cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
+        drop_reference(l, hex, cid, NULL);
+        x->done = false;
+    }
+    cmh_library_unlock(l);
+}
+
+void cmh_placement_free(cmh_library *l, cmh_placement *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        cmh_place *x = &p->v[i];
+        if (x->tmp[0])
+            unlinkat(l->filelib_fd, x->tmp, 0);
+        if (x->sigtmp[0])
+            unlinkat(l->filelib_fd, x->sigtmp, 0);
+        unlink_initmp(l, x);
+    }
+    free(p->v);
+    cmh_placement_init(p);
+}
+
+/* ---- DataLib ---- */
+
+cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
+                               const char *mirror_tmp,
+                               const char *content_tmp)
+{
+    int dl = l->datalib_fd;
+    struct stat sb;
+    if (fstatat(dl, cid, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        /* stale mirror of a crashed snapshot of this same version */
+        char aside[64];
+        cmh_tmp_name(aside, sizeof aside, "-stale");
+        if (renameat(dl, cid, dl, aside) == 0)
+            cmh_os_remove_tree(dl, aside);
+    }
+    if (renameat(dl, mirror_tmp, dl, cid) != 0) {
+        int e = errno;
+        return cmh__fail(ctx, cmh__status_for_write_errno(e),
+                         "cannot rename in %s/DataLib: %s; %s", l->path,
+                         strerror(e), cmh__write_hint(e));
+    }
+    char ini[CMH_CID_SIZE + 8];
+    snprintf(ini, sizeof ini, "%s.INI", cid);
+    if (renameat(dl, content_tmp, dl, ini) != 0) {
+        int e = errno;
+        cmh_os_remove_tree(dl, cid);
+        return cmh__fail(ctx, cmh__status_for_write_errno(e),
+                         "cannot rename in %s/DataLib: %s; %s", l->path,
+                         strerror(e), cmh__write_hint(e));
+    }
+    return CMH_OK;
+}
+
+void cmh_datalib_uninstall(cmh_library *l, const char *cid)
+{
+    char ini[CMH_CID_SIZE + 8];
+    snprintf(ini, sizeof ini, "%s.INI", cid);
+    unlinkat(l->datalib_fd, ini, 0);
+    char aside[64];
+    cmh_tmp_name(aside, sizeof aside, "-old");
+    if (renameat(l->datalib_fd, cid, l->datalib_fd, aside) == 0)
+        cmh_os_remove_tree(l->datalib_fd, aside);
+}
+
+/* ---- mirror hashes ---- */
+
+typedef struct hash_vec {
+    uint8_t *v;
+    size_t n, cap;
+} hash_vec;
+
+typedef struct file_hash_parse {
+    char hash[CMH_HEX_SIZE];
+} file_hash_parse;
+
+static int file_hash_cb(void *payload, const char *section, const char *key,
+                        const char *value, int lineno)
+{
+    (void)lineno;
+    file_hash_parse *p = payload;
+    if (!strcasecmp(section, "File") && !strcasecmp(key, "Hash") &&
+        cmh_is_hex64(value, NULL))
+        for (int i = 0; i < 65; i++)
+            p->hash[i] = (char)(value[i] >= 'a' && value[i] <= 'f'
+                                    ? value[i] - 32 : value[i]);
+    return 0;
+}
+
+static int hex_nibble(char c)
+{
+    return c <= '9' ? c - '0' : c - 'A' + 10;
+}
+
+static int collect_mirror(int dirfd, hash_vec *hv, int depth)
+{
+    if (depth > 20000)
+        return ELOOP;
+    int dup_fd = dup(dirfd);
+    if (dup_fd < 0)
+        return errno;
+    DIR *d = fdopendir(dup_fd);
+    if (!d) {
+        close(dup_fd);
+        return errno;
+    }
+    rewinddir(d);
+    struct dirent *de;
+    int e = 0;
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        if (!strcmp(nm, ".") || !strcmp(nm, ".."))
+            continue;
+        struct stat sb;
+        if (fstatat(dirfd, nm, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode)) {
+            int sub;
+            if (cmh_os_open_dir(dirfd, nm, &sub) == 0) {
+                e = collect_mirror(sub, hv, depth + 1);
+                close(sub);
+                if (e == ENOMEM)
+                    break;
+                e = 0;
+            }
+            continue;
+        }
+        size_t len = strlen(nm);
+        if (!S_ISREG(sb.st_mode) || len < 4 ||
+            strcasecmp(nm + len - 4, ".INI"))
+            continue;
+        char *data, why[128];
+        size_t dlen;
+        if (cmh_read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen))
+            continue;
+        file_hash_parse p = {{0}};
+        bool ok = cmh_ini_parse(data, dlen, file_hash_cb, &p, why, sizeof why);
+        free(data);
+        if (!ok || !p.hash[0])
+            continue;
+        if (hv->n == hv->cap) {
+            size_t nc = hv->cap ? hv->cap * 2 : 256;
+            uint8_t *v = realloc(hv->v, nc * CMH_SHA256_LEN);
+            if (!v) {
+                e = ENOMEM;
+                break;
+            }
+            hv->v = v;
+            hv->cap = nc;
+        }
+        uint8_t *o = hv->v + hv->n * CMH_SHA256_LEN;
+        for (int i = 0; i < 32; i++)
+            o[i] = (uint8_t)(hex_nibble(p.hash[2 * i]) << 4 |
+                             hex_nibble(p.hash[2 * i + 1]));
+        hv->n++;
+    }
+    closedir(d);
+    return e;
+}
+
+static int sha_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, CMH_SHA256_LEN);
+}
+
+int cmh_mirror_hashes(cmh_library *l, const char *cid, uint8_t **out,
+                      size_t *n)
+{
+    hash_vec hv = {0};
+    *out = NULL;
+    *n = 0;
+    int fd;
+    int e = cmh_os_open_dir(l->datalib_fd, cid, &fd);
+    if (e)
+        return e;
+    e = collect_mirror(fd, &hv, 0);
+    close(fd);
+    if (e) {
+        free(hv.v);
+        return e;
+    }
+    if (hv.n > 1)
+        qsort(hv.v, hv.n, CMH_SHA256_LEN, sha_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < hv.n; i++)
+        if (k == 0 || memcmp(hv.v + (k - 1) * CMH_SHA256_LEN,
+                             hv.v + i * CMH_SHA256_LEN, CMH_SHA256_LEN))
+            memmove(hv.v + k++ * CMH_SHA256_LEN, hv.v + i * CMH_SHA256_LEN,
+                    CMH_SHA256_LEN);
+    *out = hv.v;
+    *n = k;
+    return 0;
+}
+
+/* ---- retirement ---- */
+
+typedef struct cid_list {
+    char **v;
+    size_t n, cap;
+} cid_list;
+
+static bool cid_list_add(cid_list *c, const char *cid)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (!strcmp(c->v[i], cid))
+            return true;
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 4;
+        char **v = realloc(c->v, nc * sizeof *v);
+        if (!v)
+            return false;
+        c->v = v;
+        c->cap = nc;
+    }
+    c->v[c->n] = cmh_strdup(cid);
+    return c->v[c->n++] != NULL;
+}
+
+static cmh_status retire_content(cmh_ctx *ctx, cmh_library *l,
+                                 const char *cid, bool do_fsync,
+                                 uint64_t *retired)
+{
+    uint8_t *hashes = NULL;
+    size_t nh = 0;
+    int e = cmh_mirror_hashes(l, cid, &hashes, &nh);
+    if (e && e != ENOENT)
+        return cmh__fail_errno(ctx, CMH_E_IO, e,
+                               "cannot read %s/DataLib/%s", l->path, cid);
+    cmh_status st = cmh_library_lock(ctx, l);
+    if (st) {
+        free(hashes);
+        return st;
+    }
+    /* new INI temps, renamed after one durability barrier */
+    char (*tmps)[48] = nh ? calloc(nh, sizeof *tmps) : NULL;
+    if (nh && !tmps) {
+        cmh_library_unlock(l);
+        free(hashes);
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    }
+    bool failed = false;
+    for (size_t i = 0; i < nh; i++) {
+        char hex[CMH_HEX_SIZE];
+        cmh_hex_upper(hashes + i * CMH_SHA256_LEN, CMH_SHA256_LEN, hex);
+        int rc = drop_reference(l, hex, cid, tmps[i]);
+        if (rc == 1)
+            (*retired)++;
+        if (rc < 0)
+            failed = true;
+    }
+    if (do_fsync)
+        (void)cmh_os_sync_fs(l->filelib_fd);
+    for (size_t i = 0; i < nh; i++) {
+        if (!tmps[i][0])
+            continue;
+        char hex[CMH_HEX_SIZE], trel[64], inirel[CMH_FILELIB_REL_SIZE];
+        cmh_hex_upper(hashes + i * CMH_SHA256_LEN, CMH_SHA256_LEN, hex);
+        snprintf(trel, sizeof trel, "%.4s/%s", hex, tmps[i]);
+        cmh_filelib_rel_hex(inirel, hex, ".INI");
+        if (renameat(l->filelib_fd, trel, l->filelib_fd, inirel) != 0) {
+            unlinkat(l->filelib_fd, trel, 0);
+            failed = true;
+        }
+    }
+    cmh_library_unlock(l);
+    free(tmps);
+    free(hashes);
+    if (failed)
+        return cmh__fail(ctx, CMH_E_IO,
+                         "could not drop every reference of %s in %s/FileLib;"
+                         " run cmhash verify", cid, l->path);
+    /* DataLib last: while it exists, a rerun can finish the job. */
+    cmh_datalib_uninstall(l, cid);
+    return CMH_OK;
+}
+
+cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
+                              const char *pkgid, const char *keep_cid,
+                              bool do_fsync, uint64_t *retired_files)
+{
+    *retired_files = 0;
+    int dup_fd = dup(l->datalib_fd);
+    if (dup_fd < 0)
+        return cmh__fail_errno(ctx, CMH_E_IO, errno, "dup");
+    DIR *d = fdopendir(dup_fd);
+    if (!d) {
+        close(dup_fd);
+        return cmh__fail_errno(ctx, CMH_E_IO, errno,
+                               "cannot list %s/DataLib", l->path);
+    }
+    rewinddir(d);
+    cid_list old = {0};
+    struct dirent *de;
+    bool oom = false;
+    while ((de = readdir(d)) != NULL) {
+        char name[CMH_CID_SIZE];
+        size_t len = strlen(de->d_name);
+        if (len >= sizeof name)
+            continue;
+        memcpy(name, de->d_name, len + 1);
+        if (len > 4 && !strcasecmp(name + len - 4, ".INI"))
+            name[len - 4] = 0;
+        char id[CMH_PKGID_SIZE];
+        if (cmh_content_id_parse(name, id, NULL) != CMH_CONTENT_PACKAGE ||
+            strcmp(id, pkgid) || !strcmp(name, keep_cid))
+            continue;
+        if (!cid_list_add(&old, name))
+            oom = true;
+    }
+    closedir(d);
+    cmh_status st = oom ? cmh__fail(ctx, CMH_E_NOMEM, "out of memory")
+                        : CMH_OK;
+    for (size_t i = 0; i < old.n; i++) {
+        if (st == CMH_OK)
+            st = retire_content(ctx, l, old.v[i], do_fsync, retired_files);
+        free(old.v[i]);
+    }
+    free(old.v);
+    return st;
+}

@@ -1,0 +1,102 @@
+/* The content library on disk: open/create, locks, PkgLib, FileLib
+ * placement and DataLib installation. Internal. */
+#ifndef CMHASH_LIBRARY_H
+#define CMHASH_LIBRARY_H
+
+#include "internal.h"
+
+#define CMH_CID_SIZE 64
+/* "H4/HASH.SIG" + NUL */
+#define CMH_FILELIB_REL_SIZE (5 + 64 + 4 + 1)
+#define CMH_LIB_LOCK ".cmhash-lib.lock"
+
+typedef struct cmh_library {
+    char *path;
+    int root_fd, pkglib_fd, datalib_fd, filelib_fd;
+    int pkg_lock_fd; /* held package lock, -1 = none */
+    int lib_lock_fd; /* open library lock file, -1 = none */
+} cmh_library;
+
+void cmh_library_init(cmh_library *l);
+/* Open @p path; with @p create, make it (and its three folders) when it is
+ * missing or an empty folder. A folder that has some but not all of
+ * PkgLib/DataLib/FileLib is refused. */
+cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
+                            bool create);
+void cmh_library_close(cmh_library *l);
+cmh_status cmh_library_lock_package(cmh_ctx *ctx, cmh_library *l,
+                                    const char *pkgid, bool wait);
+/* Library-wide lock around FileLib reference changes (always waits). */
+cmh_status cmh_library_lock(cmh_ctx *ctx, cmh_library *l);
+void cmh_library_unlock(cmh_library *l);
+
+/* "H4/HASH<suffix>" */
+void cmh_filelib_rel(char out[CMH_FILELIB_REL_SIZE],
+                     const uint8_t sha[CMH_SHA256_LEN], const char *suffix);
+void cmh_filelib_rel_hex(char out[CMH_FILELIB_REL_SIZE], const char *hex,
+                         const char *suffix);
+
+/* What PkgLib says about a package. version 0: no PkgLib INI. */
+typedef struct cmh_pkg_info {
+    uint32_t version;
+    char cid[CMH_CID_SIZE];
+    char hash[CMH_HEX_SIZE]; /* current content's [Info] Hash, or "" */
+} cmh_pkg_info;
+cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+                           cmh_pkg_info *out);
+cmh_status cmh_pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+                            uint32_t version, bool do_fsync);
+
+/* FileLib placement of one snapshot's distinct files. */
+typedef struct cmh_place {
+    uint8_t sha[CMH_SHA256_LEN];
+    uint64_t size;
+    char tmp[48], sigtmp[48]; /* our temps/pins at the FileLib root */
+    char initmp[48];          /* new reference INI temp in H4/ */
+    bool data_new;            /* we put the data file in */
+    bool sig_new;             /* we put the .SIG in */
+    bool ini_new;             /* the INI did not exist before */
+    bool done;                /* renames carried out */
+} cmh_place;
+
+typedef struct cmh_placement {
+    cmh_place *v;
+    size_t n, cap;
+    uint64_t new_files, new_bytes;
+} cmh_placement;
+
+void cmh_placement_init(cmh_placement *p);
+/* Takes over the temp names. */
+bool cmh_placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
+                       uint64_t size, const char *tmp, const char *sigtmp);
+/* Under the library lock: write reference INI temps adding @p cid, make
+ * them durable, then rename data, signatures and INIs into place. */
+cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
+                                cmh_placement *p, const char *cid,
+                                bool do_fsync);
+/* Undo a committed placement (best effort, before the PkgLib commit). */
+void cmh_placement_rollback(cmh_library *l, cmh_placement *p,
+                            const char *cid);
+/* Remove remaining temps and free. */
+void cmh_placement_free(cmh_library *l, cmh_placement *p);
+
+/* Rename the temp mirror and content INI to DataLib/<cid>[.INI], moving a
+ * stale one (left by a crashed snapshot of the same version) aside. */
+cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
+                               const char *mirror_tmp,
+                               const char *content_tmp);
+void cmh_datalib_uninstall(cmh_library *l, const char *cid);
+
+/* Retire every content of @p pkgid other than @p keep_cid: drop its
+ * references, delete FileLib entries left unreferenced, delete its DataLib
+ * entries. */
+cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
+                              const char *pkgid, const char *keep_cid,
+                              bool do_fsync, uint64_t *retired_files);
+
+/* Collect the Hash= values of every file INI below DataLib/<cid> (upper-
+ * cased, de-duplicated, sorted) into a malloc'd array of 32-byte digests. */
+int cmh_mirror_hashes(cmh_library *l, const char *cid, uint8_t **out,
+                      size_t *n);
+
+#endif

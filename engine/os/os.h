@@ -1,0 +1,38 @@
+/* Operating-system seam: the only place with platform #ifdefs. Every call
+ * returns 0 or an errno value. */
+#ifndef CMHASH_OS_H
+#define CMHASH_OS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+/* Open a source or library file read-only without following a final
+ * symlink, never blocking on a FIFO, with O_NOATIME where permitted. */
+int cmh_os_open_read(int dirfd, const char *path, int *out_fd);
+/* Open a directory (no final symlink). */
+int cmh_os_open_dir(int dirfd, const char *path, int *out_fd);
+/* Make data and metadata written so far durable for the whole filesystem
+ * that holds @p fd (syncfs), or for @p fd alone where syncfs is missing. */
+int cmh_os_sync_fs(int fd);
+int cmh_os_fsync(int fd);
+/* Windows attributes: from the DOS attribute a CIFS/Samba mount exposes,
+ * else synthesised from @p st and @p name (contentlib.md 3.3). */
+uint32_t cmh_os_dos_attributes(int fd, const char *name, const struct stat *st);
+/* Advisory whole-file lock on an open fd: exclusive or shared, waiting or
+ * not (EWOULDBLOCK when busy). */
+int cmh_os_lock(int fd, bool exclusive, bool wait);
+/* Release a lock taken with cmh_os_lock. */
+void cmh_os_unlock(int fd);
+/* Is the lock on dirfd/name held by someone (without taking it for long and
+ * without creating the file)? *busy=false if the file does not exist. */
+int cmh_os_lock_probe(int dirfd, const char *name, bool *busy);
+/* Hint that @p fd will be read sequentially once. */
+void cmh_os_advise_sequential(int fd);
+/* The file's bytes are no longer needed in the page cache. */
+void cmh_os_advise_dontneed(int fd);
+/* Recursively remove dirfd/name (a folder tree or a file); no symlink is
+ * followed. Returns 0 if it did not exist. */
+int cmh_os_remove_tree(int dirfd, const char *name);
+
+#endif

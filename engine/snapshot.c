@@ -1,0 +1,856 @@
+/* cmh_snapshot: package source -> content library (contentlib.md section 7).
+ *
+ * Order of work, each step leaving the library valid:
+ *   1. package lock (PkgLib/<P>.lock)
+ *   2. parallel walk, name checks
+ *   3. parallel streaming: every file once into SHA-256 + signature + a
+ *      FileLib temp; its mirror INI into a temp mirror folder
+ *   4. content INI temp; barrier 1 (syncfs: temps durable)
+ *   5. under the library lock: FileLib reference INI temps, barrier, then
+ *      renames of data, signatures and INIs
+ *   6. mirror and content INI renamed in; barrier 2
+ *   7. PkgLib INI replaced (temp + fsync + rename + fsync dir): commit
+ *   8. older versions retired (retire.c)
+ * Before step 5 nothing outside temp names has changed, so every failure
+ * before it only removes temps. */
+#include "internal.h"
+#include "library.h"
+#include "stream.h"
+#include "walk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "os/os.h"
+
+/* Per-file snapshot state (node->aux), written by the one worker that
+ * streams the file, read by the main thread after the pool is idle. */
+typedef struct file_state {
+    char tmp[48];    /* data temp or pin at the FileLib root; "" = none */
+    char sigtmp[48]; /* signature temp or pin; "" = none */
+    bool pinned;     /* tmp is a hard link of the existing entry */
+    bool sig_pinned;
+} file_state;
+
+typedef struct snap {
+    cmh_ctx *ctx;
+    const cmh_snapshot_opts *o;
+    cmh_library lib;
+    bool write;          /* false: hash only (cmh_hash_dir) */
+    bool do_fsync;
+    const char *source;
+    char cid[CMH_CID_SIZE];
+    char mirror_tmp[128]; /* DataLib/<mirror_tmp> */
+    int mirror_fd;
+    cmh_walk walk;
+    cmh_pool *pool;
+    file_state *fs;      /* nfiles entries */
+    /* First worker failure: written under mu by workers, read by the main
+     * thread after cmh_pool_wait. */
+    pthread_mutex_t mu;
+    cmh_status wst;
+    char werr[CMH_ERRMSG_SIZE];
+    /* Progress counters: workers add, the tick reads. */
+    _Atomic uint_fast64_t bytes_done, files_done;
+    const char *phase;
+    double t0;
+} snap;
+
+static void *worker_make(void *arg)
+{
+    snap *s = arg;
+    return cmh_worker_new(s->ctx->sha256);
+}
+
+static void worker_free(void *st)
+{
+    cmh_worker_free(st);
+}
+
+static void worker_fail(snap *s, cmh_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void worker_fail(snap *s, cmh_status st, const char *fmt, ...)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->wst == CMH_OK) {
+        s->wst = st;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->werr, sizeof s->werr, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&s->mu);
+    cmh_pool_cancel(s->pool);
+}
+
+static int tick(void *arg)
+{
+    snap *s = arg;
+    if (!s->o || !s->o->progress)
+        return 0;
+    cmh_progress p = {0};
+    p.phase = s->phase;
+    p.files_done = atomic_load(&s->files_done);
+    p.bytes_done = atomic_load(&s->bytes_done);
+    if (!strcmp(s->phase, "scan")) {
+        p.files_done = atomic_load(&s->walk.seen_files);
+    } else {
+        p.files_total = s->walk.nfiles;
+        p.bytes_total = s->walk.total_bytes;
+    }
+    p.elapsed = cmh_now() - s->t0;
+    return s->o->progress(&p, s->o->payload);
+}
+
+/* Write dest INI of one file into the temp mirror. */
+static int write_mirror_ini(snap *s, cmh_worker *w, const cmh_node *n,
+                            const char *rel)
+{
+    char hex[CMH_HEX_SIZE];
+    cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
+    cmh_buf *b = &w->scratch;
+    cmh_buf_reset(b);
+    cmh_buf_addf(b,
+                 "[File]\r\nAttributes=%08X\r\nSize=%llu\r\n"
+                 "TimeModified=%lld\r\nHash=%s\r\n",
+                 (unsigned)n->attrs, (unsigned long long)n->size,
+                 (long long)cmh_filetime_from_ns(n->mtime_ns), hex);
+    if (b->oom)
+        return ENOMEM;
+    size_t rl = strlen(rel);
+    char *name = malloc(rl + 5);
+    if (!name)
+        return ENOMEM;
+    memcpy(name, rel, rl);
+    memcpy(name + rl, ".INI", 5);
+    int e = cmh_write_new(s->mirror_fd, name, b->data, b->len, false);
+    free(name);
+    return e;
+}
+
+/* If FileLib already holds these bytes (same size), keep a hard link to
+ * the existing entry instead of our copy: a concurrent retirement may
+ * delete the entry before we reference it, and the pin keeps the bytes. */
+static void pin_existing(snap *s, file_state *fs, const cmh_node *n)
+{
+    char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE];
+    cmh_filelib_rel(rel, n->sha, "");
+    cmh_filelib_rel(sigrel, n->sha, ".SIG");
+    struct stat sb;
+    int fl = s->lib.filelib_fd;
+    if (fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != n->size)
+        return;
+    char pin[48];
+    cmh_tmp_name(pin, sizeof pin, NULL);
+    if (linkat(fl, rel, fl, pin, 0) != 0)
+        return; /* no hard links here (some CIFS mounts): keep our copy */
+    unlinkat(fl, fs->tmp, 0);
+    memcpy(fs->tmp, pin, sizeof pin);
+    fs->pinned = true;
+    if (fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == cmh_sig_size(n->size)) {
+        cmh_tmp_name(pin, sizeof pin, NULL);
+        if (linkat(fl, sigrel, fl, pin, 0) == 0) {
+            unlinkat(fl, fs->sigtmp, 0);
+            memcpy(fs->sigtmp, pin, sizeof pin);
+            fs->sig_pinned = true;
+        }
+    }
+}
+
+static void file_task(void *tk, void *state, void *arg)
+{
+    cmh_node *n = tk;
+    cmh_worker *w = state;
+    snap *s = arg;
+    file_state *fs = n->aux;
+    char *rel = NULL, *path = NULL;
+    int data_fd = -1, sig_fd = -1;
+    if (cmh_pool_canceled(s->pool))
+        return;
+    rel = cmh_node_relpath(n);
+    path = rel ? cmh_path_join(s->source, rel) : NULL;
+    if (!path) {
+        worker_fail(s, CMH_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (s->write) {
+        int fl = s->lib.filelib_fd;
+        cmh_tmp_name(fs->tmp, sizeof fs->tmp, NULL);
+        data_fd = openat(fl, fs->tmp, O_WRONLY | O_CREAT | O_EXCL |
+                                          O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (data_fd < 0) {
+            int e = errno;
+            fs->tmp[0] = 0;
+            worker_fail(s, cmh__status_for_write_errno(e),
+                        "cannot write in %s/FileLib: %s; %s", s->lib.path,
+                        strerror(e), cmh__write_hint(e));
+            goto out;
+        }
+        cmh_tmp_name(fs->sigtmp, sizeof fs->sigtmp, ".SIG");
+        sig_fd = openat(fl, fs->sigtmp, O_WRONLY | O_CREAT | O_EXCL |
+                                            O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (sig_fd < 0) {
+            int e = errno;
+            fs->sigtmp[0] = 0;
+            worker_fail(s, cmh__status_for_write_errno(e),
+                        "cannot write in %s/FileLib: %s; %s", s->lib.path,
+                        strerror(e), cmh__write_hint(e));
+            goto out;
+        }
+    }
+    cmh_stream_out so = {data_fd, s->write ? sig_fd : -1};
+    cmh_stream_res r;
+    int e = cmh_stream_file(w, path, n->name, n->size, n->mtime_ns, &so, &r,
+                            &s->bytes_done, NULL);
+    if (e == 0 && data_fd >= 0 && close(data_fd) != 0) {
+        e = errno;
+        r.write_err = true;
+    }
+    data_fd = -1;
+    if (e == 0 && sig_fd >= 0 && close(sig_fd) != 0) {
+        e = errno;
+        r.write_err = true;
+    }
+    sig_fd = -1;
+    if (e) {
+        if (e == ECANCELED)
+            goto out;
+        if (r.changed)
+            worker_fail(s, CMH_E_SOURCE,
+                        "%s changed while it was read; run the snapshot "
+                        "again when the source is no longer being written",
+                        path);
+        else if (r.write_err)
+            worker_fail(s, cmh__status_for_write_errno(e),
+                        "cannot write in %s/FileLib: %s; %s", s->lib.path,
+                        strerror(e), cmh__write_hint(e));
+        else if (e == ENOENT)
+            worker_fail(s, CMH_E_SOURCE,
+                        "%s vanished during the snapshot; run it again when "
+                        "the source is stable", path);
+        else if (e == EACCES || e == EPERM)
+            worker_fail(s, CMH_E_SOURCE,
+                        "cannot read %s: %s; give this user read access or "
+                        "remove the file from the source", path,
+                        strerror(e));
+        else
+            worker_fail(s, e == ENOMEM ? CMH_E_NOMEM : CMH_E_IO,
+                        "cannot read %s: %s; check the source's disk or "
+                        "share", path, strerror(e));
+        goto out;
+    }
+    n->attrs = r.attrs;
+    memcpy(n->sha, r.sha, sizeof n->sha);
+    memcpy(n->sig_sha, r.sig_sha, sizeof n->sig_sha);
+    if (s->write) {
+        pin_existing(s, fs, n);
+        e = write_mirror_ini(s, w, n, rel);
+        if (e) {
+            worker_fail(s, cmh__status_for_write_errno(e),
+                        "cannot write in %s/DataLib: %s; %s", s->lib.path,
+                        strerror(e), cmh__write_hint(e));
+            goto out;
+        }
+    }
+    atomic_fetch_add(&s->files_done, 1);
+out:
+    if (data_fd >= 0)
+        close(data_fd);
+    if (sig_fd >= 0)
+        close(sig_fd);
+    free(rel);
+    free(path);
+}
+
+/* Remove every temp this snapshot made (failure before the FileLib
+ * renames, or the drop of an unchanged version). */
+static void remove_temps(snap *s)
+{
+    if (!s->write)
+        return;
+    for (size_t i = 0; s->fs && i < s->walk.nfiles; i++) {
+        if (s->fs[i].tmp[0])
+            unlinkat(s->lib.filelib_fd, s->fs[i].tmp, 0);
+        if (s->fs[i].sigtmp[0])
+            unlinkat(s->lib.filelib_fd, s->fs[i].sigtmp, 0);
+        s->fs[i].tmp[0] = s->fs[i].sigtmp[0] = 0;
+    }
+    if (s->mirror_fd >= 0) {
+        close(s->mirror_fd);
+        s->mirror_fd = -1;
+    }
+    if (s->mirror_tmp[0]) {
+        cmh_os_remove_tree(s->lib.datalib_fd, s->mirror_tmp);
+        s->mirror_tmp[0] = 0;
+    }
+}
+
+static int make_mirror_dirs(snap *s, const cmh_node *d, const char *rel)
+{
+    for (size_t i = 0; i < d->ndirs; i++) {
+        char *sub = rel[0] ? cmh_path_join(rel, d->dirs[i]->name)
+                           : cmh_strdup(d->dirs[i]->name);
+        if (!sub)
+            return ENOMEM;
+        int e = 0;
+        if (mkdirat(s->mirror_fd, sub, 0755) != 0)
+            e = errno;
+        if (!e)
+            e = make_mirror_dirs(s, d->dirs[i], sub);
+        free(sub);
+        if (e)
+            return e;
+    }
+    return 0;
+}
+
+static cmh_status walk_source(snap *s)
+{
+    cmh_ctx *ctx = s->ctx;
+    s->phase = "scan";
+    int e = cmh_walk_run(&s->walk, tick, s);
+    if (e == ECANCELED)
+        return cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+    if (e) {
+        const char *rel = s->walk.err_path ? s->walk.err_path : "";
+        if (e == ENOMEM)
+            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        return cmh__fail_errno(ctx, CMH_E_SOURCE, e,
+                               "cannot list %s%s%s; check permissions and "
+                               "that it still exists",
+                               s->source, rel[0] ? "/" : "", rel);
+    }
+    if (s->walk.nlinks && !(s->o->flags & CMH_SNAPSHOT_SKIP_LINKS)) {
+        /* one line: "a, b, c" */
+        cmh_buf list;
+        cmh_buf_init(&list);
+        const char *p = cmh_buf_str(&s->walk.links);
+        for (const char *q; *p; p = q + 1) {
+            q = strchr(p, '\n');
+            if (list.len)
+                cmh_buf_adds(&list, ", ");
+            cmh_buf_add(&list, p, (size_t)(q - p));
+        }
+        cmh_status st = cmh__fail(
+            ctx, CMH_E_SOURCE,
+            "%s holds %zu symbolic link(s), which are not stored: %s; "
+            "replace them with real files or pass --skip-links",
+            s->source, s->walk.nlinks, cmh_buf_str(&list));
+        cmh_buf_free(&list);
+        return st;
+    }
+    return CMH_OK;
+}
+
+static void warn_skipped(snap *s)
+{
+    const char *p = cmh_buf_str(&s->walk.specials);
+    for (const char *q; *p; p = q + 1) {
+        q = strchr(p, '\n');
+        s->walk.skipped++;
+        if (s->o->warning) {
+            char line[1024];
+            snprintf(line, sizeof line,
+                     "skipped %.*s in %s: not a regular file",
+                     (int)(q - p), p, s->source);
+            s->o->warning(line, s->o->payload);
+        }
+    }
+    if (s->walk.nlinks && (s->o->flags & CMH_SNAPSHOT_SKIP_LINKS)) {
+        p = cmh_buf_str(&s->walk.links);
+        for (const char *q; *p; p = q + 1) {
+            q = strchr(p, '\n');
+            s->walk.skipped++;
+            if (s->o->warning) {
+                char line[1024];
+                snprintf(line, sizeof line,
+                         "skipped symbolic link %.*s in %s", (int)(q - p), p,
+                         s->source);
+                s->o->warning(line, s->o->payload);
+            }
+        }
+    }
+}
+
+static cmh_status hash_files(snap *s)
+{
+    s->phase = "hash";
+    size_t n = s->walk.nfiles;
+    if (n) {
+        s->fs = calloc(n, sizeof *s->fs);
+        if (!s->fs)
+            return cmh__fail(s->ctx, CMH_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        s->walk.files[i]->aux = &s->fs[i];
+        if (cmh_pool_push(s->pool, file_task, s->walk.files[i], s)) {
+            cmh_pool_cancel(s->pool);
+            cmh_pool_wait(s->pool, 0.1, NULL, NULL);
+            return cmh__fail(s->ctx, CMH_E_NOMEM, "out of memory");
+        }
+    }
+    cmh_pool_wait(s->pool, 0.1, tick, s);
+    if (s->wst != CMH_OK)
+        return cmh__fail(s->ctx, s->wst, "%s", s->werr);
+    if (cmh_pool_canceled(s->pool))
+        return cmh__fail(s->ctx, CMH_E_CANCELED, "canceled");
+    return CMH_OK;
+}
+
+static cmh_status check_source_dir(cmh_ctx *ctx, const char *src)
+{
+    struct stat sb;
+    if (stat(src, &sb) != 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return cmh__fail(ctx, CMH_E_SOURCE,
+                             "source %s does not exist; check the path (and "
+                             "--unc-root for UNC paths)", src);
+        return cmh__fail_errno(ctx, CMH_E_SOURCE, e,
+                               "cannot access source %s", src);
+    }
+    if (!S_ISDIR(sb.st_mode))
+        return cmh__fail(ctx, CMH_E_SOURCE,
+                         "source %s is not a folder; give the package's "
+                         "source folder", src);
+    return CMH_OK;
+}
+
+static int barrier(snap *s)
+{
+    if (!s->do_fsync)
+        return 0;
+    return cmh_os_sync_fs(s->lib.root_fd);
+}
+
+static void content_ini(snap *s, cmh_buf *b, const char *hash,
+                        const char *sighash)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+    /* SOURCE_DATE_EPOCH makes Created= reproducible (tests, builds). */
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (sde && *sde) {
+        char *end;
+        long long v = strtoll(sde, &end, 10);
+        if (!*end)
+            ns = (int64_t)v * 1000000000LL;
+    }
+    cmh_buf_addf(b, "[Info]\r\nHash=%s\r\nHashAlgorithm=32780\r\n", hash);
+    cmh_buf_addf(b,
+                 "[cmhash]\r\nSignatureHash=%s\r\nFiles=%llu\r\n"
+                 "Folders=%llu\r\nBytes=%llu\r\nSource=",
+                 sighash, (unsigned long long)s->walk.nfiles,
+                 (unsigned long long)s->walk.ndirs,
+                 (unsigned long long)s->walk.total_bytes);
+    cmh_percent_encode(b, s->o->source_display ? s->o->source_display
+                                               : s->o->source);
+    cmh_buf_addf(b, "\r\nCreated=%lld\r\n",
+                 (long long)cmh_filetime_from_ns(ns));
+}
+
+static int node_sha_cmp(const void *a, const void *b)
+{
+    const cmh_node *x = *(cmh_node *const *)a, *y = *(cmh_node *const *)b;
+    return memcmp(x->sha, y->sha, CMH_SHA256_LEN);
+}
+
+cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
+                        cmh_snapshot_result *res)
+{
+    snap s;
+    memset(&s, 0, sizeof s);
+    memset(res, 0, sizeof *res);
+    cmh_status st = CMH_OK;
+    cmh_buf b;
+    cmh_buf_init(&b);
+    cmh_placement pl;
+    cmh_placement_init(&pl);
+    char content_tmp[64] = "";
+    char pkgid[CMH_PKGID_SIZE];
+    ctx->err[0] = 0;
+    s.ctx = ctx;
+    s.o = o;
+    s.mirror_fd = -1;
+    s.t0 = cmh_now();
+    s.phase = "scan";
+    pthread_mutex_init(&s.mu, NULL);
+    cmh_library_init(&s.lib);
+
+    if (!o || o->version != CMH_SNAPSHOT_OPTS_VERSION || !o->source ||
+        !o->lib) {
+        st = cmh__fail(ctx, CMH_E_INVALID, "bad snapshot options");
+        goto done;
+    }
+    if (!o->pkgid || cmh_pkgid_parse(pkgid, o->pkgid) != CMH_OK) {
+        st = cmh__fail(ctx, CMH_E_INVALID,
+                       "'%s' is not a package ID: expected a 3-character "
+                       "site code and 5 hex digits, e.g. MSC0000B",
+                       o->pkgid ? o->pkgid : "");
+        goto done;
+    }
+    memcpy(res->pkgid, pkgid, sizeof pkgid);
+    s.source = o->source;
+    s.write = true;
+    s.do_fsync = !(o->flags & CMH_SNAPSHOT_NO_FSYNC);
+    if ((st = check_source_dir(ctx, o->source)) != CMH_OK)
+        goto done;
+    if ((st = cmh_library_open(ctx, &s.lib, o->lib, true)) != CMH_OK)
+        goto done;
+    if ((st = cmh_library_lock_package(ctx, &s.lib, pkgid,
+                                       !(o->flags & CMH_SNAPSHOT_NO_WAIT))) !=
+        CMH_OK)
+        goto done;
+    cmh_pkg_info cur;
+    if ((st = cmh_pkglib_read(ctx, &s.lib, pkgid, &cur)) != CMH_OK)
+        goto done;
+    uint32_t n = cur.version + 1;
+    if (o->new_version) {
+        if (o->new_version <= cur.version) {
+            st = cmh__fail(ctx, CMH_E_INVALID,
+                           "--version %u is not above the current version "
+                           "%u of %s; give a larger number or leave it out",
+                           o->new_version, cur.version, pkgid);
+            goto done;
+        }
+        n = o->new_version;
+    }
+    if (n > 999999999u) {
+        st = cmh__fail(ctx, CMH_E_LIBRARY, "%s has no version numbers left",
+                       pkgid);
+        goto done;
+    }
+    snprintf(s.cid, sizeof s.cid, "%s.%u", pkgid, n);
+    memcpy(res->content_id, s.cid, sizeof s.cid);
+    res->version = n;
+    res->previous_version = cur.version;
+
+    unsigned threads = o->threads ? o->threads : cmh_online_cpus();
+    if (cmh_pool_new(&s.pool, threads, worker_make, worker_free, &s)) {
+        st = cmh__fail(ctx, CMH_E_NOMEM, "cannot start %u threads", threads);
+        goto done;
+    }
+    s.walk.root_path = o->source;
+    s.walk.pool = s.pool;
+    if ((st = walk_source(&s)) != CMH_OK)
+        goto done;
+    if (cmh_walk_check_names(s.walk.root, s.cid, &b)) {
+        /* every offending path, on one line */
+        for (size_t i = 0; i < b.len; i++)
+            if (b.data[i] == '\n')
+                b.data[i] = i + 1 == b.len ? 0 : ';';
+        st = cmh__fail(ctx, CMH_E_SOURCE,
+                       "%s has names a Windows distribution point cannot "
+                       "hold: %s; rename them and run again",
+                       o->source, cmh_buf_str(&b));
+        goto done;
+    }
+    cmh_buf_reset(&b);
+    warn_skipped(&s);
+
+    /* temp mirror */
+    snprintf(s.mirror_tmp, sizeof s.mirror_tmp, CMH_TMP_PREFIX "%ld-%s",
+             (long)getpid(), s.cid);
+    if (mkdirat(s.lib.datalib_fd, s.mirror_tmp, 0755) != 0 ||
+        cmh_os_open_dir(s.lib.datalib_fd, s.mirror_tmp, &s.mirror_fd) != 0) {
+        int e = errno;
+        s.mirror_tmp[0] = 0;
+        st = cmh__fail_errno(ctx, cmh__status_for_write_errno(e), e,
+                             "cannot write in %s/DataLib", s.lib.path);
+        goto done;
+    }
+    int e = make_mirror_dirs(&s, s.walk.root, "");
+    if (e) {
+        st = cmh__fail(ctx, cmh__status_for_write_errno(e),
+                       "cannot write in %s/DataLib: %s; %s", s.lib.path,
+                       strerror(e), cmh__write_hint(e));
+        goto done;
+    }
+    if ((st = hash_files(&s)) != CMH_OK)
+        goto done;
+
+    uint8_t ch[CMH_SHA256_LEN], sh[CMH_SHA256_LEN];
+    if (cmh_tree_hash(s.walk.root, false, ctx->sha256, ch) ||
+        cmh_tree_hash(s.walk.root, true, ctx->sha256, sh)) {
+        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        goto done;
+    }
+    cmh_hex_upper(ch, sizeof ch, res->content_hash);
+    cmh_hex_upper(sh, sizeof sh, res->signature_hash);
+    res->files = s.walk.nfiles;
+    res->folders = s.walk.ndirs;
+    res->bytes = s.walk.total_bytes;
+    res->skipped = s.walk.skipped;
+
+    if ((o->flags & CMH_SNAPSHOT_IF_CHANGED) && cur.version &&
+        !strcmp(cur.hash, res->content_hash)) {
+        res->unchanged = 1;
+        res->version = cur.version;
+        snprintf(res->content_id, sizeof res->content_id, "%s.%u", pkgid,
+                 cur.version);
+        goto done; /* temps are removed below; nothing else was written */
+    }
+
+    /* content INI temp */
+    content_ini(&s, &b, res->content_hash, res->signature_hash);
+    cmh_tmp_name(content_tmp, sizeof content_tmp, ".INI");
+    if (b.oom || (e = cmh_write_new(s.lib.datalib_fd, content_tmp, b.data,
+                                    b.len, false)) != 0) {
+        if (b.oom)
+            e = ENOMEM;
+        content_tmp[0] = 0;
+        st = cmh__fail(ctx, cmh__status_for_write_errno(e),
+                       "cannot write in %s/DataLib: %s; %s", s.lib.path,
+                       strerror(e), cmh__write_hint(e));
+        goto done;
+    }
+    s.phase = "commit";
+    if ((e = barrier(&s)) != 0) {
+        st = cmh__fail(ctx, CMH_E_IO,
+                       "cannot flush %s to disk: %s; %s", s.lib.path,
+                       strerror(e), cmh__write_hint(e));
+        goto done;
+    }
+
+    /* distinct hashes -> placements (FileLib under the library lock) */
+    cmh_node **byhash = NULL;
+    if (s.walk.nfiles) {
+        byhash = malloc(s.walk.nfiles * sizeof *byhash);
+        if (!byhash) {
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+            goto done;
+        }
+        memcpy(byhash, s.walk.files, s.walk.nfiles * sizeof *byhash);
+        qsort(byhash, s.walk.nfiles, sizeof *byhash, node_sha_cmp);
+    }
+    for (size_t i = 0; i < s.walk.nfiles; i++) {
+        cmh_node *nd = byhash[i];
+        file_state *fs = nd->aux;
+        if (i > 0 && !memcmp(byhash[i - 1]->sha, nd->sha, CMH_SHA256_LEN))
+            continue; /* same bytes elsewhere in this package */
+        if (!cmh_placement_add(&pl, nd->sha, nd->size, fs->tmp, fs->sigtmp)) {
+            free(byhash);
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+            goto done;
+        }
+        fs->tmp[0] = fs->sigtmp[0] = 0; /* now owned by the placement */
+    }
+    free(byhash);
+    /* Unused temps of in-package duplicates go now. */
+    for (size_t i = 0; s.fs && i < s.walk.nfiles; i++) {
+        if (s.fs[i].tmp[0])
+            unlinkat(s.lib.filelib_fd, s.fs[i].tmp, 0);
+        if (s.fs[i].sigtmp[0])
+            unlinkat(s.lib.filelib_fd, s.fs[i].sigtmp, 0);
+        s.fs[i].tmp[0] = s.fs[i].sigtmp[0] = 0;
+    }
+    if ((st = cmh_placement_commit(ctx, &s.lib, &pl, s.cid, s.do_fsync)) !=
+        CMH_OK)
+        goto done;
+    res->new_files = pl.new_files;
+    res->new_bytes = pl.new_bytes;
+    res->present_files = pl.n - pl.new_files;
+
+    /* mirror and content INI into place */
+    close(s.mirror_fd);
+    s.mirror_fd = -1;
+    if ((st = cmh_datalib_install(ctx, &s.lib, s.cid, s.mirror_tmp,
+                                  content_tmp)) != CMH_OK) {
+        cmh_placement_rollback(&s.lib, &pl, s.cid);
+        goto done;
+    }
+    s.mirror_tmp[0] = 0;
+    content_tmp[0] = 0;
+    if ((e = barrier(&s)) != 0) {
+        cmh_datalib_uninstall(&s.lib, s.cid);
+        cmh_placement_rollback(&s.lib, &pl, s.cid);
+        st = cmh__fail(ctx, CMH_E_IO, "cannot flush %s to disk: %s; %s",
+                       s.lib.path, strerror(e), cmh__write_hint(e));
+        goto done;
+    }
+    /* the commit point */
+    if ((st = cmh_pkglib_write(ctx, &s.lib, pkgid, n, s.do_fsync)) !=
+        CMH_OK) {
+        cmh_datalib_uninstall(&s.lib, s.cid);
+        cmh_placement_rollback(&s.lib, &pl, s.cid);
+        goto done;
+    }
+    /* Retire older versions. The new version is committed: a failure here
+     * leaves old entries behind (verify: ORPHAN_CONTENT; the next snapshot
+     * or gc removes them), it does not fail the snapshot. */
+    s.phase = "retire";
+    uint64_t retired = 0;
+    if (cmh_retire_package(ctx, &s.lib, pkgid, s.cid, s.do_fsync,
+                           &retired) != CMH_OK &&
+        o->warning) {
+        char line[CMH_ERRMSG_SIZE + 64];
+        snprintf(line, sizeof line, "retiring old versions: %s",
+                 ctx->err);
+        o->warning(line, o->payload);
+        ctx->err[0] = 0;
+    }
+    res->retired_files = retired;
+
+done:
+    if (content_tmp[0])
+        unlinkat(s.lib.datalib_fd, content_tmp, 0);
+    remove_temps(&s);
+    cmh_placement_free(&s.lib, &pl);
+    cmh_pool_free(s.pool);
+    cmh_walk_free(&s.walk);
+    free(s.fs);
+    cmh_library_close(&s.lib);
+    cmh_buf_free(&b);
+    pthread_mutex_destroy(&s.mu);
+    res->seconds = cmh_now() - s.t0;
+    return st;
+}
+
+/* ---- hash-only helpers ---- */
+
+cmh_status cmh_hash_dir(cmh_ctx *ctx, const char *path,
+                        char out[CMH_HEX_SIZE])
+{
+    snap s;
+    memset(&s, 0, sizeof s);
+    cmh_snapshot_opts o = CMH_SNAPSHOT_OPTS_INIT;
+    o.source = path;
+    o.flags = CMH_SNAPSHOT_SKIP_LINKS;
+    s.ctx = ctx;
+    s.o = &o;
+    s.source = path;
+    s.mirror_fd = -1;
+    s.t0 = cmh_now();
+    s.phase = "scan";
+    ctx->err[0] = 0;
+    pthread_mutex_init(&s.mu, NULL);
+    cmh_library_init(&s.lib);
+    cmh_status st = check_source_dir(ctx, path);
+    if (st)
+        goto done;
+    if (cmh_pool_new(&s.pool, cmh_online_cpus(), worker_make, worker_free,
+                     &s)) {
+        st = cmh__fail(ctx, CMH_E_NOMEM, "cannot start threads");
+        goto done;
+    }
+    s.walk.root_path = path;
+    s.walk.pool = s.pool;
+    s.walk.skip_links = true;
+    if ((st = walk_source(&s)) != CMH_OK)
+        goto done;
+    if ((st = hash_files(&s)) != CMH_OK)
+        goto done;
+    uint8_t h[CMH_SHA256_LEN];
+    if (cmh_tree_hash(s.walk.root, false, ctx->sha256, h)) {
+        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        goto done;
+    }
+    cmh_hex_upper(h, sizeof h, out);
+done:
+    cmh_pool_free(s.pool);
+    cmh_walk_free(&s.walk);
+    free(s.fs);
+    pthread_mutex_destroy(&s.mu);
+    return st;
+}
+
+cmh_status cmh_hash_file(cmh_ctx *ctx, const char *path,
+                         char out[CMH_HEX_SIZE])
+{
+    ctx->err[0] = 0;
+    cmh_worker *w = cmh_worker_new(ctx->sha256);
+    if (!w)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    const char *slash = strrchr(path, '/');
+    cmh_stream_res r;
+    int e = cmh_stream_file(w, path, slash ? slash + 1 : path, UINT64_MAX,
+                            INT64_MIN, NULL, &r, NULL, NULL);
+    cmh_worker_free(w);
+    if (e) {
+        if (r.changed && e == ESTALE)
+            return cmh__fail(ctx, CMH_E_SOURCE,
+                             "%s is not a regular file or changed while it "
+                             "was read", path);
+        return cmh__fail_errno(ctx, e == ENOENT || e == EACCES
+                                        ? CMH_E_SOURCE
+                                        : CMH_E_IO,
+                               e, "cannot read %s", path);
+    }
+    cmh_hex_upper(r.sha, CMH_SHA256_LEN, out);
+    return CMH_OK;
+}
+
+cmh_status cmh_sig_file(cmh_ctx *ctx, const char *path, const char *out_path)
+{
+    ctx->err[0] = 0;
+    cmh_worker *w = cmh_worker_new(ctx->sha256);
+    if (!w)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    char *dir = cmh_strdup(out_path);
+    if (!dir) {
+        cmh_worker_free(w);
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    }
+    char *slash = strrchr(dir, '/');
+    const char *base = out_path;
+    if (slash) {
+        *slash = 0;
+        base = out_path + (slash - dir) + 1;
+    }
+    int dfd = -1;
+    cmh_status st = CMH_OK;
+    char tmp[64] = "";
+    int e = cmh_os_open_dir(AT_FDCWD, slash ? (dir[0] ? dir : "/") : ".",
+                            &dfd);
+    if (e) {
+        st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot open folder of %s",
+                             out_path);
+        goto out;
+    }
+    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        tmp[0] = 0;
+        st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot write %s",
+                             out_path);
+        goto out;
+    }
+    cmh_stream_out so = {-1, fd};
+    cmh_stream_res r;
+    const char *ps = strrchr(path, '/');
+    e = cmh_stream_file(w, path, ps ? ps + 1 : path, UINT64_MAX, INT64_MIN,
+                        &so, &r, NULL, NULL);
+    if (close(fd) != 0 && !e)
+        e = errno;
+    if (e) {
+        st = cmh__fail_errno(ctx, r.write_err ? CMH_E_IO : CMH_E_SOURCE, e,
+                             "cannot sign %s", path);
+        goto out;
+    }
+    if (renameat(dfd, tmp, dfd, base) != 0) {
+        st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot write %s",
+                             out_path);
+        goto out;
+    }
+    tmp[0] = 0;
+out:
+    if (tmp[0])
+        unlinkat(dfd, tmp, 0);
+    if (dfd >= 0)
+        close(dfd);
+    free(dir);
+    cmh_worker_free(w);
+    return st;
+}

@@ -1,0 +1,222 @@
+/* One read pass per source file (see stream.h). */
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "os/os.h"
+
+cmh_worker *cmh_worker_new(EVP_MD *md)
+{
+    cmh_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->md = EVP_MD_CTX_new();
+    w->sigmd = EVP_MD_CTX_new();
+    w->buf = malloc(CMH_READ_SIZE);
+    if (!w->md || !w->sigmd || !w->buf ||
+        !EVP_DigestInit_ex(w->md, md, NULL) ||
+        !EVP_DigestInit_ex(w->sigmd, md, NULL)) {
+        cmh_worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void cmh_worker_free(cmh_worker *w)
+{
+    if (!w)
+        return;
+    EVP_MD_CTX_free(w->md);
+    EVP_MD_CTX_free(w->sigmd);
+    free(w->buf);
+    cmh_buf_free(&w->scratch);
+    free(w);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+    return n > 0 && p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
+}
+
+typedef struct sig_sink_arg {
+    cmh_worker *w;
+    int fd;
+    int err;
+} sig_sink_arg;
+
+static int sig_sink(const void *data, size_t len, void *payload)
+{
+    sig_sink_arg *a = payload;
+    EVP_DigestUpdate(a->w->sigmd, data, len);
+    a->err = write_all(a->fd, data, len);
+    return a->err != 0;
+}
+
+static int64_t stat_mtime(const struct stat *sb)
+{
+    return (int64_t)sb->st_mtim.tv_sec * 1000000000LL + sb->st_mtim.tv_nsec;
+}
+
+int cmh_stream_file(cmh_worker *w, const char *path, const char *name,
+                    uint64_t expect_size, int64_t expect_mtime_ns,
+                    const cmh_stream_out *out, cmh_stream_res *res,
+                    _Atomic uint_fast64_t *progress,
+                    const _Atomic bool *cancel)
+{
+    memset(res, 0, sizeof *res);
+    cmh_sig *sig = NULL;
+    int fd = -1, e;
+    sig_sink_arg sa = {w, out ? out->sig_fd : -1, 0};
+    bool want_sig = out && out->sig_fd >= 0;
+    int data_fd = out ? out->data_fd : -1;
+
+    e = cmh_os_open_read(AT_FDCWD, path, &fd);
+    if (e) {
+        /* ELOOP: replaced by a symlink after the walk; ENXIO/EWOULDBLOCK:
+         * became a FIFO or socket. Both mean the source changed. */
+        if (e == ELOOP || e == ENXIO)
+            res->changed = true;
+        goto out;
+    }
+    struct stat before;
+    if (fstat(fd, &before) != 0) {
+        e = errno;
+        goto out;
+    }
+    if (!S_ISREG(before.st_mode) ||
+        (expect_size != UINT64_MAX &&
+         (uint64_t)before.st_size != expect_size) ||
+        (expect_mtime_ns != INT64_MIN &&
+         stat_mtime(&before) != expect_mtime_ns)) {
+        res->changed = true;
+        e = ESTALE;
+        goto out;
+    }
+    uint64_t size = (uint64_t)before.st_size;
+    res->size = size;
+    res->mtime_ns = stat_mtime(&before);
+    res->attrs = cmh_os_dos_attributes(fd, name, &before);
+    cmh_os_advise_sequential(fd);
+    if (want_sig) {
+        cmh_status st = cmh_sig_new(&sig, size);
+        if (st != CMH_OK) {
+            e = ENOMEM;
+            goto out;
+        }
+    }
+    uint64_t total = 0;
+    bool hole_pending = false;
+    for (;;) {
+        if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) {
+            e = ECANCELED;
+            goto out;
+        }
+        ssize_t n = read(fd, w->buf, CMH_READ_SIZE);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            e = errno;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        total += (uint64_t)n;
+        if (total > size) {
+            res->changed = true;
+            e = ESTALE;
+            goto out;
+        }
+        EVP_DigestUpdate(w->md, w->buf, (size_t)n);
+        if (sig && cmh_sig_update(sig, w->buf, (size_t)n, sig_sink, &sa)) {
+            e = sa.err ? sa.err : EIO;
+            res->write_err = sa.err != 0;
+            goto out;
+        }
+        if (data_fd >= 0) {
+            /* Zero runs become holes: disk images and sparse sources are
+             * stored without allocating their empty blocks. */
+            if ((size_t)n == CMH_READ_SIZE && all_zero(w->buf, (size_t)n)) {
+                if (lseek(data_fd, n, SEEK_CUR) < 0) {
+                    e = errno;
+                    res->write_err = true;
+                    goto out;
+                }
+                hole_pending = true;
+            } else {
+                e = write_all(data_fd, w->buf, (size_t)n);
+                if (e) {
+                    res->write_err = true;
+                    goto out;
+                }
+                hole_pending = false;
+            }
+        }
+        if (progress)
+            atomic_fetch_add_explicit(progress, (uint_fast64_t)n,
+                                      memory_order_relaxed);
+    }
+    struct stat after;
+    if (fstat(fd, &after) != 0) {
+        e = errno;
+        goto out;
+    }
+    if (total != size || (uint64_t)after.st_size != size ||
+        stat_mtime(&after) != res->mtime_ns) {
+        res->changed = true;
+        e = ESTALE;
+        goto out;
+    }
+    if (sig) {
+        if (cmh_sig_final(sig, sig_sink, &sa)) {
+            e = sa.err ? sa.err : EIO;
+            res->write_err = sa.err != 0;
+            goto out;
+        }
+    }
+    if (data_fd >= 0 && hole_pending && ftruncate(data_fd, (off_t)size)) {
+        e = errno;
+        res->write_err = true;
+        goto out;
+    }
+    unsigned int dl;
+    EVP_DigestFinal_ex(w->md, res->sha, &dl);
+    EVP_DigestInit_ex(w->md, NULL, NULL);
+    if (want_sig) {
+        EVP_DigestFinal_ex(w->sigmd, res->sig_sha, &dl);
+        EVP_DigestInit_ex(w->sigmd, NULL, NULL);
+    }
+    e = 0;
+out:
+    if (e) {
+        /* leave the digests clean for the worker's next file */
+        EVP_DigestInit_ex(w->md, NULL, NULL);
+        EVP_DigestInit_ex(w->sigmd, NULL, NULL);
+    }
+    cmh_sig_free(sig);
+    if (fd >= 0)
+        close(fd);
+    res->err = e;
+    return e;
+}

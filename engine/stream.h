@@ -1,0 +1,52 @@
+/* Streaming one source file: one read pass feeding SHA-256, the librsync
+ * signature and (for snapshots) the temporary FileLib copy. */
+#ifndef CMHASH_STREAM_H
+#define CMHASH_STREAM_H
+
+#include "internal.h"
+
+/* Read size: measured in bench/ (issue 4); 256 KiB keeps per-worker memory
+ * small and is past the point where larger reads stop helping on this
+ * machine's page cache. */
+#define CMH_READ_SIZE (256 * 1024)
+
+/* Per-worker state: each worker owns its digests and buffers. */
+typedef struct cmh_worker {
+    EVP_MD_CTX *md;     /* file bytes */
+    EVP_MD_CTX *sigmd;  /* signature bytes */
+    unsigned char *buf; /* CMH_READ_SIZE bytes */
+    cmh_buf scratch;    /* INI text */
+} cmh_worker;
+
+cmh_worker *cmh_worker_new(EVP_MD *md);
+void cmh_worker_free(cmh_worker *w);
+
+/* What to do with the bytes besides hashing them. */
+typedef struct cmh_stream_out {
+    int data_fd;  /* copy destination, -1 = none */
+    int sig_fd;   /* signature destination, -1 = no signature */
+} cmh_stream_out;
+
+/* Outcome of streaming one file. */
+typedef struct cmh_stream_res {
+    uint64_t size;
+    int64_t mtime_ns;
+    uint32_t attrs;
+    uint8_t sha[CMH_SHA256_LEN];
+    uint8_t sig_sha[CMH_SHA256_LEN];
+    int err;          /* errno of the failure, 0 on success */
+    bool write_err;   /* err came from writing the copy/signature */
+    bool changed;     /* file changed while read (size/mtime/type) */
+} cmh_stream_res;
+
+/* Stream @p path. @p expect_size/@p expect_mtime_ns (from the walk; pass
+ * UINT64_MAX / INT64_MIN to skip) must match what is read. @p progress, if
+ * not NULL, is advanced as bytes are read. Returns 0 or an errno (also in
+ * res->err). */
+int cmh_stream_file(cmh_worker *w, const char *path, const char *name,
+                    uint64_t expect_size, int64_t expect_mtime_ns,
+                    const cmh_stream_out *out, cmh_stream_res *res,
+                    _Atomic uint_fast64_t *progress,
+                    const _Atomic bool *cancel);
+
+#endif

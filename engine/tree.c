@@ -1,0 +1,238 @@
+/* The content tree and the content hash (contentlib.md section 5). */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+cmh_node *cmh_node_new(const char *name, size_t len, bool is_dir)
+{
+    cmh_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->name = malloc(len + 1);
+    if (!n->name)
+        goto fail;
+    memcpy(n->name, name, len);
+    n->name[len] = 0;
+    n->is_dir = is_dir;
+    size_t klen = 0;
+    if (!cmh_utf8_to_utf16(name, len, &n->key, &klen)) {
+        /* Invalid UTF-8: keep a byte-wise key so the tree still sorts; the
+         * snapshot refuses such names before hashing anything. */
+        n->key = malloc((len + 1) * sizeof *n->key);
+        if (!n->key)
+            goto fail;
+        for (size_t i = 0; i < len; i++)
+            n->key[i] = (unsigned char)name[i];
+        klen = len;
+    }
+    cmh_utf16_upper(n->key, klen);
+    n->key_len = (uint32_t)klen;
+    return n;
+fail:
+    free(n->name);
+    free(n);
+    return NULL;
+}
+
+static bool push(cmh_node ***arr, size_t *n, size_t *cap, cmh_node *c)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        cmh_node **a = realloc(*arr, nc * sizeof *a);
+        if (!a)
+            return false;
+        *arr = a;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = c;
+    return true;
+}
+
+bool cmh_node_add(cmh_node *dir, cmh_node *child)
+{
+    child->parent = dir;
+    if (child->is_dir)
+        return push(&dir->dirs, &dir->ndirs, &dir->capdirs, child);
+    return push(&dir->files, &dir->nfiles, &dir->capfiles, child);
+}
+
+void cmh_node_free(cmh_node *n)
+{
+    if (!n)
+        return;
+    /* Iterative over folders' children would avoid deep recursion; source
+     * depth is bounded by the 32,000-unit path rule (at most 16,000 levels
+     * of one-letter folders), and each frame here is small. */
+    for (size_t i = 0; i < n->ndirs; i++)
+        cmh_node_free(n->dirs[i]);
+    for (size_t i = 0; i < n->nfiles; i++)
+        cmh_node_free(n->files[i]);
+    free(n->dirs);
+    free(n->files);
+    free(n->name);
+    free(n->key);
+    free(n);
+}
+
+static int node_cmp(const void *a, const void *b)
+{
+    const cmh_node *x = *(cmh_node *const *)a, *y = *(cmh_node *const *)b;
+    int c = cmh_utf16_cmp(x->key, x->key_len, y->key, y->key_len);
+    if (c)
+        return c;
+    /* Case-insensitive duplicates are refused by the snapshot; readers of
+     * foreign libraries still need a total order: byte order of names. */
+    return strcmp(x->name, y->name);
+}
+
+void cmh_tree_sort(cmh_node *root)
+{
+    if (root->ndirs > 1)
+        qsort(root->dirs, root->ndirs, sizeof *root->dirs, node_cmp);
+    if (root->nfiles > 1)
+        qsort(root->files, root->nfiles, sizeof *root->files, node_cmp);
+    for (size_t i = 0; i < root->ndirs; i++)
+        cmh_tree_sort(root->dirs[i]);
+}
+
+/* Lower-cased UTF-16 relative path being built during the walk. */
+typedef struct path16 {
+    uint16_t *u;
+    size_t len, cap;
+} path16;
+
+static bool path_push(path16 *p, const cmh_node *n, size_t *saved)
+{
+    uint16_t *name;
+    size_t nlen;
+    *saved = p->len;
+    if (!cmh_utf8_to_utf16(n->name, strlen(n->name), &name, &nlen)) {
+        /* never reached for snapshot input (names are checked first) */
+        nlen = strlen(n->name);
+        name = malloc((nlen + 1) * sizeof *name);
+        if (!name)
+            return false;
+        for (size_t i = 0; i < nlen; i++)
+            name[i] = (unsigned char)n->name[i];
+    }
+    cmh_utf16_lower(name, nlen);
+    size_t need = p->len + 1 + nlen;
+    if (need > p->cap) {
+        size_t nc = p->cap ? p->cap : 256;
+        while (nc < need)
+            nc *= 2;
+        uint16_t *u = realloc(p->u, nc * sizeof *u);
+        if (!u) {
+            free(name);
+            return false;
+        }
+        p->u = u;
+        p->cap = nc;
+    }
+    if (p->len)
+        p->u[p->len++] = '\\';
+    memcpy(p->u + p->len, name, nlen * sizeof *name);
+    p->len += nlen;
+    free(name);
+    return true;
+}
+
+static void emit16(EVP_MD_CTX *md, const uint16_t *u, size_t n)
+{
+    unsigned char buf[512];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        buf[k++] = (unsigned char)(u[i] & 0xFF);
+        buf[k++] = (unsigned char)(u[i] >> 8);
+        if (k == sizeof buf) {
+            EVP_DigestUpdate(md, buf, k);
+            k = 0;
+        }
+    }
+    if (k)
+        EVP_DigestUpdate(md, buf, k);
+}
+
+static void emit_hex(EVP_MD_CTX *md, const uint8_t sha[CMH_SHA256_LEN])
+{
+    char hex[CMH_HEX_SIZE];
+    unsigned char buf[128];
+    cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
+    for (size_t i = 0; i < 64; i++) {
+        buf[2 * i] = (unsigned char)hex[i];
+        buf[2 * i + 1] = 0;
+    }
+    EVP_DigestUpdate(md, buf, sizeof buf);
+}
+
+static bool visit(EVP_MD_CTX *md, const cmh_node *f, path16 *p, bool sig)
+{
+    size_t saved;
+    for (size_t i = 0; i < f->ndirs; i++) {
+        if (!path_push(p, f->dirs[i], &saved))
+            return false;
+        emit16(md, p->u, p->len);
+        p->len = saved;
+    }
+    for (size_t i = 0; i < f->nfiles; i++) {
+        if (!path_push(p, f->files[i], &saved))
+            return false;
+        emit16(md, p->u, p->len);
+        p->len = saved;
+    }
+    for (size_t i = 0; i < f->nfiles; i++)
+        emit_hex(md, sig ? f->files[i]->sig_sha : f->files[i]->sha);
+    for (size_t i = 0; i < f->ndirs; i++) {
+        if (!path_push(p, f->dirs[i], &saved))
+            return false;
+        bool ok = visit(md, f->dirs[i], p, sig);
+        p->len = saved;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+cmh_status cmh_tree_hash(const cmh_node *root, bool sig, EVP_MD *mdt,
+                         uint8_t out[CMH_SHA256_LEN])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    path16 p = {0};
+    cmh_status st = CMH_E_NOMEM;
+    if (!md || !EVP_DigestInit_ex(md, mdt, NULL))
+        goto out;
+    if (!visit(md, root, &p, sig))
+        goto out;
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(md, out, &len);
+    st = CMH_OK;
+out:
+    free(p.u);
+    EVP_MD_CTX_free(md);
+    return st;
+}
+
+char *cmh_node_relpath(const cmh_node *n)
+{
+    size_t len = 0, count = 0;
+    for (const cmh_node *x = n; x && x->parent; x = x->parent) {
+        len += strlen(x->name);
+        count++;
+    }
+    if (count > 1)
+        len += count - 1; /* separators */
+    char *p = malloc(len + 1);
+    if (!p)
+        return NULL;
+    p[len] = 0;
+    size_t pos = len;
+    for (const cmh_node *x = n; x && x->parent; x = x->parent) {
+        size_t l = strlen(x->name);
+        pos -= l;
+        memcpy(p + pos, x->name, l);
+        if (pos > 0)
+            p[--pos] = '/';
+    }
+    return p;
+}

@@ -1,0 +1,238 @@
+/* Context, error messages and small helpers. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+cmh_status cmh_ctx_new(cmh_ctx **out)
+{
+    *out = NULL;
+    cmh_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return CMH_E_NOMEM;
+    /* Fetched once and shared: per-call EVP_get_digestbyname lookups cost
+     * a provider query each time (OpenSSL 3 "fetching" guide). */
+    c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!c->sha256) {
+        free(c);
+        return CMH_E_IO;
+    }
+    *out = c;
+    return CMH_OK;
+}
+
+void cmh_ctx_free(cmh_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    EVP_MD_free(ctx->sha256);
+    free(ctx);
+}
+
+const char *cmh_ctx_last_error(const cmh_ctx *ctx)
+{
+    return ctx ? ctx->err : "";
+}
+
+const char *cmh_status_str(cmh_status st)
+{
+    switch (st) {
+    case CMH_OK: return "ok";
+    case CMH_E_INVALID: return "invalid argument";
+    case CMH_E_NOMEM: return "out of memory";
+    case CMH_E_SOURCE: return "source problem";
+    case CMH_E_LIBRARY: return "library problem";
+    case CMH_E_IO: return "I/O error";
+    case CMH_E_BUSY: return "busy";
+    case CMH_E_CANCELED: return "canceled";
+    }
+    return "unknown status";
+}
+
+const char *cmh_version(void)
+{
+    return CMH_VERSION_STRING;
+}
+
+cmh_status cmh__fail(cmh_ctx *ctx, cmh_status st, const char *fmt, ...)
+{
+    if (ctx) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
+                           const char *fmt, ...)
+{
+    if (ctx) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < sizeof ctx->err)
+            snprintf(ctx->err + n, sizeof ctx->err - (size_t)n, ": %s",
+                     strerror(err));
+    }
+    return st;
+}
+
+cmh_status cmh__status_for_write_errno(int err)
+{
+    switch (err) {
+    case ENOMEM: return CMH_E_NOMEM;
+    case EROFS:
+    case EACCES:
+    case EPERM: return CMH_E_LIBRARY;
+    default: return CMH_E_IO;
+    }
+}
+
+const char *cmh__write_hint(int err)
+{
+    switch (err) {
+    case ENOSPC:
+    case EDQUOT: return "free space on the library's disk and run again";
+    case EROFS: return "the library is on a read-only filesystem; "
+                       "remount it read-write or use another --lib";
+    case EACCES:
+    case EPERM: return "give this user write access to the library";
+    default: return "check the disk and run again";
+    }
+}
+
+void cmh_buf_init(cmh_buf *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void cmh_buf_free(cmh_buf *b)
+{
+    free(b->data);
+    cmh_buf_init(b);
+}
+
+void cmh_buf_reset(cmh_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = 0;
+}
+
+static bool buf_grow(cmh_buf *b, size_t extra)
+{
+    if (b->oom)
+        return false;
+    if (b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (!d) {
+        b->oom = true;
+        return false;
+    }
+    b->data = d;
+    b->cap = cap;
+    return true;
+}
+
+void cmh_buf_add(cmh_buf *b, const void *data, size_t len)
+{
+    if (!buf_grow(b, len))
+        return;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = 0;
+}
+
+void cmh_buf_adds(cmh_buf *b, const char *s)
+{
+    cmh_buf_add(b, s, strlen(s));
+}
+
+void cmh_buf_addf(cmh_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !buf_grow(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+const char *cmh_buf_str(cmh_buf *b)
+{
+    return b->data ? b->data : "";
+}
+
+char *cmh_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+char *cmh_path_join(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    bool slash = na > 0 && a[na - 1] != '/';
+    char *p = malloc(na + nb + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, a, na);
+    if (slash)
+        p[na++] = '/';
+    memcpy(p + na, b, nb + 1);
+    return p;
+}
+
+bool cmh_is_hex64(const char *s, bool *lower_seen)
+{
+    size_t i = 0;
+    bool lower = false;
+    for (; s[i]; i++) {
+        char c = s[i];
+        if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'))
+            continue;
+        if (c >= 'a' && c <= 'f') {
+            lower = true;
+            continue;
+        }
+        return false;
+    }
+    if (lower_seen)
+        *lower_seen = lower;
+    return i == 64;
+}
+
+double cmh_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void cmh_hex_upper(const uint8_t *bin, size_t n, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[bin[i] >> 4];
+        out[2 * i + 1] = hex[bin[i] & 15];
+    }
+    out[2 * n] = 0;
+}

@@ -1,0 +1,333 @@
+/* Parallel source walk.
+ *
+ * Each folder is one pool task: it lists the folder with fstatat() relative
+ * to the folder's descriptor, creates child nodes, and queues sub-folders as
+ * further tasks, so folders are listed on all workers at once. Only the task
+ * of a folder adds children to that folder's node, so nodes need no lock;
+ * the shared lists and the first error are under w->mu. */
+#include "walk.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "os/os.h"
+
+typedef struct dir_task {
+    cmh_walk *w;
+    cmh_node *node;
+    char *path; /* full path of the folder */
+} dir_task;
+
+static void walk_error(cmh_walk *w, int err, const cmh_node *n,
+                       const char *leaf)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->err) {
+        w->err = err;
+        char *rel = cmh_node_relpath(n);
+        if (rel && leaf) {
+            char *j = rel[0] ? cmh_path_join(rel, leaf) : cmh_strdup(leaf);
+            free(rel);
+            rel = j;
+        }
+        w->err_path = rel;
+    }
+    pthread_mutex_unlock(&w->mu);
+    cmh_pool_cancel(w->pool);
+}
+
+static void note(cmh_walk *w, cmh_buf *list, const cmh_node *dir,
+                 const char *name, const char *what, bool is_link)
+{
+    char *rel = cmh_node_relpath(dir);
+    pthread_mutex_lock(&w->mu);
+    if (rel && rel[0]) {
+        cmh_buf_adds(list, rel);
+        cmh_buf_adds(list, "/");
+    }
+    cmh_buf_adds(list, name);
+    if (what)
+        cmh_buf_addf(list, " (%s)", what);
+    cmh_buf_adds(list, "\n");
+    if (is_link)
+        w->nlinks++;
+    pthread_mutex_unlock(&w->mu);
+    free(rel);
+}
+
+static void dir_task_run(void *tk, void *state, void *arg);
+
+static void dir_task_run(void *tk, void *state, void *arg)
+{
+    (void)state;
+    (void)arg;
+    dir_task *t = tk;
+    cmh_walk *w = t->w;
+    int fd = -1;
+    DIR *d = NULL;
+    if (cmh_pool_canceled(w->pool))
+        goto out;
+    int e = cmh_os_open_dir(AT_FDCWD, t->path, &fd);
+    if (e) {
+        walk_error(w, e, t->node, NULL);
+        goto out;
+    }
+    d = fdopendir(fd);
+    if (!d) {
+        walk_error(w, errno, t->node, NULL);
+        close(fd);
+        goto out;
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            if (errno)
+                walk_error(w, errno, t->node, NULL);
+            break;
+        }
+        const char *nm = de->d_name;
+        if (!strcmp(nm, ".") || !strcmp(nm, ".."))
+            continue;
+        struct stat sb;
+        if (fstatat(dirfd(d), nm, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+            walk_error(w, errno, t->node, nm);
+            break;
+        }
+        if (S_ISLNK(sb.st_mode)) {
+            note(w, &w->links, t->node, nm, NULL, true);
+            continue;
+        }
+        if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode)) {
+            const char *what = S_ISFIFO(sb.st_mode)   ? "FIFO"
+                               : S_ISSOCK(sb.st_mode) ? "socket"
+                                                      : "device";
+            note(w, &w->specials, t->node, nm, what, false);
+            continue;
+        }
+        cmh_node *c = cmh_node_new(nm, strlen(nm), S_ISDIR(sb.st_mode));
+        if (!c || !cmh_node_add(t->node, c)) {
+            cmh_node_free(c);
+            walk_error(w, ENOMEM, t->node, nm);
+            break;
+        }
+        if (c->is_dir) {
+            atomic_fetch_add(&w->seen_dirs, 1);
+            dir_task *sub = malloc(sizeof *sub);
+            char *sp = cmh_path_join(t->path, nm);
+            if (!sub || !sp) {
+                free(sub);
+                free(sp);
+                walk_error(w, ENOMEM, t->node, nm);
+                break;
+            }
+            sub->w = w;
+            sub->node = c;
+            sub->path = sp;
+            if (cmh_pool_push(w->pool, dir_task_run, sub, NULL)) {
+                free(sub->path);
+                free(sub);
+                walk_error(w, ENOMEM, t->node, nm);
+                break;
+            }
+        } else {
+            c->size = (uint64_t)sb.st_size;
+            c->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000LL +
+                          sb.st_mtim.tv_nsec;
+            atomic_fetch_add(&w->seen_files, 1);
+        }
+    }
+out:
+    if (d)
+        closedir(d);
+    free(t->path);
+    free(t);
+}
+
+static void collect(cmh_walk *w, cmh_node *n, size_t *cap, bool *oom)
+{
+    for (size_t i = 0; i < n->nfiles; i++) {
+        if (w->nfiles == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            cmh_node **a = realloc(w->files, nc * sizeof *a);
+            if (!a) {
+                *oom = true;
+                return;
+            }
+            w->files = a;
+            *cap = nc;
+        }
+        w->files[w->nfiles++] = n->files[i];
+        w->total_bytes += n->files[i]->size;
+    }
+    for (size_t i = 0; i < n->ndirs; i++) {
+        w->ndirs++;
+        collect(w, n->dirs[i], cap, oom);
+    }
+}
+
+static int size_desc(const void *a, const void *b)
+{
+    const cmh_node *x = *(cmh_node *const *)a, *y = *(cmh_node *const *)b;
+    return x->size < y->size ? 1 : x->size > y->size ? -1 : 0;
+}
+
+int cmh_walk_run(cmh_walk *w, int (*tick)(void *), void *arg)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    w->started = true;
+    atomic_init(&w->seen_files, 0);
+    atomic_init(&w->seen_dirs, 0);
+    w->root = cmh_node_new("", 0, true);
+    dir_task *t = malloc(sizeof *t);
+    char *p = cmh_strdup(w->root_path);
+    if (!w->root || !t || !p) {
+        free(t);
+        free(p);
+        return ENOMEM;
+    }
+    t->w = w;
+    t->node = w->root;
+    t->path = p;
+    if (cmh_pool_push(w->pool, dir_task_run, t, NULL)) {
+        free(t);
+        free(p);
+        return ENOMEM;
+    }
+    cmh_pool_wait(w->pool, 0.1, tick, arg);
+    if (w->err)
+        return w->err;
+    if (cmh_pool_canceled(w->pool))
+        return ECANCELED;
+    size_t cap = 0;
+    bool oom = false;
+    collect(w, w->root, &cap, &oom);
+    if (oom)
+        return ENOMEM;
+    cmh_tree_sort(w->root);
+    /* Largest first: one big file must not be the last to start. */
+    qsort(w->files, w->nfiles, sizeof *w->files, size_desc);
+    return 0;
+}
+
+void cmh_walk_free(cmh_walk *w)
+{
+    cmh_node_free(w->root);
+    free(w->files);
+    free(w->err_path);
+    cmh_buf_free(&w->links);
+    cmh_buf_free(&w->specials);
+    if (w->started)
+        pthread_mutex_destroy(&w->mu);
+    w->root = NULL;
+    w->files = NULL;
+    w->err_path = NULL;
+}
+
+/* ---- name checks ---- */
+
+typedef struct name_key {
+    const cmh_node *node;
+    uint16_t *key;   /* upper-cased mirror name (files get ".INI") */
+    size_t len;
+} name_key;
+
+static int key_cmp(const void *a, const void *b)
+{
+    const name_key *x = a, *y = b;
+    return cmh_utf16_cmp(x->key, x->len, y->key, y->len);
+}
+
+static void problem(cmh_buf *out, const cmh_node *n, const char *why,
+                    const char *other)
+{
+    char *rel = cmh_node_relpath(n);
+    cmh_buf_addf(out, "%s: %s", rel ? rel : n->name, why);
+    if (other)
+        cmh_buf_addf(out, " %s", other);
+    cmh_buf_adds(out, "\n");
+    free(rel);
+}
+
+static size_t check_dir(const cmh_node *d, size_t prefix_units,
+                        cmh_buf *out)
+{
+    size_t bad = 0, n = d->ndirs + d->nfiles;
+    for (size_t i = 0; i < n; i++) {
+        const cmh_node *c = i < d->ndirs ? d->dirs[i]
+                                         : d->files[i - d->ndirs];
+        const char *why = cmh_name_problem(c->name);
+        if (why) {
+            problem(out, c, why, NULL);
+            bad++;
+            continue;
+        }
+        /* "DataLib\<cid>\" + rel + ".INI" must fit 32,000 UTF-16 units */
+        size_t units = prefix_units + c->key_len + (c->is_dir ? 0 : 4);
+        if (units > 32000) {
+            problem(out, c, "makes a mirror path longer than 32,000 "
+                            "UTF-16 units", NULL);
+            bad++;
+        }
+    }
+    /* Case-insensitive collisions, including a file F whose mirror F.INI
+     * would meet a folder named F.INI. */
+    name_key *keys = n ? calloc(n, sizeof *keys) : NULL;
+    if (n && !keys) {
+        cmh_buf_adds(out, "out of memory\n");
+        return bad + 1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cmh_node *c = i < d->ndirs ? d->dirs[i]
+                                         : d->files[i - d->ndirs];
+        size_t len = c->key_len + (c->is_dir ? 0 : 4);
+        uint16_t *key = malloc((len + 1) * sizeof *key);
+        if (!key)
+            continue;
+        memcpy(key, c->key, c->key_len * sizeof *key);
+        if (!c->is_dir) {
+            key[c->key_len] = '.';
+            key[c->key_len + 1] = 'I';
+            key[c->key_len + 2] = 'N';
+            key[c->key_len + 3] = 'I';
+        }
+        keys[k].node = c;
+        keys[k].key = key;
+        keys[k].len = len;
+        k++;
+    }
+    qsort(keys, k, sizeof *keys, key_cmp);
+    for (size_t i = 1; i < k; i++) {
+        if (key_cmp(&keys[i - 1], &keys[i]) == 0) {
+            const cmh_node *a = keys[i - 1].node, *b = keys[i].node;
+            char *ra = cmh_node_relpath(a);
+            bool same_kind = a->is_dir == b->is_dir;
+            problem(out, b,
+                    same_kind ? "differs only in case from"
+                              : "would share its mirror name with",
+                    ra ? ra : a->name);
+            free(ra);
+            bad++;
+        }
+    }
+    for (size_t i = 0; i < k; i++)
+        free(keys[i].key);
+    free(keys);
+    for (size_t i = 0; i < d->ndirs; i++)
+        bad += check_dir(d->dirs[i], prefix_units + d->dirs[i]->key_len + 1,
+                         out);
+    return bad;
+}
+
+size_t cmh_walk_check_names(const cmh_node *root, const char *cid,
+                            cmh_buf *out)
+{
+    /* "DataLib\" + cid + "\" */
+    return check_dir(root, 8 + strlen(cid) + 1, out);
+}

@@ -1,0 +1,13 @@
+/**
+ * @file cmhash.h
+ * @brief Umbrella header of libcmhash, the ConfigMgr content library engine.
+ */
+#ifndef CMHASH_CMHASH_H
+#define CMHASH_CMHASH_H
+
+#include <cmhash/common.h>
+#include <cmhash/hash.h>
+#include <cmhash/ids.h>
+#include <cmhash/snapshot.h>
+
+#endif

@@ -1,0 +1,62 @@
+/**
+ * @file common.h
+ * @brief Status codes, the context handle and version information.
+ */
+#ifndef CMHASH_COMMON_H
+#define CMHASH_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CMH_VERSION_STRING "0.1.0"
+
+/**
+ * Status of a call. 0 is success, errors are negative. Values never change
+ * once released; new ones are only appended.
+ */
+typedef enum cmh_status {
+    CMH_OK = 0,
+    CMH_E_INVALID = -1,  /**< bad argument or option (a usage error) */
+    CMH_E_NOMEM = -2,    /**< out of memory */
+    CMH_E_SOURCE = -3,   /**< the source tree cannot be snapshotted */
+    CMH_E_LIBRARY = -4,  /**< the content library is unusable or refused */
+    CMH_E_IO = -5,       /**< an I/O error (read, write, no space, ...) */
+    CMH_E_BUSY = -6,     /**< a lock is held and waiting was not allowed */
+    CMH_E_CANCELED = -7, /**< a callback asked to stop */
+} cmh_status;
+
+/** Opaque context: settings shared by calls plus the last error message.
+ *  A context is used by one thread at a time. */
+typedef struct cmh_ctx cmh_ctx;
+
+/**
+ * Create a context.
+ * @param[out] out  receives the new context; caller frees with cmh_ctx_free.
+ * @return CMH_OK or CMH_E_NOMEM / CMH_E_IO (crypto provider unavailable).
+ */
+cmh_status cmh_ctx_new(cmh_ctx **out);
+
+/** Free a context. NULL is a no-op. */
+void cmh_ctx_free(cmh_ctx *ctx);
+
+/**
+ * The message describing the last failure on this context: one line naming
+ * the path concerned and what to do. Owned by the context; valid until the
+ * next call on it. Never NULL ("" when there was no error).
+ */
+const char *cmh_ctx_last_error(const cmh_ctx *ctx);
+
+/** A static, human-readable name for a status ("I/O error", ...). */
+const char *cmh_status_str(cmh_status st);
+
+/** The library version, e.g. "0.1.0". Static string. */
+const char *cmh_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,95 @@
+/**
+ * @file snapshot.h
+ * @brief Write a new package version into a content library.
+ */
+#ifndef CMHASH_SNAPSHOT_H
+#define CMHASH_SNAPSHOT_H
+
+#include <cmhash/common.h>
+#include <cmhash/hash.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Progress of a long call, reported on the caller's thread. */
+typedef struct cmh_progress {
+    const char *phase;     /**< "scan", "hash", "commit", "retire" */
+    uint64_t files_done;
+    uint64_t files_total;  /**< 0 while still unknown */
+    uint64_t bytes_done;
+    uint64_t bytes_total;  /**< 0 while still unknown */
+    double elapsed;        /**< seconds since the call started */
+} cmh_progress;
+
+/** Progress callback: runs on the caller's thread, about every 100 ms.
+ *  Return nonzero to cancel (the call then fails with CMH_E_CANCELED and
+ *  leaves the library as it was). */
+typedef int (*cmh_progress_cb)(const cmh_progress *p, void *payload);
+
+#define CMH_SNAPSHOT_SKIP_LINKS 0x1u  /**< skip symlinks instead of failing */
+#define CMH_SNAPSHOT_NO_WAIT 0x2u     /**< fail with CMH_E_BUSY if locked */
+#define CMH_SNAPSHOT_NO_FSYNC 0x4u    /**< benchmarks only: no durability */
+#define CMH_SNAPSHOT_IF_CHANGED 0x8u  /**< no new version if hash is equal */
+
+#define CMH_SNAPSHOT_OPTS_VERSION 1
+/** Options of cmh_snapshot. Initialise with CMH_SNAPSHOT_OPTS_INIT. */
+typedef struct cmh_snapshot_opts {
+    unsigned version;     /**< CMH_SNAPSHOT_OPTS_VERSION */
+    const char *lib;      /**< library root (created if missing); borrowed */
+    const char *source;   /**< local source folder (already UNC-mapped) */
+    const char *source_display; /**< Source= value; NULL = source */
+    const char *pkgid;    /**< package ID, any case */
+    unsigned threads;     /**< 0 = online CPUs */
+    uint32_t new_version; /**< 0 = current + 1 */
+    unsigned flags;       /**< CMH_SNAPSHOT_* */
+    cmh_progress_cb progress; /**< may be NULL */
+    void *payload;        /**< passed to callbacks */
+    /** Warning callback (skipped FIFO, skipped link...): one line each,
+     *  on the caller's thread. May be NULL. */
+    void (*warning)(const char *msg, void *payload);
+} cmh_snapshot_opts;
+
+#define CMH_SNAPSHOT_OPTS_INIT                                               \
+    {                                                                        \
+        CMH_SNAPSHOT_OPTS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, NULL,    \
+            NULL, NULL                                                       \
+    }
+
+/** What a snapshot did. */
+typedef struct cmh_snapshot_result {
+    char pkgid[9];
+    char content_id[32];        /**< e.g. "MSC0000B.2" */
+    uint32_t version;           /**< n */
+    uint32_t previous_version;  /**< 0 if none */
+    int unchanged;              /**< 1: IF_CHANGED and hash equal; nothing
+                                     was written */
+    uint64_t files;
+    uint64_t folders;           /**< root excluded */
+    uint64_t bytes;
+    uint64_t new_files;         /**< FileLib entries added */
+    uint64_t new_bytes;
+    uint64_t present_files;     /**< distinct hashes already in FileLib */
+    uint64_t skipped;           /**< FIFOs, sockets, devices, links skipped */
+    uint64_t retired_files;     /**< FileLib entries removed by retirement */
+    char content_hash[CMH_HEX_SIZE];
+    char signature_hash[CMH_HEX_SIZE];
+    double seconds;
+} cmh_snapshot_result;
+
+/**
+ * Take a snapshot of opts->source as the next version of opts->pkgid.
+ * Crash-safe as contentlib.md section 7 says: until the PkgLib INI is
+ * replaced the library still shows the previous version.
+ * On failure the library is left as it was and the context holds a one-line
+ * message naming the path and the fix.
+ * @return CMH_E_INVALID (bad ID or version), CMH_E_SOURCE, CMH_E_LIBRARY,
+ *         CMH_E_IO, CMH_E_BUSY, CMH_E_CANCELED, CMH_E_NOMEM.
+ */
+cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *opts,
+                        cmh_snapshot_result *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
