@@ -1,0 +1,2 @@
+@echo off
+pnputil /add-driver Drivers\net.inf /install
