@@ -103,6 +103,14 @@ void cmh_tree_sort(cmh_node *root);
 /* Content hash (section 5); sig = true: signature hash (6.2). */
 cmh_status cmh_tree_hash(const cmh_node *root, bool sig, EVP_MD *md,
                          uint8_t out[CMH_SHA256_LEN]);
+/* Emit the content-hash stream string by string (tests, diagnostics). */
+cmh_status cmh_tree_stream(const cmh_node *root, bool sig,
+                           void (*fn)(const uint16_t *s, size_t n, void *arg),
+                           void *arg);
+/* Walk and hash the folder @p path (no library): the content tree with every
+ * file's SHA-256 filled in. Caller frees with cmh_node_free. */
+cmh_status cmh_hash_dir_tree(cmh_ctx *ctx, const char *path,
+                             cmh_node **out);
 /* Relative path with '/' separators, malloc'd. */
 char *cmh_node_relpath(const cmh_node *n);
 

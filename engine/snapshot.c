@@ -723,6 +723,22 @@ done:
 cmh_status cmh_hash_dir(cmh_ctx *ctx, const char *path,
                         char out[CMH_HEX_SIZE])
 {
+    cmh_node *root = NULL;
+    cmh_status st = cmh_hash_dir_tree(ctx, path, &root);
+    if (st == CMH_OK) {
+        uint8_t h[CMH_SHA256_LEN];
+        if (cmh_tree_hash(root, false, ctx->sha256, h))
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        else
+            cmh_hex_upper(h, sizeof h, out);
+    }
+    cmh_node_free(root);
+    return st;
+}
+
+cmh_status cmh_hash_dir_tree(cmh_ctx *ctx, const char *path, cmh_node **out)
+{
+    *out = NULL;
     snap s;
     memset(&s, 0, sizeof s);
     cmh_snapshot_opts o = CMH_SNAPSHOT_OPTS_INIT;
@@ -752,12 +768,8 @@ cmh_status cmh_hash_dir(cmh_ctx *ctx, const char *path,
         goto done;
     if ((st = hash_files(&s)) != CMH_OK)
         goto done;
-    uint8_t h[CMH_SHA256_LEN];
-    if (cmh_tree_hash(s.walk.root, false, ctx->sha256, h)) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto done;
-    }
-    cmh_hex_upper(h, sizeof h, out);
+    *out = s.walk.root;
+    s.walk.root = NULL;
 done:
     cmh_pool_free(s.pool);
     cmh_walk_free(&s.walk);

@@ -138,8 +138,65 @@ static bool path_push(path16 *p, const cmh_node *n, size_t *saved)
     return true;
 }
 
-static void emit16(EVP_MD_CTX *md, const uint16_t *u, size_t n)
+/* The hashed stream is a sequence of UTF-16LE strings; the emitter gets
+ * each one (for hashing, or for tests that show the first differing one). */
+typedef struct emitter {
+    void (*fn)(const uint16_t *s, size_t n, void *arg);
+    void *arg;
+} emitter;
+
+static void emit_hex(const emitter *em, const uint8_t sha[CMH_SHA256_LEN])
 {
+    char hex[CMH_HEX_SIZE];
+    uint16_t u[64];
+    cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
+    for (size_t i = 0; i < 64; i++)
+        u[i] = (uint16_t)hex[i];
+    em->fn(u, 64, em->arg);
+}
+
+static bool visit(const emitter *em, const cmh_node *f, path16 *p, bool sig)
+{
+    size_t saved;
+    for (size_t i = 0; i < f->ndirs; i++) {
+        if (!path_push(p, f->dirs[i], &saved))
+            return false;
+        em->fn(p->u, p->len, em->arg);
+        p->len = saved;
+    }
+    for (size_t i = 0; i < f->nfiles; i++) {
+        if (!path_push(p, f->files[i], &saved))
+            return false;
+        em->fn(p->u, p->len, em->arg);
+        p->len = saved;
+    }
+    for (size_t i = 0; i < f->nfiles; i++)
+        emit_hex(em, sig ? f->files[i]->sig_sha : f->files[i]->sha);
+    for (size_t i = 0; i < f->ndirs; i++) {
+        if (!path_push(p, f->dirs[i], &saved))
+            return false;
+        bool ok = visit(em, f->dirs[i], p, sig);
+        p->len = saved;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+cmh_status cmh_tree_stream(const cmh_node *root, bool sig,
+                           void (*fn)(const uint16_t *s, size_t n, void *arg),
+                           void *arg)
+{
+    path16 p = {0};
+    emitter em = {fn, arg};
+    bool ok = visit(&em, root, &p, sig);
+    free(p.u);
+    return ok ? CMH_OK : CMH_E_NOMEM;
+}
+
+static void digest_utf16le(const uint16_t *u, size_t n, void *arg)
+{
+    EVP_MD_CTX *md = arg;
     unsigned char buf[512];
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -154,61 +211,19 @@ static void emit16(EVP_MD_CTX *md, const uint16_t *u, size_t n)
         EVP_DigestUpdate(md, buf, k);
 }
 
-static void emit_hex(EVP_MD_CTX *md, const uint8_t sha[CMH_SHA256_LEN])
-{
-    char hex[CMH_HEX_SIZE];
-    unsigned char buf[128];
-    cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
-    for (size_t i = 0; i < 64; i++) {
-        buf[2 * i] = (unsigned char)hex[i];
-        buf[2 * i + 1] = 0;
-    }
-    EVP_DigestUpdate(md, buf, sizeof buf);
-}
-
-static bool visit(EVP_MD_CTX *md, const cmh_node *f, path16 *p, bool sig)
-{
-    size_t saved;
-    for (size_t i = 0; i < f->ndirs; i++) {
-        if (!path_push(p, f->dirs[i], &saved))
-            return false;
-        emit16(md, p->u, p->len);
-        p->len = saved;
-    }
-    for (size_t i = 0; i < f->nfiles; i++) {
-        if (!path_push(p, f->files[i], &saved))
-            return false;
-        emit16(md, p->u, p->len);
-        p->len = saved;
-    }
-    for (size_t i = 0; i < f->nfiles; i++)
-        emit_hex(md, sig ? f->files[i]->sig_sha : f->files[i]->sha);
-    for (size_t i = 0; i < f->ndirs; i++) {
-        if (!path_push(p, f->dirs[i], &saved))
-            return false;
-        bool ok = visit(md, f->dirs[i], p, sig);
-        p->len = saved;
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 cmh_status cmh_tree_hash(const cmh_node *root, bool sig, EVP_MD *mdt,
                          uint8_t out[CMH_SHA256_LEN])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    path16 p = {0};
     cmh_status st = CMH_E_NOMEM;
     if (!md || !EVP_DigestInit_ex(md, mdt, NULL))
         goto out;
-    if (!visit(md, root, &p, sig))
-        goto out;
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(md, out, &len);
-    st = CMH_OK;
+    st = cmh_tree_stream(root, sig, digest_utf16le, md);
+    if (st == CMH_OK) {
+        unsigned int len = 0;
+        EVP_DigestFinal_ex(md, out, &len);
+    }
 out:
-    free(p.u);
     EVP_MD_CTX_free(md);
     return st;
 }
