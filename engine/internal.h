@@ -175,6 +175,8 @@ int cmh_pool_push(cmh_pool *p, cmh_task_fn fn, void *task, void *arg);
  * pool's cancel flag (tasks should check cmh_pool_canceled). */
 int cmh_pool_wait(cmh_pool *p, double interval, int (*tick)(void *), void *a);
 bool cmh_pool_canceled(const cmh_pool *p);
+/* The cancel flag itself, for long tasks to poll between reads. */
+const _Atomic bool *cmh_pool_cancel_flag(const cmh_pool *p);
 void cmh_pool_cancel(cmh_pool *p);
 void cmh_pool_free(cmh_pool *p);
 unsigned cmh_online_cpus(void);

@@ -171,6 +171,11 @@ bool cmh_pool_canceled(const cmh_pool *p)
                                 memory_order_relaxed);
 }
 
+const _Atomic bool *cmh_pool_cancel_flag(const cmh_pool *p)
+{
+    return &p->canceled;
+}
+
 void cmh_pool_cancel(cmh_pool *p)
 {
     atomic_store(&p->canceled, true);

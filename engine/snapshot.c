@@ -212,7 +212,7 @@ static void file_task(void *tk, void *state, void *arg)
     cmh_stream_out so = {data_fd, s->write ? sig_fd : -1};
     cmh_stream_res r;
     int e = cmh_stream_file(w, path, n->name, n->size, n->mtime_ns, &so, &r,
-                            &s->bytes_done, NULL);
+                            &s->bytes_done, cmh_pool_cancel_flag(s->pool));
     if (e == 0 && data_fd >= 0 && close(data_fd) != 0) {
         e = errno;
         r.write_err = true;
