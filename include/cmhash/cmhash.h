@@ -9,5 +9,6 @@
 #include <cmhash/hash.h>
 #include <cmhash/ids.h>
 #include <cmhash/snapshot.h>
+#include <cmhash/bench.h>
 
 #endif
