@@ -4,7 +4,9 @@
 
 #include <cmhash/cmhash.h>
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Exit codes shared by the commands (README "Exit codes"). verify uses its
@@ -48,7 +50,33 @@ const char *cli_lib_default(const char *opt);
  * or NULL with *err set to a message. Non-UNC paths are returned as is. */
 char *cli_map_unc(const char *src, const char *unc_root, const char **err);
 
+/* --log FILE (log.c): CMTrace lines. type 1 info, 2 warning, 3 error. */
+int cli_log_open(const char *path);
+void cli_log_close(void);
+bool cli_log_enabled(void);
+void cli_log(int type, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void cli_log_v(int type, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+/* printf to stdout, and the same line to the log. */
+void cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Remove --log FILE / --log=FILE from argv (before a "--") and open the
+ * log. Returns 0, -1 (usage: *err says why) or -2 (cannot open *err). */
+int cli_log_take_option(int *argc, char **argv, const char **err);
+
+/* Parse a non-negative decimal option value (strict); false + message. */
+bool cli_parse_u32(const char *s, const char *what, uint32_t max,
+                   uint32_t *out);
+/* Exit code of a failed call, after printing its one-line error (and,
+ * with json, {"command":..., "error":..., "exit_code":...}). */
+int cli_fail(cmh_ctx *ctx, cmh_status st, const char *command, bool json);
+/* Open a context or print why not; NULL on failure (exit EXIT_IO). */
+cmh_ctx *cli_ctx_new(void);
+/* Human byte count ("1.2 MB") into buf. */
+void cli_human_bytes(char *buf, size_t n, double bytes);
+
 int cmd_snapshot(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
 
 #endif

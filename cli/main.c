@@ -26,6 +26,7 @@ typedef struct command {
 static const command commands[] = {
     {"snapshot", cmd_snapshot},
     {"hash", cmd_hash},
+    {"extract", cmd_extract},
 };
 
 static const command *find(const char *name)
@@ -69,5 +70,31 @@ int main(int argc, char **argv)
         cli_error("unknown command '%s'; see cmhash --help", cmd);
         return EXIT_USAGE;
     }
-    return c->run(argc - 1, argv + 1);
+    /* --log FILE works on every command: taken out of argv here, so the
+     * commands never see it. */
+    int cargc = argc - 1;
+    char **cargv = argv + 1;
+    const char *lerr;
+    int lrc = cli_log_take_option(&cargc, cargv, &lerr);
+    if (lrc == -1) {
+        cli_error("%s", lerr);
+        return EXIT_USAGE;
+    }
+    if (lrc == -2) {
+        cli_error("cannot open log file %s; check the path and "
+                  "permissions", lerr);
+        return EXIT_IO;
+    }
+    if (cli_log_enabled()) {
+        char line[1024];
+        size_t o = 0;
+        for (int i = 0; i < argc && o + 2 < sizeof line; i++)
+            o += (size_t)snprintf(line + o, sizeof line - o, "%s%s",
+                                  i ? " " : "", argv[i]);
+        cli_log(1, "Started: %s", line);
+    }
+    int rc = c->run(cargc, cargv);
+    cli_log(rc ? 3 : 1, "%s finished with exit code %d", cmd, rc);
+    cli_log_close();
+    return rc;
 }

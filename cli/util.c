@@ -33,6 +33,9 @@ void cli_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    va_start(ap, fmt);
+    cli_log_v(3, fmt, ap);
+    va_end(ap);
 }
 
 void cli_warning(const char *fmt, ...)
@@ -43,6 +46,9 @@ void cli_warning(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    va_start(ap, fmt);
+    cli_log_v(2, fmt, ap);
+    va_end(ap);
 }
 
 void json_str(FILE *f, const char *s)

@@ -1,0 +1,337 @@
+/* cmh_extract: a content's source tree rebuilt from the library.
+ *
+ * Safety argument (nothing is written outside DEST): the content ID is
+ * validated (cmh_content_id_parse: no separators, no `..`); the mirror is
+ * loaded strictly before anything is written (tree_io.h: symbolic links,
+ * specials, `.`/`..` and separator-holding names fail the call); DEST is
+ * opened once and everything below it is reached with openat from folder
+ * fds, folders with O_NOFOLLOW|O_DIRECTORY (a symlink planted in DEST is
+ * refused, not followed), files created O_EXCL|O_NOFOLLOW under a temp
+ * name and renamed over the final name (rename replaces a link, it does not
+ * follow it). */
+#include "tree_io.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "os/os.h"
+#include <cmhash/extract.h>
+
+/* 256 KiB, the snapshot's read size (stream.h): large enough that the
+ * copy is bound by the disks, small enough to be negligible memory. */
+#define EXTRACT_BUF_SIZE (256 * 1024)
+
+typedef struct ext {
+    cmh_ctx *ctx;
+    const cmh_extract_opts *o;
+    cmh_library lib;
+    EVP_MD_CTX *md;
+    unsigned char *buf;
+    uint64_t files_done, bytes_done, files_total, bytes_total;
+    double t0, last_tick;
+} ext;
+
+static bool tick(ext *x)
+{
+    if (!x->o->progress)
+        return false;
+    double now = cmh_now();
+    if (now - x->last_tick < 0.1 && x->files_done < x->files_total)
+        return false;
+    x->last_tick = now;
+    cmh_progress p = {"extract", x->files_done, x->files_total,
+                      x->bytes_done, x->bytes_total, now - x->t0};
+    return x->o->progress(&p, x->o->payload) != 0;
+}
+
+static cmh_status fail_write(ext *x, int e, const char *rel)
+{
+    return cmh__fail(x->ctx, CMH_E_IO, "cannot write %s/%s: %s; %s",
+                     x->o->dest, rel, strerror(e), cmh__write_hint(e));
+}
+
+static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
+                             const char *rel)
+{
+    cmh_ctx *ctx = x->ctx;
+    char hex[CMH_HEX_SIZE], frel[CMH_FILELIB_REL_SIZE], tmp[64] = "";
+    cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
+    cmh_filelib_rel_hex(frel, hex, "");
+    int in = -1, out = -1;
+    cmh_status st = CMH_OK;
+    int e = cmh_os_open_read(x->lib.filelib_fd, frel, &in);
+    if (e) {
+        st = cmh__fail_errno(ctx, e == ENOENT ? CMH_E_LIBRARY : CMH_E_IO, e,
+                             "cannot read %s/FileLib/%s (the bytes of %s); "
+                             "run cmhash verify", x->lib.path, frel, rel);
+        goto out;
+    }
+    struct stat sb;
+    if (fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "%s/FileLib/%s is not a regular file; run cmhash "
+                       "verify", x->lib.path, frel);
+        goto out;
+    }
+    /* the FileLib fd was opened non-blocking for FIFO safety; a regular
+     * file reads the same either way */
+    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    out = openat(dfd, tmp,
+                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0) {
+        e = errno;
+        tmp[0] = 0;
+        st = fail_write(x, e, rel);
+        goto out;
+    }
+    uint64_t nb;
+    uint8_t sha[CMH_SHA256_LEN];
+    bool werr;
+    e = cmh__copy_hash(in, out, x->md, ctx->sha256, x->buf, EXTRACT_BUF_SIZE,
+                       &nb, sha, &werr);
+    if (e) {
+        st = werr ? fail_write(x, e, rel)
+                  : cmh__fail_errno(ctx, CMH_E_IO, e, "cannot read %s/"
+                                    "FileLib/%s", x->lib.path, frel);
+        goto out;
+    }
+    if (nb != n->size || memcmp(sha, n->sha, CMH_SHA256_LEN)) {
+        char got[CMH_HEX_SIZE];
+        cmh_hex_upper(sha, CMH_SHA256_LEN, got);
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "%s/FileLib/%s is corrupt: %llu bytes with SHA-256 "
+                       "%s, expected %llu bytes (for %s); run cmhash verify",
+                       x->lib.path, frel, (unsigned long long)nb, got,
+                       (unsigned long long)n->size, rel);
+        goto out;
+    }
+    mode_t mode = (n->attrs & 0x1u) ? 0444 : 0644;
+    struct timespec ts[2];
+    ts[0].tv_sec = 0;
+    ts[0].tv_nsec = UTIME_NOW;
+    int64_t ns = n->mtime_ns;
+    ts[1].tv_sec = (time_t)(ns / 1000000000LL);
+    ts[1].tv_nsec = (long)(ns % 1000000000LL);
+    if (ts[1].tv_nsec < 0) {
+        ts[1].tv_sec--;
+        ts[1].tv_nsec += 1000000000L;
+    }
+    if (fchmod(out, mode) != 0 || futimens(out, ts) != 0) {
+        st = fail_write(x, errno, rel);
+        goto out;
+    }
+    if (close(out) != 0) {
+        out = -1;
+        st = fail_write(x, errno, rel);
+        goto out;
+    }
+    out = -1;
+    if (renameat(dfd, tmp, dfd, n->name) != 0) {
+        st = fail_write(x, errno, rel);
+        goto out;
+    }
+    tmp[0] = 0;
+    x->files_done++;
+    x->bytes_done += nb;
+out:
+    if (out >= 0)
+        close(out);
+    if (tmp[0])
+        unlinkat(dfd, tmp, 0);
+    if (in >= 0)
+        close(in);
+    return st;
+}
+
+static cmh_status write_dir(ext *x, int dfd, const cmh_node *d,
+                            const char *rel)
+{
+    cmh_status st = CMH_OK;
+    for (size_t i = 0; st == CMH_OK && i < d->nfiles; i++) {
+        char *r = rel[0] ? cmh_path_join(rel, d->files[i]->name)
+                         : cmh_strdup(d->files[i]->name);
+        if (!r)
+            return cmh__fail(x->ctx, CMH_E_NOMEM, "out of memory");
+        st = write_file(x, dfd, d->files[i], r);
+        free(r);
+        if (st == CMH_OK && tick(x))
+            st = cmh__fail(x->ctx, CMH_E_CANCELED, "canceled");
+    }
+    for (size_t i = 0; st == CMH_OK && i < d->ndirs; i++) {
+        const cmh_node *c = d->dirs[i];
+        char *r = rel[0] ? cmh_path_join(rel, c->name) : cmh_strdup(c->name);
+        if (!r)
+            return cmh__fail(x->ctx, CMH_E_NOMEM, "out of memory");
+        int cfd = -1;
+        if (mkdirat(dfd, c->name, 0755) != 0 && errno != EEXIST) {
+            st = fail_write(x, errno, r);
+        } else {
+            int e = cmh_os_open_dir(dfd, c->name, &cfd);
+            if (e == ELOOP || e == ENOTDIR)
+                st = cmh__fail(x->ctx, CMH_E_IO,
+                               "%s/%s exists and is not a folder (a symbolic "
+                               "link or a file); not writing through it: "
+                               "remove it or choose an empty DEST",
+                               x->o->dest, r);
+            else if (e)
+                st = fail_write(x, e, r);
+        }
+        if (st == CMH_OK)
+            st = write_dir(x, cfd, c, r);
+        if (cfd >= 0)
+            close(cfd);
+        free(r);
+    }
+    return st;
+}
+
+static int mkdir_parents(const char *path)
+{
+    char *p = cmh_strdup(path);
+    if (!p)
+        return ENOMEM;
+    int e = 0;
+    for (char *q = p + 1; *q; q++) {
+        if (*q != '/')
+            continue;
+        *q = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            e = errno;
+            break;
+        }
+        *q = '/';
+    }
+    if (!e && mkdir(p, 0755) != 0 && errno != EEXIST)
+        e = errno;
+    free(p);
+    return e;
+}
+
+static int dir_entries(int fd, bool *empty)
+{
+    int dup_fd = dup(fd);
+    if (dup_fd < 0)
+        return errno;
+    DIR *d = fdopendir(dup_fd);
+    if (!d) {
+        int e = errno;
+        close(dup_fd);
+        return e;
+    }
+    *empty = true;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            *empty = false;
+            break;
+        }
+    closedir(d);
+    return 0;
+}
+
+cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
+                       cmh_extract_result *res)
+{
+    ext x;
+    memset(&x, 0, sizeof x);
+    memset(res, 0, sizeof *res);
+    ctx->err[0] = 0;
+    x.ctx = ctx;
+    x.o = o;
+    x.t0 = cmh_now();
+    cmh_library_init(&x.lib);
+    cmh_node *root = NULL;
+    int dfd = -1;
+    cmh_status st;
+    char hash[CMH_HEX_SIZE], cid[CMH_CID_SIZE];
+    if (!o || o->version != CMH_EXTRACT_OPTS_VERSION || !o->lib || !o->id ||
+        !o->dest || !o->dest[0]) {
+        st = cmh__fail(ctx, CMH_E_INVALID, "bad extract options");
+        goto done;
+    }
+    if ((st = cmh_library_open(ctx, &x.lib, o->lib, false)) != CMH_OK)
+        goto done;
+    if ((st = cmh__content_resolve(ctx, &x.lib, o->id, cid, hash)) != CMH_OK)
+        goto done;
+    snprintf(res->content_id, sizeof res->content_id, "%s", cid);
+    cmh_tree_counts c;
+    if ((st = cmh__mirror_load(ctx, &x.lib, cid, &root, &c)) != CMH_OK)
+        goto done;
+    uint8_t h[CMH_SHA256_LEN];
+    if (cmh_tree_hash(root, false, ctx->sha256, h)) {
+        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        goto done;
+    }
+    cmh_hex_upper(h, sizeof h, res->content_hash);
+    if (strcmp(res->content_hash, hash)) {
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "the mirror %s/DataLib/%s hashes to %s, not to its "
+                       "[Info] Hash %s; run cmhash verify", x.lib.path, cid,
+                       res->content_hash, hash);
+        goto done;
+    }
+    x.files_total = c.files;
+    x.bytes_total = c.bytes;
+    int e = mkdir_parents(o->dest);
+    if (!e)
+        e = (dfd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
+                ? errno : 0;
+    if (e) {
+        st = cmh__fail(ctx, CMH_E_IO, "cannot create or open %s: %s; %s",
+                       o->dest, strerror(e), cmh__write_hint(e));
+        goto done;
+    }
+    bool empty = false;
+    if ((e = dir_entries(dfd, &empty)) != 0) {
+        st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot list %s", o->dest);
+        goto done;
+    }
+    if (!empty && !(o->flags & CMH_EXTRACT_FORCE)) {
+        st = cmh__fail(ctx, CMH_E_INVALID,
+                       "%s is not empty; give an empty or new folder, or "
+                       "--force to write into it", o->dest);
+        goto done;
+    }
+    x.md = EVP_MD_CTX_new();
+    x.buf = malloc(EXTRACT_BUF_SIZE);
+    if (!x.md || !x.buf) {
+        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = write_dir(&x, dfd, root, "")) != CMH_OK)
+        goto done;
+    x.files_done = x.files_total;
+    tick(&x);
+    /* Check the result as a snapshot would see it: names as created, bytes
+     * as written (read back). With --force, DEST may hold other entries,
+     * so the check is over what we wrote (hashes taken while copying). */
+    if (empty) {
+        char got[CMH_HEX_SIZE];
+        if ((st = cmh_hash_dir(ctx, o->dest, got)) != CMH_OK)
+            goto done;
+        if (strcmp(got, hash)) {
+            st = cmh__fail(ctx, CMH_E_IO,
+                           "%s hashes to %s after extraction, not to %s; "
+                           "the destination file system changed names or "
+                           "bytes", o->dest, got, hash);
+            goto done;
+        }
+    }
+    res->files = c.files;
+    res->folders = c.folders;
+    res->bytes = c.bytes;
+done:
+    if (dfd >= 0)
+        close(dfd);
+    EVP_MD_CTX_free(x.md);
+    free(x.buf);
+    cmh_node_free(root);
+    cmh_library_close(&x.lib);
+    res->seconds = cmh_now() - x.t0;
+    return st;
+}
