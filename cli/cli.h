@@ -77,6 +77,7 @@ void cli_human_bytes(char *buf, size_t n, double bytes);
 
 int cmd_snapshot(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
 
 #endif

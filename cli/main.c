@@ -27,6 +27,7 @@ static const command commands[] = {
     {"snapshot", cmd_snapshot},
     {"hash", cmd_hash},
     {"extract", cmd_extract},
+    {"diff", cmd_diff},
 };
 
 static const command *find(const char *name)

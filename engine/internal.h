@@ -141,6 +141,15 @@ int cmh_write_atomic(int dirfd, const char *name, const void *data,
 /* Write a temp file in dirfd; returns 0 or errno. */
 int cmh_write_new(int dirfd, const char *name, const void *data, size_t len,
                   bool do_fsync);
+/* Test-only crash points (tests/cli/snapshot_crash.sh). Compiled in but
+ * inert unless $CMHASH_TEST_CRASH_AT is "<point>:<n>": then the n-th time
+ * (counted over all threads, from 1) the named point is reached, the
+ * process sends itself SIGKILL, like a power cut between two steps. Points:
+ * read (after each chunk a worker copied), file (a file streamed), temps,
+ * refini, rename, install, commit, committed, drop, unlink,
+ * retire-rename, uninstall - see the calls. When the variable is unset a
+ * call costs a pthread_once check and a byte compare. */
+void cmh__crash_point(const char *point);
 /* Percent-encode control characters, '%' and invalid UTF-8. */
 void cmh_percent_encode(cmh_buf *b, const char *s);
 /* FILETIME from POSIX ns. */

@@ -485,6 +485,7 @@ cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
                            h4, strerror(e), cmh__write_hint(e));
             goto fail;
         }
+        cmh__crash_point("refini");
     }
     if (do_fsync && (e = cmh_os_sync_fs(fl)) != 0) {
         st = cmh__fail(ctx, CMH_E_IO, "cannot flush %s to disk: %s; %s",
@@ -506,15 +507,18 @@ cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
             if (renameat(fl, x->tmp, fl, rel) != 0)
                 goto rename_fail;
             x->tmp[0] = 0;
+            cmh__crash_point("rename");
         }
         if (x->sig_new) {
             if (renameat(fl, x->sigtmp, fl, sigrel) != 0)
                 goto rename_fail;
             x->sigtmp[0] = 0;
+            cmh__crash_point("rename");
         }
         if (renameat(fl, initmp, fl, inirel) != 0)
             goto rename_fail;
         x->initmp[0] = 0;
+        cmh__crash_point("rename");
         x->done = true;
         if (x->data_new) {
             p->new_files++;
@@ -569,8 +573,11 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
         /* INI first: a crash leaves an unreferenced file (ORPHAN_FILE,
          * removed by gc), never a reference to a missing file. */
         unlinkat(l->filelib_fd, inirel, 0);
+        cmh__crash_point("unlink");
         unlinkat(l->filelib_fd, sigrel, 0);
+        cmh__crash_point("unlink");
         unlinkat(l->filelib_fd, rel, 0);
+        cmh__crash_point("unlink");
         rc = 1;
         goto out;
     }
@@ -579,6 +586,7 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
         rc = -1;
         goto out;
     }
+    cmh__crash_point("drop");
     if (tmp_out) {
         memcpy(tmp_out, tmp, 48);
     } else {
@@ -648,6 +656,7 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
                          "cannot rename in %s/DataLib: %s; %s", l->path,
                          strerror(e), cmh__write_hint(e));
     }
+    cmh__crash_point("install");
     char ini[CMH_CID_SIZE + 8];
     snprintf(ini, sizeof ini, "%s.INI", cid);
     if (renameat(dl, content_tmp, dl, ini) != 0) {
@@ -665,6 +674,7 @@ void cmh_datalib_uninstall(cmh_library *l, const char *cid)
     char ini[CMH_CID_SIZE + 8];
     snprintf(ini, sizeof ini, "%s.INI", cid);
     unlinkat(l->datalib_fd, ini, 0);
+    cmh__crash_point("uninstall");
     char aside[64];
     cmh_tmp_name(aside, sizeof aside, "-old");
     if (renameat(l->datalib_fd, cid, l->datalib_fd, aside) == 0)
@@ -869,6 +879,7 @@ static cmh_status retire_content(cmh_ctx *ctx, cmh_library *l,
             unlinkat(l->filelib_fd, trel, 0);
             failed = true;
         }
+        cmh__crash_point("retire-rename");
     }
     cmh_library_unlock(l);
     free(tmps);
@@ -878,6 +889,7 @@ static cmh_status retire_content(cmh_ctx *ctx, cmh_library *l,
                          "could not drop every reference of %s in %s/FileLib;"
                          " run cmhash verify", cid, l->path);
     /* DataLib last: while it exists, a rerun can finish the job. */
+    cmh__crash_point("uninstall");
     cmh_datalib_uninstall(l, cid);
     return CMH_OK;
 }

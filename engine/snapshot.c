@@ -264,6 +264,8 @@ static void file_task(void *tk, void *state, void *arg)
         }
     }
     atomic_fetch_add(&s->files_done, 1);
+    if (s->write)
+        cmh__crash_point("file");
 out:
     if (data_fd >= 0)
         close(data_fd);
@@ -616,6 +618,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
                        strerror(e), cmh__write_hint(e));
         goto done;
     }
+    cmh__crash_point("temps");
     s.phase = "commit";
     if ((e = barrier(&s)) != 0) {
         st = cmh__fail(ctx, CMH_E_IO,
@@ -681,12 +684,14 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         goto done;
     }
     /* the commit point */
+    cmh__crash_point("commit");
     if ((st = cmh_pkglib_write(ctx, &s.lib, pkgid, n, s.do_fsync)) !=
         CMH_OK) {
         cmh_datalib_uninstall(&s.lib, s.cid);
         cmh_placement_rollback(&s.lib, &pl, s.cid);
         goto done;
     }
+    cmh__crash_point("committed");
     /* Retire older versions. The new version is committed: a failure here
      * leaves old entries behind (verify: ORPHAN_CONTENT; the next snapshot
      * or gc removes them), it does not fail the snapshot. */

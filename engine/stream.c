@@ -64,14 +64,22 @@ typedef struct sig_sink_arg {
     cmh_worker *w;
     int fd;
     int err;
+    cmh_sig_sink user;   /* cmh_stream_out.sig_sink, may be NULL */
+    void *user_payload;
 } sig_sink_arg;
 
 static int sig_sink(const void *data, size_t len, void *payload)
 {
     sig_sink_arg *a = payload;
     EVP_DigestUpdate(a->w->sigmd, data, len);
-    a->err = write_all(a->fd, data, len);
-    return a->err != 0;
+    if (a->fd >= 0) {
+        a->err = write_all(a->fd, data, len);
+        if (a->err)
+            return 1;
+    }
+    if (a->user && a->user(data, len, a->user_payload))
+        return 1; /* not a write error: a->err stays 0 */
+    return 0;
 }
 
 static int64_t stat_mtime(const struct stat *sb)
@@ -85,14 +93,26 @@ int cmh_stream_file(cmh_worker *w, const char *path, const char *name,
                     _Atomic uint_fast64_t *progress,
                     const _Atomic bool *cancel)
 {
+    return cmh_stream_fileat(w, AT_FDCWD, path, name, expect_size,
+                             expect_mtime_ns, out, res, progress, cancel);
+}
+
+int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
+                      const char *name, uint64_t expect_size,
+                      int64_t expect_mtime_ns, const cmh_stream_out *out,
+                      cmh_stream_res *res, _Atomic uint_fast64_t *progress,
+                      const _Atomic bool *cancel)
+{
     memset(res, 0, sizeof *res);
     cmh_sig *sig = NULL;
     int fd = -1, e;
-    sig_sink_arg sa = {w, out ? out->sig_fd : -1, 0};
-    bool want_sig = out && out->sig_fd >= 0;
+    sig_sink_arg sa = {w, out ? out->sig_fd : -1, 0,
+                       out ? out->sig_sink : NULL,
+                       out ? out->sig_payload : NULL};
+    bool want_sig = out && (out->sig_fd >= 0 || out->sig_sink);
     int data_fd = out ? out->data_fd : -1;
 
-    e = cmh_os_open_read(AT_FDCWD, path, &fd);
+    e = cmh_os_open_read(dirfd, path, &fd);
     if (e) {
         /* ELOOP: replaced by a symlink after the walk; ENXIO/EWOULDBLOCK:
          * became a FIFO or socket. Both mean the source changed. */
@@ -176,6 +196,10 @@ int cmh_stream_file(cmh_worker *w, const char *path, const char *name,
         if (progress)
             atomic_fetch_add_explicit(progress, (uint_fast64_t)n,
                                       memory_order_relaxed);
+        if (out && out->on_read)
+            out->on_read((size_t)n, out->read_payload);
+        if (data_fd >= 0)
+            cmh__crash_point("read");
     }
     struct stat after;
     if (fstat(fd, &after) != 0) {
