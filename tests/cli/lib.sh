@@ -54,3 +54,12 @@ finish() {
     echo "$((TESTS_RUN - TESTS_FAILED)) passed, $TESTS_FAILED failed"
     [ "$TESTS_FAILED" -eq 0 ]
 }
+
+# Like tree_digest, but folder timestamps are left out: a run that made and
+# removed temp files inside a folder changed no file of the tree.
+content_digest() {
+    (cd "$1" && find . -printf '%p %y %s %m\n' | LC_ALL=C sort &&
+        find . -type f -printf '%p %T@\n' | LC_ALL=C sort &&
+        find . -type f -print0 | LC_ALL=C sort -z |
+        xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1
+}
