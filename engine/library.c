@@ -831,7 +831,10 @@ static bool cid_list_add(cid_list *c, const char *cid)
         c->cap = nc;
     }
     c->v[c->n] = cmh_strdup(cid);
-    return c->v[c->n++] != NULL;
+    if (!c->v[c->n])
+        return false;
+    c->n++;
+    return true;
 }
 
 static cmh_status retire_content(cmh_ctx *ctx, cmh_library *l,

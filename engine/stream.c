@@ -16,6 +16,7 @@ cmh_worker *cmh_worker_new(EVP_MD *md)
     cmh_worker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
+    w->type = md;
     w->md = EVP_MD_CTX_new();
     w->sigmd = EVP_MD_CTX_new();
     w->buf = malloc(CMH_READ_SIZE);
@@ -139,6 +140,13 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
     res->mtime_ns = stat_mtime(&before);
     res->attrs = cmh_os_dos_attributes(fd, name, &before);
     cmh_os_advise_sequential(fd);
+    /* (Re)start both digests here and check it: an init that failed (out
+     * of memory) leaves a context that crashes on update. */
+    if (!EVP_DigestInit_ex(w->md, w->type, NULL) ||
+        !EVP_DigestInit_ex(w->sigmd, w->type, NULL)) {
+        e = ENOMEM;
+        goto out;
+    }
     if (want_sig) {
         cmh_status st = cmh_sig_new(&sig, size);
         if (st != CMH_OK) {
@@ -225,19 +233,13 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
         goto out;
     }
     unsigned int dl;
-    EVP_DigestFinal_ex(w->md, res->sha, &dl);
-    EVP_DigestInit_ex(w->md, NULL, NULL);
-    if (want_sig) {
-        EVP_DigestFinal_ex(w->sigmd, res->sig_sha, &dl);
-        EVP_DigestInit_ex(w->sigmd, NULL, NULL);
+    if (!EVP_DigestFinal_ex(w->md, res->sha, &dl) ||
+        (want_sig && !EVP_DigestFinal_ex(w->sigmd, res->sig_sha, &dl))) {
+        e = ENOMEM;
+        goto out;
     }
     e = 0;
 out:
-    if (e) {
-        /* leave the digests clean for the worker's next file */
-        EVP_DigestInit_ex(w->md, NULL, NULL);
-        EVP_DigestInit_ex(w->sigmd, NULL, NULL);
-    }
     cmh_sig_free(sig);
     if (fd >= 0)
         close(fd);

@@ -14,6 +14,7 @@
 typedef struct cmh_worker {
     EVP_MD_CTX *md;     /* file bytes */
     EVP_MD_CTX *sigmd;  /* signature bytes */
+    EVP_MD *type;       /* SHA-256, borrowed from the context */
     unsigned char *buf; /* CMH_READ_SIZE bytes */
     cmh_buf scratch;    /* INI text */
 } cmh_worker;

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Fault-injection sweep (issue 6): make each libc call the snapshot makes
+# fail in turn (the n-th open, read, write, rename, fsync, malloc, thread
+# creation...) through the LD_PRELOAD shim in tests/fault, and assert after
+# every injected failure: no crash (exit < 128), a one-line error and a
+# documented exit code, no temp left behind, the library still valid (the
+# package resolves to v1 or v2, complete - tests/cli/libcheck.py), and a
+# clean re-run gives an exact library.
+. "$CMHASH_TESTLIB"
+set -e
+SHIM=${CMHASH_FAULT_SHIM:?built without the shim}
+CHECK="python3 $(dirname "$CMHASH_TESTLIB")/libcheck.py"
+
+A=$SCRATCH/a B=$SCRATCH/b S=$SCRATCH/s
+mkdir -p "$A/sub/empty" "$B/sub" "$S"
+printf 'one\r\n' >"$A/one.txt"
+printf 'shared bytes' >"$A/sub/shared.bin"
+head -c 300000 /dev/urandom >"$A/big.bin"
+: >"$A/zero"
+cp -a "$A/sub/shared.bin" "$S/shared.bin"
+printf 'two\r\n' >"$B/two.txt"
+cp -a "$A/sub/shared.bin" "$B/sub/shared.bin"
+cp -a "$A/big.bin" "$B/big.bin"
+head -c 70000 /dev/urandom >"$B/sub/new.bin"
+
+LIB0=$SCRATCH/lib0
+"$CMHASH" snapshot "$A" MSC00001 --lib "$LIB0" --quiet >/dev/null
+"$CMHASH" snapshot "$S" MSC00002 --lib "$LIB0" --quiet >/dev/null
+H1=$("$CMHASH" hash "$A" | cut -d' ' -f1)
+H2=$("$CMHASH" hash "$B" | cut -d' ' -f1)
+HS=$("$CMHASH" hash "$S" | cut -d' ' -f1)
+
+# how often the v1 -> v2 snapshot makes each call
+cp -a "$LIB0" "$SCRATCH/libc"
+rm -f "$SCRATCH/counts"
+LD_PRELOAD=$SHIM CMHASH_FAULT_COUNT=$SCRATCH/counts \
+    "$CMHASH" snapshot "$B" MSC00001 --lib "$SCRATCH/libc" --quiet >/dev/null
+$CHECK "$SCRATCH/libc" --strict --expect "MSC00001=2:$H2" \
+    --expect "MSC00002=1:$HS" >/dev/null || fail "counting run"
+
+injected=0
+for call in open openat read write renameat mkdirat linkat fsync syncfs \
+    ftruncate pthread_create calloc realloc malloc; do
+    total=$(awk -v c="$call" '$1 == c { print $2 }' "$SCRATCH/counts")
+    [ "${total:-0}" -gt 0 ] || continue
+    # every call site for I/O; allocations sampled (~60 points each)
+    step=1
+    case $call in malloc | calloc | realloc) step=$(((total + 59) / 60)) ;; esac
+    for ((n = 1; n <= total; n += step)); do
+        L=$SCRATCH/lib-$call-$n
+        rm -rf "$L"
+        cp -a "$LIB0" "$L"
+        set +e
+        LD_PRELOAD=$SHIM CMHASH_FAULT=$call:$n \
+            "$CMHASH" snapshot "$B" MSC00001 --lib "$L" --quiet \
+            >"$SCRATCH/out" 2>"$SCRATCH/err"
+        rc=$?
+        set -e
+        injected=$((injected + 1))
+        TESTS_RUN=$((TESTS_RUN + 1))
+        what="$call #$n/$total"
+        case $rc in
+        0) want="MSC00001=2:$H2" ;;
+        3 | 4 | 5) want="MSC00001=1:$H1" ;;
+        *)
+            fail "$what: exit $rc (crash or undocumented code)"
+            cat "$SCRATCH/err" >&2
+            continue
+            ;;
+        esac
+        if [ "$rc" != 0 ]; then
+            errs=$(grep -c '^cmhash: error: ' "$SCRATCH/err" || true)
+            lines=$(wc -l <"$SCRATCH/err")
+            [ "$errs" = 1 ] && [ "$lines" = 1 ] ||
+                fail "$what: expected one error line, got: $(cat "$SCRATCH/err")"
+            left=$(find "$L" -name '.cmhash-tmp-*' | head -3)
+            [ -z "$left" ] || fail "$what: temps left behind: $left"
+        fi
+        if ! $CHECK "$L" --expect "$want" --expect "MSC00002=1:$HS" \
+            >"$SCRATCH/check" 2>&1; then
+            fail "$what (exit $rc): library invalid"
+            head -5 "$SCRATCH/check" >&2
+            continue
+        fi
+        # a clean re-run completes the update exactly
+        if ! "$CMHASH" snapshot "$B" MSC00001 --lib "$L" --quiet \
+            --if-changed >/dev/null 2>"$SCRATCH/err2"; then
+            fail "$what: clean re-run failed: $(cat "$SCRATCH/err2")"
+        elif ! $CHECK "$L" --strict --allow-orphan-files \
+            --expect "MSC00001=2:$H2" --expect "MSC00002=1:$HS" \
+            >"$SCRATCH/check" 2>&1; then
+            fail "$what: library not exact after re-run"
+            head -5 "$SCRATCH/check" >&2
+        fi
+        rm -rf "$L"
+    done
+done
+echo "injected $injected failures into the snapshot"
+[ "$injected" -ge 50 ] || fail "only $injected injection points reached"
+finish
