@@ -42,7 +42,13 @@ static int mkdir_p(const char *path)
     return e;
 }
 
-static bool dir_is_empty(int fd)
+static const char *const lib_dirs[3] = {"PkgLib", "DataLib", "FileLib"};
+
+/* Is the folder a library still being created: nothing in it but empty
+ * PkgLib/DataLib/FileLib folders (or nothing at all)? Two snapshots that
+ * create one new library at once both see this; a damaged library (a
+ * folder missing next to ones with content) never does. */
+static bool is_fresh_library(int fd)
 {
     int dup_fd = dup(fd);
     if (dup_fd < 0)
@@ -52,18 +58,36 @@ static bool dir_is_empty(int fd)
         close(dup_fd);
         return false;
     }
-    bool empty = true;
+    bool fresh = true;
     struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            empty = false;
+    while (fresh && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        int i = 0;
+        while (i < 3 && strcmp(de->d_name, lib_dirs[i]))
+            i++;
+        int sub;
+        if (i == 3 || cmh_os_open_dir(fd, de->d_name, &sub) != 0) {
+            fresh = false;
             break;
         }
+        DIR *sd = fdopendir(sub);
+        if (!sd) {
+            close(sub);
+            fresh = false;
+            break;
+        }
+        struct dirent *se;
+        while ((se = readdir(sd)) != NULL)
+            if (strcmp(se->d_name, ".") && strcmp(se->d_name, "..")) {
+                fresh = false;
+                break;
+            }
+        closedir(sd);
+    }
     closedir(d);
-    return empty;
+    return fresh;
 }
-
-static const char *const lib_dirs[3] = {"PkgLib", "DataLib", "FileLib"};
 
 cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
                             bool create)
@@ -95,13 +119,14 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
         if (fstatat(l->root_fd, lib_dirs[i], &sb, AT_SYMLINK_NOFOLLOW) == 0)
             present++;
     }
-    if (present == 0 && create) {
-        if (!dir_is_empty(l->root_fd))
+    if (present < 3 && create) {
+        bool fresh = is_fresh_library(l->root_fd);
+        if (!fresh && present == 0)
             return cmh__fail(ctx, CMH_E_LIBRARY,
                              "%s is not a content library (no PkgLib, "
                              "DataLib, FileLib) and not empty; point --lib "
                              "at SCCMContentLib or at a new folder", path);
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; fresh && i < 3; i++)
             if (mkdirat(l->root_fd, lib_dirs[i], 0755) != 0 &&
                 errno != EEXIST) {
                 e = errno;

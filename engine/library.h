@@ -20,7 +20,8 @@ typedef struct cmh_library {
 void cmh_library_init(cmh_library *l);
 /* Open @p path; with @p create, make it (and its three folders) when it is
  * missing or an empty folder. A folder that has some but not all of
- * PkgLib/DataLib/FileLib is refused. */
+ * PkgLib/DataLib/FileLib is refused, unless it holds nothing else and they
+ * are empty (another process is creating the same library right now). */
 cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
                             bool create);
 void cmh_library_close(cmh_library *l);

@@ -1,0 +1,141 @@
+# Issue 2, acceptance 5 (first half): concurrent snapshots by real
+# processes. Two packages sharing most of their files, snapshotted at the
+# same time round after round (each round also retires the previous
+# round's files concurrently): both succeed and every reference list is
+# exact. A second snapshot of the same package waits for the package lock;
+# with --no-wait it fails with exit 6 and a clear message.
+. "$CMHASH_TESTLIB"
+set -e
+HERE=$(dirname "$CMHASH_TESTLIB")
+LIB=$SCRATCH/lib
+ROUNDS=${CMHASH_TEST_ROUNDS:-6}
+check() {
+    local what=$1
+    shift
+    TESTS_RUN=$((TESTS_RUN + 1))
+    if python3 "$HERE/libcheck.py" "$LIB" --strict "$@" >"$SCRATCH/lc.out"; then
+        ok "$what: libcheck --strict (exact reference lists)"
+    else
+        fail "$what: libcheck --strict"
+        grep -v '^note' "$SCRATCH/lc.out" | head -20 >&2
+    fi
+}
+
+A=$SCRATCH/a
+B=$SCRATCH/b
+mkdir -p "$A/s" "$B/s"
+for i in $(seq 1 150); do
+    printf 'shared %d\n' $i >"$A/s/f$i.txt"
+    printf 'shared %d\n' $i >"$B/s/f$i.txt"
+done
+head -c 3000000 /dev/urandom >"$A/big.bin"
+cp "$A/big.bin" "$B/big.bin"
+printf 'only A\n' >"$A/a.txt"
+printf 'only B\n' >"$B/b.txt"
+
+for r in $(seq 1 "$ROUNDS"); do
+    # new bytes in both every round (retired by both next round) and one
+    # file that moves from shared to unshared and back
+    for d in "$A" "$B"; do
+        rm -f "$d"/round-*
+        printf 'round %d\n' "$r" >"$d/round-$r.txt"
+        head -c 200000 /dev/zero | tr '\0' "$(printf "\\$(printf %o $((r + 64)))")" \
+            >"$d/round-$r.bin"
+    done
+    printf 'A %d\n' "$r" >"$A/s/f$r.txt"
+    set +e
+    "$CMHASH" snapshot "$A" MSC0000A --lib "$LIB" --threads 2 --no-fsync \
+        >"$SCRATCH/a.out" 2>&1 &
+    pa=$!
+    "$CMHASH" snapshot "$B" MSC0000B --lib "$LIB" --threads 2 --no-fsync \
+        >"$SCRATCH/b.out" 2>&1 &
+    pb=$!
+    wait $pa
+    ra=$?
+    wait $pb
+    rb=$?
+    set -e
+    TESTS_RUN=$((TESTS_RUN + 1))
+    if [ $ra = 0 ] && [ $rb = 0 ]; then
+        ok "round $r: both concurrent snapshots succeeded"
+    else
+        fail "round $r: exit codes $ra $rb"
+        cat "$SCRATCH/a.out" "$SCRATCH/b.out" >&2
+    fi
+    HA=$("$CMHASH" hash "$A" | cut -c1-64)
+    HB=$("$CMHASH" hash "$B" | cut -c1-64)
+    check "round $r" --expect "MSC0000A=$r:$HA" --expect "MSC0000B=$r:$HB"
+done
+# the shared big file: one FileLib copy listing both
+BIG=$(sha256sum "$A/big.bin" | cut -c1-64 | tr a-f A-F)
+TESTS_RUN=$((TESTS_RUN + 1))
+got=$(tr -d '\r' <"$LIB/FileLib/${BIG:0:4}/$BIG.INI" | tr '\n' ' ')
+[ "$got" = "[File] MSC0000A.$ROUNDS= MSC0000B.$ROUNDS= " ] &&
+    ok "shared big file lists exactly both packages" || fail "big refs: $got"
+
+# ---- the same package twice --------------------------------------------
+# hold_lock SECONDS: hold PkgLib/MSC0000A.lock like a running snapshot
+hold_lock() {
+    flock "$LIB/PkgLib/MSC0000A.lock" sleep "$1" &
+    HOLDER=$!
+    local i
+    for i in $(seq 100); do
+        flock -n "$LIB/PkgLib/MSC0000A.lock" true || return 0
+        sleep 0.05
+    done
+    fail "could not take the lock with flock"
+}
+before=$(tree_digest "$LIB")
+hold_lock 2
+t0=$(date +%s.%N)
+expect_rc 6 "$CMHASH" snapshot "$A" MSC0000A --lib "$LIB" --no-wait &&
+    ok "--no-wait on a locked package: exit 6"
+t1=$(date +%s.%N)
+echo "$ERR" | grep -q "^cmhash: error: package MSC0000A is being written by another snapshot ($LIB/PkgLib/MSC0000A.lock is locked); run again later" ||
+    fail "--no-wait message: $ERR"
+[ "$(echo "$ERR" | wc -l)" = 1 ] || fail "--no-wait: more than one line: $ERR"
+awk "BEGIN{exit !($t1 - $t0 < 2)}" && ok "--no-wait returned at once" ||
+    fail "--no-wait took $(awk "BEGIN{print $t1 - $t0}") s"
+TESTS_RUN=$((TESTS_RUN + 1))
+[ "$(tree_digest "$LIB")" = "$before" ] && ok "library untouched by --no-wait" ||
+    fail "--no-wait changed the library"
+wait "$HOLDER" || true
+
+# without --no-wait: waits until the holder lets go, then succeeds
+hold_lock 2
+t0=$(date +%s.%N)
+printf 'waited\n' >"$A/waited.txt"
+expect_rc 0 "$CMHASH" snapshot "$A" MSC0000A --lib "$LIB" --no-fsync &&
+    ok "a second writer of the same package waits and succeeds"
+t1=$(date +%s.%N)
+wait "$HOLDER" || true
+awk "BEGIN{exit !($t1 - $t0 >= 1.5)}" &&
+    ok "it waited for the lock ($(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s)" ||
+    fail "it did not wait: $(awk "BEGIN{print $t1 - $t0}") s"
+V=$((ROUNDS + 1))
+HA=$("$CMHASH" hash "$A" | cut -c1-64)
+check "after the wait" --expect "MSC0000A=$V:$HA"
+
+# two real snapshots of the same package at once: one waits for the other;
+# they write consecutive versions and the later one retires the earlier
+set +e
+"$CMHASH" snapshot "$A" MSC0000A --lib "$LIB" --no-fsync >"$SCRATCH/1.out" 2>&1 &
+p1=$!
+"$CMHASH" snapshot "$A" MSC0000A --lib "$LIB" --no-fsync >"$SCRATCH/2.out" 2>&1 &
+p2=$!
+wait $p1
+r1=$?
+wait $p2
+r2=$?
+set -e
+TESTS_RUN=$((TESTS_RUN + 1))
+[ $r1 = 0 ] && [ $r2 = 0 ] && ok "two snapshots of one package at once: both succeed" ||
+    fail "same package: exit codes $r1 $r2: $(cat "$SCRATCH/1.out" "$SCRATCH/2.out")"
+vers=$(cat "$SCRATCH/1.out" "$SCRATCH/2.out" |
+    sed -n 's/^Adding these contents to the package MSC0000A version \([0-9]*\)\.$/\1/p' |
+    sort -n | tr '\n' ' ')
+TESTS_RUN=$((TESTS_RUN + 1))
+[ "$vers" = "$((V + 1)) $((V + 2)) " ] && ok "they wrote versions $vers" ||
+    fail "versions written: '$vers'"
+check "after two writers of one package" --expect "MSC0000A=$((V + 2)):$HA"
+finish
