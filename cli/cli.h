@@ -79,5 +79,6 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static const char main_usage[] =
     "Commands:\n"
     "  snapshot SOURCE PKGID   write the next version of a package\n"
     "  hash PATH...            SHA-256 of files, content hash of folders\n"
+    "  verify [ID...]          audit a library (corruption, orphans...)\n"
     "  help COMMAND            help on a command\n"
     "\n"
     "Options: --version, --help.\n"
@@ -28,6 +29,7 @@ static const command commands[] = {
     {"hash", cmd_hash},
     {"extract", cmd_extract},
     {"diff", cmd_diff},
+    {"verify", cmd_verify},
 };
 
 static const command *find(const char *name)

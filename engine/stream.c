@@ -65,7 +65,7 @@ typedef struct sig_sink_arg {
     cmh_worker *w;
     int fd;
     int err;
-    cmh_sig_sink user;   /* cmh_stream_out.sig_sink, may be NULL */
+    cmh_sig_sink user;   /* cmh_stream_hooks.sig_sink, may be NULL */
     void *user_payload;
 } sig_sink_arg;
 
@@ -95,22 +95,24 @@ int cmh_stream_file(cmh_worker *w, const char *path, const char *name,
                     const _Atomic bool *cancel)
 {
     return cmh_stream_fileat(w, AT_FDCWD, path, name, expect_size,
-                             expect_mtime_ns, out, res, progress, cancel);
+                             expect_mtime_ns, out, NULL, res, progress,
+                             cancel);
 }
 
 int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
                       const char *name, uint64_t expect_size,
                       int64_t expect_mtime_ns, const cmh_stream_out *out,
-                      cmh_stream_res *res, _Atomic uint_fast64_t *progress,
+                      const cmh_stream_hooks *hooks, cmh_stream_res *res,
+                      _Atomic uint_fast64_t *progress,
                       const _Atomic bool *cancel)
 {
     memset(res, 0, sizeof *res);
     cmh_sig *sig = NULL;
     int fd = -1, e;
     sig_sink_arg sa = {w, out ? out->sig_fd : -1, 0,
-                       out ? out->sig_sink : NULL,
-                       out ? out->sig_payload : NULL};
-    bool want_sig = out && (out->sig_fd >= 0 || out->sig_sink);
+                       hooks ? hooks->sig_sink : NULL,
+                       hooks ? hooks->sig_payload : NULL};
+    bool want_sig = (out && out->sig_fd >= 0) || (hooks && hooks->sig_sink);
     int data_fd = out ? out->data_fd : -1;
 
     e = cmh_os_open_read(dirfd, path, &fd);
@@ -204,8 +206,8 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
         if (progress)
             atomic_fetch_add_explicit(progress, (uint_fast64_t)n,
                                       memory_order_relaxed);
-        if (out && out->on_read)
-            out->on_read((size_t)n, out->read_payload);
+        if (hooks && hooks->on_read)
+            hooks->on_read((size_t)n, hooks->read_payload);
         if (data_fd >= 0)
             cmh__crash_point("read");
     }

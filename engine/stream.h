@@ -28,6 +28,20 @@ typedef struct cmh_stream_out {
     int sig_fd;   /* signature destination, -1 = no signature */
 } cmh_stream_out;
 
+/* Extra consumers of one read pass (verify). Both run on the streaming
+ * thread. */
+typedef struct cmh_stream_hooks {
+    /* Signature bytes as they are made (verify --deep compares them with
+     * the stored .SIG); when set, a signature is made even without a
+     * sig_fd. Nonzero fails the file with EIO. */
+    cmh_sig_sink sig_sink;
+    void *sig_payload;
+    /* After each read, with its byte count (verify's --io-rate throttle);
+     * may sleep. */
+    void (*on_read)(size_t n, void *payload);
+    void *read_payload;
+} cmh_stream_hooks;
+
 /* Outcome of streaming one file. */
 typedef struct cmh_stream_res {
     uint64_t size;
@@ -49,5 +63,14 @@ int cmh_stream_file(cmh_worker *w, const char *path, const char *name,
                     const cmh_stream_out *out, cmh_stream_res *res,
                     _Atomic uint_fast64_t *progress,
                     const _Atomic bool *cancel);
+/* The same with @p path relative to the folder @p dirfd (verify opens
+ * library files relative to the library's folders, never by full path),
+ * and optional @p hooks (may be NULL). */
+int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
+                      const char *name, uint64_t expect_size,
+                      int64_t expect_mtime_ns, const cmh_stream_out *out,
+                      const cmh_stream_hooks *hooks, cmh_stream_res *res,
+                      _Atomic uint_fast64_t *progress,
+                      const _Atomic bool *cancel);
 
 #endif

@@ -9,6 +9,7 @@
 #include <cmhash/hash.h>
 #include <cmhash/ids.h>
 #include <cmhash/snapshot.h>
+#include <cmhash/verify.h>
 #include <cmhash/bench.h>
 
 #endif

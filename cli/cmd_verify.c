@@ -1,0 +1,525 @@
+/* cmhash verify [--lib DIR] [ID ...]: the integrity audit of a library.
+ * Exit codes (docs/VERIFY.md): 0 clean, 1 findings, 2 usage, 3 partial,
+ * 4 could not run. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    VEXIT_CLEAN = 0,
+    VEXIT_FINDINGS = 1,
+    VEXIT_USAGE = 2,
+    VEXIT_PARTIAL = 3,
+    VEXIT_CANNOT_RUN = 4,
+};
+
+static const char verify_usage[] =
+    "usage: cmhash verify [options] [ID ...]\n"
+    "Check a content library: every FileLib file hashed once, content and\n"
+    "signature hashes recomputed, INIs, references, orphans, strays.\n"
+    "With package or content IDs, only those (and the files they use).\n"
+    "Never writes to the library.\n"
+    "\n"
+    "  --lib DIR          content library (default $CMHASH_LIB, else\n"
+    "                     ./SCCMContentLib)\n"
+    "  --filelib DIR      extra FileLib root of a spanned library\n"
+    "                     (repeatable; DIR or DIR/FileLib)\n"
+    "  --deep             also regenerate every signature and compare\n"
+    "  --subset K/N       hash only slice K of N of FileLib (by hash)\n"
+    "  --max-time DUR     stop cleanly after DUR (90m, 1h, 30s, 500ms)\n"
+    "  --resume STATE     continue the cycle recorded in file STATE;\n"
+    "                     STATE is rewritten (removed when complete)\n"
+    "  --io-rate MB/s     limit read bandwidth (decimal MB/s)\n"
+    "  --nice             idle I/O class and lowest CPU priority\n"
+    "  --threads N        worker threads (default: online CPUs)\n"
+    "  --json FILE|-      JSON Lines: one object per finding, per content,\n"
+    "                     and a final summary\n"
+    "  --log FILE         the same in CMTrace format (appended)\n"
+    "  --fail-on LEVEL    'warning' (default) or 'error': which findings\n"
+    "                     make the exit code 1\n"
+    "  --progress         always show progress on stderr\n"
+    "  --quiet            no progress, no finding lines (summary only)\n"
+    "\n"
+    "Exit codes: 0 clean (info findings allowed), 1 errors or warnings,\n"
+    "2 usage, 3 partial run (time limit or interrupted, nothing worse\n"
+    "found), 4 could not run (no library, unreadable root).\n";
+
+typedef struct vout {
+    progress pr;     /* first: progress_cb gets this struct as payload */
+    FILE *json;      /* NULL = no --json */
+    FILE *human;     /* finding lines: stdout, or stderr with --json - */
+    bool quiet;
+} vout;
+
+static void json_kv_str(FILE *f, const char *k, const char *v)
+{
+    fprintf(f, ",\"%s\":", k);
+    json_str(f, v);
+}
+
+static int on_finding(const cmh_verify_finding *fd, void *payload)
+{
+    vout *o = payload;
+    if (o->json) {
+        fputs("{\"type\":\"finding\",\"code\":", o->json);
+        json_str(o->json, fd->code_name);
+        json_kv_str(o->json, "severity", cmh_severity_name(fd->severity));
+        json_kv_str(o->json, "content_id", fd->content_id);
+        json_kv_str(o->json, "path", fd->path);
+        json_kv_str(o->json, "expected", fd->expected);
+        json_kv_str(o->json, "actual", fd->actual);
+        json_kv_str(o->json, "detail", fd->detail);
+        if (fd->age_seconds >= 0)
+            fprintf(o->json, ",\"age_seconds\":%.0f", fd->age_seconds);
+        fputs("}\n", o->json);
+    }
+    char extra[512] = "";
+    if (fd->expected[0] || fd->actual[0])
+        snprintf(extra, sizeof extra, " (expected %s, found %s)",
+                 fd->expected[0] ? fd->expected : "-",
+                 fd->actual[0] ? fd->actual : "-");
+    if (!o->quiet) {
+        progress_done(&o->pr);
+        fprintf(o->human, "%-7s %-21s %s%s%s%s: %s%s\n",
+                cmh_severity_name(fd->severity), fd->code_name, fd->path,
+                fd->content_id[0] ? " [" : "", fd->content_id,
+                fd->content_id[0] ? "]" : "", fd->detail, extra);
+    }
+    cli_log((int)fd->severity, "%s: %s%s%s: %s%s", fd->code_name, fd->path,
+            fd->content_id[0] ? " content " : "", fd->content_id,
+            fd->detail, extra);
+    return cli_interrupted ? 1 : 0;
+}
+
+static int on_content(const cmh_verify_content *c, void *payload)
+{
+    vout *o = payload;
+    if (o->json) {
+        fputs("{\"type\":\"content\",\"content_id\":", o->json);
+        json_str(o->json, c->content_id);
+        json_kv_str(o->json, "package_id", c->package_id);
+        json_kv_str(o->json, "status", c->status_name);
+        if (c->status >= 2000)
+            fprintf(o->json, ",\"status_id\":%d", (int)c->status);
+        else
+            fputs(",\"status_id\":null", o->json);
+        json_kv_str(o->json, "message", c->message);
+        fprintf(o->json,
+                ",\"files\":%llu,\"files_hashed\":%llu,\"bytes\":%llu,"
+                "\"errors\":%llu,\"warnings\":%llu}\n",
+                (unsigned long long)c->files,
+                (unsigned long long)c->files_hashed,
+                (unsigned long long)c->bytes,
+                (unsigned long long)c->errors,
+                (unsigned long long)c->warnings);
+    }
+    int type = c->status == CMH_CSTATUS_VALIDATED ? 1
+               : c->status >= 2000                ? 3
+                                                  : 2;
+    if (c->status >= 2000)
+        cli_log(type, "%s (status message %d)", c->message, (int)c->status);
+    else
+        cli_log(type, "%s", c->message);
+    return cli_interrupted ? 1 : 0;
+}
+
+/* "90m", "1h", "30s", "500ms", "1.5h" or plain seconds. */
+static bool parse_duration(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0 || isnan(v))
+        return false;
+    double mul = 1;
+    if (!strcmp(end, "") || !strcmp(end, "s"))
+        mul = 1;
+    else if (!strcmp(end, "ms"))
+        mul = 0.001;
+    else if (!strcmp(end, "m") || !strcmp(end, "min"))
+        mul = 60;
+    else if (!strcmp(end, "h"))
+        mul = 3600;
+    else
+        return false;
+    *out = v * mul;
+    return *out > 0;
+}
+
+static bool parse_subset(const char *s, unsigned *k, unsigned *n)
+{
+    char *end;
+    unsigned long a = strtoul(s, &end, 10);
+    if (end == s || *end != '/' || s[0] == '-')
+        return false;
+    const char *b = end + 1;
+    unsigned long c = strtoul(b, &end, 10);
+    if (end == b || *end || b[0] == '-' || c < 1 || c > 65536 || a < 1 ||
+        a > c)
+        return false;
+    *k = (unsigned)a;
+    *n = (unsigned)c;
+    return true;
+}
+
+/* Whole small file into a malloc'd string; NULL + errno. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+        if (n + 1 == cap) {
+            if (cap > (64u << 20)) {
+                free(buf);
+                buf = NULL;
+                errno = EFBIG;
+                break;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int e = errno;
+    fclose(f);
+    if (buf)
+        buf[n] = 0;
+    errno = e;
+    return buf;
+}
+
+/* Replace @p path with @p text (temp + rename). Returns 0 or errno. */
+static int write_text(const char *path, const char *text)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 32);
+    if (!tmp)
+        return ENOMEM;
+    snprintf(tmp, n + 32, "%s.tmp-%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        int e = errno;
+        free(tmp);
+        return e;
+    }
+    int e = 0;
+    if (fputs(text, f) == EOF || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        e = errno ? errno : EIO;
+    if (fclose(f) != 0 && !e)
+        e = errno;
+    if (!e && rename(tmp, path) != 0)
+        e = errno;
+    if (e)
+        unlink(tmp);
+    free(tmp);
+    return e;
+}
+
+static void print_summary(FILE *f, const cmh_verify_summary *s,
+                          const char *lib)
+{
+    char bytes[32], rate[32];
+    double r = s->seconds > 0 ? (double)s->bytes_hashed / s->seconds : 0;
+    cli_human_bytes(bytes, sizeof bytes, (double)s->bytes_hashed);
+    cli_human_bytes(rate, sizeof rate, r);
+    fprintf(f, "Verified %s: %llu contents (%llu validated, %llu hash "
+            "invalid, %llu failed, %llu incomplete, %llu skipped), %llu "
+            "packages\n",
+            lib, (unsigned long long)s->contents,
+            (unsigned long long)s->contents_by_status[0],
+            (unsigned long long)s->contents_by_status[1],
+            (unsigned long long)s->contents_by_status[2],
+            (unsigned long long)s->contents_by_status[3],
+            (unsigned long long)s->contents_by_status[4],
+            (unsigned long long)s->packages);
+    fprintf(f, "FileLib files: %llu hashed (%s) of %llu in subset %u/%u",
+            (unsigned long long)s->files_hashed, bytes,
+            (unsigned long long)s->files_total, s->subset_k, s->subset_n);
+    if (s->files_previously)
+        fprintf(f, ", %llu by earlier runs",
+                (unsigned long long)s->files_previously);
+    fprintf(f, "; %.2f s, %s/s\n", s->seconds, rate);
+    fprintf(f, "Findings: %llu errors, %llu warnings, %llu info",
+            (unsigned long long)s->errors, (unsigned long long)s->warnings,
+            (unsigned long long)s->infos);
+    for (int c = 0; c < CMH_VF_NCODES; c++)
+        if (s->findings[c])
+            fprintf(f, "%s %s=%llu", c ? "" : ":",
+                    cmh_verify_code_name((cmh_verify_code)c),
+                    (unsigned long long)s->findings[c]);
+    fputc('\n', f);
+    if (s->partial)
+        fprintf(f, "Partial run (%s): not every file was hashed\n",
+                s->stop_reason);
+}
+
+static void json_summary(FILE *f, const cmh_verify_summary *s,
+                         const char *lib, int exit_code)
+{
+    fputs("{\"type\":\"summary\",\"library\":", f);
+    json_str(f, lib);
+    fprintf(f, ",\"complete\":%s,\"partial\":%s", s->partial ? "false"
+                                                             : "true",
+            s->partial ? "true" : "false");
+    if (s->partial)
+        json_kv_str(f, "stop_reason", s->stop_reason);
+    else
+        fputs(",\"stop_reason\":null", f);
+    fprintf(f, ",\"subset\":\"%u/%u\",\"packages\":%llu,\"contents\":%llu,"
+            "\"contents_validated\":%llu,\"contents_hash_invalid\":%llu,"
+            "\"contents_failed\":%llu,\"contents_incomplete\":%llu,"
+            "\"contents_skipped\":%llu,\"files_total\":%llu,"
+            "\"files_hashed\":%llu,\"files_previously\":%llu,"
+            "\"bytes\":%llu,\"seconds\":%.3f,\"mb_per_s\":%.1f,"
+            "\"errors\":%llu,\"warnings\":%llu,\"infos\":%llu,\"counts\":{",
+            s->subset_k, s->subset_n, (unsigned long long)s->packages,
+            (unsigned long long)s->contents,
+            (unsigned long long)s->contents_by_status[0],
+            (unsigned long long)s->contents_by_status[1],
+            (unsigned long long)s->contents_by_status[2],
+            (unsigned long long)s->contents_by_status[3],
+            (unsigned long long)s->contents_by_status[4],
+            (unsigned long long)s->files_total,
+            (unsigned long long)s->files_hashed,
+            (unsigned long long)s->files_previously,
+            (unsigned long long)s->bytes_hashed, s->seconds,
+            s->seconds > 0 ? (double)s->bytes_hashed / 1e6 / s->seconds
+                           : 0.0,
+            (unsigned long long)s->errors, (unsigned long long)s->warnings,
+            (unsigned long long)s->infos);
+    bool first = true;
+    for (int c = 0; c < CMH_VF_NCODES; c++)
+        if (s->findings[c]) {
+            fprintf(f, "%s\"%s\":%llu", first ? "" : ",",
+                    cmh_verify_code_name((cmh_verify_code)c),
+                    (unsigned long long)s->findings[c]);
+            first = false;
+        }
+    fprintf(f, "},\"exit_code\":%d}\n", exit_code);
+}
+
+int cmd_verify(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"lib", required_argument, NULL, 'l'},
+        {"filelib", required_argument, NULL, 'f'},
+        {"deep", no_argument, NULL, 'd'},
+        {"subset", required_argument, NULL, 's'},
+        {"max-time", required_argument, NULL, 'm'},
+        {"resume", required_argument, NULL, 'r'},
+        {"io-rate", required_argument, NULL, 'i'},
+        {"nice", no_argument, NULL, 'n'},
+        {"threads", required_argument, NULL, 't'},
+        {"json", required_argument, NULL, 'j'},
+        {"fail-on", required_argument, NULL, 'F'},
+        {"progress", no_argument, NULL, 'p'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    cmh_verify_opts o = CMH_VERIFY_OPTS_INIT;
+    const char *lib = NULL, *json_path = NULL, *resume = NULL;
+    const char **filelibs = NULL;
+    size_t nfilelibs = 0;
+    bool ok = true, fail_on_error = false;
+    int prog_mode = 0, c, rc = VEXIT_CANNOT_RUN;
+    vout out = {{0}, NULL, stdout, false};
+    char *state_text = NULL;
+    cmh_ctx *ctx = NULL;
+    cmh_verify *v = NULL;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': lib = optarg; break;
+        case 'f': {
+            const char **n = realloc(filelibs, (nfilelibs + 1) * sizeof *n);
+            if (!n) {
+                cli_error("out of memory");
+                free(filelibs);
+                return VEXIT_CANNOT_RUN;
+            }
+            filelibs = n;
+            filelibs[nfilelibs++] = optarg;
+            break;
+        }
+        case 'd': o.flags |= CMH_VERIFY_DEEP; break;
+        case 's':
+            if (!parse_subset(optarg, &o.subset_k, &o.subset_n)) {
+                cli_error("--subset takes K/N with 1 <= K <= N <= 65536, "
+                          "e.g. 3/7, not '%s'", optarg);
+                ok = false;
+            }
+            break;
+        case 'm':
+            if (!parse_duration(optarg, &o.max_seconds)) {
+                cli_error("--max-time takes a duration such as 90m, 2h, "
+                          "45s or 500ms, not '%s'", optarg);
+                ok = false;
+            }
+            break;
+        case 'r': resume = optarg; break;
+        case 'i': {
+            char *end;
+            double r = strtod(optarg, &end);
+            if (end == optarg || *end || !(r > 0) || isinf(r)) {
+                cli_error("--io-rate takes a positive number of MB/s, not "
+                          "'%s'", optarg);
+                ok = false;
+            }
+            o.io_rate = r * 1e6;
+            break;
+        }
+        case 'n': o.flags |= CMH_VERIFY_NICE; break;
+        case 't': {
+            uint32_t t = 0;
+            if (!cli_parse_u32(optarg, "--threads", 256, &t)) {
+                ok = false;
+            } else if (t < 1) {
+                cli_error("--threads must be from 1 to 256");
+                ok = false;
+            }
+            o.threads = t;
+            break;
+        }
+        case 'j': json_path = optarg; break;
+        case 'F':
+            if (!strcmp(optarg, "error"))
+                fail_on_error = true;
+            else if (!strcmp(optarg, "warning"))
+                fail_on_error = false;
+            else {
+                cli_error("--fail-on takes 'error' or 'warning', not '%s'",
+                          optarg);
+                ok = false;
+            }
+            break;
+        case 'p': prog_mode = 1; break;
+        case 'q':
+            prog_mode = -1;
+            out.quiet = true;
+            break;
+        case 'h':
+            fputs(verify_usage, stdout);
+            free(filelibs);
+            return VEXIT_CLEAN;
+        default: ok = false;
+        }
+    }
+    if (!ok) {
+        fputs(verify_usage, stderr);
+        free(filelibs);
+        return VEXIT_USAGE;
+    }
+    o.lib = cli_lib_default(lib);
+    o.filelibs = filelibs;
+    o.nfilelibs = nfilelibs;
+    o.ids = (const char *const *)(argv + optind);
+    o.nids = (size_t)(argc - optind);
+    if (resume) {
+        state_text = read_text(resume);
+        if (!state_text && errno != ENOENT) {
+            cli_error("cannot read resume state %s: %s", resume,
+                      strerror(errno));
+            rc = VEXIT_USAGE;
+            goto out;
+        }
+        o.resume_state = state_text;
+    }
+    if (json_path) {
+        if (!strcmp(json_path, "-")) {
+            out.json = stdout;
+            out.human = stderr;
+        } else if (!(out.json = fopen(json_path, "w"))) {
+            cli_error("cannot write %s: %s", json_path, strerror(errno));
+            rc = VEXIT_CANNOT_RUN;
+            goto out;
+        }
+    }
+    progress_init(&out.pr, prog_mode);
+    o.finding = on_finding;
+    o.content = on_content;
+    o.progress = progress_cb;
+    o.payload = &out;
+    cli_install_signals();
+
+    ctx = cli_ctx_new();
+    if (!ctx)
+        goto out;
+    cmh_status st = cmh_verify_new(&v, ctx, &o);
+    if (st != CMH_OK) {
+        cli_error("%s", cmh_ctx_last_error(ctx));
+        rc = st == CMH_E_INVALID ? VEXIT_USAGE : VEXIT_CANNOT_RUN;
+        goto out;
+    }
+    st = cmh_verify_run(v);
+    progress_done(&out.pr);
+    if (st != CMH_OK && st != CMH_E_CANCELED) {
+        cli_error("%s", cmh_ctx_last_error(ctx));
+        cli_log(3, "%s", cmh_ctx_last_error(ctx));
+        rc = st == CMH_E_INVALID ? VEXIT_USAGE : VEXIT_CANNOT_RUN;
+        goto out;
+    }
+    const cmh_verify_summary *s = cmh_verify_get_summary(v);
+    if (s->errors || (!fail_on_error && s->warnings))
+        rc = VEXIT_FINDINGS;
+    else if (s->partial)
+        rc = VEXIT_PARTIAL;
+    else
+        rc = VEXIT_CLEAN;
+    if (resume) {
+        const char *ns = cmh_verify_resume_state(v);
+        int e = 0;
+        if (ns)
+            e = write_text(resume, ns);
+        else if (unlink(resume) != 0 && errno != ENOENT)
+            e = errno;
+        if (e) {
+            cli_error("cannot update resume state %s: %s", resume,
+                      strerror(e));
+            if (rc == VEXIT_CLEAN)
+                rc = VEXIT_PARTIAL;
+        }
+    }
+    print_summary(out.json == stdout ? stderr : stdout, s, o.lib);
+    if (cli_log_enabled()) {
+        cli_log(s->errors ? 3 : s->warnings ? 2 : 1,
+                "Verify of %s: %llu contents, %llu files hashed, %llu "
+                "errors, %llu warnings, %llu info%s", o.lib,
+                (unsigned long long)s->contents,
+                (unsigned long long)s->files_hashed,
+                (unsigned long long)s->errors,
+                (unsigned long long)s->warnings,
+                (unsigned long long)s->infos,
+                s->partial ? " (partial run)" : "");
+    }
+    if (out.json)
+        json_summary(out.json, s, o.lib, rc);
+out:
+    if (out.json && out.json != stdout && fclose(out.json) != 0) {
+        cli_error("cannot write %s: %s", json_path, strerror(errno));
+        if (rc == VEXIT_CLEAN)
+            rc = VEXIT_CANNOT_RUN;
+    }
+    cmh_verify_free(v);
+    cmh_ctx_free(ctx);
+    free(state_text);
+    free(filelibs);
+    return rc;
+}

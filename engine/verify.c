@@ -1,0 +1,2936 @@
+/* cmh_verify: read-only audit of a content library (contentlib.md 8, 9).
+ *
+ * Order of work:
+ *   1. open the library's folders read-only; list PkgLib (package INIs,
+ *      lock probes), DataLib (contents) and every FileLib root (entries);
+ *   2. pass "index", parallel: per content, its INI and mirror (content
+ *      hash from the file INIs); then per FileLib entry, its INI
+ *      (reference list), the data file's size and the .SIG (header, and its
+ *      SHA-256 when a content has a SignatureHash);
+ *   3. the caller's thread joins both sides: missing files, sizes,
+ *      references, orphans, signatures, signature hashes;
+ *   4. pass "hash", parallel: each FileLib data file in scope is read once
+ *      (SHA-256, and with DEEP a fresh signature compared with the .SIG as
+ *      it is made); a mismatch is read a second time before it is
+ *      reported;
+ *   5. one status per content, the summary and the resume state.
+ * Workers never call back: they fill their own content or entry, and the
+ * caller's thread turns the facts into findings (in order, after each
+ * pass, and for pass 4 as files complete).
+ *
+ * Safety: nothing is opened for writing; every path is opened relative to
+ * a library folder fd, never following symbolic links; IDs read from INIs
+ * go through cmh_content_id_parse() before they name anything. */
+#include "internal.h"
+#include "library.h"
+#include "stream.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmhash/verify.h>
+
+#include "os/os.h"
+
+/* verify_os.c */
+int cmh__verify_open_dir(int dirfd, const char *path, int *out_fd);
+void cmh__verify_lower_priority(void);
+
+#define STATE_MAGIC "cmhash-verify-state 1"
+/* Deeper mirrors are reported, not walked: every level holds a folder fd,
+ * and real packages stay far below this. */
+#define MIRROR_MAX_DEPTH 256
+/* librsync magics (librsync.h; repeated so this file needs no librsync). */
+#define SIG_MD4 0x72730136u
+#define SIG_BLAKE2 0x72730137u
+#define SIG_RK_MD4 0x72730146u
+#define SIG_RK_BLAKE2 0x72730147u
+/* Bytes of the .SIG compared per read in --deep. */
+#define SIG_CMP_BUF (64 * 1024)
+
+static const struct {
+    const char *name;
+    cmh_severity sev;
+} g_codes[CMH_VF_NCODES] = {
+    [CMH_VF_LIB_LAYOUT] = {"LIB_LAYOUT", CMH_SEV_ERROR},
+    [CMH_VF_PKG_INI_BAD] = {"PKG_INI_BAD", CMH_SEV_ERROR},
+    [CMH_VF_PKG_CONTENT_MISSING] = {"PKG_CONTENT_MISSING", CMH_SEV_ERROR},
+    [CMH_VF_CONTENT_INI_BAD] = {"CONTENT_INI_BAD", CMH_SEV_ERROR},
+    [CMH_VF_CONTENT_HASH_MISMATCH] = {"CONTENT_HASH_MISMATCH",
+                                      CMH_SEV_ERROR},
+    [CMH_VF_FILE_INI_BAD] = {"FILE_INI_BAD", CMH_SEV_ERROR},
+    [CMH_VF_FILE_MISSING] = {"FILE_MISSING", CMH_SEV_ERROR},
+    [CMH_VF_FILE_SIZE_MISMATCH] = {"FILE_SIZE_MISMATCH", CMH_SEV_ERROR},
+    [CMH_VF_FILE_HASH_MISMATCH] = {"FILE_HASH_MISMATCH", CMH_SEV_ERROR},
+    [CMH_VF_FILE_UNREADABLE] = {"FILE_UNREADABLE", CMH_SEV_ERROR},
+    [CMH_VF_REF_MISSING] = {"REF_MISSING", CMH_SEV_ERROR},
+    [CMH_VF_REF_DANGLING] = {"REF_DANGLING", CMH_SEV_WARNING},
+    [CMH_VF_SIG_MISSING] = {"SIG_MISSING", CMH_SEV_WARNING},
+    [CMH_VF_SIG_BAD] = {"SIG_BAD", CMH_SEV_ERROR},
+    [CMH_VF_SIG_FOREIGN] = {"SIG_FOREIGN", CMH_SEV_INFO},
+    [CMH_VF_SIG_HASH_MISMATCH] = {"SIG_HASH_MISMATCH", CMH_SEV_ERROR},
+    [CMH_VF_ORPHAN_FILE] = {"ORPHAN_FILE", CMH_SEV_WARNING},
+    [CMH_VF_ORPHAN_CONTENT] = {"ORPHAN_CONTENT", CMH_SEV_WARNING},
+    [CMH_VF_STRAY] = {"STRAY", CMH_SEV_WARNING},
+    [CMH_VF_BUSY] = {"BUSY", CMH_SEV_INFO},
+    [CMH_VF_INI_NONCANONICAL] = {"INI_NONCANONICAL", CMH_SEV_WARNING},
+};
+
+const char *cmh_verify_code_name(cmh_verify_code code)
+{
+    if ((unsigned)code >= CMH_VF_NCODES)
+        return "?";
+    return g_codes[code].name;
+}
+
+cmh_severity cmh_verify_code_severity(cmh_verify_code code)
+{
+    if ((unsigned)code >= CMH_VF_NCODES)
+        return CMH_SEV_ERROR;
+    return g_codes[code].sev;
+}
+
+const char *cmh_severity_name(cmh_severity sev)
+{
+    switch (sev) {
+    case CMH_SEV_INFO: return "info";
+    case CMH_SEV_WARNING: return "warning";
+    case CMH_SEV_ERROR: return "error";
+    }
+    return "?";
+}
+
+/* ---- small helpers ---- */
+
+static char *xvasprintf(const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (s)
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+static char *xasprintf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = xvasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+static bool has_prefix(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+static bool ends_ci(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+static bool is_upper_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
+            return false;
+    return true;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return c - 'A' + 10;
+}
+
+static void hex_to_bin(const char *hex, uint8_t out[CMH_SHA256_LEN])
+{
+    for (int i = 0; i < CMH_SHA256_LEN; i++)
+        out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double mtime_of(const struct stat *sb)
+{
+    return (double)sb->st_mtim.tv_sec + (double)sb->st_mtim.tv_nsec / 1e9;
+}
+
+/* Decimal, digits only, fits in 64 bits. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    if (!*s || strlen(s) > 20)
+        return false;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        uint64_t d = (uint64_t)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+static int sha_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, CMH_SHA256_LEN);
+}
+
+/* ---- data ---- */
+
+/* A finding made by a worker, handed to the caller's thread later. */
+typedef struct vfind {
+    cmh_verify_code code;
+    char *path, *expected, *actual, *detail;
+    double age;
+} vfind;
+
+typedef struct vfinds {
+    vfind *v;
+    size_t n, cap;
+    bool oom;
+} vfinds;
+
+struct ventry;
+
+/* One file INI of a mirror. */
+typedef struct vfile {
+    char *rel;            /* "sub/b.bin.INI", relative to DataLib/<cid>/ */
+    cmh_node *node;       /* its node in the content tree */
+    uint8_t sha[CMH_SHA256_LEN];
+    uint64_t size;
+    bool ok;              /* Size and Hash valid */
+    struct ventry *entry; /* set by the join */
+} vfile;
+
+typedef struct vcontent {
+    char id[CMH_CID_SIZE];
+    char pkgid[CMH_PKGID_SIZE]; /* owning package, "" if unknown */
+    /* Set on the caller's thread before the index pass. */
+    bool has_ini, has_dir, listed, selected, busy;
+    /* Written by the one worker that checks the content, read by the
+     * caller's thread after the pass. */
+    bool ini_ok;          /* [Info] Hash read */
+    bool has_sighash;
+    uint8_t hash[CMH_SHA256_LEN], sighash[CMH_SHA256_LEN];
+    bool mirror_complete; /* every folder listed and file INI valid */
+    bool mirror_read;     /* the mirror was walked at all */
+    cmh_node *root;
+    vfile *files;
+    size_t nfiles, capfiles;
+    vfinds fnd;
+    /* Caller's thread only. */
+    uint64_t errors, warnings, bytes;
+    bool failed, hash_invalid;
+} vcontent;
+
+typedef struct vuse {
+    uint32_t c; /* content index */
+    uint32_t f; /* file index in that content */
+} vuse;
+
+typedef struct ventry {
+    uint8_t sha[CMH_SHA256_LEN];
+    char hex[CMH_HEX_SIZE];
+    int r_data, r_ini, r_sig; /* FileLib root holding each part, -1 = none */
+    /* Index pass: written by one worker, read by the caller after it. */
+    bool want_sig_hash;
+    int data_err;
+    uint64_t data_size;
+    int ini_err;          /* errno reading the INI */
+    bool ini_bad;         /* unparsable */
+    char ini_why[160];
+    cmh_reflist refs;
+    int sig_err;
+    uint64_t sig_len;
+    uint32_t sig_magic, sig_bl, sig_sl;
+    bool sig_hdr;         /* >= 12 bytes with a librsync magic */
+    bool sig_foreign;     /* >= 4 bytes, unknown magic */
+    bool sig_hashed;
+    uint8_t sig_sha[CMH_SHA256_LEN];
+    /* Join: caller's thread. */
+    vuse *uses;
+    size_t nuses, capuses;
+    bool busy_ref;        /* used or listed by a busy package's content */
+    bool unsure_ref;      /* listed by a content whose mirror is partial */
+    bool sig_bad;         /* structural .SIG problem reported */
+    bool scope;           /* to be hashed in this cycle */
+    bool prev_done, prev_bad;
+    /* Hash pass: written by the worker that hashes the entry, read by the
+     * caller's thread after the entry went through the done queue. */
+    int err1, err2;
+    bool changed1, changed2;
+    uint8_t sha1[CMH_SHA256_LEN], sha2[CMH_SHA256_LEN];
+    bool deep1, deep2;    /* a fresh signature was compared */
+    bool dmis1, dmis2;    /* ... and differed */
+    bool reread;
+    bool hashed;          /* completed in this run */
+    bool bad;             /* an error was reported for its bytes */
+} ventry;
+
+typedef struct vroot {
+    char *display; /* "FileLib" or the extra root as given */
+    int fd;
+} vroot;
+
+typedef struct vworker {
+    cmh_worker *w;
+    EVP_MD_CTX *md;
+    unsigned char *buf; /* SIG_CMP_BUF bytes */
+} vworker;
+
+struct cmh_verify {
+    cmh_ctx *ctx;
+    cmh_verify_opts o;
+    /* resume state given */
+    bool have_cursor;
+    uint8_t cursor[CMH_SHA256_LEN];
+    uint8_t *prev_done, *prev_bad; /* sorted arrays of digests */
+    size_t nprev_done, nprev_bad;
+    char *state_out;
+    cmh_verify_summary sum;
+    /* run */
+    cmh_library lib;
+    vroot *roots;
+    size_t nroots;
+    bool full;            /* no IDs: whole library */
+    bool any_busy;
+    char (*busy)[CMH_PKGID_SIZE];
+    size_t nbusy;
+    vcontent *contents;   /* sorted by id */
+    size_t ncontents, capcontents;
+    ventry **entries;     /* sorted by digest */
+    size_t nentries, capentries;
+    cmh_pool *pool;
+    const char *phase;
+    double t0, deadline;
+    /* stop: set by the caller's thread (time limit, cancel), read by
+     * workers without a lock: they only stop early. */
+    _Atomic bool stop;
+    bool canceled;        /* a callback returned nonzero */
+    bool timed_out;
+    /* Progress counters: workers add, the caller's tick reads. */
+    _Atomic uint_fast64_t bytes_done, items_done;
+    uint64_t items_total, bytes_total;
+    /* Done queue of the hash pass: workers push, the caller drains; both
+     * under mu. */
+    pthread_mutex_t mu;
+    ventry **doneq;
+    size_t ndoneq, capdoneq;
+    bool doneq_oom;
+    /* --io-rate: next free slot, under rate_mu. */
+    pthread_mutex_t rate_mu;
+    double rate_next;
+    bool oom;
+};
+
+/* ---- findings ---- */
+
+static void vfinds_free(vfinds *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->v[i].path);
+        free(f->v[i].expected);
+        free(f->v[i].actual);
+        free(f->v[i].detail);
+    }
+    free(f->v);
+    memset(f, 0, sizeof *f);
+}
+
+static void vfinds_add(vfinds *f, cmh_verify_code code, double age,
+                       const char *expected, const char *actual,
+                       char *path_owned, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static void vfinds_add(vfinds *f, cmh_verify_code code, double age,
+                       const char *expected, const char *actual,
+                       char *path_owned, const char *fmt, ...)
+{
+    if (f->n == f->cap) {
+        size_t nc = f->cap ? f->cap * 2 : 8;
+        vfind *nv = realloc(f->v, nc * sizeof *nv);
+        if (!nv) {
+            f->oom = true;
+            free(path_owned);
+            return;
+        }
+        f->v = nv;
+        f->cap = nc;
+    }
+    vfind *x = &f->v[f->n++];
+    x->code = code;
+    x->age = age;
+    x->path = path_owned;
+    x->expected = cmh_strdup(expected ? expected : "");
+    x->actual = cmh_strdup(actual ? actual : "");
+    va_list ap;
+    va_start(ap, fmt);
+    x->detail = xvasprintf(fmt, ap);
+    va_end(ap);
+    if (!x->path || !x->expected || !x->actual || !x->detail)
+        f->oom = true;
+}
+
+/* Count a finding against a content's status. */
+static void attribute(vcontent *c, cmh_verify_code code)
+{
+    cmh_severity sev = g_codes[code].sev;
+    if (sev == CMH_SEV_ERROR)
+        c->errors++;
+    else if (sev == CMH_SEV_WARNING)
+        c->warnings++;
+    switch (code) {
+    case CMH_VF_CONTENT_HASH_MISMATCH:
+    case CMH_VF_FILE_HASH_MISMATCH:
+    case CMH_VF_FILE_SIZE_MISMATCH:
+    case CMH_VF_SIG_HASH_MISMATCH:
+    case CMH_VF_SIG_BAD:
+        c->hash_invalid = true;
+        break;
+    case CMH_VF_PKG_CONTENT_MISSING:
+    case CMH_VF_CONTENT_INI_BAD:
+    case CMH_VF_FILE_INI_BAD:
+    case CMH_VF_FILE_MISSING:
+    case CMH_VF_FILE_UNREADABLE:
+    case CMH_VF_REF_MISSING:
+        c->failed = true;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Deliver one finding (caller's thread). */
+static void emit(cmh_verify *v, cmh_verify_code code, const char *cid,
+                 const char *path, const char *expected, const char *actual,
+                 double age, const char *detail)
+{
+    v->sum.findings[code]++;
+    switch (g_codes[code].sev) {
+    case CMH_SEV_ERROR: v->sum.errors++; break;
+    case CMH_SEV_WARNING: v->sum.warnings++; break;
+    case CMH_SEV_INFO: v->sum.infos++; break;
+    }
+    if (v->canceled || !v->o.finding)
+        return;
+    cmh_verify_finding f;
+    f.code = code;
+    f.severity = g_codes[code].sev;
+    f.code_name = g_codes[code].name;
+    f.content_id = cid ? cid : "";
+    f.path = path ? path : "";
+    f.expected = expected ? expected : "";
+    f.actual = actual ? actual : "";
+    f.detail = detail ? detail : "";
+    f.age_seconds = age;
+    if (v->o.finding(&f, v->o.payload)) {
+        v->canceled = true;
+        atomic_store(&v->stop, true);
+    }
+}
+
+static void emitf(cmh_verify *v, cmh_verify_code code, const char *cid,
+                  const char *path, const char *expected, const char *actual,
+                  double age, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+static void emitf(cmh_verify *v, cmh_verify_code code, const char *cid,
+                  const char *path, const char *expected, const char *actual,
+                  double age, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *d = xvasprintf(fmt, ap);
+    va_end(ap);
+    if (!d)
+        v->oom = true;
+    emit(v, code, cid, path, expected, actual, age, d ? d : "");
+    free(d);
+}
+
+/* ---- contents and entries ---- */
+
+static int content_cmp(const void *a, const void *b)
+{
+    return strcmp(((const vcontent *)a)->id, ((const vcontent *)b)->id);
+}
+
+static vcontent *find_content(cmh_verify *v, const char *id)
+{
+    vcontent key;
+    if (strlen(id) >= sizeof key.id)
+        return NULL;
+    memcpy(key.id, id, strlen(id) + 1);
+    return bsearch(&key, v->contents, v->ncontents, sizeof *v->contents,
+                   content_cmp);
+}
+
+/* Append a content record; duplicates are merged by sort_contents. */
+static vcontent *add_content(cmh_verify *v, const char *id)
+{
+    if (v->ncontents == v->capcontents) {
+        size_t nc = v->capcontents ? v->capcontents * 2 : 64;
+        vcontent *n = realloc(v->contents, nc * sizeof *n);
+        if (!n) {
+            v->oom = true;
+            return NULL;
+        }
+        v->contents = n;
+        v->capcontents = nc;
+    }
+    vcontent *c = &v->contents[v->ncontents++];
+    memset(c, 0, sizeof *c);
+    snprintf(c->id, sizeof c->id, "%s", id);
+    char pk[CMH_PKGID_SIZE];
+    if (cmh_content_id_parse(id, pk, NULL) == CMH_CONTENT_PACKAGE)
+        memcpy(c->pkgid, pk, sizeof pk);
+    return c;
+}
+
+static void sort_contents(cmh_verify *v)
+{
+    if (v->ncontents > 1)
+        qsort(v->contents, v->ncontents, sizeof *v->contents, content_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < v->ncontents; i++) {
+        vcontent *c = &v->contents[i];
+        if (k && !strcmp(v->contents[k - 1].id, c->id)) {
+            vcontent *d = &v->contents[k - 1];
+            d->has_ini |= c->has_ini;
+            d->has_dir |= c->has_dir;
+            d->listed |= c->listed;
+            d->selected |= c->selected;
+            if (!d->pkgid[0])
+                memcpy(d->pkgid, c->pkgid, sizeof d->pkgid);
+            continue;
+        }
+        if (k != i)
+            v->contents[k] = *c;
+        k++;
+    }
+    v->ncontents = k;
+}
+
+static bool pkg_busy(const cmh_verify *v, const char *pkgid)
+{
+    for (size_t i = 0; i < v->nbusy; i++)
+        if (!strcmp(v->busy[i], pkgid))
+            return true;
+    return false;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const ventry *x = *(ventry *const *)a, *y = *(ventry *const *)b;
+    return memcmp(x->sha, y->sha, CMH_SHA256_LEN);
+}
+
+static ventry *find_entry(cmh_verify *v, const uint8_t sha[CMH_SHA256_LEN])
+{
+    size_t lo = 0, hi = v->nentries;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = memcmp(v->entries[mid]->sha, sha, CMH_SHA256_LEN);
+        if (c == 0)
+            return v->entries[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static ventry *new_entry(cmh_verify *v, const uint8_t sha[CMH_SHA256_LEN])
+{
+    if (v->nentries == v->capentries) {
+        size_t nc = v->capentries ? v->capentries * 2 : 256;
+        ventry **n = realloc(v->entries, nc * sizeof *n);
+        if (!n) {
+            v->oom = true;
+            return NULL;
+        }
+        v->entries = n;
+        v->capentries = nc;
+    }
+    ventry *e = calloc(1, sizeof *e);
+    if (!e) {
+        v->oom = true;
+        return NULL;
+    }
+    memcpy(e->sha, sha, CMH_SHA256_LEN);
+    cmh_hex_upper(sha, CMH_SHA256_LEN, e->hex);
+    e->r_data = e->r_ini = e->r_sig = -1;
+    v->entries[v->nentries++] = e;
+    return e;
+}
+
+static void sort_entries(cmh_verify *v)
+{
+    if (v->nentries > 1)
+        qsort(v->entries, v->nentries, sizeof *v->entries, entry_cmp);
+}
+
+/* "FileLib/H4/HASH<suffix>" under root @p r */
+static char *entry_path(const cmh_verify *v, const ventry *e, int r,
+                        const char *suffix)
+{
+    if (r < 0)
+        r = 0;
+    return xasprintf("%s/%.4s/%s%s", v->roots[r].display, e->hex, e->hex,
+                     suffix);
+}
+
+static bool entry_add_use(cmh_verify *v, ventry *e, uint32_t c, uint32_t f)
+{
+    if (e->nuses == e->capuses) {
+        size_t nc = e->capuses ? e->capuses * 2 : 4;
+        vuse *n = realloc(e->uses, nc * sizeof *n);
+        if (!n) {
+            v->oom = true;
+            return false;
+        }
+        e->uses = n;
+        e->capuses = nc;
+    }
+    e->uses[e->nuses].c = c;
+    e->uses[e->nuses].f = f;
+    e->nuses++;
+    return true;
+}
+
+/* First content (in ID order) that uses @p e, or NULL. uses[] is built in
+ * content order, so that is uses[0]. */
+static vcontent *first_user(cmh_verify *v, const ventry *e)
+{
+    return e->nuses ? &v->contents[e->uses[0].c] : NULL;
+}
+
+static void attribute_users(cmh_verify *v, const ventry *e,
+                            cmh_verify_code code)
+{
+    uint32_t last = UINT32_MAX;
+    for (size_t i = 0; i < e->nuses; i++) {
+        if (e->uses[i].c == last)
+            continue;
+        last = e->uses[i].c;
+        attribute(&v->contents[last], code);
+    }
+}
+
+static void emit_entry(cmh_verify *v, ventry *e, cmh_verify_code code,
+                       const char *path, const char *expected,
+                       const char *actual, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static void emit_entry(cmh_verify *v, ventry *e, cmh_verify_code code,
+                       const char *path, const char *expected,
+                       const char *actual, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *d = xvasprintf(fmt, ap);
+    va_end(ap);
+    vcontent *c = first_user(v, e);
+    attribute_users(v, e, code);
+    emit(v, code, c ? c->id : "", path, expected, actual, -1, d ? d : "");
+    free(d);
+}
+
+/* ---- listing folders ---- */
+
+typedef struct dent {
+    char *name;
+    unsigned char type; /* DT_* from readdir, DT_UNKNOWN if not given */
+} dent;
+
+typedef struct dlist {
+    dent *v;
+    size_t n, cap;
+} dlist;
+
+static void dlist_free(dlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].name);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int dent_cmp(const void *a, const void *b)
+{
+    return strcmp(((const dent *)a)->name, ((const dent *)b)->name);
+}
+
+/* Names in folder @p fd (sorted, without . and ..). Returns 0 or errno. */
+static int list_dir(int fd, dlist *out)
+{
+    memset(out, 0, sizeof *out);
+    int dfd = dup(fd);
+    if (dfd < 0)
+        return errno;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        int e = errno;
+        close(dfd);
+        return e;
+    }
+    rewinddir(d);
+    int e = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            e = errno;
+            break;
+        }
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (out->n == out->cap) {
+            size_t nc = out->cap ? out->cap * 2 : 32;
+            dent *nv = realloc(out->v, nc * sizeof *nv);
+            if (!nv) {
+                e = ENOMEM;
+                break;
+            }
+            out->v = nv;
+            out->cap = nc;
+        }
+        char *nm = cmh_strdup(de->d_name);
+        if (!nm) {
+            e = ENOMEM;
+            break;
+        }
+        out->v[out->n].name = nm;
+        out->v[out->n].type = de->d_type;
+        out->n++;
+    }
+    closedir(d);
+    if (e) {
+        dlist_free(out);
+        return e;
+    }
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof *out->v, dent_cmp);
+    return 0;
+}
+
+/* Type of dirfd/name without following links: DT_REG, DT_DIR, DT_LNK...
+ * @p sb receives the stat when it was needed (else st_mode 0). */
+static unsigned char dent_type(int dirfd, const dent *d, struct stat *sb)
+{
+    memset(sb, 0, sizeof *sb);
+    if (d->type != DT_UNKNOWN)
+        return d->type;
+    if (fstatat(dirfd, d->name, sb, AT_SYMLINK_NOFOLLOW) != 0)
+        return DT_UNKNOWN;
+    if (S_ISREG(sb->st_mode))
+        return DT_REG;
+    if (S_ISDIR(sb->st_mode))
+        return DT_DIR;
+    if (S_ISLNK(sb->st_mode))
+        return DT_LNK;
+    return DT_UNKNOWN;
+}
+
+/* A `.cmhash-tmp-*` leftover or another unexpected name. */
+static void stray(cmh_verify *v, int dirfd, const char *name,
+                  const char *path, const char *why)
+{
+    if (!v->full)
+        return;
+    struct stat sb;
+    double age = -1;
+    bool tmp = has_prefix(name, CMH_TMP_PREFIX);
+    if (tmp) {
+        /* A running snapshot's temps look the same: while any package is
+         * locked they are not reported. */
+        if (v->any_busy)
+            return;
+        if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+            age = wall_now() - mtime_of(&sb);
+            if (age < 0)
+                age = 0;
+        }
+        emitf(v, CMH_VF_STRAY, "", path, "", "", age,
+              "leftover temporary of an interrupted cmhash run, %.0f s old;"
+              " cmhash gc removes it", age);
+        return;
+    }
+    emitf(v, CMH_VF_STRAY, "", path, "", "", -1, "%s", why);
+}
+
+/* ---- PkgLib ---- */
+
+typedef struct pkg_parse {
+    cmh_verify *v;
+    const char *pkgid;
+    const char *path;
+    bool have_packages;
+    bool selected;
+} pkg_parse;
+
+static int pkg_ini_cb(void *payload, const char *section, const char *key,
+                      const char *value, int lineno)
+{
+    (void)value;
+    pkg_parse *p = payload;
+    if (strcasecmp(section, "Packages"))
+        return 0;
+    p->have_packages = true;
+    char pk[CMH_PKGID_SIZE];
+    cmh_content_kind k = cmh_content_id_parse(key, pk, NULL);
+    if (k == CMH_CONTENT_INVALID) {
+        emitf(p->v, CMH_VF_PKG_INI_BAD, "", p->path, "a content ID", key,
+              -1, "line %d: '%s' is not a content ID (PackageID.n, "
+              "Content_<guid>.n or a GUID); ignored", lineno, key);
+        return 0;
+    }
+    if (k == CMH_CONTENT_PACKAGE && strcmp(pk, p->pkgid)) {
+        emitf(p->v, CMH_VF_PKG_INI_BAD, "", p->path, p->pkgid, key, -1,
+              "line %d: content %s belongs to package %s, not %s; ignored",
+              lineno, key, pk, p->pkgid);
+        return 0;
+    }
+    vcontent *c = add_content(p->v, key);
+    if (c) {
+        c->listed = true;
+        c->selected = p->selected;
+        if (!c->pkgid[0])
+            memcpy(c->pkgid, p->pkgid, CMH_PKGID_SIZE);
+    }
+    return 0;
+}
+
+/* Read PkgLib/<pkgid>.INI (file @p name); list its contents. */
+static void read_package(cmh_verify *v, const char *name, const char *pkgid,
+                         bool selected)
+{
+    char *path = xasprintf("PkgLib/%s", name);
+    char *data = NULL;
+    size_t len;
+    if (!path) {
+        v->oom = true;
+        return;
+    }
+    v->sum.packages++;
+    int e = cmh_read_small_file(v->lib.pkglib_fd, name, CMH_INI_MAX_FILE,
+                                &data, &len);
+    if (e) {
+        emitf(v, e == EFBIG ? CMH_VF_PKG_INI_BAD : CMH_VF_FILE_UNREADABLE,
+              "", path, "", "", -1, "cannot read the package INI: %s",
+              e == EFBIG ? "larger than 4 MiB" : strerror(e));
+        goto out;
+    }
+    char why[256];
+    pkg_parse p = {v, pkgid, path, false, selected};
+    if (!cmh_ini_parse(data, len, pkg_ini_cb, &p, why, sizeof why)) {
+        emitf(v, CMH_VF_PKG_INI_BAD, "", path, "", "", -1,
+              "unparsable package INI: %s", why);
+        goto out;
+    }
+    if (!p.have_packages)
+        emitf(v, CMH_VF_PKG_INI_BAD, "", path, "[Packages]", "", -1,
+              "the package INI has no [Packages] section");
+out:
+    free(data);
+    free(path);
+}
+
+static void probe_lock(cmh_verify *v, const char *pkgid)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%s.lock", pkgid);
+    bool busy = false;
+    /* Opens read-only, never creates the file. */
+    if (cmh_os_lock_probe(v->lib.pkglib_fd, name, &busy) != 0 || !busy)
+        return;
+    char (*nb)[CMH_PKGID_SIZE] =
+        realloc(v->busy, (v->nbusy + 1) * sizeof *v->busy);
+    if (!nb) {
+        v->oom = true;
+        return;
+    }
+    v->busy = nb;
+    memcpy(v->busy[v->nbusy++], pkgid, CMH_PKGID_SIZE);
+    v->any_busy = true;
+    char path[48];
+    snprintf(path, sizeof path, "PkgLib/%s", name);
+    emitf(v, CMH_VF_BUSY, "", path, "", "", -1,
+          "package %s is being written by a snapshot (its lock is held); "
+          "its contents and their files are skipped", pkgid);
+}
+
+static void scan_pkglib(cmh_verify *v)
+{
+    dlist dl;
+    int e = list_dir(v->lib.pkglib_fd, &dl);
+    if (e) {
+        emitf(v, CMH_VF_LIB_LAYOUT, "", "PkgLib", "", "", -1,
+              "cannot list PkgLib: %s", strerror(e));
+        return;
+    }
+    /* locks first, so that temps of a running snapshot are recognised */
+    for (size_t i = 0; i < dl.n; i++) {
+        const char *nm = dl.v[i].name;
+        size_t n = strlen(nm);
+        char pk[CMH_PKGID_SIZE], stem[16];
+        if (n == 13 && ends_ci(nm, ".lock")) {
+            memcpy(stem, nm, 8);
+            stem[8] = 0;
+            if (cmh_pkgid_parse(pk, stem) == CMH_OK)
+                probe_lock(v, pk);
+        }
+    }
+    for (size_t i = 0; i < dl.n; i++) {
+        const char *nm = dl.v[i].name;
+        size_t n = strlen(nm);
+        struct stat sb;
+        unsigned char t = dent_type(v->lib.pkglib_fd, &dl.v[i], &sb);
+        char *path = xasprintf("PkgLib/%s", nm);
+        if (!path) {
+            v->oom = true;
+            break;
+        }
+        char pk[CMH_PKGID_SIZE], stem[16];
+        bool pkg_name = false;
+        if (n == 12 || n == 13) {
+            memcpy(stem, nm, 8);
+            stem[8] = 0;
+            pkg_name = cmh_pkgid_parse(pk, stem) == CMH_OK;
+        }
+        if (t == DT_REG && n == 12 && pkg_name && ends_ci(nm, ".INI")) {
+            read_package(v, nm, pk, true);
+        } else if (t == DT_REG &&
+                   ((n == 13 && pkg_name && ends_ci(nm, ".lock")) ||
+                    !strcmp(nm, CMH_LIB_LOCK))) {
+            /* cmhash's own lock files */
+        } else {
+            stray(v, v->lib.pkglib_fd, nm, path,
+                  t == DT_DIR ? "unexpected folder in PkgLib"
+                              : "unexpected file in PkgLib (not "
+                                "<PackageID>.INI)");
+        }
+        free(path);
+    }
+    dlist_free(&dl);
+}
+
+/* ---- DataLib listing ---- */
+
+static void scan_datalib(cmh_verify *v)
+{
+    dlist dl;
+    int e = list_dir(v->lib.datalib_fd, &dl);
+    if (e) {
+        emitf(v, CMH_VF_LIB_LAYOUT, "", "DataLib", "", "", -1,
+              "cannot list DataLib: %s", strerror(e));
+        return;
+    }
+    for (size_t i = 0; i < dl.n; i++) {
+        const char *nm = dl.v[i].name;
+        size_t n = strlen(nm);
+        struct stat sb;
+        unsigned char t = dent_type(v->lib.datalib_fd, &dl.v[i], &sb);
+        char id[CMH_CID_SIZE];
+        bool is_ini = t == DT_REG && n > 4 && n - 4 < sizeof id &&
+                      ends_ci(nm, ".INI");
+        if (is_ini) {
+            memcpy(id, nm, n - 4);
+            id[n - 4] = 0;
+        }
+        char *path = xasprintf("DataLib/%s", nm);
+        if (!path) {
+            v->oom = true;
+            break;
+        }
+        if (is_ini && cmh_content_id_parse(id, NULL, NULL) !=
+                          CMH_CONTENT_INVALID) {
+            vcontent *c = add_content(v, id);
+            if (c)
+                c->has_ini = c->selected = true;
+        } else if (t == DT_DIR && n < sizeof id &&
+                   cmh_content_id_parse(nm, NULL, NULL) !=
+                       CMH_CONTENT_INVALID) {
+            vcontent *c = add_content(v, nm);
+            if (c)
+                c->has_dir = c->selected = true;
+        } else {
+            stray(v, v->lib.datalib_fd, nm, path,
+                  t == DT_DIR ? "unexpected folder in DataLib (not a "
+                                "content ID)"
+                              : "unexpected file in DataLib (not "
+                                "<ContentID>.INI)");
+        }
+        free(path);
+    }
+    dlist_free(&dl);
+}
+
+/* ---- FileLib listing ---- */
+
+typedef struct fname {
+    uint8_t sha[CMH_SHA256_LEN];
+    int kind; /* 0 data, 1 INI, 2 SIG */
+    int root;
+} fname;
+
+typedef struct fnames {
+    fname *v;
+    size_t n, cap;
+} fnames;
+
+static int fname_cmp(const void *a, const void *b)
+{
+    const fname *x = a, *y = b;
+    int c = memcmp(x->sha, y->sha, CMH_SHA256_LEN);
+    if (c)
+        return c;
+    if (x->kind != y->kind)
+        return x->kind - y->kind;
+    return x->root - y->root;
+}
+
+static void scan_h4(cmh_verify *v, int r, const char *h4, fnames *out)
+{
+    vroot *root = &v->roots[r];
+    int fd = -1;
+    char *dpath = xasprintf("%s/%s", root->display, h4);
+    if (!dpath) {
+        v->oom = true;
+        return;
+    }
+    int e = cmh__verify_open_dir(root->fd, h4, &fd);
+    dlist dl = {0};
+    if (!e)
+        e = list_dir(fd, &dl);
+    if (e) {
+        emitf(v, CMH_VF_FILE_UNREADABLE, "", dpath, "", "", -1,
+              "cannot list the FileLib folder: %s", strerror(e));
+        free(dpath);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    for (size_t i = 0; i < dl.n; i++) {
+        const char *nm = dl.v[i].name;
+        size_t n = strlen(nm);
+        struct stat sb;
+        unsigned char t = dent_type(fd, &dl.v[i], &sb);
+        int kind = -1;
+        if (n >= 64 && is_upper_hex(nm, 64) && !memcmp(nm, h4, 4)) {
+            if (n == 64)
+                kind = 0;
+            else if (n == 68 && !strcmp(nm + 64, ".INI"))
+                kind = 1;
+            else if (n == 68 && !strcmp(nm + 64, ".SIG"))
+                kind = 2;
+        }
+        char *path = xasprintf("%s/%s", dpath, nm);
+        if (!path) {
+            v->oom = true;
+            break;
+        }
+        if (kind >= 0 && t == DT_REG) {
+            if (out->n == out->cap) {
+                size_t nc = out->cap ? out->cap * 2 : 1024;
+                fname *nv = realloc(out->v, nc * sizeof *nv);
+                if (!nv) {
+                    v->oom = true;
+                    free(path);
+                    break;
+                }
+                out->v = nv;
+                out->cap = nc;
+            }
+            fname *f = &out->v[out->n++];
+            hex_to_bin(nm, f->sha);
+            f->kind = kind;
+            f->root = r;
+        } else {
+            stray(v, fd, nm, path,
+                  kind >= 0 ? "FileLib name that is not a regular file"
+                            : "unexpected name in a FileLib folder (not "
+                              "<HASH>, <HASH>.INI or <HASH>.SIG)");
+        }
+        free(path);
+    }
+    dlist_free(&dl);
+    close(fd);
+    free(dpath);
+}
+
+static void scan_filelib(cmh_verify *v)
+{
+    fnames fn = {0};
+    for (size_t r = 0; r < v->nroots; r++) {
+        dlist dl;
+        int e = list_dir(v->roots[r].fd, &dl);
+        if (e) {
+            emitf(v, CMH_VF_LIB_LAYOUT, "", v->roots[r].display, "", "", -1,
+                  "cannot list the FileLib folder: %s", strerror(e));
+            continue;
+        }
+        for (size_t i = 0; i < dl.n; i++) {
+            const char *nm = dl.v[i].name;
+            struct stat sb;
+            unsigned char t = dent_type(v->roots[r].fd, &dl.v[i], &sb);
+            if (t == DT_DIR && strlen(nm) == 4 && is_upper_hex(nm, 4)) {
+                scan_h4(v, (int)r, nm, &fn);
+                continue;
+            }
+            char *path = xasprintf("%s/%s", v->roots[r].display, nm);
+            if (!path) {
+                v->oom = true;
+                break;
+            }
+            stray(v, v->roots[r].fd, nm, path,
+                  "unexpected name in FileLib (not a 4-hex-digit folder)");
+            free(path);
+        }
+        dlist_free(&dl);
+    }
+    if (fn.n > 1)
+        qsort(fn.v, fn.n, sizeof *fn.v, fname_cmp);
+    ventry *cur = NULL;
+    for (size_t i = 0; i < fn.n && !v->oom; i++) {
+        fname *f = &fn.v[i];
+        if (!cur || memcmp(cur->sha, f->sha, CMH_SHA256_LEN)) {
+            cur = new_entry(v, f->sha);
+            if (!cur)
+                break;
+        }
+        int *slot = f->kind == 0 ? &cur->r_data
+                    : f->kind == 1 ? &cur->r_ini : &cur->r_sig;
+        if (*slot >= 0) {
+            static const char *const sfx[3] = {"", ".INI", ".SIG"};
+            char *path = entry_path(v, cur, f->root, sfx[f->kind]);
+            if (path)
+                emitf(v, CMH_VF_STRAY, "", path, "", "", -1,
+                      "duplicate: %s/%.4s/%s%s is used", 
+                      v->roots[*slot].display, cur->hex, cur->hex,
+                      sfx[f->kind]);
+            free(path);
+            continue;
+        }
+        *slot = f->root;
+    }
+    free(fn.v);
+    sort_entries(v);
+}
+
+/* ID mode: look the entry up in every root (no listing). */
+static ventry *probe_entry(cmh_verify *v, const uint8_t sha[CMH_SHA256_LEN])
+{
+    ventry *e = new_entry(v, sha);
+    if (!e)
+        return NULL;
+    static const char *const sfx[3] = {"", ".INI", ".SIG"};
+    int *slots[3] = {&e->r_data, &e->r_ini, &e->r_sig};
+    for (int k = 0; k < 3; k++)
+        for (size_t r = 0; r < v->nroots && *slots[k] < 0; r++) {
+            char rel[CMH_FILELIB_REL_SIZE];
+            cmh_filelib_rel_hex(rel, e->hex, sfx[k]);
+            struct stat sb;
+            if (fstatat(v->roots[r].fd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISREG(sb.st_mode))
+                *slots[k] = (int)r;
+        }
+    return e;
+}
+
+/* ---- worker state ---- */
+
+static void *vworker_make(void *arg)
+{
+    cmh_verify *v = arg;
+    vworker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->w = cmh_worker_new(v->ctx->sha256);
+    w->md = EVP_MD_CTX_new();
+    w->buf = malloc(SIG_CMP_BUF);
+    if (!w->w || !w->md || !w->buf ||
+        !EVP_DigestInit_ex(w->md, v->ctx->sha256, NULL)) {
+        cmh_worker_free(w->w);
+        EVP_MD_CTX_free(w->md);
+        free(w->buf);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static void vworker_free(void *st)
+{
+    vworker *w = st;
+    if (!w)
+        return;
+    cmh_worker_free(w->w);
+    EVP_MD_CTX_free(w->md);
+    free(w->buf);
+    free(w);
+}
+
+/* ---- content check (index pass, worker) ---- */
+
+typedef struct content_parse {
+    char hash[CMH_HEX_SIZE];
+    char sighash[CMH_HEX_SIZE];
+    bool have_hash, have_alg, have_sighash;
+    bool hash_lower, sighash_lower;
+    char alg[32];
+    char bad[256]; /* first problem */
+} content_parse;
+
+static int content_ini_cb(void *payload, const char *section,
+                          const char *key, const char *value, int lineno)
+{
+    content_parse *p = payload;
+    bool lower = false;
+    if (!strcasecmp(section, "Info") && !strcasecmp(key, "Hash")) {
+        if (!cmh_is_hex64(value, &lower)) {
+            if (!p->bad[0])
+                snprintf(p->bad, sizeof p->bad,
+                         "line %d: Hash is not 64 hex digits", lineno);
+            return 0;
+        }
+        memcpy(p->hash, value, CMH_HEX_SIZE);
+        p->have_hash = true;
+        p->hash_lower = lower;
+    } else if (!strcasecmp(section, "Info") &&
+               !strcasecmp(key, "HashAlgorithm")) {
+        snprintf(p->alg, sizeof p->alg, "%s", value);
+        p->have_alg = true;
+    } else if (!strcasecmp(section, "cmhash") &&
+               !strcasecmp(key, "SignatureHash")) {
+        if (!cmh_is_hex64(value, &lower)) {
+            if (!p->bad[0])
+                snprintf(p->bad, sizeof p->bad,
+                         "line %d: SignatureHash is not 64 hex digits",
+                         lineno);
+            return 0;
+        }
+        memcpy(p->sighash, value, CMH_HEX_SIZE);
+        p->have_sighash = true;
+        p->sighash_lower = lower;
+    }
+    return 0;
+}
+
+typedef struct file_parse {
+    bool in_file;
+    char hash[CMH_HEX_SIZE];
+    char size[32], attrs[32], mtime[32];
+    bool have_hash, have_size, have_attrs, have_mtime;
+    bool bad_len;
+} file_parse;
+
+static void take(char *dst, size_t dstsize, const char *src, bool *have,
+                 bool *bad)
+{
+    if (strlen(src) >= dstsize) {
+        *bad = true;
+        snprintf(dst, dstsize, "%.*s", (int)dstsize - 1, src);
+    } else {
+        memcpy(dst, src, strlen(src) + 1);
+    }
+    *have = true;
+}
+
+static int file_ini_cb(void *payload, const char *section, const char *key,
+                       const char *value, int lineno)
+{
+    (void)lineno;
+    file_parse *p = payload;
+    if (strcasecmp(section, "File"))
+        return 0;
+    if (!strcasecmp(key, "Hash"))
+        take(p->hash, sizeof p->hash, value, &p->have_hash, &p->bad_len);
+    else if (!strcasecmp(key, "Size"))
+        take(p->size, sizeof p->size, value, &p->have_size, &p->bad_len);
+    else if (!strcasecmp(key, "Attributes"))
+        take(p->attrs, sizeof p->attrs, value, &p->have_attrs, &p->bad_len);
+    else if (!strcasecmp(key, "TimeModified"))
+        take(p->mtime, sizeof p->mtime, value, &p->have_mtime, &p->bad_len);
+    return 0;
+}
+
+static bool is_hex8(const char *s, bool *lower)
+{
+    size_t n = strlen(s);
+    *lower = false;
+    if (n != 8)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'a' && c <= 'f')
+            *lower = true;
+        else if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    return true;
+}
+
+typedef struct mirror_walk {
+    cmh_verify *v;
+    vcontent *c;
+    cmh_buf rel;  /* current folder, relative, with trailing '/' or "" */
+} mirror_walk;
+
+static char *mirror_path(mirror_walk *m, const char *name)
+{
+    return xasprintf("DataLib/%s/%s%s", m->c->id, cmh_buf_str(&m->rel),
+                     name);
+}
+
+static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
+                           cmh_node *dir)
+{
+    vcontent *c = m->c;
+    size_t n = strlen(name);
+    char *data = NULL;
+    size_t len;
+    cmh_node *node = cmh_node_new(name, n - 4, false);
+    if (!node || !cmh_node_add(dir, node)) {
+        cmh_node_free(node);
+        c->fnd.oom = true;
+        return;
+    }
+    if (c->nfiles == c->capfiles) {
+        size_t nc = c->capfiles ? c->capfiles * 2 : 16;
+        vfile *nv = realloc(c->files, nc * sizeof *nv);
+        if (!nv) {
+            c->fnd.oom = true;
+            return;
+        }
+        c->files = nv;
+        c->capfiles = nc;
+    }
+    vfile *f = &c->files[c->nfiles++];
+    memset(f, 0, sizeof *f);
+    f->node = node;
+    f->rel = xasprintf("%s%s", cmh_buf_str(&m->rel), name);
+    if (!f->rel) {
+        c->fnd.oom = true;
+        return;
+    }
+    int e = cmh_read_small_file(dirfd, name, CMH_INI_MAX_FILE, &data, &len);
+    if (e) {
+        c->mirror_complete = false;
+        vfinds_add(&c->fnd, e == EFBIG ? CMH_VF_FILE_INI_BAD
+                                       : CMH_VF_FILE_UNREADABLE,
+                   -1, "", "", mirror_path(m, name),
+                   "cannot read the file INI: %s",
+                   e == EFBIG ? "larger than 4 MiB" : strerror(e));
+        return;
+    }
+    file_parse p;
+    memset(&p, 0, sizeof p);
+    char why[256];
+    bool ok = cmh_ini_parse(data, len, file_ini_cb, &p, why, sizeof why);
+    free(data);
+    if (!ok) {
+        c->mirror_complete = false;
+        vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, "", "",
+                   mirror_path(m, name), "unparsable file INI: %s", why);
+        return;
+    }
+    const char *missing = !p.have_hash     ? "Hash"
+                          : !p.have_size   ? "Size"
+                          : !p.have_attrs  ? "Attributes"
+                          : !p.have_mtime  ? "TimeModified"
+                                           : NULL;
+    bool lower_hash = false, lower_attr = false;
+    uint64_t size = 0, mt = 0;
+    const char *bad = NULL, *bad_val = "";
+    if (missing) {
+        bad = "missing key";
+    } else if (p.bad_len || !cmh_is_hex64(p.hash, &lower_hash)) {
+        bad = "Hash is not 64 hex digits";
+        bad_val = p.hash;
+    } else if (!parse_u64(p.size, &size)) {
+        bad = "Size is not a decimal number";
+        bad_val = p.size;
+    } else if (!is_hex8(p.attrs, &lower_attr)) {
+        bad = "Attributes is not 8 hex digits";
+        bad_val = p.attrs;
+    } else if (!parse_u64(p.mtime, &mt)) {
+        bad = "TimeModified is not a decimal FILETIME";
+        bad_val = p.mtime;
+    }
+    if (bad) {
+        c->mirror_complete = false;
+        if (missing)
+            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, missing, "",
+                       mirror_path(m, name),
+                       "file INI has no [File] %s", missing);
+        else
+            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, "", bad_val,
+                       mirror_path(m, name), "file INI: %s", bad);
+        return;
+    }
+    if (lower_hash || lower_attr)
+        vfinds_add(&c->fnd, CMH_VF_INI_NONCANONICAL, -1, "", "",
+                   mirror_path(m, name),
+                   "lower-case hex in %s (accepted; writers use upper "
+                   "case)", lower_hash ? "Hash" : "Attributes");
+    for (int i = 0; i < 64; i++)
+        if (p.hash[i] >= 'a')
+            p.hash[i] = (char)(p.hash[i] - 32);
+    hex_to_bin(p.hash, f->sha);
+    memcpy(node->sha, f->sha, CMH_SHA256_LEN);
+    node->size = f->size = size;
+    f->ok = true;
+}
+
+static void walk_mirror(mirror_walk *m, int fd, cmh_node *dir, int depth)
+{
+    vcontent *c = m->c;
+    dlist dl;
+    int e = list_dir(fd, &dl);
+    if (e) {
+        c->mirror_complete = false;
+        vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
+                   mirror_path(m, ""), "cannot list the mirror folder: %s",
+                   strerror(e));
+        return;
+    }
+    for (size_t i = 0; i < dl.n && !c->fnd.oom; i++) {
+        const char *nm = dl.v[i].name;
+        size_t n = strlen(nm);
+        struct stat sb;
+        unsigned char t = dent_type(fd, &dl.v[i], &sb);
+        if (t == DT_DIR) {
+            if (depth >= MIRROR_MAX_DEPTH) {
+                c->mirror_complete = false;
+                vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
+                           mirror_path(m, nm),
+                           "mirror deeper than %d folders; not checked",
+                           MIRROR_MAX_DEPTH);
+                continue;
+            }
+            cmh_node *sub = cmh_node_new(nm, n, true);
+            if (!sub || !cmh_node_add(dir, sub)) {
+                cmh_node_free(sub);
+                c->fnd.oom = true;
+                break;
+            }
+            int sfd;
+            e = cmh__verify_open_dir(fd, nm, &sfd);
+            if (e) {
+                c->mirror_complete = false;
+                vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
+                           mirror_path(m, nm),
+                           "cannot open the mirror folder: %s", strerror(e));
+                continue;
+            }
+            size_t saved = m->rel.len;
+            cmh_buf_adds(&m->rel, nm);
+            cmh_buf_adds(&m->rel, "/");
+            walk_mirror(m, sfd, sub, depth + 1);
+            m->rel.len = saved;
+            if (m->rel.data)
+                m->rel.data[saved] = 0;
+            close(sfd);
+        } else if (t == DT_REG && n > 4 && ends_ci(nm, ".INI")) {
+            check_file_ini(m, fd, nm, dir);
+        } else if (has_prefix(nm, CMH_TMP_PREFIX) && m->v->any_busy) {
+            /* may belong to a running snapshot */
+        } else {
+            /* Not in the content hash: the mirror holds folders and
+             * file INIs only. */
+            double age = -1;
+            if (has_prefix(nm, CMH_TMP_PREFIX) &&
+                fstatat(fd, nm, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+                age = wall_now() - mtime_of(&sb);
+            vfinds_add(&c->fnd, CMH_VF_STRAY, age, "", "",
+                       mirror_path(m, nm), "%s",
+                       t == DT_LNK ? "symbolic link in a mirror (not "
+                                     "followed)"
+                       : t == DT_REG ? "file in a mirror that is not a "
+                                       "file INI"
+                                     : "special file in a mirror");
+        }
+    }
+    dlist_free(&dl);
+}
+
+static void content_task(void *tk, void *state, void *arg)
+{
+    vcontent *c = tk;
+    cmh_verify *v = arg;
+    (void)state;
+    if (atomic_load_explicit(&v->stop, memory_order_relaxed))
+        return;
+    char *data = NULL;
+    size_t len;
+    char name[CMH_CID_SIZE + 8];
+    snprintf(name, sizeof name, "%s.INI", c->id);
+    if (c->has_ini) {
+        int e = cmh_read_small_file(v->lib.datalib_fd, name,
+                                    CMH_INI_MAX_FILE, &data, &len);
+        /* vfinds_add takes over the path it is given */
+        char *path = xasprintf("DataLib/%s", name);
+        content_parse p;
+        memset(&p, 0, sizeof p);
+        char why[256];
+        if (e) {
+            vfinds_add(&c->fnd, e == EFBIG ? CMH_VF_CONTENT_INI_BAD
+                                           : CMH_VF_FILE_UNREADABLE,
+                       -1, "", "", path, "cannot read the content INI: %s",
+                       e == EFBIG ? "larger than 4 MiB" : strerror(e));
+        } else if (!cmh_ini_parse(data, len, content_ini_cb, &p, why,
+                                  sizeof why)) {
+            vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "", "", path,
+                       "unparsable content INI: %s", why);
+        } else if (p.bad[0]) {
+            vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "", "", path,
+                       "content INI: %s", p.bad);
+        } else if (!p.have_hash) {
+            vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "Hash", "",
+                       path, "content INI has no [Info] Hash");
+        } else if (p.have_alg && strcmp(p.alg, "32780")) {
+            vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "32780", p.alg,
+                       path, "unknown HashAlgorithm (32780 = SHA-256 is "
+                       "the only one)");
+        } else {
+            c->ini_ok = true;
+            hex_to_bin(p.hash, c->hash);
+            if (p.have_sighash) {
+                c->has_sighash = true;
+                hex_to_bin(p.sighash, c->sighash);
+            }
+            if (p.hash_lower || p.sighash_lower)
+                vfinds_add(&c->fnd, CMH_VF_INI_NONCANONICAL, -1, "", "",
+                           path,
+                           "lower-case hex in %s (accepted; writers use "
+                           "upper case)",
+                           p.hash_lower ? "Hash" : "SignatureHash");
+            else
+                free(path);
+        }
+        free(data);
+    }
+    if (c->has_dir) {
+        int fd;
+        c->root = cmh_node_new("", 0, true);
+        if (!c->root) {
+            c->fnd.oom = true;
+            goto out;
+        }
+        int e = cmh__verify_open_dir(v->lib.datalib_fd, c->id, &fd);
+        if (e) {
+            vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
+                       xasprintf("DataLib/%s", c->id),
+                       "cannot open the mirror: %s", strerror(e));
+            goto out;
+        }
+        mirror_walk m;
+        m.v = v;
+        m.c = c;
+        cmh_buf_init(&m.rel);
+        c->mirror_complete = true;
+        c->mirror_read = true;
+        walk_mirror(&m, fd, c->root, 0);
+        cmh_buf_free(&m.rel);
+        close(fd);
+        if (m.rel.oom)
+            c->fnd.oom = true;
+        cmh_tree_sort(c->root);
+        if (c->ini_ok && c->mirror_complete) {
+            uint8_t h[CMH_SHA256_LEN];
+            if (cmh_tree_hash(c->root, false, v->ctx->sha256, h) != CMH_OK) {
+                c->fnd.oom = true;
+            } else if (memcmp(h, c->hash, CMH_SHA256_LEN)) {
+                char exp[CMH_HEX_SIZE], act[CMH_HEX_SIZE];
+                cmh_hex_upper(c->hash, CMH_SHA256_LEN, exp);
+                cmh_hex_upper(h, CMH_SHA256_LEN, act);
+                vfinds_add(&c->fnd, CMH_VF_CONTENT_HASH_MISMATCH, -1, exp,
+                           act, xasprintf("DataLib/%s", name),
+                           "the content hash recomputed from the mirror's "
+                           "file INIs differs from [Info] Hash");
+            }
+        }
+    }
+out:
+    atomic_fetch_add(&v->items_done, 1);
+}
+
+/* ---- FileLib entry (index pass, worker) ---- */
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static bool sig_magic_known(uint32_t m)
+{
+    return m == SIG_MD4 || m == SIG_BLAKE2 || m == SIG_RK_MD4 ||
+           m == SIG_RK_BLAKE2;
+}
+
+static void read_sig(cmh_verify *v, vworker *w, ventry *e)
+{
+    char rel[CMH_FILELIB_REL_SIZE];
+    cmh_filelib_rel_hex(rel, e->hex, ".SIG");
+    int fd;
+    int err = cmh_os_open_read(v->roots[e->r_sig].fd, rel, &fd);
+    if (err) {
+        e->sig_err = err;
+        return;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        e->sig_err = errno ? errno : EINVAL;
+        close(fd);
+        return;
+    }
+    e->sig_len = (uint64_t)sb.st_size;
+    unsigned char hdr[12];
+    size_t got = 0;
+    bool hashing = e->want_sig_hash;
+    uint64_t total = 0;
+    for (;;) {
+        size_t want = hashing ? SIG_CMP_BUF : sizeof hdr - got;
+        if (!hashing && got == sizeof hdr)
+            break;
+        ssize_t n = read(fd, w->buf, want);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            e->sig_err = errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        if (got < sizeof hdr) {
+            size_t k = sizeof hdr - got < (size_t)n ? sizeof hdr - got
+                                                    : (size_t)n;
+            memcpy(hdr + got, w->buf, k);
+            got += k;
+        }
+        if (hashing)
+            EVP_DigestUpdate(w->md, w->buf, (size_t)n);
+        total += (uint64_t)n;
+    }
+    close(fd);
+    if (hashing) {
+        unsigned int dl;
+        EVP_DigestFinal_ex(w->md, e->sig_sha, &dl);
+        EVP_DigestInit_ex(w->md, NULL, NULL);
+        if (!e->sig_err) {
+            e->sig_hashed = true;
+            e->sig_len = total;
+        }
+    }
+    if (e->sig_err)
+        return;
+    if (got >= 4 && !sig_magic_known(be32(hdr)))
+        e->sig_foreign = true;
+    else if (got == sizeof hdr) {
+        e->sig_hdr = true;
+        e->sig_magic = be32(hdr);
+        e->sig_bl = be32(hdr + 4);
+        e->sig_sl = be32(hdr + 8);
+    }
+}
+
+static void entry_task(void *tk, void *state, void *arg)
+{
+    ventry *e = tk;
+    cmh_verify *v = arg;
+    vworker *w = state;
+    if (atomic_load_explicit(&v->stop, memory_order_relaxed))
+        return;
+    char rel[CMH_FILELIB_REL_SIZE];
+    if (e->r_ini >= 0) {
+        char *data;
+        size_t len;
+        cmh_filelib_rel_hex(rel, e->hex, ".INI");
+        int err = cmh_read_small_file(v->roots[e->r_ini].fd, rel,
+                                      CMH_INI_MAX_FILE, &data, &len);
+        if (err == EFBIG) {
+            e->ini_bad = true;
+            snprintf(e->ini_why, sizeof e->ini_why, "larger than 4 MiB");
+        } else if (err) {
+            e->ini_err = err;
+        } else {
+            if (!cmh_reflist_parse(&e->refs, data, len, e->ini_why,
+                                   sizeof e->ini_why))
+                e->ini_bad = true;
+            free(data);
+        }
+    }
+    if (e->r_data >= 0) {
+        cmh_filelib_rel_hex(rel, e->hex, "");
+        struct stat sb;
+        if (fstatat(v->roots[e->r_data].fd, rel, &sb, AT_SYMLINK_NOFOLLOW))
+            e->data_err = errno;
+        else
+            e->data_size = (uint64_t)sb.st_size;
+    }
+    if (e->r_sig >= 0)
+        read_sig(v, w, e);
+    atomic_fetch_add(&v->items_done, 1);
+}
+
+/* ---- joining the two sides (caller's thread) ---- */
+
+static uint64_t sig_expected_len(uint32_t bl, uint32_t sl, uint64_t size)
+{
+    if (!bl)
+        return 0;
+    return 12 + ((size + bl - 1) / bl) * (4 + (uint64_t)sl);
+}
+
+static void check_sig(cmh_verify *v, ventry *e)
+{
+    char *path = entry_path(v, e, e->r_sig, ".SIG");
+    if (!path) {
+        v->oom = true;
+        return;
+    }
+    if (e->r_sig < 0) {
+        if (e->r_data >= 0 && e->nuses)
+            emit_entry(v, e, CMH_VF_SIG_MISSING, path, "", "",
+                       "no signature next to the FileLib file");
+        goto out;
+    }
+    if (e->sig_err) {
+        e->sig_bad = true;
+        emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, "", "",
+                   "cannot read the signature: %s", strerror(e->sig_err));
+        goto out;
+    }
+    if (e->sig_foreign) {
+        emit_entry(v, e, CMH_VF_SIG_FOREIGN, path, "", "",
+                   "signature in a format cmhash does not read (e.g. "
+                   "Configuration Manager RDC); not checked");
+        goto out;
+    }
+    char act[32];
+    snprintf(act, sizeof act, "%llu", (unsigned long long)e->sig_len);
+    if (!e->sig_hdr) {
+        e->sig_bad = true;
+        emit_entry(v, e, CMH_VF_SIG_BAD, path, ">= 12 bytes", act,
+                   "truncated signature: shorter than its header");
+        goto out;
+    }
+    uint32_t maxsl = (e->sig_magic == SIG_MD4 || e->sig_magic == SIG_RK_MD4)
+                         ? 16 : 32;
+    if (e->sig_bl == 0 || e->sig_sl == 0 || e->sig_sl > maxsl) {
+        e->sig_bad = true;
+        char hdr[64];
+        snprintf(hdr, sizeof hdr, "block %u, strong %u", e->sig_bl,
+                 e->sig_sl);
+        emit_entry(v, e, CMH_VF_SIG_BAD, path, "", hdr,
+                   "signature header with impossible parameters");
+        goto out;
+    }
+    /* The signature must fit the bytes it describes: the file as it is,
+     * or as the file INIs say it should be (a truncated data file keeps a
+     * good signature). */
+    bool fits = e->r_data >= 0 && !e->data_err &&
+                sig_expected_len(e->sig_bl, e->sig_sl, e->data_size) ==
+                    e->sig_len;
+    for (size_t i = 0; i < e->nuses && !fits; i++) {
+        vfile *f = &v->contents[e->uses[i].c].files[e->uses[i].f];
+        fits = sig_expected_len(e->sig_bl, e->sig_sl, f->size) == e->sig_len;
+    }
+    if (!fits && (e->nuses || e->r_data >= 0)) {
+        uint64_t size = e->r_data >= 0 && !e->data_err
+                            ? e->data_size
+                            : v->contents[e->uses[0].c]
+                                  .files[e->uses[0].f].size;
+        char exp[32];
+        snprintf(exp, sizeof exp, "%llu",
+                 (unsigned long long)sig_expected_len(e->sig_bl, e->sig_sl,
+                                                      size));
+        e->sig_bad = true;
+        emit_entry(v, e, CMH_VF_SIG_BAD, path, exp, act,
+                   "signature length does not match a %llu-byte file "
+                   "(truncated or wrong block count)",
+                   (unsigned long long)size);
+    }
+out:
+    free(path);
+}
+
+/* Join one entry after the index pass: missing files, sizes, references,
+ * orphans and signatures. */
+static void join_entry(cmh_verify *v, ventry *e)
+{
+    char *dpath = entry_path(v, e, e->r_data, "");
+    char *ipath = entry_path(v, e, e->r_ini >= 0 ? e->r_ini : e->r_data,
+                             ".INI");
+    if (!dpath || !ipath) {
+        v->oom = true;
+        goto out;
+    }
+    bool used = e->nuses > 0;
+    if (used && e->r_data < 0) {
+        emit_entry(v, e, CMH_VF_FILE_MISSING, dpath, "", "",
+                   "the FileLib file is missing");
+    } else if (e->r_data >= 0 && e->data_err) {
+        emit_entry(v, e, CMH_VF_FILE_UNREADABLE, dpath, "", "",
+                   "cannot stat the FileLib file: %s",
+                   strerror(e->data_err));
+    } else if (used) {
+        for (size_t i = 0; i < e->nuses; i++) {
+            vcontent *c = &v->contents[e->uses[i].c];
+            vfile *f = &c->files[e->uses[i].f];
+            if (f->size == e->data_size)
+                continue;
+            char *p = xasprintf("DataLib/%s/%s", c->id, f->rel);
+            char exp[32], act[32];
+            snprintf(exp, sizeof exp, "%llu", (unsigned long long)f->size);
+            snprintf(act, sizeof act, "%llu",
+                     (unsigned long long)e->data_size);
+            attribute(c, CMH_VF_FILE_SIZE_MISMATCH);
+            emitf(v, CMH_VF_FILE_SIZE_MISMATCH, c->id, p ? p : "", exp, act,
+                  -1, "the file INI says Size=%s but %s is %s bytes", exp,
+                  dpath, act);
+            free(p);
+        }
+    }
+    /* references */
+    bool refs_known = e->r_ini >= 0 && !e->ini_err && !e->ini_bad;
+    if (e->r_ini >= 0 && e->ini_err)
+        emit_entry(v, e, CMH_VF_FILE_UNREADABLE, ipath, "", "",
+                   "cannot read the reference INI: %s",
+                   strerror(e->ini_err));
+    else if (e->r_ini >= 0 && e->ini_bad)
+        emit_entry(v, e, CMH_VF_FILE_INI_BAD, ipath, "", "",
+                   "unparsable FileLib reference INI: %s", e->ini_why);
+    if (used && (refs_known || (e->r_ini < 0 && e->r_data >= 0))) {
+        uint32_t last = UINT32_MAX;
+        for (size_t i = 0; i < e->nuses; i++) {
+            if (e->uses[i].c == last)
+                continue;
+            last = e->uses[i].c;
+            vcontent *c = &v->contents[last];
+            if (refs_known && cmh_reflist_has(&e->refs, c->id))
+                continue;
+            attribute(c, CMH_VF_REF_MISSING);
+            emitf(v, CMH_VF_REF_MISSING, c->id, ipath, c->id, "", -1,
+                  e->r_ini < 0 ? "%s uses this file but its reference INI "
+                                 "is missing"
+                               : "%s uses this file but the reference INI "
+                                 "does not list it",
+                  c->id);
+        }
+    }
+    if (refs_known) {
+        for (size_t i = 0; i < e->refs.n; i++) {
+            const char *id = e->refs.ids[i];
+            vcontent *c = find_content(v, id);
+            char pk[CMH_PKGID_SIZE];
+            if (cmh_content_id_parse(id, pk, NULL) == CMH_CONTENT_PACKAGE &&
+                pkg_busy(v, pk)) {
+                e->busy_ref = true;
+                continue;
+            }
+            if (c && c->busy) {
+                e->busy_ref = true;
+                continue;
+            }
+            bool exists = c && (c->has_ini || c->has_dir);
+            if (!exists) {
+                if (!v->full && !c) {
+                    /* not listed by us: look it up without listing */
+                    char nm[CMH_CID_SIZE + 8];
+                    struct stat sb;
+                    snprintf(nm, sizeof nm, "%s.INI", id);
+                    if (fstatat(v->lib.datalib_fd, nm, &sb,
+                                AT_SYMLINK_NOFOLLOW) == 0 ||
+                        fstatat(v->lib.datalib_fd, id, &sb,
+                                AT_SYMLINK_NOFOLLOW) == 0)
+                        continue;
+                }
+                emitf(v, CMH_VF_REF_DANGLING, id, ipath, "", id, -1,
+                      "the reference INI lists %s, which does not exist",
+                      id);
+                continue;
+            }
+            if (!c->selected || !c->mirror_read)
+                continue; /* not checked here: usage unknown */
+            if (!c->mirror_complete) {
+                e->unsure_ref = true;
+                continue;
+            }
+            bool uses = false;
+            for (size_t k = 0; k < e->nuses && !uses; k++)
+                uses = &v->contents[e->uses[k].c] == c;
+            if (!uses)
+                emitf(v, CMH_VF_REF_DANGLING, id, ipath, "", id, -1,
+                      "the reference INI lists %s, which does not use "
+                      "this file", id);
+        }
+    }
+    /* orphans: nothing uses the entry */
+    if (v->full && !used && !e->busy_ref && !e->unsure_ref) {
+        const char *p = e->r_data >= 0 ? dpath : ipath;
+        char *sp = NULL;
+        if (e->r_data < 0 && e->r_ini < 0)
+            p = sp = entry_path(v, e, e->r_sig, ".SIG");
+        emitf(v, CMH_VF_ORPHAN_FILE, "", p ? p : "", "", "", -1,
+              "FileLib entry that no content uses; cmhash gc removes it");
+        free(sp);
+    }
+    if (used)
+        check_sig(v, e);
+out:
+    free(dpath);
+    free(ipath);
+}
+
+/* Signature hash of one content (after the index pass). */
+static void check_sighash(cmh_verify *v, vcontent *c)
+{
+    if (!c->has_sighash || !c->mirror_complete || !c->root)
+        return;
+    for (size_t i = 0; i < c->nfiles; i++) {
+        ventry *e = c->files[i].entry;
+        if (!e || !e->sig_hashed || e->sig_bad)
+            return; /* missing or broken .SIG: reported on its own */
+        memcpy(c->files[i].node->sig_sha, e->sig_sha, CMH_SHA256_LEN);
+    }
+    uint8_t h[CMH_SHA256_LEN];
+    if (cmh_tree_hash(c->root, true, v->ctx->sha256, h) != CMH_OK) {
+        v->oom = true;
+        return;
+    }
+    if (!memcmp(h, c->sighash, CMH_SHA256_LEN))
+        return;
+    char exp[CMH_HEX_SIZE], act[CMH_HEX_SIZE], path[CMH_CID_SIZE + 16];
+    cmh_hex_upper(c->sighash, CMH_SHA256_LEN, exp);
+    cmh_hex_upper(h, CMH_SHA256_LEN, act);
+    snprintf(path, sizeof path, "DataLib/%s.INI", c->id);
+    attribute(c, CMH_VF_SIG_HASH_MISMATCH);
+    emit(v, CMH_VF_SIG_HASH_MISMATCH, c->id, path, exp, act, -1,
+         "the signature hash recomputed from the .SIG files differs from "
+         "[cmhash] SignatureHash");
+}
+
+/* ---- hash pass ---- */
+
+typedef struct sig_cmp {
+    int fd;
+    unsigned char *buf;
+    bool mismatch;
+} sig_cmp;
+
+/* Compare freshly made signature bytes with the stored .SIG as they come;
+ * never fails the stream (the data hash is wanted either way). */
+static int sig_cmp_sink(const void *data, size_t len, void *payload)
+{
+    sig_cmp *s = payload;
+    const unsigned char *p = data;
+    while (len && !s->mismatch) {
+        size_t want = len < SIG_CMP_BUF ? len : SIG_CMP_BUF;
+        ssize_t n = read(s->fd, s->buf, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || memcmp(s->buf, p, (size_t)n)) {
+            s->mismatch = true;
+            break;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void throttle(size_t n, void *payload)
+{
+    cmh_verify *v = payload;
+    double rate = v->o.io_rate;
+    if (rate <= 0)
+        return;
+    pthread_mutex_lock(&v->rate_mu);
+    double now = cmh_now();
+    if (v->rate_next < now)
+        v->rate_next = now;
+    v->rate_next += (double)n / rate;
+    double until = v->rate_next;
+    pthread_mutex_unlock(&v->rate_mu);
+    /* sleep in short steps so a stop is seen quickly */
+    while (!atomic_load_explicit(&v->stop, memory_order_relaxed)) {
+        double left = until - cmh_now();
+        if (left <= 0)
+            break;
+        if (left > 0.05)
+            left = 0.05;
+        struct timespec ts = {0, (long)(left * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* One read of the entry's data; returns errno (ECANCELED when stopped). */
+static int hash_once(cmh_verify *v, vworker *w, ventry *e, uint8_t *sha,
+                     bool *changed, bool *deep, bool *dmis)
+{
+    char rel[CMH_FILELIB_REL_SIZE];
+    cmh_filelib_rel_hex(rel, e->hex, "");
+    cmh_stream_out so = {-1, -1};
+    cmh_stream_hooks hk = {NULL, NULL, throttle, v};
+    sig_cmp sc = {-1, w->buf, false};
+    *deep = *dmis = false;
+    if ((v->o.flags & CMH_VERIFY_DEEP) && e->r_sig >= 0 && e->sig_hdr &&
+        !e->sig_err) {
+        char srel[CMH_FILELIB_REL_SIZE];
+        cmh_filelib_rel_hex(srel, e->hex, ".SIG");
+        if (cmh_os_open_read(v->roots[e->r_sig].fd, srel, &sc.fd) == 0) {
+            hk.sig_sink = sig_cmp_sink;
+            hk.sig_payload = &sc;
+        }
+    }
+    cmh_stream_res r;
+    int err = cmh_stream_fileat(w->w, v->roots[e->r_data].fd, rel, e->hex,
+                                UINT64_MAX, INT64_MIN, &so, &hk, &r,
+                                &v->bytes_done, &v->stop);
+    *changed = r.changed;
+    if (!err) {
+        memcpy(sha, r.sha, CMH_SHA256_LEN);
+        if (sc.fd >= 0) {
+            unsigned char extra;
+            ssize_t n;
+            do
+                n = read(sc.fd, &extra, 1);
+            while (n < 0 && errno == EINTR);
+            if (n != 0)
+                sc.mismatch = true; /* stored .SIG is longer */
+            *deep = true;
+            *dmis = sc.mismatch;
+        }
+    }
+    if (sc.fd >= 0)
+        close(sc.fd);
+    return err;
+}
+
+static bool clean(const ventry *e, int err, const uint8_t *sha, bool dmis)
+{
+    return !err && !memcmp(sha, e->sha, CMH_SHA256_LEN) && !dmis;
+}
+
+static void push_done(cmh_verify *v, ventry *e)
+{
+    pthread_mutex_lock(&v->mu);
+    if (v->ndoneq == v->capdoneq) {
+        size_t nc = v->capdoneq ? v->capdoneq * 2 : 256;
+        ventry **n = realloc(v->doneq, nc * sizeof *n);
+        if (!n) {
+            v->doneq_oom = true;
+            pthread_mutex_unlock(&v->mu);
+            return;
+        }
+        v->doneq = n;
+        v->capdoneq = nc;
+    }
+    v->doneq[v->ndoneq++] = e;
+    pthread_mutex_unlock(&v->mu);
+}
+
+static void hash_task(void *tk, void *state, void *arg)
+{
+    ventry *e = tk;
+    cmh_verify *v = arg;
+    vworker *w = state;
+    if (atomic_load_explicit(&v->stop, memory_order_relaxed))
+        return;
+    e->err1 = hash_once(v, w, e, e->sha1, &e->changed1, &e->deep1,
+                        &e->dmis1);
+    if (e->err1 == ECANCELED)
+        return;
+    if (!clean(e, e->err1, e->sha1, e->dmis1)) {
+        /* a mismatch or error is read once more before it is reported */
+        e->reread = true;
+        e->err2 = hash_once(v, w, e, e->sha2, &e->changed2, &e->deep2,
+                            &e->dmis2);
+        if (e->err2 == ECANCELED)
+            return;
+    }
+    e->hashed = true;
+    atomic_fetch_add(&v->items_done, 1);
+    push_done(v, e);
+}
+
+static const char *read_err_text(int err, bool changed)
+{
+    if (changed)
+        return "the file changed while it was read";
+    return strerror(err);
+}
+
+/* Findings of one hashed entry (caller's thread). */
+static void report_hashed(cmh_verify *v, ventry *e)
+{
+    v->sum.files_hashed++;
+    char *path = entry_path(v, e, e->r_data, "");
+    if (!path) {
+        v->oom = true;
+        return;
+    }
+    if (clean(e, e->err1, e->sha1, e->dmis1))
+        goto out;
+    char a1[CMH_HEX_SIZE], a2[CMH_HEX_SIZE];
+    cmh_hex_upper(e->sha1, CMH_SHA256_LEN, a1);
+    cmh_hex_upper(e->sha2, CMH_SHA256_LEN, a2);
+    e->bad = true;
+    if (clean(e, e->err2, e->sha2, e->dmis2)) {
+        if (e->err1)
+            emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, "", "",
+                       "first read failed (%s), a second read was correct: "
+                       "unreliable I/O, not corruption",
+                       read_err_text(e->err1, e->changed1));
+        else
+            emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, e->hex, a1,
+                       "first read gave different bytes (%s), a second read "
+                       "was correct: unreliable I/O, not corruption",
+                       memcmp(e->sha1, e->sha, CMH_SHA256_LEN)
+                           ? "hash differed" : "signature differed");
+        goto out;
+    }
+    if (e->err1 || e->err2) {
+        if (e->err2 == ENOENT && e->err1 == ENOENT) {
+            emit_entry(v, e, CMH_VF_FILE_MISSING, path, "", "",
+                       "the FileLib file disappeared during the run");
+        } else {
+            int err = e->err2 ? e->err2 : e->err1;
+            bool ch = e->err2 ? e->changed2 : e->changed1;
+            emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, "", "",
+                       "cannot read the FileLib file: %s (%s)",
+                       read_err_text(err, ch),
+                       e->err1 && e->err2 ? "both reads failed"
+                                          : "one of two reads failed");
+        }
+        goto out;
+    }
+    bool bad1 = memcmp(e->sha1, e->sha, CMH_SHA256_LEN) != 0;
+    bool bad2 = memcmp(e->sha2, e->sha, CMH_SHA256_LEN) != 0;
+    if (bad1 || bad2) {
+        if (bad1 && bad2 && !memcmp(e->sha1, e->sha2, CMH_SHA256_LEN))
+            emit_entry(v, e, CMH_VF_FILE_HASH_MISMATCH, path, e->hex, a1,
+                       "the SHA-256 of the FileLib file differs from its "
+                       "name (corruption; confirmed by a second read)");
+        else
+            emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, e->hex, a2,
+                       "two reads gave different bytes (%s then %s): "
+                       "unreliable I/O", a1, a2);
+        goto out;
+    }
+    /* bytes are right, the fresh signature differed both times */
+    free(path);
+    path = entry_path(v, e, e->r_sig, ".SIG");
+    e->sig_bad = true;
+    emit_entry(v, e, CMH_VF_SIG_BAD, path ? path : "", "", "",
+               "the signature differs from one made from the file's bytes "
+               "(--deep; confirmed by a second read)");
+out:
+    free(path);
+}
+
+static void drain_done(cmh_verify *v)
+{
+    for (;;) {
+        ventry *batch[64];
+        size_t n = 0;
+        pthread_mutex_lock(&v->mu);
+        while (n < 64 && v->ndoneq)
+            batch[n++] = v->doneq[--v->ndoneq];
+        if (v->doneq_oom)
+            v->oom = true;
+        pthread_mutex_unlock(&v->mu);
+        if (!n)
+            return;
+        for (size_t i = 0; i < n; i++)
+            report_hashed(v, batch[i]);
+    }
+}
+
+static int tick(void *arg)
+{
+    cmh_verify *v = arg;
+    if (v->deadline > 0 && cmh_now() >= v->deadline &&
+        !atomic_load(&v->stop)) {
+        v->timed_out = true;
+        atomic_store(&v->stop, true);
+    }
+    if (!strcmp(v->phase, "hash"))
+        drain_done(v);
+    if (v->o.progress && !v->canceled) {
+        cmh_progress p = {0};
+        p.phase = v->phase;
+        p.files_done = atomic_load(&v->items_done);
+        p.files_total = v->items_total;
+        p.bytes_done = atomic_load(&v->bytes_done);
+        p.bytes_total = v->bytes_total;
+        p.elapsed = cmh_now() - v->t0;
+        if (v->o.progress(&p, v->o.payload)) {
+            v->canceled = true;
+            atomic_store(&v->stop, true);
+        }
+    }
+    return 0;
+}
+
+/* ---- resume state ---- */
+
+static bool in_set(const uint8_t *set, size_t n, const uint8_t *sha)
+{
+    return n && bsearch(sha, set, n, CMH_SHA256_LEN, sha_cmp) != NULL;
+}
+
+static bool set_add(uint8_t **set, size_t *n, const char *hex)
+{
+    uint8_t *s = realloc(*set, (*n + 1) * CMH_SHA256_LEN);
+    if (!s)
+        return false;
+    *set = s;
+    hex_to_bin(hex, s + *n * CMH_SHA256_LEN);
+    (*n)++;
+    return true;
+}
+
+static cmh_status parse_state(cmh_verify *v, const char *text)
+{
+    cmh_ctx *ctx = v->ctx;
+    const char *p = text;
+    unsigned k = 0, n = 0;
+    int deep = -1;
+    bool magic = false;
+    int lineno = 0;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[128];
+        lineno++;
+        if (len >= sizeof line)
+            return cmh__fail(ctx, CMH_E_INVALID,
+                             "resume state: line %d is too long", lineno);
+        memcpy(line, p, len);
+        line[len] = 0;
+        if (len && line[len - 1] == '\r')
+            line[--len] = 0;
+        p = nl ? nl + 1 : p + len;
+        if (!len)
+            continue;
+        if (!magic) {
+            if (strcmp(line, STATE_MAGIC))
+                return cmh__fail(ctx, CMH_E_INVALID,
+                                 "resume state: not a cmhash verify state "
+                                 "(first line must be '" STATE_MAGIC "')");
+            magic = true;
+            continue;
+        }
+        bool lower;
+        if (sscanf(line, "subset %u/%u", &k, &n) == 2)
+            continue;
+        if (!strncmp(line, "deep ", 5)) {
+            deep = line[5] == '1';
+            continue;
+        }
+        const char *hex = NULL;
+        int kind = -1;
+        if (!strncmp(line, "cursor ", 7)) {
+            hex = line + 7;
+            kind = 0;
+        } else if (!strncmp(line, "done ", 5)) {
+            hex = line + 5;
+            kind = 1;
+        } else if (!strncmp(line, "bad ", 4)) {
+            hex = line + 4;
+            kind = 2;
+        }
+        if (!hex || !cmh_is_hex64(hex, &lower) || lower)
+            return cmh__fail(ctx, CMH_E_INVALID,
+                             "resume state: line %d is not understood",
+                             lineno);
+        bool ok = true;
+        if (kind == 0) {
+            hex_to_bin(hex, v->cursor);
+            v->have_cursor = true;
+        } else if (kind == 1) {
+            ok = set_add(&v->prev_done, &v->nprev_done, hex);
+        } else {
+            ok = set_add(&v->prev_bad, &v->nprev_bad, hex);
+        }
+        if (!ok)
+            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    }
+    if (!magic)
+        return cmh__fail(ctx, CMH_E_INVALID, "resume state is empty");
+    if (k != v->sum.subset_k || n != v->sum.subset_n)
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "resume state was made with --subset %u/%u, not "
+                         "%u/%u; use the same subset or start a new state",
+                         k, n, v->sum.subset_k, v->sum.subset_n);
+    if (deep != ((v->o.flags & CMH_VERIFY_DEEP) != 0))
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "resume state was made %s --deep; use the same "
+                         "mode or start a new state",
+                         deep == 1 ? "with" : "without");
+    if (v->nprev_done > 1)
+        qsort(v->prev_done, v->nprev_done, CMH_SHA256_LEN, sha_cmp);
+    if (v->nprev_bad > 1)
+        qsort(v->prev_bad, v->nprev_bad, CMH_SHA256_LEN, sha_cmp);
+    return CMH_OK;
+}
+
+/* After a run: the state to resume from, or NULL when the cycle is done. */
+static void build_state(cmh_verify *v)
+{
+    free(v->state_out);
+    v->state_out = NULL;
+    const ventry *first = NULL;
+    for (size_t i = 0; i < v->nentries; i++) {
+        const ventry *e = v->entries[i];
+        if (e->scope && !e->prev_done && !e->hashed) {
+            first = e;
+            break;
+        }
+    }
+    if (!first)
+        return; /* cycle complete */
+    cmh_buf b;
+    cmh_buf_init(&b);
+    cmh_buf_addf(&b, STATE_MAGIC "\nsubset %u/%u\ndeep %d\n",
+                 v->sum.subset_k, v->sum.subset_n,
+                 (v->o.flags & CMH_VERIFY_DEEP) ? 1 : 0);
+    cmh_buf_addf(&b, "cursor %s\n", first->hex);
+    for (size_t i = 0; i < v->nentries; i++) {
+        const ventry *e = v->entries[i];
+        if (e->scope && memcmp(e->sha, first->sha, CMH_SHA256_LEN) > 0 &&
+            (e->prev_done || e->hashed))
+            cmh_buf_addf(&b, "done %s\n", e->hex);
+        if (e->prev_bad || e->bad)
+            cmh_buf_addf(&b, "bad %s\n", e->hex);
+    }
+    if (b.oom) {
+        cmh_buf_free(&b);
+        v->oom = true;
+        return;
+    }
+    v->state_out = b.data; /* taken over */
+}
+
+/* ---- setup ---- */
+
+static bool in_slice(const cmh_verify *v, const uint8_t *sha)
+{
+    if (v->sum.subset_n <= 1)
+        return true;
+    uint64_t x = (uint64_t)sha[0] << 24 | (uint64_t)sha[1] << 16 |
+                 (uint64_t)sha[2] << 8 | sha[3];
+    return (x * v->sum.subset_n) >> 32 == v->sum.subset_k - 1;
+}
+
+cmh_status cmh_verify_new(cmh_verify **out, cmh_ctx *ctx,
+                          const cmh_verify_opts *o)
+{
+    *out = NULL;
+    ctx->err[0] = 0;
+    if (!o || o->version != CMH_VERIFY_OPTS_VERSION || !o->lib ||
+        (o->nfilelibs && !o->filelibs) || (o->nids && !o->ids))
+        return cmh__fail(ctx, CMH_E_INVALID, "bad verify options");
+    if ((o->subset_n || o->subset_k) &&
+        (o->subset_n < 1 || o->subset_k < 1 || o->subset_k > o->subset_n ||
+         o->subset_n > 65536))
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "--subset %u/%u: K must be from 1 to N (N at most "
+                         "65536)", o->subset_k, o->subset_n);
+    if (o->max_seconds < 0 || o->io_rate < 0 || isnan(o->max_seconds) ||
+        isnan(o->io_rate))
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "time limit and I/O rate must not be negative");
+    cmh_verify *v = calloc(1, sizeof *v);
+    if (!v)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    v->ctx = ctx;
+    v->o = *o;
+    v->sum.subset_k = o->subset_n ? o->subset_k : 1;
+    v->sum.subset_n = o->subset_n ? o->subset_n : 1;
+    v->sum.stop_reason = "";
+    v->phase = "index";
+    pthread_mutex_init(&v->mu, NULL);
+    pthread_mutex_init(&v->rate_mu, NULL);
+    cmh_library_init(&v->lib);
+    atomic_init(&v->stop, false);
+    if (o->resume_state && *o->resume_state) {
+        cmh_status st = parse_state(v, o->resume_state);
+        if (st != CMH_OK) {
+            cmh_verify_free(v);
+            return st;
+        }
+    }
+    *out = v;
+    return CMH_OK;
+}
+
+/* Open the library's folders read-only. Returns CMH_OK with *layout_ok
+ * false when a folder is missing (reported as LIB_LAYOUT). */
+static cmh_status open_library(cmh_verify *v, bool *layout_ok)
+{
+    cmh_ctx *ctx = v->ctx;
+    const char *path = v->o.lib;
+    *layout_ok = false;
+    v->lib.path = cmh_strdup(path);
+    if (!v->lib.path)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    int e = cmh__verify_open_dir(AT_FDCWD, path, &v->lib.root_fd);
+    if (e == ENOENT)
+        return cmh__fail(ctx, CMH_E_LIBRARY,
+                         "library %s does not exist; check --lib or "
+                         "$CMHASH_LIB", path);
+    if (e)
+        return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
+                               "cannot open library %s", path);
+    static const char *const names[3] = {"PkgLib", "DataLib", "FileLib"};
+    int *fds[3] = {&v->lib.pkglib_fd, &v->lib.datalib_fd, &v->lib.filelib_fd};
+    int errs[3], present = 0;
+    for (int i = 0; i < 3; i++) {
+        errs[i] = cmh__verify_open_dir(v->lib.root_fd, names[i], fds[i]);
+        if (errs[i] != ENOENT)
+            present++;
+    }
+    if (!present)
+        return cmh__fail(ctx, CMH_E_LIBRARY,
+                         "%s is not a content library (no PkgLib, DataLib, "
+                         "FileLib); point --lib at SCCMContentLib", path);
+    *layout_ok = true;
+    for (int i = 0; i < 3; i++) {
+        if (!errs[i])
+            continue;
+        *layout_ok = false;
+        emitf(v, CMH_VF_LIB_LAYOUT, "", names[i], "", "", -1,
+              "%s: %s", names[i],
+              errs[i] == ENOENT ? "missing" : strerror(errs[i]));
+    }
+    if (!*layout_ok)
+        return CMH_OK;
+    v->nroots = 1 + v->o.nfilelibs;
+    v->roots = calloc(v->nroots, sizeof *v->roots);
+    if (!v->roots)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < v->nroots; i++)
+        v->roots[i].fd = -1;
+    v->roots[0].display = cmh_strdup("FileLib");
+    v->roots[0].fd = dup(v->lib.filelib_fd);
+    if (!v->roots[0].display || v->roots[0].fd < 0)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < v->o.nfilelibs; i++) {
+        const char *p = v->o.filelibs[i];
+        vroot *r = &v->roots[i + 1];
+        int top;
+        e = cmh__verify_open_dir(AT_FDCWD, p, &top);
+        if (e)
+            return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
+                                   "cannot open FileLib root %s (--filelib)",
+                                   p);
+        /* A library root holding FileLib, or the FileLib folder itself
+         * (4-hex-digit folder names never read "FileLib"). */
+        if (cmh__verify_open_dir(top, "FileLib", &r->fd) == 0) {
+            close(top);
+            r->display = xasprintf("%s/FileLib", p);
+        } else {
+            r->fd = top;
+            r->display = cmh_strdup(p);
+        }
+        if (!r->display)
+            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        size_t n = strlen(r->display);
+        while (n > 1 && r->display[n - 1] == '/')
+            r->display[--n] = 0;
+    }
+    return CMH_OK;
+}
+
+/* ID mode: the contents named by opts->ids. */
+static cmh_status select_ids(cmh_verify *v)
+{
+    cmh_ctx *ctx = v->ctx;
+    for (size_t i = 0; i < v->o.nids; i++) {
+        const char *id = v->o.ids[i];
+        char pk[CMH_PKGID_SIZE];
+        struct stat sb;
+        if (cmh_content_id_parse(id, NULL, NULL) != CMH_CONTENT_INVALID) {
+            char nm[CMH_CID_SIZE + 8];
+            snprintf(nm, sizeof nm, "%s.INI", id);
+            bool ini = fstatat(v->lib.datalib_fd, nm, &sb,
+                               AT_SYMLINK_NOFOLLOW) == 0 &&
+                       S_ISREG(sb.st_mode);
+            bool dir = fstatat(v->lib.datalib_fd, id, &sb,
+                               AT_SYMLINK_NOFOLLOW) == 0 &&
+                       S_ISDIR(sb.st_mode);
+            if (!ini && !dir)
+                return cmh__fail(ctx, CMH_E_INVALID,
+                                 "content %s is not in library %s (no "
+                                 "DataLib/%s.INI); check the ID", id,
+                                 v->o.lib, id);
+            vcontent *c = add_content(v, id);
+            if (!c)
+                return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+            c->has_ini = ini;
+            c->has_dir = dir;
+            c->selected = true;
+            if (c->pkgid[0] && !pkg_busy(v, c->pkgid))
+                probe_lock(v, c->pkgid);
+        } else if (cmh_pkgid_parse(pk, id) == CMH_OK) {
+            char nm[32];
+            snprintf(nm, sizeof nm, "%s.INI", pk);
+            if (fstatat(v->lib.pkglib_fd, nm, &sb, AT_SYMLINK_NOFOLLOW) !=
+                0)
+                return cmh__fail(ctx, CMH_E_INVALID,
+                                 "package %s is not in library %s (no "
+                                 "PkgLib/%s); check the ID", pk, v->o.lib,
+                                 nm);
+            if (!pkg_busy(v, pk))
+                probe_lock(v, pk);
+            read_package(v, nm, pk, true);
+        } else {
+            return cmh__fail(ctx, CMH_E_INVALID,
+                             "'%s' is neither a package ID (e.g. MSC0000B) "
+                             "nor a content ID (e.g. MSC0000B.2)", id);
+        }
+    }
+    sort_contents(v);
+    /* what is on disk for the listed contents */
+    for (size_t i = 0; i < v->ncontents; i++) {
+        vcontent *c = &v->contents[i];
+        char nm[CMH_CID_SIZE + 8];
+        struct stat sb;
+        snprintf(nm, sizeof nm, "%s.INI", c->id);
+        c->has_ini |= fstatat(v->lib.datalib_fd, nm, &sb,
+                              AT_SYMLINK_NOFOLLOW) == 0 &&
+                      S_ISREG(sb.st_mode);
+        c->has_dir |= fstatat(v->lib.datalib_fd, c->id, &sb,
+                              AT_SYMLINK_NOFOLLOW) == 0 &&
+                      S_ISDIR(sb.st_mode);
+    }
+    return CMH_OK;
+}
+
+/* PkgLib-level findings on contents: missing ones, orphans, busy. */
+static void classify_contents(cmh_verify *v)
+{
+    for (size_t i = 0; i < v->ncontents; i++) {
+        vcontent *c = &v->contents[i];
+        if (c->pkgid[0] && pkg_busy(v, c->pkgid))
+            c->busy = true;
+        if (c->busy)
+            continue;
+        if (c->listed && (!c->has_ini || !c->has_dir)) {
+            char path[32];
+            char pk[CMH_PKGID_SIZE];
+            memcpy(pk, c->pkgid, sizeof pk);
+            snprintf(path, sizeof path, "PkgLib/%s.INI", pk);
+            attribute(c, CMH_VF_PKG_CONTENT_MISSING);
+            emitf(v, CMH_VF_PKG_CONTENT_MISSING, c->id, path, c->id, "", -1,
+                  "the package lists %s but DataLib has no %s", c->id,
+                  !c->has_ini && !c->has_dir ? "INI or folder for it"
+                  : !c->has_ini              ? "INI for it"
+                                             : "folder for it");
+        }
+        if (v->full && !c->listed) {
+            char *path = xasprintf("DataLib/%s%s", c->id,
+                                   c->has_dir ? "" : ".INI");
+            emitf(v, CMH_VF_ORPHAN_CONTENT, c->id, path ? path : "", "", "",
+                  -1, "content that no PkgLib INI lists; cmhash gc "
+                  "removes it");
+            free(path);
+        }
+    }
+}
+
+static void emit_content_findings(cmh_verify *v, vcontent *c)
+{
+    if (c->fnd.oom)
+        v->oom = true;
+    for (size_t i = 0; i < c->fnd.n; i++) {
+        vfind *f = &c->fnd.v[i];
+        attribute(c, f->code);
+        emit(v, f->code, c->id, f->path ? f->path : "", f->expected,
+             f->actual, f->age, f->detail);
+    }
+    vfinds_free(&c->fnd);
+}
+
+static cmh_status run_pass(cmh_verify *v, const char *phase)
+{
+    v->phase = phase;
+    cmh_pool_wait(v->pool, 0.1, tick, v);
+    if (!strcmp(phase, "hash"))
+        drain_done(v);
+    return CMH_OK;
+}
+
+static void content_status(cmh_verify *v, vcontent *c)
+{
+    cmh_verify_content s;
+    memset(&s, 0, sizeof s);
+    char msg[256];
+    s.content_id = c->id;
+    s.package_id = c->pkgid;
+    s.files = c->nfiles;
+    s.errors = c->errors;
+    s.warnings = c->warnings;
+    uint64_t hashed = 0, bytes = 0;
+    bool prev_bad = false;
+    for (size_t i = 0; i < c->nfiles; i++) {
+        ventry *e = c->files[i].entry;
+        bytes += c->files[i].size;
+        if (e && (e->hashed || e->prev_done))
+            hashed++;
+        if (e && e->prev_bad && !e->hashed)
+            prev_bad = true;
+    }
+    s.files_hashed = hashed;
+    s.bytes = bytes;
+    const char *pk = c->pkgid[0] ? c->pkgid : c->id;
+    int slot;
+    if (c->busy) {
+        s.status = CMH_CSTATUS_SKIPPED;
+        s.status_name = "skipped";
+        snprintf(msg, sizeof msg,
+                 "Package %s is being written by a snapshot; content %s was "
+                 "not checked", pk, c->id);
+        slot = 4;
+    } else if (c->failed) {
+        s.status = CMH_CSTATUS_FAILED;
+        s.status_name = "failed";
+        snprintf(msg, sizeof msg,
+                 "Failed to validate package %s (content %s): files are "
+                 "missing or unreadable, or their INIs are broken", pk,
+                 c->id);
+        slot = 2;
+    } else if (c->hash_invalid || prev_bad) {
+        s.status = CMH_CSTATUS_HASH_INVALID;
+        s.status_name = "hash_invalid";
+        snprintf(msg, sizeof msg,
+                 "The hash of package %s (content %s) is invalid%s", pk,
+                 c->id, prev_bad && !c->hash_invalid
+                            ? " (a file found bad earlier in this cycle)"
+                            : "");
+        slot = 1;
+    } else if (hashed < c->nfiles) {
+        s.status = CMH_CSTATUS_INCOMPLETE;
+        s.status_name = "incomplete";
+        snprintf(msg, sizeof msg,
+                 "Content %s of package %s: %llu of %zu files hashed so "
+                 "far in this cycle, no problem found", c->id, pk,
+                 (unsigned long long)hashed, c->nfiles);
+        slot = 3;
+    } else {
+        s.status = CMH_CSTATUS_VALIDATED;
+        s.status_name = "validated";
+        snprintf(msg, sizeof msg,
+                 "Package %s (content %s) has been verified successfully",
+                 pk, c->id);
+        slot = 0;
+    }
+    s.message = msg;
+    v->sum.contents_by_status[slot]++;
+    if (!c->busy)
+        v->sum.contents++;
+    if (v->o.content && !v->canceled && v->o.content(&s, v->o.payload)) {
+        v->canceled = true;
+        atomic_store(&v->stop, true);
+    }
+}
+
+static void free_run(cmh_verify *v)
+{
+    cmh_pool_free(v->pool);
+    v->pool = NULL;
+    for (size_t i = 0; i < v->ncontents; i++) {
+        vcontent *c = &v->contents[i];
+        for (size_t k = 0; k < c->nfiles; k++)
+            free(c->files[k].rel);
+        free(c->files);
+        cmh_node_free(c->root);
+        vfinds_free(&c->fnd);
+    }
+    free(v->contents);
+    v->contents = NULL;
+    v->ncontents = v->capcontents = 0;
+    for (size_t i = 0; i < v->nentries; i++) {
+        ventry *e = v->entries[i];
+        cmh_reflist_free(&e->refs);
+        free(e->uses);
+        free(e);
+    }
+    free(v->entries);
+    v->entries = NULL;
+    v->nentries = v->capentries = 0;
+    for (size_t i = 0; i < v->nroots; i++) {
+        free(v->roots[i].display);
+        if (v->roots[i].fd >= 0)
+            close(v->roots[i].fd);
+    }
+    free(v->roots);
+    v->roots = NULL;
+    v->nroots = 0;
+    free(v->busy);
+    v->busy = NULL;
+    v->nbusy = 0;
+    v->any_busy = false;
+    free(v->doneq);
+    v->doneq = NULL;
+    v->ndoneq = v->capdoneq = 0;
+    cmh_library_close(&v->lib);
+}
+
+cmh_status cmh_verify_run(cmh_verify *v)
+{
+    cmh_ctx *ctx = v->ctx;
+    cmh_status st = CMH_OK;
+    bool layout_ok;
+    ctx->err[0] = 0;
+    free_run(v);
+    unsigned sk = v->sum.subset_k, sn = v->sum.subset_n;
+    memset(&v->sum, 0, sizeof v->sum);
+    v->sum.subset_k = sk;
+    v->sum.subset_n = sn;
+    v->sum.stop_reason = "";
+    v->canceled = v->timed_out = v->oom = false;
+    atomic_store(&v->stop, false);
+    atomic_store(&v->bytes_done, 0);
+    atomic_store(&v->items_done, 0);
+    v->t0 = cmh_now();
+    v->deadline = v->o.max_seconds > 0 ? v->t0 + v->o.max_seconds : 0;
+    v->rate_next = 0;
+    v->full = v->o.nids == 0;
+    v->phase = "index";
+    if (v->o.flags & CMH_VERIFY_NICE)
+        cmh__verify_lower_priority();
+
+    if ((st = open_library(v, &layout_ok)) != CMH_OK || !layout_ok)
+        goto done;
+    /* 1. listings */
+    if (v->full) {
+        scan_pkglib(v);
+        scan_datalib(v);
+        sort_contents(v);
+        scan_filelib(v);
+    } else if ((st = select_ids(v)) != CMH_OK) {
+        goto done;
+    }
+    if (v->oom)
+        goto nomem;
+    classify_contents(v);
+
+    unsigned threads = v->o.threads ? v->o.threads : cmh_online_cpus();
+    if (cmh_pool_new(&v->pool, threads, vworker_make, vworker_free, v)) {
+        st = cmh__fail(ctx, CMH_E_NOMEM, "cannot start %u threads", threads);
+        goto done;
+    }
+    /* 2a. contents */
+    v->items_total = 0;
+    for (size_t i = 0; i < v->ncontents; i++) {
+        vcontent *c = &v->contents[i];
+        if (!c->selected || c->busy)
+            continue;
+        v->items_total++;
+        if (cmh_pool_push(v->pool, content_task, c, v))
+            goto nomem;
+    }
+    run_pass(v, "index");
+    if (v->canceled || v->timed_out)
+        goto stopped;
+    for (size_t i = 0; i < v->ncontents; i++)
+        emit_content_findings(v, &v->contents[i]);
+    /* join: uses per entry (contents in ID order: uses[0] is the first) */
+    if (!v->full) {
+        /* ID mode: entries on demand */
+        for (size_t i = 0; i < v->ncontents; i++) {
+            vcontent *c = &v->contents[i];
+            for (size_t k = 0; k < c->nfiles; k++) {
+                vfile *f = &c->files[k];
+                if (!f->ok || find_entry(v, f->sha))
+                    continue;
+                if (!probe_entry(v, f->sha))
+                    goto nomem;
+                sort_entries(v);
+            }
+        }
+    } else {
+        /* digests no FileLib root has: entries without parts, reported
+         * as FILE_MISSING by the join */
+        size_t nused = 0;
+        for (size_t i = 0; i < v->ncontents; i++)
+            nused += v->contents[i].nfiles;
+        uint8_t *used = nused ? malloc(nused * CMH_SHA256_LEN) : NULL;
+        if (nused && !used)
+            goto nomem;
+        size_t k2 = 0;
+        for (size_t i = 0; i < v->ncontents; i++) {
+            vcontent *c = &v->contents[i];
+            for (size_t k = 0; k < c->nfiles; k++)
+                if (c->files[k].ok && !find_entry(v, c->files[k].sha))
+                    memcpy(used + CMH_SHA256_LEN * k2++, c->files[k].sha,
+                           CMH_SHA256_LEN);
+        }
+        if (k2 > 1)
+            qsort(used, k2, CMH_SHA256_LEN, sha_cmp);
+        for (size_t i = 0; i < k2; i++) {
+            const uint8_t *sha = used + CMH_SHA256_LEN * i;
+            if (i && !memcmp(sha, sha - CMH_SHA256_LEN, CMH_SHA256_LEN))
+                continue;
+            if (!new_entry(v, sha)) {
+                free(used);
+                goto nomem;
+            }
+        }
+        free(used);
+        sort_entries(v);
+    }
+    for (size_t i = 0; i < v->ncontents; i++) {
+        vcontent *c = &v->contents[i];
+        for (size_t k = 0; k < c->nfiles; k++) {
+            vfile *f = &c->files[k];
+            if (!f->ok)
+                continue;
+            f->entry = find_entry(v, f->sha);
+            if (!f->entry ||
+                !entry_add_use(v, f->entry, (uint32_t)i, (uint32_t)k))
+                goto nomem;
+            if (c->has_sighash)
+                f->entry->want_sig_hash = true;
+        }
+    }
+    /* 2b. FileLib entries */
+    atomic_store(&v->items_done, 0);
+    v->items_total = v->nentries;
+    for (size_t i = 0; i < v->nentries; i++)
+        if (cmh_pool_push(v->pool, entry_task, v->entries[i], v))
+            goto nomem;
+    run_pass(v, "index");
+    if (v->canceled || v->timed_out)
+        goto stopped;
+    /* 3. join */
+    for (size_t i = 0; i < v->nentries && !v->canceled; i++)
+        join_entry(v, v->entries[i]);
+    for (size_t i = 0; i < v->ncontents && !v->canceled; i++)
+        check_sighash(v, &v->contents[i]);
+    if (v->oom)
+        goto nomem;
+    if (v->canceled)
+        goto stopped;
+    /* 4. hash pass, in digest order (the resume cursor relies on it) */
+    atomic_store(&v->items_done, 0);
+    v->items_total = 0;
+    v->bytes_total = 0;
+    for (size_t i = 0; i < v->nentries; i++) {
+        ventry *e = v->entries[i];
+        if (e->r_data < 0 || e->data_err || !in_slice(v, e->sha))
+            continue;
+        if (!e->nuses && (e->busy_ref || !v->full))
+            continue; /* only a busy package's, or not asked for */
+        e->scope = true;
+        v->sum.files_total++;
+        e->prev_bad = in_set(v->prev_bad, v->nprev_bad, e->sha);
+        if ((v->have_cursor && memcmp(e->sha, v->cursor, CMH_SHA256_LEN) < 0)
+            || in_set(v->prev_done, v->nprev_done, e->sha)) {
+            e->prev_done = true;
+            v->sum.files_previously++;
+            continue;
+        }
+        v->items_total++;
+        v->bytes_total += e->data_size;
+        if (cmh_pool_push(v->pool, hash_task, e, v))
+            goto nomem;
+    }
+    run_pass(v, "hash");
+    if (v->oom)
+        goto nomem;
+stopped:
+    if (v->timed_out || v->canceled) {
+        v->sum.partial = 1;
+        v->sum.stop_reason = v->canceled ? "canceled" : "time limit";
+        /* let queued tasks see the stop flag and leave */
+        cmh_pool_wait(v->pool, 0.1, NULL, NULL);
+        drain_done(v);
+    }
+    /* 5. per content */
+    for (size_t i = 0; i < v->ncontents && !v->canceled; i++) {
+        vcontent *c = &v->contents[i];
+        if (c->selected || c->listed)
+            content_status(v, c);
+    }
+    v->sum.bytes_hashed = atomic_load(&v->bytes_done);
+    build_state(v);
+    if (v->oom)
+        goto nomem;
+    if (v->canceled) {
+        v->sum.partial = 1;
+        v->sum.stop_reason = "canceled";
+        st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+    }
+    goto done;
+nomem:
+    st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    if (v->pool) {
+        atomic_store(&v->stop, true);
+        cmh_pool_wait(v->pool, 0.1, NULL, NULL);
+    }
+done:
+    v->sum.seconds = cmh_now() - v->t0;
+    cmh_pool_free(v->pool);
+    v->pool = NULL;
+    return st;
+}
+
+const cmh_verify_summary *cmh_verify_get_summary(const cmh_verify *v)
+{
+    return &v->sum;
+}
+
+const char *cmh_verify_resume_state(const cmh_verify *v)
+{
+    return v->state_out;
+}
+
+void cmh_verify_free(cmh_verify *v)
+{
+    if (!v)
+        return;
+    free_run(v);
+    free(v->prev_done);
+    free(v->prev_bad);
+    free(v->state_out);
+    pthread_mutex_destroy(&v->mu);
+    pthread_mutex_destroy(&v->rate_mu);
+    free(v);
+}

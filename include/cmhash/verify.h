@@ -1,0 +1,243 @@
+/**
+ * @file verify.h
+ * @brief Audit a content library (contentlib.md section 8): corrupted,
+ *        missing and orphaned content, broken INIs and references.
+ *
+ * Verification never writes to the library: every file and folder is opened
+ * read-only (O_NOATIME where permitted), IDs read from INIs are validated
+ * before they name a path, and every path is opened relative to the
+ * library's folders without following symbolic links.
+ *
+ * A problem found in the library is a *finding*, delivered to a callback;
+ * it is not an error of the call. cmh_verify_run() fails only when it cannot
+ * do its job (no library, out of memory, bad options).
+ *
+ * Usage:
+ * @code
+ *   cmh_verify_opts o = CMH_VERIFY_OPTS_INIT;
+ *   o.lib = "/srv/SCCMContentLib";
+ *   o.finding = on_finding;            // runs on this thread
+ *   cmh_verify *v;
+ *   if (cmh_verify_new(&v, ctx, &o) == CMH_OK) {
+ *       cmh_status st = cmh_verify_run(v);
+ *       const cmh_verify_summary *s = cmh_verify_get_summary(v);
+ *       ...
+ *   }
+ *   cmh_verify_free(v);
+ * @endcode
+ */
+#ifndef CMHASH_VERIFY_H
+#define CMHASH_VERIFY_H
+
+#include <cmhash/common.h>
+#include <cmhash/snapshot.h> /* cmh_progress, cmh_progress_cb */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Finding codes (contentlib.md section 8). Values never change; new codes
+ *  are only appended. */
+typedef enum cmh_verify_code {
+    CMH_VF_LIB_LAYOUT = 0,
+    CMH_VF_PKG_INI_BAD,
+    CMH_VF_PKG_CONTENT_MISSING,
+    CMH_VF_CONTENT_INI_BAD,
+    CMH_VF_CONTENT_HASH_MISMATCH,
+    CMH_VF_FILE_INI_BAD,
+    CMH_VF_FILE_MISSING,
+    CMH_VF_FILE_SIZE_MISMATCH,
+    CMH_VF_FILE_HASH_MISMATCH,
+    CMH_VF_FILE_UNREADABLE,
+    CMH_VF_REF_MISSING,
+    CMH_VF_REF_DANGLING,
+    CMH_VF_SIG_MISSING,
+    CMH_VF_SIG_BAD,
+    CMH_VF_SIG_FOREIGN,
+    CMH_VF_SIG_HASH_MISMATCH,
+    CMH_VF_ORPHAN_FILE,
+    CMH_VF_ORPHAN_CONTENT,
+    CMH_VF_STRAY,
+    CMH_VF_BUSY,
+    /** cmhash addition: lower-case hex in an INI (section 9, "warn:
+     *  non-canonical"); the value is accepted. */
+    CMH_VF_INI_NONCANONICAL,
+    CMH_VF_NCODES /**< number of codes (not a code) */
+} cmh_verify_code;
+
+/** Severity of a finding; the numbers are CMTrace's log types. */
+typedef enum cmh_severity {
+    CMH_SEV_INFO = 1,
+    CMH_SEV_WARNING = 2,
+    CMH_SEV_ERROR = 3,
+} cmh_severity;
+
+/** "FILE_MISSING"... Static string; "?" for an unknown code. */
+const char *cmh_verify_code_name(cmh_verify_code code);
+/** The fixed severity of a code (section 8 table). */
+cmh_severity cmh_verify_code_severity(cmh_verify_code code);
+/** "info", "warning" or "error". Static string. */
+const char *cmh_severity_name(cmh_severity sev);
+
+/**
+ * One problem. Every string is owned by the verifier and valid only during
+ * the callback; none is NULL ("" when not applicable).
+ */
+typedef struct cmh_verify_finding {
+    cmh_verify_code code;
+    cmh_severity severity;
+    const char *code_name;  /**< e.g. "FILE_HASH_MISMATCH" */
+    /** The content concerned. For a FileLib entry several contents use,
+     *  the first of them in ordinal order. */
+    const char *content_id;
+    /** Where, relative to the library root with '/' separators, e.g.
+     *  "FileLib/9CC8/9CC8...". Entries of an extra FileLib root
+     *  (opts.filelibs) start with that root as it was given. */
+    const char *path;
+    const char *expected;   /**< expected value, e.g. a hash or size */
+    const char *actual;     /**< what was found */
+    const char *detail;     /**< one human-readable sentence */
+    /** For `.cmhash-tmp-*` leftovers: seconds since last modified;
+     *  otherwise -1. */
+    double age_seconds;
+} cmh_verify_finding;
+
+/** Findings callback: on the caller's thread. Return nonzero to stop (the
+ *  run then ends as canceled, see cmh_verify_run). */
+typedef int (*cmh_verify_finding_cb)(const cmh_verify_finding *f,
+                                     void *payload);
+
+/** Content-validation status of one content, named after the distribution
+ *  point status messages an admin knows. */
+typedef enum cmh_content_status {
+    CMH_CSTATUS_INCOMPLETE = 0,   /**< no error, but not every file was
+                                       hashed in this run (subset, resume,
+                                       time limit) */
+    CMH_CSTATUS_VALIDATED = 2384, /**< verified successfully */
+    CMH_CSTATUS_HASH_INVALID = 2382, /**< a hash or size does not match */
+    CMH_CSTATUS_FAILED = 2383,    /**< failed to validate: missing or
+                                       unreadable files, broken INIs */
+    CMH_CSTATUS_SKIPPED = 1,      /**< package busy: not checked */
+} cmh_content_status;
+
+/** The outcome for one content; strings valid during the callback. */
+typedef struct cmh_verify_content {
+    const char *content_id;
+    const char *package_id;   /**< package owning it, "" if none */
+    cmh_content_status status;
+    const char *status_name;  /**< "validated", "hash_invalid", "failed",
+                                   "incomplete", "skipped" */
+    const char *message;      /**< distmgr-style sentence */
+    uint64_t files;           /**< file INIs in its mirror */
+    uint64_t files_hashed;    /**< of which hashed in this run (or in an
+                                   earlier run of the same cycle) */
+    uint64_t bytes;           /**< sum of the Size values */
+    uint64_t errors, warnings;
+} cmh_verify_content;
+
+typedef int (*cmh_verify_content_cb)(const cmh_verify_content *c,
+                                     void *payload);
+
+#define CMH_VERIFY_DEEP 0x1u /**< regenerate every signature and compare */
+#define CMH_VERIFY_NICE 0x2u /**< idle I/O class and lowest CPU priority
+                                  for the calling thread and the workers
+                                  (irreversible for the calling thread) */
+
+#define CMH_VERIFY_OPTS_VERSION 1
+/** Options of a verification. Initialise with CMH_VERIFY_OPTS_INIT. Every
+ *  pointer is borrowed and must stay valid until cmh_verify_free(). */
+typedef struct cmh_verify_opts {
+    unsigned version;        /**< CMH_VERIFY_OPTS_VERSION */
+    const char *lib;         /**< library root */
+    /** Extra FileLib roots of a spanned library: each a FileLib folder or
+     *  a library root holding one. May be NULL when nfilelibs is 0. */
+    const char *const *filelibs;
+    size_t nfilelibs;
+    /** Package or content IDs to verify (plus the FileLib files they use);
+     *  none = the whole library, orphan and stray checks included. */
+    const char *const *ids;
+    size_t nids;
+    unsigned flags;          /**< CMH_VERIFY_* */
+    unsigned threads;        /**< 0 = online CPUs */
+    /** Hash only the FileLib files in slice subset_k of subset_n (by hash
+     *  prefix); 0/0 = all. Layout and reference checks always run in
+     *  full. */
+    unsigned subset_k, subset_n;
+    double max_seconds;      /**< stop cleanly after this long; 0 = none */
+    double io_rate;          /**< read limit in bytes/s; 0 = none */
+    /** State text from cmh_verify_resume_state() of an earlier, partial
+     *  run: files it hashed are skipped. NULL = start a new cycle. */
+    const char *resume_state;
+    cmh_verify_finding_cb finding;    /**< may be NULL */
+    cmh_verify_content_cb content;    /**< may be NULL */
+    cmh_progress_cb progress;         /**< phases "index", "hash" */
+    void *payload;                    /**< passed to the callbacks */
+} cmh_verify_opts;
+
+#define CMH_VERIFY_OPTS_INIT                                                 \
+    {                                                                        \
+        CMH_VERIFY_OPTS_VERSION, NULL, NULL, 0, NULL, 0, 0, 0, 0, 0, 0, 0,  \
+            NULL, NULL, NULL, NULL, NULL                                     \
+    }
+
+/** Totals of a run. */
+typedef struct cmh_verify_summary {
+    uint64_t packages;          /**< PkgLib INIs read */
+    uint64_t contents;          /**< contents checked (not skipped) */
+    uint64_t contents_by_status[5]; /**< validated, hash_invalid, failed,
+                                        incomplete, skipped */
+    uint64_t files_total;       /**< FileLib files in scope of this cycle
+                                     (after --subset) */
+    uint64_t files_hashed;      /**< hashed in this run */
+    uint64_t files_previously;  /**< hashed by earlier runs (resume) */
+    uint64_t bytes_hashed;
+    uint64_t findings[CMH_VF_NCODES]; /**< count per code */
+    uint64_t errors, warnings, infos;
+    unsigned subset_k, subset_n; /**< 1/1 when no subset */
+    int partial;       /**< 1: stopped before the end (time or cancel) */
+    const char *stop_reason; /**< "", "time limit", "canceled" */
+    double seconds;
+} cmh_verify_summary;
+
+/** An opaque verification. One thread at a time. */
+typedef struct cmh_verify cmh_verify;
+
+/**
+ * Prepare a verification.
+ * @param[out] out  the new object; free with cmh_verify_free.
+ * @param ctx       context for errors; must outlive the object.
+ * @param opts      options, copied (the strings they point to are not).
+ * @return CMH_OK, CMH_E_INVALID (bad options or resume state),
+ *         CMH_E_NOMEM.
+ */
+cmh_status cmh_verify_new(cmh_verify **out, cmh_ctx *ctx,
+                          const cmh_verify_opts *opts);
+
+/**
+ * Run it once: findings, then one content line per content, through the
+ * callbacks. A run that finds problems still returns CMH_OK.
+ * @return CMH_OK (also when the time limit cut the run short: see
+ *         summary.partial), CMH_E_CANCELED (a callback returned nonzero;
+ *         summary and resume state are still valid), CMH_E_LIBRARY (no
+ *         library at opts->lib or an extra FileLib root is missing),
+ *         CMH_E_INVALID (an ID that is not in the library), CMH_E_NOMEM.
+ */
+cmh_status cmh_verify_run(cmh_verify *v);
+
+/** Totals of the last run; owned by @p v, valid until it is freed. */
+const cmh_verify_summary *cmh_verify_get_summary(const cmh_verify *v);
+
+/**
+ * After a partial run: text to pass as opts.resume_state next time (the
+ * caller stores it, e.g. in a file). NULL when the cycle is complete.
+ * Owned by @p v.
+ */
+const char *cmh_verify_resume_state(const cmh_verify *v);
+
+/** Free; NULL is a no-op. */
+void cmh_verify_free(cmh_verify *v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
