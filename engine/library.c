@@ -754,18 +754,24 @@ static int collect_mirror(int dirfd, hash_vec *hv, int depth)
         const char *nm = de->d_name;
         if (!strcmp(nm, ".") || !strcmp(nm, ".."))
             continue;
+        /* Any failure to read the mirror stops the collection: a hash
+         * missed here would leave a reference nobody drops once the mirror
+         * is deleted. (A file INI that reads but does not parse has no hash
+         * to drop; it is skipped, its reference is gc's work.) */
         struct stat sb;
-        if (fstatat(dirfd, nm, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-            continue;
+        if (fstatat(dirfd, nm, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+            e = errno;
+            break;
+        }
         if (S_ISDIR(sb.st_mode)) {
             int sub;
-            if (cmh_os_open_dir(dirfd, nm, &sub) == 0) {
-                e = collect_mirror(sub, hv, depth + 1);
-                close(sub);
-                if (e == ENOMEM)
-                    break;
-                e = 0;
-            }
+            e = cmh_os_open_dir(dirfd, nm, &sub);
+            if (e)
+                break;
+            e = collect_mirror(sub, hv, depth + 1);
+            close(sub);
+            if (e)
+                break;
             continue;
         }
         size_t len = strlen(nm);

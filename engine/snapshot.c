@@ -209,7 +209,8 @@ static void file_task(void *tk, void *state, void *arg)
             goto out;
         }
     }
-    cmh_stream_out so = {data_fd, s->write ? sig_fd : -1};
+    cmh_stream_out so = {.data_fd = data_fd,
+                         .sig_fd = s->write ? sig_fd : -1};
     cmh_stream_res r;
     int e = cmh_stream_file(w, path, n->name, n->size, n->mtime_ns, &so, &r,
                             &s->bytes_done, cmh_pool_cancel_flag(s->pool));
@@ -565,10 +566,16 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     /* temp mirror */
     snprintf(s.mirror_tmp, sizeof s.mirror_tmp, CMH_TMP_PREFIX "%ld-%s",
              (long)getpid(), s.cid);
-    if (mkdirat(s.lib.datalib_fd, s.mirror_tmp, 0755) != 0 ||
-        cmh_os_open_dir(s.lib.datalib_fd, s.mirror_tmp, &s.mirror_fd) != 0) {
+    if (mkdirat(s.lib.datalib_fd, s.mirror_tmp, 0755) != 0) {
         int e = errno;
         s.mirror_tmp[0] = 0;
+        st = cmh__fail_errno(ctx, cmh__status_for_write_errno(e), e,
+                             "cannot write in %s/DataLib", s.lib.path);
+        goto done;
+    }
+    int oe = cmh_os_open_dir(s.lib.datalib_fd, s.mirror_tmp, &s.mirror_fd);
+    if (oe) {
+        int e = oe; /* remove_temps() deletes the folder */
         st = cmh__fail_errno(ctx, cmh__status_for_write_errno(e), e,
                              "cannot write in %s/DataLib", s.lib.path);
         goto done;
@@ -602,7 +609,20 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         res->version = cur.version;
         snprintf(res->content_id, sizeof res->content_id, "%s.%u", pkgid,
                  cur.version);
-        goto done; /* temps are removed below; nothing else was written */
+        /* Nothing new is written, but a retirement an earlier run could not
+         * finish (I/O error, crash) is finished now. */
+        uint64_t retired = 0;
+        if (cmh_retire_package(ctx, &s.lib, pkgid, res->content_id,
+                               s.do_fsync, &retired) != CMH_OK &&
+            o->warning) {
+            char line[CMH_ERRMSG_SIZE + 64];
+            snprintf(line, sizeof line, "retiring old versions: %s",
+                     ctx->err);
+            o->warning(line, o->payload);
+            ctx->err[0] = 0;
+        }
+        res->retired_files = retired;
+        goto done; /* temps are removed below */
     }
 
     /* content INI temp */
@@ -844,7 +864,7 @@ cmh_status cmh_sig_file(cmh_ctx *ctx, const char *path, const char *out_path)
                              out_path);
         goto out;
     }
-    cmh_stream_out so = {-1, fd};
+    cmh_stream_out so = {.data_fd = -1, .sig_fd = fd};
     cmh_stream_res r;
     const char *ps = strrchr(path, '/');
     e = cmh_stream_file(w, path, ps ? ps + 1 : path, UINT64_MAX, INT64_MIN,
