@@ -670,8 +670,9 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
     struct stat sb;
     if (fstatat(dl, cid, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
         /* stale mirror of a crashed snapshot of this same version */
-        char aside[64];
-        cmh_tmp_name(aside, sizeof aside, "-stale");
+        char aside[128], sfx[CMH_CID_SIZE + 2];
+        snprintf(sfx, sizeof sfx, "-%s", cid);
+        cmh_tmp_name(aside, sizeof aside, sfx);
         if (renameat(dl, cid, dl, aside) == 0)
             cmh_os_remove_tree(dl, aside);
     }
@@ -700,8 +701,11 @@ void cmh_datalib_uninstall(cmh_library *l, const char *cid)
     snprintf(ini, sizeof ini, "%s.INI", cid);
     unlinkat(l->datalib_fd, ini, 0);
     cmh__crash_point("uninstall");
-    char aside[64];
-    cmh_tmp_name(aside, sizeof aside, "-old");
+    /* "-<cid>" at the end: a leftover (the removal below failed or was
+     * killed) is recognised and removed by the package's next retirement */
+    char aside[128], sfx[CMH_CID_SIZE + 2];
+    snprintf(sfx, sizeof sfx, "-%s", cid);
+    cmh_tmp_name(aside, sizeof aside, sfx);
     if (renameat(l->datalib_fd, cid, l->datalib_fd, aside) == 0)
         cmh_os_remove_tree(l->datalib_fd, aside);
 }
