@@ -11,7 +11,7 @@ for k in "${kinds[@]}"; do
     tsan) opt=-DCMHASH_TSAN=ON ;;
     *) echo "unknown sanitizer $k" >&2; exit 2 ;;
     esac
-    cmake -S . -B "build-$k" -DCMAKE_BUILD_TYPE=Debug "$opt" >/dev/null
+    cmake -S . -B "build-$k" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$opt" >/dev/null
     cmake --build "build-$k" -j"$(nproc)" >/dev/null
     echo "== test suite under $k"
     # Tests labelled "heavy" (multi-GB data, timing-bound) run in the plain
