@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest-labels: heavy
 # Fault-injection sweep (issue 6): make each libc call the snapshot makes
 # fail in turn (the n-th open, read, write, rename, fsync, malloc, thread
 # creation...) through the LD_PRELOAD shim in tests/fault, and assert after
