@@ -78,6 +78,9 @@ void cli_human_bytes(char *buf, size_t n, double bytes);
 int cmd_snapshot(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_delta(int argc, char **argv);
+int cmd_patch(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 

@@ -14,6 +14,8 @@ static const char snapshot_usage[] =
     "                   ./SCCMContentLib; created if missing)\n"
     "  --version N      version number to write (must be above current)\n"
     "  --if-changed     write nothing when the content hash is unchanged\n"
+    "  --keep N         keep the N previous versions (for cmhash delta)\n"
+    "                   instead of retiring them (default 0)\n"
     "  --threads N      worker threads (default: online CPUs)\n"
     "  --unc-root DIR   where \\\\server\\share is mounted as DIR/server/share\n"
     "                   (default $CMHASH_UNC_ROOT)\n"
@@ -81,6 +83,7 @@ int cmd_snapshot(int argc, char **argv)
         {"lib", required_argument, NULL, 'l'},
         {"version", required_argument, NULL, 'V'},
         {"if-changed", no_argument, NULL, 'c'},
+        {"keep", required_argument, NULL, 'K'},
         {"threads", required_argument, NULL, 't'},
         {"unc-root", required_argument, NULL, 'u'},
         {"skip-links", no_argument, NULL, 's'},
@@ -109,6 +112,10 @@ int cmd_snapshot(int argc, char **argv)
             }
             break;
         case 'c': o.flags |= CMH_SNAPSHOT_IF_CHANGED; break;
+        case 'K':
+            if (!cli_parse_u32(optarg, "--keep", 999999999u, &o.keep))
+                ok = false;
+            break;
         case 't': {
             unsigned long t = parse_num(optarg, "--threads", &ok);
             if (ok && (t < 1 || t > 256)) {

@@ -29,6 +29,9 @@ static const command commands[] = {
     {"hash", cmd_hash},
     {"extract", cmd_extract},
     {"diff", cmd_diff},
+    {"ls", cmd_ls},
+    {"delta", cmd_delta},
+    {"patch", cmd_patch},
     {"verify", cmd_verify},
 };
 

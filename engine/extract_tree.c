@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "os/os.h"
@@ -462,5 +463,123 @@ int cmh__copy_hash(int in, int out, EVP_MD_CTX *md, EVP_MD *mdt,
     }
     unsigned int len = 0;
     EVP_DigestFinal_ex(md, sha, &len);
+    return 0;
+}
+
+/* ---- destinations ---- */
+
+static int mkdir_parents(const char *path)
+{
+    char *p = cmh_strdup(path);
+    if (!p)
+        return ENOMEM;
+    int e = 0;
+    for (char *q = p + 1; *q; q++) {
+        if (*q != '/')
+            continue;
+        *q = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            e = errno;
+            break;
+        }
+        *q = '/';
+    }
+    if (!e && mkdir(p, 0755) != 0 && errno != EEXIST)
+        e = errno;
+    free(p);
+    return e;
+}
+
+cmh_status cmh__dest_open(cmh_ctx *ctx, const char *path,
+                          bool allow_nonempty, int *fd, bool *was_empty)
+{
+    *fd = -1;
+    *was_empty = false;
+    int e = mkdir_parents(path);
+    int dfd = -1;
+    if (!e && (dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        e = errno;
+    if (e)
+        return cmh__fail(ctx, CMH_E_IO, "cannot create or open %s: %s; %s",
+                         path, strerror(e), cmh__write_hint(e));
+    int dup_fd = dup(dfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        e = errno;
+        if (dup_fd >= 0)
+            close(dup_fd);
+        close(dfd);
+        return cmh__fail_errno(ctx, CMH_E_IO, e, "cannot list %s", path);
+    }
+    bool empty = true;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            empty = false;
+            break;
+        }
+    closedir(d);
+    if (!empty && !allow_nonempty) {
+        close(dfd);
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "%s is not empty; give an empty or new folder",
+                         path);
+    }
+    *fd = dfd;
+    *was_empty = empty;
+    return CMH_OK;
+}
+
+int cmh__open_rel_dir(int root, const char *rel, bool create, int *out)
+{
+    int cur = dup(root);
+    if (cur < 0)
+        return errno;
+    const char *p = rel;
+    while (*p) {
+        const char *q = strchr(p, '/');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        char name[1024];
+        if (len == 0 || len >= sizeof name) {
+            close(cur);
+            return len ? ENAMETOOLONG : EINVAL;
+        }
+        memcpy(name, p, len);
+        name[len] = 0;
+        if (!cmh__safe_component(name)) {
+            close(cur);
+            return EINVAL;
+        }
+        if (create && mkdirat(cur, name, 0755) != 0 && errno != EEXIST) {
+            int e = errno;
+            close(cur);
+            return e;
+        }
+        int next;
+        int e = cmh_os_open_dir(cur, name, &next);
+        close(cur);
+        if (e)
+            return e;
+        cur = next;
+        p = q ? q + 1 : p + len;
+    }
+    *out = cur;
+    return 0;
+}
+
+int cmh__apply_meta(int fd, uint32_t attrs, int64_t ns)
+{
+    struct timespec ts[2];
+    ts[0].tv_sec = 0;
+    ts[0].tv_nsec = UTIME_NOW;
+    ts[1].tv_sec = (time_t)(ns / 1000000000LL);
+    ts[1].tv_nsec = (long)(ns % 1000000000LL);
+    if (ts[1].tv_nsec < 0) {
+        ts[1].tv_sec--;
+        ts[1].tv_nsec += 1000000000L;
+    }
+    if (fchmod(fd, (attrs & 0x1u) ? 0444 : 0644) != 0 ||
+        futimens(fd, ts) != 0)
+        return errno;
     return 0;
 }

@@ -354,17 +354,183 @@ static void content_hash_of(cmh_library *l, const char *cid,
 cmh_status cmh_pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                             uint32_t version, bool do_fsync)
 {
-    char name[32], text[128];
+    return cmh_pkglib_write_keep(ctx, l, pkgid, version, NULL, 0, do_fsync);
+}
+
+cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
+                                 const char *pkgid, uint32_t version,
+                                 const char (*keep)[CMH_CID_SIZE],
+                                 size_t nkeep, bool do_fsync)
+{
+    char name[32];
     snprintf(name, sizeof name, "%s.INI", pkgid);
-    int len = snprintf(text, sizeof text,
-                       "[Packages]\r\n%s.%u=\r\n[Info]\r\nVersion=%u\r\n",
-                       pkgid, version, version);
-    int e = cmh_write_atomic(l->pkglib_fd, name, text, (size_t)len, do_fsync);
+    cmh_buf b;
+    cmh_buf_init(&b);
+    cmh_buf_addf(&b, "[Packages]\r\n%s.%u=\r\n[Info]\r\nVersion=%u\r\n",
+                 pkgid, version, version);
+    if (nkeep) {
+        /* docs/FORMAT.md "Kept versions" */
+        cmh_buf_adds(&b, "[cmhash]\r\nKeep=");
+        for (size_t i = 0; i < nkeep; i++)
+            cmh_buf_addf(&b, "%s%s", i ? "," : "", keep[i]);
+        cmh_buf_adds(&b, "\r\n");
+    }
+    int e = b.oom ? ENOMEM
+                  : cmh_write_atomic(l->pkglib_fd, name, b.data, b.len,
+                                     do_fsync);
+    cmh_buf_free(&b);
     if (e)
         return cmh__fail(ctx, cmh__status_for_write_errno(e),
                          "cannot write %s/PkgLib/%s: %s; %s", l->path, name,
                          strerror(e), cmh__write_hint(e));
     return CMH_OK;
+}
+
+/* ---- kept versions (snapshot --keep) ---- */
+
+typedef struct kept_parse {
+    const char *pkgid;
+    cmh_reflist *out;
+    bool oom;
+} kept_parse;
+
+static int kept_cb(void *payload, const char *section, const char *key,
+                   const char *value, int lineno)
+{
+    (void)lineno;
+    kept_parse *p = payload;
+    if (strcasecmp(section, "cmhash") || strcasecmp(key, "Keep"))
+        return 0;
+    /* comma-separated content IDs of this package; others are ignored
+     * (verify reports them) */
+    const char *s = value;
+    while (*s) {
+        const char *e = strchr(s, ',');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        char cid[CMH_CID_SIZE], id[CMH_PKGID_SIZE];
+        while (len && s[0] == ' ') {
+            s++;
+            len--;
+        }
+        while (len && s[len - 1] == ' ')
+            len--;
+        if (len && len < sizeof cid) {
+            memcpy(cid, s, len);
+            cid[len] = 0;
+            if (cmh_content_id_parse(cid, id, NULL) == CMH_CONTENT_PACKAGE &&
+                !strcmp(id, p->pkgid) && !cmh_reflist_add(p->out, cid))
+                p->oom = true;
+        }
+        s = e ? e + 1 : s + len;
+    }
+    return 0;
+}
+
+cmh_status cmh_pkglib_kept(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+                           cmh_reflist *out)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%s.INI", pkgid);
+    char *data, why[256];
+    size_t len;
+    int e = cmh_read_small_file(l->pkglib_fd, name, CMH_INI_MAX_FILE, &data,
+                                &len);
+    if (e == ENOENT)
+        return CMH_OK;
+    if (e)
+        return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
+                               "cannot read %s/PkgLib/%s", l->path, name);
+    kept_parse p = {pkgid, out, false};
+    bool ok = cmh_ini_parse(data, len, kept_cb, &p, why, sizeof why);
+    free(data);
+    if (p.oom)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    if (!ok)
+        return cmh__fail(ctx, CMH_E_LIBRARY,
+                         "%s/PkgLib/%s is damaged (%s); run cmhash verify",
+                         l->path, name, why);
+    return CMH_OK;
+}
+
+typedef struct kept_cand {
+    uint32_t version;
+    char cid[CMH_CID_SIZE];
+} kept_cand;
+
+static int cand_newest_first(const void *a, const void *b)
+{
+    uint32_t x = ((const kept_cand *)a)->version,
+             y = ((const kept_cand *)b)->version;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+cmh_status cmh_keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+                           uint32_t below, uint32_t max,
+                           char (**ids)[CMH_CID_SIZE], size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    if (!max)
+        return CMH_OK;
+    int dup_fd = dup(l->datalib_fd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return cmh__fail_errno(ctx, CMH_E_IO, errno,
+                               "cannot list %s/DataLib", l->path);
+    }
+    rewinddir(d);
+    kept_cand *v = NULL;
+    size_t nv = 0, cap = 0;
+    struct dirent *de;
+    cmh_status st = CMH_OK;
+    while ((de = readdir(d)) != NULL) {
+        char id[CMH_PKGID_SIZE];
+        uint32_t ver;
+        struct stat sb;
+        char ini[CMH_CID_SIZE + 8];
+        if (strlen(de->d_name) >= CMH_CID_SIZE ||
+            cmh_content_id_parse(de->d_name, id, &ver) !=
+                CMH_CONTENT_PACKAGE ||
+            strcmp(id, pkgid) || ver >= below)
+            continue;
+        /* only complete contents: folder and content INI */
+        snprintf(ini, sizeof ini, "%s.INI", de->d_name);
+        if (fstatat(l->datalib_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ||
+            !S_ISDIR(sb.st_mode) ||
+            fstatat(l->datalib_fd, ini, &sb, AT_SYMLINK_NOFOLLOW) ||
+            !S_ISREG(sb.st_mode))
+            continue;
+        if (nv == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            kept_cand *nvp = realloc(v, nc * sizeof *v);
+            if (!nvp) {
+                st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+                break;
+            }
+            v = nvp;
+            cap = nc;
+        }
+        v[nv].version = ver;
+        snprintf(v[nv].cid, CMH_CID_SIZE, "%s", de->d_name);
+        nv++;
+    }
+    closedir(d);
+    if (st == CMH_OK && nv) {
+        qsort(v, nv, sizeof *v, cand_newest_first);
+        size_t k = nv < max ? nv : max;
+        *ids = malloc(k * sizeof **ids);
+        if (!*ids) {
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        } else {
+            for (size_t i = 0; i < k; i++)
+                memcpy((*ids)[i], v[i].cid, CMH_CID_SIZE);
+            *n = k;
+        }
+    }
+    free(v);
+    return st;
 }
 
 /* ---- FileLib placement ---- */
@@ -950,6 +1116,13 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
     cid_list old = {0};
     struct dirent *de;
     bool oom = false;
+    /* contents the PkgLib INI keeps (snapshot --keep) are not retired */
+    cmh_reflist kept = {0};
+    cmh_status kst = cmh_pkglib_kept(ctx, l, pkgid, &kept);
+    if (kst) {
+        closedir(d);
+        return kst;
+    }
     while ((de = readdir(d)) != NULL) {
         char name[CMH_CID_SIZE];
         size_t len = strlen(de->d_name);
@@ -960,12 +1133,14 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
             name[len - 4] = 0;
         char id[CMH_PKGID_SIZE];
         if (cmh_content_id_parse(name, id, NULL) != CMH_CONTENT_PACKAGE ||
-            strcmp(id, pkgid) || !strcmp(name, keep_cid))
+            strcmp(id, pkgid) || !strcmp(name, keep_cid) ||
+            cmh_reflist_has(&kept, name))
             continue;
         if (!cid_list_add(&old, name))
             oom = true;
     }
     closedir(d);
+    cmh_reflist_free(&kept);
     cmh_status st = oom ? cmh__fail(ctx, CMH_E_NOMEM, "out of memory")
                         : CMH_OK;
     for (size_t i = 0; i < old.n; i++) {

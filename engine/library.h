@@ -47,6 +47,21 @@ cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                            cmh_pkg_info *out);
 cmh_status cmh_pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                             uint32_t version, bool do_fsync);
+/* Same, recording @p nkeep kept older contents (newest first) in
+ * `[cmhash] Keep=` (docs/FORMAT.md "Kept versions"). */
+cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
+                                 const char *pkgid, uint32_t version,
+                                 const char (*keep)[CMH_CID_SIZE],
+                                 size_t nkeep, bool do_fsync);
+/* The kept contents PkgLib/<pkgid>.INI lists (only well-formed content IDs
+ * of this package) added to @p out. No INI: nothing added, CMH_OK. */
+cmh_status cmh_pkglib_kept(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+                           cmh_reflist *out);
+/* Up to @p max complete contents (DataLib folder and INI) of @p pkgid with
+ * a version below @p below, newest first, into a malloc'd array. */
+cmh_status cmh_keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+                           uint32_t below, uint32_t max,
+                           char (**ids)[CMH_CID_SIZE], size_t *n);
 
 /* FileLib placement of one snapshot's distinct files. */
 typedef struct cmh_place {
@@ -88,7 +103,8 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
                                const char *content_tmp);
 void cmh_datalib_uninstall(cmh_library *l, const char *cid);
 
-/* Retire every content of @p pkgid other than @p keep_cid: drop its
+/* Retire every content of @p pkgid other than @p keep_cid and the kept
+ * contents the PkgLib INI lists (cmh_pkglib_kept): drop its
  * references, delete FileLib entries left unreferenced, delete its DataLib
  * entries. */
 cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,

@@ -492,7 +492,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     pthread_mutex_init(&s.mu, NULL);
     cmh_library_init(&s.lib);
 
-    if (!o || o->version != CMH_SNAPSHOT_OPTS_VERSION || !o->source ||
+    if (!o || (o->version != CMH_SNAPSHOT_OPTS_VERSION && o->version != 1) ||
+        !o->source ||
         !o->lib) {
         st = cmh__fail(ctx, CMH_E_INVALID, "bad snapshot options");
         goto done;
@@ -703,10 +704,24 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
                        s.lib.path, strerror(e), cmh__write_hint(e));
         goto done;
     }
+    /* --keep: the newest previous complete versions stay, listed in the
+     * new PkgLib INI so retirement, verify and gc leave them alone */
+    char(*keep)[CMH_CID_SIZE] = NULL;
+    size_t nkeep = 0;
+    if (o->version >= 2 && o->keep &&
+        (st = cmh_keep_select(ctx, &s.lib, pkgid, n, o->keep, &keep,
+                              &nkeep)) != CMH_OK) {
+        cmh_datalib_uninstall(&s.lib, s.cid);
+        cmh_placement_rollback(&s.lib, &pl, s.cid);
+        goto done;
+    }
     /* the commit point */
     cmh__crash_point("commit");
-    if ((st = cmh_pkglib_write(ctx, &s.lib, pkgid, n, s.do_fsync)) !=
-        CMH_OK) {
+    st = cmh_pkglib_write_keep(ctx, &s.lib, pkgid, n,
+                               (const char(*)[CMH_CID_SIZE])keep, nkeep,
+                               s.do_fsync);
+    free(keep);
+    if (st != CMH_OK) {
         cmh_datalib_uninstall(&s.lib, s.cid);
         cmh_placement_rollback(&s.lib, &pl, s.cid);
         goto done;

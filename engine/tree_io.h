@@ -48,4 +48,20 @@ int cmh__copy_hash(int in, int out, EVP_MD_CTX *md, EVP_MD *mdt,
  * (not empty, not . or .., no / or \, no NUL)? */
 bool cmh__safe_component(const char *name);
 
+/* Create @p path (with parents) and open it as a folder. Unless
+ * @p allow_nonempty, a folder that holds anything fails with
+ * CMH_E_INVALID. *was_empty tells what it held. */
+cmh_status cmh__dest_open(cmh_ctx *ctx, const char *path,
+                          bool allow_nonempty, int *fd, bool *was_empty);
+
+/* Open the folder @p rel ('/'-separated, "" = @p root itself) below the
+ * folder fd @p root one component at a time with O_NOFOLLOW, creating
+ * missing ones with @p create. Every component must pass
+ * cmh__safe_component (EINVAL otherwise). Returns 0 or an errno. */
+int cmh__open_rel_dir(int root, const char *rel, bool create, int *out);
+
+/* Set mode (0444 when READONLY is in @p attrs, else 0644) and last-write
+ * time of an open file; 0 or errno. */
+int cmh__apply_meta(int fd, uint32_t attrs, int64_t mtime_ns);
+
 #endif

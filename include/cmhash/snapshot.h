@@ -32,7 +32,8 @@ typedef int (*cmh_progress_cb)(const cmh_progress *p, void *payload);
 #define CMH_SNAPSHOT_NO_FSYNC 0x4u    /**< benchmarks only: no durability */
 #define CMH_SNAPSHOT_IF_CHANGED 0x8u  /**< no new version if hash is equal */
 
-#define CMH_SNAPSHOT_OPTS_VERSION 1
+/** 2 added `keep`; version 1 structs are still accepted (keep = 0). */
+#define CMH_SNAPSHOT_OPTS_VERSION 2
 /** Options of cmh_snapshot. Initialise with CMH_SNAPSHOT_OPTS_INIT. */
 typedef struct cmh_snapshot_opts {
     unsigned version;     /**< CMH_SNAPSHOT_OPTS_VERSION */
@@ -48,12 +49,16 @@ typedef struct cmh_snapshot_opts {
     /** Warning callback (skipped FIFO, skipped link...): one line each,
      *  on the caller's thread. May be NULL. */
     void (*warning)(const char *msg, void *payload);
+    /** Keep this many previous versions (newest first) instead of retiring
+     *  them, recorded in the PkgLib INI's `[cmhash] Keep=` so verify and
+     *  gc count them as referenced (docs/FORMAT.md). 0 = retire all. */
+    uint32_t keep;
 } cmh_snapshot_opts;
 
 #define CMH_SNAPSHOT_OPTS_INIT                                               \
     {                                                                        \
         CMH_SNAPSHOT_OPTS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, NULL,    \
-            NULL, NULL                                                       \
+            NULL, NULL, 0                                                    \
     }
 
 /** What a snapshot did. */

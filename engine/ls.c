@@ -1,0 +1,322 @@
+/* cmh_ls: packages of a library with sizes and deduplication (ls.h). */
+#include "tree_io.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmhash/ls.h>
+
+typedef struct stored {
+    uint8_t sha[CMH_SHA256_LEN];
+    uint64_t size;
+} stored;
+
+typedef struct stored_vec {
+    stored *v;
+    size_t n, cap;
+} stored_vec;
+
+static bool stored_push(stored_vec *s, const uint8_t *sha, uint64_t size)
+{
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 256;
+        stored *v = realloc(s->v, nc * sizeof *v);
+        if (!v)
+            return false;
+        s->v = v;
+        s->cap = nc;
+    }
+    memcpy(s->v[s->n].sha, sha, CMH_SHA256_LEN);
+    s->v[s->n++].size = size;
+    return true;
+}
+
+static int stored_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, CMH_SHA256_LEN);
+}
+
+/* sort and drop duplicate hashes */
+static void stored_unique(stored_vec *s)
+{
+    if (s->n < 2)
+        return;
+    qsort(s->v, s->n, sizeof *s->v, stored_cmp);
+    size_t k = 1;
+    for (size_t i = 1; i < s->n; i++)
+        if (memcmp(s->v[k - 1].sha, s->v[i].sha, CMH_SHA256_LEN))
+            s->v[k++] = s->v[i];
+    s->n = k;
+}
+
+static bool collect(const cmh_node *d, stored_vec *s)
+{
+    for (size_t i = 0; i < d->nfiles; i++)
+        if (!stored_push(s, d->files[i]->sha, d->files[i]->size))
+            return false;
+    for (size_t i = 0; i < d->ndirs; i++)
+        if (!collect(d->dirs[i], s))
+            return false;
+    return true;
+}
+
+static int pkgid_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+typedef struct ls_run {
+    cmh_ctx *ctx;
+    const cmh_ls_opts *o;
+    cmh_library lib;
+    stored_vec all;
+} ls_run;
+
+static int files_cb(ls_run *r, const cmh_ls_package *p, const cmh_node *d,
+                    const char *rel)
+{
+    for (size_t i = 0; i < d->nfiles; i++) {
+        const cmh_node *n = d->files[i];
+        char *path = rel[0] ? cmh_path_join(rel, n->name)
+                            : cmh_strdup(n->name);
+        char hex[CMH_HEX_SIZE];
+        if (!path)
+            return -1;
+        cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
+        cmh_ls_file f = {path, n->size, n->attrs,
+                         cmh_filetime_from_ns(n->mtime_ns), hex};
+        int rc = r->o->file(p, &f, r->o->payload);
+        free(path);
+        if (rc)
+            return 1;
+    }
+    for (size_t i = 0; i < d->ndirs; i++) {
+        char *sub = rel[0] ? cmh_path_join(rel, d->dirs[i]->name)
+                           : cmh_strdup(d->dirs[i]->name);
+        if (!sub)
+            return -1;
+        int rc = files_cb(r, p, d->dirs[i], sub);
+        free(sub);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* One package. Returns CMH_OK also when the package is damaged (reported
+ * through the callback with a problem). */
+static cmh_status one_package(ls_run *r, const char *pkgid,
+                              cmh_ls_result *res)
+{
+    cmh_ctx *ctx = r->ctx;
+    cmh_ls_package p;
+    memset(&p, 0, sizeof p);
+    p.pkgid = pkgid;
+    cmh_pkg_info info;
+    cmh_node *root = NULL;
+    cmh_reflist kept = {0};
+    stored_vec mine = {0};
+    char problem[CMH_ERRMSG_SIZE] = "";
+    cmh_status st = cmh_pkglib_read(ctx, &r->lib, pkgid, &info);
+    if (st == CMH_OK && !info.cid[0])
+        st = cmh__fail(ctx, CMH_E_LIBRARY, "%s/PkgLib/%s.INI lists no "
+                       "content", r->lib.path, pkgid);
+    char hash[CMH_HEX_SIZE] = "", cid[CMH_CID_SIZE] = "";
+    if (st == CMH_OK)
+        st = cmh__content_resolve(ctx, &r->lib, info.cid, cid, hash);
+    cmh_tree_counts c = {0};
+    if (st == CMH_OK)
+        st = cmh__mirror_load(ctx, &r->lib, cid, &root, &c);
+    if (st == CMH_OK)
+        st = cmh_pkglib_kept(ctx, &r->lib, pkgid, &kept);
+    if (st != CMH_OK && st != CMH_E_NOMEM) {
+        snprintf(problem, sizeof problem, "%s", ctx->err);
+        ctx->err[0] = 0;
+        p.problem = problem;
+        res->damaged++;
+        st = CMH_OK;
+        goto report;
+    }
+    if (st)
+        goto out;
+    if (!collect(root, &mine)) {
+        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        goto out;
+    }
+    stored_unique(&mine);
+    p.version = info.version;
+    p.content_id = cid;
+    p.content_hash = hash;
+    p.files = c.files;
+    p.folders = c.folders;
+    p.bytes = c.bytes;
+    p.distinct_files = mine.n;
+    for (size_t i = 0; i < mine.n; i++) {
+        char rel[CMH_FILELIB_REL_SIZE];
+        struct stat sb;
+        cmh_filelib_rel(rel, mine.v[i].sha, "");
+        /* the bytes FileLib really holds (0 if the entry is missing) */
+        mine.v[i].size = fstatat(r->lib.filelib_fd, rel, &sb,
+                                 AT_SYMLINK_NOFOLLOW) == 0 &&
+                                 S_ISREG(sb.st_mode)
+                             ? (uint64_t)sb.st_size
+                             : 0;
+        p.stored_bytes += mine.v[i].size;
+        if (!stored_push(&r->all, mine.v[i].sha, mine.v[i].size)) {
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    p.kept = (const char *const *)kept.ids;
+    p.nkept = kept.n;
+    res->files += c.files;
+    res->bytes += c.bytes;
+report:
+    res->packages++;
+    if (r->o->package && r->o->package(&p, r->o->payload)) {
+        st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+        goto out;
+    }
+    if (root && !p.problem && (r->o->flags & CMH_LS_FILES) && r->o->file) {
+        int rc = files_cb(r, &p, root, "");
+        if (rc < 0)
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        else if (rc > 0)
+            st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+    }
+out:
+    free(mine.v);
+    cmh_reflist_free(&kept);
+    cmh_node_free(root);
+    return st;
+}
+
+/* Every package ID with a PkgLib INI, sorted. */
+static cmh_status list_packages(ls_run *r, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    int dup_fd = dup(r->lib.pkglib_fd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return cmh__fail_errno(r->ctx, CMH_E_IO, errno,
+                               "cannot list %s/PkgLib", r->lib.path);
+    }
+    rewinddir(d);
+    char **v = NULL;
+    size_t nv = 0, cap = 0;
+    cmh_status st = CMH_OK;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        char stem[CMH_PKGID_SIZE], id[CMH_PKGID_SIZE];
+        if (len != 12 || strcasecmp(de->d_name + 8, ".INI"))
+            continue;
+        memcpy(stem, de->d_name, 8);
+        stem[8] = 0;
+        if (cmh_pkgid_parse(id, stem) != CMH_OK || strcmp(id, stem))
+            continue;
+        if (nv == cap) {
+            size_t nc = cap ? cap * 2 : 32;
+            char **nvp = realloc(v, nc * sizeof *v);
+            if (!nvp) {
+                st = cmh__fail(r->ctx, CMH_E_NOMEM, "out of memory");
+                break;
+            }
+            v = nvp;
+            cap = nc;
+        }
+        if (!(v[nv] = cmh_strdup(id))) {
+            st = cmh__fail(r->ctx, CMH_E_NOMEM, "out of memory");
+            break;
+        }
+        nv++;
+    }
+    closedir(d);
+    if (nv > 1)
+        qsort(v, nv, sizeof *v, pkgid_cmp);
+    *out = v;
+    *n = nv;
+    return st;
+}
+
+cmh_status cmh_ls(cmh_ctx *ctx, const cmh_ls_opts *o, cmh_ls_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->dedup_ratio = 1.0;
+    ctx->err[0] = 0;
+    if (!o || o->version != CMH_LS_OPTS_VERSION || !o->lib ||
+        (o->npkgids && !o->pkgids))
+        return cmh__fail(ctx, CMH_E_INVALID, "bad ls options");
+    ls_run r;
+    memset(&r, 0, sizeof r);
+    r.ctx = ctx;
+    r.o = o;
+    cmh_library_init(&r.lib);
+    char **ids = NULL;
+    size_t nids = 0;
+    cmh_status st = CMH_OK;
+    if (o->npkgids) {
+        /* validate every ID before opening anything */
+        ids = calloc(o->npkgids, sizeof *ids);
+        if (!ids)
+            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        for (size_t i = 0; i < o->npkgids; i++) {
+            char id[CMH_PKGID_SIZE];
+            if (cmh_pkgid_parse(id, o->pkgids[i]) != CMH_OK) {
+                st = cmh__fail(ctx, CMH_E_INVALID,
+                               "'%s' is not a package ID: expected a "
+                               "3-character site code and 5 hex digits, "
+                               "e.g. MSC0000B", o->pkgids[i]);
+                goto done;
+            }
+            if (!(ids[nids++] = cmh_strdup(id))) {
+                st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+                goto done;
+            }
+        }
+    }
+    if ((st = cmh_library_open(ctx, &r.lib, o->lib, false)) != CMH_OK)
+        goto done;
+    if (o->npkgids) {
+        for (size_t i = 0; i < nids; i++) {
+            char name[32];
+            struct stat sb;
+            snprintf(name, sizeof name, "%s.INI", ids[i]);
+            if (fstatat(r.lib.pkglib_fd, name, &sb, 0) != 0) {
+                st = cmh__fail(ctx, CMH_E_LIBRARY,
+                               "package %s is not in %s (no PkgLib/%s); run "
+                               "cmhash ls to see what is there", ids[i],
+                               o->lib, name);
+                goto done;
+            }
+        }
+    } else if ((st = list_packages(&r, &ids, &nids)) != CMH_OK) {
+        goto done;
+    }
+    for (size_t i = 0; i < nids && st == CMH_OK; i++)
+        st = one_package(&r, ids[i], res);
+    if (st == CMH_OK) {
+        stored_unique(&r.all);
+        res->stored_files = r.all.n;
+        for (size_t i = 0; i < r.all.n; i++)
+            res->stored_bytes += r.all.v[i].size;
+        if (res->stored_bytes)
+            res->dedup_ratio = (double)res->bytes / (double)res->stored_bytes;
+    }
+done:
+    for (size_t i = 0; i < nids; i++)
+        free(ids[i]);
+    free(ids);
+    free(r.all.v);
+    cmh_library_close(&r.lib);
+    return st;
+}

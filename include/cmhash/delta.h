@@ -1,0 +1,100 @@
+/**
+ * @file delta.h
+ * @brief Binary delta replication between two contents (librsync), like
+ * ConfigMgr's USE_BINARY_DELTA_REP, and the patch that applies it.
+ *
+ * A delta folder holds `MANIFEST` (format: docs/FORMAT.md "Delta
+ * folders"), `delta/<OLD>-<NEW>` librsync deltas computed from the old
+ * file's stored `.SIG` and `file/<NEW>` full copies of files with no
+ * usable base. Files whose bytes exist anywhere in the old version are
+ * copied from there by the patch and cost nothing to transfer.
+ */
+#ifndef CMHASH_DELTA_H
+#define CMHASH_DELTA_H
+
+#include <cmhash/common.h>
+#include <cmhash/hash.h>
+#include <cmhash/snapshot.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CMH_DELTA_OPTS_VERSION 1
+/** Options of cmh_delta; strings are borrowed for the call. */
+typedef struct cmh_delta_opts {
+    unsigned version;   /**< CMH_DELTA_OPTS_VERSION */
+    const char *lib;    /**< library holding both contents */
+    const char *from;   /**< old content ID (e.g. kept by snapshot --keep) */
+    const char *to;     /**< new content ID, or a package ID (current) */
+    const char *outdir; /**< created; must be empty or missing */
+    cmh_progress_cb progress; /**< may be NULL; phase "delta" */
+    void *payload;
+} cmh_delta_opts;
+
+#define CMH_DELTA_OPTS_INIT { CMH_DELTA_OPTS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL }
+
+/** What a delta holds. */
+typedef struct cmh_delta_result {
+    char from_id[64], to_id[64];
+    char from_hash[CMH_HEX_SIZE], to_hash[CMH_HEX_SIZE];
+    uint64_t unchanged;   /**< same path, same bytes */
+    uint64_t copied;      /**< bytes found elsewhere in the old version */
+    uint64_t changed;     /**< sent as a librsync delta */
+    uint64_t full;        /**< sent whole (new, or delta not smaller) */
+    uint64_t removed;     /**< old files absent from the new version */
+    uint64_t folders;     /**< folders of the new version */
+    uint64_t full_bytes;  /**< size of the new version */
+    uint64_t delta_bytes; /**< bytes of the delta files */
+    uint64_t send_bytes;  /**< delta files + whole files: what is sent */
+    double seconds;
+} cmh_delta_result;
+
+/**
+ * Write the delta from content opts->from to opts->to into opts->outdir.
+ * @return CMH_OK; CMH_E_INVALID (bad ID, outdir not empty);
+ *         CMH_E_LIBRARY (content missing or damaged, FileLib entry or
+ *         .SIG unreadable); CMH_E_IO (cannot write outdir); CMH_E_NOMEM.
+ */
+cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *opts,
+                     cmh_delta_result *out);
+
+#define CMH_PATCH_OPTS_VERSION 1
+/** Options of cmh_patch. */
+typedef struct cmh_patch_opts {
+    unsigned version;     /**< CMH_PATCH_OPTS_VERSION */
+    const char *base;     /**< the old version's tree (e.g. extracted) */
+    const char *delta;    /**< a folder written by cmh_delta */
+    const char *out;      /**< created; must be empty or missing */
+    cmh_progress_cb progress; /**< may be NULL; phase "patch" */
+    void *payload;
+} cmh_patch_opts;
+
+#define CMH_PATCH_OPTS_INIT { CMH_PATCH_OPTS_VERSION, NULL, NULL, NULL, NULL, NULL }
+
+/** What a patch rebuilt. */
+typedef struct cmh_patch_result {
+    char to_id[64];
+    uint64_t files, folders, bytes;
+    char content_hash[CMH_HEX_SIZE]; /**< of out, == the manifest's "to" */
+    double seconds;
+} cmh_patch_result;
+
+/**
+ * Rebuild the new version in opts->out from opts->base and opts->delta:
+ * every file's SHA-256 is checked as it is written, then the content hash
+ * of out against the manifest. Paths in the manifest are validated (no
+ * `..`, absolute names or separators inside a name) and out is written
+ * with openat/O_NOFOLLOW and temp + rename, so a crafted delta cannot
+ * write outside out.
+ * @return CMH_OK; CMH_E_INVALID (out not empty); CMH_E_SOURCE (base
+ *         missing or a base file absent or different, delta folder
+ *         missing or damaged); CMH_E_IO; CMH_E_NOMEM.
+ */
+cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *opts,
+                     cmh_patch_result *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
