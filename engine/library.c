@@ -950,8 +950,13 @@ static int collect_mirror(int dirfd, hash_vec *hv, int depth)
             continue;
         char *data, why[128];
         size_t dlen;
-        if (cmh_read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen))
+        e = cmh_read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
+        if (e == EFBIG || e == EINVAL) {
+            e = 0; /* not a file INI cmhash could have written */
             continue;
+        }
+        if (e)
+            break;
         file_hash_parse p = {{0}};
         bool ok = cmh_ini_parse(data, dlen, file_hash_cb, &p, why, sizeof why);
         free(data);
@@ -1123,9 +1128,24 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
         closedir(d);
         return kst;
     }
+    cid_list temps = {0};
     while ((de = readdir(d)) != NULL) {
         char name[CMH_CID_SIZE];
         size_t len = strlen(de->d_name);
+        /* DataLib temps of this package left by dead runs: a temp mirror
+         * ".cmhash-tmp-<pid>-<cid>" or a mirror set aside for deletion
+         * ".cmhash-tmp-<pid>-<n>-<cid>". We hold the package lock, so no
+         * live run of this package owns them. */
+        const char *dash = strrchr(de->d_name, '-');
+        if (!strncmp(de->d_name, CMH_TMP_PREFIX, strlen(CMH_TMP_PREFIX)) &&
+            dash) {
+            char id[CMH_PKGID_SIZE];
+            if (cmh_content_id_parse(dash + 1, id, NULL) ==
+                    CMH_CONTENT_PACKAGE &&
+                !strcmp(id, pkgid) && !cid_list_add(&temps, de->d_name))
+                oom = true;
+            continue;
+        }
         if (len >= sizeof name)
             continue;
         memcpy(name, de->d_name, len + 1);
@@ -1141,6 +1161,11 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
     }
     closedir(d);
     cmh_reflist_free(&kept);
+    for (size_t i = 0; i < temps.n; i++) {
+        cmh_os_remove_tree(l->datalib_fd, temps.v[i]);
+        free(temps.v[i]);
+    }
+    free(temps.v);
     cmh_status st = oom ? cmh__fail(ctx, CMH_E_NOMEM, "out of memory")
                         : CMH_OK;
     for (size_t i = 0; i < old.n; i++) {

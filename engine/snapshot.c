@@ -721,18 +721,44 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
                                (const char(*)[CMH_CID_SIZE])keep, nkeep,
                                s.do_fsync);
     free(keep);
+    bool flushed = true;
     if (st != CMH_OK) {
-        cmh_datalib_uninstall(&s.lib, s.cid);
-        cmh_placement_rollback(&s.lib, &pl, s.cid);
-        goto done;
+        /* The write can fail after its rename (the folder's fsync): then
+         * the new version is what PkgLib shows, and undoing the content it
+         * points at would break the package. Look before rolling back. */
+        cmh_pkg_info now;
+        char err[CMH_ERRMSG_SIZE];
+        snprintf(err, sizeof err, "%s", ctx->err);
+        if (cmh_pkglib_read(ctx, &s.lib, pkgid, &now) == CMH_OK &&
+            !strcmp(now.cid, s.cid)) {
+            flushed = false;
+            st = CMH_OK;
+            if (o->warning) {
+                char line[2 * CMH_ERRMSG_SIZE + 256];
+                snprintf(line, sizeof line,
+                         "%s is committed but may not survive a power loss "
+                         "(%s); older versions are kept until the next "
+                         "snapshot", s.cid, err);
+                o->warning(line, o->payload);
+            }
+            ctx->err[0] = 0;
+        } else {
+            snprintf(ctx->err, sizeof ctx->err, "%s", err);
+            cmh_datalib_uninstall(&s.lib, s.cid);
+            cmh_placement_rollback(&s.lib, &pl, s.cid);
+            goto done;
+        }
     }
     cmh__crash_point("committed");
     /* Retire older versions. The new version is committed: a failure here
      * leaves old entries behind (verify: ORPHAN_CONTENT; the next snapshot
-     * or gc removes them), it does not fail the snapshot. */
+     * or gc removes them), it does not fail the snapshot. Not when the
+     * commit may not be durable: after a power loss PkgLib could show the
+     * old version again, which must then still be there. */
     s.phase = "retire";
     uint64_t retired = 0;
-    if (cmh_retire_package(ctx, &s.lib, pkgid, s.cid, s.do_fsync,
+    if (flushed &&
+        cmh_retire_package(ctx, &s.lib, pkgid, s.cid, s.do_fsync,
                            &retired) != CMH_OK &&
         o->warning) {
         char line[CMH_ERRMSG_SIZE + 64];
