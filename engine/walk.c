@@ -46,11 +46,15 @@ static void note(cmh_walk *w, cmh_buf *list, const cmh_node *dir,
 {
     char *rel = cmh_node_relpath(dir);
     pthread_mutex_lock(&w->mu);
+    /* Percent-encoded like Source= (control characters, '%', invalid
+     * UTF-8): a name holding a newline must neither split this
+     * newline-separated list nor break the one-line messages built from
+     * it. */
     if (rel && rel[0]) {
-        cmh_buf_adds(list, rel);
+        cmh_percent_encode(list, rel);
         cmh_buf_adds(list, "/");
     }
-    cmh_buf_adds(list, name);
+    cmh_percent_encode(list, name);
     if (what)
         cmh_buf_addf(list, " (%s)", what);
     cmh_buf_adds(list, "\n");
@@ -247,9 +251,14 @@ static void problem(cmh_buf *out, const cmh_node *n, const char *why,
                     const char *other)
 {
     char *rel = cmh_node_relpath(n);
-    cmh_buf_addf(out, "%s: %s", rel ? rel : n->name, why);
-    if (other)
-        cmh_buf_addf(out, " %s", other);
+    /* encoded as in note(): these are the names with control characters
+     * and invalid UTF-8, and the report is one line per name */
+    cmh_percent_encode(out, rel ? rel : n->name);
+    cmh_buf_addf(out, ": %s", why);
+    if (other) {
+        cmh_buf_adds(out, " ");
+        cmh_percent_encode(out, other);
+    }
     cmh_buf_adds(out, "\n");
     free(rel);
 }

@@ -22,6 +22,7 @@ typedef struct cmh_walk {
     uint64_t skipped;     /* specials and (with skip_links) links */
     /* Shared between walk tasks, protected by mu. */
     pthread_mutex_t mu;
+    /* Names in these lists are percent-encoded (cmh_percent_encode). */
     cmh_buf links;        /* "rel\n" lines of symbolic links */
     cmh_buf specials;     /* "rel (fifo)\n" lines */
     size_t nlinks;
@@ -38,8 +39,9 @@ int cmh_walk_run(cmh_walk *w, int (*tick)(void *), void *arg);
 void cmh_walk_free(cmh_walk *w);
 
 /* Check every name against contentlib.md section 4; lists problems (one
- * "rel: why" line each) into @p out. @p cid is the content ID used to
- * measure mirror path lengths. Returns the number of problems. */
+ * "rel: why" line each, rel percent-encoded) into @p out. @p cid is the
+ * content ID used to measure mirror path lengths. Returns the number of
+ * problems. */
 size_t cmh_walk_check_names(const cmh_node *root, const char *cid,
                             cmh_buf *out);
 

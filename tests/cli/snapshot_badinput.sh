@@ -1,0 +1,277 @@
+# Issue 2, acceptance 6: every bad-input case asserts the exit code, a
+# one-line error naming the path, and the library left as it was (every
+# file, and no temp left behind). Cases that need root (reading as another
+# user, tmpfs mounts) say why they are skipped when they cannot run.
+. "$CMHASH_TESTLIB"
+set -e
+HERE=$(dirname "$CMHASH_TESTLIB")
+LIB=$SCRATCH/lib
+GOOD=$SCRATCH/good
+mkdir -p "$GOOD/d"
+printf 'good\n' >"$GOOD/d/g.txt"
+"$CMHASH" snapshot "$GOOD" MSC0000A --lib "$LIB" >/dev/null
+
+# one_line_error LABEL TEXT... : stderr is one line, "cmhash: error: ...",
+# holding every TEXT (fixed strings)
+one_line_error() {
+    local label=$1 t
+    shift
+    TESTS_RUN=$((TESTS_RUN + 1))
+    if [ "$(printf '%s\n' "$ERR" | wc -l)" != 1 ] ||
+        [ "${ERR#cmhash: error: }" = "$ERR" ]; then
+        fail "$label: not a one-line error: $ERR"
+        return 0
+    fi
+    for t in "$@"; do
+        case $ERR in
+        *"$t"*) ;;
+        *) fail "$label: message lacks '$t': $ERR"; return 0 ;;
+        esac
+    done
+    ok "$label: $ERR"
+}
+no_temps() { # LABEL DIR
+    TESTS_RUN=$((TESTS_RUN + 1))
+    local t
+    t=$(find "$2" -name '.cmhash-tmp-*' | head -3)
+    [ -z "$t" ] && ok "$1: no temp left" || fail "$1: temps left: $t"
+}
+same() { # LABEL GOT WANT
+    TESTS_RUN=$((TESTS_RUN + 1))
+    [ "$2" = "$3" ] && ok "$1" || fail "$1"
+}
+# bad CODE LABEL SOURCE PKGID [options] -- TEXT... : run a snapshot into
+# $LIB that must fail with CODE and TEXTs in its one-line error, leaving
+# every file and folder of the library as it was (timestamps included)
+bad() {
+    local code=$1 label=$2 src=$3 pkg=$4
+    shift 4
+    local opts=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+    shift
+    local before
+    before=$(tree_digest "$LIB")
+    expect_rc "$code" "$CMHASH" snapshot "$src" "$pkg" --lib "$LIB" "${opts[@]}" &&
+        ok "$label: exit $code"
+    one_line_error "$label" "$@"
+    same "$label: library untouched" "$(tree_digest "$LIB")" "$before"
+}
+
+# ---- package ID, source path ----------------------------------------
+for id in MSC0000G MS00001 MSC000001 'MSC/0001' ''; do
+    bad 2 "package ID '$id'" "$GOOD" "$id" -- "'$id' is not a package ID" \
+        "expected a 3-character site code and 5 hex digits, e.g. MSC0000B"
+done
+bad 3 "missing source" "$SCRATCH/nope" MSC0000A -- "$SCRATCH/nope" \
+    "does not exist"
+bad 3 "source is a file" "$GOOD/d/g.txt" MSC0000A -- "$GOOD/d/g.txt" \
+    "is not a folder"
+bad 2 "--version not above current" "$GOOD" MSC0000A --version 1 -- \
+    "--version 1 is not above the current version 1 of MSC0000A"
+
+# ---- names Windows cannot hold: every one listed, nothing written ------
+N=$SCRATCH/names
+mkdir -p "$N/sub/deeper" "$N/okdir"
+for f in 'a:b' 'q?.txt' 'con.txt' 'AUX' 'trail.' 'trail ' 'pi|pe' 'sub/LPT1.log' \
+    'sub/deeper/st*r' 'Case.txt' 'case.TXT' "$(printf 'tab\tname')" \
+    "$(printf 'new\nline')" "$(printf 'bad\377utf8')" 'okdir/fine.txt'; do
+    printf 'x\n' >"$N/$f"
+done
+mkdir "$N/nul"
+printf 'x\n' >"$N/sub/x"
+mkdir "$N/sub/x.INI"   # file x's mirror x.INI would meet this folder
+bad 3 "Windows names" "$N" MSC0000A -- "$N has names a Windows distribution point cannot hold" \
+    "a:b" "q?.txt" "con.txt" "AUX" "trail." "trail " "pi|pe" "sub/LPT1.log" \
+    "sub/deeper/st*r" "case.TXT" "nul" "sub/x" "tab%09name" "new%0Aline" \
+    "bad%FFutf8" "rename them and run again"
+TESTS_RUN=$((TESTS_RUN + 1))
+case $ERR in
+*okdir*) fail "a valid name is listed: $ERR" ;;
+*) ok "valid names are not listed" ;;
+esac
+TESTS_RUN=$((TESTS_RUN + 1))
+[ "$(printf '%s' "$ERR" | tr ';' '\n' | wc -l)" = 15 ] &&
+    ok "all 15 offending paths listed" || fail "not every path listed: $ERR"
+
+# ---- symbolic links ---------------------------------------------------
+L=$SCRATCH/links
+mkdir -p "$L/d"
+printf 'real\n' >"$L/real.txt"
+ln -s real.txt "$L/link.txt"
+ln -s /nonexistent "$L/d/dangling"
+ln -s ../d "$L/d/dirlink"
+ln -s real.txt "$L/d/$(printf 'odd\nlink')"
+bad 3 "symbolic links" "$L" MSC0000A -- "$L holds 4 symbolic link(s)" \
+    "link.txt" "d/dangling" "d/dirlink" "d/odd%0Alink" "--skip-links"
+expect_rc 0 "$CMHASH" snapshot "$L" MSC0000A --lib "$LIB" --skip-links &&
+    ok "--skip-links succeeds"
+TESTS_RUN=$((TESTS_RUN + 1))
+[ "$(printf '%s\n' "$ERR" | grep -c '^cmhash: warning: skipped symbolic link')" = 4 ] &&
+    ok "--skip-links warns about each link" || fail "link warnings: $ERR"
+TESTS_RUN=$((TESTS_RUN + 1))
+[ -f "$LIB/DataLib/MSC0000A.2/real.txt.INI" ] && [ -d "$LIB/DataLib/MSC0000A.2/d" ] &&
+    [ -z "$(find "$LIB/DataLib/MSC0000A.2" -name '*link*' -o -name 'dangl*')" ] &&
+    ok "links are not stored" || fail "mirror: $(find "$LIB/DataLib/MSC0000A.2")"
+
+# ---- FIFO, socket, device: skipped with a warning, never opened --------
+F=$SCRATCH/special
+mkdir -p "$F/d"
+printf 'file\n' >"$F/f.txt"
+mkfifo "$F/d/pipe"
+python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$F/sock"
+DEV=0
+mknod "$F/null" c 1 3 2>/dev/null && DEV=1
+expect_rc 0 timeout 60 "$CMHASH" snapshot "$F" MSC0000A --lib "$LIB" &&
+    ok "a FIFO, a socket$([ $DEV = 1 ] && echo ", a device"): snapshot succeeds without hanging"
+for w in "skipped d/pipe (FIFO) in $F: not a regular file" \
+    "skipped sock (socket) in $F: not a regular file"; do
+    TESTS_RUN=$((TESTS_RUN + 1))
+    printf '%s\n' "$ERR" | grep -qxF "cmhash: warning: $w" && ok "warning: $w" ||
+        fail "missing warning '$w': $ERR"
+done
+if [ $DEV = 1 ]; then
+    TESTS_RUN=$((TESTS_RUN + 1))
+    printf '%s\n' "$ERR" | grep -qxF "cmhash: warning: skipped null (device) in $F: not a regular file" &&
+        ok "device skipped with a warning" || fail "device warning: $ERR"
+fi
+TESTS_RUN=$((TESTS_RUN + 1))
+[ "$(cd "$LIB/DataLib/MSC0000A.3" && find . | LC_ALL=C sort | tr '\n' ' ')" = ". ./d ./f.txt.INI " ] &&
+    ok "only the regular file is stored" || fail "mirror: $(find "$LIB/DataLib/MSC0000A.3")"
+
+# ---- empty source: allowed, the hash of nothing -----------------------
+mkdir -p "$SCRATCH/empty"
+expect_rc 0 "$CMHASH" snapshot "$SCRATCH/empty" MSC0000E --lib "$LIB" &&
+    echo "$OUT" | grep -qx "The hash for algorithm 32780 is E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855" &&
+    ok "empty source: version 1, hash E3B0C442..." || fail "empty source: $OUT $ERR"
+expect_rc 0 python3 "$HERE/libcheck.py" "$LIB" --strict && ok "library exact so far"
+
+# ---- a file that changes while it is read -----------------------------
+CH=$SCRATCH/changing
+mkdir -p "$CH"
+head -c $((48 << 20)) /dev/urandom >"$CH/growing.bin"
+printf 'small\n' >"$CH/small.txt"
+(while :; do printf x >>"$CH/growing.bin"; done) &
+WRITER=$!
+sleep 0.2
+before=$(content_digest "$LIB")
+expect_rc 3 "$CMHASH" snapshot "$CH" MSC0000A --lib "$LIB" --threads 1 &&
+    ok "file growing while read: exit 3"
+kill $WRITER
+wait $WRITER 2>/dev/null || true
+one_line_error "changing file" "$CH/growing.bin changed while it was read" \
+    "run the snapshot again"
+same "changing file: no library file changed" "$(content_digest "$LIB")" "$before"
+no_temps "changing file" "$LIB"
+
+# ---- unreadable source file / folder (as an unprivileged user) --------
+# root reads everything; run the tool as nobody (setpriv), on a library
+# that user may write
+AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+NB=$SCRATCH/nobody
+mkdir -p "$NB"
+chmod 755 "$SCRATCH" "$NB"
+if [ "$(id -u)" = 0 ] && "${AS_NOBODY[@]}" test -x "$NB" 2>/dev/null; then
+    mkdir -p "$NB/src/d" "$NB/src/closed"
+    printf 'readable\n' >"$NB/src/a.txt"
+    printf 'secret\n' >"$NB/src/d/secret.txt"
+    chmod 000 "$NB/src/d/secret.txt"
+    "$CMHASH" snapshot "$GOOD" MSC0000D --lib "$NB/lib" >/dev/null
+    chown -R 65534:65534 "$NB/lib"
+    rmdir "$NB/src/closed"
+    before=$(content_digest "$NB/lib")
+    expect_rc 3 "${AS_NOBODY[@]}" "$CMHASH" snapshot "$NB/src" MSC0000D \
+        --lib "$NB/lib" && ok "unreadable file: exit 3"
+    one_line_error "unreadable file" "cannot read $NB/src/d/secret.txt" \
+        "Permission denied" "give this user read access"
+    same "unreadable file: no library file changed" "$(content_digest "$NB/lib")" "$before"
+    no_temps "unreadable file" "$NB/lib"
+    chmod 644 "$NB/src/d/secret.txt"
+    chmod 000 "$NB/src/d"
+    before=$(tree_digest "$NB/lib")
+    expect_rc 3 "${AS_NOBODY[@]}" "$CMHASH" snapshot "$NB/src" MSC0000D \
+        --lib "$NB/lib" && ok "unreadable folder: exit 3"
+    one_line_error "unreadable folder" "cannot list $NB/src/d" "Permission denied"
+    same "unreadable folder: library untouched" "$(tree_digest "$NB/lib")" "$before"
+    chmod 755 "$NB/src/d"
+    chmod 000 "$NB/src"
+    expect_rc 3 "${AS_NOBODY[@]}" "$CMHASH" snapshot "$NB/src" MSC0000D \
+        --lib "$NB/lib" && ok "unreadable source folder: exit 3"
+    one_line_error "unreadable source folder" "$NB/src" "Permission denied"
+    same "unreadable source folder: library untouched" "$(tree_digest "$NB/lib")" "$before"
+    chmod 755 "$NB/src"
+    # a library this user may not write
+    chown -R 0:0 "$NB/lib"
+    expect_rc 4 "${AS_NOBODY[@]}" "$CMHASH" snapshot "$NB/src" MSC0000D \
+        --lib "$NB/lib" && ok "library not writable: exit 4"
+    one_line_error "library not writable" "$NB/lib/PkgLib/MSC0000D.lock" \
+        "Permission denied" "give this user write access to the library"
+    same "library not writable: untouched" "$(tree_digest "$NB/lib")" "$before"
+else
+    echo "SKIP: unreadable-file cases need root and setpriv (uid $(id -u))"
+fi
+
+# ---- full disk and read-only library (tmpfs, needs root) ---------------
+MNT=$SCRATCH/mnt
+mkdir -p "$MNT"
+if mount -t tmpfs -o size=1m tmpfs "$MNT" 2>/dev/null; then
+    trap 'umount "$MNT" 2>/dev/null || true' EXIT
+    "$CMHASH" snapshot "$GOOD" MSC0000A --lib "$MNT/lib" >/dev/null
+    BIGSRC=$SCRATCH/bigsrc
+    mkdir -p "$BIGSRC"
+    head -c 3000000 /dev/urandom >"$BIGSRC/big.bin"
+    printf 'small\n' >"$BIGSRC/small.txt"
+    before=$(content_digest "$MNT/lib")
+    expect_rc 5 "$CMHASH" snapshot "$BIGSRC" MSC0000A --lib "$MNT/lib" &&
+        ok "full disk: exit 5"
+    one_line_error "full disk" "$MNT/lib" "No space left on device" \
+        "free space on the library's disk"
+    same "full disk: no library file changed" "$(content_digest "$MNT/lib")" "$before"
+    no_temps "full disk" "$MNT/lib"
+    expect_rc 0 python3 "$HERE/libcheck.py" "$MNT/lib" --strict &&
+        ok "full disk: library still exact"
+    TESTS_RUN=$((TESTS_RUN + 1))
+    [ "$(df --output=used -B1 "$MNT" | tail -1)" -lt 100000 ] &&
+        ok "full disk: space given back" || fail "full disk: $(df -h "$MNT" | tail -1)"
+
+    mount -o remount,ro "$MNT"
+    before=$(tree_digest "$MNT/lib")
+    expect_rc 4 "$CMHASH" snapshot "$GOOD" MSC0000A --lib "$MNT/lib" &&
+        ok "read-only library: exit 4"
+    one_line_error "read-only library" "$MNT/lib" "Read-only file system" \
+        "remount it read-write or use another --lib"
+    same "read-only library: untouched" "$(tree_digest "$MNT/lib")" "$before"
+    expect_rc 4 "$CMHASH" snapshot "$GOOD" MSC0000F --lib "$MNT/lib" &&
+        ok "read-only library, new package: exit 4"
+    one_line_error "read-only library, new package" "$MNT/lib" "Read-only file system"
+    umount "$MNT"
+    trap - EXIT
+else
+    echo "SKIP: full-disk and read-only cases need root to mount a tmpfs"
+fi
+
+# ---- UNC paths --------------------------------------------------------
+UNC=$SCRATCH/unc
+mkdir -p "$UNC/cm1/temp/sub"
+printf 'unc\n' >"$UNC/cm1/temp/sub/u.txt"
+bad 3 "UNC path without a mapping" '\\cm1\temp' MSC0000B -- '\\cm1\temp' \
+    "is a UNC path with no local mapping" "--unc-root DIR" "CMHASH_UNC_ROOT"
+expect_rc 0 "$CMHASH" snapshot '\\cm1\temp' MSC0000B --lib "$LIB" --unc-root "$UNC" &&
+    ok "UNC path with --unc-root"
+echo "$OUT" | grep -qxF 'Taking package snapshot for package MSC0000B from source \\cm1\temp' ||
+    fail "UNC distmgr line: $OUT"
+TESTS_RUN=$((TESTS_RUN + 1))
+grep -qaxF 'Source=\\cm1\temp'$'\r' "$LIB/DataLib/MSC0000B.1.INI" &&
+    [ -f "$LIB/DataLib/MSC0000B.1/sub/u.txt.INI" ] &&
+    ok "Source= keeps the UNC path; the share's files are stored" ||
+    fail "UNC content: $(cat "$LIB/DataLib/MSC0000B.1.INI")"
+expect_rc 0 env CMHASH_UNC_ROOT="$UNC" "$CMHASH" snapshot '//cm1/temp/sub' MSC0000B \
+    --lib "$LIB" && ok "//server/share/dir with \$CMHASH_UNC_ROOT"
+TESTS_RUN=$((TESTS_RUN + 1))
+[ -f "$LIB/DataLib/MSC0000B.2/u.txt.INI" ] && ok "mapped to the share's sub folder" ||
+    fail "//cm1/temp/sub: $(find "$LIB/DataLib/MSC0000B.2")"
+bad 3 "UNC share missing under the root" '\\cm2\share' MSC0000B --unc-root "$UNC" -- \
+    "$UNC/cm2/share" "does not exist" "--unc-root"
+bad 3 "UNC path without a share" '\\cm1' MSC0000B --unc-root "$UNC" -- '\\cm1' \
+    "is not a UNC share path"
+expect_rc 0 python3 "$HERE/libcheck.py" "$LIB" --strict && ok "library exact at the end"
+finish
