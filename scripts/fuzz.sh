@@ -3,6 +3,7 @@
 # bounded time; fails on any crash. Usage: scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/deps.sh
 secs=${1:-30}
 command -v clang >/dev/null || {
     SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
