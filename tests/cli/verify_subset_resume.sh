@@ -40,13 +40,19 @@ for n in 1 2 3 4; do
     got=""
     hashed=0
     for k in $(seq 1 "$n"); do
-        expect_rc 1 "$CMHASH" verify --lib "$L" --quiet --subset "$k/$n" \
-            --json "$SCRATCH/sub-$k-$n.json" || true
+        set +e
+        "$CMHASH" verify --lib "$L" --quiet --subset "$k/$n" \
+            --json "$SCRATCH/sub-$k-$n.json" >/dev/null 2>&1
+        rc=$?
+        set -e
         both=$($FIND "$SCRATCH/sub-$k-$n.json" --both)
         part=$(echo "$both" | sed -n 's/^FILE_HASH_MISMATCH //p')
         got=$(printf '%s\n%s' "$got" "$part")
         read -r _ h _ sub <<<"$(echo "$both" | tail -1)"
         hashed=$((hashed + h))
+        # a slice may be empty (random hashes): then nothing is wrong
+        [ "$rc" = "$([ "$h" -gt 0 ] && echo 1 || echo 0)" ] ||
+            fail "subset $k/$n: exit $rc with $h files hashed"
         [ "$sub" = "$k/$n" ] || fail "subset $k/$n: summary subset $sub"
     done
     got=$(echo "$got" | sed '/^$/d' | LC_ALL=C sort)
@@ -81,8 +87,8 @@ while :; do
     runs=$((runs + 1))
     [ "$runs" -le 40 ] || { fail "resume never completed"; break; }
     set +e
-    "$CMHASH" verify --lib "$L" --quiet --threads 2 --max-time 0.4 \
-        --io-rate 1 --resume "$STATE" --json "$SCRATCH/r$runs.json" \
+    "$CMHASH" verify --lib "$L" --quiet --threads 2 --max-time 0.8 \
+        --io-rate 0.5 --resume "$STATE" --json "$SCRATCH/r$runs.json" \
         >/dev/null 2>&1
     rc=$?
     set -e
