@@ -98,4 +98,48 @@ for call in open openat read write renameat mkdirat linkat fsync syncfs \
 done
 echo "injected $injected failures into the snapshot"
 [ "$injected" -ge 50 ] || fail "only $injected injection points reached"
+
+# ---- verify under injection: a library with one corrupted file ----
+V=$SCRATCH/libv
+cp -a "$LIB0" "$V"
+victim=$(find "$V/FileLib" -type f -size +1000c ! -name '*.*' | head -1)
+printf 'X' | dd of="$victim" bs=1 seek=100 conv=notrunc status=none
+vdigest() { tree_digest "$V"; }
+before=$(vdigest)
+rm -f "$SCRATCH/vcounts"
+set +e
+LD_PRELOAD=$SHIM CMHASH_FAULT_COUNT=$SCRATCH/vcounts \
+    "$CMHASH" verify --lib "$V" --quiet >/dev/null 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "verify of the corrupted library: exit $rc, want 1"
+vinjected=0
+for call in open openat read write calloc realloc malloc pthread_create; do
+    total=$(awk -v c="$call" '$1 == c { print $2 }' "$SCRATCH/vcounts")
+    [ "${total:-0}" -gt 0 ] || continue
+    step=1
+    case $call in malloc | calloc | realloc) step=$(((total + 59) / 60)) ;; esac
+    for ((n = 1; n <= total; n += step)); do
+        set +e
+        LD_PRELOAD=$SHIM CMHASH_FAULT=$call:$n \
+            "$CMHASH" verify --lib "$V" --quiet >"$SCRATCH/out" \
+            2>"$SCRATCH/err"
+        rc=$?
+        set -e
+        vinjected=$((vinjected + 1))
+        TESTS_RUN=$((TESTS_RUN + 1))
+        # 1: findings (the corruption, or an unreadable file); 4: could not
+        # run. Never 0: the library has a corrupted file. Never a crash.
+        case $rc in
+        1 | 4) ;;
+        *)
+            fail "verify, $call #$n/$total: exit $rc"
+            head -5 "$SCRATCH/err" >&2
+            ;;
+        esac
+    done
+done
+[ "$(vdigest)" = "$before" ] || fail "verify under injection changed the library"
+echo "injected $vinjected failures into verify"
+[ "$vinjected" -ge 30 ] || fail "only $vinjected verify injection points"
 finish
