@@ -2440,10 +2440,11 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
     }
     if (!*layout_ok)
         return CMH_OK;
-    v->nroots = 1 + v->o.nfilelibs;
-    v->roots = calloc(v->nroots, sizeof *v->roots);
+    /* nroots only once the array exists: free_run() walks it */
+    v->roots = calloc(1 + v->o.nfilelibs, sizeof *v->roots);
     if (!v->roots)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    v->nroots = 1 + v->o.nfilelibs;
     for (size_t i = 0; i < v->nroots; i++)
         v->roots[i].fd = -1;
     v->roots[0].display = cmh_strdup("FileLib");
