@@ -224,6 +224,28 @@ check ids-clean 0 "MSC00001.1 MSC00003"
 expect_rc 2 "$CMHASH" verify --lib "$L" MSC00077 &&
     ok "unknown package ID is a usage error"
 
+# --- spanned library: an entry on a second FileLib root ---
+fresh span
+SPAN=$SCRATCH/span-drive
+rm -rf "$SPAN"
+mkdir -p "$SPAN/FileLib/${B:0:4}"
+mv "$L/$(fl "$B")" "$L/$(fl "$B" .INI)" "$L/$(fl "$B" .SIG)" \
+    "$SPAN/FileLib/${B:0:4}/"
+check span-missing 1 "" "FILE_MISSING $(fl "$B")"
+check span 0 "--filelib $SPAN"
+check span-fl-dir 0 "--filelib $SPAN/FileLib --deep"
+mkdir -p "$SPAN/FileLib/${O:0:4}"
+cp "$SCRATCH/orphan.bin" "$SPAN/FileLib/${O:0:4}/$O"
+check span-orphan 1 "--filelib $SPAN" \
+    "ORPHAN_FILE $SPAN/FileLib/${O:0:4}/$O"
+mkdir -p "$SPAN/FileLib/${A:0:4}"
+cp "$L/$(fl "$A")" "$SPAN/FileLib/${A:0:4}/"   # also in the main root
+check span-duplicate 1 "--filelib $SPAN" \
+    "ORPHAN_FILE $SPAN/FileLib/${O:0:4}/$O" \
+    "STRAY $SPAN/FileLib/${A:0:4}/$A"
+expect_rc 4 "$CMHASH" verify --lib "$L" --filelib "$SCRATCH/no-drive" &&
+    ok "missing --filelib root: could not run"
+
 # --- a package locked by a running snapshot: BUSY, skipped, not orphaned ---
 fresh busy
 rm "$L/PkgLib/MSC00002.lock"
