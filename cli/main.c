@@ -12,6 +12,8 @@ static const char main_usage[] =
     "  snapshot SOURCE PKGID   write the next version of a package\n"
     "  hash PATH...            SHA-256 of files, content hash of folders\n"
     "  verify [ID...]          audit a library (corruption, orphans...)\n"
+    "  bench [--dir DIR]       measure CPU and storage; time snapshot and\n"
+    "                          verify on a generated corpus\n"
     "  help COMMAND            help on a command\n"
     "\n"
     "Options: --version, --help.\n"
@@ -27,6 +29,7 @@ typedef struct command {
 static const command commands[] = {
     {"snapshot", cmd_snapshot},
     {"hash", cmd_hash},
+    {"bench", cmd_bench},
     {"extract", cmd_extract},
     {"diff", cmd_diff},
     {"ls", cmd_ls},
