@@ -324,7 +324,9 @@ static cmh_status walk_source(snap *s)
     s->phase = "scan";
     int e = cmh_walk_run(&s->walk, tick, s);
     if (e == ECANCELED)
-        return cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+        return cmh__fail(ctx, CMH_E_CANCELED,
+                         "canceled while listing %s; nothing was written, "
+                         "run it again to finish", s->source);
     if (e) {
         const char *rel = s->walk.err_path ? s->walk.err_path : "";
         if (e == ENOMEM)
@@ -407,7 +409,9 @@ static cmh_status hash_files(snap *s)
     if (s->wst != CMH_OK)
         return cmh__fail(s->ctx, s->wst, "%s", s->werr);
     if (cmh_pool_canceled(s->pool))
-        return cmh__fail(s->ctx, CMH_E_CANCELED, "canceled");
+        return cmh__fail(s->ctx, CMH_E_CANCELED,
+                         "canceled while reading %s; nothing was written, "
+                         "run it again to finish", s->source);
     return CMH_OK;
 }
 

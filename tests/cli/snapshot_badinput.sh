@@ -163,6 +163,30 @@ one_line_error "changing file" "$CH/growing.bin changed while it was read" \
 same "changing file: no library file changed" "$(content_digest "$LIB")" "$before"
 no_temps "changing file" "$LIB"
 
+# ---- interrupted (SIGINT, SIGTERM): exit 7, nothing written ------------
+# (a 2 GiB sparse file: seconds of reading on any machine, no disk used)
+SLOW=$SCRATCH/slow
+mkdir -p "$SLOW"
+truncate -s 2G "$SLOW/sparse.img"
+for sig in INT TERM; do
+    before=$(content_digest "$LIB")
+    "$CMHASH" snapshot "$SLOW" MSC0000A --lib "$LIB" --threads 1 \
+        >"$SCRATCH/.out" 2>"$SCRATCH/.err" &
+    pid=$!
+    sleep 0.3
+    kill -$sig $pid
+    set +e
+    wait $pid
+    RC=$?
+    set -e
+    ERR=$(cat "$SCRATCH/.err")
+    TESTS_RUN=$((TESTS_RUN + 1))
+    [ $RC = 7 ] && ok "SIG$sig: exit 7" || fail "SIG$sig: exit $RC: $ERR"
+    one_line_error "SIG$sig" "canceled while" "$SLOW; nothing was written"
+    same "SIG$sig: no library file changed" "$(content_digest "$LIB")" "$before"
+    no_temps "SIG$sig" "$LIB"
+done
+
 # ---- unreadable source file / folder (as an unprivileged user) --------
 # root reads everything; run the tool as nobody (setpriv), on a library
 # that user may write

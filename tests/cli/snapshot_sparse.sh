@@ -1,3 +1,4 @@
+# ctest-labels: heavy
 # Issue 2, acceptance 7 (second half): memory does not grow with file size.
 # A sparse 4.5 GiB file (sizes past 32 bits, a few non-zero bytes beyond
 # 4 GiB) snapshots with peak RSS under 64 MiB and the right Size, SHA-256
