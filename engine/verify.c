@@ -24,6 +24,7 @@
 #include "internal.h"
 #include "library.h"
 #include "stream.h"
+#include "verify_sig.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -239,6 +240,7 @@ typedef struct vcontent {
     char pkgid[CMH_PKGID_SIZE]; /* owning package, "" if unknown */
     /* Set on the caller's thread before the index pass. */
     bool has_ini, has_dir, listed, selected, busy;
+    char ini_suffix[5];   /* ".INI" as spelled on disk ("" = ".INI") */
     /* Written by the one worker that checks the content, read by the
      * caller's thread after the pass. */
     bool ini_ok;          /* [Info] Hash read */
@@ -532,6 +534,8 @@ static void sort_contents(cmh_verify *v)
             d->selected |= c->selected;
             if (!d->pkgid[0])
                 memcpy(d->pkgid, c->pkgid, sizeof d->pkgid);
+            if (!d->ini_suffix[0])
+                memcpy(d->ini_suffix, c->ini_suffix, sizeof d->ini_suffix);
             continue;
         }
         if (k != i)
@@ -976,8 +980,10 @@ static void scan_datalib(cmh_verify *v)
         if (is_ini && cmh_content_id_parse(id, NULL, NULL) !=
                           CMH_CONTENT_INVALID) {
             vcontent *c = add_content(v, id);
-            if (c)
+            if (c) {
                 c->has_ini = c->selected = true;
+                memcpy(c->ini_suffix, nm + n - 4, 5);
+            }
         } else if (t == DT_DIR && n < sizeof id &&
                    cmh_content_id_parse(nm, NULL, NULL) !=
                        CMH_CONTENT_INVALID) {
@@ -1495,7 +1501,8 @@ static void content_task(void *tk, void *state, void *arg)
     char *data = NULL;
     size_t len;
     char name[CMH_CID_SIZE + 8];
-    snprintf(name, sizeof name, "%s.INI", c->id);
+    snprintf(name, sizeof name, "%s%s", c->id,
+             c->ini_suffix[0] ? c->ini_suffix : ".INI");
     if (c->has_ini) {
         int e = cmh_read_small_file(v->lib.datalib_fd, name,
                                     CMH_INI_MAX_FILE, &data, &len);
@@ -1656,14 +1663,29 @@ static void read_sig(cmh_verify *v, vworker *w, ventry *e)
     }
     if (e->sig_err)
         return;
+    int h = cmh__sig_header_parse(hdr, got, &e->sig_magic, &e->sig_bl,
+                                  &e->sig_sl);
+    e->sig_foreign = h == CMH_SIGHDR_FOREIGN;
+    e->sig_hdr = h == CMH_SIGHDR_OK;
+}
+
+int cmh__sig_header_parse(const unsigned char *hdr, size_t got,
+                          uint32_t *magic, uint32_t *bl, uint32_t *sl)
+{
     if (got >= 4 && !sig_magic_known(be32(hdr)))
-        e->sig_foreign = true;
-    else if (got == sizeof hdr) {
-        e->sig_hdr = true;
-        e->sig_magic = be32(hdr);
-        e->sig_bl = be32(hdr + 4);
-        e->sig_sl = be32(hdr + 8);
-    }
+        return CMH_SIGHDR_FOREIGN;
+    if (got < 12)
+        return CMH_SIGHDR_SHORT;
+    *magic = be32(hdr);
+    *bl = be32(hdr + 4);
+    *sl = be32(hdr + 8);
+    return CMH_SIGHDR_OK;
+}
+
+bool cmh__sig_params_ok(uint32_t magic, uint32_t bl, uint32_t sl)
+{
+    uint32_t maxsl = (magic == SIG_MD4 || magic == SIG_RK_MD4) ? 16 : 32;
+    return bl != 0 && sl != 0 && sl <= maxsl;
 }
 
 static void entry_task(void *tk, void *state, void *arg)
@@ -1707,11 +1729,15 @@ static void entry_task(void *tk, void *state, void *arg)
 
 /* ---- joining the two sides (caller's thread) ---- */
 
-static uint64_t sig_expected_len(uint32_t bl, uint32_t sl, uint64_t size)
+uint64_t cmh__sig_expected_len(uint32_t bl, uint32_t sl, uint64_t size)
 {
     if (!bl)
         return 0;
-    return 12 + ((size + bl - 1) / bl) * (4 + (uint64_t)sl);
+    uint64_t blocks = size / bl + (size % bl != 0);
+    uint64_t rec = 4 + (uint64_t)sl;
+    if (blocks > (UINT64_MAX - 12) / rec)
+        return UINT64_MAX;
+    return 12 + blocks * rec;
 }
 
 static void check_sig(cmh_verify *v, ventry *e)
@@ -1747,9 +1773,7 @@ static void check_sig(cmh_verify *v, ventry *e)
                    "truncated signature: shorter than its header");
         goto out;
     }
-    uint32_t maxsl = (e->sig_magic == SIG_MD4 || e->sig_magic == SIG_RK_MD4)
-                         ? 16 : 32;
-    if (e->sig_bl == 0 || e->sig_sl == 0 || e->sig_sl > maxsl) {
+    if (!cmh__sig_params_ok(e->sig_magic, e->sig_bl, e->sig_sl)) {
         e->sig_bad = true;
         char hdr[64];
         snprintf(hdr, sizeof hdr, "block %u, strong %u", e->sig_bl,
@@ -1762,11 +1786,12 @@ static void check_sig(cmh_verify *v, ventry *e)
      * or as the file INIs say it should be (a truncated data file keeps a
      * good signature). */
     bool fits = e->r_data >= 0 && !e->data_err &&
-                sig_expected_len(e->sig_bl, e->sig_sl, e->data_size) ==
+                cmh__sig_expected_len(e->sig_bl, e->sig_sl, e->data_size) ==
                     e->sig_len;
     for (size_t i = 0; i < e->nuses && !fits; i++) {
         vfile *f = &v->contents[e->uses[i].c].files[e->uses[i].f];
-        fits = sig_expected_len(e->sig_bl, e->sig_sl, f->size) == e->sig_len;
+        fits = cmh__sig_expected_len(e->sig_bl, e->sig_sl, f->size) ==
+               e->sig_len;
     }
     if (!fits && (e->nuses || e->r_data >= 0)) {
         uint64_t size = e->r_data >= 0 && !e->data_err
@@ -1775,8 +1800,8 @@ static void check_sig(cmh_verify *v, ventry *e)
                                   .files[e->uses[0].f].size;
         char exp[32];
         snprintf(exp, sizeof exp, "%llu",
-                 (unsigned long long)sig_expected_len(e->sig_bl, e->sig_sl,
-                                                      size));
+                 (unsigned long long)cmh__sig_expected_len(
+                     e->sig_bl, e->sig_sl, size));
         e->sig_bad = true;
         emit_entry(v, e, CMH_VF_SIG_BAD, path, exp, act,
                    "signature length does not match a %llu-byte file "
