@@ -176,7 +176,7 @@ int cmd_snapshot(int argc, char **argv)
         return EXIT_IO;
     }
     if (!json) {
-        printf("Taking package snapshot for package %s from source %s\n",
+        cli_say("Taking package snapshot for package %s from source %s\n",
                pkgid, display);
         fflush(stdout);
     }
@@ -196,22 +196,22 @@ int cmd_snapshot(int argc, char **argv)
     } else if (json) {
         print_json(&r, display, o.lib);
     } else if (r.unchanged) {
-        printf("The hash for algorithm 32780 is %s\n", r.content_hash);
-        printf("Package %s is unchanged since version %u; no new version "
+        cli_say("The hash for algorithm 32780 is %s\n", r.content_hash);
+        cli_say("Package %s is unchanged since version %u; no new version "
                "written (--if-changed)\n", pkgid, r.version);
     } else {
         unsigned long long kb = (unsigned long long)((r.bytes + 1023) / 1024);
-        printf("The size of package %s, version %u is %llu KBytes\n", pkgid,
+        cli_say("The size of package %s, version %u is %llu KBytes\n", pkgid,
                r.version, kb);
-        printf("Successfully created RDC signatures for package %s version "
+        cli_say("Successfully created RDC signatures for package %s version "
                "%u\n", pkgid, r.version);
-        printf("Creating hash for algorithm 32780\n");
-        printf("The hash for algorithm 32780 is %s\n", r.content_hash);
-        printf("The RDC signature hash for algorithm 32780 is %s\n",
+        cli_say("Creating hash for algorithm 32780\n");
+        cli_say("The hash for algorithm 32780 is %s\n", r.content_hash);
+        cli_say("The RDC signature hash for algorithm 32780 is %s\n",
                r.signature_hash);
-        printf("Adding these contents to the package %s version %u.\n",
+        cli_say("Adding these contents to the package %s version %u.\n",
                pkgid, r.version);
-        printf("Summary: %s: %llu files, %llu folders, %llu bytes; FileLib: "
+        cli_say("Summary: %s: %llu files, %llu folders, %llu bytes; FileLib: "
                "%llu new, %llu already present; %llu retired; %.2f s, "
                "%.1f MB/s\n",
                r.content_id, (unsigned long long)r.files,

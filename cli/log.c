@@ -53,7 +53,7 @@ static void put_msg(FILE *f, const char *msg)
         if (*p == '\n' || *p == '\r')
             fputc(' ', f);
         else if (!strncmp(p, "]LOG]!>", 7)) {
-            fputs("]LOG]", f);
+            fputs("]LOG] ", f); /* the "!>" follows */
             p += 4;
         } else
             fputc(*p, f);

@@ -14,9 +14,15 @@ static const char main_usage[] =
     "  verify [ID...]          audit a library (corruption, orphans...)\n"
     "  bench [--dir DIR]       measure CPU and storage; time snapshot and\n"
     "                          verify on a generated corpus\n"
+    "  ls [PKGID...]           packages, sizes, dedup ratio (--long: files)\n"
+    "  extract ID DEST         rebuild a content's source tree\n"
+    "  diff A B                compare folders and/or contents\n"
+    "  delta ID_OLD ID_NEW OUTDIR  binary delta between two versions\n"
+    "  patch BASEDIR DELTADIR OUTDIR  apply a delta\n"
     "  help COMMAND            help on a command\n"
     "\n"
-    "Options: --version, --help.\n"
+    "Options: --version, --help; every command takes --log FILE (CMTrace\n"
+    "format, appended). Manual: man cmhash.\n"
     "\n"
     "Exit codes: 0 ok, 1 findings/differences, 2 usage, 3 source problem,\n"
     "4 library problem, 5 I/O error, 6 busy (--no-wait), 7 interrupted.\n";
@@ -83,6 +89,12 @@ int main(int argc, char **argv)
      * commands never see it. */
     int cargc = argc - 1;
     char **cargv = argv + 1;
+    char line[1024];
+    size_t o = 0;
+    line[0] = 0;
+    for (int i = 0; i < argc && o + 2 < sizeof line; i++)
+        o += (size_t)snprintf(line + o, sizeof line - o, "%s%s",
+                              i ? " " : "", argv[i]);
     const char *lerr;
     int lrc = cli_log_take_option(&cargc, cargv, &lerr);
     if (lrc == -1) {
@@ -94,14 +106,7 @@ int main(int argc, char **argv)
                   "permissions", lerr);
         return EXIT_IO;
     }
-    if (cli_log_enabled()) {
-        char line[1024];
-        size_t o = 0;
-        for (int i = 0; i < argc && o + 2 < sizeof line; i++)
-            o += (size_t)snprintf(line + o, sizeof line - o, "%s%s",
-                                  i ? " " : "", argv[i]);
-        cli_log(1, "Started: %s", line);
-    }
+    cli_log(1, "Started: %s", line);
     int rc = c->run(cargc, cargv);
     cli_log(rc ? 3 : 1, "%s finished with exit code %d", cmd, rc);
     cli_log_close();

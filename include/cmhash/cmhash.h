@@ -9,6 +9,10 @@
 #include <cmhash/hash.h>
 #include <cmhash/ids.h>
 #include <cmhash/snapshot.h>
+#include <cmhash/extract.h>
+#include <cmhash/diff.h>
+#include <cmhash/ls.h>
+#include <cmhash/delta.h>
 #include <cmhash/verify.h>
 #include <cmhash/bench.h>
 

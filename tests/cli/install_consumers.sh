@@ -1,0 +1,80 @@
+#!/bin/bash
+# cmake --install into a temp prefix, then two tiny C programs hash a file
+# through the public API: one built with `pkg-config --static cmhash`, one
+# with find_package(cmhash). Also: the man page and bash completion are
+# installed and work.
+. "$CMHASH_TESTLIB"
+set -e
+BUILD=$(cd "$(dirname "$CMHASH")/.." && pwd)
+P=$SCRATCH/prefix
+expect_rc 0 cmake --install "$BUILD" --prefix "$P"
+for f in bin/cmhash include/cmhash/cmhash.h include/cmhash/extract.h \
+    share/man/man1/cmhash.1 share/bash-completion/completions/cmhash; do
+    [ -f "$P/$f" ] || fail "not installed: $f"
+done
+LIBA=$(find "$P" -name libcmhash.a | head -1)
+PCDIR=$(dirname "$(find "$P" -name cmhash.pc | head -1)")
+CFGDIR=$(dirname "$(find "$P" -name cmhashConfig.cmake | head -1)")
+[ -f "$LIBA" ] && [ -d "$PCDIR" ] && [ -d "$CFGDIR" ] || fail "lib/pc/config missing"
+
+mkdir -p "$SCRATCH/app"
+cat >"$SCRATCH/app/main.c" <<'C'
+#include <cmhash/cmhash.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    cmh_ctx *ctx;
+    char hex[CMH_HEX_SIZE];
+    if (argc != 2 || cmh_ctx_new(&ctx) != CMH_OK)
+        return 2;
+    cmh_status st = cmh_hash_file(ctx, argv[1], hex);
+    if (st != CMH_OK) {
+        fprintf(stderr, "%s\n", cmh_ctx_last_error(ctx));
+        cmh_ctx_free(ctx);
+        return 1;
+    }
+    printf("%s %s\n", hex, cmh_version());
+    cmh_ctx_free(ctx);
+    return 0;
+}
+C
+head -c 100000 /dev/urandom >"$SCRATCH/data.bin"
+WANT="$(sha256sum "$SCRATCH/data.bin" | cut -d' ' -f1 | tr a-f A-F) $("$CMHASH" --version | cut -d' ' -f2)"
+
+# 1. pkg-config (relocated prefix; static: Libs.private / Requires.private)
+export PKG_CONFIG_PATH=$PCDIR
+expect_rc 0 pkg-config --exists cmhash
+FLAGS=$(pkg-config --cflags --libs --static cmhash)
+echo "$FLAGS" | grep -q -- "-I$P/" || fail "cflags do not point into the prefix: $FLAGS"
+for dep in -lcmhash -lrsync -linih -lcrypto -pthread; do
+    echo "$FLAGS" | grep -q -- "$dep" || fail "pkg-config --static lacks $dep: $FLAGS"
+done
+expect_rc 0 cc -std=c11 -Wall -Werror -o "$SCRATCH/app/pc" "$SCRATCH/app/main.c" $FLAGS
+[ "$("$SCRATCH/app/pc" "$SCRATCH/data.bin")" = "$WANT" ] && ok "pkg-config consumer hashes" ||
+    fail "pkg-config consumer: $("$SCRATCH/app/pc" "$SCRATCH/data.bin")"
+
+# 2. find_package(cmhash)
+cat >"$SCRATCH/app/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.18)
+project(consumer C)
+find_package(cmhash 0.1 REQUIRED)
+add_executable(consumer main.c)
+target_link_libraries(consumer PRIVATE cmhash::cmhash)
+CM
+expect_rc 0 cmake -S "$SCRATCH/app" -B "$SCRATCH/app/build" -DCMAKE_PREFIX_PATH="$P"
+expect_rc 0 cmake --build "$SCRATCH/app/build"
+[ "$("$SCRATCH/app/build/consumer" "$SCRATCH/data.bin")" = "$WANT" ] && ok "find_package consumer hashes" ||
+    fail "find_package consumer"
+
+# 3. the installed tool, man page and completion
+[ "$("$P/bin/cmhash" hash "$SCRATCH/data.bin" | cut -d' ' -f1)" = "${WANT%% *}" ] || fail "installed tool"
+if command -v man >/dev/null; then
+    MANWIDTH=80 man -l "$P/share/man/man1/cmhash.1" 2>/dev/null | grep -q 'extract ID DEST' || fail "man page"
+fi
+out=$(bash -c '
+    . "$1"
+    COMP_WORDS=(cmhash ex); COMP_CWORD=1; _cmhash; echo "${COMPREPLY[*]}"
+    COMP_WORDS=(cmhash extract --f); COMP_CWORD=2; _cmhash; echo "${COMPREPLY[*]}"
+' _ "$P/share/bash-completion/completions/cmhash")
+[ "$out" = "$(printf 'extract\n--force')" ] && ok "bash completion" || fail "completion: $out"
+finish
