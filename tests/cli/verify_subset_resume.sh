@@ -128,6 +128,41 @@ expect_rc 1 "$CMHASH" verify --lib "$L" --quiet --resume "$STATE" \
     --json "$SCRATCH/again.json" || true
 [ "$($FIND "$SCRATCH/again.json" --summary files_hashed)" = "$NFILES" ] ||
     fail "after a complete cycle the next run does not start over"
+# --nice: every thread of the run at nice 19, main thread in the idle class
+"$CMHASH" verify --lib "$L" --quiet --nice --threads 2 --io-rate 0.5 \
+    --max-time 3 >/dev/null 2>&1 &
+VP=$!
+sleep 0.5
+nices=$(ps -L -o nice= -p "$VP" 2>/dev/null | tr -d ' ' | sort -u)
+cls=$(ionice -p "$VP" 2>/dev/null || echo "?")
+wait "$VP" || true
+TESTS_RUN=$((TESTS_RUN + 1))
+if [ "$nices" = 19 ] && [ "$cls" = idle ]; then
+    ok "--nice: nice 19 on every thread, idle I/O class"
+else
+    fail "--nice: thread nice values '$nices', I/O class '$cls'"
+fi
+# interrupted (SIGINT): partial, exit 3 on a clean library, state kept
+L2=$SCRATCH/clean-copy
+cp -a "$CLEAN" "$L2"
+rm -f "$SCRATCH/int.state"
+"$CMHASH" verify --lib "$L2" --quiet --io-rate 0.3 \
+    --resume "$SCRATCH/int.state" --json "$SCRATCH/int.json" >/dev/null 2>&1 &
+VP=$!
+sleep 1
+kill -INT "$VP"
+set +e
+wait "$VP"
+rc=$?
+set -e
+TESTS_RUN=$((TESTS_RUN + 1))
+if [ "$rc" = 3 ] && [ -s "$SCRATCH/int.state" ] &&
+    [ "$($FIND "$SCRATCH/int.json" --summary partial stop_reason)" = \
+        "true canceled" ]; then
+    ok "interrupted: exit 3, resume state written"
+else
+    fail "interrupted: exit $rc"
+fi
 # a state from another subset is refused
 printf 'cmhash-verify-state 1\nsubset 1/2\ndeep 0\n' >"$STATE"
 expect_rc 2 "$CMHASH" verify --lib "$L" --resume "$STATE" &&
