@@ -2040,8 +2040,9 @@ static int hash_once(cmh_verify *v, vworker *w, ventry *e, uint8_t *sha,
     cmh_stream_hooks hk = {NULL, NULL, throttle, v};
     sig_cmp sc = {-1, w->buf, false};
     *deep = *dmis = false;
+    /* a .SIG already reported as broken is not compared again */
     if ((v->o.flags & CMH_VERIFY_DEEP) && e->r_sig >= 0 && e->sig_hdr &&
-        !e->sig_err) {
+        !e->sig_err && !e->sig_bad) {
         char srel[CMH_FILELIB_REL_SIZE];
         cmh_filelib_rel_hex(srel, e->hex, ".SIG");
         if (cmh_os_open_read(v->roots[e->r_sig].fd, srel, &sc.fd) == 0) {

@@ -177,6 +177,7 @@ check orphan-content 1 "" "ORPHAN_CONTENT DataLib/MSC00004.1"
 fresh sigtrunc
 truncate -s 20 "$L/$(fl "$B" .SIG)"
 check sig-truncated 1 "" "SIG_BAD $(fl "$B" .SIG)"
+check sig-truncated-deep 1 "--deep" "SIG_BAD $(fl "$B" .SIG)"
 
 # --- 14. .SIG of another file of the same size ---
 fresh sigother
