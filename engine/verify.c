@@ -57,7 +57,10 @@ void cmh__verify_lower_priority(void);
 #define SIG_BLAKE2 0x72730137u
 #define SIG_RK_MD4 0x72730146u
 #define SIG_RK_BLAKE2 0x72730147u
-/* Bytes of the .SIG compared per read in --deep. */
+/* Buffer for .SIG reads (hashing, --deep comparison): the signature
+ * generator hands its output over in chunks of at most 64 KiB
+ * (SIG_OUT_SIZE in hash.c), so one read per chunk; also the unit of the
+ * .SIG hashing reads, small next to CMH_READ_SIZE per worker. */
 #define SIG_CMP_BUF (64 * 1024)
 
 static const struct {
