@@ -73,12 +73,20 @@ void json_str(FILE *f, const char *s)
             fputc(c, f);
             p++;
         } else {
-            /* pass valid UTF-8 through, escape stray bytes */
-            int n = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                  : (c & 0xF8) == 0xF0 ? 4 : 0;
+            /* pass well-formed UTF-8 through (RFC 3629: no overlong
+             * forms, surrogates or code points above U+10FFFF, which
+             * strict JSON readers reject), escape stray bytes */
+            int n = c >= 0xC2 && c <= 0xDF ? 2 : (c & 0xF0) == 0xE0 ? 3
+                  : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
             bool ok = n > 0;
             for (int i = 1; ok && i < n; i++)
                 ok = (p[i] & 0xC0) == 0x80;
+            if (ok && n == 3) /* E0: >= U+0800; ED: not a surrogate */
+                ok = !(c == 0xE0 && p[1] < 0xA0) &&
+                     !(c == 0xED && p[1] >= 0xA0);
+            if (ok && n == 4) /* F0: >= U+10000; F4: <= U+10FFFF */
+                ok = !(c == 0xF0 && p[1] < 0x90) &&
+                     !(c == 0xF4 && p[1] >= 0x90);
             if (ok) {
                 fwrite(p, 1, (size_t)n, f);
                 p += n;
