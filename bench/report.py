@@ -19,7 +19,8 @@ import sys
 from collections import defaultdict
 
 CMHASH_TOOLS = ["snapshot-nofsync", "snapshot-fsync", "verify",
-                "snapshot-nofsync-t1", "verify-t1"]
+                "snapshot-nofsync-t1", "verify-t1", "base-snapshot-nofsync",
+                "base-snapshot-fsync"]
 ANCHOR_TOOLS = ["sha256sum-P1", "sha256sum-P2", "hashdeep", "rhash", "b3sum",
                 "rdiff", "cp"]
 
@@ -220,6 +221,17 @@ def main():
                     shape, t, threads),
                     paired(secs(shape, t + "-t1"), secs(shape, t),
                            lambda a, b: a / b), 1.8)
+    for shape in shapes:
+        for t in ("snapshot-nofsync", "snapshot-fsync"):
+            if secs(shape, "base-" + t) and secs(shape, t):
+                r = paired(secs(shape, "base-" + t), secs(shape, t),
+                           lambda a, b: a / b)
+                w("Engine change, %s %s: baseline build s / this build s "
+                  "= %s (> 1: this build is faster).\n" % (shape, t,
+                                                          fmt_range(r)))
+                summary.append({"kind": "baseline", "shape": shape,
+                                "tool": t, "median": med(r), "min": min(r),
+                                "max": max(r)})
     if cpu.get(ms) and cpu.get("openssl-sha256-1"):
         r = paired(cpu[ms], cpu["openssl-sha256-1"], lambda a, b: a / b)
         w("Machine scaling in the same run: openssl -multi %d / single = %s "

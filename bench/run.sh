@@ -15,6 +15,9 @@
 #             repetition, and assertions: every tool ran, sha256sum,
 #             hashdeep and rhash found exactly the FileLib names, rdiff's
 #             signatures equal the .SIG files, verify (if built) is clean.
+#   --baseline BIN  also time snapshot with another cmhash build (e.g. one
+#             without an engine change) in the same alternation: tools
+#             base-snapshot-nofsync and base-snapshot-fsync.
 #   --chart   also write docs/benchmarks/{results.md,results.jsonl,*.png}
 #             (the tables and charts of docs/BENCHMARKS.md).
 #
@@ -34,6 +37,7 @@ chart=0
 keep=0
 short=0
 scaling_shapes="large"
+baseline=
 while [ $# -gt 0 ]; do
     case $1 in
     --shapes) shapes=$2; shift ;;
@@ -44,6 +48,7 @@ while [ $# -gt 0 ]; do
     --work) work=$2; shift ;;
     --out) out=$2; shift ;;
     --scaling) scaling_shapes=$2; shift ;;
+    --baseline) baseline=$2; shift ;;
     --chart) chart=1 ;;
     --keep) keep=1 ;;
     --short) short=1 ;;
@@ -171,12 +176,15 @@ run_tool() { # run_tool SHAPE TOOL REP
     local shape=$1 tool=$2 rep=$3 lib=$work/lib-$shape-run
     local n=$(( nfiles / 16 )); [ $n -lt 1 ] && n=1; [ $n -gt 1000 ] && n=1000
     case $tool in
-    snapshot-nofsync | snapshot-fsync | snapshot-nofsync-t1)
+    snapshot-nofsync | snapshot-fsync | snapshot-nofsync-t1 | \
+    base-snapshot-nofsync | base-snapshot-fsync)
         rm -rf "$lib"; warm "$corpus"
+        local bin=$CMHASH
+        case $tool in base-*) bin=$baseline ;; esac
         local opt=(--threads $threads)
         [ $tool = snapshot-nofsync-t1 ] && opt=(--threads 1)
-        [ $tool != snapshot-fsync ] && opt+=(--no-fsync)
-        timed $shape $tool $rep $bytes $nfiles "$CMHASH" snapshot . MSC00001 \
+        case $tool in *-fsync) ;; *) opt+=(--no-fsync) ;; esac
+        timed $shape $tool $rep $bytes $nfiles "$bin" snapshot . MSC00001 \
             --lib "$lib" --quiet --json "${opt[@]}"
         rm -rf "$lib"; sync ;;
     verify | verify-t1)
@@ -215,6 +223,7 @@ tool_available() {
     verify*) [ $have_verify = 1 ] ;;
     sha256sum*) have sha256sum ;;
     snapshot*) true ;;
+    base) [ -n "$baseline" ] ;;
     *) have "$1" ;;
     esac
 }
@@ -246,6 +255,9 @@ for shape_arg in $shapes; do
     case " $scaling_shapes " in
     *" $shape "*) tools+=(snapshot-nofsync-t1 verify-t1) ;;
     esac
+    if [ -n "$baseline" ] && [ "$shape" != tiny ]; then
+        tools+=(base-snapshot-nofsync base-snapshot-fsync)
+    fi
     ntools=${#tools[@]}
     for ((rep = 1; rep <= reps; rep++)); do
         say "$shape rep $rep/$reps (load $(load))"
