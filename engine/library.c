@@ -1043,16 +1043,19 @@ static bool cid_list_add(cid_list *c, const char *cid)
     return true;
 }
 
-static cmh_status retire_content(cmh_ctx *ctx, cmh_library *l,
-                                 const char *cid, bool do_fsync,
-                                 uint64_t *retired)
+/* Drop @p cid from the reference lists of every hash in the mirror
+ * DataLib/<dir> (the content's own mirror, or the temp mirror of a crashed
+ * snapshot), delete entries left unreferenced, then delete the mirror. */
+static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
+                                const char *dir, const char *cid,
+                                bool do_fsync, uint64_t *retired)
 {
     uint8_t *hashes = NULL;
     size_t nh = 0;
-    int e = cmh_mirror_hashes(l, cid, &hashes, &nh);
+    int e = cmh_mirror_hashes(l, dir, &hashes, &nh);
     if (e && e != ENOENT)
         return cmh__fail_errno(ctx, CMH_E_IO, e,
-                               "cannot read %s/DataLib/%s", l->path, cid);
+                               "cannot read %s/DataLib/%s", l->path, dir);
     cmh_status st = cmh_library_lock(ctx, l);
     if (st) {
         free(hashes);
@@ -1099,8 +1102,99 @@ static cmh_status retire_content(cmh_ctx *ctx, cmh_library *l,
                          " run cmhash verify", cid, l->path);
     /* DataLib last: while it exists, a rerun can finish the job. */
     cmh__crash_point("uninstall");
-    cmh_datalib_uninstall(l, cid);
+    if (strcmp(dir, cid) != 0)
+        cmh_os_remove_tree(l->datalib_fd, dir);
+    else
+        cmh_datalib_uninstall(l, cid);
     return CMH_OK;
+}
+
+static cmh_status retire_content(cmh_ctx *ctx, cmh_library *l,
+                                 const char *cid, bool do_fsync,
+                                 uint64_t *retired)
+{
+    return retire_mirror(ctx, l, cid, cid, do_fsync, retired);
+}
+
+/* ".cmhash-tmp-<pid>-<cid>": the temp mirror snapshot.c names; the cid
+ * part into @p cid. (Mirrors set aside for deletion carry a second number
+ * and are not matched.) */
+static bool temp_mirror_cid(const char *name, char cid[CMH_CID_SIZE])
+{
+    size_t pl = strlen(CMH_TMP_PREFIX);
+    if (strncmp(name, CMH_TMP_PREFIX, pl) != 0)
+        return false;
+    const char *p = name + pl;
+    if (*p < '0' || *p > '9')
+        return false;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p != '-' || strlen(p + 1) >= CMH_CID_SIZE)
+        return false;
+    memcpy(cid, p + 1, strlen(p + 1) + 1);
+    return true;
+}
+
+cmh_status cmh_retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+                            uint32_t current, bool do_fsync,
+                            uint64_t *retired_files)
+{
+    *retired_files = 0;
+    int dup_fd = dup(l->datalib_fd);
+    if (dup_fd < 0)
+        return cmh__fail_errno(ctx, CMH_E_IO, errno, "dup");
+    DIR *d = fdopendir(dup_fd);
+    if (!d) {
+        close(dup_fd);
+        return cmh__fail_errno(ctx, CMH_E_IO, errno,
+                               "cannot list %s/DataLib", l->path);
+    }
+    rewinddir(d);
+    cid_list dirs = {0}, cids = {0};
+    bool oom = false;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char cid[CMH_CID_SIZE], id[CMH_PKGID_SIZE];
+        uint32_t v;
+        const char *dir = de->d_name;
+        size_t len = strlen(dir);
+        if (temp_mirror_cid(dir, cid)) {
+            /* a crashed snapshot's temp mirror */
+        } else if (len < sizeof cid) {
+            memcpy(cid, dir, len + 1);
+            if (len > 4 && !strcasecmp(cid + len - 4, ".INI"))
+                cid[len - 4] = 0;
+            dir = cid;
+        } else {
+            continue;
+        }
+        if (cmh_content_id_parse(cid, id, &v) != CMH_CONTENT_PACKAGE ||
+            strcmp(id, pkgid) || v <= current)
+            continue;
+        /* cid_list_add skips duplicates: "P.n" and "P.n.INI" once */
+        size_t before = dirs.n;
+        if (!cid_list_add(&dirs, dir))
+            oom = true;
+        else if (dirs.n > before && !cid_list_add(&cids, cid))
+            oom = true;
+        if (dirs.n != cids.n) { /* keep the pair lists aligned */
+            free(dirs.v[--dirs.n]);
+            oom = true;
+        }
+    }
+    closedir(d);
+    cmh_status st = oom ? cmh__fail(ctx, CMH_E_NOMEM, "out of memory")
+                        : CMH_OK;
+    for (size_t i = 0; i < dirs.n; i++) {
+        if (st == CMH_OK)
+            st = retire_mirror(ctx, l, dirs.v[i], cids.v[i], do_fsync,
+                               retired_files);
+        free(dirs.v[i]);
+        free(cids.v[i]);
+    }
+    free(dirs.v);
+    free(cids.v);
+    return st;
 }
 
 cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,

@@ -107,6 +107,16 @@ void cmh_datalib_uninstall(cmh_library *l, const char *cid);
  * contents the PkgLib INI lists (cmh_pkglib_kept): drop its
  * references, delete FileLib entries left unreferenced, delete its DataLib
  * entries. */
+/* Before writing a version of @p pkgid above @p current: undo what crashed
+ * snapshots of versions above @p current left - DataLib/<P>.<m> contents
+ * and ".cmhash-tmp-<pid>-<P>.<m>" temp mirrors, m > current. Their <P>.<m>
+ * references are dropped (entries left unreferenced deleted) and they are
+ * deleted. Without this a re-run at the same version from a changed source
+ * would keep the crashed run's references to files it no longer has
+ * (REF_DANGLING, and those files never freed). Needs the package lock. */
+cmh_status cmh_retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+                            uint32_t current, bool do_fsync,
+                            uint64_t *retired_files);
 cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
                               const char *pkgid, const char *keep_cid,
                               bool do_fsync, uint64_t *retired_files);

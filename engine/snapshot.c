@@ -567,6 +567,21 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     }
     cmh_buf_reset(&b);
     warn_skipped(&s);
+    /* Leftovers of crashed snapshots above the current version go before
+     * anything of ours is placed: their references to files this version
+     * may not have would otherwise dangle (library.h). Not fatal: at worst
+     * they stay, as warnings for verify. */
+    uint64_t stale_files = 0;
+    if (cmh_retire_stale(ctx, &s.lib, pkgid, cur.version, s.do_fsync,
+                         &stale_files) != CMH_OK) {
+        if (o->warning) {
+            char line[CMH_ERRMSG_SIZE + 64];
+            snprintf(line, sizeof line, "cleaning up after a crashed "
+                     "snapshot: %s", ctx->err);
+            o->warning(line, o->payload);
+        }
+        ctx->err[0] = 0;
+    }
 
     /* temp mirror */
     snprintf(s.mirror_tmp, sizeof s.mirror_tmp, CMH_TMP_PREFIX "%ld-%s",

@@ -3,8 +3,9 @@
 # then the independent checker must find the library valid: the package
 # resolves to the old or the new version, complete, every FileLib file it
 # references matching its hash; leftovers only temps, orphans and dangling
-# references. A re-run must then succeed and leave exact reference lists
-# (only temps and unreferenced FileLib files, gc's work, may remain).
+# references. A re-run - from the same source, or (every other case) from
+# a source changed meanwhile - must then succeed and leave exact reference
+# lists (only temps and unreferenced FileLib files, gc's work, may remain).
 #
 # Moments are hit deterministically with the engine's test-only crash
 # points ($CMHASH_TEST_CRASH_AT=<point>:<n>, internal.h), and also by
@@ -33,7 +34,15 @@ rm "$S2/aonly.txt" "$S2/dir/mid-old.bin"
 printf 'v2' | dd of="$S2/big.bin" bs=1 seek=$((5 << 20)) conv=notrunc status=none
 for i in 1 2 3 4 5 6; do printf 'new %d in A.2\n' $i >"$S2/dir/new$i.txt"; done
 head -c 600000 /dev/urandom >"$S2/dir/mid-new.bin"
+# v3: the source changed again before the re-run (half of the cases): the
+# re-run at the crashed run's version must drop that run's references to
+# files it no longer has
+S3=$SCRATCH/v3
+cp -a "$S2" "$S3"
+rm "$S3/dir/new1.txt" "$S3/dir/new2.txt" "$S3/dir/mid-new.bin"
+printf 'only in the re-run\n' >"$S3/dir/other.txt"
 H1=$("$CMHASH" hash "$S1" | cut -c1-64)
+H3=$("$CMHASH" hash "$S3" | cut -c1-64)
 H2=$("$CMHASH" hash "$S2" | cut -c1-64)
 HB=$("$CMHASH" hash "$B" | cut -c1-64)
 "$CMHASH" snapshot "$B" MSC0000B --lib "$BASE" >/dev/null
@@ -42,6 +51,7 @@ python3 "$HERE/libcheck.py" "$BASE" --strict --expect "MSC0000A=1:$H1" >/dev/nul
     fail "base library is not exact"
 
 KILLED=0
+CHANGED=0
 OLD=0
 NEW=0
 # crash_case LABEL CMD... : CMD runs a snapshot of $S2 into $LIB (a fresh
@@ -65,7 +75,11 @@ crash_case() {
     after_kill "$label"
 }
 after_kill() {
-    local label=$1 v
+    local label=$1 v rs=$S2 rh=$H2
+    if [ $((KILLED % 2)) = 0 ]; then
+        rs=$S3 rh=$H3 label="$label (re-run from a changed source)"
+        CHANGED=$((CHANGED + 1))
+    fi
     if ! python3 "$HERE/libcheck.py" "$LIB" --expect "MSC0000A=1:$H1,2:$H2" \
         --expect "MSC0000B=1:$HB" >"$SCRATCH/lc.out"; then
         fail "$label: library invalid after SIGKILL"
@@ -79,13 +93,13 @@ after_kill() {
     warn=$(grep -c '^warning' "$SCRATCH/lc.out" || true)
     ok "$label: killed; valid, resolves to version $v ($warn warnings)"
     TESTS_RUN=$((TESTS_RUN + 1))
-    if ! "$CMHASH" snapshot "$S2" MSC0000A --lib "$LIB" --no-fsync \
+    if ! "$CMHASH" snapshot "$rs" MSC0000A --lib "$LIB" --no-fsync \
         >"$SCRATCH/rerun.out" 2>&1; then
         fail "$label: re-run failed: $(cat "$SCRATCH/rerun.out")"
         return 0
     fi
     if python3 "$HERE/libcheck.py" "$LIB" --strict --allow-temps \
-        --allow-orphan-files --expect "MSC0000A=$((v + 1)):$H2" \
+        --allow-orphan-files --expect "MSC0000A=$((v + 1)):$rh" \
         --expect "MSC0000B=1:$HB" >"$SCRATCH/lc.out"; then
         ok "$label: re-run writes version $((v + 1)); library exact"
     else
@@ -135,6 +149,6 @@ for d in 0.05 0.15 0.3 0.5; do
 done
 
 TESTS_RUN=$((TESTS_RUN + 1))
-[ $KILLED -ge 20 ] && ok "$KILLED SIGKILLs ($POINT_KILLS at crash points, $TIMED timed); resolved to the old version $OLD times, the new $NEW times" ||
+[ $KILLED -ge 20 ] && ok "$KILLED SIGKILLs ($POINT_KILLS at crash points, $TIMED timed); resolved to the old version $OLD times, the new $NEW times; $CHANGED re-runs from a changed source" ||
     fail "only $KILLED SIGKILL moments"
 finish
