@@ -118,6 +118,8 @@ const char *cmh_severity_name(cmh_severity sev)
 /* ---- small helpers ---- */
 
 static char *xvasprintf(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+static char *xvasprintf(const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
@@ -1688,7 +1690,9 @@ int cmh__sig_header_parse(const unsigned char *hdr, size_t got,
 bool cmh__sig_params_ok(uint32_t magic, uint32_t bl, uint32_t sl)
 {
     uint32_t maxsl = (magic == SIG_MD4 || magic == SIG_RK_MD4) ? 16 : 32;
-    return bl != 0 && sl != 0 && sl <= maxsl;
+    /* librsync reads the block length as an int: above INT32_MAX it
+     * calls the signature corrupt, so delta could not use it */
+    return bl != 0 && bl <= INT32_MAX && sl != 0 && sl <= maxsl;
 }
 
 static void entry_task(void *tk, void *state, void *arg)

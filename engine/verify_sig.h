@@ -17,7 +17,8 @@ enum {
 int cmh__sig_header_parse(const unsigned char *hdr, size_t got,
                           uint32_t *magic, uint32_t *bl, uint32_t *sl);
 /** Are block length @p bl and strong-sum length @p sl possible for
- *  @p magic (bl > 0, 0 < sl <= 16 for MD4, 32 for BLAKE2)? */
+ *  @p magic (0 < bl <= INT32_MAX, as librsync reads it; 0 < sl <= 16
+ *  for MD4, 32 for BLAKE2)? */
 bool cmh__sig_params_ok(uint32_t magic, uint32_t bl, uint32_t sl);
 /** Length of a signature of a @p size-byte file: 12-byte header plus one
  *  (4 + sl)-byte record per block; 0 when bl is 0, UINT64_MAX when it

@@ -113,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         keep = 4000;
     if ((size_t)(end - body) < keep || memcmp(body, msg, keep))
         abort();
+    free(line);
     free(msg);
     return 0;
 }
