@@ -19,6 +19,7 @@ static const char main_usage[] =
     "  diff A B                compare folders and/or contents\n"
     "  delta ID_OLD ID_NEW OUTDIR  binary delta between two versions\n"
     "  patch BASEDIR DELTADIR OUTDIR  apply a delta\n"
+    "  gc [--apply]            remove orphans and old temporaries\n"
     "  help COMMAND            help on a command\n"
     "\n"
     "Options: --version, --help; every command takes --log FILE (CMTrace\n"
@@ -41,6 +42,7 @@ static const command commands[] = {
     {"ls", cmd_ls},
     {"delta", cmd_delta},
     {"patch", cmd_patch},
+    {"gc", cmd_gc},
     {"verify", cmd_verify},
 };
 

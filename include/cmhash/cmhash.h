@@ -13,6 +13,7 @@
 #include <cmhash/diff.h>
 #include <cmhash/ls.h>
 #include <cmhash/delta.h>
+#include <cmhash/gc.h>
 #include <cmhash/verify.h>
 #include <cmhash/bench.h>
 

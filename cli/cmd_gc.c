@@ -1,0 +1,192 @@
+/* cmhash gc [--apply] */
+#include "cli.h"
+
+#include <cmhash/gc.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char gc_usage[] =
+    "usage: cmhash gc [--lib DIR] [--apply] [--min-age DUR] [options]\n"
+    "Find what verify calls orphans - DataLib contents no PkgLib INI lists,\n"
+    "FileLib entries no content uses - and .cmhash-tmp-* leftovers older\n"
+    "than --min-age; list them with sizes and the space they take. Only\n"
+    "--apply deletes, re-checking each item under the package or library\n"
+    "lock first. Nothing a PkgLib INI reaches (current or kept version) is\n"
+    "ever listed or removed.\n"
+    "\n"
+    "  --lib DIR       content library (default $CMHASH_LIB, else\n"
+    "                  ./SCCMContentLib)\n"
+    "  --apply         delete (default: dry run)\n"
+    "  --min-age DUR   age a temporary must have: 90s, 30m, 12h, 1d\n"
+    "                  (default 1d)\n"
+    "  --threads N     threads of the verify pass\n"
+    "  --json          print one JSON object\n"
+    "  --log FILE      append CMTrace-format log lines to FILE\n"
+    "\n"
+    "Exit codes: 0 ok, 1 --apply left items (busy, referenced again),\n"
+    "2 usage, 4 library problem, 5 I/O error, 7 interrupted.\n";
+
+static const char *kind_word(cmh_gc_kind k)
+{
+    switch (k) {
+    case CMH_GC_ORPHAN_CONTENT: return "orphan-content";
+    case CMH_GC_ORPHAN_FILE: return "orphan-file";
+    case CMH_GC_TEMP: return "temporary";
+    }
+    return "?";
+}
+
+typedef struct gc_out {
+    bool json, apply;
+    FILE *mem;
+    size_t n;
+} gc_out;
+
+static int on_item(const cmh_gc_item *it, void *payload)
+{
+    gc_out *s = payload;
+    if (s->json) {
+        fprintf(s->mem, "%s{\"kind\":\"%s\",\"path\":", s->n++ ? "," : "",
+                kind_word(it->kind));
+        json_str(s->mem, it->path);
+        fprintf(s->mem, ",\"content_id\":");
+        json_str(s->mem, it->content_id);
+        fprintf(s->mem, ",\"bytes\":%llu,\"removed\":%s",
+                (unsigned long long)it->bytes,
+                it->removed ? "true" : "false");
+        if (it->age_seconds >= 0)
+            fprintf(s->mem, ",\"age_seconds\":%.0f", it->age_seconds);
+        if (it->skipped) {
+            fprintf(s->mem, ",\"skipped\":");
+            json_str(s->mem, it->skipped);
+        }
+        fputc('}', s->mem);
+        return 0;
+    }
+    const char *verb = !s->apply ? "would remove"
+                       : it->removed ? "removed" : "kept";
+    if (it->skipped)
+        cli_say("%-12s %-14s %s (%llu bytes): %s\n", verb,
+                kind_word(it->kind), it->path,
+                (unsigned long long)it->bytes, it->skipped);
+    else
+        cli_say("%-12s %-14s %s (%llu bytes)\n", verb, kind_word(it->kind),
+                it->path, (unsigned long long)it->bytes);
+    return 0;
+}
+
+static bool parse_age(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0)
+        return false;
+    double mul = !*end || !strcmp(end, "s") ? 1
+                 : !strcmp(end, "m") ? 60
+                 : !strcmp(end, "h") ? 3600
+                 : !strcmp(end, "d") ? 86400 : -1;
+    if (mul < 0)
+        return false;
+    *out = v * mul;
+    return true;
+}
+
+int cmd_gc(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"lib", required_argument, NULL, 'l'},
+        {"apply", no_argument, NULL, 'a'},
+        {"min-age", required_argument, NULL, 'm'},
+        {"threads", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    cmh_gc_opts o = CMH_GC_OPTS_INIT;
+    const char *lib = NULL;
+    gc_out s = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': lib = optarg; break;
+        case 'a': o.flags |= CMH_GC_APPLY; break;
+        case 'm':
+            if (!parse_age(optarg, &o.min_age)) {
+                cli_error("--min-age must be a duration like 90s, 30m, 12h "
+                          "or 1d, not '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 't': {
+            uint32_t t;
+            if (!cli_parse_u32(optarg, "--threads", 256, &t))
+                return EXIT_USAGE;
+            o.threads = t;
+            break;
+        }
+        case 'j': s.json = true; break;
+        case 'h': fputs(gc_usage, stdout); return EXIT_OK;
+        default: fputs(gc_usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_error("gc takes no arguments; see cmhash help gc");
+        return EXIT_USAGE;
+    }
+    s.apply = o.flags & CMH_GC_APPLY;
+    o.lib = cli_lib_default(lib);
+    o.item = on_item;
+    o.payload = &s;
+    char *mem = NULL;
+    size_t memlen = 0;
+    if (s.json && !(s.mem = open_memstream(&mem, &memlen))) {
+        cli_error("out of memory");
+        return EXIT_IO;
+    }
+    cli_install_signals();
+    cmh_ctx *ctx = cli_ctx_new();
+    if (!ctx) {
+        if (s.mem)
+            fclose(s.mem);
+        free(mem);
+        return EXIT_IO;
+    }
+    cmh_gc_result r;
+    cmh_status st = cmh_gc(ctx, &o, &r);
+    if (s.mem)
+        fclose(s.mem);
+    int rc = EXIT_OK;
+    if (st) {
+        rc = cli_fail(ctx, st, "gc", s.json);
+    } else {
+        if (r.skipped)
+            rc = EXIT_FINDINGS;
+        if (s.json) {
+            printf("{\"command\":\"gc\",\"library\":");
+            json_str(stdout, o.lib);
+            printf(",\"apply\":%s,\"items\":%llu,\"bytes\":%llu,"
+                   "\"removed\":%llu,\"removed_bytes\":%llu,"
+                   "\"skipped\":%llu,\"protected\":%llu,\"list\":[%s]}\n",
+                   s.apply ? "true" : "false", (unsigned long long)r.items,
+                   (unsigned long long)r.bytes, (unsigned long long)r.removed,
+                   (unsigned long long)r.removed_bytes,
+                   (unsigned long long)r.skipped,
+                   (unsigned long long)r.protected_items, mem ? mem : "");
+        } else if (s.apply) {
+            cli_say("Removed %llu of %llu items, %llu bytes freed; %llu "
+                    "kept\n", (unsigned long long)r.removed,
+                    (unsigned long long)r.items,
+                    (unsigned long long)r.removed_bytes,
+                    (unsigned long long)r.skipped);
+        } else {
+            cli_say("%llu items, %llu bytes would be freed (dry run; "
+                    "--apply deletes)\n", (unsigned long long)r.items,
+                    (unsigned long long)r.bytes);
+        }
+    }
+    free(mem);
+    cmh_ctx_free(ctx);
+    return rc;
+}

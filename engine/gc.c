@@ -1,0 +1,464 @@
+/* cmh_gc: orphans found by verify's engine, removed only after a re-check
+ * (gc.h). The orphan definition is verify's (cmh_verify findings); this
+ * file adds what deletion needs: the PkgLib-reachable set including kept
+ * versions ([cmhash] Keep=), locks and the re-checks. */
+#include "tree_io.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "os/os.h"
+#include <cmhash/gc.h>
+#include <cmhash/verify.h>
+
+typedef struct gc_item {
+    cmh_gc_kind kind;
+    char *path;
+    char cid[CMH_CID_SIZE];
+    double age;
+    uint64_t bytes;
+} gc_item;
+
+typedef struct gc_run {
+    cmh_ctx *ctx;
+    const cmh_gc_opts *o;
+    cmh_library lib;
+    gc_item *v;
+    size_t n, cap;
+    bool oom;
+} gc_run;
+
+static int on_finding(const cmh_verify_finding *f, void *payload)
+{
+    gc_run *g = payload;
+    cmh_gc_kind kind;
+    if (f->code == CMH_VF_ORPHAN_CONTENT)
+        kind = CMH_GC_ORPHAN_CONTENT;
+    else if (f->code == CMH_VF_ORPHAN_FILE)
+        kind = CMH_GC_ORPHAN_FILE;
+    else if (f->code == CMH_VF_STRAY && f->age_seconds >= 0 &&
+             f->age_seconds >= g->o->min_age)
+        kind = CMH_GC_TEMP;
+    else
+        return 0;
+    if (g->n == g->cap) {
+        size_t nc = g->cap ? g->cap * 2 : 32;
+        gc_item *v = realloc(g->v, nc * sizeof *v);
+        if (!v) {
+            g->oom = true;
+            return 1;
+        }
+        g->v = v;
+        g->cap = nc;
+    }
+    gc_item *it = &g->v[g->n];
+    memset(it, 0, sizeof *it);
+    it->kind = kind;
+    it->age = kind == CMH_GC_TEMP ? f->age_seconds : -1;
+    it->path = cmh_strdup(f->path);
+    if (!it->path) {
+        g->oom = true;
+        return 1;
+    }
+    snprintf(it->cid, sizeof it->cid, "%s",
+             kind == CMH_GC_ORPHAN_CONTENT ? f->content_id : "");
+    g->n++;
+    return 0;
+}
+
+/* Bytes of the files at or below root/rel (no symlink followed). */
+static uint64_t du(int parent, const char *name, int depth)
+{
+    struct stat sb;
+    if (depth > 64 || fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+        return 0;
+    if (!S_ISDIR(sb.st_mode))
+        return S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+    int fd;
+    if (cmh_os_open_dir(parent, name, &fd))
+        return 0;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return 0;
+    }
+    uint64_t sum = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            sum += du(dirfd(d), de->d_name, depth + 1);
+    closedir(d);
+    return sum;
+}
+
+/* Open the folder of @p rel (library-relative) and point *base at the
+ * last component. */
+static int open_parent(gc_run *g, const char *rel, int *fd,
+                       const char **base)
+{
+    const char *slash = strrchr(rel, '/');
+    if (!slash) {
+        *base = rel;
+        *fd = dup(g->lib.root_fd);
+        return *fd < 0 ? errno : 0;
+    }
+    char dir[1024];
+    size_t len = (size_t)(slash - rel);
+    if (len >= sizeof dir)
+        return ENAMETOOLONG;
+    memcpy(dir, rel, len);
+    dir[len] = 0;
+    *base = slash + 1;
+    return cmh__open_rel_dir(g->lib.root_fd, dir, false, fd);
+}
+
+/* Is @p cid reachable from its package's PkgLib INI (current or kept)? */
+static bool reachable(gc_run *g, const char *cid)
+{
+    char pk[CMH_PKGID_SIZE];
+    if (cmh_content_id_parse(cid, pk, NULL) != CMH_CONTENT_PACKAGE)
+        return false;
+    cmh_pkg_info info;
+    cmh_reflist kept = {0};
+    char saved[CMH_ERRMSG_SIZE];
+    snprintf(saved, sizeof saved, "%s", g->ctx->err);
+    bool r = true; /* unreadable PkgLib INI: assume reachable */
+    if (cmh_pkglib_read(g->ctx, &g->lib, pk, &info) == CMH_OK &&
+        cmh_pkglib_kept(g->ctx, &g->lib, pk, &kept) == CMH_OK)
+        r = !strcmp(info.cid, cid) || cmh_reflist_has(&kept, cid);
+    cmh_reflist_free(&kept);
+    snprintf(g->ctx->err, sizeof g->ctx->err, "%s", saved);
+    return r;
+}
+
+static bool content_exists(gc_run *g, const char *cid)
+{
+    char ini[CMH_CID_SIZE + 8];
+    struct stat sb;
+    snprintf(ini, sizeof ini, "%s.INI", cid);
+    return fstatat(g->lib.datalib_fd, cid, &sb, AT_SYMLINK_NOFOLLOW) == 0 ||
+           fstatat(g->lib.datalib_fd, ini, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static bool package_busy(gc_run *g, const char *cid)
+{
+    char pk[CMH_PKGID_SIZE], name[32];
+    bool busy = false;
+    if (cmh_content_id_parse(cid, pk, NULL) != CMH_CONTENT_PACKAGE)
+        return false;
+    snprintf(name, sizeof name, "%s.lock", pk);
+    return cmh_os_lock_probe(g->lib.pkglib_fd, name, &busy) == 0 && busy;
+}
+
+/* Every hash a content in DataLib uses (sorted, 32 bytes each). */
+static cmh_status used_hashes(gc_run *g, uint8_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    int fd = dup(g->lib.datalib_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return cmh__fail_errno(g->ctx, CMH_E_IO, errno,
+                               "cannot list %s/DataLib", g->lib.path);
+    }
+    rewinddir(d);
+    uint8_t *all = NULL;
+    size_t nall = 0;
+    struct dirent *de;
+    cmh_status st = CMH_OK;
+    while ((de = readdir(d)) != NULL) {
+        struct stat sb;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+            fstatat(g->lib.datalib_fd, de->d_name, &sb,
+                    AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISDIR(sb.st_mode))
+            continue;
+        uint8_t *h;
+        size_t nh;
+        int e = cmh_mirror_hashes(&g->lib, de->d_name, &h, &nh);
+        if (e) {
+            st = cmh__fail_errno(g->ctx, CMH_E_IO, e,
+                                 "cannot read %s/DataLib/%s", g->lib.path,
+                                 de->d_name);
+            break;
+        }
+        uint8_t *na = realloc(all, (nall + nh + 1) * CMH_SHA256_LEN);
+        if (!na) {
+            free(h);
+            st = cmh__fail(g->ctx, CMH_E_NOMEM, "out of memory");
+            break;
+        }
+        all = na;
+        if (nh)
+            memcpy(all + nall * CMH_SHA256_LEN, h, nh * CMH_SHA256_LEN);
+        nall += nh;
+        free(h);
+    }
+    closedir(d);
+    if (st) {
+        free(all);
+        return st;
+    }
+    *out = all;
+    *n = nall;
+    return CMH_OK;
+}
+
+static bool hash_in(const uint8_t *v, size_t n, const uint8_t *sha)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!memcmp(v + i * CMH_SHA256_LEN, sha, CMH_SHA256_LEN))
+            return true;
+    return false;
+}
+
+static int hexv(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F'
+               ? c - 'A' + 10 : -1;
+}
+
+/* Remove one orphan FileLib entry after the re-check; the caller holds the
+ * library lock. Returns NULL when removed, else why not. */
+static const char *remove_file(gc_run *g, gc_item *it, const uint8_t *used,
+                               size_t nused)
+{
+    /* path: FileLib/<H4>/<HASH>[.INI|.SIG] */
+    const char *slash = strrchr(it->path, '/');
+    char hex[CMH_HEX_SIZE];
+    if (strncmp(it->path, "FileLib/", 8) || !slash || strlen(slash + 1) < 64)
+        return "not a FileLib entry path";
+    memcpy(hex, slash + 1, 64);
+    hex[64] = 0;
+    uint8_t sha[CMH_SHA256_LEN];
+    for (int i = 0; i < 32; i++) {
+        int h = hexv(hex[2 * i]), l = hexv(hex[2 * i + 1]);
+        if (h < 0 || l < 0)
+            return "not a FileLib entry path";
+        sha[i] = (uint8_t)(h << 4 | l);
+    }
+    if (hash_in(used, nused, sha))
+        return "a content in DataLib uses it";
+    char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE],
+        inirel[CMH_FILELIB_REL_SIZE];
+    cmh_filelib_rel_hex(rel, hex, "");
+    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh_filelib_rel_hex(inirel, hex, ".INI");
+    char *data;
+    size_t len;
+    if (cmh_read_small_file(g->lib.filelib_fd, inirel, CMH_INI_MAX_FILE,
+                            &data, &len) == 0) {
+        cmh_reflist r = {0};
+        char why[128];
+        bool ok = cmh_reflist_parse(&r, data, len, why, sizeof why);
+        free(data);
+        const char *keep = ok ? NULL : "its reference INI cannot be read";
+        for (size_t i = 0; ok && !keep && i < r.n; i++) {
+            if (content_exists(g, r.ids[i]))
+                keep = "its reference INI names a content that exists";
+            else if (package_busy(g, r.ids[i]))
+                keep = "its reference INI names a package being written";
+        }
+        cmh_reflist_free(&r);
+        if (keep)
+            return keep;
+    }
+    it->bytes = du(g->lib.filelib_fd, rel, 0) +
+                du(g->lib.filelib_fd, sigrel, 0) +
+                du(g->lib.filelib_fd, inirel, 0);
+    unlinkat(g->lib.filelib_fd, rel, 0);
+    unlinkat(g->lib.filelib_fd, sigrel, 0);
+    if (unlinkat(g->lib.filelib_fd, inirel, 0) != 0 && errno != ENOENT)
+        return "cannot delete its reference INI";
+    return NULL;
+}
+
+static const char *remove_temp(gc_run *g, gc_item *it)
+{
+    int fd;
+    const char *base;
+    if (open_parent(g, it->path, &fd, &base))
+        return "its folder cannot be opened";
+    const char *why = NULL;
+    struct stat sb;
+    if (strncmp(base, CMH_TMP_PREFIX, strlen(CMH_TMP_PREFIX)))
+        why = "not a cmhash temporary";
+    else if (fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+        why = "gone already";
+    else if ((double)time(NULL) - (double)sb.st_mtime < g->o->min_age)
+        why = "modified since (younger than --min-age)";
+    else if (cmh_os_remove_tree(fd, base) != 0)
+        why = "cannot delete it";
+    close(fd);
+    return why;
+}
+
+static int report(gc_run *g, gc_item *it, bool removed, const char *why,
+                  cmh_gc_result *res)
+{
+    if (removed) {
+        res->removed++;
+        res->removed_bytes += it->bytes;
+    } else if (why) {
+        res->skipped++;
+    }
+    if (!g->o->item)
+        return 0;
+    cmh_gc_item x = {it->kind, it->path, it->cid, it->bytes, it->age,
+                     removed, why};
+    return g->o->item(&x, g->o->payload);
+}
+
+cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
+{
+    memset(res, 0, sizeof *res);
+    ctx->err[0] = 0;
+    if (!o || o->version != CMH_GC_OPTS_VERSION || !o->lib ||
+        o->min_age < 0)
+        return cmh__fail(ctx, CMH_E_INVALID, "bad gc options");
+    gc_run g;
+    memset(&g, 0, sizeof g);
+    g.ctx = ctx;
+    g.o = o;
+    cmh_library_init(&g.lib);
+    uint8_t *used = NULL;
+    size_t nused = 0;
+    bool apply = o->flags & CMH_GC_APPLY;
+
+    /* 1. verify's orphan engine */
+    cmh_verify_opts vo = CMH_VERIFY_OPTS_INIT;
+    vo.lib = o->lib;
+    vo.threads = o->threads;
+    vo.finding = on_finding;
+    vo.progress = o->progress;
+    vo.payload = &g;
+    cmh_verify *v = NULL;
+    cmh_status st = cmh_verify_new(&v, ctx, &vo);
+    if (st == CMH_OK)
+        st = cmh_verify_run(v);
+    cmh_verify_free(v);
+    if (g.oom)
+        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    if (st)
+        goto done;
+    if ((st = cmh_library_open(ctx, &g.lib, o->lib, false)) != CMH_OK)
+        goto done;
+
+    /* 2. contents, package by package under the package lock */
+    for (size_t i = 0; st == CMH_OK && i < g.n; i++) {
+        gc_item *it = &g.v[i];
+        if (it->kind != CMH_GC_ORPHAN_CONTENT)
+            continue;
+        if (reachable(&g, it->cid)) {
+            res->protected_items++;
+            it->kind = 0; /* never listed */
+            continue;
+        }
+        char ini[CMH_CID_SIZE + 8];
+        snprintf(ini, sizeof ini, "%s.INI", it->cid);
+        it->bytes = du(g.lib.datalib_fd, it->cid, 0) +
+                    du(g.lib.datalib_fd, ini, 0);
+        res->items++;
+        res->bytes += it->bytes;
+        const char *why = NULL;
+        bool removed = false;
+        char pk[CMH_PKGID_SIZE];
+        if (!apply) {
+        } else if (cmh_content_id_parse(it->cid, pk, NULL) !=
+                   CMH_CONTENT_PACKAGE) {
+            why = "not a package content; remove it by hand";
+        } else if (cmh_library_lock_package(ctx, &g.lib, pk, false) !=
+                   CMH_OK) {
+            why = "its package is locked by a running snapshot";
+            ctx->err[0] = 0;
+        } else {
+            /* re-check under the lock, then retire every content of the
+             * package that PkgLib does not reach */
+            cmh_pkg_info info;
+            uint64_t retired = 0;
+            if (reachable(&g, it->cid))
+                why = "a PkgLib INI lists it now";
+            else if (cmh_pkglib_read(ctx, &g.lib, pk, &info) != CMH_OK ||
+                     cmh_retire_package(ctx, &g.lib, pk, info.cid, true,
+                                        &retired) != CMH_OK)
+                why = "could not retire it (run cmhash verify)";
+            else
+                removed = !content_exists(&g, it->cid);
+            if (!why && !removed)
+                why = "still present after retirement";
+            ctx->err[0] = 0;
+            close(g.lib.pkg_lock_fd);
+            g.lib.pkg_lock_fd = -1;
+        }
+        if (report(&g, it, removed, why, res))
+            st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+    }
+    if (st)
+        goto done;
+
+    /* 3. FileLib entries, under the library lock */
+    if ((st = used_hashes(&g, &used, &nused)) != CMH_OK)
+        goto done;
+    if (apply && (st = cmh_library_lock(ctx, &g.lib)) != CMH_OK)
+        goto done;
+    for (size_t i = 0; st == CMH_OK && i < g.n; i++) {
+        gc_item *it = &g.v[i];
+        if (it->kind != CMH_GC_ORPHAN_FILE)
+            continue;
+        const char *slash = strrchr(it->path, '/');
+        if (slash && strlen(slash + 1) >= 64) {
+            char rel[CMH_FILELIB_REL_SIZE], hex[CMH_HEX_SIZE];
+            memcpy(hex, slash + 1, 64);
+            hex[64] = 0;
+            cmh_filelib_rel_hex(rel, hex, "");
+            it->bytes = du(g.lib.filelib_fd, rel, 0);
+            cmh_filelib_rel_hex(rel, hex, ".SIG");
+            it->bytes += du(g.lib.filelib_fd, rel, 0);
+            cmh_filelib_rel_hex(rel, hex, ".INI");
+            it->bytes += du(g.lib.filelib_fd, rel, 0);
+        }
+        res->items++;
+        res->bytes += it->bytes;
+        const char *why = apply ? remove_file(&g, it, used, nused) : NULL;
+        if (report(&g, it, apply && !why, why, res))
+            st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+    }
+    if (apply)
+        cmh_library_unlock(&g.lib);
+    if (st)
+        goto done;
+
+    /* 4. old temporaries */
+    for (size_t i = 0; st == CMH_OK && i < g.n; i++) {
+        gc_item *it = &g.v[i];
+        if (it->kind != CMH_GC_TEMP)
+            continue;
+        int fd;
+        const char *base;
+        if (open_parent(&g, it->path, &fd, &base) == 0) {
+            it->bytes = du(fd, base, 0);
+            close(fd);
+        }
+        res->items++;
+        res->bytes += it->bytes;
+        const char *why = apply ? remove_temp(&g, it) : NULL;
+        if (report(&g, it, apply && !why, why, res))
+            st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+    }
+done:
+    for (size_t i = 0; i < g.n; i++)
+        free(g.v[i].path);
+    free(g.v);
+    free(used);
+    cmh_library_close(&g.lib);
+    return st;
+}
