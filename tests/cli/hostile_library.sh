@@ -71,13 +71,15 @@ ln -s "$CANARY/mirror/a.txt.INI" "$LIB/DataLib/HOS00003.1/a.txt.INI"
 A5=$(fl "$SCRATCH/src5/a.txt")
 rm "$A5" && mkdir "$A5" && printf 'x\n' >"$A5/inner"
 rm "$LIB/DataLib/HOS00005.1.INI" && mkdir "$LIB/DataLib/HOS00005.1.INI"
-# 10 MB single-line INIs: a PkgLib INI and a FileLib reference list
+# 10 MB single-line INIs: a PkgLib INI, a FileLib reference list and a
+# mirror file INI
 A6=$(fl "$SCRATCH/src6/a.txt")
 python3 -c "
 import sys
 for p in sys.argv[1:]:
     open(p, 'wb').write(b'[Packages]\r\nHOS00006.1=' + b'A' * (10 << 20))
-" "$LIB/PkgLib/HOS00006.INI" "$A6.INI"
+" "$LIB/PkgLib/HOS00006.INI" "$A6.INI" \
+    "$LIB/DataLib/HOS00002.1/b.txt.INI"
 # crafted `..` content IDs
 printf '[Packages]\r\n../../canary=\r\nHOS00007.1/../../../canary=\r\n..=\r\n.=\r\nHOS00007.1=\r\n' \
     >"$LIB/PkgLib/HOS00007.INI"
@@ -267,8 +269,16 @@ if "$CMHASH" help gc >/dev/null 2>&1; then
     set -e
     if [ "$RC" -ge 124 ]; then fail "gc --apply: exit $RC"; else
         ok "gc --apply (exit $RC)"; fi
+    TESTS_RUN=$((TESTS_RUN + 1))
+    if canary_atimes | cmp -s - "$SCRATCH/canary.atimes"; then
+        ok "gc --apply did not read the canary"
+    else fail "gc --apply read the canary tree (atime moved)"; fi
+    # Contents of packages whose PkgLib INI exists but cannot be read (a
+    # FIFO, 10 MB) are not orphans to delete: gc cannot know what the
+    # package lists.
     for x in "$A1" "$A2" "$A5" "$C1DIR" "$LIB/DataLib/HOS00008.1" \
-        "$LIB/PkgLib/HOS00004.INI" "$LIB/PkgLib/HOS00007.INI"; do
+        "$LIB/PkgLib/HOS00004.INI" "$LIB/PkgLib/HOS00007.INI" \
+        "$LIB/DataLib/HOS00004.1" "$LIB/DataLib/HOS00006.1"; do
         TESTS_RUN=$((TESTS_RUN + 1))
         if [ -e "$x" ] || [ -L "$x" ]; then ok "gc kept $x"; else
             fail "gc --apply removed planted $x"; fi
