@@ -124,7 +124,51 @@ done
 # one thread: the crash lands inside the big file for sure
 crash_case "crash at read:50, 1 thread" env CMHASH_TEST_CRASH_AT=read:50 \
     "$CMHASH" snapshot "$S2" MSC0000A --lib "$LIB" --threads 1
+# a crashed --version 5 (its leftovers are above the current version 1):
+# the re-run without --version writes 2 and must leave no trace of 5
+crash_case "crash at install:1 of --version 5" env CMHASH_TEST_CRASH_AT=install:1 \
+    "$CMHASH" snapshot "$S2" MSC0000A --lib "$LIB" --version 5
 POINT_KILLS=$KILLED
+
+# the first version of a new package: after the kill the package is absent
+# or complete at version 1; a re-run writes version 1 exactly
+for p in file:3 rename:4 commit:1 committed:1; do
+    rm -rf "$LIB"
+    cp -a "$BASE" "$LIB"
+    set +e
+    CMHASH_TEST_CRASH_AT=$p "$CMHASH" snapshot "$S2" MSC0000C --lib "$LIB" \
+        >/dev/null 2>&1
+    rc=$?
+    set -e
+    TESTS_RUN=$((TESTS_RUN + 1))
+    if [ $rc != 137 ]; then
+        fail "new package, crash at $p: exit $rc"
+        continue
+    fi
+    KILLED=$((KILLED + 1))
+    POINT_KILLS=$((POINT_KILLS + 1))
+    exp=()
+    [ -f "$LIB/PkgLib/MSC0000C.INI" ] && exp=(--expect "MSC0000C=1:$H2")
+    if python3 "$HERE/libcheck.py" "$LIB" --expect "MSC0000A=1:$H1" \
+        --expect "MSC0000B=1:$HB" "${exp[@]}" >"$SCRATCH/lc.out"; then
+        ok "new package, crash at $p: valid (package $([ ${#exp[@]} = 0 ] && echo absent || echo "at version 1"))"
+    else
+        fail "new package, crash at $p: library invalid"
+        grep -v '^note' "$SCRATCH/lc.out" | head >&2
+    fi
+    TESTS_RUN=$((TESTS_RUN + 1))
+    v=1
+    [ ${#exp[@]} = 0 ] || v=2
+    if "$CMHASH" snapshot "$S2" MSC0000C --lib "$LIB" --no-fsync >/dev/null 2>&1 &&
+        python3 "$HERE/libcheck.py" "$LIB" --strict --allow-temps \
+            --allow-orphan-files --expect "MSC0000C=$v:$H2" \
+            --expect "MSC0000A=1:$H1" --expect "MSC0000B=1:$HB" >"$SCRATCH/lc.out"; then
+        ok "new package, crash at $p: re-run writes version $v; library exact"
+    else
+        fail "new package, crash at $p: re-run"
+        grep -v '^note' "$SCRATCH/lc.out" | head >&2
+    fi
+done
 
 # ---- timed kills ---------------------------------------------------------
 TIMED=0
