@@ -8,6 +8,7 @@
 #
 #   bash bench/scale.sh [--scale F] [--build DIR] [--work DIR] [--keep]
 #                       [--record | --no-record] [--threads N]
+#                       [--from RESULTS.tsv [--note TEXT]]
 #
 # The library: package SCL00001 holds the 200,000-file package; then
 # packages of 50,000 files each (SCL00002...) until 1,000,000 entries.
@@ -15,7 +16,9 @@
 # the table gets the snapshot of the package that reached it (a
 # 50,000-file snapshot into a library of N entries) and a full verify of
 # the library.  --scale F multiplies every count (CI smoke: --scale 0.01);
-# results are recorded only at full scale unless --record.  Snapshots use
+# results are recorded only at full scale unless --record.  --from
+# re-renders (and with --record records) the table of an earlier run's
+# WORK/results.tsv, e.g. a run stopped before 1M; --note adds a remark.  Snapshots use
 # --no-fsync (the benchmark mode, section 7 of the format) so the numbers
 # measure cmhash, not the disk's flush latency.
 # Needs about 30 GB and 6.5 M inodes in --work at full scale; removed
@@ -29,6 +32,8 @@ work=${TMPDIR:-/tmp}/cmhash-scale
 keep=0
 record=auto
 threads=$(nproc)
+from=
+note=
 while [ $# -gt 0 ]; do
     case $1 in
     --scale) scale=$2; shift ;;
@@ -38,6 +43,8 @@ while [ $# -gt 0 ]; do
     --record) record=1 ;;
     --no-record) record=0 ;;
     --threads) threads=$2; shift ;;
+    --from) from=$2; shift ;;
+    --note) note=$2; shift ;;
     -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "scale.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -63,6 +70,10 @@ lib=$work/lib
 res=$work/results.tsv
 : >"$res"
 [ "$keep" = 1 ] || trap 'rm -rf "$work"' EXIT
+build_secs="?"
+if [ -n "$from" ]; then
+    cp "$from" "$res"
+else
 
 # timed LABEL CMD...: run CMD under /usr/bin/time; sets T_WALL, T_RSS (KB)
 # and T_RC; CMD's output goes to $work/LABEL.out.
@@ -136,6 +147,7 @@ for cp in $checkpoints; do
     echo "  verify $entries entries: ${T_WALL}s, ${T_RSS} KB"
 done
 build_secs=$(python3 -c "import time,sys; print('%.0f' % (time.time()-float(sys.argv[1])))" "$build_start")
+fi # --from
 
 # Linear growth: verify time per entry at 1M within 1.5x of that at 250k
 # (the machine is shared, so allow noise but not an n log n or n^2 term);
@@ -187,9 +199,11 @@ if [ "$record" = 1 ]; then
     doc=$root/docs/BENCHMARKS.md
     touch "$doc"
     # replace our own section (always the last one) or append it
-    python3 - "$doc" "$table" "$work/verdict.txt" "$build_secs" "$threads" <<'PY'
-import sys, subprocess, datetime, platform, os
-doc, table, verdict, build_secs, threads = sys.argv[1:]
+    python3 - "$doc" "$table" "$work/verdict.txt" "$build_secs" "$threads" \
+        "$total" "$big" "$unit" "$note" <<'PY'
+import sys, datetime, os
+doc, table, verdict, build_secs, threads, total, big, unit, note = sys.argv[1:]
+fmt = lambda n: "{:,}".format(int(n))
 text = open(doc).read()
 i = text.find("\n## Scale\n")
 if i >= 0:
@@ -208,9 +222,9 @@ sec = f"""
 
 `bash bench/scale.sh` (issue 6; about 30 GB and 6.5 M inodes of scratch,
 removed afterwards). The library is built by real `cmhash snapshot` runs
-(`--no-fsync`): package SCL00001 of 200,000 tiny files, then packages of
-50,000 tiny files until 1,000,000 FileLib entries (every file unique, so
-entries = files). At 250k, 500k and 1M entries: the snapshot of the
+(`--no-fsync`): package SCL00001 of {fmt(big)} tiny files, then packages
+of {fmt(unit)} tiny files until {fmt(total)} FileLib entries (every file
+unique, so entries = files). At 250k, 500k and 1M entries: the snapshot of the
 package that reached the mark, and a full `cmhash verify` of the library
 (exit 0, every entry hashed once). Wall time and peak RSS from
 `/usr/bin/time`. Measured {when}, {os.cpu_count()} CPUs ({cpu}),
@@ -222,6 +236,7 @@ the whole library took {build_secs} s.
 Linearity and bound (checked by the script: verify time per entry at 1M
 within 1.5x of that at 250k, one package's snapshot within 2x, every peak
 RSS under 512 MiB): {open(verdict).read().strip()}
+{note}
 """
 open(doc, "w").write(text + sec)
 PY
