@@ -69,6 +69,44 @@ bad 3 "source is a file" "$GOOD/d/g.txt" MSC0000A -- "$GOOD/d/g.txt" \
 bad 2 "--version not above current" "$GOOD" MSC0000A --version 1 -- \
     "--version 1 is not above the current version 1 of MSC0000A"
 
+# ---- libraries that are not (or no longer) libraries: exit 4 ------------
+printf 'file\n' >"$SCRATCH/afile"
+mkdir -p "$SCRATCH/notlib" "$SCRATCH/partial/PkgLib" "$SCRATCH/partial/DataLib"
+printf 'junk\n' >"$SCRATCH/notlib/junk"
+printf '[Packages]\r\nMSC00009.1=\r\n' >"$SCRATCH/partial/PkgLib/MSC00009.INI"
+for c in "afile|Not a directory" \
+    "notlib|is not a content library (no PkgLib, DataLib, FileLib) and not empty" \
+    "partial|is not a content library: FileLib is missing"; do
+    L2=$SCRATCH/${c%%|*}
+    before=$(tree_digest "$SCRATCH/${c%%|*}" 2>/dev/null || cat "$L2")
+    expect_rc 4 "$CMHASH" snapshot "$GOOD" MSC0000A --lib "$L2" &&
+        ok "--lib ${c%%|*}: exit 4"
+    one_line_error "--lib ${c%%|*}" "$L2" "${c#*|}"
+    same "--lib ${c%%|*}: untouched" \
+        "$(tree_digest "$L2" 2>/dev/null || cat "$L2")" "$before"
+done
+# damaged INIs the snapshot must read: PkgLib (exit 4 before anything is
+# written) and the reference list of a file it places (nothing committed)
+DMG=$SCRATCH/damaged
+cp -a "$LIB" "$DMG"
+printf 'garbage' >"$DMG/PkgLib/MSC0000A.INI"
+before=$(tree_digest "$DMG")
+expect_rc 4 "$CMHASH" snapshot "$GOOD" MSC0000A --lib "$DMG" && ok "damaged PkgLib INI: exit 4"
+one_line_error "damaged PkgLib INI" "$DMG/PkgLib/MSC0000A.INI is damaged" "cmhash verify"
+same "damaged PkgLib INI: untouched" "$(tree_digest "$DMG")" "$before"
+rm -rf "$DMG"
+cp -a "$LIB" "$DMG"
+GH=$(sha256sum "$GOOD/d/g.txt" | cut -c1-64 | tr a-f A-F)
+printf '[File]\r\n../../etc=\r\n' >"$DMG/FileLib/${GH:0:4}/$GH.INI"
+printf 'changed\n' >"$GOOD/new.txt"
+before=$(content_digest "$DMG")
+expect_rc 4 "$CMHASH" snapshot "$GOOD" MSC0000A --lib "$DMG" &&
+    ok "damaged FileLib reference list: exit 4"
+one_line_error "damaged FileLib reference list" "$DMG/FileLib/${GH:0:4}/$GH.INI is damaged"
+same "damaged FileLib reference list: nothing committed" "$(content_digest "$DMG")" "$before"
+no_temps "damaged FileLib reference list" "$DMG"
+rm -f "$GOOD/new.txt"
+
 # ---- names Windows cannot hold: every one listed, nothing written ------
 N=$SCRATCH/names
 mkdir -p "$N/sub/deeper" "$N/okdir"
