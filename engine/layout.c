@@ -50,8 +50,17 @@ void cmh__crash_point(const char *point)
 
 void cmh_tmp_name(char *buf, size_t size, const char *suffix)
 {
+    /* getpid() is a system call (glibc no longer caches it) and this runs
+     * several times per file: ask once. Racing first calls store the same
+     * value. */
+    static _Atomic long pid;
+    long p = atomic_load_explicit(&pid, memory_order_relaxed);
+    if (!p) {
+        p = (long)getpid();
+        atomic_store_explicit(&pid, p, memory_order_relaxed);
+    }
     uint64_t n = atomic_fetch_add(&g_tmp_counter, 1);
-    snprintf(buf, size, CMH_TMP_PREFIX "%ld-%llu%s", (long)getpid(),
+    snprintf(buf, size, CMH_TMP_PREFIX "%ld-%llu%s", p,
              (unsigned long long)n, suffix ? suffix : "");
 }
 

@@ -646,10 +646,11 @@ cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
                     S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == x->size;
         /* A present entry of the wrong size is damaged: ours replaces it. */
         x->data_new = !have;
-        bool have_sig = fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-                        S_ISREG(sb.st_mode) &&
-                        (uint64_t)sb.st_size == cmh_sig_size(x->size);
-        x->sig_new = x->data_new || !have_sig;
+        /* (no need to look at the .SIG when the data is new: ours goes in) */
+        x->sig_new = x->data_new ||
+                     !(fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                       S_ISREG(sb.st_mode) &&
+                       (uint64_t)sb.st_size == cmh_sig_size(x->size));
         cmh_reflist r = {0};
         bool missing;
         char why[256];

@@ -67,7 +67,7 @@ cmh_status cmh_keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
 typedef struct cmh_place {
     uint8_t sha[CMH_SHA256_LEN];
     uint64_t size;
-    char tmp[48], sigtmp[48]; /* our temps/pins at the FileLib root */
+    char tmp[64], sigtmp[64]; /* our temps/pins, relative to FileLib */
     char initmp[48];          /* new reference INI temp in H4/ */
     bool data_new;            /* we put the data file in */
     bool sig_new;             /* we put the .SIG in */

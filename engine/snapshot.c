@@ -34,8 +34,11 @@
 /* Per-file snapshot state (node->aux), written by the one worker that
  * streams the file, read by the main thread after the pool is idle. */
 typedef struct file_state {
-    char tmp[48];    /* data temp or pin at the FileLib root; "" = none */
-    char sigtmp[48]; /* signature temp or pin; "" = none */
+    /* Paths relative to FileLib: "<temp>" at its root (large files, copied
+     * while hashed) or "<H4>/<temp>" (small files, written once their hash
+     * is known). "" = none. */
+    char tmp[64];    /* data temp or pin */
+    char sigtmp[64]; /* signature temp or pin */
     bool pinned;     /* tmp is a hard link of the existing entry */
     bool sig_pinned;
 } file_state;
@@ -150,7 +153,7 @@ static void pin_existing(snap *s, file_state *fs, const cmh_node *n)
     if (fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
         !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != n->size)
         return;
-    char pin[48];
+    char pin[64];
     cmh_tmp_name(pin, sizeof pin, NULL);
     if (linkat(fl, rel, fl, pin, 0) != 0)
         return; /* no hard links here (some CIFS mounts): keep our copy */
@@ -166,6 +169,94 @@ static void pin_existing(snap *s, file_state *fs, const cmh_node *n)
             fs->sig_pinned = true;
         }
     }
+}
+
+/* Files up to this size are kept in memory while hashed and written once,
+ * straight into their FileLib/<H4> folder (or not at all when FileLib has
+ * them): the large-file path creates a temp at the FileLib root before the
+ * hash is known, and with many small files every create and rename lands
+ * in that one folder, serialised by the filesystem's folder lock. One read
+ * buffer: a small file is read whole in one read(). */
+#define SMALL_FILE CMH_READ_SIZE
+
+static int copy_sink(const void *data, size_t len, void *payload)
+{
+    cmh_buf *b = payload;
+    cmh_buf_add(b, data, len);
+    return b->oom ? ENOMEM : 0;
+}
+
+static int sigcopy_sink(const void *data, size_t len, void *payload)
+{
+    return copy_sink(data, len, payload) != 0;
+}
+
+/* Write @p len bytes as a new temp "<h4>/<temp><suffix>" in FileLib; the
+ * folder is made when missing (gc may have removed an empty one). */
+static int write_h4_temp(snap *s, const char *h4, const char *suffix,
+                         const void *data, size_t len, char out[64])
+{
+    char name[48];
+    cmh_tmp_name(name, sizeof name, suffix);
+    snprintf(out, 64, "%s/%s", h4, name);
+    int e = 0;
+    for (int tries = 0; tries < 3; tries++) {
+        e = cmh_write_new(s->lib.filelib_fd, out, data, len, false);
+        if (e != ENOENT)
+            break;
+        if (mkdirat(s->lib.filelib_fd, h4, 0755) != 0 && errno != EEXIST) {
+            e = errno;
+            break;
+        }
+    }
+    if (e)
+        out[0] = 0;
+    return e;
+}
+
+/* Hard-link FileLib/<rel> to a temp name in its folder: the bytes stay
+ * ours even if a concurrent retirement deletes the entry before we
+ * reference it. */
+static bool pin_h4(snap *s, const char *h4, const char *rel,
+                   uint64_t want_size, char out[64])
+{
+    struct stat sb;
+    int fl = s->lib.filelib_fd;
+    if (fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != want_size)
+        return false;
+    char name[48];
+    cmh_tmp_name(name, sizeof name, NULL);
+    snprintf(out, 64, "%s/%s", h4, name);
+    if (linkat(fl, rel, fl, out, 0) != 0) {
+        out[0] = 0;
+        return false;
+    }
+    return true;
+}
+
+/* Small file, hashed: pin the existing entry or write our copy. */
+static int place_small(snap *s, cmh_worker *w, file_state *fs,
+                       const cmh_node *n)
+{
+    char hex[CMH_HEX_SIZE], h4[5], rel[CMH_FILELIB_REL_SIZE],
+        sigrel[CMH_FILELIB_REL_SIZE];
+    cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
+    memcpy(h4, hex, 4);
+    h4[4] = 0;
+    cmh_filelib_rel_hex(rel, hex, "");
+    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
+    fs->pinned = pin_h4(s, h4, rel, n->size, fs->tmp);
+    if (fs->pinned)
+        fs->sig_pinned = pin_h4(s, h4, sigrel, cmh_sig_size(n->size),
+                                fs->sigtmp);
+    int e = 0;
+    if (!fs->pinned)
+        e = write_h4_temp(s, h4, NULL, w->copy.data, w->copy.len, fs->tmp);
+    if (!e && !fs->sig_pinned)
+        e = write_h4_temp(s, h4, ".SIG", w->sigcopy.data, w->sigcopy.len,
+                          fs->sigtmp);
+    return e;
 }
 
 static void file_task(void *tk, void *state, void *arg)
@@ -184,7 +275,8 @@ static void file_task(void *tk, void *state, void *arg)
         worker_fail(s, CMH_E_NOMEM, "out of memory");
         goto out;
     }
-    if (s->write) {
+    bool small = s->write && n->size <= SMALL_FILE;
+    if (s->write && !small) {
         int fl = s->lib.filelib_fd;
         cmh_tmp_name(fs->tmp, sizeof fs->tmp, NULL);
         data_fd = openat(fl, fs->tmp, O_WRONLY | O_CREAT | O_EXCL |
@@ -211,9 +303,23 @@ static void file_task(void *tk, void *state, void *arg)
     }
     cmh_stream_out so = {.data_fd = data_fd,
                          .sig_fd = s->write ? sig_fd : -1};
+    cmh_stream_hooks hooks = {0};
+    if (small) {
+        if (w->copy.oom)
+            cmh_buf_free(&w->copy);
+        if (w->sigcopy.oom)
+            cmh_buf_free(&w->sigcopy);
+        cmh_buf_reset(&w->copy);
+        cmh_buf_reset(&w->sigcopy);
+        hooks.data_sink = copy_sink;
+        hooks.data_payload = &w->copy;
+        hooks.sig_sink = sigcopy_sink;
+        hooks.sig_payload = &w->sigcopy;
+    }
     cmh_stream_res r;
-    int e = cmh_stream_file(w, path, n->name, n->size, n->mtime_ns, &so, &r,
-                            &s->bytes_done, cmh_pool_cancel_flag(s->pool));
+    int e = cmh_stream_fileat(w, AT_FDCWD, path, n->name, n->size,
+                              n->mtime_ns, &so, small ? &hooks : NULL, &r,
+                              &s->bytes_done, cmh_pool_cancel_flag(s->pool));
     if (e == 0 && data_fd >= 0 && close(data_fd) != 0) {
         e = errno;
         r.write_err = true;
@@ -254,8 +360,18 @@ static void file_task(void *tk, void *state, void *arg)
     n->attrs = r.attrs;
     memcpy(n->sha, r.sha, sizeof n->sha);
     memcpy(n->sig_sha, r.sig_sha, sizeof n->sig_sha);
-    if (s->write) {
+    if (small) {
+        e = place_small(s, w, fs, n);
+        if (e) {
+            worker_fail(s, cmh__status_for_write_errno(e),
+                        "cannot write in %s/FileLib: %s; %s", s->lib.path,
+                        strerror(e), cmh__write_hint(e));
+            goto out;
+        }
+    } else if (s->write) {
         pin_existing(s, fs, n);
+    }
+    if (s->write) {
         e = write_mirror_ini(s, w, n, rel);
         if (e) {
             worker_fail(s, cmh__status_for_write_errno(e),

@@ -37,6 +37,8 @@ void cmh_worker_free(cmh_worker *w)
     EVP_MD_CTX_free(w->sigmd);
     free(w->buf);
     cmh_buf_free(&w->scratch);
+    cmh_buf_free(&w->copy);
+    cmh_buf_free(&w->sigcopy);
     free(w);
 }
 
@@ -182,7 +184,10 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
     res->size = size;
     res->mtime_ns = stat_mtime(&before);
     res->attrs = cmh_os_dos_attributes(fd, name, &before);
-    cmh_os_advise_sequential(fd);
+    /* Readahead hint for big files only: for a tiny file it is one more
+     * system call and the default readahead already covers it. */
+    if (size >= (1u << 20))
+        cmh_os_advise_sequential(fd);
     /* (Re)start both digests here and check it: an init that failed (out
      * of memory) leaves a context that crashes on update. */
     if (!EVP_DigestInit_ex(w->md, w->type, NULL) ||
@@ -223,6 +228,11 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
         if (sig && cmh_sig_update(sig, w->buf, (size_t)n, sig_sink, &sa)) {
             e = sa.err ? sa.err : EIO;
             res->write_err = sa.err != 0;
+            goto out;
+        }
+        if (hooks && hooks->data_sink &&
+            (e = hooks->data_sink(w->buf, (size_t)n, hooks->data_payload))) {
+            res->write_err = true;
             goto out;
         }
         if (data_fd >= 0) {

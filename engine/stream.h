@@ -20,6 +20,8 @@ typedef struct cmh_worker {
     EVP_MD *type;       /* SHA-256, borrowed from the context */
     unsigned char *buf; /* CMH_READ_SIZE bytes */
     cmh_buf scratch;    /* INI text */
+    cmh_buf copy;       /* a small file's bytes (snapshot) */
+    cmh_buf sigcopy;    /* a small file's signature (snapshot) */
 } cmh_worker;
 
 cmh_worker *cmh_worker_new(EVP_MD *md);
@@ -43,6 +45,11 @@ typedef struct cmh_stream_hooks {
      * may sleep. */
     void (*on_read)(size_t n, void *payload);
     void *read_payload;
+    /* The file bytes of each read (snapshot keeps a small file in memory
+     * until its hash says where it goes). Nonzero fails the file with the
+     * errno it returns, as a write error. */
+    int (*data_sink)(const void *data, size_t len, void *payload);
+    void *data_payload;
 } cmh_stream_hooks;
 
 /* Outcome of streaming one file. */

@@ -2044,7 +2044,7 @@ static int hash_once(cmh_verify *v, vworker *w, ventry *e, uint8_t *sha,
     char rel[CMH_FILELIB_REL_SIZE];
     cmh_filelib_rel_hex(rel, e->hex, "");
     cmh_stream_out so = {-1, -1};
-    cmh_stream_hooks hk = {NULL, NULL, throttle, v};
+    cmh_stream_hooks hk = {.on_read = throttle, .read_payload = v};
     sig_cmp sc = {-1, w->buf, false};
     *deep = *dmis = false;
     /* a .SIG already reported as broken is not compared again */

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 #ifdef __linux__
+#include <sys/vfs.h>
 #include <sys/xattr.h>
 #endif
 
@@ -90,14 +91,39 @@ static int parse_dosattrib_text(const char *buf, size_t n, uint32_t *out)
     return 0;
 }
 
+#ifdef __linux__
+/* Is the filesystem of @p fd (device @p dev) a CIFS/SMB mount? Cached per
+ * thread and device: one fstatfs per source filesystem, not per file. */
+static bool on_cifs(int fd, dev_t dev)
+{
+    static _Thread_local dev_t cached_dev;
+    static _Thread_local int cached = -1;
+    if (cached >= 0 && cached_dev == dev)
+        return cached;
+    struct statfs sf;
+    int is = 0;
+    if (fstatfs(fd, &sf) == 0)
+        is = (unsigned long)sf.f_type == 0xFF534D42ul || /* CIFS */
+             (unsigned long)sf.f_type == 0xFE534D42ul || /* SMB2 */
+             (unsigned long)sf.f_type == 0x517Bul;       /* SMB */
+    cached_dev = dev;
+    cached = is;
+    return is;
+}
+#endif
+
 uint32_t cmh_os_dos_attributes(int fd, const char *name, const struct stat *st)
 {
 #ifdef __linux__
     unsigned char buf[64];
-    ssize_t n = fgetxattr(fd, "system.cifs_attrib", buf, sizeof buf);
-    if (n == 4)
-        return (uint32_t)buf[0] | (uint32_t)buf[1] << 8 |
-               (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 24;
+    ssize_t n;
+    if (on_cifs(fd, st->st_dev)) {
+        n = fgetxattr(fd, "system.cifs_attrib", buf, sizeof buf);
+        if (n == 4)
+            return (uint32_t)buf[0] | (uint32_t)buf[1] << 8 |
+                   (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 24;
+    }
+    /* Samba's own attribute, on the server's disk behind a share */
     n = fgetxattr(fd, "user.DOSATTRIB", buf, sizeof buf);
     uint32_t v;
     if (n > 0 && parse_dosattrib_text((const char *)buf, (size_t)n, &v) == 0)

@@ -462,7 +462,8 @@ static void test_stream_hooks(void **state)
         assert_int_equal(cmh_sig_file(ctx, path, sigpath), CMH_OK);
         sink_buf b = {0};
         cmh_stream_out so = {-1, -1};
-        cmh_stream_hooks hk = {to_buf, &b, on_read, &b};
+        cmh_stream_hooks hk = {.sig_sink = to_buf, .sig_payload = &b,
+                               .on_read = on_read, .read_payload = &b};
         cmh_stream_res r;
         assert_int_equal(cmh_stream_fileat(w, dfd, "s.bin", "s.bin",
                                            UINT64_MAX, INT64_MIN, &so, &hk,
