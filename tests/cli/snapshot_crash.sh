@@ -102,6 +102,20 @@ after_kill() {
         --allow-orphan-files --expect "MSC0000A=$((v + 1)):$rh" \
         --expect "MSC0000B=1:$HB" >"$SCRATCH/lc.out"; then
         ok "$label: re-run writes version $((v + 1)); library exact"
+        # every other case: gc removes the leftovers, then nothing at all
+        # is left over
+        if [ "$rs" = "$S2" ]; then
+            TESTS_RUN=$((TESTS_RUN + 1))
+            if "$CMHASH" gc --lib "$LIB" --apply --min-age 0s >"$SCRATCH/gc.out" 2>&1 &&
+                python3 "$HERE/libcheck.py" "$LIB" --strict \
+                    --expect "MSC0000A=$((v + 1)):$rh" \
+                    --expect "MSC0000B=1:$HB" >"$SCRATCH/lc.out"; then
+                ok "$label: after gc --apply: exact, no leftover ($(tail -1 "$SCRATCH/gc.out"))"
+            else
+                fail "$label: not exact after gc: $(cat "$SCRATCH/gc.out")"
+                grep -v '^note' "$SCRATCH/lc.out" | head >&2
+            fi
+        fi
     else
         fail "$label: library not exact after the re-run"
         grep -v '^note' "$SCRATCH/lc.out" | head -20 >&2
@@ -113,10 +127,9 @@ after_kill() {
 # 11 files, refini/rename per placed hash, drop/unlink/retire-rename per
 # retired hash, uninstall twice per retired content)
 POINTS="read:1 read:$((BIG_MB * 2)) read:$((BIG_MB * 4 - 2))
-file:1 file:11 temps:1 refini:1 refini:11
-rename:1 rename:2 rename:3 rename:25 install:1 commit:1 committed:1
-drop:1 drop:3 unlink:1 unlink:2 unlink:3 unlink:4 retire-rename:1
-retire-rename:3 uninstall:1 uninstall:2"
+file:1 file:11 temps:1 refini:11 rename:1 rename:3 rename:25 install:1
+commit:1 committed:1 drop:1 unlink:1 unlink:2 unlink:3 unlink:4
+retire-rename:1 retire-rename:3 uninstall:1 uninstall:2"
 for p in $POINTS; do
     crash_case "crash at $p" env CMHASH_TEST_CRASH_AT=$p \
         "$CMHASH" snapshot "$S2" MSC0000A --lib "$LIB" --threads 2
