@@ -82,6 +82,7 @@ int cmd_ls(int argc, char **argv);
 int cmd_delta(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

@@ -20,6 +20,7 @@ static const char main_usage[] =
     "  delta ID_OLD ID_NEW OUTDIR  binary delta between two versions\n"
     "  patch BASEDIR DELTADIR OUTDIR  apply a delta\n"
     "  gc [--apply]            remove orphans and old temporaries\n"
+    "  status PKGID --lib L... Targeted/Installed over DP libraries\n"
     "  help COMMAND            help on a command\n"
     "\n"
     "Options: --version, --help; every command takes --log FILE (CMTrace\n"
@@ -43,6 +44,7 @@ static const command commands[] = {
     {"delta", cmd_delta},
     {"patch", cmd_patch},
     {"gc", cmd_gc},
+    {"status", cmd_status},
     {"verify", cmd_verify},
 };
 

@@ -185,6 +185,8 @@ static cmh_status used_hashes(gc_run *g, uint8_t **out, size_t *n)
         uint8_t *h;
         size_t nh;
         int e = cmh_mirror_hashes(&g->lib, de->d_name, &h, &nh);
+        if (e == ENOENT)
+            continue; /* retired meanwhile */
         if (e) {
             st = cmh__fail_errno(g->ctx, CMH_E_IO, e,
                                  "cannot read %s/DataLib/%s", g->lib.path,
@@ -406,7 +408,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
         goto done;
 
     /* 3. FileLib entries, under the library lock */
-    if ((st = used_hashes(&g, &used, &nused)) != CMH_OK)
+    if (apply && (st = used_hashes(&g, &used, &nused)) != CMH_OK)
         goto done;
     if (apply && (st = cmh_library_lock(ctx, &g.lib)) != CMH_OK)
         goto done;

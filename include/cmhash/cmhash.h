@@ -14,6 +14,7 @@
 #include <cmhash/ls.h>
 #include <cmhash/delta.h>
 #include <cmhash/gc.h>
+#include <cmhash/dpstatus.h>
 #include <cmhash/verify.h>
 #include <cmhash/bench.h>
 

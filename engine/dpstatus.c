@@ -1,0 +1,336 @@
+/* cmh_dp_status and the library watch (dpstatus.h). */
+#include "tree_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/inotify.h>
+#endif
+
+#include <cmhash/dpstatus.h>
+#include <cmhash/verify.h>
+
+typedef struct one_lib {
+    uint32_t version;
+    char cid[CMH_CID_SIZE];
+    char problem[CMH_ERRMSG_SIZE];
+} one_lib;
+
+static void read_version(cmh_ctx *ctx, const char *path, const char *pkgid,
+                         one_lib *o)
+{
+    cmh_library l;
+    cmh_library_init(&l);
+    cmh_pkg_info info;
+    if (cmh_library_open(ctx, &l, path, false) != CMH_OK ||
+        cmh_pkglib_read(ctx, &l, pkgid, &info) != CMH_OK) {
+        snprintf(o->problem, sizeof o->problem, "%s", ctx->err);
+    } else if (!info.cid[0]) {
+        snprintf(o->problem, sizeof o->problem,
+                 "package %s is not in %s", pkgid, path);
+    } else {
+        o->version = info.version;
+        snprintf(o->cid, sizeof o->cid, "%s", info.cid);
+    }
+    ctx->err[0] = 0;
+    cmh_library_close(&l);
+}
+
+/* Every file below @p d: a FileLib entry of the right size whose
+ * reference INI lists @p cid. */
+static bool quick_dir(cmh_library *l, const cmh_node *d, const char *cid,
+                      char *problem, size_t psize)
+{
+    for (size_t i = 0; i < d->nfiles; i++) {
+        char rel[CMH_FILELIB_REL_SIZE];
+        struct stat sb;
+        cmh_filelib_rel(rel, d->files[i]->sha, "");
+        if (fstatat(l->filelib_fd, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(sb.st_mode) ||
+            (uint64_t)sb.st_size != d->files[i]->size) {
+            snprintf(problem, psize, "%s/FileLib/%s is missing or has the "
+                     "wrong size", l->path, rel);
+            return false;
+        }
+        cmh_filelib_rel(rel, d->files[i]->sha, ".INI");
+        char *data, why[64];
+        size_t len;
+        cmh_reflist r = {0};
+        bool ok = cmh_read_small_file(l->filelib_fd, rel, CMH_INI_MAX_FILE,
+                                      &data, &len) == 0;
+        if (ok) {
+            ok = cmh_reflist_parse(&r, data, len, why, sizeof why) &&
+                 cmh_reflist_has(&r, cid);
+            free(data);
+        }
+        cmh_reflist_free(&r);
+        if (!ok) {
+            snprintf(problem, psize, "%s/FileLib/%s does not list %s",
+                     l->path, rel, cid);
+            return false;
+        }
+    }
+    for (size_t i = 0; i < d->ndirs; i++)
+        if (!quick_dir(l, d->dirs[i], cid, problem, psize))
+            return false;
+    return true;
+}
+
+/* Layout, sizes and references of @p cid: no bytes read. */
+static bool quick_check(cmh_ctx *ctx, const char *path, const char *cid,
+                        char *problem, size_t psize)
+{
+    cmh_library l;
+    cmh_library_init(&l);
+    cmh_node *root = NULL;
+    cmh_tree_counts c;
+    char hash[CMH_HEX_SIZE], rcid[CMH_CID_SIZE];
+    bool ok = cmh_library_open(ctx, &l, path, false) == CMH_OK &&
+              cmh__content_resolve(ctx, &l, cid, rcid, hash) == CMH_OK &&
+              cmh__mirror_load(ctx, &l, cid, &root, &c) == CMH_OK;
+    if (!ok)
+        snprintf(problem, psize, "%s", ctx->err);
+    else
+        ok = quick_dir(&l, root, cid, problem, psize);
+    ctx->err[0] = 0;
+    cmh_node_free(root);
+    cmh_library_close(&l);
+    return ok;
+}
+
+typedef struct vstate {
+    bool validated;
+    char message[512];
+} vstate;
+
+static int on_content(const cmh_verify_content *c, void *payload)
+{
+    vstate *s = payload;
+    s->validated = c->status == CMH_CSTATUS_VALIDATED;
+    snprintf(s->message, sizeof s->message, "%s", c->message);
+    return 0;
+}
+
+static bool full_check(cmh_ctx *ctx, const char *path, const char *cid,
+                       char *problem, size_t psize)
+{
+    cmh_verify_opts o = CMH_VERIFY_OPTS_INIT;
+    const char *ids[1] = {cid};
+    vstate s = {false, ""};
+    o.lib = path;
+    o.ids = ids;
+    o.nids = 1;
+    o.content = on_content;
+    o.payload = &s;
+    cmh_verify *v = NULL;
+    cmh_status st = cmh_verify_new(&v, ctx, &o);
+    if (st == CMH_OK)
+        st = cmh_verify_run(v);
+    bool ok = st == CMH_OK && s.validated &&
+              cmh_verify_get_summary(v)->errors == 0;
+    if (!ok)
+        snprintf(problem, psize, "%s",
+                 st ? ctx->err : s.message[0] ? s.message
+                                              : "verify found errors");
+    cmh_verify_free(v);
+    ctx->err[0] = 0;
+    return ok;
+}
+
+cmh_status cmh_dp_status(cmh_ctx *ctx, const cmh_dp_opts *o,
+                         cmh_dp_result *res)
+{
+    memset(res, 0, sizeof *res);
+    ctx->err[0] = 0;
+    char pkgid[CMH_PKGID_SIZE];
+    if (!o || o->version != CMH_DP_OPTS_VERSION || !o->nlibs || !o->libs)
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "status needs a package ID and at least one "
+                         "library");
+    if (!o->pkgid || cmh_pkgid_parse(pkgid, o->pkgid) != CMH_OK)
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "'%s' is not a package ID: expected a 3-character "
+                         "site code and 5 hex digits, e.g. MSC0000B",
+                         o->pkgid ? o->pkgid : "");
+    snprintf(res->pkgid, sizeof res->pkgid, "%s", pkgid);
+    one_lib *v = calloc(o->nlibs, sizeof *v);
+    if (!v)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < o->nlibs; i++) {
+        read_version(ctx, o->libs[i], pkgid, &v[i]);
+        if (v[i].version > res->target_version)
+            res->target_version = v[i].version;
+    }
+    cmh_status st = CMH_OK;
+    res->targeted = (uint32_t)o->nlibs;
+    for (size_t i = 0; i < o->nlibs; i++) {
+        cmh_dp_lib x = {o->libs[i], v[i].version, v[i].cid, 0, 0, NULL};
+        if (!v[i].problem[0] && v[i].version != res->target_version)
+            snprintf(v[i].problem, sizeof v[i].problem,
+                     "holds version %u, not %u", v[i].version,
+                     res->target_version);
+        if (!v[i].problem[0]) {
+            x.present = 1;
+            x.valid = (o->flags & CMH_DP_QUICK)
+                          ? quick_check(ctx, o->libs[i], v[i].cid,
+                                        v[i].problem, sizeof v[i].problem)
+                          : full_check(ctx, o->libs[i], v[i].cid,
+                                       v[i].problem, sizeof v[i].problem);
+        }
+        x.problem = v[i].problem[0] ? v[i].problem : NULL;
+        if (x.valid)
+            res->installed++;
+        if (o->lib && o->lib(&x, o->payload)) {
+            st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+            break;
+        }
+    }
+    res->distributed = res->installed == res->targeted;
+    free(v);
+    return st;
+}
+
+/* ---- watch ---- */
+
+/* Folders watched per library. */
+static const char *const watched[] = {"PkgLib", "DataLib", "FileLib"};
+#define NWATCHED 3
+/* After a change, the libraries must be quiet this long before the wait
+ * returns: a snapshot's commit and retirement touch several folders within
+ * a few milliseconds. */
+#define QUIET_SECONDS 0.1
+
+struct cmh_dp_watch {
+    int fd;          /* inotify fd, -1 = polling */
+    char **paths;    /* lib/<watched>, nlibs * NWATCHED */
+    size_t npaths;
+    int64_t *mtimes; /* polling: last seen folder mtimes (ns) */
+};
+
+static int64_t mtime_ns(const char *p)
+{
+    struct stat sb;
+    if (stat(p, &sb) != 0)
+        return -1;
+    return (int64_t)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec;
+}
+
+cmh_status cmh_dp_watch_new(cmh_dp_watch **out, cmh_ctx *ctx,
+                            const char *const *libs, size_t nlibs,
+                            int *polling)
+{
+    *out = NULL;
+    cmh_dp_watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    w->fd = -1;
+    w->npaths = nlibs * NWATCHED;
+    w->paths = calloc(w->npaths ? w->npaths : 1, sizeof *w->paths);
+    w->mtimes = calloc(w->npaths ? w->npaths : 1, sizeof *w->mtimes);
+    if (!w->paths || !w->mtimes) {
+        cmh_dp_watch_free(w);
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < w->npaths; i++) {
+        w->paths[i] = cmh_path_join(libs[i / NWATCHED], watched[i % NWATCHED]);
+        if (!w->paths[i]) {
+            cmh_dp_watch_free(w);
+            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        }
+        w->mtimes[i] = mtime_ns(w->paths[i]);
+    }
+#ifdef __linux__
+    w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    for (size_t i = 0; w->fd >= 0 && i < w->npaths; i++)
+        /* a library that does not exist yet is polled by its mtime -1 */
+        (void)inotify_add_watch(w->fd, w->paths[i],
+                                IN_CREATE | IN_DELETE | IN_MOVED_TO |
+                                    IN_MOVED_FROM | IN_CLOSE_WRITE |
+                                    IN_ATTRIB | IN_ONLYDIR);
+#endif
+    *polling = w->fd < 0;
+    *out = w;
+    return CMH_OK;
+}
+
+static bool poll_changed(cmh_dp_watch *w)
+{
+    bool changed = false;
+    for (size_t i = 0; i < w->npaths; i++) {
+        int64_t m = mtime_ns(w->paths[i]);
+        if (m != w->mtimes[i]) {
+            w->mtimes[i] = m;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* Wait up to @p secs for an inotify event (drained). */
+static bool wait_event(cmh_dp_watch *w, double secs)
+{
+    struct pollfd p = {w->fd, POLLIN, 0};
+    int ms = secs <= 0 ? 0 : (int)(secs * 1000) + 1;
+    if (poll(&p, 1, ms) <= 0)
+        return false;
+    char buf[4096];
+    while (read(w->fd, buf, sizeof buf) > 0)
+        ;
+    return true;
+}
+
+cmh_status cmh_dp_watch_wait(cmh_dp_watch *w, double timeout,
+                             double interval, int *changed)
+{
+    *changed = 0;
+    double t0 = cmh_now();
+    if (interval <= 0)
+        interval = 1;
+    while (cmh_now() - t0 < timeout) {
+        double left = timeout - (cmh_now() - t0);
+        bool c;
+        if (w->fd >= 0) {
+            c = wait_event(w, left) || poll_changed(w);
+        } else {
+            double nap = left < interval ? left : interval;
+            usleep((useconds_t)(nap * 1e6));
+            c = poll_changed(w);
+        }
+        if (!c)
+            continue;
+        /* settle: until quiet for QUIET_SECONDS */
+        for (;;) {
+            bool more;
+            if (w->fd >= 0) {
+                more = wait_event(w, QUIET_SECONDS);
+            } else {
+                usleep((useconds_t)(QUIET_SECONDS * 1e6));
+                more = poll_changed(w);
+            }
+            if (!more)
+                break;
+        }
+        poll_changed(w); /* resync mtimes */
+        *changed = 1;
+        return CMH_OK;
+    }
+    return CMH_OK;
+}
+
+void cmh_dp_watch_free(cmh_dp_watch *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    for (size_t i = 0; w->paths && i < w->npaths; i++)
+        free(w->paths[i]);
+    free(w->paths);
+    free(w->mtimes);
+    free(w);
+}

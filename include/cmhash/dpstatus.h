@@ -1,0 +1,88 @@
+/**
+ * @file dpstatus.h
+ * @brief Package status over several distribution points' libraries
+ * (what ConfigMgr's package status summarizers report: Targeted vs
+ * Installed), and a watch that wakes when a library changes.
+ */
+#ifndef CMHASH_DPSTATUS_H
+#define CMHASH_DPSTATUS_H
+
+#include <cmhash/common.h>
+#include <cmhash/hash.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** One library's state for the package, valid during the callback. */
+typedef struct cmh_dp_lib {
+    const char *lib;
+    uint32_t version;        /**< the package's version there, 0 = none */
+    const char *content_id;  /**< "" when the package is absent */
+    int present;             /**< holds the targeted (highest) version */
+    int valid;               /**< present and its files check out */
+    const char *problem;     /**< NULL, or the first problem found */
+} cmh_dp_lib;
+
+#define CMH_DP_QUICK 0x1u /**< layout, sizes and references only: no file
+                               bytes are read */
+
+#define CMH_DP_OPTS_VERSION 1
+/** Options of cmh_dp_status; borrowed for the call. */
+typedef struct cmh_dp_opts {
+    unsigned version;          /**< CMH_DP_OPTS_VERSION */
+    const char *pkgid;         /**< package ID, any case */
+    const char *const *libs;   /**< library roots (one per DP) */
+    size_t nlibs;
+    unsigned flags;            /**< CMH_DP_* */
+    /** Per library in the given order, on the caller's thread. */
+    int (*lib)(const cmh_dp_lib *l, void *payload);
+    void *payload;
+} cmh_dp_opts;
+
+#define CMH_DP_OPTS_INIT { CMH_DP_OPTS_VERSION, NULL, NULL, 0, 0, NULL, NULL }
+
+/** Summary. */
+typedef struct cmh_dp_result {
+    char pkgid[16];
+    uint32_t target_version;   /**< highest version over the libraries */
+    uint32_t targeted;         /**< number of libraries */
+    uint32_t installed;        /**< present and valid */
+    int distributed;           /**< installed == targeted */
+} cmh_dp_result;
+
+/**
+ * Check package opts->pkgid in every library: is the targeted version
+ * (the highest any library holds) present, and do its files pass a check
+ * (full: cmh_verify of the content, every byte hashed; CMH_DP_QUICK: the
+ * mirror, FileLib sizes and references only)? A library that is missing or
+ * damaged is a library "not installed", not an error of the call.
+ * @return CMH_OK, CMH_E_INVALID (bad package ID, no library), CMH_E_NOMEM,
+ *         CMH_E_CANCELED.
+ */
+cmh_status cmh_dp_status(cmh_ctx *ctx, const cmh_dp_opts *opts,
+                         cmh_dp_result *out);
+
+/** Watch of library folders for changes (inotify where available, else
+ *  polling of modification times). */
+typedef struct cmh_dp_watch cmh_dp_watch;
+
+/** Watch the PkgLib, DataLib and FileLib folders of @p libs. *polling is
+ *  set when inotify is unavailable. Free with cmh_dp_watch_free. */
+cmh_status cmh_dp_watch_new(cmh_dp_watch **out, cmh_ctx *ctx,
+                            const char *const *libs, size_t nlibs,
+                            int *polling);
+
+/** Wait up to @p timeout seconds (polling: check every @p interval
+ *  seconds) for a change; after one, wait until the libraries have been
+ *  quiet for 100 ms. *changed = 1 when something changed. */
+cmh_status cmh_dp_watch_wait(cmh_dp_watch *w, double timeout,
+                             double interval, int *changed);
+
+/** Free; NULL is a no-op. */
+void cmh_dp_watch_free(cmh_dp_watch *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
