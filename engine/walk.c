@@ -214,8 +214,11 @@ int cmh_walk_run(cmh_walk *w, int (*tick)(void *), void *arg)
     if (oom)
         return ENOMEM;
     cmh_tree_sort(w->root);
-    /* Largest first: one big file must not be the last to start. */
-    qsort(w->files, w->nfiles, sizeof *w->files, size_desc);
+    /* Largest first: one big file must not be the last to start. (No
+     * qsort of an empty source: files is NULL then, and qsort(NULL, 0)
+     * is undefined.) */
+    if (w->nfiles > 1)
+        qsort(w->files, w->nfiles, sizeof *w->files, size_desc);
     return 0;
 }
 
@@ -311,7 +314,8 @@ static size_t check_dir(const cmh_node *d, size_t prefix_units,
         keys[k].len = len;
         k++;
     }
-    qsort(keys, k, sizeof *keys, key_cmp);
+    if (k > 1)
+        qsort(keys, k, sizeof *keys, key_cmp);
     for (size_t i = 1; i < k; i++) {
         if (key_cmp(&keys[i - 1], &keys[i]) == 0) {
             const cmh_node *a = keys[i - 1].node, *b = keys[i].node;

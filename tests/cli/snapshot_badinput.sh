@@ -30,6 +30,18 @@ one_line_error() {
     done
     ok "$label: $ERR"
 }
+# content_digest of a library, empty FileLib/<H4> folders left out: a
+# snapshot that fails after it made one leaves it in place on purpose
+# (docs/FORMAT.md: a concurrent snapshot may be about to use it; gc removes
+# it), and it holds no data. (Folder sizes are left out too: on tmpfs they
+# count the entries.)
+lib_digest() {
+    (cd "$1" && find . \( -path './FileLib/*' -type d -empty \) -prune -o \
+        -printf '%p %y %m\n' | LC_ALL=C sort &&
+        find . -type f -printf '%p %s %T@\n' | LC_ALL=C sort &&
+        find . -type f -print0 | LC_ALL=C sort -z |
+        xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1
+}
 no_temps() { # LABEL DIR
     TESTS_RUN=$((TESTS_RUN + 1))
     local t
@@ -99,11 +111,11 @@ cp -a "$LIB" "$DMG"
 GH=$(sha256sum "$GOOD/d/g.txt" | cut -c1-64 | tr a-f A-F)
 printf '[File]\r\n../../etc=\r\n' >"$DMG/FileLib/${GH:0:4}/$GH.INI"
 printf 'changed\n' >"$GOOD/new.txt"
-before=$(content_digest "$DMG")
+before=$(lib_digest "$DMG")
 expect_rc 4 "$CMHASH" snapshot "$GOOD" MSC0000A --lib "$DMG" &&
     ok "damaged FileLib reference list: exit 4"
 one_line_error "damaged FileLib reference list" "$DMG/FileLib/${GH:0:4}/$GH.INI is damaged"
-same "damaged FileLib reference list: nothing committed" "$(content_digest "$DMG")" "$before"
+same "damaged FileLib reference list: nothing committed" "$(lib_digest "$DMG")" "$before"
 no_temps "damaged FileLib reference list" "$DMG"
 rm -f "$GOOD/new.txt"
 
@@ -191,14 +203,14 @@ printf 'small\n' >"$CH/small.txt"
 (while :; do printf x >>"$CH/growing.bin"; done) &
 WRITER=$!
 sleep 0.2
-before=$(content_digest "$LIB")
+before=$(lib_digest "$LIB")
 expect_rc 3 "$CMHASH" snapshot "$CH" MSC0000A --lib "$LIB" --threads 1 &&
     ok "file growing while read: exit 3"
 kill $WRITER
 wait $WRITER 2>/dev/null || true
 one_line_error "changing file" "$CH/growing.bin changed while it was read" \
     "run the snapshot again"
-same "changing file: no library file changed" "$(content_digest "$LIB")" "$before"
+same "changing file: no library file changed" "$(lib_digest "$LIB")" "$before"
 no_temps "changing file" "$LIB"
 
 # ---- interrupted (SIGINT, SIGTERM): exit 7, nothing written ------------
@@ -207,7 +219,7 @@ SLOW=$SCRATCH/slow
 mkdir -p "$SLOW"
 truncate -s 2G "$SLOW/sparse.img"
 for sig in INT TERM; do
-    before=$(content_digest "$LIB")
+    before=$(lib_digest "$LIB")
     "$CMHASH" snapshot "$SLOW" MSC0000A --lib "$LIB" --threads 1 \
         >"$SCRATCH/.out" 2>"$SCRATCH/.err" &
     pid=$!
@@ -221,7 +233,7 @@ for sig in INT TERM; do
     TESTS_RUN=$((TESTS_RUN + 1))
     [ $RC = 7 ] && ok "SIG$sig: exit 7" || fail "SIG$sig: exit $RC: $ERR"
     one_line_error "SIG$sig" "canceled while" "$SLOW; nothing was written"
-    same "SIG$sig: no library file changed" "$(content_digest "$LIB")" "$before"
+    same "SIG$sig: no library file changed" "$(lib_digest "$LIB")" "$before"
     no_temps "SIG$sig" "$LIB"
 done
 
@@ -240,12 +252,12 @@ if [ "$(id -u)" = 0 ] && "${AS_NOBODY[@]}" test -x "$NB" 2>/dev/null; then
     "$CMHASH" snapshot "$GOOD" MSC0000D --lib "$NB/lib" >/dev/null
     chown -R 65534:65534 "$NB/lib"
     rmdir "$NB/src/closed"
-    before=$(content_digest "$NB/lib")
+    before=$(lib_digest "$NB/lib")
     expect_rc 3 "${AS_NOBODY[@]}" "$CMHASH" snapshot "$NB/src" MSC0000D \
         --lib "$NB/lib" && ok "unreadable file: exit 3"
     one_line_error "unreadable file" "cannot read $NB/src/d/secret.txt" \
         "Permission denied" "give this user read access"
-    same "unreadable file: no library file changed" "$(content_digest "$NB/lib")" "$before"
+    same "unreadable file: no library file changed" "$(lib_digest "$NB/lib")" "$before"
     no_temps "unreadable file" "$NB/lib"
     chmod 644 "$NB/src/d/secret.txt"
     chmod 000 "$NB/src/d"
@@ -282,12 +294,12 @@ if mount -t tmpfs -o size=1m tmpfs "$MNT" 2>/dev/null; then
     mkdir -p "$BIGSRC"
     head -c 3000000 /dev/urandom >"$BIGSRC/big.bin"
     printf 'small\n' >"$BIGSRC/small.txt"
-    before=$(content_digest "$MNT/lib")
+    before=$(lib_digest "$MNT/lib")
     expect_rc 5 "$CMHASH" snapshot "$BIGSRC" MSC0000A --lib "$MNT/lib" &&
         ok "full disk: exit 5"
     one_line_error "full disk" "$MNT/lib" "No space left on device" \
         "free space on the library's disk"
-    same "full disk: no library file changed" "$(content_digest "$MNT/lib")" "$before"
+    same "full disk: no library file changed" "$(lib_digest "$MNT/lib")" "$before"
     no_temps "full disk" "$MNT/lib"
     expect_rc 0 python3 "$HERE/libcheck.py" "$MNT/lib" --strict &&
         ok "full disk: library still exact"
