@@ -188,6 +188,10 @@ bool cmh_pool_canceled(const cmh_pool *p);
 const _Atomic bool *cmh_pool_cancel_flag(const cmh_pool *p);
 void cmh_pool_cancel(cmh_pool *p);
 void cmh_pool_free(cmh_pool *p);
+/* Run fn(0..n-1, arg) on the pool's workers (in chunks, any order) and
+ * wait for all; @p p NULL runs them here. fn must be thread-safe. */
+void cmh_pool_for(cmh_pool *p, size_t n, void (*fn)(size_t i, void *arg),
+                  void *arg);
 unsigned cmh_online_cpus(void);
 
 #endif

@@ -2,6 +2,9 @@
 #include "library.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -614,124 +617,185 @@ static void unlink_initmp(cmh_library *l, cmh_place *x)
     x->initmp[0] = 0;
 }
 
+/* One placement step over all entries, run on the pool's workers. The
+ * first failure is kept (under mu) and stops the remaining entries. */
+typedef struct place_job {
+    cmh_library *l;
+    cmh_placement *p;
+    const char *cid;
+    pthread_mutex_t mu;
+    _Atomic bool failed;
+    cmh_status st; /* first failure, under mu */
+    char msg[CMH_ERRMSG_SIZE];
+} place_job;
+
+static void place_fail(place_job *j, cmh_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void place_fail(place_job *j, cmh_status st, const char *fmt, ...)
+{
+    pthread_mutex_lock(&j->mu);
+    if (!atomic_load(&j->failed)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(j->msg, sizeof j->msg, fmt, ap);
+        va_end(ap);
+        j->st = st;
+        atomic_store(&j->failed, true);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Step 1 for entry i: decide what goes in, write the new reference INI as
+ * a temp in <H4>/. Touches only entry i and its own FileLib names. */
+static void place_prepare(size_t i, void *arg)
+{
+    place_job *j = arg;
+    if (atomic_load_explicit(&j->failed, memory_order_relaxed))
+        return;
+    cmh_library *l = j->l;
+    cmh_place *x = &j->p->v[i];
+    int fl = l->filelib_fd;
+    char hex[CMH_HEX_SIZE], h4[5], rel[CMH_FILELIB_REL_SIZE],
+        sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE];
+    cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
+    memcpy(h4, hex, 4);
+    h4[4] = 0;
+    cmh_filelib_rel_hex(rel, hex, "");
+    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh_filelib_rel_hex(inirel, hex, ".INI");
+    /* a temp already in <H4>/ (small files) proves the folder exists; gc
+     * removes empty folders only under the library lock, which we hold */
+    if (!strchr(x->tmp, '/') && mkdirat(fl, h4, 0755) != 0 &&
+        errno != EEXIST) {
+        int e = errno;
+        place_fail(j, cmh__status_for_write_errno(e),
+                   "cannot create %s/FileLib/%s: %s; %s", l->path, h4,
+                   strerror(e), cmh__write_hint(e));
+        return;
+    }
+    struct stat sb;
+    bool have = fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == x->size;
+    /* A present entry of the wrong size is damaged: ours replaces it. */
+    x->data_new = !have;
+    /* (no need to look at the .SIG when the data is new: ours goes in) */
+    x->sig_new = x->data_new ||
+                 !(fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                   S_ISREG(sb.st_mode) &&
+                   (uint64_t)sb.st_size == cmh_sig_size(x->size));
+    cmh_reflist r = {0};
+    bool missing;
+    char why[256];
+    int e = read_reflist(l, inirel, &r, &missing, why, sizeof why);
+    if (e) {
+        cmh_reflist_free(&r);
+        place_fail(j, CMH_E_LIBRARY,
+                   "%s/FileLib/%s is damaged (%s); run cmhash verify, then "
+                   "repair or remove it", l->path, inirel, why);
+        return;
+    }
+    x->ini_new = missing;
+    if (!cmh_reflist_add(&r, j->cid)) {
+        cmh_reflist_free(&r);
+        place_fail(j, CMH_E_NOMEM, "out of memory");
+        return;
+    }
+    e = write_reflist_tmp(l, h4, &r, x->initmp);
+    cmh_reflist_free(&r);
+    if (e) {
+        place_fail(j, cmh__status_for_write_errno(e),
+                   "cannot write in %s/FileLib/%s: %s; %s", l->path, h4,
+                   strerror(e), cmh__write_hint(e));
+        return;
+    }
+    cmh__crash_point("refini");
+}
+
+/* Step 2 for entry i: rename data, signature and INI into place. */
+static void place_rename(size_t i, void *arg)
+{
+    place_job *j = arg;
+    if (atomic_load_explicit(&j->failed, memory_order_relaxed))
+        return;
+    cmh_place *x = &j->p->v[i];
+    int fl = j->l->filelib_fd;
+    char hex[CMH_HEX_SIZE], rel[CMH_FILELIB_REL_SIZE],
+        sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE],
+        initmp[64];
+    cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
+    cmh_filelib_rel_hex(rel, hex, "");
+    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh_filelib_rel_hex(inirel, hex, ".INI");
+    snprintf(initmp, sizeof initmp, "%.4s/%s", hex, x->initmp);
+    x->done = true; /* from the first rename on: rollback undoes it */
+    if (x->data_new) {
+        if (renameat(fl, x->tmp, fl, rel) != 0)
+            goto fail;
+        x->tmp[0] = 0;
+        cmh__crash_point("rename");
+    }
+    if (x->sig_new) {
+        if (renameat(fl, x->sigtmp, fl, sigrel) != 0)
+            goto fail;
+        x->sigtmp[0] = 0;
+        cmh__crash_point("rename");
+    }
+    if (renameat(fl, initmp, fl, inirel) != 0)
+        goto fail;
+    x->initmp[0] = 0;
+    cmh__crash_point("rename");
+    return;
+fail:;
+    int e = errno;
+    place_fail(j, cmh__status_for_write_errno(e),
+               "cannot rename in %s/FileLib: %s; %s", j->l->path,
+               strerror(e), cmh__write_hint(e));
+}
+
 cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
                                 cmh_placement *p, const char *cid,
-                                bool do_fsync)
+                                bool do_fsync, cmh_pool *pool)
 {
     cmh_status st = cmh_library_lock(ctx, l);
     if (st)
         return st;
-    int fl = l->filelib_fd;
-    size_t i;
-    int e = 0;
-    for (i = 0; i < p->n; i++) {
-        cmh_place *x = &p->v[i];
-        char hex[CMH_HEX_SIZE], h4[5], rel[CMH_FILELIB_REL_SIZE],
-            sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE];
-        cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
-        memcpy(h4, hex, 4);
-        h4[4] = 0;
-        cmh_filelib_rel_hex(rel, hex, "");
-        cmh_filelib_rel_hex(sigrel, hex, ".SIG");
-        cmh_filelib_rel_hex(inirel, hex, ".INI");
-        if (mkdirat(fl, h4, 0755) != 0 && errno != EEXIST) {
-            e = errno;
-            st = cmh__fail(ctx, cmh__status_for_write_errno(e),
-                           "cannot create %s/FileLib/%s: %s; %s", l->path,
-                           h4, strerror(e), cmh__write_hint(e));
-            goto fail;
-        }
-        struct stat sb;
-        bool have = fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == x->size;
-        /* A present entry of the wrong size is damaged: ours replaces it. */
-        x->data_new = !have;
-        /* (no need to look at the .SIG when the data is new: ours goes in) */
-        x->sig_new = x->data_new ||
-                     !(fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-                       S_ISREG(sb.st_mode) &&
-                       (uint64_t)sb.st_size == cmh_sig_size(x->size));
-        cmh_reflist r = {0};
-        bool missing;
-        char why[256];
-        e = read_reflist(l, inirel, &r, &missing, why, sizeof why);
-        if (e) {
-            cmh_reflist_free(&r);
-            st = cmh__fail(ctx, CMH_E_LIBRARY,
-                           "%s/FileLib/%s is damaged (%s); run cmhash "
-                           "verify, then repair or remove it",
-                           l->path, inirel, why);
-            goto fail;
-        }
-        x->ini_new = missing;
-        if (!cmh_reflist_add(&r, cid)) {
-            cmh_reflist_free(&r);
-            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-            goto fail;
-        }
-        e = write_reflist_tmp(l, h4, &r, x->initmp);
-        cmh_reflist_free(&r);
-        if (e) {
-            st = cmh__fail(ctx, cmh__status_for_write_errno(e),
-                           "cannot write in %s/FileLib/%s: %s; %s", l->path,
-                           h4, strerror(e), cmh__write_hint(e));
-            goto fail;
-        }
-        cmh__crash_point("refini");
-    }
-    if (do_fsync && (e = cmh_os_sync_fs(fl)) != 0) {
-        st = cmh__fail(ctx, CMH_E_IO, "cannot flush %s to disk: %s; %s",
-                       l->path, strerror(e), cmh__write_hint(e));
+    place_job j = {.l = l, .p = p, .cid = cid};
+    pthread_mutex_init(&j.mu, NULL);
+    atomic_init(&j.failed, false);
+    int e;
+    /* all writes before any rename: a full disk fails here, with nothing
+     * visible changed */
+    cmh_pool_for(pool, p->n, place_prepare, &j);
+    if (atomic_load(&j.failed))
+        goto fail;
+    if (do_fsync && (e = cmh_os_sync_fs(l->filelib_fd)) != 0) {
+        place_fail(&j, CMH_E_IO, "cannot flush %s to disk: %s; %s", l->path,
+                   strerror(e), cmh__write_hint(e));
         goto fail;
     }
-    /* Renames: from here on, refs exist; rollback undoes them. */
-    for (i = 0; i < p->n; i++) {
-        cmh_place *x = &p->v[i];
-        char hex[CMH_HEX_SIZE], rel[CMH_FILELIB_REL_SIZE],
-            sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE],
-            initmp[64];
-        cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
-        cmh_filelib_rel_hex(rel, hex, "");
-        cmh_filelib_rel_hex(sigrel, hex, ".SIG");
-        cmh_filelib_rel_hex(inirel, hex, ".INI");
-        snprintf(initmp, sizeof initmp, "%.4s/%s", hex, x->initmp);
-        if (x->data_new) {
-            if (renameat(fl, x->tmp, fl, rel) != 0)
-                goto rename_fail;
-            x->tmp[0] = 0;
-            cmh__crash_point("rename");
-        }
-        if (x->sig_new) {
-            if (renameat(fl, x->sigtmp, fl, sigrel) != 0)
-                goto rename_fail;
-            x->sigtmp[0] = 0;
-            cmh__crash_point("rename");
-        }
-        if (renameat(fl, initmp, fl, inirel) != 0)
-            goto rename_fail;
-        x->initmp[0] = 0;
-        cmh__crash_point("rename");
-        x->done = true;
-        if (x->data_new) {
-            p->new_files++;
-            p->new_bytes += x->size;
-        }
+    cmh_pool_for(pool, p->n, place_rename, &j);
+    if (atomic_load(&j.failed)) {
+        st = cmh__fail(ctx, j.st, "%s", j.msg);
+        cmh_library_unlock(l);
+        cmh_placement_rollback(l, p, cid);
+        pthread_mutex_destroy(&j.mu);
+        return st;
     }
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].data_new) {
+            p->new_files++;
+            p->new_bytes += p->v[i].size;
+        }
     cmh_library_unlock(l);
+    pthread_mutex_destroy(&j.mu);
     return CMH_OK;
-rename_fail:
-    e = errno;
-    st = cmh__fail(ctx, cmh__status_for_write_errno(e),
-                   "cannot rename in %s/FileLib: %s; %s", l->path,
-                   strerror(e), cmh__write_hint(e));
-    p->v[i].done = true; /* partially done: roll it back too */
-    cmh_library_unlock(l);
-    cmh_placement_rollback(l, p, cid);
-    return st;
 fail:
+    st = cmh__fail(ctx, j.st, "%s", j.msg);
     for (size_t k = 0; k < p->n; k++)
         unlink_initmp(l, &p->v[k]);
     cmh_library_unlock(l);
+    pthread_mutex_destroy(&j.mu);
     return st;
 }
 

@@ -86,10 +86,11 @@ void cmh_placement_init(cmh_placement *p);
 bool cmh_placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
                        uint64_t size, const char *tmp, const char *sigtmp);
 /* Under the library lock: write reference INI temps adding @p cid, make
- * them durable, then rename data, signatures and INIs into place. */
+ * them durable, then rename data, signatures and INIs into place; entries
+ * in parallel on @p pool (NULL: on this thread). */
 cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
                                 cmh_placement *p, const char *cid,
-                                bool do_fsync);
+                                bool do_fsync, cmh_pool *pool);
 /* Undo a committed placement (best effort, before the PkgLib commit). */
 void cmh_placement_rollback(cmh_library *l, cmh_placement *p,
                             const char *cid);

@@ -207,3 +207,50 @@ void cmh_pool_free(cmh_pool *p)
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
+
+typedef struct for_chunk {
+    size_t from, to;
+    void (*fn)(size_t i, void *arg);
+    void *arg;
+} for_chunk;
+
+static void for_task(void *tk, void *state, void *arg)
+{
+    (void)state;
+    (void)arg;
+    for_chunk *c = tk;
+    for (size_t i = c->from; i < c->to; i++)
+        c->fn(i, c->arg);
+    free(c);
+}
+
+void cmh_pool_for(cmh_pool *p, size_t n, void (*fn)(size_t i, void *arg),
+                  void *arg)
+{
+    /* Several chunks per worker so uneven items still spread; with no
+     * pool, or a pool that cannot take tasks, the loop runs right here. */
+    size_t per = p ? n / ((size_t)p->n * 8) : n;
+    if (per < 16)
+        per = 16;
+    size_t i = 0;
+    while (p && i < n) {
+        for_chunk *c = malloc(sizeof *c);
+        if (!c)
+            break;
+        size_t to = i + per < n ? i + per : n;
+        c->from = i;
+        c->to = to;
+        c->fn = fn;
+        c->arg = arg;
+        if (cmh_pool_push(p, for_task, c, NULL)) {
+            free(c);
+            break;
+        }
+        i = to; /* not c->to: a worker may already have freed c */
+    }
+    for (; i < n; i++)
+        fn(i, arg);
+    if (p)
+        cmh_pool_wait(p, 0.1, NULL, NULL);
+}
+

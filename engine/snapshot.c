@@ -65,6 +65,10 @@ typedef struct snap {
     _Atomic uint_fast64_t bytes_done, files_done;
     const char *phase;
     double t0;
+    /* FileLib/<H4> folders this run created (bit per H4), set by workers,
+     * read after the pool is idle: a failed run removes them again (when
+     * still empty) so the library is left exactly as it was. */
+    _Atomic uint64_t h4_made[65536 / 64];
 } snap;
 
 static void *worker_make(void *arg)
@@ -204,7 +208,10 @@ static int write_h4_temp(snap *s, const char *h4, const char *suffix,
         e = cmh_write_new(s->lib.filelib_fd, out, data, len, false);
         if (e != ENOENT)
             break;
-        if (mkdirat(s->lib.filelib_fd, h4, 0755) != 0 && errno != EEXIST) {
+        if (mkdirat(s->lib.filelib_fd, h4, 0755) == 0) {
+            unsigned idx = (unsigned)strtoul(h4, NULL, 16);
+            atomic_fetch_or(&s->h4_made[idx / 64], 1ull << (idx % 64));
+        } else if (errno != EEXIST) {
             e = errno;
             break;
         }
@@ -390,6 +397,23 @@ out:
         close(sig_fd);
     free(rel);
     free(path);
+}
+
+/* After a failed (or unchanged) run, once every temp is gone: remove the
+ * FileLib/<H4> folders this run created, when they are still empty. */
+static void remove_made_h4(snap *s)
+{
+    for (unsigned i = 0; i < 65536 / 64; i++) {
+        uint64_t bits = atomic_load(&s->h4_made[i]);
+        for (unsigned b = 0; bits && b < 64; b++) {
+            if (!(bits & (1ull << b)))
+                continue;
+            char h4[8];
+            snprintf(h4, sizeof h4, "%04X", i * 64 + b);
+            unlinkat(s->lib.filelib_fd, h4, AT_REMOVEDIR); /* if empty */
+        }
+        atomic_store(&s->h4_made[i], 0);
+    }
 }
 
 /* Remove every temp this snapshot made (failure before the FileLib
@@ -815,7 +839,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
             unlinkat(s.lib.filelib_fd, s.fs[i].sigtmp, 0);
         s.fs[i].tmp[0] = s.fs[i].sigtmp[0] = 0;
     }
-    if ((st = cmh_placement_commit(ctx, &s.lib, &pl, s.cid, s.do_fsync)) !=
+    if ((st = cmh_placement_commit(ctx, &s.lib, &pl, s.cid, s.do_fsync,
+                                     s.pool)) !=
         CMH_OK)
         goto done;
     res->new_files = pl.new_files;
@@ -909,6 +934,8 @@ done:
         unlinkat(s.lib.datalib_fd, content_tmp, 0);
     remove_temps(&s);
     cmh_placement_free(&s.lib, &pl);
+    if (s.write && (st != CMH_OK || res->unchanged))
+        remove_made_h4(&s);
     cmh_pool_free(s.pool);
     cmh_walk_free(&s.walk);
     free(s.fs);
