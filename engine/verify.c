@@ -45,8 +45,6 @@
 #include "os/os.h"
 
 /* verify_os.c */
-int cmh__verify_open_dir(int dirfd, const char *path, int *out_fd);
-void cmh__verify_lower_priority(void);
 
 #define STATE_MAGIC "cmhash-verify-state 1"
 /* Deeper mirrors are reported, not walked: every level holds a folder fd,
@@ -1040,7 +1038,7 @@ static void scan_h4(cmh_verify *v, int r, const char *h4, fnames *out)
         v->oom = true;
         return;
     }
-    int e = cmh__verify_open_dir(root->fd, h4, &fd);
+    int e = cmh_os_open_dir_noatime(root->fd, h4, &fd);
     dlist dl = {0};
     if (!e)
         e = list_dir(fd, &dl);
@@ -1457,7 +1455,7 @@ static void walk_mirror(mirror_walk *m, int fd, cmh_node *dir, int depth)
                 break;
             }
             int sfd;
-            e = cmh__verify_open_dir(fd, nm, &sfd);
+            e = cmh_os_open_dir_noatime(fd, nm, &sfd);
             if (e) {
                 c->mirror_complete = false;
                 vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
@@ -1560,7 +1558,7 @@ static void content_task(void *tk, void *state, void *arg)
             c->fnd.oom = true;
             goto out;
         }
-        int e = cmh__verify_open_dir(v->lib.datalib_fd, c->id, &fd);
+        int e = cmh_os_open_dir_noatime(v->lib.datalib_fd, c->id, &fd);
         if (e) {
             vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
                        xasprintf("DataLib/%s", c->id),
@@ -2453,7 +2451,7 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
     v->lib.path = cmh_strdup(path);
     if (!v->lib.path)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    int e = cmh__verify_open_dir(AT_FDCWD, path, &v->lib.root_fd);
+    int e = cmh_os_open_dir_noatime(AT_FDCWD, path, &v->lib.root_fd);
     if (e == ENOENT)
         return cmh__fail(ctx, CMH_E_LIBRARY,
                          "library %s does not exist; check --lib or "
@@ -2465,7 +2463,7 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
     int *fds[3] = {&v->lib.pkglib_fd, &v->lib.datalib_fd, &v->lib.filelib_fd};
     int errs[3], present = 0;
     for (int i = 0; i < 3; i++) {
-        errs[i] = cmh__verify_open_dir(v->lib.root_fd, names[i], fds[i]);
+        errs[i] = cmh_os_open_dir_noatime(v->lib.root_fd, names[i], fds[i]);
         if (errs[i] != ENOENT)
             present++;
     }
@@ -2499,14 +2497,14 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
         const char *p = v->o.filelibs[i];
         vroot *r = &v->roots[i + 1];
         int top;
-        e = cmh__verify_open_dir(AT_FDCWD, p, &top);
+        e = cmh_os_open_dir_noatime(AT_FDCWD, p, &top);
         if (e)
             return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
                                    "cannot open FileLib root %s (--filelib)",
                                    p);
         /* A library root holding FileLib, or the FileLib folder itself
          * (4-hex-digit folder names never read "FileLib"). */
-        if (cmh__verify_open_dir(top, "FileLib", &r->fd) == 0) {
+        if (cmh_os_open_dir_noatime(top, "FileLib", &r->fd) == 0) {
             close(top);
             r->display = xasprintf("%s/FileLib", p);
         } else {
@@ -2779,7 +2777,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
     v->full = v->o.nids == 0;
     v->phase = "index";
     if (v->o.flags & CMH_VERIFY_NICE)
-        cmh__verify_lower_priority();
+        cmh_os_lower_priority();
 
     if ((st = open_library(v, &layout_ok)) != CMH_OK || !layout_ok)
         goto done;

@@ -12,6 +12,12 @@
 int cmh_os_open_read(int dirfd, const char *path, int *out_fd);
 /* Open a directory (no final symlink). */
 int cmh_os_open_dir(int dirfd, const char *path, int *out_fd);
+/* The same for reading only: with O_NOATIME where permitted, so listing a
+ * folder does not update its access time (verify never writes). */
+int cmh_os_open_dir_noatime(int dirfd, const char *path, int *out_fd);
+/* Lowest CPU priority and the idle I/O class for this thread and the
+ * threads it creates afterwards (verify --nice). Best effort. */
+void cmh_os_lower_priority(void);
 /* Make data and metadata written so far durable for the whole filesystem
  * that holds @p fd (syncfs), or for @p fd alone where syncfs is missing. */
 int cmh_os_sync_fs(int fd);
