@@ -33,24 +33,6 @@ bool cmh__safe_component(const char *name)
 
 /* ---- resolve ---- */
 
-typedef struct info_parse {
-    char *hash;
-} info_parse;
-
-static int info_cb(void *payload, const char *section, const char *key,
-                   const char *value, int lineno)
-{
-    (void)lineno;
-    info_parse *p = payload;
-    if (!strcasecmp(section, "Info") && !strcasecmp(key, "Hash") &&
-        cmh_is_hex64(value, NULL)) {
-        for (int i = 0; i < 64; i++)
-            p->hash[i] = (char)(value[i] >= 'a' ? value[i] - 32 : value[i]);
-        p->hash[64] = 0;
-    }
-    return 0;
-}
-
 cmh_status cmh__content_resolve(cmh_ctx *ctx, cmh_library *l,
                                 const char *text, char cid[CMH_CID_SIZE],
                                 char hash[CMH_HEX_SIZE])
@@ -77,28 +59,21 @@ cmh_status cmh__content_resolve(cmh_ctx *ctx, cmh_library *l,
                          "Content_<guid>.1) or a package ID (e.g. MSC0000B)",
                          text);
     }
-    char name[CMH_CID_SIZE + 8];
+    char name[CMH_CID_SIZE + 8], why[256];
     snprintf(name, sizeof name, "%s.INI", cid);
-    char *data;
-    size_t len;
-    int e = cmh_read_small_file(l->datalib_fd, name, CMH_INI_MAX_FILE, &data,
-                                &len);
+    int e = cmh_content_ini_hash(l, cid, hash, why, sizeof why);
     if (e == ENOENT)
         return cmh__fail(ctx, CMH_E_LIBRARY,
                          "content %s is not in %s (no DataLib/%s); run "
                          "cmhash ls to see what is there", cid, l->path,
                          name);
+    if (e == EINVAL)
+        return cmh__fail(ctx, CMH_E_LIBRARY,
+                         "%s/DataLib/%s is damaged (%s); run cmhash verify",
+                         l->path, name, why);
     if (e)
         return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
                                "cannot read %s/DataLib/%s", l->path, name);
-    char why[256];
-    info_parse p = {hash};
-    bool ok = cmh_ini_parse(data, len, info_cb, &p, why, sizeof why);
-    free(data);
-    if (!ok || !hash[0])
-        return cmh__fail(ctx, CMH_E_LIBRARY,
-                         "%s/DataLib/%s is damaged (%s); run cmhash verify",
-                         l->path, name, ok ? "no valid [Info] Hash" : why);
     return CMH_OK;
 }
 

@@ -337,21 +337,35 @@ static int info_hash_cb(void *payload, const char *section, const char *key,
     return 0;
 }
 
-static void content_hash_of(cmh_library *l, const char *cid,
-                            char out[CMH_HEX_SIZE])
+int cmh_content_ini_hash(cmh_library *l, const char *cid,
+                         char out[CMH_HEX_SIZE], char *why, size_t whylen)
 {
     char name[CMH_CID_SIZE + 8];
     snprintf(name, sizeof name, "%s.INI", cid);
-    char *data, why[128];
+    char *data;
     size_t len;
     out[0] = 0;
-    if (cmh_read_small_file(l->datalib_fd, name, CMH_INI_MAX_FILE, &data,
-                            &len))
-        return;
+    int e = cmh_read_small_file(l->datalib_fd, name, CMH_INI_MAX_FILE, &data,
+                                &len);
+    if (e)
+        return e;
     hash_parse p = {out};
-    if (!cmh_ini_parse(data, len, info_hash_cb, &p, why, sizeof why))
-        out[0] = 0;
+    bool ok = cmh_ini_parse(data, len, info_hash_cb, &p, why, whylen);
     free(data);
+    if (ok && !out[0])
+        snprintf(why, whylen, "no valid [Info] Hash");
+    if (!ok || !out[0]) {
+        out[0] = 0;
+        return EINVAL;
+    }
+    return 0;
+}
+
+static void content_hash_of(cmh_library *l, const char *cid,
+                            char out[CMH_HEX_SIZE])
+{
+    char why[128];
+    (void)cmh_content_ini_hash(l, cid, out, why, sizeof why);
 }
 
 cmh_status cmh_pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,

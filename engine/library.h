@@ -45,6 +45,10 @@ typedef struct cmh_pkg_info {
 } cmh_pkg_info;
 cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                            cmh_pkg_info *out);
+/* [Info] Hash of DataLib/<cid>.INI (upper-cased) into @p out. Returns 0,
+ * ENOENT, EINVAL (damaged: @p why says how) or another errno. */
+int cmh_content_ini_hash(cmh_library *l, const char *cid,
+                         char out[CMH_HEX_SIZE], char *why, size_t whylen);
 cmh_status cmh_pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                             uint32_t version, bool do_fsync);
 /* Same, recording @p nkeep kept older contents (newest first) in
