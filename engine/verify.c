@@ -809,8 +809,33 @@ typedef struct pkg_parse {
 static int pkg_ini_cb(void *payload, const char *section, const char *key,
                       const char *value, int lineno)
 {
-    (void)value;
     pkg_parse *p = payload;
+    if (!strcasecmp(section, "cmhash") && !strcasecmp(key, "Keep")) {
+        /* versions snapshot --keep retains (docs/FORMAT.md): referenced
+         * like the current one, so verified in full and never orphans */
+        char buf[4096];
+        snprintf(buf, sizeof buf, "%s", value);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ", \t", &save); t;
+             t = strtok_r(NULL, ", \t", &save)) {
+            char pk[CMH_PKGID_SIZE];
+            if (cmh_content_id_parse(t, pk, NULL) != CMH_CONTENT_PACKAGE ||
+                strcmp(pk, p->pkgid)) {
+                emitf(p->v, CMH_VF_PKG_INI_BAD, "", p->path, p->pkgid, t, -1,
+                      "line %d: kept content '%s' is not a version of %s; "
+                      "ignored", lineno, t, p->pkgid);
+                continue;
+            }
+            vcontent *c = add_content(p->v, t);
+            if (c) {
+                c->listed = true;
+                c->selected = p->selected;
+                if (!c->pkgid[0])
+                    memcpy(c->pkgid, p->pkgid, CMH_PKGID_SIZE);
+            }
+        }
+        return 0;
+    }
     if (strcasecmp(section, "Packages"))
         return 0;
     p->have_packages = true;

@@ -21,5 +21,5 @@ for k in "${kinds[@]}"; do
     (cd "build-$k" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-        ctest --output-on-failure -j2 -LE 'heavy|bench')
+        ctest --output-on-failure -j2 -LE 'heavy|bench|nosan')
 done

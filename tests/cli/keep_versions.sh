@@ -33,6 +33,16 @@ grep -q '^Keep=MSC00001.3.$' "$LIB/PkgLib/MSC00001.INI" || fail "keep 1: $(cat "
 grep -q 'MSC00001.3=' "$(fl common).INI" && grep -q 'MSC00001.4=' "$(fl common).INI" &&
     ! grep -q 'MSC00001.2=' "$(fl common).INI" || fail "shared refs: $(cat "$(fl common).INI")"
 
+# kept versions are referenced: verify checks them and finds no orphan
+expect_rc 0 "$CMHASH" verify --lib "$LIB" --json - --quiet
+n=$(printf '%s\n' "$OUT" | grep -c '"type":"content"' || true)
+[ "$n" = 2 ] || fail "verify: $n contents checked, want 2 (current + kept)"
+! printf '%s' "$OUT" | grep -q ORPHAN_CONTENT || fail "kept version reported as orphan"
+cp "$LIB/PkgLib/MSC00001.INI" "$SCRATCH/pkg.bak"
+sed -i 's/^Keep=MSC00001.3/Keep=..\/x.3/' "$LIB/PkgLib/MSC00001.INI"
+expect_rc 1 "$CMHASH" verify --lib "$LIB" --quiet
+cp "$SCRATCH/pkg.bak" "$LIB/PkgLib/MSC00001.INI"
+
 # a kept version is never retired by a snapshot that keeps it again
 snap five --keep 5
 grep -q '^Keep=MSC00001.4,MSC00001.3.$' "$LIB/PkgLib/MSC00001.INI" || fail "keep 5"
