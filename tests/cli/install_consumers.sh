@@ -1,4 +1,5 @@
 #!/bin/bash
+# ctest-labels: nosan
 # cmake --install into a temp prefix, then two tiny C programs hash a file
 # through the public API: one built with `pkg-config --static cmhash`, one
 # with find_package(cmhash). Also: the man page and bash completion are
