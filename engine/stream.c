@@ -58,47 +58,6 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-/* Write-behind of the FileLib copy. Every CMH_WB_STEP bytes the step just
- * written is handed to writeback, and the step CMH_WB_LAG steps before it
- * is waited for and dropped from the page cache, so a large copy recycles
- * its own pages instead of growing the dirty cache.
- * Measured on the 2-vCPU VM (issue 4, snapshot of 4 x 256 MiB, warm source,
- * alternating A/B runs): buffered copies into fresh page-cache pages cost
- * 1.9-3.2 s of system time per GiB; with write-behind 0.57-0.68 s, and the
- * run got shorter with fsync (5.2-5.4 s vs 6.3-9.7 s) and without it
- * (4.1-5.6 s vs 6.1-6.7 s). O_DIRECT copies cut system time as much but
- * stall each worker on the disk (6.4-7.1 s with fsync). 8 MiB steps keep
- * at most 3 x 8 MiB dirty per worker: past the point where the disk
- * streams, small next to the 64 MiB memory target. */
-#define CMH_WB_STEP ((off_t)8 << 20)
-#define CMH_WB_LAG 2
-
-/* Called after the copy advanced from @p before to @p after bytes.
- * Returns 0, or the errno of a failed writeback (EIO, ENOSPC...): waiting
- * consumes the error from this descriptor, so it is reported here. File
- * systems without sync_file_range (EINVAL, ENOSYS, ESPIPE) just skip it. */
-static int copy_write_behind(int fd, uint64_t before, uint64_t after)
-{
-    uint64_t step = (uint64_t)CMH_WB_STEP;
-    if (after / step == before / step)
-        return 0;
-    off_t end = (off_t)(after / step * step);
-    int r = sync_file_range(fd, end - CMH_WB_STEP, CMH_WB_STEP,
-                            SYNC_FILE_RANGE_WRITE);
-    off_t old = end - (CMH_WB_LAG + 1) * CMH_WB_STEP;
-    if (r == 0 && old >= 0) {
-        r = sync_file_range(fd, old, CMH_WB_STEP,
-                            SYNC_FILE_RANGE_WAIT_BEFORE |
-                                SYNC_FILE_RANGE_WRITE |
-                                SYNC_FILE_RANGE_WAIT_AFTER);
-        if (r == 0)
-            posix_fadvise(fd, old, CMH_WB_STEP, POSIX_FADV_DONTNEED);
-    }
-    if (r != 0 && errno != EINVAL && errno != ENOSYS && errno != ESPIPE)
-        return errno;
-    return 0;
-}
-
 static bool all_zero(const unsigned char *p, size_t n)
 {
     return n > 0 && p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
@@ -236,6 +195,12 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
             goto out;
         }
         if (data_fd >= 0) {
+            /* Plain buffered writes. Measured and not kept (issue 4,
+             * docs/BENCHMARKS.md): write-behind with sync_file_range +
+             * POSIX_FADV_DONTNEED per 8 MiB cut system time 2.6 -> 0.6 s
+             * per GiB in a first A/B, but in the 3-repetition alternated
+             * run it was slower (baseline/this 0.86-0.90 median on
+             * `large`); O_DIRECT copies stalled workers on the disk. */
             /* Zero runs become holes: disk images and sparse sources are
              * stored without allocating their empty blocks. */
             if ((size_t)n == CMH_READ_SIZE && all_zero(w->buf, (size_t)n)) {
@@ -252,11 +217,6 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
                     goto out;
                 }
                 hole_pending = false;
-            }
-            e = copy_write_behind(data_fd, total - (uint64_t)n, total);
-            if (e) {
-                res->write_err = true;
-                goto out;
             }
         }
         if (progress)
