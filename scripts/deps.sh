@@ -2,8 +2,11 @@
 # Install what cmhash needs to build and test, from Debian's packages.
 # Installs only what is missing; needs root (or sudo) when something is.
 set -euo pipefail
+# The last line: the anchor tools bench_short (in the default ctest set)
+# compares against; bench/setup.sh adds gnuplot for the full driver's charts.
 pkgs=(build-essential cmake pkg-config libssl-dev librsync-dev libinih-dev
-      libcmocka-dev rdiff python3 attr util-linux)
+      libcmocka-dev rdiff python3 attr util-linux
+      time hashdeep rhash b3sum openssl)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
