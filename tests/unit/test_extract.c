@@ -16,6 +16,8 @@
 static char g_root[64];
 static cmh_ctx *g_ctx;
 
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void sh(const char *fmt, ...)
 {
     char cmd[2048];

@@ -15,6 +15,8 @@
 
 static char g_root[64];
 
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void sh(const char *fmt, ...)
 {
     char cmd[2048];
