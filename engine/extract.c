@@ -190,27 +190,6 @@ static cmh_status write_dir(ext *x, int dfd, const cmh_node *d,
     return st;
 }
 
-static int mkdir_parents(const char *path)
-{
-    char *p = cmh_strdup(path);
-    if (!p)
-        return ENOMEM;
-    int e = 0;
-    for (char *q = p + 1; *q; q++) {
-        if (*q != '/')
-            continue;
-        *q = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            e = errno;
-            break;
-        }
-        *q = '/';
-    }
-    if (!e && mkdir(p, 0755) != 0 && errno != EEXIST)
-        e = errno;
-    free(p);
-    return e;
-}
 
 static int dir_entries(int fd, bool *empty)
 {
@@ -277,7 +256,7 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
     }
     x.files_total = c.files;
     x.bytes_total = c.bytes;
-    int e = mkdir_parents(o->dest);
+    int e = cmh_mkdir_p(o->dest);
     if (!e)
         e = (dfd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
                 ? errno : 0;

@@ -443,34 +443,13 @@ int cmh__copy_hash(int in, int out, EVP_MD_CTX *md, EVP_MD *mdt,
 
 /* ---- destinations ---- */
 
-static int mkdir_parents(const char *path)
-{
-    char *p = cmh_strdup(path);
-    if (!p)
-        return ENOMEM;
-    int e = 0;
-    for (char *q = p + 1; *q; q++) {
-        if (*q != '/')
-            continue;
-        *q = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            e = errno;
-            break;
-        }
-        *q = '/';
-    }
-    if (!e && mkdir(p, 0755) != 0 && errno != EEXIST)
-        e = errno;
-    free(p);
-    return e;
-}
 
 cmh_status cmh__dest_open(cmh_ctx *ctx, const char *path,
                           bool allow_nonempty, int *fd, bool *was_empty)
 {
     *fd = -1;
     *was_empty = false;
-    int e = mkdir_parents(path);
+    int e = cmh_mkdir_p(path);
     int dfd = -1;
     if (!e && (dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         e = errno;

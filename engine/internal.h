@@ -57,6 +57,8 @@ const char *cmh_buf_str(cmh_buf *b);
 
 char *cmh_strdup(const char *s);
 char *cmh_path_join(const char *a, const char *b);
+/* mkdir -p (0755); returns 0 or an errno. */
+int cmh_mkdir_p(const char *path);
 bool cmh_is_hex64(const char *s, bool *lower_seen);
 double cmh_now(void);
 

@@ -23,27 +23,6 @@ void cmh_library_init(cmh_library *l)
     l->pkg_lock_fd = l->lib_lock_fd = -1;
 }
 
-static int mkdir_p(const char *path)
-{
-    char *p = cmh_strdup(path);
-    if (!p)
-        return ENOMEM;
-    int e = 0;
-    for (char *q = p + 1; *q; q++) {
-        if (*q != '/')
-            continue;
-        *q = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            e = errno;
-            break;
-        }
-        *q = '/';
-    }
-    if (!e && mkdir(p, 0755) != 0 && errno != EEXIST)
-        e = errno;
-    free(p);
-    return e;
-}
 
 static const char *const lib_dirs[3] = {"PkgLib", "DataLib", "FileLib"};
 
@@ -101,7 +80,7 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     e = cmh_os_open_dir(AT_FDCWD, path, &l->root_fd);
     if (e == ENOENT && create) {
-        e = mkdir_p(path);
+        e = cmh_mkdir_p(path);
         if (e)
             return cmh__fail(ctx, CMH_E_LIBRARY,
                              "cannot create library %s: %s; %s", path,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 cmh_status cmh_ctx_new(cmh_ctx **out)
@@ -235,4 +236,26 @@ void cmh_hex_upper(const uint8_t *bin, size_t n, char *out)
         out[2 * i + 1] = hex[bin[i] & 15];
     }
     out[2 * n] = 0;
+}
+
+int cmh_mkdir_p(const char *path)
+{
+    char *p = cmh_strdup(path);
+    if (!p)
+        return ENOMEM;
+    int e = 0;
+    for (char *q = p + 1; *q; q++) {
+        if (*q != '/')
+            continue;
+        *q = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            e = errno;
+            break;
+        }
+        *q = '/';
+    }
+    if (!e && mkdir(p, 0755) != 0 && errno != EEXIST)
+        e = errno;
+    free(p);
+    return e;
 }
