@@ -1,21 +1,8 @@
 #!/usr/bin/env bash
-# Install the benchmark driver's anchor tools and chart renderer (Debian).
+# Install the benchmark driver's anchor tools and chart renderer (Debian):
+# everything scripts/deps.sh installs (the build, the tests and the anchors
+# time, hashdeep, rhash, b3sum, rdiff, openssl) plus gnuplot for the charts.
 # Installs only what is missing; needs root (or sudo) when something is.
 # The driver reports any tool still missing as "absent" and goes on.
 set -euo pipefail
-pkgs=(time hashdeep rhash b3sum gnuplot-nox rdiff coreutils findutils
-      python3 openssl)
-missing=()
-for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-        missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "Installing: ${missing[*]}"
-    SUDO=
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-        >/dev/null
-fi
+exec bash "$(dirname "$0")/../scripts/deps.sh" gnuplot-nox coreutils findutils

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what cmhash needs to build and test, from Debian's packages.
+# Install what cmhash needs to build and test, from Debian's packages,
+# plus any package named on the command line.
 # Installs only what is missing; needs root (or sudo) when something is.
 set -euo pipefail
 # The last line: the anchor tools bench_short (in the default ctest set)
@@ -7,6 +8,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libssl-dev librsync-dev libinih-dev
       libcmocka-dev rdiff python3 attr util-linux
       time hashdeep rhash b3sum openssl)
+pkgs+=("$@") # extra packages named by the caller (bench/setup.sh)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
