@@ -103,6 +103,23 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
     }
     if (present < 3 && create) {
         bool fresh = is_fresh_library(l->root_fd);
+        if (!fresh && present == 0) {
+            /* Another snapshot may be creating the folders (and putting
+             * its lock in PkgLib) right now: give it up to 100 ms to
+             * finish all three, then judge. */
+            for (int tries = 0; tries < 50; tries++) {
+                present = 0;
+                for (int i = 0; i < 3; i++) {
+                    struct stat sb;
+                    if (fstatat(l->root_fd, lib_dirs[i], &sb,
+                                AT_SYMLINK_NOFOLLOW) == 0)
+                        present++;
+                }
+                if (present == 0 || present == 3)
+                    break;
+                usleep(2000);
+            }
+        }
         if (!fresh && present == 0)
             return cmh__fail(ctx, CMH_E_LIBRARY,
                              "%s is not a content library (no PkgLib, "

@@ -655,6 +655,32 @@ static void attribute_users(cmh_verify *v, const ventry *e,
     }
 }
 
+/* Has a snapshot retired (or is it retiring) every content that uses
+ * @p e? Its package lock is held now, or its DataLib INI is gone. Asked
+ * only for a FileLib file that vanished during the run. */
+static bool all_uses_retired(cmh_verify *v, const ventry *e)
+{
+    for (size_t i = 0; i < e->nuses; i++) {
+        const vcontent *c = &v->contents[e->uses[i].c];
+        char name[CMH_CID_SIZE + 8];
+        bool busy = false;
+        if (c->pkgid[0]) {
+            snprintf(name, sizeof name, "%s.lock", c->pkgid);
+            if (cmh_os_lock_probe(v->lib.pkglib_fd, name, &busy) != 0)
+                busy = false;
+        }
+        if (busy)
+            continue;
+        struct stat sb;
+        snprintf(name, sizeof name, "%s.INI", c->id);
+        if (fstatat(v->lib.datalib_fd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 &&
+            errno == ENOENT)
+            continue;
+        return false;
+    }
+    return true;
+}
+
 static void emit_entry(cmh_verify *v, ventry *e, cmh_verify_code code,
                        const char *path, const char *expected,
                        const char *actual, const char *fmt, ...)
@@ -2191,6 +2217,10 @@ static void report_hashed(cmh_verify *v, ventry *e)
         if (e->err2 == ENOENT && e->err1 == ENOENT) {
             /* deleted by a running snapshot's retirement (join_entry) */
             if (!e->nuses && v->any_busy)
+                goto out;
+            /* ... or by a snapshot that started after the lock probe:
+             * every content using it is now locked or retired */
+            if (e->nuses && all_uses_retired(v, e))
                 goto out;
             emit_entry(v, e, CMH_VF_FILE_MISSING, path, "", "",
                        "the FileLib file disappeared during the run");
