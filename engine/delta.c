@@ -798,7 +798,7 @@ static bool is_hex64_upper(const char *s)
 
 static cmh_status patch_line(pt *p, char *line, char *to_hash)
 {
-    char *f[10];
+    char *f[10] = {0};
     int n = 0;
     for (char *s = line; n < 10;) {
         f[n++] = s;

@@ -503,13 +503,15 @@ cmh_status cmh_keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
         uint32_t ver;
         struct stat sb;
         char ini[CMH_CID_SIZE + 8];
-        if (strlen(de->d_name) >= CMH_CID_SIZE ||
+        size_t dl = strlen(de->d_name);
+        if (dl >= CMH_CID_SIZE ||
             cmh_content_id_parse(de->d_name, id, &ver) !=
                 CMH_CONTENT_PACKAGE ||
             strcmp(id, pkgid) || ver >= below)
             continue;
         /* only complete contents: folder and content INI */
-        snprintf(ini, sizeof ini, "%s.INI", de->d_name);
+        memcpy(ini, de->d_name, dl);
+        memcpy(ini + dl, ".INI", 5);
         if (fstatat(l->datalib_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ||
             !S_ISDIR(sb.st_mode) ||
             fstatat(l->datalib_fd, ini, &sb, AT_SYMLINK_NOFOLLOW) ||
@@ -526,7 +528,7 @@ cmh_status cmh_keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
             cap = nc;
         }
         v[nv].version = ver;
-        snprintf(v[nv].cid, CMH_CID_SIZE, "%s", de->d_name);
+        memcpy(v[nv].cid, de->d_name, dl + 1);
         nv++;
     }
     closedir(d);

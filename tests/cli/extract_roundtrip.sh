@@ -65,7 +65,7 @@ expect_rc 2 "$CMHASH" extract MSC00001.1 --lib "$LIB"
 # a corrupt FileLib file is caught while copying
 H=$(sha256sum "$SRC/Drivers/x64/net.sys" | cut -d' ' -f1 | tr a-f A-F)
 chmod u+w "$LIB/FileLib/${H:0:4}/$H"
-printf 'X' | dd of="$LIB/FileLib/${H:0:4}/$H" bs=1 seek=1000 conv=notrunc 2>/dev/null
+flip_byte "$LIB/FileLib/${H:0:4}/$H" 1000
 expect_rc 4 "$CMHASH" extract MSC00001.1 "$SCRATCH/o4" --lib "$LIB"
 echo "$ERR" | grep -q "FileLib/${H:0:4}/$H is corrupt" || fail "msg: $ERR"
 [ ! -e "$SCRATCH/o4/Drivers/x64/net.sys" ] || fail "corrupt file written"

@@ -103,7 +103,7 @@ echo "injected $injected failures into the snapshot"
 V=$SCRATCH/libv
 cp -a "$LIB0" "$V"
 victim=$(find "$V/FileLib" -type f -size +1000c ! -name '*.*' | head -1)
-printf 'X' | dd of="$victim" bs=1 seek=100 conv=notrunc status=none
+flip_byte "$victim" 100
 vdigest() { tree_digest "$V"; }
 before=$(vdigest)
 rm -f "$SCRATCH/vcounts"

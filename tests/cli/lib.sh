@@ -63,3 +63,20 @@ content_digest() {
         find . -type f -print0 | LC_ALL=C sort -z |
         xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1
 }
+
+# Corrupt one byte of FILE at OFFSET for certain: invert its bits (writing a
+# fixed letter leaves random data unchanged one time in 256). Keeps size and
+# mtime handling to the caller, like dd conv=notrunc did.
+flip_byte() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+p, off = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as f:
+    f.seek(off)
+    b = f.read(1)
+    if len(b) != 1:
+        sys.exit("flip_byte: %s is shorter than %d bytes" % (p, off + 1))
+    f.seek(off)
+    f.write(bytes([b[0] ^ 0xFF]))
+PY
+}

@@ -33,7 +33,7 @@ assert "nolib" in d["libraries"][2]["problem"], d
 expect_rc 0 "$CMHASH" snapshot "$SRC" MSC00001 --lib "$L2" --no-fsync --quiet
 H=$(sha256sum "$SRC/b.bin" | cut -d' ' -f1 | tr a-f A-F)
 chmod u+w "$L2/FileLib/${H:0:4}/$H"
-printf 'X' | dd of="$L2/FileLib/${H:0:4}/$H" bs=1 seek=5 conv=notrunc 2>/dev/null
+flip_byte "$L2/FileLib/${H:0:4}/$H" 5
 expect_rc 0 "$CMHASH" status MSC00001 --lib "$L1" --lib "$L2" --quick
 expect_rc 1 "$CMHASH" status MSC00001 --lib "$L1" --lib "$L2"
 echo "$OUT" | grep -q "$L2 *not installed" || fail "full check: $OUT"

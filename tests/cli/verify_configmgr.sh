@@ -37,8 +37,7 @@ expect_rc 0 "$CMHASH" verify --lib "$L" --deep --quiet &&
 
 # one corrupted file
 H=$(sha256sum "$S/one/Sub Dir/data.cab" | cut -d' ' -f1 | tr a-f A-F)
-printf 'Z' | dd of="$L/FileLib/${H:0:4}/$H" bs=1 seek=5000 conv=notrunc \
-    2>/dev/null
+flip_byte "$L/FileLib/${H:0:4}/$H" 5000
 expect_rc 1 "$CMHASH" verify --lib "$L" --json "$SCRATCH/bad.json" &&
     ok "corrupted file: exit 1"
 got=$($FIND "$SCRATCH/bad.json" | grep -v '^SIG_FOREIGN ')

@@ -17,8 +17,7 @@ for i in 1 2 3; do
         >/dev/null
 done
 H=$(sha256sum "$S/p2/two.bin" | cut -d' ' -f1 | tr a-f A-F)
-printf 'Q' | dd of="$L/FileLib/${H:0:4}/$H" bs=1 seek=10 conv=notrunc \
-    2>/dev/null                                   # error: 2382
+flip_byte "$L/FileLib/${H:0:4}/$H" 10 # error: 2382
 H3=$(sha256sum "$S/p3/three.txt" | cut -d' ' -f1 | tr a-f A-F)
 rm "$L/FileLib/${H3:0:4}/$H3"                     # error: 2383
 # a name that needs JSON escaping (quote, backslash, control character)

@@ -20,8 +20,7 @@ L=$SCRATCH/lib
 
 # corrupt it in several ways
 H=$(sha256sum "$S/p1/sub/f3.bin" | cut -d' ' -f1 | tr a-f A-F)
-printf 'X' | dd of="$L/FileLib/${H:0:4}/$H" bs=1 seek=100 conv=notrunc \
-    2>/dev/null
+flip_byte "$L/FileLib/${H:0:4}/$H" 100
 H2=$(sha256sum "$S/p1/sub/f4.bin" | cut -d' ' -f1 | tr a-f A-F)
 truncate -s 50 "$L/FileLib/${H2:0:4}/$H2.SIG"
 H5=$(sha256sum "$S/p1/sub/f5.bin" | cut -d' ' -f1 | tr a-f A-F)

@@ -30,7 +30,7 @@ if [ -n "${CMHASH_FAULT_SHIM:-}" ]; then
     K=$(reads)
 fi
 cp "$L/$F" "$SCRATCH/good"
-printf 'W' | dd of="$L/$F" bs=1 seek=9 conv=notrunc 2>/dev/null
+flip_byte "$L/$F" 9
 expect_rc 1 "$CMHASH" verify --lib "$L" --json "$SCRATCH/bad.json" || true
 [ "$($FIND "$SCRATCH/bad.json")" = "FILE_HASH_MISMATCH $F" ] ||
     fail "corruption not reported"

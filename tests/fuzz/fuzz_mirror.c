@@ -247,7 +247,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode) &&
                     strcmp(name, ".") && strcmp(name, "..") && name[0]) {
                     depth++;
-                    snprintf(cwd[depth], sizeof cwd[depth], "%s", path);
+                    memcpy(cwd[depth], path, strlen(path) + 1);
                 }
             }
             break;

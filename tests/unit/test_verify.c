@@ -362,7 +362,7 @@ static void test_resume_cycle(void **state)
         o.io_rate = 1.2e6; /* ~1 MB in total: about 4 runs */
         o.resume_state = st;
         collect c = {0};
-        cmh_verify_summary s;
+        cmh_verify_summary s = {0};
         char *next = NULL;
         assert_int_equal(run(&o, &c, &s, &next), CMH_OK);
         assert_int_equal(c.nfind, 0);
