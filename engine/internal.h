@@ -109,6 +109,26 @@ cmh_status cmh_tree_hash(const cmh_node *root, bool sig, EVP_MD *md,
 cmh_status cmh_tree_stream(const cmh_node *root, bool sig,
                            void (*fn)(const uint16_t *s, size_t n, void *arg),
                            void *arg);
+/* A lower-cased UTF-16 relative path as the stream spells it. */
+typedef struct cmh_path16 {
+    uint16_t *u;
+    size_t len, cap;
+} cmh_path16;
+/* Append one UTF-8 name, after a '\\' unless p is empty; false: no memory. */
+bool cmh_path16_push(cmh_path16 *p, const char *name, size_t len);
+/* The same stream, each string with its kind and the node it comes from
+ * (verify records where the strings come from, then frees the tree). */
+typedef enum cmh_stream_kind {
+    CMH_STREAM_DIR,  /* a folder's path */
+    CMH_STREAM_FILE, /* a file's path */
+    CMH_STREAM_HASH  /* a file's hash (or signature hash), 64 hex digits */
+} cmh_stream_kind;
+typedef void (*cmh_stream_fn)(cmh_stream_kind kind, const cmh_node *node,
+                              const uint16_t *s, size_t n, void *arg);
+cmh_status cmh_tree_stream_nodes(const cmh_node *root, bool sig,
+                                 cmh_stream_fn fn, void *arg);
+/* Feed one stream string to @p md (an EVP_MD_CTX *) as UTF-16LE. */
+void cmh_utf16le_digest(const uint16_t *u, size_t n, void *md_ctx);
 /* Walk and hash the folder @p path (no library): the content tree with every
  * file's SHA-256 filled in. Caller frees with cmh_node_free. */
 cmh_status cmh_hash_dir_tree(cmh_ctx *ctx, const char *path,

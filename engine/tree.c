@@ -96,25 +96,18 @@ void cmh_tree_sort(cmh_node *root)
         cmh_tree_sort(root->dirs[i]);
 }
 
-/* Lower-cased UTF-16 relative path being built during the walk. */
-typedef struct path16 {
-    uint16_t *u;
-    size_t len, cap;
-} path16;
-
-static bool path_push(path16 *p, const cmh_node *n, size_t *saved)
+bool cmh_path16_push(cmh_path16 *p, const char *s, size_t slen)
 {
     uint16_t *name;
     size_t nlen;
-    *saved = p->len;
-    if (!cmh_utf8_to_utf16(n->name, strlen(n->name), &name, &nlen)) {
+    if (!cmh_utf8_to_utf16(s, slen, &name, &nlen)) {
         /* never reached for snapshot input (names are checked first) */
-        nlen = strlen(n->name);
+        nlen = slen;
         name = malloc((nlen + 1) * sizeof *name);
         if (!name)
             return false;
         for (size_t i = 0; i < nlen; i++)
-            name[i] = (unsigned char)n->name[i];
+            name[i] = (unsigned char)s[i];
     }
     cmh_utf16_lower(name, nlen);
     size_t need = p->len + 1 + nlen;
@@ -138,21 +131,31 @@ static bool path_push(path16 *p, const cmh_node *n, size_t *saved)
     return true;
 }
 
+typedef cmh_path16 path16;
+
+static bool path_push(path16 *p, const cmh_node *n, size_t *saved)
+{
+    *saved = p->len;
+    return cmh_path16_push(p, n->name, strlen(n->name));
+}
+
 /* The hashed stream is a sequence of UTF-16LE strings; the emitter gets
- * each one (for hashing, or for tests that show the first differing one). */
+ * each one (for hashing, or for tests that show the first differing one),
+ * with the node it comes from. */
 typedef struct emitter {
-    void (*fn)(const uint16_t *s, size_t n, void *arg);
+    cmh_stream_fn fn;
     void *arg;
 } emitter;
 
-static void emit_hex(const emitter *em, const uint8_t sha[CMH_SHA256_LEN])
+static void emit_hex(const emitter *em, const cmh_node *f,
+                     const uint8_t sha[CMH_SHA256_LEN])
 {
     char hex[CMH_HEX_SIZE];
     uint16_t u[64];
     cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
     for (size_t i = 0; i < 64; i++)
         u[i] = (uint16_t)hex[i];
-    em->fn(u, 64, em->arg);
+    em->fn(CMH_STREAM_HASH, f, u, 64, em->arg);
 }
 
 static bool visit(const emitter *em, const cmh_node *f, path16 *p, bool sig)
@@ -161,17 +164,18 @@ static bool visit(const emitter *em, const cmh_node *f, path16 *p, bool sig)
     for (size_t i = 0; i < f->ndirs; i++) {
         if (!path_push(p, f->dirs[i], &saved))
             return false;
-        em->fn(p->u, p->len, em->arg);
+        em->fn(CMH_STREAM_DIR, f->dirs[i], p->u, p->len, em->arg);
         p->len = saved;
     }
     for (size_t i = 0; i < f->nfiles; i++) {
         if (!path_push(p, f->files[i], &saved))
             return false;
-        em->fn(p->u, p->len, em->arg);
+        em->fn(CMH_STREAM_FILE, f->files[i], p->u, p->len, em->arg);
         p->len = saved;
     }
     for (size_t i = 0; i < f->nfiles; i++)
-        emit_hex(em, sig ? f->files[i]->sig_sha : f->files[i]->sha);
+        emit_hex(em, f->files[i],
+                 sig ? f->files[i]->sig_sha : f->files[i]->sha);
     for (size_t i = 0; i < f->ndirs; i++) {
         if (!path_push(p, f->dirs[i], &saved))
             return false;
@@ -183,9 +187,8 @@ static bool visit(const emitter *em, const cmh_node *f, path16 *p, bool sig)
     return true;
 }
 
-cmh_status cmh_tree_stream(const cmh_node *root, bool sig,
-                           void (*fn)(const uint16_t *s, size_t n, void *arg),
-                           void *arg)
+cmh_status cmh_tree_stream_nodes(const cmh_node *root, bool sig,
+                                 cmh_stream_fn fn, void *arg)
 {
     path16 p = {0};
     emitter em = {fn, arg};
@@ -194,7 +197,29 @@ cmh_status cmh_tree_stream(const cmh_node *root, bool sig,
     return ok ? CMH_OK : CMH_E_NOMEM;
 }
 
-static void digest_utf16le(const uint16_t *u, size_t n, void *arg)
+typedef struct plain_fn {
+    void (*fn)(const uint16_t *s, size_t n, void *arg);
+    void *arg;
+} plain_fn;
+
+static void plain_emit(cmh_stream_kind kind, const cmh_node *node,
+                       const uint16_t *s, size_t n, void *arg)
+{
+    const plain_fn *pf = arg;
+    (void)kind;
+    (void)node;
+    pf->fn(s, n, pf->arg);
+}
+
+cmh_status cmh_tree_stream(const cmh_node *root, bool sig,
+                           void (*fn)(const uint16_t *s, size_t n, void *arg),
+                           void *arg)
+{
+    plain_fn pf = {fn, arg};
+    return cmh_tree_stream_nodes(root, sig, plain_emit, &pf);
+}
+
+void cmh_utf16le_digest(const uint16_t *u, size_t n, void *arg)
 {
     EVP_MD_CTX *md = arg;
     unsigned char buf[512];
@@ -218,7 +243,7 @@ cmh_status cmh_tree_hash(const cmh_node *root, bool sig, EVP_MD *mdt,
     cmh_status st = CMH_E_NOMEM;
     if (!md || !EVP_DigestInit_ex(md, mdt, NULL))
         goto out;
-    st = cmh_tree_stream(root, sig, digest_utf16le, md);
+    st = cmh_tree_stream(root, sig, cmh_utf16le_digest, md);
     if (st == CMH_OK) {
         unsigned int len = 0;
         EVP_DigestFinal_ex(md, out, &len);

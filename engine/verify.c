@@ -228,15 +228,25 @@ typedef struct vfinds {
 
 struct ventry;
 
-/* One file INI of a mirror. */
+/* One file INI of a mirror. Verify holds one per file of every content
+ * for the whole run, so it is kept small (issue 6: 1M entries). */
 typedef struct vfile {
-    char *rel;            /* "sub/b.bin.INI", relative to DataLib/<cid>/ */
-    cmh_node *node;       /* its node in the content tree */
-    uint8_t sha[CMH_SHA256_LEN];
-    uint64_t size;
-    bool ok;              /* Size and Hash valid */
     struct ventry *entry; /* set by the join */
+    uint64_t size;
+    uint32_t rel;         /* offset in vcontent.names of "sub/b.bin.INI",
+                           * relative to DataLib/<cid>/ */
+    bool ok;              /* Size and Hash valid */
+    uint8_t sha[CMH_SHA256_LEN];
 } vfile;
+
+/* The signature-hash stream of a content (section 6.2) without its tree:
+ * the content-hash walk records each string's source - a folder path
+ * (kept in dirs16), a file's path (rebuilt from its vfile.rel) or a file's
+ * hash (that file's .SIG digest) - and the tree is freed. */
+enum { PLAN_DIR = 0, PLAN_PATH = 1, PLAN_HASH = 2 };
+#define PLAN_KIND(op) ((op) >> 30)
+#define PLAN_ARG(op) ((op) & 0x3FFFFFFFu)
+#define PLAN_MAX 0x3FFFFFFFu
 
 typedef struct vcontent {
     char id[CMH_CID_SIZE];
@@ -251,7 +261,12 @@ typedef struct vcontent {
     uint8_t hash[CMH_SHA256_LEN], sighash[CMH_SHA256_LEN];
     bool mirror_complete; /* every folder listed and file INI valid */
     bool mirror_read;     /* the mirror was walked at all */
-    cmh_node *root;
+    cmh_node *root;       /* the mirror's tree, NULL once the plan exists */
+    uint32_t *plan;       /* signature-hash recipe (PLAN_*) */
+    size_t nplan;
+    uint16_t *dirs16;     /* PLAN_DIR strings: length, then UTF-16 units */
+    size_t ndirs16;
+    cmh_buf names;        /* vfile.rel strings, NUL-terminated */
     vfile *files;
     size_t nfiles, capfiles;
     vfinds fnd;
@@ -260,6 +275,12 @@ typedef struct vcontent {
     bool failed, hash_invalid;
 } vcontent;
 
+/* A file's path relative to DataLib/<cid>/ ("sub/b.bin.INI"). */
+static const char *frel(const vcontent *c, const vfile *f)
+{
+    return c->names.data + f->rel;
+}
+
 typedef struct vuse {
     uint32_t c; /* content index */
     uint32_t f; /* file index in that content */
@@ -267,7 +288,6 @@ typedef struct vuse {
 
 typedef struct ventry {
     uint8_t sha[CMH_SHA256_LEN];
-    char hex[CMH_HEX_SIZE];
     int r_data, r_ini, r_sig; /* FileLib root holding each part, -1 = none */
     /* Index pass: written by one worker, read by the caller after it. */
     bool want_sig_hash;
@@ -275,8 +295,11 @@ typedef struct ventry {
     uint64_t data_size;
     int ini_err;          /* errno reading the INI */
     bool ini_bad;         /* unparsable */
-    char ini_why[160];
-    cmh_reflist refs;
+    bool ini_oom;         /* no memory to keep what it says */
+    char *ini_why;        /* why, when ini_bad */
+    char *refs;           /* the INI's content IDs, sorted, each NUL-
+                           * terminated (one block: see pack_refs) */
+    uint32_t nrefs;
     int sig_err;
     uint64_t sig_len;
     uint32_t sig_magic, sig_bl, sig_sl;
@@ -284,9 +307,11 @@ typedef struct ventry {
     bool sig_foreign;     /* >= 4 bytes, unknown magic */
     bool sig_hashed;
     uint8_t sig_sha[CMH_SHA256_LEN];
-    /* Join: caller's thread. */
-    vuse *uses;
-    size_t nuses, capuses;
+    /* Join: caller's thread. use0 is the first use, more[] the others
+     * (most files have one user): see use_at(). */
+    vuse use0;
+    vuse *more;
+    uint32_t nuses, capmore;
     bool busy_ref;        /* used or listed by a busy package's content */
     bool unsure_ref;      /* listed by a content whose mirror is partial */
     bool sig_bad;         /* structural .SIG problem reported */
@@ -294,15 +319,21 @@ typedef struct ventry {
     bool prev_done, prev_bad;
     /* Hash pass: written by the worker that hashes the entry, read by the
      * caller's thread after the entry went through the done queue. */
+    struct vhash *hres;   /* the reads, when not clean (NULL: clean) */
+    bool hres_oom;        /* not clean, and no memory to say how */
+    bool hashed;          /* completed in this run */
+    bool bad;             /* an error was reported for its bytes */
+} ventry;
+
+/* The two reads of a FileLib file that was not clean at the first. */
+typedef struct vhash {
     int err1, err2;
     bool changed1, changed2;
     uint8_t sha1[CMH_SHA256_LEN], sha2[CMH_SHA256_LEN];
     bool deep1, deep2;    /* a fresh signature was compared */
     bool dmis1, dmis2;    /* ... and differed */
     bool reread;
-    bool hashed;          /* completed in this run */
-    bool bad;             /* an error was reported for its bytes */
-} ventry;
+} vhash;
 
 typedef struct vroot {
     char *display; /* "FileLib" or the extra root as given */
@@ -578,6 +609,15 @@ static ventry *find_entry(cmh_verify *v, const uint8_t sha[CMH_SHA256_LEN])
     return NULL;
 }
 
+/* An entry's digest in upper-case hex (not stored: 65 bytes an entry).
+ * EHEX(e) lives until the end of the enclosing block. */
+static const char *ehex(const ventry *e, char *buf)
+{
+    cmh_hex_upper(e->sha, CMH_SHA256_LEN, buf);
+    return buf;
+}
+#define EHEX(e) ehex((e), (char[CMH_HEX_SIZE]){0})
+
 static ventry *new_entry(cmh_verify *v, const uint8_t sha[CMH_SHA256_LEN])
 {
     if (v->nentries == v->capentries) {
@@ -596,7 +636,6 @@ static ventry *new_entry(cmh_verify *v, const uint8_t sha[CMH_SHA256_LEN])
         return NULL;
     }
     memcpy(e->sha, sha, CMH_SHA256_LEN);
-    cmh_hex_upper(sha, CMH_SHA256_LEN, e->hex);
     e->r_data = e->r_ini = e->r_sig = -1;
     v->entries[v->nentries++] = e;
     return e;
@@ -614,33 +653,43 @@ static char *entry_path(const cmh_verify *v, const ventry *e, int r,
 {
     if (r < 0)
         r = 0;
-    return xasprintf("%s/%.4s/%s%s", v->roots[r].display, e->hex, e->hex,
+    return xasprintf("%s/%.4s/%s%s", v->roots[r].display, EHEX(e), EHEX(e),
                      suffix);
 }
 
 static bool entry_add_use(cmh_verify *v, ventry *e, uint32_t c, uint32_t f)
 {
-    if (e->nuses == e->capuses) {
-        size_t nc = e->capuses ? e->capuses * 2 : 4;
-        vuse *n = realloc(e->uses, nc * sizeof *n);
+    vuse u = {c, f};
+    if (!e->nuses) {
+        e->use0 = u;
+        e->nuses = 1;
+        return true;
+    }
+    if (e->nuses - 1 == e->capmore) {
+        uint32_t nc = e->capmore ? e->capmore * 2 : 2;
+        vuse *n = nc > e->capmore ? realloc(e->more, nc * sizeof *n) : NULL;
         if (!n) {
             v->oom = true;
             return false;
         }
-        e->uses = n;
-        e->capuses = nc;
+        e->more = n;
+        e->capmore = nc;
     }
-    e->uses[e->nuses].c = c;
-    e->uses[e->nuses].f = f;
-    e->nuses++;
+    e->more[e->nuses++ - 1] = u;
     return true;
 }
 
-/* First content (in ID order) that uses @p e, or NULL. uses[] is built in
- * content order, so that is uses[0]. */
+/* The i-th use of @p e (i < nuses). */
+static vuse use_at(const ventry *e, size_t i)
+{
+    return i ? e->more[i - 1] : e->use0;
+}
+
+/* First content (in ID order) that uses @p e, or NULL. Uses are added in
+ * content order, so that is use_at(e, 0). */
 static vcontent *first_user(cmh_verify *v, const ventry *e)
 {
-    return e->nuses ? &v->contents[e->uses[0].c] : NULL;
+    return e->nuses ? &v->contents[use_at(e, 0).c] : NULL;
 }
 
 static void attribute_users(cmh_verify *v, const ventry *e,
@@ -648,9 +697,9 @@ static void attribute_users(cmh_verify *v, const ventry *e,
 {
     uint32_t last = UINT32_MAX;
     for (size_t i = 0; i < e->nuses; i++) {
-        if (e->uses[i].c == last)
+        if (use_at(e, i).c == last)
             continue;
-        last = e->uses[i].c;
+        last = use_at(e, i).c;
         attribute(&v->contents[last], code);
     }
 }
@@ -661,7 +710,7 @@ static void attribute_users(cmh_verify *v, const ventry *e,
 static bool all_uses_retired(cmh_verify *v, const ventry *e)
 {
     for (size_t i = 0; i < e->nuses; i++) {
-        const vcontent *c = &v->contents[e->uses[i].c];
+        const vcontent *c = &v->contents[use_at(e, i).c];
         char name[CMH_CID_SIZE + 8];
         bool busy = false;
         if (c->pkgid[0]) {
@@ -1197,7 +1246,7 @@ static void scan_filelib(cmh_verify *v)
             if (path)
                 emitf(v, CMH_VF_STRAY, "", path, "", "", -1,
                       "duplicate: %s/%.4s/%s%s is used", 
-                      v->roots[*slot].display, cur->hex, cur->hex,
+                      v->roots[*slot].display, EHEX(cur), EHEX(cur),
                       sfx[f->kind]);
             free(path);
             continue;
@@ -1219,7 +1268,7 @@ static ventry *probe_entry(cmh_verify *v, const uint8_t sha[CMH_SHA256_LEN])
     for (int k = 0; k < 3; k++)
         for (size_t r = 0; r < v->nroots && *slots[k] < 0; r++) {
             char rel[CMH_FILELIB_REL_SIZE];
-            cmh_filelib_rel_hex(rel, e->hex, sfx[k]);
+            cmh_filelib_rel_hex(rel, EHEX(e), sfx[k]);
             struct stat sb;
             if (fstatat(v->roots[r].fd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
                 S_ISREG(sb.st_mode))
@@ -1361,6 +1410,163 @@ static bool is_hex8(const char *s, bool *lower)
     return true;
 }
 
+/* ---- signature-hash plan (see PLAN_*) ---- */
+
+typedef struct plan_rec {
+    vcontent *c;
+    size_t cap, capdirs;
+    bool bad;
+} plan_rec;
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need)
+        nc *= 2;
+    void *n = realloc(*p, nc * elem);
+    if (!n)
+        return false;
+    *p = n;
+    *cap = nc;
+    return true;
+}
+
+static void plan_cb(cmh_stream_kind kind, const cmh_node *node,
+                    const uint16_t *s, size_t n, void *arg)
+{
+    plan_rec *r = arg;
+    vcontent *c = r->c;
+    if (r->bad)
+        return;
+    uint32_t op;
+    if (kind == CMH_STREAM_DIR) {
+        if (c->ndirs16 > PLAN_MAX || n > UINT32_MAX ||
+            !grow((void **)&c->dirs16, &r->capdirs, c->ndirs16 + 2 + n,
+                  sizeof *c->dirs16)) {
+            r->bad = true;
+            return;
+        }
+        op = (uint32_t)PLAN_DIR << 30 | (uint32_t)c->ndirs16;
+        c->dirs16[c->ndirs16++] = (uint16_t)(n & 0xFFFF);
+        c->dirs16[c->ndirs16++] = (uint16_t)(n >> 16);
+        memcpy(c->dirs16 + c->ndirs16, s, n * sizeof *s);
+        c->ndirs16 += n;
+    } else {
+        uintptr_t k = (uintptr_t)node->aux;
+        if (!k || k > c->nfiles || k - 1 > PLAN_MAX) {
+            r->bad = true;
+            return;
+        }
+        op = (uint32_t)(kind == CMH_STREAM_FILE ? PLAN_PATH : PLAN_HASH)
+                 << 30 |
+             (uint32_t)(k - 1);
+    }
+    if (!grow((void **)&c->plan, &r->cap, c->nplan + 1, sizeof *c->plan)) {
+        r->bad = true;
+        return;
+    }
+    c->plan[c->nplan++] = op;
+}
+
+static bool make_plan(vcontent *c)
+{
+    plan_rec r = {.c = c};
+    if (cmh_tree_stream_nodes(c->root, false, plan_cb, &r) != CMH_OK ||
+        r.bad)
+        return false;
+    /* exact size: plans live for the whole run */
+    uint32_t *p = c->nplan ? realloc(c->plan, c->nplan * sizeof *p) : NULL;
+    if (p)
+        c->plan = p;
+    uint16_t *d =
+        c->ndirs16 ? realloc(c->dirs16, c->ndirs16 * sizeof *d) : NULL;
+    if (d)
+        c->dirs16 = d;
+    return true;
+}
+
+/* Replay the plan: the content hash (sig false, the mirror's file hashes)
+ * or the signature hash (the .SIG digests of the joined entries). */
+static cmh_status plan_hash(const vcontent *c, bool sig, EVP_MD *mdt,
+                            uint8_t out[CMH_SHA256_LEN])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    cmh_path16 p = {0};
+    cmh_status st = CMH_E_NOMEM;
+    if (!md || !EVP_DigestInit_ex(md, mdt, NULL))
+        goto out;
+    for (size_t i = 0; i < c->nplan; i++) {
+        uint32_t a = PLAN_ARG(c->plan[i]);
+        switch (PLAN_KIND(c->plan[i])) {
+        case PLAN_DIR: {
+            size_t n = c->dirs16[a] | (size_t)c->dirs16[a + 1] << 16;
+            cmh_utf16le_digest(c->dirs16 + a + 2, n, md);
+            break;
+        }
+        case PLAN_PATH: {
+            /* the node's path: its INI's path without ".INI", as
+             * cmh_tree_stream spells it */
+            const char *rel = frel(c, &c->files[a]);
+            size_t n = strlen(rel) - 4;
+            p.len = 0;
+            for (size_t s = 0; s < n;) {
+                const char *sl = memchr(rel + s, '/', n - s);
+                size_t e = sl ? (size_t)(sl - rel) : n;
+                if (!cmh_path16_push(&p, rel + s, e - s))
+                    goto out;
+                s = e + 1;
+            }
+            cmh_utf16le_digest(p.u, p.len, md);
+            break;
+        }
+        default: {
+            const vfile *f = &c->files[a];
+            const uint8_t *sha = f->sha;
+            if (sig) {
+                if (!f->entry)
+                    goto out;
+                sha = f->entry->sig_sha;
+            }
+            char hex[CMH_HEX_SIZE];
+            uint16_t u[64];
+            cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
+            for (size_t k = 0; k < 64; k++)
+                u[k] = (uint16_t)hex[k];
+            cmh_utf16le_digest(u, 64, md);
+            break;
+        }
+        }
+    }
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(md, out, &len);
+    st = CMH_OK;
+out:
+    free(p.u);
+    EVP_MD_CTX_free(md);
+    return st;
+}
+
+/* Give back what the mirror walk over-allocated (doubling growth). */
+static void shrink_content(vcontent *c)
+{
+    if (c->nfiles && c->nfiles < c->capfiles) {
+        vfile *f = realloc(c->files, c->nfiles * sizeof *f);
+        if (f) {
+            c->files = f;
+            c->capfiles = c->nfiles;
+        }
+    }
+    if (c->names.data && c->names.len + 1 < c->names.cap) {
+        char *d = realloc(c->names.data, c->names.len + 1);
+        if (d) {
+            c->names.data = d;
+            c->names.cap = c->names.len + 1;
+        }
+    }
+}
+
 typedef struct mirror_walk {
     cmh_verify *v;
     vcontent *c;
@@ -1398,9 +1604,15 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
     }
     vfile *f = &c->files[c->nfiles++];
     memset(f, 0, sizeof *f);
-    f->node = node;
-    f->rel = xasprintf("%s%s", cmh_buf_str(&m->rel), name);
-    if (!f->rel) {
+    node->aux = (void *)(uintptr_t)c->nfiles; /* index + 1, for the plan */
+    if (c->names.len >= UINT32_MAX - 2 * PATH_MAX) {
+        c->fnd.oom = true; /* 4 GiB of names in one content */
+        return;
+    }
+    f->rel = (uint32_t)c->names.len;
+    cmh_buf_add(&c->names, m->rel.data ? m->rel.data : "", m->rel.len);
+    cmh_buf_add(&c->names, name, n + 1);
+    if (c->names.oom) {
         c->fnd.oom = true;
         return;
     }
@@ -1628,11 +1840,38 @@ static void content_task(void *tk, void *state, void *arg)
         if (m.rel.oom)
             c->fnd.oom = true;
         cmh_tree_sort(c->root);
-        if (c->ini_ok && c->mirror_complete) {
-            uint8_t h[CMH_SHA256_LEN];
-            if (cmh_tree_hash(c->root, false, v->ctx->sha256, h) != CMH_OK) {
+        shrink_content(c);
+        uint8_t h[CMH_SHA256_LEN];
+        bool have_h = false;
+        if (c->mirror_complete) {
+            if (cmh_tree_hash(c->root, false, v->ctx->sha256, h) != CMH_OK)
                 c->fnd.oom = true;
-            } else if (memcmp(h, c->hash, CMH_SHA256_LEN)) {
+            else
+                have_h = true;
+        }
+        /* The tree is the bulk of a content's memory; only the signature
+         * hash needs it later, and the plan stands in for it (checked: it
+         * must give the same content hash). Kept only if that fails. */
+        if (have_h && c->has_sighash) {
+            uint8_t hp[CMH_SHA256_LEN];
+            if (make_plan(c) &&
+                plan_hash(c, false, v->ctx->sha256, hp) == CMH_OK &&
+                !memcmp(hp, h, CMH_SHA256_LEN)) {
+                cmh_node_free(c->root);
+                c->root = NULL;
+            } else {
+                free(c->plan);
+                free(c->dirs16);
+                c->plan = NULL;
+                c->dirs16 = NULL;
+                c->nplan = c->ndirs16 = 0;
+            }
+        } else {
+            cmh_node_free(c->root);
+            c->root = NULL;
+        }
+        if (have_h && c->ini_ok) {
+            if (memcmp(h, c->hash, CMH_SHA256_LEN)) {
                 char exp[CMH_HEX_SIZE], act[CMH_HEX_SIZE];
                 cmh_hex_upper(c->hash, CMH_SHA256_LEN, exp);
                 cmh_hex_upper(h, CMH_SHA256_LEN, act);
@@ -1664,7 +1903,7 @@ static bool sig_magic_known(uint32_t m)
 static void read_sig(cmh_verify *v, vworker *w, ventry *e)
 {
     char rel[CMH_FILELIB_REL_SIZE];
-    cmh_filelib_rel_hex(rel, e->hex, ".SIG");
+    cmh_filelib_rel_hex(rel, EHEX(e), ".SIG");
     int fd;
     int err = cmh_os_open_read(v->roots[e->r_sig].fd, rel, &fd);
     if (err) {
@@ -1744,6 +1983,28 @@ bool cmh__sig_params_ok(uint32_t magic, uint32_t bl, uint32_t sl)
     return bl != 0 && bl <= INT32_MAX && sl != 0 && sl <= maxsl;
 }
 
+/* Keep a parsed reference list as one block (an entry holds it for the
+ * whole run; one allocation instead of one per ID plus an array). */
+static bool pack_refs(ventry *e, const cmh_reflist *r)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < r->n; i++)
+        total += strlen(r->ids[i]) + 1;
+    if (!r->n || r->n > UINT32_MAX)
+        return r->n == 0;
+    char *p = malloc(total);
+    if (!p)
+        return false;
+    e->refs = p;
+    e->nrefs = (uint32_t)r->n;
+    for (size_t i = 0; i < r->n; i++) {
+        size_t l = strlen(r->ids[i]) + 1;
+        memcpy(p, r->ids[i], l);
+        p += l;
+    }
+    return true;
+}
+
 static void entry_task(void *tk, void *state, void *arg)
 {
     ventry *e = tk;
@@ -1755,23 +2016,29 @@ static void entry_task(void *tk, void *state, void *arg)
     if (e->r_ini >= 0) {
         char *data;
         size_t len;
-        cmh_filelib_rel_hex(rel, e->hex, ".INI");
+        cmh_filelib_rel_hex(rel, EHEX(e), ".INI");
         int err = cmh_read_small_file(v->roots[e->r_ini].fd, rel,
                                       CMH_INI_MAX_FILE, &data, &len);
+        char why[160];
         if (err == EFBIG) {
             e->ini_bad = true;
-            snprintf(e->ini_why, sizeof e->ini_why, "larger than 4 MiB");
+            snprintf(why, sizeof why, "larger than 4 MiB");
         } else if (err) {
             e->ini_err = err;
         } else {
-            if (!cmh_reflist_parse(&e->refs, data, len, e->ini_why,
-                                   sizeof e->ini_why))
+            cmh_reflist refs = {0};
+            if (!cmh_reflist_parse(&refs, data, len, why, sizeof why))
                 e->ini_bad = true;
+            else if (!pack_refs(e, &refs))
+                e->ini_oom = true;
+            cmh_reflist_free(&refs);
             free(data);
         }
+        if (e->ini_bad && !(e->ini_why = cmh_strdup(why)))
+            e->ini_oom = true;
     }
     if (e->r_data >= 0) {
-        cmh_filelib_rel_hex(rel, e->hex, "");
+        cmh_filelib_rel_hex(rel, EHEX(e), "");
         struct stat sb;
         if (fstatat(v->roots[e->r_data].fd, rel, &sb, AT_SYMLINK_NOFOLLOW))
             e->data_err = errno;
@@ -1845,15 +2112,15 @@ static void check_sig(cmh_verify *v, ventry *e)
                 cmh__sig_expected_len(e->sig_bl, e->sig_sl, e->data_size) ==
                     e->sig_len;
     for (size_t i = 0; i < e->nuses && !fits; i++) {
-        vfile *f = &v->contents[e->uses[i].c].files[e->uses[i].f];
+        vfile *f = &v->contents[use_at(e, i).c].files[use_at(e, i).f];
         fits = cmh__sig_expected_len(e->sig_bl, e->sig_sl, f->size) ==
                e->sig_len;
     }
     if (!fits && (e->nuses || e->r_data >= 0)) {
         uint64_t size = e->r_data >= 0 && !e->data_err
                             ? e->data_size
-                            : v->contents[e->uses[0].c]
-                                  .files[e->uses[0].f].size;
+                            : v->contents[use_at(e, 0).c]
+                                  .files[use_at(e, 0).f].size;
         char exp[32];
         snprintf(exp, sizeof exp, "%llu",
                  (unsigned long long)cmh__sig_expected_len(
@@ -1872,6 +2139,7 @@ out:
  * orphans and signatures. */
 static void join_entry(cmh_verify *v, ventry *e)
 {
+    char **refs_view = NULL; /* allocated view of a long reference list */
     char *dpath = entry_path(v, e, e->r_data, "");
     char *ipath = entry_path(v, e, e->r_ini >= 0 ? e->r_ini : e->r_data,
                              ".INI");
@@ -1897,11 +2165,11 @@ static void join_entry(cmh_verify *v, ventry *e)
                    strerror(e->data_err));
     } else if (used) {
         for (size_t i = 0; i < e->nuses; i++) {
-            vcontent *c = &v->contents[e->uses[i].c];
-            vfile *f = &c->files[e->uses[i].f];
+            vcontent *c = &v->contents[use_at(e, i).c];
+            vfile *f = &c->files[use_at(e, i).f];
             if (f->size == e->data_size)
                 continue;
-            char *p = xasprintf("DataLib/%s/%s", c->id, f->rel);
+            char *p = xasprintf("DataLib/%s/%s", c->id, frel(c, f));
             char exp[32], act[32];
             snprintf(exp, sizeof exp, "%llu", (unsigned long long)f->size);
             snprintf(act, sizeof act, "%llu",
@@ -1913,7 +2181,25 @@ static void join_entry(cmh_verify *v, ventry *e)
             free(p);
         }
     }
-    /* references */
+    /* references: a view of the packed list (sorted, as parsed) */
+    if (e->ini_oom) {
+        v->oom = true;
+        goto out;
+    }
+    cmh_reflist refs = {0};
+    const char *small[16];
+    refs.n = e->nrefs;
+    refs.ids = (char **)small;
+    if (e->nrefs > 16 && !(refs.ids = malloc(e->nrefs * sizeof *refs.ids))) {
+        v->oom = true;
+        goto out;
+    }
+    refs_view = refs.ids != (char **)small ? refs.ids : NULL;
+    const char *rp = e->refs;
+    for (size_t i = 0; i < e->nrefs; i++) {
+        refs.ids[i] = (char *)rp;
+        rp += strlen(rp) + 1;
+    }
     bool refs_known = e->r_ini >= 0 && !e->ini_err && !e->ini_bad;
     if (e->r_ini >= 0 && e->ini_err)
         emit_entry(v, e, CMH_VF_FILE_UNREADABLE, ipath, "", "",
@@ -1925,11 +2211,11 @@ static void join_entry(cmh_verify *v, ventry *e)
     if (used && (refs_known || (e->r_ini < 0 && e->r_data >= 0))) {
         uint32_t last = UINT32_MAX;
         for (size_t i = 0; i < e->nuses; i++) {
-            if (e->uses[i].c == last)
+            if (use_at(e, i).c == last)
                 continue;
-            last = e->uses[i].c;
+            last = use_at(e, i).c;
             vcontent *c = &v->contents[last];
-            if (refs_known && cmh_reflist_has(&e->refs, c->id))
+            if (refs_known && cmh_reflist_has(&refs, c->id))
                 continue;
             attribute(c, CMH_VF_REF_MISSING);
             emitf(v, CMH_VF_REF_MISSING, c->id, ipath, c->id, "", -1,
@@ -1941,8 +2227,8 @@ static void join_entry(cmh_verify *v, ventry *e)
         }
     }
     if (refs_known) {
-        for (size_t i = 0; i < e->refs.n; i++) {
-            const char *id = e->refs.ids[i];
+        for (size_t i = 0; i < refs.n; i++) {
+            const char *id = refs.ids[i];
             vcontent *c = find_content(v, id);
             char pk[CMH_PKGID_SIZE];
             if (cmh_content_id_parse(id, pk, NULL) == CMH_CONTENT_PACKAGE &&
@@ -1980,7 +2266,7 @@ static void join_entry(cmh_verify *v, ventry *e)
             }
             bool uses = false;
             for (size_t k = 0; k < e->nuses && !uses; k++)
-                uses = &v->contents[e->uses[k].c] == c;
+                uses = &v->contents[use_at(e, k).c] == c;
             if (!uses)
                 emitf(v, CMH_VF_REF_DANGLING, id, ipath, "", id, -1,
                       "the reference INI lists %s, which does not use "
@@ -2000,23 +2286,39 @@ static void join_entry(cmh_verify *v, ventry *e)
     if (used)
         check_sig(v, e);
 out:
+    free(refs_view);
     free(dpath);
     free(ipath);
+}
+
+/* The plan kept no tree: put each file's .SIG digest in its node. */
+static void set_tree_sig(cmh_node *dir, const vcontent *c)
+{
+    for (size_t i = 0; i < dir->nfiles; i++) {
+        uintptr_t k = (uintptr_t)dir->files[i]->aux;
+        if (k && k <= c->nfiles && c->files[k - 1].entry)
+            memcpy(dir->files[i]->sig_sha, c->files[k - 1].entry->sig_sha,
+                   CMH_SHA256_LEN);
+    }
+    for (size_t i = 0; i < dir->ndirs; i++)
+        set_tree_sig(dir->dirs[i], c);
 }
 
 /* Signature hash of one content (after the index pass). */
 static void check_sighash(cmh_verify *v, vcontent *c)
 {
-    if (!c->has_sighash || !c->mirror_complete || !c->root)
+    if (!c->has_sighash || !c->mirror_complete || (!c->root && !c->plan))
         return;
     for (size_t i = 0; i < c->nfiles; i++) {
         ventry *e = c->files[i].entry;
         if (!e || !e->sig_hashed || e->sig_bad)
             return; /* missing or broken .SIG: reported on its own */
-        memcpy(c->files[i].node->sig_sha, e->sig_sha, CMH_SHA256_LEN);
     }
+    if (c->root)
+        set_tree_sig(c->root, c);
     uint8_t h[CMH_SHA256_LEN];
-    if (cmh_tree_hash(c->root, true, v->ctx->sha256, h) != CMH_OK) {
+    if ((c->root ? cmh_tree_hash(c->root, true, v->ctx->sha256, h)
+                 : plan_hash(c, true, v->ctx->sha256, h)) != CMH_OK) {
         v->oom = true;
         return;
     }
@@ -2091,7 +2393,7 @@ static int hash_once(cmh_verify *v, vworker *w, ventry *e, uint8_t *sha,
                      bool *changed, bool *deep, bool *dmis)
 {
     char rel[CMH_FILELIB_REL_SIZE];
-    cmh_filelib_rel_hex(rel, e->hex, "");
+    cmh_filelib_rel_hex(rel, EHEX(e), "");
     cmh_stream_out so = {-1, -1};
     cmh_stream_hooks hk = {.on_read = throttle, .read_payload = v};
     sig_cmp sc = {-1, w->buf, false};
@@ -2100,14 +2402,14 @@ static int hash_once(cmh_verify *v, vworker *w, ventry *e, uint8_t *sha,
     if ((v->o.flags & CMH_VERIFY_DEEP) && e->r_sig >= 0 && e->sig_hdr &&
         !e->sig_err && !e->sig_bad) {
         char srel[CMH_FILELIB_REL_SIZE];
-        cmh_filelib_rel_hex(srel, e->hex, ".SIG");
+        cmh_filelib_rel_hex(srel, EHEX(e), ".SIG");
         if (cmh_os_open_read(v->roots[e->r_sig].fd, srel, &sc.fd) == 0) {
             hk.sig_sink = sig_cmp_sink;
             hk.sig_payload = &sc;
         }
     }
     cmh_stream_res r;
-    int err = cmh_stream_fileat(w->w, v->roots[e->r_data].fd, rel, e->hex,
+    int err = cmh_stream_fileat(w->w, v->roots[e->r_data].fd, rel, EHEX(e),
                                 UINT64_MAX, INT64_MIN, &so, &hk, &r,
                                 &v->bytes_done, &v->stop);
     *changed = r.changed;
@@ -2160,17 +2462,23 @@ static void hash_task(void *tk, void *state, void *arg)
     vworker *w = state;
     if (atomic_load_explicit(&v->stop, memory_order_relaxed))
         return;
-    e->err1 = hash_once(v, w, e, e->sha1, &e->changed1, &e->deep1,
-                        &e->dmis1);
-    if (e->err1 == ECANCELED)
+    vhash h;
+    memset(&h, 0, sizeof h);
+    h.err1 = hash_once(v, w, e, h.sha1, &h.changed1, &h.deep1, &h.dmis1);
+    if (h.err1 == ECANCELED)
         return;
-    if (!clean(e, e->err1, e->sha1, e->dmis1)) {
+    if (!clean(e, h.err1, h.sha1, h.dmis1)) {
         /* a mismatch or error is read once more before it is reported */
-        e->reread = true;
-        e->err2 = hash_once(v, w, e, e->sha2, &e->changed2, &e->deep2,
-                            &e->dmis2);
-        if (e->err2 == ECANCELED)
+        h.reread = true;
+        h.err2 = hash_once(v, w, e, h.sha2, &h.changed2, &h.deep2, &h.dmis2);
+        if (h.err2 == ECANCELED)
             return;
+        /* only what is not clean is kept until the report */
+        e->hres = malloc(sizeof h);
+        if (e->hres)
+            *e->hres = h;
+        else
+            e->hres_oom = true;
     }
     e->hashed = true;
     atomic_fetch_add(&v->items_done, 1);
@@ -2193,28 +2501,33 @@ static void report_hashed(cmh_verify *v, ventry *e)
         v->oom = true;
         return;
     }
-    if (clean(e, e->err1, e->sha1, e->dmis1))
+    if (e->hres_oom) {
+        v->oom = true;
         goto out;
+    }
+    const vhash *h = e->hres;
+    if (!h)
+        goto out; /* clean at the first read */
     char a1[CMH_HEX_SIZE], a2[CMH_HEX_SIZE];
-    cmh_hex_upper(e->sha1, CMH_SHA256_LEN, a1);
-    cmh_hex_upper(e->sha2, CMH_SHA256_LEN, a2);
+    cmh_hex_upper(h->sha1, CMH_SHA256_LEN, a1);
+    cmh_hex_upper(h->sha2, CMH_SHA256_LEN, a2);
     e->bad = true;
-    if (clean(e, e->err2, e->sha2, e->dmis2)) {
-        if (e->err1)
+    if (clean(e, h->err2, h->sha2, h->dmis2)) {
+        if (h->err1)
             emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, "", "",
                        "first read failed (%s), a second read was correct: "
                        "unreliable I/O, not corruption",
-                       read_err_text(e->err1, e->changed1));
+                       read_err_text(h->err1, h->changed1));
         else
-            emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, e->hex, a1,
+            emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, EHEX(e), a1,
                        "first read gave different bytes (%s), a second read "
                        "was correct: unreliable I/O, not corruption",
-                       memcmp(e->sha1, e->sha, CMH_SHA256_LEN)
+                       memcmp(h->sha1, e->sha, CMH_SHA256_LEN)
                            ? "hash differed" : "signature differed");
         goto out;
     }
-    if (e->err1 || e->err2) {
-        if (e->err2 == ENOENT && e->err1 == ENOENT) {
+    if (h->err1 || h->err2) {
+        if (h->err2 == ENOENT && h->err1 == ENOENT) {
             /* deleted by a running snapshot's retirement (join_entry) */
             if (!e->nuses && v->any_busy)
                 goto out;
@@ -2225,25 +2538,25 @@ static void report_hashed(cmh_verify *v, ventry *e)
             emit_entry(v, e, CMH_VF_FILE_MISSING, path, "", "",
                        "the FileLib file disappeared during the run");
         } else {
-            int err = e->err2 ? e->err2 : e->err1;
-            bool ch = e->err2 ? e->changed2 : e->changed1;
+            int err = h->err2 ? h->err2 : h->err1;
+            bool ch = h->err2 ? h->changed2 : h->changed1;
             emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, "", "",
                        "cannot read the FileLib file: %s (%s)",
                        read_err_text(err, ch),
-                       e->err1 && e->err2 ? "both reads failed"
+                       h->err1 && h->err2 ? "both reads failed"
                                           : "one of two reads failed");
         }
         goto out;
     }
-    bool bad1 = memcmp(e->sha1, e->sha, CMH_SHA256_LEN) != 0;
-    bool bad2 = memcmp(e->sha2, e->sha, CMH_SHA256_LEN) != 0;
+    bool bad1 = memcmp(h->sha1, e->sha, CMH_SHA256_LEN) != 0;
+    bool bad2 = memcmp(h->sha2, e->sha, CMH_SHA256_LEN) != 0;
     if (bad1 || bad2) {
-        if (bad1 && bad2 && !memcmp(e->sha1, e->sha2, CMH_SHA256_LEN))
-            emit_entry(v, e, CMH_VF_FILE_HASH_MISMATCH, path, e->hex, a1,
+        if (bad1 && bad2 && !memcmp(h->sha1, h->sha2, CMH_SHA256_LEN))
+            emit_entry(v, e, CMH_VF_FILE_HASH_MISMATCH, path, EHEX(e), a1,
                        "the SHA-256 of the FileLib file differs from its "
                        "name (corruption; confirmed by a second read)");
         else
-            emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, e->hex, a2,
+            emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, EHEX(e), a2,
                        "two reads gave different bytes (%s then %s): "
                        "unreliable I/O", a1, a2);
         goto out;
@@ -2426,14 +2739,14 @@ static void build_state(cmh_verify *v)
     cmh_buf_addf(&b, STATE_MAGIC "\nsubset %u/%u\ndeep %d\n",
                  v->sum.subset_k, v->sum.subset_n,
                  (v->o.flags & CMH_VERIFY_DEEP) ? 1 : 0);
-    cmh_buf_addf(&b, "cursor %s\n", first->hex);
+    cmh_buf_addf(&b, "cursor %s\n", EHEX(first));
     for (size_t i = 0; i < v->nentries; i++) {
         const ventry *e = v->entries[i];
         if (e->scope && memcmp(e->sha, first->sha, CMH_SHA256_LEN) > 0 &&
             (e->prev_done || e->hashed))
-            cmh_buf_addf(&b, "done %s\n", e->hex);
+            cmh_buf_addf(&b, "done %s\n", EHEX(e));
         if (e->prev_bad || e->bad)
-            cmh_buf_addf(&b, "bad %s\n", e->hex);
+            cmh_buf_addf(&b, "bad %s\n", EHEX(e));
     }
     if (b.oom) {
         cmh_buf_free(&b);
@@ -2774,9 +3087,10 @@ static void free_run(cmh_verify *v)
     v->pool = NULL;
     for (size_t i = 0; i < v->ncontents; i++) {
         vcontent *c = &v->contents[i];
-        for (size_t k = 0; k < c->nfiles; k++)
-            free(c->files[k].rel);
         free(c->files);
+        cmh_buf_free(&c->names);
+        free(c->plan);
+        free(c->dirs16);
         cmh_node_free(c->root);
         vfinds_free(&c->fnd);
     }
@@ -2785,8 +3099,10 @@ static void free_run(cmh_verify *v)
     v->ncontents = v->capcontents = 0;
     for (size_t i = 0; i < v->nentries; i++) {
         ventry *e = v->entries[i];
-        cmh_reflist_free(&e->refs);
-        free(e->uses);
+        free(e->refs);
+        free(e->ini_why);
+        free(e->hres);
+        free(e->more);
         free(e);
     }
     free(v->entries);
