@@ -10,7 +10,15 @@
  * per call: EIO for I/O, ENOSPC for write/pwrite/mkdirat/ftruncate, ENOMEM
  * for allocation, EAGAIN for pthread_create. Only calls that reach the
  * public symbols are seen (libc's internal calls are not), which is what
- * the engine makes. */
+ * the engine makes.
+ *
+ * Built with -DFAULT_IO_ONLY (target cmhash_fault_io, for ASan builds): no
+ * malloc/calloc/realloc hooks, as ASan owns the allocator and must see every
+ * allocation to find leaks; no crash handlers, as ASan reports crashes with
+ * a symbolized stack itself. pthread_create stays: dlsym(RTLD_NEXT) from
+ * this shim, preloaded ahead of libasan, reaches ASan's interceptor, which
+ * registers the thread with ASan. The shim allocates nothing itself but
+ * what dlsym and atexit may allocate, through ASan's malloc. */
 /* The engine is built with _FILE_OFFSET_BITS=64, so it calls open64,
  * openat64, pwrite64, ftruncate64: define both names here. */
 #undef _FILE_OFFSET_BITS
@@ -51,9 +59,11 @@ static unsigned long target_n;   /* which call */
 static int target_errno;
 static atomic_int ready;         /* configuration parsed */
 
+#ifndef FAULT_IO_ONLY
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
+#endif
 
 static void report(void)
 {
@@ -73,6 +83,7 @@ static void report(void)
     close(fd);
 }
 
+#ifndef FAULT_IO_ONLY
 /* A crash under injection prints its stack (the test shows it). */
 static void on_crash(int sig)
 {
@@ -112,15 +123,18 @@ static int from_rsync(const void *caller)
     uintptr_t a = (uintptr_t)caller;
     return a >= rsync_lo && a < rsync_hi;
 }
+#endif /* !FAULT_IO_ONLY */
 
 __attribute__((constructor)) static void fault_init(void)
 {
+#ifndef FAULT_IO_ONLY
     void *warm[1];
     backtrace(warm, 1); /* loads libgcc now, not inside a crash */
     signal(SIGSEGV, on_crash);
     signal(SIGABRT, on_crash);
     signal(SIGBUS, on_crash);
     dl_iterate_phdr(find_rsync, NULL);
+#endif
     const char *spec = getenv("CMHASH_FAULT");
     if (spec && *spec) {
         char call[32];
@@ -344,6 +358,7 @@ int ftruncate64(int fd, off64_t len)
     return real_ftruncate64(fd, len);
 }
 
+#ifndef FAULT_IO_ONLY
 void *malloc(size_t n)
 {
     if (!from_rsync(__builtin_return_address(0)) && hit(C_MALLOC)) {
@@ -370,6 +385,7 @@ void *realloc(void *p, size_t n)
     }
     return __libc_realloc(p, n);
 }
+#endif /* !FAULT_IO_ONLY */
 
 int pthread_create(pthread_t *t, const pthread_attr_t *a,
                    void *(*fn)(void *), void *arg)
