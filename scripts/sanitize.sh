@@ -17,7 +17,9 @@ for k in "${kinds[@]}"; do
     echo "== test suite under $k"
     # Tests labelled "heavy" (multi-GB data, timing-bound) run in the plain
     # build only: under a sanitizer they take many minutes and find nothing
-    # the small tests do not.
+    # the small tests do not. Under ASan, the fault sweep runs with its
+    # I/O-only shim (cli_fault_sweep_asan, label "fault"): no error path may
+    # leak; it sets its own ASAN_OPTIONS on top of these for preloaded runs.
     (cd "build-$k" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \

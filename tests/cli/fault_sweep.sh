@@ -7,10 +7,60 @@
 # documented exit code, no temp left behind, the library still valid (the
 # package resolves to v1 or v2, complete - tests/cli/libcheck.py), and a
 # clean re-run gives an exact library.
+#
+# CMHASH_FAULT_IO_ONLY=1 (set by ctest in ASan builds, test
+# cli_fault_sweep_asan): the shim has no allocation hooks, the sweep covers
+# every I/O call and thread creation, and each injected run must also end
+# without an ASan, LSan or UBSan report (a leak on an error path fails).
 . "$CMHASH_TESTLIB"
 set -e
 SHIM=${CMHASH_FAULT_SHIM:?built without the shim}
 CHECK="python3 $(dirname "$CMHASH_TESTLIB")/libcheck.py"
+IO_ONLY=${CMHASH_FAULT_IO_ONLY:-0}
+# every call the shim can fail: a call a run never makes is skipped
+IO_CALLS="open openat read write pwrite rename renameat mkdirat linkat fsync
+syncfs ftruncate pthread_create"
+ALLOC_CALLS="calloc realloc malloc"
+[ "$IO_ONLY" = 0 ] || ALLOC_CALLS=""
+
+# run_injected ARGS...: the tool with the shim preloaded. Under ASan, the
+# shim (not instrumented) comes ahead of libasan in the library list, which
+# ASan refuses unless verify_asan_link_order=0: harmless here, as the shim
+# defines no allocator and forwards every call to the next definition
+# (ASan's interceptor, then libc). Reports go to files, not to stderr (which
+# must hold one error line), with a fixed exit code; asan_reported checks.
+SANLOG=$SCRATCH/sanlog
+run_injected() {
+    if [ "$IO_ONLY" = 0 ]; then
+        LD_PRELOAD=$SHIM "$CMHASH" "$@"
+        return
+    fi
+    # later options win: abort_on_error=1 from scripts/sanitize.sh would
+    # turn a report into SIGABRT; exit 23 (LSan's code) and the log instead
+    local common="abort_on_error=0:exitcode=23:log_path=$SANLOG"
+    LD_PRELOAD=$SHIM \
+        ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0:detect_leaks=1:$common \
+        UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1:$common \
+        "$CMHASH" "$@"
+}
+
+# asan_reported WHAT: true (and fails the test, showing the report) when the
+# last run_injected left a sanitizer report, in a log file or on stderr.
+asan_reported() {
+    [ "$IO_ONLY" != 0 ] || return 1
+    local logs
+    logs=$(ls "$SANLOG".* 2>/dev/null || true)
+    if [ -z "$logs" ] && ! grep -q -E \
+        'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
+        "$SCRATCH/err"; then
+        return 1
+    fi
+    fail "$1: sanitizer report (leak or memory error)"
+    # shellcheck disable=SC2086
+    head -40 $logs "$SCRATCH/err" >&2
+    rm -f "$SANLOG".*
+    return 0
+}
 
 A=$SCRATCH/a B=$SCRATCH/b S=$SCRATCH/s
 mkdir -p "$A/sub/empty" "$B/sub" "$S"
@@ -34,14 +84,19 @@ HS=$("$CMHASH" hash "$S" | cut -d' ' -f1)
 # how often the v1 -> v2 snapshot makes each call
 cp -a "$LIB0" "$SCRATCH/libc"
 rm -f "$SCRATCH/counts"
-LD_PRELOAD=$SHIM CMHASH_FAULT_COUNT=$SCRATCH/counts \
-    "$CMHASH" snapshot "$B" MSC00001 --lib "$SCRATCH/libc" --quiet >/dev/null
+set +e
+CMHASH_FAULT_COUNT=$SCRATCH/counts run_injected \
+    snapshot "$B" MSC00001 --lib "$SCRATCH/libc" --quiet >/dev/null \
+    2>"$SCRATCH/err"
+rc=$?
+set -e
+asan_reported "snapshot counting run" || true
+[ "$rc" = 0 ] || { fail "snapshot counting run: exit $rc: $(cat "$SCRATCH/err")"; exit 1; }
 $CHECK "$SCRATCH/libc" --strict --expect "MSC00001=2:$H2" \
     --expect "MSC00002=1:$HS" >/dev/null || fail "counting run"
 
 injected=0
-for call in open openat read write renameat mkdirat linkat fsync syncfs \
-    ftruncate pthread_create calloc realloc malloc; do
+for call in $IO_CALLS $ALLOC_CALLS; do
     total=$(awk -v c="$call" '$1 == c { print $2 }' "$SCRATCH/counts")
     [ "${total:-0}" -gt 0 ] || continue
     # every call site for I/O; allocations sampled (~60 points each)
@@ -52,14 +107,17 @@ for call in open openat read write renameat mkdirat linkat fsync syncfs \
         rm -rf "$L"
         cp -a "$LIB0" "$L"
         set +e
-        LD_PRELOAD=$SHIM CMHASH_FAULT=$call:$n \
-            "$CMHASH" snapshot "$B" MSC00001 --lib "$L" --quiet \
+        CMHASH_FAULT=$call:$n run_injected \
+            snapshot "$B" MSC00001 --lib "$L" --quiet \
             >"$SCRATCH/out" 2>"$SCRATCH/err"
         rc=$?
         set -e
         injected=$((injected + 1))
         TESTS_RUN=$((TESTS_RUN + 1))
         what="$call #$n/$total"
+        if asan_reported "snapshot, $what (exit $rc)"; then
+            continue
+        fi
         case $rc in
         0) want="MSC00001=2:$H2" ;;
         3 | 4 | 5) want="MSC00001=1:$H1" ;;
@@ -96,7 +154,8 @@ for call in open openat read write renameat mkdirat linkat fsync syncfs \
         rm -rf "$L"
     done
 done
-echo "injected $injected failures into the snapshot"
+echo "injected $injected failures into the snapshot$(
+    [ "$IO_ONLY" = 0 ] || echo " (I/O only, under ASan)")"
 [ "$injected" -ge 50 ] || fail "only $injected injection points reached"
 
 # ---- verify under injection: a library with one corrupted file ----
@@ -108,26 +167,29 @@ vdigest() { tree_digest "$V"; }
 before=$(vdigest)
 rm -f "$SCRATCH/vcounts"
 set +e
-LD_PRELOAD=$SHIM CMHASH_FAULT_COUNT=$SCRATCH/vcounts \
-    "$CMHASH" verify --lib "$V" --quiet >/dev/null 2>&1
+CMHASH_FAULT_COUNT=$SCRATCH/vcounts run_injected \
+    verify --lib "$V" --quiet >/dev/null 2>"$SCRATCH/err"
 rc=$?
 set -e
+asan_reported "verify counting run" || true
 [ "$rc" = 1 ] || fail "verify of the corrupted library: exit $rc, want 1"
 vinjected=0
-for call in open openat read write calloc realloc malloc pthread_create; do
+for call in $IO_CALLS $ALLOC_CALLS; do
     total=$(awk -v c="$call" '$1 == c { print $2 }' "$SCRATCH/vcounts")
     [ "${total:-0}" -gt 0 ] || continue
     step=1
     case $call in malloc | calloc | realloc) step=$(((total + 59) / 60)) ;; esac
     for ((n = 1; n <= total; n += step)); do
         set +e
-        LD_PRELOAD=$SHIM CMHASH_FAULT=$call:$n \
-            "$CMHASH" verify --lib "$V" --quiet >"$SCRATCH/out" \
-            2>"$SCRATCH/err"
+        CMHASH_FAULT=$call:$n run_injected \
+            verify --lib "$V" --quiet >"$SCRATCH/out" 2>"$SCRATCH/err"
         rc=$?
         set -e
         vinjected=$((vinjected + 1))
         TESTS_RUN=$((TESTS_RUN + 1))
+        if asan_reported "verify, $call #$n/$total (exit $rc)"; then
+            continue
+        fi
         # 1: findings (the corruption, or an unreadable file); 4: could not
         # run. Never 0: the library has a corrupted file. Never a crash.
         case $rc in
@@ -140,6 +202,7 @@ for call in open openat read write calloc realloc malloc pthread_create; do
     done
 done
 [ "$(vdigest)" = "$before" ] || fail "verify under injection changed the library"
-echo "injected $vinjected failures into verify"
+echo "injected $vinjected failures into verify$(
+    [ "$IO_ONLY" = 0 ] || echo " (I/O only, under ASan)")"
 [ "$vinjected" -ge 30 ] || fail "only $vinjected verify injection points"
 finish
