@@ -142,7 +142,9 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
     uint64_t size = (uint64_t)before.st_size;
     res->size = size;
     res->mtime_ns = stat_mtime(&before);
-    res->attrs = cmh_os_dos_attributes(fd, name, &before);
+    bool lib_file = hooks && hooks->library_file;
+    if (!lib_file)
+        res->attrs = cmh_os_dos_attributes(fd, name, &before);
     /* Readahead hint for big files only: for a tiny file it is one more
      * system call and the default readahead already covers it. */
     if (size >= (1u << 20))
@@ -168,6 +170,8 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
             e = ECANCELED;
             goto out;
         }
+        if (lib_file && total == size)
+            break;
         ssize_t n = read(fd, w->buf, CMH_READ_SIZE);
         if (n < 0) {
             if (errno == EINTR)

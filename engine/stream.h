@@ -50,6 +50,12 @@ typedef struct cmh_stream_hooks {
      * errno it returns, as a write error. */
     int (*data_sink)(const void *data, size_t len, void *payload);
     void *data_payload;
+    /* A library file (verify): no DOS attributes are read, and the read
+     * ends at the size fstat gave - a change of size is still caught by
+     * the fstat after the read - sparing one xattr and one read call per
+     * file. A source is read to end of file (a share's cached size can be
+     * stale; the bytes are what counts). */
+    bool library_file;
 } cmh_stream_hooks;
 
 /* Outcome of streaming one file. */

@@ -1943,6 +1943,8 @@ static void read_sig(cmh_verify *v, vworker *w, ventry *e)
         if (hashing)
             EVP_DigestUpdate(w->md, w->buf, (size_t)n);
         total += (uint64_t)n;
+        if (hashing && (size_t)n < want)
+            break; /* a regular file reads short only at its end */
     }
     close(fd);
     if (hashing) {
@@ -2395,7 +2397,8 @@ static int hash_once(cmh_verify *v, vworker *w, ventry *e, uint8_t *sha,
     char rel[CMH_FILELIB_REL_SIZE];
     cmh_filelib_rel_hex(rel, EHEX(e), "");
     cmh_stream_out so = {-1, -1};
-    cmh_stream_hooks hk = {.on_read = throttle, .read_payload = v};
+    cmh_stream_hooks hk = {
+        .on_read = throttle, .read_payload = v, .library_file = true};
     sig_cmp sc = {-1, w->buf, false};
     *deep = *dmis = false;
     /* a .SIG already reported as broken is not compared again */
