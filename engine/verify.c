@@ -774,49 +774,32 @@ static int dent_cmp(const void *a, const void *b)
 }
 
 /* Names in folder @p fd (sorted, without . and ..). Returns 0 or errno. */
-static int list_dir(int fd, dlist *out)
+static int dlist_add(const char *name, unsigned char type, void *arg)
+{
+    dlist *out = arg;
+    if (out->n == out->cap) {
+        size_t nc = out->cap ? out->cap * 2 : 32;
+        dent *nv = realloc(out->v, nc * sizeof *nv);
+        if (!nv)
+            return ENOMEM;
+        out->v = nv;
+        out->cap = nc;
+    }
+    char *nm = cmh_strdup(name);
+    if (!nm)
+        return ENOMEM;
+    out->v[out->n].name = nm;
+    out->v[out->n].type = type;
+    out->n++;
+    return 0;
+}
+
+/* The names in folder @p fd, sorted; @p fresh: fd was just opened (no
+ * rewind needed). */
+static int list_dir_at(int fd, bool fresh, dlist *out)
 {
     memset(out, 0, sizeof *out);
-    int dfd = dup(fd);
-    if (dfd < 0)
-        return errno;
-    DIR *d = fdopendir(dfd);
-    if (!d) {
-        int e = errno;
-        close(dfd);
-        return e;
-    }
-    rewinddir(d);
-    int e = 0;
-    for (;;) {
-        errno = 0;
-        struct dirent *de = readdir(d);
-        if (!de) {
-            e = errno;
-            break;
-        }
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (out->n == out->cap) {
-            size_t nc = out->cap ? out->cap * 2 : 32;
-            dent *nv = realloc(out->v, nc * sizeof *nv);
-            if (!nv) {
-                e = ENOMEM;
-                break;
-            }
-            out->v = nv;
-            out->cap = nc;
-        }
-        char *nm = cmh_strdup(de->d_name);
-        if (!nm) {
-            e = ENOMEM;
-            break;
-        }
-        out->v[out->n].name = nm;
-        out->v[out->n].type = de->d_type;
-        out->n++;
-    }
-    closedir(d);
+    int e = cmh_os_list_dir(fd, !fresh, dlist_add, out);
     if (e) {
         dlist_free(out);
         return e;
@@ -824,6 +807,11 @@ static int list_dir(int fd, dlist *out)
     if (out->n > 1)
         qsort(out->v, out->n, sizeof *out->v, dent_cmp);
     return 0;
+}
+
+static int list_dir(int fd, dlist *out)
+{
+    return list_dir_at(fd, false, out);
 }
 
 /* Type of dirfd/name without following links: DT_REG, DT_DIR, DT_LNK...
@@ -1141,7 +1129,7 @@ static void scan_h4(cmh_verify *v, int r, const char *h4, fnames *out)
     int e = cmh_os_open_dir_noatime(root->fd, h4, &fd);
     dlist dl = {0};
     if (!e)
-        e = list_dir(fd, &dl);
+        e = list_dir_at(fd, true, &dl);
     if (e) {
         emitf(v, CMH_VF_FILE_UNREADABLE, "", dpath, "", "", -1,
               "cannot list the FileLib folder: %s", strerror(e));
@@ -1689,7 +1677,7 @@ static void walk_mirror(mirror_walk *m, int fd, cmh_node *dir, int depth)
 {
     vcontent *c = m->c;
     dlist dl;
-    int e = list_dir(fd, &dl);
+    int e = list_dir_at(fd, true, &dl);
     if (e) {
         c->mirror_complete = false;
         vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",

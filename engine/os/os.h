@@ -15,6 +15,17 @@ int cmh_os_open_dir(int dirfd, const char *path, int *out_fd);
 /* The same for reading only: with O_NOATIME where permitted, so listing a
  * folder does not update its access time (verify never writes). */
 int cmh_os_open_dir_noatime(int dirfd, const char *path, int *out_fd);
+/* Call @p fn for each name in the folder open as @p fd, but "." and "..",
+ * with its d_type (DT_UNKNOWN when the filesystem does not say). Reads
+ * from the descriptor's position: pass @p rewind unless @p fd was just
+ * opened. A nonzero return of @p fn stops the listing and is returned;
+ * else 0 or an errno. On Linux one getdents64 per 32 KiB of entries, no
+ * DIR stream (no dup, fstat or fcntl per folder: verify lists up to 65,536
+ * FileLib folders). */
+int cmh_os_list_dir(int fd, bool rewind,
+                    int (*fn)(const char *name, unsigned char type,
+                              void *arg),
+                    void *arg);
 /* Lowest CPU priority and the idle I/O class for this thread and the
  * threads it creates afterwards (verify --nice). Best effort. */
 void cmh_os_lower_priority(void);

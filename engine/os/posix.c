@@ -15,6 +15,70 @@
 #include <sys/xattr.h>
 #endif
 
+static bool dot_or_dotdot(const char *n)
+{
+    return n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2]));
+}
+
+int cmh_os_list_dir(int fd, bool rewind,
+                    int (*fn)(const char *name, unsigned char type,
+                              void *arg),
+                    void *arg)
+{
+#if defined(__linux__) && defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+    if (rewind && lseek(fd, 0, SEEK_SET) < 0)
+        return errno;
+    _Alignas(struct dirent64) char buf[32768];
+    for (;;) {
+        ssize_t n = getdents64(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (n == 0)
+            return 0;
+        for (ssize_t off = 0; off < n;) {
+            const struct dirent64 *d = (const void *)(buf + off);
+            off += d->d_reclen;
+            if (dot_or_dotdot(d->d_name))
+                continue;
+            int r = fn(d->d_name, d->d_type, arg);
+            if (r)
+                return r;
+        }
+    }
+#else
+    int dfd = dup(fd);
+    if (dfd < 0)
+        return errno;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        int e = errno;
+        close(dfd);
+        return e;
+    }
+    if (rewind)
+        rewinddir(d);
+    int e = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            e = errno;
+            break;
+        }
+        if (dot_or_dotdot(de->d_name))
+            continue;
+        if ((e = fn(de->d_name, de->d_type, arg)) != 0)
+            break;
+    }
+    closedir(d);
+    return e;
+#endif
+}
+
 int cmh_os_open_read(int dirfd, const char *path, int *out_fd)
 {
     int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
