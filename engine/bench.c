@@ -569,7 +569,8 @@ static void *cpu_thread(void *a)
     }
     if (h) {
         uint8_t d[CMH_SHA256_LEN];
-        cmh_sha256_final(h, d);
+        if (cmh_sha256_final(h, d) != CMH_OK && c->st == CMH_OK)
+            c->st = CMH_E_NOMEM;
     }
     if (sig && c->st == CMH_OK &&
         cmh_sig_final(sig, discard_sink, NULL) != CMH_OK)

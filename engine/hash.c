@@ -8,6 +8,7 @@
 
 struct cmh_sha256 {
     EVP_MD_CTX *md;
+    bool ok; /* false once an init or update failed (no memory) */
 };
 
 static EVP_MD *g_sha256;
@@ -32,22 +33,27 @@ cmh_status cmh_sha256_new(cmh_sha256 **out)
         cmh_sha256_free(h);
         return CMH_E_NOMEM;
     }
+    h->ok = true;
     *out = h;
     return CMH_OK;
 }
 
 void cmh_sha256_update(cmh_sha256 *h, const void *data, size_t len)
 {
-    if (len)
-        EVP_DigestUpdate(h->md, data, len);
+    if (len && h->ok && !EVP_DigestUpdate(h->md, data, len))
+        h->ok = false;
 }
 
-void cmh_sha256_final(cmh_sha256 *h, uint8_t out[CMH_SHA256_LEN])
+cmh_status cmh_sha256_final(cmh_sha256 *h, uint8_t out[CMH_SHA256_LEN])
 {
     unsigned int n = 0;
-    EVP_DigestFinal_ex(h->md, out, &n);
-    /* Re-init with the already fetched digest: no provider lookup. */
-    EVP_DigestInit_ex(h->md, NULL, NULL);
+    bool ok = h->ok && EVP_DigestFinal_ex(h->md, out, &n);
+    if (!ok)
+        memset(out, 0, CMH_SHA256_LEN);
+    /* Re-init with the already fetched digest (no provider lookup); if
+     * that fails the next final reports it instead of hashing garbage. */
+    h->ok = EVP_DigestInit_ex(h->md, g_sha256, NULL) == 1;
+    return ok ? CMH_OK : CMH_E_NOMEM;
 }
 
 void cmh_sha256_free(cmh_sha256 *h)

@@ -1593,17 +1593,13 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
     vfile *f = &c->files[c->nfiles++];
     memset(f, 0, sizeof *f);
     node->aux = (void *)(uintptr_t)c->nfiles; /* index + 1, for the plan */
-    if (c->names.len >= UINT32_MAX - 2 * PATH_MAX) {
-        c->fnd.oom = true; /* 4 GiB of names in one content */
-        return;
-    }
+    if (c->names.len >= UINT32_MAX - 2 * PATH_MAX || c->names.oom)
+        goto no_name; /* 4 GiB of names in one content, or no memory */
     f->rel = (uint32_t)c->names.len;
     cmh_buf_add(&c->names, m->rel.data ? m->rel.data : "", m->rel.len);
     cmh_buf_add(&c->names, name, n + 1);
-    if (c->names.oom) {
-        c->fnd.oom = true;
-        return;
-    }
+    if (c->names.oom)
+        goto no_name;
     int e = cmh_read_small_file(dirfd, name, CMH_INI_MAX_FILE, &data, &len);
     if (e) {
         c->mirror_complete = false;
@@ -1671,6 +1667,15 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
     memcpy(node->sha, f->sha, CMH_SHA256_LEN);
     node->size = f->size = size;
     f->ok = true;
+    return;
+no_name:
+    /* No room for its name: the file is forgotten (its node stays, with no
+     * plan index) and the run ends out of memory; nothing is recomputed
+     * from this mirror. */
+    c->nfiles--;
+    node->aux = NULL;
+    c->mirror_complete = false;
+    c->fnd.oom = true;
 }
 
 static void walk_mirror(mirror_walk *m, int fd, cmh_node *dir, int depth)
@@ -1827,6 +1832,11 @@ static void content_task(void *tk, void *state, void *arg)
         close(fd);
         if (m.rel.oom)
             c->fnd.oom = true;
+        /* Out of memory part-way: the tree and the file table may be
+         * incomplete (a file counted whose name was never stored), so
+         * nothing is recomputed from them; the run reports the failure. */
+        if (c->fnd.oom)
+            c->mirror_complete = false;
         cmh_tree_sort(c->root);
         shrink_content(c);
         uint8_t h[CMH_SHA256_LEN];
@@ -1908,6 +1918,11 @@ static void read_sig(cmh_verify *v, vworker *w, ventry *e)
     unsigned char hdr[12];
     size_t got = 0;
     bool hashing = e->want_sig_hash;
+    if (hashing && !EVP_DigestInit_ex(w->md, v->ctx->sha256, NULL)) {
+        e->sig_err = ENOMEM;
+        close(fd);
+        return;
+    }
     uint64_t total = 0;
     for (;;) {
         size_t want = hashing ? SIG_CMP_BUF : sizeof hdr - got;
@@ -1928,8 +1943,10 @@ static void read_sig(cmh_verify *v, vworker *w, ventry *e)
             memcpy(hdr + got, w->buf, k);
             got += k;
         }
-        if (hashing)
-            EVP_DigestUpdate(w->md, w->buf, (size_t)n);
+        if (hashing && !EVP_DigestUpdate(w->md, w->buf, (size_t)n)) {
+            e->sig_err = ENOMEM;
+            break;
+        }
         total += (uint64_t)n;
         if (hashing && (size_t)n < want)
             break; /* a regular file reads short only at its end */
@@ -1937,8 +1954,8 @@ static void read_sig(cmh_verify *v, vworker *w, ventry *e)
     close(fd);
     if (hashing) {
         unsigned int dl;
-        EVP_DigestFinal_ex(w->md, e->sig_sha, &dl);
-        EVP_DigestInit_ex(w->md, NULL, NULL);
+        if (!EVP_DigestFinal_ex(w->md, e->sig_sha, &dl) && !e->sig_err)
+            e->sig_err = ENOMEM;
         if (!e->sig_err) {
             e->sig_hashed = true;
             e->sig_len = total;

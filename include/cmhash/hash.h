@@ -30,8 +30,9 @@ typedef struct cmh_sha256 cmh_sha256;
 cmh_status cmh_sha256_new(cmh_sha256 **out);
 /** Feed bytes. @p len may be 0. */
 void cmh_sha256_update(cmh_sha256 *h, const void *data, size_t len);
-/** Finish into @p out and reset @p h for reuse. */
-void cmh_sha256_final(cmh_sha256 *h, uint8_t out[CMH_SHA256_LEN]);
+/** Finish into @p out and reset @p h for reuse. CMH_E_NOMEM (and @p out
+ * zeroed) when OpenSSL ran out of memory since the last final. */
+cmh_status cmh_sha256_final(cmh_sha256 *h, uint8_t out[CMH_SHA256_LEN]);
 /** Free; NULL is a no-op. */
 void cmh_sha256_free(cmh_sha256 *h);
 
