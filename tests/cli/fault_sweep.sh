@@ -99,7 +99,13 @@ injected=0
 for call in $IO_CALLS $ALLOC_CALLS; do
     total=$(awk -v c="$call" '$1 == c { print $2 }' "$SCRATCH/counts")
     [ "${total:-0}" -gt 0 ] || continue
-    # every call site for I/O; allocations sampled (~60 points each)
+    # every call site for I/O; allocations sampled (~60 points each).
+    # Not swept: allocations 7..56 or so, inside libcrypto's own first
+    # initialisation (EVP_MD_fetch), where Debian's OpenSSL 3.0 crashes on
+    # a NULL lock whatever the caller does (a five-line program calling
+    # only EVP_MD_fetch does the same). With ~5,000 allocations the step
+    # (~84) from n=1 passes over that window; every other allocation of a
+    # snapshot and a verify was swept one by one on 2026-12-01, clean.
     step=1
     case $call in malloc | calloc | realloc) step=$(((total + 59) / 60)) ;; esac
     for ((n = 1; n <= total; n += step)); do
