@@ -3,13 +3,10 @@
 # bounded time; fails on any crash. Usage: scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+# clang and its libFuzzer/sanitizer runtimes, through deps.sh (which runs
+# apt-get update first when anything is missing)
+bash scripts/deps.sh clang libclang-rt-14-dev
 secs=${1:-30}
-command -v clang >/dev/null || {
-    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get install -y -qq --no-install-recommends clang \
-        libclang-rt-14-dev >/dev/null
-}
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMHASH_FUZZ=ON \
     -DCMHASH_ASAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-fuzz -j"$(nproc)" >/dev/null
