@@ -172,6 +172,14 @@ int cmh_write_new(int dirfd, const char *name, const void *data, size_t len,
  * retire-rename, uninstall - see the calls. When the variable is unset a
  * call costs a pthread_once check and a byte compare. */
 void cmh__crash_point(const char *point);
+/* Test-only pause points (tests/cli/verify_races.sh). Inert unless
+ * $CMHASH_TEST_PAUSE_AT is "<point>:<file>": then when the named point is
+ * reached the process writes "cmhash: test pause at <point>" to stderr and
+ * waits (up to 60 s) until <file> exists, so a test can change the library
+ * at an exact moment of a run. Points: verify-listed (the listings are
+ * read), verify-mirrors (the mirrors are walked), verify-entries (the
+ * FileLib entries are read, before the join and the hash pass). */
+void cmh__pause_point(const char *point);
 /* Percent-encode control characters, '%' and invalid UTF-8. */
 void cmh_percent_encode(cmh_buf *b, const char *s);
 /* FILETIME from POSIX ns. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "os/os.h"
@@ -46,6 +47,34 @@ void cmh__crash_point(const char *point)
         return;
     if (atomic_fetch_add(&g_crash_hits, 1) + 1 == g_crash_at)
         raise(SIGKILL);
+}
+
+static pthread_once_t g_pause_once = PTHREAD_ONCE_INIT;
+static char g_pause_point[32]; /* "" = inert */
+static char g_pause_file[4096];
+
+static void pause_init(void)
+{
+    const char *v = getenv("CMHASH_TEST_PAUSE_AT");
+    const char *colon = v ? strchr(v, ':') : NULL;
+    if (!colon || colon == v || (size_t)(colon - v) >= sizeof g_pause_point ||
+        !colon[1] || strlen(colon + 1) >= sizeof g_pause_file)
+        return;
+    memcpy(g_pause_point, v, (size_t)(colon - v));
+    g_pause_point[colon - v] = 0;
+    snprintf(g_pause_file, sizeof g_pause_file, "%s", colon + 1);
+}
+
+void cmh__pause_point(const char *point)
+{
+    pthread_once(&g_pause_once, pause_init);
+    if (!g_pause_point[0] || strcmp(point, g_pause_point) != 0)
+        return;
+    fprintf(stderr, "cmhash: test pause at %s\n", point);
+    fflush(stderr);
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < 6000 && access(g_pause_file, F_OK) != 0; i++)
+        nanosleep(&ts, NULL);
 }
 
 void cmh_tmp_name(char *buf, size_t size, const char *suffix)

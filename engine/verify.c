@@ -273,6 +273,7 @@ typedef struct vcontent {
     /* Caller's thread only. */
     uint64_t errors, warnings, bytes;
     bool failed, hash_invalid;
+    unsigned alive_gen;   /* content_retired() said no in this generation */
 } vcontent;
 
 /* A file's path relative to DataLib/<cid>/ ("sub/b.bin.INI"). */
@@ -364,6 +365,7 @@ struct cmh_verify {
     bool any_busy;
     char (*busy)[CMH_PKGID_SIZE];
     size_t nbusy;
+    unsigned retire_gen;  /* see content_retired() */
     vcontent *contents;   /* sorted by id */
     size_t ncontents, capcontents;
     ventry **entries;     /* sorted by digest */
@@ -704,30 +706,90 @@ static void attribute_users(cmh_verify *v, const ventry *e,
     }
 }
 
-/* Has a snapshot retired (or is it retiring) every content that uses
- * @p e? Its package lock is held now, or its DataLib INI is gone. Asked
- * only for a FileLib file that vanished during the run. */
-static bool all_uses_retired(cmh_verify *v, const ventry *e)
+/* Has a snapshot that took the package lock after our probe retired
+ * content @p c meanwhile, or is it retiring it now (spec section 7, step
+ * 6)? Its package lock is held now, or its DataLib INI (or, for a content
+ * listed without one, its folder) is gone. Asked only on a finding's path,
+ * never for a clean entry. On the first yes the content is skipped like a
+ * BUSY one and one BUSY finding says why. With @p cache a no is remembered
+ * for the current generation (v->retire_gen): every observation the
+ * generation's findings rest on was made before its first question, so a
+ * retirement that starts later cannot explain them. */
+static bool content_retired(cmh_verify *v, vcontent *c, bool cache)
 {
-    for (size_t i = 0; i < e->nuses; i++) {
-        const vcontent *c = &v->contents[use_at(e, i).c];
-        char name[CMH_CID_SIZE + 8];
-        bool busy = false;
-        if (c->pkgid[0]) {
-            snprintf(name, sizeof name, "%s.lock", c->pkgid);
-            if (cmh_os_lock_probe(v->lib.pkglib_fd, name, &busy) != 0)
-                busy = false;
-        }
-        if (busy)
-            continue;
+    if (c->busy)
+        return true;
+    if (cache && c->alive_gen == v->retire_gen)
+        return false;
+    char name[CMH_CID_SIZE + 8];
+    bool busy = false;
+    if (c->pkgid[0]) {
+        snprintf(name, sizeof name, "%s.lock", c->pkgid);
+        if (cmh_os_lock_probe(v->lib.pkglib_fd, name, &busy) != 0)
+            busy = false;
+    }
+    bool gone = false;
+    if (!busy && (c->has_ini || c->has_dir)) {
         struct stat sb;
-        snprintf(name, sizeof name, "%s.INI", c->id);
-        if (fstatat(v->lib.datalib_fd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 &&
-            errno == ENOENT)
-            continue;
+        if (c->has_ini)
+            snprintf(name, sizeof name, "%s%s", c->id,
+                     c->ini_suffix[0] ? c->ini_suffix : ".INI");
+        else
+            snprintf(name, sizeof name, "%s", c->id);
+        gone = fstatat(v->lib.datalib_fd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0
+               && errno == ENOENT;
+    }
+    if (!busy && !gone) {
+        if (cache)
+            c->alive_gen = v->retire_gen;
         return false;
     }
+    c->busy = true;
+    v->any_busy = true;
+    const char *pk = c->pkgid[0] ? c->pkgid : c->id;
+    char *path = c->pkgid[0] ? xasprintf("PkgLib/%s.lock", c->pkgid)
+                             : xasprintf("DataLib/%s", name);
+    emitf(v, CMH_VF_BUSY, c->id, path ? path : "", "", "", -1,
+          "package %s was written by a snapshot that started during this "
+          "run; content %s %s, so its remaining findings are skipped", pk,
+          c->id, busy ? "is being retired" : "was retired");
+    free(path);
     return true;
+}
+
+/* Has a snapshot retired (or is it retiring) every content that uses
+ * @p e? Asked only for a FileLib entry with a part gone. */
+static bool all_uses_retired(cmh_verify *v, const ventry *e, bool cache)
+{
+    if (!e->nuses)
+        return false;
+    uint32_t last = UINT32_MAX;
+    for (size_t i = 0; i < e->nuses; i++) {
+        if (use_at(e, i).c == last)
+            continue;
+        last = use_at(e, i).c;
+        if (!content_retired(v, &v->contents[last], cache))
+            return false;
+    }
+    return true;
+}
+
+/* A content the listing did not see, named by a reference INI: did it
+ * appear during the run (a snapshot that started after the listing holds
+ * its package lock, or DataLib has it now)? */
+static bool content_appeared(cmh_verify *v, const char *id)
+{
+    char pk[CMH_PKGID_SIZE], nm[CMH_CID_SIZE + 8];
+    bool busy = false;
+    if (cmh_content_id_parse(id, pk, NULL) == CMH_CONTENT_PACKAGE) {
+        snprintf(nm, sizeof nm, "%s.lock", pk);
+        if (cmh_os_lock_probe(v->lib.pkglib_fd, nm, &busy) == 0 && busy)
+            return true;
+    }
+    struct stat sb;
+    snprintf(nm, sizeof nm, "%s.INI", id);
+    return fstatat(v->lib.datalib_fd, nm, &sb, AT_SYMLINK_NOFOLLOW) == 0 ||
+           fstatat(v->lib.datalib_fd, id, &sb, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static void emit_entry(cmh_verify *v, ventry *e, cmh_verify_code code,
@@ -2163,6 +2225,13 @@ static void join_entry(cmh_verify *v, ventry *e)
                     (e->data_err == ENOENT || e->ini_err == ENOENT);
     if (vanished)
         goto out;
+    /* A part gone while every content using it was retired by a snapshot
+     * that started after the lock probe: the same, found later. */
+    if (used &&
+        (e->r_data < 0 || e->data_err == ENOENT || e->r_ini < 0 ||
+         e->ini_err == ENOENT || e->r_sig < 0 || e->sig_err == ENOENT) &&
+        all_uses_retired(v, e, true))
+        goto out;
     if (used && e->r_data < 0) {
         emit_entry(v, e, CMH_VF_FILE_MISSING, dpath, "", "",
                    "the FileLib file is missing");
@@ -2224,6 +2293,8 @@ static void join_entry(cmh_verify *v, ventry *e)
             vcontent *c = &v->contents[last];
             if (refs_known && cmh_reflist_has(&refs, c->id))
                 continue;
+            if (content_retired(v, c, true))
+                continue; /* its reference was dropped by a retirement */
             attribute(c, CMH_VF_REF_MISSING);
             emitf(v, CMH_VF_REF_MISSING, c->id, ipath, c->id, "", -1,
                   e->r_ini < 0 ? "%s uses this file but its reference INI "
@@ -2249,16 +2320,11 @@ static void join_entry(cmh_verify *v, ventry *e)
             }
             bool exists = c && (c->has_ini || c->has_dir);
             if (!exists) {
-                if (!v->full && !c) {
-                    /* not listed by us: look it up without listing */
-                    char nm[CMH_CID_SIZE + 8];
-                    struct stat sb;
-                    snprintf(nm, sizeof nm, "%s.INI", id);
-                    if (fstatat(v->lib.datalib_fd, nm, &sb,
-                                AT_SYMLINK_NOFOLLOW) == 0 ||
-                        fstatat(v->lib.datalib_fd, id, &sb,
-                                AT_SYMLINK_NOFOLLOW) == 0)
-                        continue;
+                /* not listed by us (ID mode), or written by a snapshot
+                 * that started after the listing */
+                if (!c && content_appeared(v, id)) {
+                    e->busy_ref = true;
+                    continue;
                 }
                 emitf(v, CMH_VF_REF_DANGLING, id, ipath, "", id, -1,
                       "the reference INI lists %s, which does not exist",
@@ -2541,7 +2607,7 @@ static void report_hashed(cmh_verify *v, ventry *e)
                 goto out;
             /* ... or by a snapshot that started after the lock probe:
              * every content using it is now locked or retired */
-            if (e->nuses && all_uses_retired(v, e))
+            if (all_uses_retired(v, e, false))
                 goto out;
             emit_entry(v, e, CMH_VF_FILE_MISSING, path, "", "",
                        "the FileLib file disappeared during the run");
@@ -2982,6 +3048,15 @@ static void classify_contents(cmh_verify *v)
                   : !c->has_ini              ? "INI for it"
                                              : "folder for it");
         }
+        if (v->full && !c->listed && c->pkgid[0]) {
+            /* a snapshot that took the lock after the probe may have
+             * written it and not yet listed it */
+            probe_lock(v, c->pkgid);
+            if (pkg_busy(v, c->pkgid)) {
+                c->busy = true;
+                continue;
+            }
+        }
         if (v->full && !c->listed) {
             char *path = xasprintf("DataLib/%s%s", c->id,
                                    c->has_dir ? "" : ".INI");
@@ -2997,6 +3072,14 @@ static void emit_content_findings(cmh_verify *v, vcontent *c)
 {
     if (c->fnd.oom)
         v->oom = true;
+    /* a mirror that a snapshot started meanwhile retired (deleted) */
+    bool errors = false;
+    for (size_t i = 0; i < c->fnd.n && !errors; i++)
+        errors = g_codes[c->fnd.v[i].code].sev == CMH_SEV_ERROR;
+    if (errors && content_retired(v, c, true)) {
+        vfinds_free(&c->fnd);
+        return;
+    }
     for (size_t i = 0; i < c->fnd.n; i++) {
         vfind *f = &c->fnd.v[i];
         attribute(c, f->code);
@@ -3155,6 +3238,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
     v->rate_next = 0;
     v->full = v->o.nids == 0;
     v->phase = "index";
+    v->retire_gen = 1; /* contents start at 0: nothing remembered */
     if (v->o.flags & CMH_VERIFY_NICE)
         cmh_os_lower_priority();
 
@@ -3171,6 +3255,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
     }
     if (v->oom)
         goto nomem;
+    cmh__pause_point("verify-listed");
     classify_contents(v);
 
     unsigned threads = v->o.threads ? v->o.threads : cmh_online_cpus();
@@ -3191,6 +3276,8 @@ cmh_status cmh_verify_run(cmh_verify *v)
     run_pass(v, "index");
     if (v->canceled || v->timed_out)
         goto stopped;
+    cmh__pause_point("verify-mirrors");
+    v->retire_gen++; /* the mirror walks are over */
     for (size_t i = 0; i < v->ncontents; i++)
         emit_content_findings(v, &v->contents[i]);
     /* join: uses per entry (contents in ID order: uses[0] is the first) */
@@ -3261,7 +3348,9 @@ cmh_status cmh_verify_run(cmh_verify *v)
     run_pass(v, "index");
     if (v->canceled || v->timed_out)
         goto stopped;
+    cmh__pause_point("verify-entries");
     /* 3. join */
+    v->retire_gen++; /* the entry reads are over */
     for (size_t i = 0; i < v->nentries && !v->canceled; i++)
         join_entry(v, v->entries[i]);
     for (size_t i = 0; i < v->ncontents && !v->canceled; i++)
