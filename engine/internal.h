@@ -176,8 +176,8 @@ void cmh__crash_point(const char *point);
  * $CMHASH_TEST_PAUSE_AT is "<point>:<file>": then when the named point is
  * reached the process writes "cmhash: test pause at <point>" to stderr and
  * waits (up to 60 s) until <file> exists, so a test can change the library
- * at an exact moment of a run. Points: verify-listed (the listings are
- * read), verify-mirrors (the mirrors are walked), verify-entries (the
+ * at an exact moment of a run. Points: verify-pkglib (PkgLib is read,
+ * DataLib and FileLib not yet), verify-listed (all listings are read), verify-mirrors (the mirrors are walked), verify-entries (the
  * FileLib entries are read, before the join and the hash pass). */
 void cmh__pause_point(const char *point);
 /* Percent-encode control characters, '%' and invalid UTF-8. */

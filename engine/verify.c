@@ -706,6 +706,75 @@ static void attribute_users(cmh_verify *v, const ventry *e,
     }
 }
 
+typedef struct listed_probe {
+    const char *id;
+    bool found;
+} listed_probe;
+
+static int listed_cb(void *payload, const char *section, const char *key,
+                     const char *value, int lineno)
+{
+    listed_probe *p = payload;
+    (void)lineno;
+    if (!strcasecmp(section, "Packages")) {
+        if (!strcmp(key, p->id))
+            p->found = true;
+    } else if (!strcasecmp(section, "cmhash") && !strcasecmp(key, "Keep")) {
+        char buf[4096];
+        snprintf(buf, sizeof buf, "%s", value);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ", \t", &save); t;
+             t = strtok_r(NULL, ", \t", &save))
+            if (!strcmp(t, p->id))
+                p->found = true;
+    }
+    return 0;
+}
+
+/* Does PkgLib/<pkgid>.INI list @p id now? Gone: no. Unreadable or
+ * damaged: @p dflt (that is reported on its own). */
+static bool pkg_lists_now(cmh_verify *v, const char *pkgid, const char *id,
+                          bool dflt)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%s.INI", pkgid);
+    char *data = NULL;
+    size_t len;
+    int e = cmh_read_small_file(v->lib.pkglib_fd, name, CMH_INI_MAX_FILE,
+                                &data, &len);
+    if (e)
+        return e == ENOENT ? false : dflt;
+    listed_probe p = {id, false};
+    char why[64];
+    bool ok = cmh_ini_parse(data, len, listed_cb, &p, why, sizeof why);
+    free(data);
+    return ok ? p.found : dflt;
+}
+
+/* The package's lock is held now: a snapshot that started after the probe. */
+static bool pkg_locked_now(cmh_verify *v, const char *pkgid)
+{
+    char name[32];
+    bool busy = false;
+    snprintf(name, sizeof name, "%s.lock", pkgid);
+    return cmh_os_lock_probe(v->lib.pkglib_fd, name, &busy) == 0 && busy;
+}
+
+/* Skip content @p c like a BUSY one: a snapshot that started after the
+ * lock probe changed it (@p what: "was retired", ...). One BUSY finding. */
+static void skip_changed(cmh_verify *v, vcontent *c, const char *what)
+{
+    c->busy = true;
+    v->any_busy = true;
+    const char *pk = c->pkgid[0] ? c->pkgid : c->id;
+    char *path = c->pkgid[0] ? xasprintf("PkgLib/%s.lock", c->pkgid)
+                             : xasprintf("DataLib/%s", c->id);
+    emitf(v, CMH_VF_BUSY, c->id, path ? path : "", "", "", -1,
+          "package %s was written by a snapshot that started during this "
+          "run; content %s %s, so it is not checked", pk, c->id, what);
+    free(path);
+}
+
 /* Has a snapshot that took the package lock after our probe retired
  * content @p c meanwhile, or is it retiring it now (spec section 7, step
  * 6)? Its package lock is held now, or its DataLib INI (or, for a content
@@ -722,12 +791,7 @@ static bool content_retired(cmh_verify *v, vcontent *c, bool cache)
     if (cache && c->alive_gen == v->retire_gen)
         return false;
     char name[CMH_CID_SIZE + 8];
-    bool busy = false;
-    if (c->pkgid[0]) {
-        snprintf(name, sizeof name, "%s.lock", c->pkgid);
-        if (cmh_os_lock_probe(v->lib.pkglib_fd, name, &busy) != 0)
-            busy = false;
-    }
+    bool busy = c->pkgid[0] && pkg_locked_now(v, c->pkgid);
     bool gone = false;
     if (!busy && (c->has_ini || c->has_dir)) {
         struct stat sb;
@@ -744,16 +808,7 @@ static bool content_retired(cmh_verify *v, vcontent *c, bool cache)
             c->alive_gen = v->retire_gen;
         return false;
     }
-    c->busy = true;
-    v->any_busy = true;
-    const char *pk = c->pkgid[0] ? c->pkgid : c->id;
-    char *path = c->pkgid[0] ? xasprintf("PkgLib/%s.lock", c->pkgid)
-                             : xasprintf("DataLib/%s", name);
-    emitf(v, CMH_VF_BUSY, c->id, path ? path : "", "", "", -1,
-          "package %s was written by a snapshot that started during this "
-          "run; content %s %s, so its remaining findings are skipped", pk,
-          c->id, busy ? "is being retired" : "was retired");
-    free(path);
+    skip_changed(v, c, busy ? "is being retired" : "was retired");
     return true;
 }
 
@@ -780,12 +835,9 @@ static bool all_uses_retired(cmh_verify *v, const ventry *e, bool cache)
 static bool content_appeared(cmh_verify *v, const char *id)
 {
     char pk[CMH_PKGID_SIZE], nm[CMH_CID_SIZE + 8];
-    bool busy = false;
-    if (cmh_content_id_parse(id, pk, NULL) == CMH_CONTENT_PACKAGE) {
-        snprintf(nm, sizeof nm, "%s.lock", pk);
-        if (cmh_os_lock_probe(v->lib.pkglib_fd, nm, &busy) == 0 && busy)
-            return true;
-    }
+    if (cmh_content_id_parse(id, pk, NULL) == CMH_CONTENT_PACKAGE &&
+        pkg_locked_now(v, pk))
+        return true;
     struct stat sb;
     snprintf(nm, sizeof nm, "%s.INI", id);
     return fstatat(v->lib.datalib_fd, nm, &sb, AT_SYMLINK_NOFOLLOW) == 0 ||
@@ -3036,6 +3088,15 @@ static void classify_contents(cmh_verify *v)
             c->busy = true;
         if (c->busy)
             continue;
+        if (c->listed && (!c->has_ini || !c->has_dir) && c->pkgid[0]) {
+            /* retired between the PkgLib and DataLib listings? */
+            bool locked = pkg_locked_now(v, c->pkgid);
+            if (locked || !pkg_lists_now(v, c->pkgid, c->id, true)) {
+                skip_changed(v, c, locked ? "is being retired"
+                                          : "was retired");
+                continue;
+            }
+        }
         if (c->listed && (!c->has_ini || !c->has_dir)) {
             char path[32];
             char pk[CMH_PKGID_SIZE];
@@ -3049,11 +3110,12 @@ static void classify_contents(cmh_verify *v)
                                              : "folder for it");
         }
         if (v->full && !c->listed && c->pkgid[0]) {
-            /* a snapshot that took the lock after the probe may have
-             * written it and not yet listed it */
-            probe_lock(v, c->pkgid);
-            if (pkg_busy(v, c->pkgid)) {
-                c->busy = true;
+            /* written by a snapshot that took the lock after the probe:
+             * not listed yet, or listed after our PkgLib listing */
+            bool locked = pkg_locked_now(v, c->pkgid);
+            if (locked || pkg_lists_now(v, c->pkgid, c->id, false)) {
+                skip_changed(v, c, locked ? "is being written"
+                                          : "is new");
                 continue;
             }
         }
@@ -3247,6 +3309,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
     /* 1. listings */
     if (v->full) {
         scan_pkglib(v);
+        cmh__pause_point("verify-pkglib");
         scan_datalib(v);
         sort_contents(v);
         scan_filelib(v);

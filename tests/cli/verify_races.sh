@@ -4,8 +4,9 @@
 # snapshot commits a new version and retires the one verify is checking,
 # deleting its mirror and the FileLib files only it used. Deterministic:
 # verify stops at a test pause point ($CMHASH_TEST_PAUSE_AT, see
-# engine/internal.h) after its listings, after the mirror walks, or after
-# the FileLib reads; the snapshot runs to completion; then verify goes on.
+# engine/internal.h) after reading PkgLib (DataLib not yet listed), after
+# all listings, after the mirror walks, or after the FileLib reads; the
+# snapshot runs to completion; then verify goes on.
 # Each time: no error about the retired content (a BUSY finding instead),
 # and a real problem of another package (a FileLib file deleted by hand)
 # is still reported, exactly once; afterwards the library verifies clean
@@ -21,7 +22,7 @@ mk() { # DIR TAG: 30 shared files, 10 of its own, one of 200 kB
     head -c 200000 /dev/zero | tr '\0' "$3" >"$1/own/deep/big.bin"
 }
 
-for point in verify-listed verify-mirrors verify-entries; do
+for point in verify-pkglib verify-listed verify-mirrors verify-entries; do
     W=$SCRATCH/$point
     L=$W/lib
     mk "$W/A1" A1 a
