@@ -1077,11 +1077,8 @@ out:
 
 static void probe_lock(cmh_verify *v, const char *pkgid)
 {
-    char name[32];
-    snprintf(name, sizeof name, "%s.lock", pkgid);
-    bool busy = false;
-    /* Opens read-only, never creates the file. */
-    if (cmh_os_lock_probe(v->lib.pkglib_fd, name, &busy) != 0 || !busy)
+    /* opens read-only, never creates the file */
+    if (!pkg_locked_now(v, pkgid))
         return;
     char (*nb)[CMH_PKGID_SIZE] =
         realloc(v->busy, (v->nbusy + 1) * sizeof *v->busy);
@@ -1093,7 +1090,7 @@ static void probe_lock(cmh_verify *v, const char *pkgid)
     memcpy(v->busy[v->nbusy++], pkgid, CMH_PKGID_SIZE);
     v->any_busy = true;
     char path[48];
-    snprintf(path, sizeof path, "PkgLib/%s", name);
+    snprintf(path, sizeof path, "PkgLib/%s.lock", pkgid);
     emitf(v, CMH_VF_BUSY, "", path, "", "", -1,
           "package %s is being written by a snapshot (its lock is held); "
           "its contents and their files are skipped", pkgid);
