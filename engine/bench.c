@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -657,29 +656,6 @@ out:
 
 #define READ_CHUNK (1024 * 1024)
 
-/* Fraction of the file's pages in the page cache. */
-static double resident(int fd, uint64_t size)
-{
-    if (size == 0)
-        return 0;
-    void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED)
-        return -1;
-    long pg = sysconf(_SC_PAGESIZE);
-    size_t npages = (size + (uint64_t)pg - 1) / (uint64_t)pg;
-    unsigned char *vec = malloc(npages);
-    double frac = -1;
-    if (vec && mincore(m, size, vec) == 0) {
-        size_t in = 0;
-        for (size_t i = 0; i < npages; i++)
-            in += vec[i] & 1;
-        frac = (double)in / (double)npages;
-    }
-    free(vec);
-    munmap(m, size);
-    return frac;
-}
-
 cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
                           cmh_bench_read_result *out)
 {
@@ -699,8 +675,7 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
     path = cmh_path_join(dir, leaf);
     /* O_DIRECT needs an aligned buffer; 4 KiB covers every logical block
      * size in use. */
-    if (!path || posix_memalign((void **)&buf, 4096, READ_CHUNK) != 0) {
-        buf = NULL;
+    if (!path || !(buf = cmh_os_aligned_alloc(4096, READ_CHUNK))) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto out;
     }
@@ -735,11 +710,13 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
         goto out;
     }
     cmh_os_advise_dontneed(fd);
-    out->resident_fraction = resident(fd, bytes);
+    out->resident_fraction = cmh_os_resident_fraction(fd, bytes);
     close(fd);
-    out->method = "O_DIRECT";
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
-    if (fd < 0 && errno == EINVAL) {
+    int ue = cmh_os_open_unbuffered(path, &fd, &out->method);
+    if (ue && ue != EINVAL) {
+        fd = -1;
+        errno = ue;
+    } else if (ue == EINVAL) {
         /* tmpfs and some network file systems refuse O_DIRECT */
         out->method = "posix_fadvise(DONTNEED)";
         fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -772,7 +749,7 @@ out:
     if (path)
         unlink(path);
     free(path);
-    free(buf);
+    cmh_os_aligned_free(buf);
     return st;
 }
 

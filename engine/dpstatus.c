@@ -3,17 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/inotify.h>
-#endif
 
 #include <cmhash/dpstatus.h>
 #include <cmhash/verify.h>
+
+#include "os/os.h"
 
 typedef struct one_lib {
     uint32_t version;
@@ -206,7 +204,7 @@ static const char *const watched[] = {"PkgLib", "DataLib", "FileLib"};
 #define QUIET_SECONDS 0.1
 
 struct cmh_dp_watch {
-    int fd;          /* inotify fd, -1 = polling */
+    int fd;          /* cmh_os_watch_open, -1 = polling */
     char **paths;    /* lib/<watched>, nlibs * NWATCHED */
     size_t npaths;
     int64_t *mtimes; /* polling: last seen folder mtimes (ns) */
@@ -244,15 +242,10 @@ cmh_status cmh_dp_watch_new(cmh_dp_watch **out, cmh_ctx *ctx,
         }
         w->mtimes[i] = mtime_ns(w->paths[i]);
     }
-#ifdef __linux__
-    w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    w->fd = cmh_os_watch_open();
     for (size_t i = 0; w->fd >= 0 && i < w->npaths; i++)
         /* a library that does not exist yet is polled by its mtime -1 */
-        (void)inotify_add_watch(w->fd, w->paths[i],
-                                IN_CREATE | IN_DELETE | IN_MOVED_TO |
-                                    IN_MOVED_FROM | IN_CLOSE_WRITE |
-                                    IN_ATTRIB | IN_ONLYDIR);
-#endif
+        cmh_os_watch_add(w->fd, w->paths[i]);
     *polling = w->fd < 0;
     *out = w;
     return CMH_OK;
@@ -271,17 +264,10 @@ static bool poll_changed(cmh_dp_watch *w)
     return changed;
 }
 
-/* Wait up to @p secs for an inotify event (drained). */
+/* Wait up to @p secs for a change event (drained). */
 static bool wait_event(cmh_dp_watch *w, double secs)
 {
-    struct pollfd p = {w->fd, POLLIN, 0};
-    int ms = secs <= 0 ? 0 : (int)(secs * 1000) + 1;
-    if (poll(&p, 1, ms) <= 0)
-        return false;
-    char buf[4096];
-    while (read(w->fd, buf, sizeof buf) > 0)
-        ;
-    return true;
+    return cmh_os_watch_wait(w->fd, secs);
 }
 
 cmh_status cmh_dp_watch_wait(cmh_dp_watch *w, double timeout,
@@ -326,8 +312,7 @@ void cmh_dp_watch_free(cmh_dp_watch *w)
 {
     if (!w)
         return;
-    if (w->fd >= 0)
-        close(w->fd);
+    cmh_os_watch_close(w->fd);
     for (size_t i = 0; w->paths && i < w->npaths; i++)
         free(w->paths[i]);
     free(w->paths);

@@ -4,6 +4,7 @@
 #define CMHASH_OS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -51,5 +52,26 @@ void cmh_os_advise_dontneed(int fd);
 /* Recursively remove dirfd/name (a folder tree or a file); no symlink is
  * followed. Returns 0 if it did not exist. */
 int cmh_os_remove_tree(int dirfd, const char *name);
+
+/* Change notification for `status --watch` on a set of folders: inotify
+ * on Linux, ReadDirectoryChangesW on Windows. cmh_os_watch_open returns a
+ * watch descriptor, or -1 when the platform has none (then the caller
+ * polls folder mtimes). A folder that cannot be watched is skipped. */
+int cmh_os_watch_open(void);
+void cmh_os_watch_add(int w, const char *dir);
+/* Wait up to @p secs for a change in a watched folder; true when one came
+ * (all pending events are drained). */
+bool cmh_os_watch_wait(int w, double secs);
+void cmh_os_watch_close(int w);
+/* bench: open @p path for reads that bypass the OS cache (O_DIRECT,
+ * FILE_FLAG_NO_BUFFERING); *method names the mechanism. EINVAL when the
+ * file system refuses it. Buffers and sizes must be 4 KiB aligned. */
+int cmh_os_open_unbuffered(const char *path, int *out_fd,
+                           const char **method);
+/* Fraction of the file's pages in the OS cache, -1 when unknown. */
+double cmh_os_resident_fraction(int fd, uint64_t size);
+/* Memory aligned for unbuffered I/O; free with cmh_os_aligned_free. */
+void *cmh_os_aligned_alloc(size_t align, size_t size);
+void cmh_os_aligned_free(void *p);
 
 #endif

@@ -6,10 +6,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #ifdef __linux__
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <sys/xattr.h>
@@ -315,4 +318,99 @@ void cmh_os_lower_priority(void)
     /* IOPRIO_WHO_PROCESS = 1, IOPRIO_CLASS_IDLE = 3 (<linux/ioprio.h>). */
     (void)syscall(SYS_ioprio_set, 1, 0, 3 << 13);
 #endif
+}
+
+/* ---- status --watch (moved here from dpstatus.c) ---- */
+
+int cmh_os_watch_open(void)
+{
+#ifdef __linux__
+    return inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+#else
+    return -1;
+#endif
+}
+
+void cmh_os_watch_add(int w, const char *dir)
+{
+#ifdef __linux__
+    if (w >= 0)
+        (void)inotify_add_watch(w, dir,
+                                IN_CREATE | IN_DELETE | IN_MOVED_TO |
+                                    IN_MOVED_FROM | IN_CLOSE_WRITE |
+                                    IN_ATTRIB | IN_ONLYDIR);
+#else
+    (void)w;
+    (void)dir;
+#endif
+}
+
+bool cmh_os_watch_wait(int w, double secs)
+{
+    struct pollfd p = {w, POLLIN, 0};
+    int ms = secs <= 0 ? 0 : (int)(secs * 1000) + 1;
+    if (poll(&p, 1, ms) <= 0)
+        return false;
+    char buf[4096];
+    while (read(w, buf, sizeof buf) > 0)
+        ;
+    return true;
+}
+
+void cmh_os_watch_close(int w)
+{
+    if (w >= 0)
+        close(w);
+}
+
+/* ---- bench read test (moved here from bench.c) ---- */
+
+int cmh_os_open_unbuffered(const char *path, int *out_fd,
+                           const char **method)
+{
+#ifdef O_DIRECT
+    *method = "O_DIRECT";
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+#else
+    *method = "none";
+    int fd = -1;
+    errno = EINVAL;
+#endif
+    if (fd < 0)
+        return errno;
+    *out_fd = fd;
+    return 0;
+}
+
+double cmh_os_resident_fraction(int fd, uint64_t size)
+{
+    if (size == 0)
+        return 0;
+    void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t npages = (size + (uint64_t)pg - 1) / (uint64_t)pg;
+    unsigned char *vec = malloc(npages);
+    double frac = -1;
+    if (vec && mincore(m, size, vec) == 0) {
+        size_t in = 0;
+        for (size_t i = 0; i < npages; i++)
+            in += vec[i] & 1;
+        frac = (double)in / (double)npages;
+    }
+    free(vec);
+    munmap(m, size);
+    return frac;
+}
+
+void *cmh_os_aligned_alloc(size_t align, size_t size)
+{
+    void *p;
+    return posix_memalign(&p, align, size) == 0 ? p : NULL;
+}
+
+void cmh_os_aligned_free(void *p)
+{
+    free(p);
 }
