@@ -30,6 +30,10 @@
 #define CMHASH_WIN32_POSIX_H
 #ifdef _WIN32
 
+/* C99 printf/scanf (%zu, %lld) instead of msvcrt's */
+#ifndef __USE_MINGW_ANSI_STDIO
+#define __USE_MINGW_ANSI_STDIO 1
+#endif
 /* The runtime headers that declare the names renamed below: they must be
  * read before the renaming macros. */
 #include <direct.h>
@@ -211,6 +215,9 @@ long cmh_w_sysconf(int name);
 int cmh_w_raise(int sig);
 #define raise(s) cmh_w_raise(s)
 long cmh_w_gettid(void);
+/* only "/proc/self/exe" (the program's own path) */
+ssize_t cmh_w_readlink(const char *path, char *buf, size_t n);
+#define readlink(p, b, n) cmh_w_readlink(p, b, n)
 #define SYS_gettid 0
 #define syscall(n) cmh_w_gettid()
 FILE *cmh_w_open_memstream(char **buf, size_t *len);
@@ -227,7 +234,12 @@ struct sigaction {
     sigset_t sa_mask;
     int sa_flags;
 };
-#define sigemptyset(s) (*(s) = 0, 0)
+static inline int cmh_w_sigemptyset(sigset_t *s)
+{
+    *s = 0;
+    return 0;
+}
+#define sigemptyset(s) cmh_w_sigemptyset(s)
 int cmh_w_sigaction(int sig, const struct sigaction *sa,
                     struct sigaction *old);
 #define sigaction(s, a, o) cmh_w_sigaction(s, a, o)
@@ -244,8 +256,18 @@ int cmh_w_posix_spawn(pid_t *pid, const char *path,
                       const posix_spawnattr_t *attr, char *const argv[],
                       char *const envp[]);
 pid_t cmh_w_waitpid(pid_t pid, int *status, int options);
-#define posix_spawn_file_actions_init(fa) ((fa)->null_out = 0, 0)
-#define posix_spawn_file_actions_destroy(fa) 0
+static inline int cmh_w_spawn_fa_init(posix_spawn_file_actions_t *fa)
+{
+    fa->null_out = 0;
+    return 0;
+}
+static inline int cmh_w_spawn_fa_destroy(posix_spawn_file_actions_t *fa)
+{
+    (void)fa;
+    return 0;
+}
+#define posix_spawn_file_actions_init(fa) cmh_w_spawn_fa_init(fa)
+#define posix_spawn_file_actions_destroy(fa) cmh_w_spawn_fa_destroy(fa)
 #define posix_spawn_file_actions_addopen cmh_w_spawn_fa_addopen
 #define posix_spawn cmh_w_posix_spawn
 #define waitpid(p, s, o) cmh_w_waitpid(p, s, o)
@@ -259,6 +281,9 @@ typedef int cmh_w_locale_t;
 #define locale_t cmh_w_locale_t
 #define LC_CTYPE_MASK 1
 #define newlocale(m, n, b) ((locale_t)1)
+/* wint_t is 16 bits here; the code expects glibc's 32 */
+typedef uint32_t cmh_w_wint_t;
+#define wint_t cmh_w_wint_t
 wint_t cmh_w_towupper(wint_t c);
 wint_t cmh_w_towlower(wint_t c);
 #define towupper_l(c, l) cmh_w_towupper(c)
