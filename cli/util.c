@@ -207,6 +207,14 @@ char *cli_map_unc(const char *src, const char *unc_root, const char **err)
     }
     if (!unc_root || !*unc_root)
         unc_root = getenv("CMHASH_UNC_ROOT");
+#ifdef CMH_OS_NATIVE_UNC
+    if (!unc_root || !*unc_root) { /* Windows: the OS seam opens UNC paths */
+        char *d = strdup(src);
+        if (!d)
+            *err = "out of memory";
+        return d;
+    }
+#endif
     if (!unc_root || !*unc_root) {
         *err = "is a UNC path with no local mapping: mount the shares under "
                "a folder and pass --unc-root DIR (or set CMHASH_UNC_ROOT), "

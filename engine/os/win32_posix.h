@@ -56,6 +56,9 @@
 #include <wchar.h>
 #include <wctype.h>
 
+/* \\server\share\dir paths are opened as they are (no --unc-root) */
+#define CMH_OS_NATIVE_UNC 1
+
 /* ---- flags and constants the C runtime lacks ---- */
 #define O_NOFOLLOW 0x00100000
 #define O_DIRECTORY 0x00200000
