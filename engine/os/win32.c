@@ -929,6 +929,21 @@ int cmh_w_renameat(int odir, const char *op, int ndir, const char *np)
     if (MoveFileExW(o, n, how))
         goto out;
     DWORD le = GetLastError();
+    /* A target another process has open (a verify reading it, a virus
+     * scanner) cannot be replaced on Windows while it stays open: retry
+     * for up to about 2 s before giving up. */
+    for (int i = 0; i < 40 && (le == ERROR_ACCESS_DENIED ||
+                               le == ERROR_SHARING_VIOLATION);
+         i++) {
+        DWORD a = GetFileAttributesW(n);
+        if (a != INVALID_FILE_ATTRIBUTES &&
+            (a & (FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_DIRECTORY)))
+            break; /* not a sharing problem: handled below */
+        Sleep(50);
+        if (MoveFileExW(o, n, how))
+            goto out;
+        le = GetLastError();
+    }
     if (le == ERROR_ACCESS_DENIED || le == ERROR_ALREADY_EXISTS) {
         /* POSIX replaces a read-only file, and an empty folder with a
          * folder: make the target removable and try again */
