@@ -586,6 +586,14 @@ static int open_w(wchar_t *w, int flags, unsigned mode)
     return fd;
 }
 
+static int open_at(int dirfd, const char *path, int flags, unsigned mode)
+{
+    wchar_t *w = wpath_at(dirfd, path);
+    if (!w)
+        return -1;
+    return open_w(w, flags, mode);
+}
+
 int cmh_w_openat(int dirfd, const char *path, int flags, ...)
 {
     unsigned mode = 0666;
@@ -595,25 +603,16 @@ int cmh_w_openat(int dirfd, const char *path, int flags, ...)
         mode = va_arg(ap, unsigned);
         va_end(ap);
     }
-    wchar_t *w = wpath_at(dirfd, path);
-    if (!w)
-        return -1;
-    return open_w(w, flags, mode);
+    return open_at(dirfd, path, flags, mode);
 }
 
 int cmh_w_open(const char *path, int flags, ...)
 {
-    unsigned mode = 0666;
-    if (flags & O_CREAT) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, unsigned);
-        va_end(ap);
-    }
-    wchar_t *w = wpath_at(AT_FDCWD, path);
-    if (!w)
-        return -1;
-    return open_w(w, flags, mode);
+    va_list ap;
+    va_start(ap, flags);
+    unsigned mode = (flags & O_CREAT) ? va_arg(ap, unsigned) : 0666;
+    va_end(ap);
+    return open_at(AT_FDCWD, path, flags, mode);
 }
 
 int cmh_w_close(int fd)
