@@ -122,6 +122,25 @@ int cmh_os_sync_fs(int fd)
 #endif
 }
 
+int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (n == 0)
+            return EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
 int cmh_os_fsync(int fd)
 {
     if (fsync(fd) != 0)
