@@ -272,10 +272,10 @@ static bool plan_tiny(plan *p, rng *r, double scale)
     return true;
 }
 
-static bool plan_large(plan *p, double scale)
+static bool plan_large(plan *p, double scale, size_t count)
 {
     p->dirs = calloc(1, sizeof *p->dirs);
-    p->files = calloc(4, sizeof *p->files);
+    p->files = calloc(count, sizeof *p->files);
     if (!p->dirs || !p->files)
         return false;
     p->dirs[0].path = cmh_strdup("");
@@ -283,11 +283,11 @@ static bool plan_large(plan *p, double scale)
         return false;
     p->ndirs = 1;
     uint64_t sz = (uint64_t)((double)GIB * scale);
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < count; i++) {
         p->files[i].size = sz ? sz : 1;
         p->files[i].content = i;
     }
-    p->nfiles = 4;
+    p->nfiles = count;
     return true;
 }
 
@@ -393,21 +393,24 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
     if (!o || o->version != CMH_BENCH_CORPUS_OPTS_VERSION || !o->shape ||
         !(o->scale > 0 && o->scale <= 16) || !dir || !*dir)
         return cmh__fail(ctx, CMH_E_INVALID,
-                         "bad corpus options: shape large, mixed or tiny, "
+                         "bad corpus options: shape large, single, mixed or "
+                         "tiny, "
                          "scale above 0 and at most 16");
     rng r;
     rng_seed(&r, o->seed ^ 0xC3A5C85C97CB3127ULL);
     bool okp;
     if (!strcmp(o->shape, "large"))
-        okp = plan_large(&p, o->scale);
+        okp = plan_large(&p, o->scale, 4);
+    else if (!strcmp(o->shape, "single"))
+        okp = plan_large(&p, o->scale, 1);
     else if (!strcmp(o->shape, "mixed"))
         okp = plan_mixed(&p, &r, o->scale);
     else if (!strcmp(o->shape, "tiny"))
         okp = plan_tiny(&p, &r, o->scale);
     else {
         return cmh__fail(ctx, CMH_E_INVALID,
-                         "unknown corpus shape '%s': use large, mixed or "
-                         "tiny", o->shape);
+                         "unknown corpus shape '%s': use large, single, "
+                         "mixed or tiny", o->shape);
     }
     if (!okp) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
@@ -449,7 +452,7 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
     for (size_t i = 0; i < p.nfiles; i++) {
         const plan_file *f = &p.files[i];
         char leaf[40];
-        if (!strcmp(o->shape, "large"))
+        if (!strcmp(o->shape, "large") || !strcmp(o->shape, "single"))
             snprintf(leaf, sizeof leaf, "image%zu.wim", i + 1);
         else
             snprintf(leaf, sizeof leaf, "file%06zu.%s", i,

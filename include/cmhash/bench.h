@@ -24,7 +24,8 @@ typedef struct cmh_bench_corpus_opts {
     unsigned version; /**< CMH_BENCH_CORPUS_OPTS_VERSION */
     /** "large" (4 x 1 GiB), "mixed" (~2 GiB over 20,000 files, log-normal
      *  1 KiB..200 MiB, folders up to depth 6, empty files and folders, ~5 %
-     *  duplicate contents) or "tiny" (100,000 files of 0..4 KiB). Borrowed. */
+     *  duplicate contents), "tiny" (100,000 files of 0..4 KiB) or "single"
+     *  (one 1 GiB file: the single-file snapshot of issue 14). Borrowed. */
     const char *shape;
     /** Multiplies file counts ("mixed", "tiny") or file sizes ("large");
      *  1.0 is the full shape. Must be > 0 and <= 16. */
