@@ -49,6 +49,11 @@ int cmh_os_lock_probe(int dirfd, const char *name, bool *busy);
 void cmh_os_advise_sequential(int fd);
 /* The file's bytes are no longer needed in the page cache. */
 void cmh_os_advise_dontneed(int fd);
+/* Ask the system to start reading the first @p len bytes of dirfd/path
+ * into its cache without waiting for them (verify's prefetch). Best
+ * effort: 0 or an errno, and nothing else happens either way. Portable
+ * fallback: do nothing and return 0. */
+int cmh_os_prefetch(int dirfd, const char *path, uint64_t len);
 /* Write all @p len bytes at offset @p off (not moving the file offset;
  * other threads may write other ranges of the same file at the same
  * time). Portable fallback: a loop of pwrite; Windows: WriteFile with an

@@ -122,6 +122,26 @@ int cmh_os_sync_fs(int fd)
 #endif
 }
 
+int cmh_os_prefetch(int dirfd, const char *path, uint64_t len)
+{
+#if defined(POSIX_FADV_WILLNEED)
+    int fd;
+    int e = cmh_os_open_read(dirfd, path, &fd);
+    if (e)
+        return e;
+    /* WILLNEED queues the reads and returns: many files' reads are in
+     * flight at once, with no thread waiting on them. */
+    e = posix_fadvise(fd, 0, (off_t)len, POSIX_FADV_WILLNEED);
+    close(fd);
+    return e;
+#else
+    (void)dirfd;
+    (void)path;
+    (void)len;
+    return 0;
+#endif
+}
+
 int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
     const char *p = buf;
