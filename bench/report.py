@@ -282,18 +282,17 @@ def main():
     if "large" in shapes:
         target14(3, "large cold: verify MB/s / dd iflag=direct MB/s",
                  ratio("large", "dd-direct", "verify-cold"), 0.8)
-    if "mixed" in shapes:
-        target14("4a", "mixed cold: verify / hashdeep -j%d" % threads,
-                 ratio("mixed", "hashdeep-cold", "verify-cold"), 2.5)
-    if "tiny" in shapes:
-        target14("4b", "tiny cold: verify / hashdeep -j%d files/s" % threads,
-                 ratio("tiny", "hashdeep-cold", "verify-cold"), 2)
-    if "mixed" in shapes:
-        target14("5a", "mixed warm: verify / hashdeep -j%d" % threads,
-                 ratio("mixed", "hashdeep", "verify"), 4)
-    if "tiny" in shapes:
-        target14("5b", "tiny warm: verify / hashdeep -j%d files/s" % threads,
-                 ratio("tiny", "hashdeep", "verify"), 2)
+    for num, shape, what, pair, goal in (
+            ("4a", "mixed", "mixed cold: verify / hashdeep -j%d",
+             ("hashdeep-cold", "verify-cold"), 2.5),
+            ("4b", "tiny", "tiny cold: verify / hashdeep -j%d files/s",
+             ("hashdeep-cold", "verify-cold"), 2),
+            ("5a", "mixed", "mixed warm: verify / hashdeep -j%d",
+             ("hashdeep", "verify"), 4),
+            ("5b", "tiny", "tiny warm: verify / hashdeep -j%d files/s",
+             ("hashdeep", "verify"), 2)):
+        if shape in shapes:
+            target14(num, what % threads, ratio(shape, *pair), goal)
     w("## Issue 14 targets (median (min..max) of per-repetition ratios)\n")
     w("| # | measure | measured | goal | result |\n|---|---|---|---|---|")
     for row in t14:

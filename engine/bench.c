@@ -675,6 +675,27 @@ out:
 
 #define READ_CHUNK (1024 * 1024)
 
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* read(2), again after EINTR; adds the thread's CPU time of the reads to
+ * *cpu when not NULL. */
+static ssize_t read_retry(int fd, void *buf, size_t n, double *cpu)
+{
+    for (;;) {
+        double t = cpu ? thread_cpu() : 0;
+        ssize_t r = read(fd, buf, n);
+        if (cpu)
+            *cpu += thread_cpu() - t;
+        if (r >= 0 || errno != EINTR)
+            return r;
+    }
+}
+
 /* Fraction of the file's pages in the page cache. */
 static double resident(int fd, uint64_t size)
 {
@@ -769,9 +790,7 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
     t0 = cmh_now();
     uint64_t total = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, READ_CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = read_retry(fd, buf, READ_CHUNK, NULL);
         if (n < 0) {
             st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s",
                                  path);
@@ -804,13 +823,6 @@ cmh_status cmh_bench_remove(cmh_ctx *ctx, const char *path)
 }
 
 /* ---- stage costs of one large file ---- */
-
-static double thread_cpu(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
                                  uint64_t bytes, cmh_bench_stages *out)
@@ -859,11 +871,7 @@ cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
     double rd = 0, sha = 0, sig = 0;
     uint64_t total = 0;
     for (;;) {
-        double t = thread_cpu();
-        ssize_t n = read(fd, buf, READ_CHUNK);
-        rd += thread_cpu() - t;
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = read_retry(fd, buf, READ_CHUNK, &rd);
         if (n < 0) {
             st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s",
                                  path);
@@ -871,7 +879,7 @@ cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
         }
         if (n == 0)
             break;
-        t = thread_cpu();
+        double t = thread_cpu();
         cmh_sha256_update(h, buf, (size_t)n);
         double t2 = thread_cpu();
         cmh_sigsum_blocks(buf, (size_t)n, bl, sl, sums);

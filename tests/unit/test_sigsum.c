@@ -14,21 +14,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pattern.h"
 #include "sigsum.h"
 #include "stream.h"
-
-static uint8_t *pattern(size_t n, uint32_t seed)
-{
-    uint8_t *b = malloc(n ? n : 1);
-    uint32_t x = seed ? seed : 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        b[i] = (uint8_t)x;
-    }
-    return b;
-}
 
 typedef struct membuf {
     uint8_t *p;
