@@ -37,9 +37,10 @@ int main(int argc, char **argv)
         cmh_bench_kind kind;
     } kinds[] = {{"sha256", CMH_BENCH_SHA256},
                  {"sig", CMH_BENCH_SIG},
-                 {"sha256+sig", CMH_BENCH_BOTH}};
+                 {"sha256+sig", CMH_BENCH_BOTH},
+                 {"sig-librsync", CMH_BENCH_LIBRSYNC}};
     int rc = 0;
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
         double rate;
         cmh_status st = cmh_bench_cpu(ctx, kinds[k].kind, threads,
                                       (uint64_t)mib << 20,

@@ -21,12 +21,22 @@
 #   --chart   also write docs/benchmarks/{results.md,results.jsonl,*.png}
 #             (the tables and charts of docs/BENCHMARKS.md).
 #
+# Issue 14 (full mode): shape "single" (one 1 GiB file) times snapshot at
+# --threads N and 1 and, one after another, rdiff signature, openssl dgst
+# -sha256 and cp of the same file (seq-rdiff, seq-dgst, seq-cp; their sum
+# is the "separate tools" figure). Cold runs (tools *-cold, dd-direct)
+# first evict what they read from the page cache with bench/evict
+# (posix_fadvise DONTNEED on every file; dropping all caches needs root):
+# verify-cold on every shape but single, hashdeep-cold on mixed and tiny,
+# and on large dd-direct, `dd iflag=direct bs=4M` of the same FileLib
+# files one after another - the storage's direct sequential read.
+#
 # Output: OUT/results.jsonl (one line per timed run), OUT/summary.jsonl and
 # OUT/report.md (the human tables). Setup: bash bench/setup.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-shapes="tiny mixed large"
+shapes="tiny mixed large single"
 scale=1
 reps=3
 threads=$(nproc)
@@ -66,7 +76,8 @@ fi
 CMHASH=${CMHASH:-$build/cli/cmhash}
 GEN=$build/bench/gen_corpus
 PRIM=$build/bench/primitives
-for b in "$CMHASH" "$GEN" "$PRIM"; do
+EVICT=$build/bench/evict
+for b in "$CMHASH" "$GEN" "$PRIM" "$EVICT"; do
     [ -x "$b" ] || { echo "run.sh: $b not built (cmake --build $build)" >&2
                      exit 2; }
 done
@@ -187,6 +198,31 @@ run_tool() { # run_tool SHAPE TOOL REP
         timed $shape $tool $rep $bytes $nfiles "$bin" snapshot . MSC00001 \
             --lib "$lib" --quiet --json "${opt[@]}"
         rm -rf "$lib"; sync ;;
+    verify-cold)
+        "$EVICT" "$vlib" >/dev/null
+        timed $shape $tool $rep $bytes $nfiles "$CMHASH" verify --quiet --lib "$vlib" \
+            --threads $threads ;;
+    hashdeep-cold)
+        "$EVICT" "$corpus" >/dev/null
+        timed $shape $tool $rep $bytes $nfiles hashdeep -c sha256 -r -j $threads . ;;
+    dd-direct)
+        "$EVICT" "$vlib" >/dev/null
+        timed $shape $tool $rep $bytes $nfiles sh -c \
+            "find '$vlib/FileLib' -type f ! -name '*.INI' ! -name '*.SIG' -print0 |
+             xargs -0 -n1 sh -c 'dd if=\"\$0\" of=/dev/null bs=4M iflag=direct status=none'" ;;
+    seq-rdiff)
+        warm "$corpus"
+        timed $shape $tool $rep $bytes $nfiles sh -c \
+            "for f in \$(find . -type f); do rdiff -f signature \"\$f\" '$work/seq.sig'; done"
+        rm -f "$work/seq.sig"; sync ;;
+    seq-dgst)
+        warm "$corpus"
+        timed $shape $tool $rep $bytes $nfiles sh -c \
+            "find . -type f -exec openssl dgst -sha256 {} +" ;;
+    seq-cp)
+        rm -rf "$work/cp-$shape"; warm "$corpus"
+        timed $shape $tool $rep $bytes $nfiles cp -r . "$work/cp-$shape"
+        rm -rf "$work/cp-$shape"; sync ;;
     verify | verify-t1)
         warm "$vlib"
         local opt=(--threads $threads)
@@ -221,6 +257,8 @@ run_tool() { # run_tool SHAPE TOOL REP
 tool_available() {
     case $1 in
     verify*) [ $have_verify = 1 ] ;;
+    seq) have rdiff && have openssl ;;
+    dd) have dd ;;
     sha256sum*) have sha256sum ;;
     snapshot*) true ;;
     base) [ -n "$baseline" ] ;;
@@ -254,6 +292,12 @@ for shape_arg in $shapes; do
            sha256sum-P$threads rhash b3sum rdiff cp)
     case " $scaling_shapes " in
     *" $shape "*) tools+=(snapshot-nofsync-t1 verify-t1) ;;
+    esac
+    case $shape in
+    single) tools=(snapshot-nofsync seq-rdiff snapshot-nofsync-t1 seq-dgst
+                   snapshot-fsync seq-cp) ;;
+    large) tools+=(verify-cold dd-direct) ;;
+    *) tools+=(verify-cold hashdeep-cold) ;;
     esac
     if [ -n "$baseline" ] && [ "$shape" != tiny ]; then
         tools+=(base-snapshot-nofsync base-snapshot-fsync)

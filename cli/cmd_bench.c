@@ -41,11 +41,18 @@ static const char bench_usage[] =
     "  --scale F           corpus size factor (default 0.05: ~100 MB)\n"
     "  --read-mb N         size of the read test file (default 512)\n"
     "  --cpu-mb N          bytes hashed per thread in CPU tests (default 256)\n"
+    "  --file-mb N         size of the single-file snapshot test (default 256)\n"
     "  --no-fsync          snapshot without durability barriers\n"
     "  --keep              keep the corpus and libraries\n"
     "  --json              one JSON object instead of the table\n"
     "\n"
-    "Exit codes: 0 ok, 2 usage, 5 I/O error.\n";
+    "Also: the CPU cost per GB of each stage of a large file's snapshot\n"
+    "(read, SHA-256, signature, store), the single-file snapshot rate that\n"
+    "predicts for N cores and the measured one, and a cold verify (library\n"
+    "evicted from the page cache first), each with what bounds it.\n"
+    "\n"
+    "Exit codes: 0 ok, 2 usage (also a --dir that is missing or not a\n"
+    "writable folder: checked before anything is measured), 5 I/O error.\n";
 
 #define MAX_THREADS_LIST 16
 
@@ -54,7 +61,23 @@ typedef struct e2e {
     double snap_s;
     int verify_rc;    /* -1 = not available */
     double verify_s;
+    int cold_rc;      /* verify after evicting the library; -1 = not run */
+    double cold_s;
+    double single_s;  /* snapshot of the one large file */
 } e2e;
+
+/* Cold verify bound: the storage when the run reaches 0.8 of its direct
+ * sequential read, else the CPU when SHA-256 on the threads is below the
+ * storage, else the per-file cost (opens, small reads, seeks between
+ * files: latency, not bandwidth). */
+static const char *cold_bound(double rate, double storage, double cpu)
+{
+    if (rate >= 0.8 * storage)
+        return "storage";
+    if (cpu < storage && rate >= 0.8 * cpu)
+        return "CPU (SHA-256)";
+    return "per-file latency";
+}
 
 static bool parse_size(const char *s, double *out)
 {
@@ -139,9 +162,10 @@ static bool verify_available(void)
 
 static const char *kind_name(cmh_bench_kind k)
 {
-    return k == CMH_BENCH_SHA256 ? "sha256"
-           : k == CMH_BENCH_SIG  ? "signature"
-                                 : "sha256+signature";
+    return k == CMH_BENCH_SHA256     ? "sha256"
+           : k == CMH_BENCH_SIG      ? "signature"
+           : k == CMH_BENCH_LIBRSYNC ? "signature-librsync"
+                                     : "sha256+signature";
 }
 
 int cmd_bench(int argc, char **argv)
@@ -154,6 +178,7 @@ int cmd_bench(int argc, char **argv)
         {"scale", required_argument, NULL, 's'},
         {"read-mb", required_argument, NULL, 'r'},
         {"cpu-mb", required_argument, NULL, 'C'},
+        {"file-mb", required_argument, NULL, 'M'},
         {"no-fsync", no_argument, NULL, 'F'},
         {"keep", no_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},
@@ -162,7 +187,7 @@ int cmd_bench(int argc, char **argv)
     };
     const char *dir = ".", *shape = "mixed";
     double libsize = 1e12, scale = 0.05;
-    unsigned long read_mb = 512, cpu_mb = 256;
+    unsigned long read_mb = 512, cpu_mb = 256, file_mb = 256;
     unsigned tlist[MAX_THREADS_LIST];
     size_t nt = 0;
     bool json = false, keep = false, no_fsync = false, ok = true;
@@ -208,6 +233,13 @@ int cmd_bench(int argc, char **argv)
                 ok = false;
             }
             break;
+        case 'M':
+            file_mb = strtoul(optarg, &end, 10);
+            if (*end || file_mb < 1 || file_mb > 1048576) {
+                cli_error("--file-mb must be from 1 to 1048576");
+                ok = false;
+            }
+            break;
         case 'F': no_fsync = true; break;
         case 'k': keep = true; break;
         case 'j': json = true; break;
@@ -222,6 +254,20 @@ int cmd_bench(int argc, char **argv)
     }
     if (!ok) {
         fputs(bench_usage, stderr);
+        return EXIT_USAGE;
+    }
+    /* The folder first: a wrong --dir is reported before minutes of CPU
+     * tests, not after. */
+    struct stat dsb;
+    if (stat(dir, &dsb) != 0) {
+        cli_error("--dir %s: %s; give an existing folder on the library's "
+                  "storage", dir, strerror(errno));
+        return EXIT_USAGE;
+    }
+    if (!S_ISDIR(dsb.st_mode) || access(dir, W_OK | X_OK) != 0) {
+        cli_error("--dir %s: %s; give a folder you can write in, on the "
+                  "library's storage", dir,
+                  S_ISDIR(dsb.st_mode) ? "not writable" : "not a folder");
         return EXIT_USAGE;
     }
     long ncpu_l = sysconf(_SC_NPROCESSORS_ONLN);
@@ -239,18 +285,20 @@ int cmd_bench(int argc, char **argv)
     }
     int rc = EXIT_OK;
     cmh_status st;
-    char *work = NULL, *corpus = NULL, *lib = NULL;
+    char *work = NULL, *corpus = NULL, *lib = NULL, *single = NULL;
     FILE *o = stdout;
 
-    /* 1. CPU */
+    /* 1. CPU, at each thread count of --threads */
     static const cmh_bench_kind kinds[] = {CMH_BENCH_SHA256, CMH_BENCH_SIG,
-                                           CMH_BENCH_BOTH};
-    double cpu[3][2]; /* [kind][0: 1 thread, 1: all cores] */
+                                           CMH_BENCH_BOTH,
+                                           CMH_BENCH_LIBRSYNC};
+    enum { NKINDS = 4 };
+    double cpu[NKINDS][MAX_THREADS_LIST]; /* [kind][thread-count index] */
     if (!json)
         fprintf(stderr, "measuring CPU...\n");
-    for (size_t k = 0; k < 3; k++)
-        for (int a = 0; a < 2; a++) {
-            unsigned t = a ? ncpu : 1;
+    for (size_t k = 0; k < NKINDS; k++)
+        for (size_t a = 0; a < nt; a++) {
+            unsigned t = tlist[a];
             st = cmh_bench_cpu(ctx, kinds[k], t, (uint64_t)cpu_mb << 20,
                                256 * 1024, &cpu[k][a]);
             if (st != CMH_OK) {
@@ -274,7 +322,8 @@ int cmd_bench(int argc, char **argv)
     work = malloc(dl);
     corpus = malloc(dl + 16);
     lib = malloc(dl + 32);
-    if (!work || !corpus || !lib) {
+    single = malloc(dl + 32);
+    if (!work || !corpus || !lib || !single) {
         cli_error("out of memory");
         rc = EXIT_IO;
         goto out;
@@ -285,6 +334,34 @@ int cmd_bench(int argc, char **argv)
         cli_error("cannot create %s: %s; give a writable --dir", work,
                   strerror(errno));
         rc = EXIT_IO;
+        goto out;
+    }
+    /* 3a. stage costs of one large file; the file stays for the
+     * single-file snapshots below */
+    if (!json)
+        fprintf(stderr, "measuring the stages of one %lu MiB file...\n",
+                file_mb);
+    snprintf(single, dl + 32, "%s/single", work);
+    if (mkdir(single, 0755) != 0) {
+        cli_error("cannot create %s: %s; give a writable --dir", single,
+                  strerror(errno));
+        rc = EXIT_IO;
+        goto out;
+    }
+    cmh_bench_stages sg;
+    {
+        char *big = malloc(strlen(single) + 16);
+        if (!big) {
+            cli_error("out of memory");
+            rc = EXIT_IO;
+            goto out;
+        }
+        snprintf(big, strlen(single) + 16, "%s/image.wim", single);
+        st = cmh_bench_stage_costs(ctx, big, (uint64_t)file_mb << 20, &sg);
+        free(big);
+    }
+    if (st != CMH_OK) {
+        rc = cli_fail(ctx, st, "bench", json);
         goto out;
     }
     if (!json)
@@ -306,6 +383,7 @@ int cmd_bench(int argc, char **argv)
         memset(r, 0, sizeof *r);
         r->threads = tlist[i];
         r->verify_rc = -1;
+        r->cold_rc = -1;
         snprintf(lib, dl + 32, "%s/lib-%u", work, tlist[i]);
         if (!json)
             fprintf(stderr, "snapshot and verify with %u thread(s)...\n",
@@ -332,7 +410,26 @@ int cmd_bench(int argc, char **argv)
             double t0 = now_s();
             r->verify_rc = run_self(args);
             r->verify_s = now_s() - t0;
+            /* cold: the library out of the page cache, as on a DP whose
+             * library is far larger than RAM */
+            if (cmh_bench_evict(ctx, lib, NULL) == CMH_OK) {
+                t0 = now_s();
+                r->cold_rc = run_self(args);
+                r->cold_s = now_s() - t0;
+            }
         }
+        if (!keep)
+            cmh_bench_remove(ctx, lib);
+        /* the one large file (warm source, as written) */
+        snprintf(lib, dl + 32, "%s/lib-single-%u", work, tlist[i]);
+        so.lib = lib;
+        so.source = single;
+        st = cmh_snapshot(ctx, &so, &sr);
+        if (st != CMH_OK) {
+            rc = cli_fail(ctx, st, "bench", json);
+            goto out;
+        }
+        r->single_s = sr.seconds;
         if (!keep)
             cmh_bench_remove(ctx, lib);
     }
@@ -342,7 +439,7 @@ int cmd_bench(int argc, char **argv)
      * from storage once. The end-to-end runs read a corpus that was just
      * written (warm cache): they show the per-file overheads, not the
      * disk. */
-    double cpu_ceiling = cpu[0][1];
+    double cpu_ceiling = cpu[0][nt - 1];
     double storage = rd.read_bytes_per_s;
     double best_verify = 0;
     unsigned best_t = 0;
@@ -361,12 +458,25 @@ int cmd_bench(int argc, char **argv)
 
     if (json) {
         fprintf(o, "{\"command\":\"bench\",\"cpus\":%u,\"cpu\":[", ncpu);
-        for (size_t k = 0; k < 3; k++)
-            for (int a = 0; a < 2; a++)
+        for (size_t k = 0; k < NKINDS; k++)
+            for (size_t a = 0; a < nt; a++)
                 fprintf(o, "%s{\"what\":\"%s\",\"threads\":%u,"
                            "\"mb_per_s\":%.1f}",
-                        k || a ? "," : "", kind_name(kinds[k]),
-                        a ? ncpu : 1, cpu[k][a] / 1e6);
+                        k || a ? "," : "", kind_name(kinds[k]), tlist[a],
+                        cpu[k][a] / 1e6);
+        fprintf(o, "],\"stages\":{\"bytes\":%llu,\"sig_impl\":\"%s\","
+                   "\"cpu_s_per_gb\":{\"read\":%.3f,\"sha256\":%.3f,"
+                   "\"signature\":%.3f,\"store\":%.3f}},"
+                   "\"single_file_predicted\":[",
+                (unsigned long long)sg.bytes, sg.sig_impl, sg.read,
+                sg.sha256, sg.sig, sg.store);
+        for (unsigned n = 1, first = 1; n <= 16; n *= 2, first = 0) {
+            const char *b;
+            double v = cmh_bench_predict_single(&sg, n, &b);
+            fprintf(o, "%s{\"threads\":%u,\"mb_per_s\":%.1f,"
+                       "\"bound\":\"%s\"}",
+                    first ? "" : ",", n, v / 1e6, b);
+        }
         fprintf(o, "],\"storage\":{\"dir\":");
         json_str(o, dir);
         fprintf(o, ",\"method\":\"%s\",\"resident_fraction\":%.3f,"
@@ -387,13 +497,34 @@ int cmd_bench(int argc, char **argv)
                        "\"snapshot_mb_per_s\":%.1f,",
                     i ? "," : "", r->threads, r->snap_s,
                     (double)cs.bytes / r->snap_s / 1e6);
+            const char *sb;
+            double pred = cmh_bench_predict_single(&sg, r->threads, &sb);
+            fprintf(o, "\"single_file_seconds\":%.3f,"
+                       "\"single_file_mb_per_s\":%.1f,"
+                       "\"single_file_predicted_mb_per_s\":%.1f,"
+                       "\"single_file_bound\":\"%s\",",
+                    r->single_s, (double)sg.bytes / r->single_s / 1e6,
+                    pred / 1e6, sb);
             if (r->verify_rc < 0)
                 fprintf(o, "\"verify\":null}");
-            else
+            else {
                 fprintf(o, "\"verify_exit\":%d,\"verify_seconds\":%.3f,"
-                           "\"verify_mb_per_s\":%.1f}",
+                           "\"verify_mb_per_s\":%.1f,",
                         r->verify_rc, r->verify_s,
                         (double)cs.bytes / r->verify_s / 1e6);
+                if (r->cold_rc < 0)
+                    fprintf(o, "\"cold_verify\":null}");
+                else {
+                    double cr = (double)cs.bytes / r->cold_s;
+                    fprintf(o, "\"cold_verify_exit\":%d,"
+                               "\"cold_verify_seconds\":%.3f,"
+                               "\"cold_verify_mb_per_s\":%.1f,"
+                               "\"cold_verify_bound\":\"%s\"}",
+                            r->cold_rc, r->cold_s, cr / 1e6,
+                            cold_bound(cr, rd.read_bytes_per_s,
+                                       cpu[0][i]));
+                }
+            }
         }
         fprintf(o, "],\"verdict\":{\"bottleneck\":\"%s\","
                    "\"cpu_ceiling_mb_per_s\":%.1f,"
@@ -403,11 +534,25 @@ int cmd_bench(int argc, char **argv)
                 storage_bound ? "storage" : "cpu", cpu_ceiling / 1e6,
                 storage / 1e6, est / 1e6, libsize, hours);
     } else {
-        fprintf(o, "CPU (%u online), MB/s          1 thread   %u threads\n",
-                ncpu, ncpu);
-        for (size_t k = 0; k < 3; k++)
-            fprintf(o, "  %-26s %9.0f  %11.0f\n", kind_name(kinds[k]),
-                    cpu[k][0] / 1e6, cpu[k][1] / 1e6);
+        fprintf(o, "CPU (%u online), MB/s    ", ncpu);
+        for (size_t a = 0; a < nt; a++)
+            fprintf(o, " %3u thread%s", tlist[a], tlist[a] == 1 ? " " : "s");
+        fputc('\n', o);
+        for (size_t k = 0; k < NKINDS; k++) {
+            fprintf(o, "  %-23s", kind_name(kinds[k]));
+            for (size_t a = 0; a < nt; a++)
+                fprintf(o, " %11.0f", cpu[k][a] / 1e6);
+            fputc('\n', o);
+        }
+        fprintf(o, "Stages of one large file, CPU seconds per GB on one "
+                   "thread (signature: %s)\n"
+                   "  read %.2f  SHA-256 %.2f  signature %.2f  store %.2f\n",
+                sg.sig_impl, sg.read, sg.sha256, sg.sig, sg.store);
+        fprintf(o, "  predicted single-file snapshot, MB/s:");
+        for (unsigned n = 1; n <= 16; n *= 2)
+            fprintf(o, " %u core%s %.0f%s", n, n == 1 ? "" : "s",
+                    cmh_bench_predict_single(&sg, n, NULL) / 1e6,
+                    n < 16 ? "," : "\n");
         fprintf(o, "Storage under %s (page cache bypassed with %s; %.0f %% "
                    "cached at start)\n",
                 dir, rd.method, rd.resident_fraction * 100);
@@ -421,7 +566,7 @@ int cmd_bench(int argc, char **argv)
                    "(warm page cache)\n",
                 shape, scale, (unsigned long long)cs.files,
                 (unsigned long long)cs.folders, hb);
-        fprintf(o, "  threads   snapshot%s           verify\n",
+        fprintf(o, "  threads   snapshot%s           verify (warm)\n",
                 no_fsync ? " (no fsync)" : " (fsync)  ");
         for (size_t i = 0; i < nt; i++) {
             const e2e *r = &runs[i];
@@ -434,6 +579,34 @@ int cmd_bench(int argc, char **argv)
             else
                 fprintf(o, "   %6.2f s %6.0f MB/s\n", r->verify_s,
                         (double)cs.bytes / r->verify_s / 1e6);
+        }
+        for (size_t i = 0; i < nt; i++) {
+            const e2e *r = &runs[i];
+            if (r->cold_rc < 0)
+                continue;
+            if (r->cold_rc != 0) {
+                fprintf(o, "Cold verify, %u thread%s: failed (exit %d)\n",
+                        r->threads, r->threads == 1 ? "" : "s", r->cold_rc);
+                continue;
+            }
+            double cr = (double)cs.bytes / r->cold_s;
+            fprintf(o, "Cold verify, %u thread%s: %.2f s %.0f MB/s = %.2f x "
+                       "the storage's direct read; bound: %s\n",
+                    r->threads, r->threads == 1 ? "" : "s", r->cold_s,
+                    cr / 1e6, cr / rd.read_bytes_per_s,
+                    cold_bound(cr, rd.read_bytes_per_s, cpu[0][i]));
+        }
+        cli_human_bytes(hb, sizeof hb, (double)sg.bytes);
+        for (size_t i = 0; i < nt; i++) {
+            const e2e *r = &runs[i];
+            const char *sb;
+            double pred = cmh_bench_predict_single(&sg, r->threads, &sb);
+            fprintf(o, "Single-file snapshot (%s, warm%s), %u thread%s: "
+                       "%.2f s %.0f MB/s, predicted %.0f; bound: %s\n",
+                    hb, no_fsync ? ", no fsync" : ", fsync", r->threads,
+                    r->threads == 1 ? "" : "s", r->single_s,
+                    (double)sg.bytes / r->single_s / 1e6, pred / 1e6,
+                    no_fsync ? sb : "storage (fsync of the copy)");
         }
         char ls[32];
         cli_human_bytes(ls, sizeof ls, libsize);
@@ -456,6 +629,7 @@ out:
     free(work);
     free(corpus);
     free(lib);
+    free(single);
     cmh_ctx_free(ctx);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <cmhash/bench.h>
 
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "os/os.h"
+#include "sigsum.h"
 
 /* ---- xoshiro256** (Blackman & Vigna): ~1 ns per 8 bytes here, so the
  * generator writes faster than the page cache takes the bytes. ---- */
@@ -269,10 +271,10 @@ static bool plan_tiny(plan *p, rng *r, double scale)
     return true;
 }
 
-static bool plan_large(plan *p, double scale)
+static bool plan_large(plan *p, double scale, size_t count)
 {
     p->dirs = calloc(1, sizeof *p->dirs);
-    p->files = calloc(4, sizeof *p->files);
+    p->files = calloc(count, sizeof *p->files);
     if (!p->dirs || !p->files)
         return false;
     p->dirs[0].path = cmh_strdup("");
@@ -280,11 +282,11 @@ static bool plan_large(plan *p, double scale)
         return false;
     p->ndirs = 1;
     uint64_t sz = (uint64_t)((double)GIB * scale);
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < count; i++) {
         p->files[i].size = sz ? sz : 1;
         p->files[i].content = i;
     }
-    p->nfiles = 4;
+    p->nfiles = count;
     return true;
 }
 
@@ -390,21 +392,24 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
     if (!o || o->version != CMH_BENCH_CORPUS_OPTS_VERSION || !o->shape ||
         !(o->scale > 0 && o->scale <= 16) || !dir || !*dir)
         return cmh__fail(ctx, CMH_E_INVALID,
-                         "bad corpus options: shape large, mixed or tiny, "
+                         "bad corpus options: shape large, single, mixed or "
+                         "tiny, "
                          "scale above 0 and at most 16");
     rng r;
     rng_seed(&r, o->seed ^ 0xC3A5C85C97CB3127ULL);
     bool okp;
     if (!strcmp(o->shape, "large"))
-        okp = plan_large(&p, o->scale);
+        okp = plan_large(&p, o->scale, 4);
+    else if (!strcmp(o->shape, "single"))
+        okp = plan_large(&p, o->scale, 1);
     else if (!strcmp(o->shape, "mixed"))
         okp = plan_mixed(&p, &r, o->scale);
     else if (!strcmp(o->shape, "tiny"))
         okp = plan_tiny(&p, &r, o->scale);
     else {
         return cmh__fail(ctx, CMH_E_INVALID,
-                         "unknown corpus shape '%s': use large, mixed or "
-                         "tiny", o->shape);
+                         "unknown corpus shape '%s': use large, single, "
+                         "mixed or tiny", o->shape);
     }
     if (!okp) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
@@ -446,7 +451,7 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
     for (size_t i = 0; i < p.nfiles; i++) {
         const plan_file *f = &p.files[i];
         char leaf[40];
-        if (!strcmp(o->shape, "large"))
+        if (!strcmp(o->shape, "large") || !strcmp(o->shape, "single"))
             snprintf(leaf, sizeof leaf, "image%zu.wim", i + 1);
         else
             snprintf(leaf, sizeof leaf, "file%06zu.%s", i,
@@ -545,8 +550,18 @@ static void *cpu_thread(void *a)
     c->st = CMH_OK;
     if ((c->kind & CMH_BENCH_SHA256) && cmh_sha256_new(&h) != CMH_OK)
         c->st = CMH_E_NOMEM;
-    if ((c->kind & CMH_BENCH_SIG) && cmh_sig_new(&sig, c->bytes) != CMH_OK)
+    if ((c->kind & CMH_BENCH_LIBRSYNC) &&
+        cmh_sig_new(&sig, c->bytes) != CMH_OK)
         c->st = CMH_E_NOMEM;
+    /* The large-file path: whole-block sums of each chunk. */
+    uint32_t magic, bl = 0, sl = 0;
+    uint8_t *sums = NULL;
+    if (c->kind & CMH_BENCH_SIG) {
+        cmh_sig_params(c->bytes, &magic, &bl, &sl);
+        sums = malloc((c->chunk / bl + 2) * (4 + (size_t)sl));
+        if (!sums)
+            c->st = CMH_E_NOMEM;
+    }
     pthread_mutex_lock(&c->gate->mu);
     while (!c->gate->go)
         pthread_cond_wait(&c->gate->cv, &c->gate->mu);
@@ -563,6 +578,8 @@ static void *cpu_thread(void *a)
             cmh_sha256_update(h, c->buf + off, n);
         if (sig && cmh_sig_update(sig, c->buf + off, n, discard_sink, NULL))
             c->st = CMH_E_IO;
+        if (sums)
+            cmh_sigsum_blocks(c->buf + off, n, bl, sl, sums);
         off += n;
         left -= n;
     }
@@ -577,6 +594,7 @@ static void *cpu_thread(void *a)
     c->t1 = cmh_now();
     cmh_sha256_free(h);
     cmh_sig_free(sig);
+    free(sums);
     return NULL;
 }
 
@@ -587,7 +605,7 @@ cmh_status cmh_bench_cpu(cmh_ctx *ctx, cmh_bench_kind kind, unsigned threads,
     ctx->err[0] = 0;
     *out_bytes_per_s = 0;
     if (threads < 1 || threads > 256 || chunk == 0 || chunk > CPU_BUF ||
-        kind < CMH_BENCH_SHA256 || kind > CMH_BENCH_BOTH)
+        kind < CMH_BENCH_SHA256 || kind > CMH_BENCH_LIBRSYNC)
         return cmh__fail(ctx, CMH_E_INVALID,
                          "bad CPU benchmark parameters: 1..256 threads, "
                          "chunk 1..%d bytes", CPU_BUF);
@@ -655,6 +673,27 @@ out:
 /* ---- storage read rate ---- */
 
 #define READ_CHUNK (1024 * 1024)
+
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* read(2), again after EINTR; adds the thread's CPU time of the reads to
+ * *cpu when not NULL. */
+static ssize_t read_retry(int fd, void *buf, size_t n, double *cpu)
+{
+    for (;;) {
+        double t = cpu ? thread_cpu() : 0;
+        ssize_t r = read(fd, buf, n);
+        if (cpu)
+            *cpu += thread_cpu() - t;
+        if (r >= 0 || errno != EINTR)
+            return r;
+    }
+}
 
 cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
                           cmh_bench_read_result *out)
@@ -728,9 +767,7 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
     t0 = cmh_now();
     uint64_t total = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, READ_CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = read_retry(fd, buf, READ_CHUNK, NULL);
         if (n < 0) {
             st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s",
                                  path);
@@ -759,5 +796,138 @@ cmh_status cmh_bench_remove(cmh_ctx *ctx, const char *path)
     int e = cmh_os_remove_tree(AT_FDCWD, path);
     if (e)
         return cmh__fail_errno(ctx, CMH_E_IO, e, "cannot remove %s", path);
+    return CMH_OK;
+}
+
+/* ---- stage costs of one large file ---- */
+
+cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
+                                 uint64_t bytes, cmh_bench_stages *out)
+{
+    ctx->err[0] = 0;
+    memset(out, 0, sizeof *out);
+    if (bytes < READ_CHUNK)
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "the stage test needs at least 1 MiB");
+    bytes = (bytes + READ_CHUNK - 1) / READ_CHUNK * READ_CHUNK;
+    cmh_status st = CMH_OK;
+    unsigned char *buf = malloc(READ_CHUNK);
+    uint32_t magic, bl, sl;
+    cmh_sig_params(bytes, &magic, &bl, &sl);
+    uint8_t *sums = malloc((READ_CHUNK / bl + 2) * (4 + (size_t)sl));
+    cmh_sha256 *h = NULL;
+    int fd = -1;
+    if (!buf || !sums || cmh_sha256_new(&h) != CMH_OK) {
+        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        goto out;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot write %s", path);
+        goto out;
+    }
+    rng r;
+    rng_seed(&r, 11);
+    double store = 0;
+    for (uint64_t left = bytes; left; left -= READ_CHUNK) {
+        rng_fill(&r, buf, READ_CHUNK);
+        double t = thread_cpu();
+        int e = write_all_fd(fd, buf, READ_CHUNK);
+        store += thread_cpu() - t;
+        if (e) {
+            st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot write %s", path);
+            goto out;
+        }
+    }
+    close(fd);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s", path);
+        goto out;
+    }
+    double rd = 0, sha = 0, sig = 0;
+    uint64_t total = 0;
+    for (;;) {
+        ssize_t n = read_retry(fd, buf, READ_CHUNK, &rd);
+        if (n < 0) {
+            st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s",
+                                 path);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        double t = thread_cpu();
+        cmh_sha256_update(h, buf, (size_t)n);
+        double t2 = thread_cpu();
+        cmh_sigsum_blocks(buf, (size_t)n, bl, sl, sums);
+        sha += t2 - t;
+        sig += thread_cpu() - t2;
+        total += (uint64_t)n;
+    }
+    uint8_t d[CMH_SHA256_LEN];
+    cmh_sha256_final(h, d);
+    double per = 1e9 / (double)(total ? total : 1);
+    out->read = rd * per;
+    out->sha256 = sha * per;
+    out->sig = sig * per;
+    out->store = store * per;
+    out->bytes = total;
+    out->sig_impl = cmh_sigsum_impl();
+out:
+    if (fd >= 0)
+        close(fd);
+    cmh_sha256_free(h);
+    free(sums);
+    free(buf);
+    return st;
+}
+
+double cmh_bench_predict_single(const cmh_bench_stages *s, unsigned threads,
+                                const char **bound)
+{
+    double seq = s->read + s->sha256;
+    double all = (seq + s->sig + s->store) / (threads ? threads : 1);
+    if (bound)
+        *bound = seq >= all ? "reading thread (read + SHA-256)"
+                            : "all cores";
+    double t = seq >= all ? seq : all;
+    return t > 0 ? 1e9 / t : 0;
+}
+
+static _Thread_local uint64_t evict_count;
+static _Thread_local int evict_err;
+
+static int evict_one(const char *p, const struct stat *sb, int type,
+                     struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (type != FTW_F)
+        return 0;
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        evict_err = errno;
+        return 0;
+    }
+    fdatasync(fd);
+    cmh_os_advise_dontneed(fd);
+    close(fd);
+    evict_count++;
+    return 0;
+}
+
+cmh_status cmh_bench_evict(cmh_ctx *ctx, const char *path, uint64_t *files)
+{
+    ctx->err[0] = 0;
+    evict_count = 0;
+    evict_err = 0;
+    if (nftw(path, evict_one, 64, FTW_PHYS) != 0)
+        return cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot list %s",
+                               path);
+    if (files)
+        *files = evict_count;
+    if (evict_err)
+        return cmh__fail_errno(ctx, CMH_E_IO, evict_err,
+                               "cannot open a file under %s", path);
     return CMH_OK;
 }

@@ -74,7 +74,13 @@ typedef struct snap {
 static void *worker_make(void *arg)
 {
     snap *s = arg;
-    return cmh_worker_new(s->ctx->sha256);
+    cmh_worker *w = cmh_worker_new(s->ctx->sha256);
+    /* A large file uses the run's other threads for its signature and
+     * copy (stream_par.c). */
+    unsigned t = s->o && s->o->threads ? s->o->threads : cmh_online_cpus();
+    if (w && s->write && t > 1)
+        w->sig_helpers = t - 1;
+    return w;
 }
 
 static void worker_free(void *st)

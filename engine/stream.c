@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "os/os.h"
+#include "sigsum.h"
 
 cmh_worker *cmh_worker_new(EVP_MD *md)
 {
@@ -85,6 +86,30 @@ static int sig_sink(const void *data, size_t len, void *payload)
     return 0;
 }
 
+static int par_sig_emit(const void *data, size_t len, void *payload)
+{
+    sig_sink_arg *a = payload;
+    if (sig_sink(data, len, a))
+        return a->err ? a->err : EIO;
+    return 0;
+}
+
+/* The chunked path: a large file whose signature sigsum.c computes (or
+ * that needs no signature but a copy), with no per-read data hook. */
+static bool use_par(const cmh_worker *w, uint64_t size, bool want_sig,
+                    int data_fd, const cmh_stream_hooks *hooks)
+{
+    if (size < (w->par_min ? w->par_min : CMH_PAR_MIN))
+        return false;
+    if (hooks && hooks->data_sink)
+        return false;
+    if (!want_sig)
+        return data_fd >= 0;
+    uint32_t magic, bl, sl;
+    cmh_sig_params(size, &magic, &bl, &sl);
+    return cmh_sigsum_supported(magic) && bl > 0 && sl <= 32;
+}
+
 static int64_t stat_mtime(const struct stat *sb)
 {
     return (int64_t)sb->st_mtim.tv_sec * 1000000000LL + sb->st_mtim.tv_nsec;
@@ -156,7 +181,8 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
         e = ENOMEM;
         goto out;
     }
-    if (want_sig) {
+    bool par = use_par(w, size, want_sig, data_fd, hooks);
+    if (want_sig && !par) {
         cmh_status st = cmh_sig_new(&sig, size);
         if (st != CMH_OK) {
             e = ENOMEM;
@@ -165,7 +191,24 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
     }
     uint64_t total = 0;
     bool hole_pending = false;
-    for (;;) {
+    if (par) {
+        cmh_stream_par_io io = {
+            .data_fd = data_fd,
+            .sig_emit = want_sig ? par_sig_emit : NULL,
+            .sig_payload = &sa,
+            .library_file = lib_file,
+            .cancel = cancel,
+            .progress = progress,
+            .on_read = hooks ? hooks->on_read : NULL,
+            .read_payload = hooks ? hooks->read_payload : NULL};
+        e = cmh__stream_par(w, fd, size, &io, res, &total, &hole_pending);
+        if (e) {
+            if (sa.err)
+                res->write_err = true;
+            goto out;
+        }
+    }
+    while (!par) { /* today's path: ends at a break */
         if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) {
             e = ECANCELED;
             goto out;

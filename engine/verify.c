@@ -24,6 +24,7 @@
 #include "internal.h"
 #include "library.h"
 #include "stream.h"
+#include "verify_io.h"
 #include "verify_sig.h"
 
 #include <dirent.h>
@@ -2555,6 +2556,41 @@ static int hash_once(cmh_verify *v, vworker *w, ventry *e, uint8_t *sha,
     return err;
 }
 
+/* verify_io.c's view of the hash pass: item i of the pushed order. */
+typedef struct hash_order {
+    cmh_verify *v;
+    ventry **e;
+    size_t n, cap;
+    bool oom; /* no memory for the order: no prefetch */
+} hash_order;
+
+static void hash_item(void *arg, size_t i, int *dirfd, char *rel,
+                      size_t relsize, uint64_t *size)
+{
+    const hash_order *o = arg;
+    const ventry *e = o->e[i];
+    char r[CMH_FILELIB_REL_SIZE];
+    cmh_filelib_rel_hex(r, EHEX(e), "");
+    snprintf(rel, relsize, "%s", r);
+    *dirfd = o->v->roots[e->r_data].fd;
+    *size = e->data_size;
+}
+
+/* The index pass's reads, in its order: each entry's .INI, then its
+ * .SIG (dirfd -1: the file is not there). */
+static void index_item(void *arg, size_t i, int *dirfd, char *rel,
+                       size_t relsize, uint64_t *size)
+{
+    const cmh_verify *v = arg;
+    const ventry *e = v->entries[i / 2];
+    int r = i % 2 ? e->r_sig : e->r_ini;
+    char b[CMH_FILELIB_REL_SIZE];
+    cmh_filelib_rel_hex(b, EHEX(e), i % 2 ? ".SIG" : ".INI");
+    snprintf(rel, relsize, "%s", b);
+    *dirfd = r >= 0 ? v->roots[r].fd : -1;
+    *size = 64 * 1024; /* the INI, and the .SIG's head that is read */
+}
+
 static bool clean(const ventry *e, int err, const uint8_t *sha, bool dmis)
 {
     return !err && !memcmp(sha, e->sha, CMH_SHA256_LEN) && !dmis;
@@ -3405,7 +3441,15 @@ cmh_status cmh_verify_run(cmh_verify *v)
     for (size_t i = 0; i < v->nentries; i++)
         if (cmh_pool_push(v->pool, entry_task, v->entries[i], v))
             goto nomem;
-    run_pass(v, "index");
+    {
+        /* two reads per entry; items_done counts entries: the window is
+         * in entries x 2 */
+        cmh_prefetch *pf = cmh_prefetch_start2(
+            2 * v->nentries, 2, index_item, v, &v->items_done, &v->stop,
+            v->o.io_rate);
+        run_pass(v, "index");
+        cmh_prefetch_stop(pf);
+    }
     if (v->canceled || v->timed_out)
         goto stopped;
     cmh__pause_point("verify-entries");
@@ -3423,6 +3467,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
     atomic_store(&v->items_done, 0);
     v->items_total = 0;
     v->bytes_total = 0;
+    hash_order ho = {v, NULL, 0, 0, false};
     for (size_t i = 0; i < v->nentries; i++) {
         ventry *e = v->entries[i];
         if (e->r_data < 0 || e->data_err || !in_slice(v, e->sha))
@@ -3440,10 +3485,33 @@ cmh_status cmh_verify_run(cmh_verify *v)
         }
         v->items_total++;
         v->bytes_total += e->data_size;
-        if (cmh_pool_push(v->pool, hash_task, e, v))
+        /* the prefetch order (verify_io.h); without memory for it the
+         * pass runs unprefetched */
+        if (ho.n == ho.cap && !ho.oom) {
+            size_t nc = ho.cap ? ho.cap * 2 : 1024;
+            ventry **ne = realloc(ho.e, nc * sizeof *ne);
+            if (ne) {
+                ho.e = ne;
+                ho.cap = nc;
+            } else {
+                ho.oom = true;
+            }
+        }
+        if (ho.n < ho.cap && !ho.oom)
+            ho.e[ho.n++] = e;
+        if (cmh_pool_push(v->pool, hash_task, e, v)) {
+            free(ho.e);
             goto nomem;
+        }
     }
+    cmh_prefetch *pf =
+        ho.oom
+            ? NULL
+            : cmh_prefetch_start(ho.n, hash_item, &ho, &v->items_done,
+                                 &v->stop, v->o.io_rate);
     run_pass(v, "hash");
+    cmh_prefetch_stop(pf);
+    free(ho.e);
     if (v->oom)
         goto nomem;
 stopped:

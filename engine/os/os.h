@@ -49,6 +49,16 @@ int cmh_os_lock_probe(int dirfd, const char *name, bool *busy);
 void cmh_os_advise_sequential(int fd);
 /* The file's bytes are no longer needed in the page cache. */
 void cmh_os_advise_dontneed(int fd);
+/* Ask the system to start reading the first @p len bytes of dirfd/path
+ * into its cache without waiting for them (verify's prefetch). Best
+ * effort: 0 or an errno, and nothing else happens either way. Portable
+ * fallback: do nothing and return 0. */
+int cmh_os_prefetch(int dirfd, const char *path, uint64_t len);
+/* Write all @p len bytes at offset @p off (not moving the file offset;
+ * other threads may write other ranges of the same file at the same
+ * time). Portable fallback: a loop of pwrite; Windows: WriteFile with an
+ * OVERLAPPED offset. */
+int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 /* Recursively remove dirfd/name (a folder tree or a file); no symlink is
  * followed. Returns 0 if it did not exist. */
 int cmh_os_remove_tree(int dirfd, const char *name);

@@ -125,6 +125,45 @@ int cmh_os_sync_fs(int fd)
 #endif
 }
 
+int cmh_os_prefetch(int dirfd, const char *path, uint64_t len)
+{
+#if defined(POSIX_FADV_WILLNEED)
+    int fd;
+    int e = cmh_os_open_read(dirfd, path, &fd);
+    if (e)
+        return e;
+    /* WILLNEED queues the reads and returns: many files' reads are in
+     * flight at once, with no thread waiting on them. */
+    e = posix_fadvise(fd, 0, (off_t)len, POSIX_FADV_WILLNEED);
+    close(fd);
+    return e;
+#else
+    (void)dirfd;
+    (void)path;
+    (void)len;
+    return 0;
+#endif
+}
+
+int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (n == 0)
+            return EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
 int cmh_os_fsync(int fd)
 {
     if (fsync(fd) != 0)

@@ -24,7 +24,8 @@ typedef struct cmh_bench_corpus_opts {
     unsigned version; /**< CMH_BENCH_CORPUS_OPTS_VERSION */
     /** "large" (4 x 1 GiB), "mixed" (~2 GiB over 20,000 files, log-normal
      *  1 KiB..200 MiB, folders up to depth 6, empty files and folders, ~5 %
-     *  duplicate contents) or "tiny" (100,000 files of 0..4 KiB). Borrowed. */
+     *  duplicate contents), "tiny" (100,000 files of 0..4 KiB) or "single"
+     *  (one 1 GiB file: the single-file snapshot of issue 14). Borrowed. */
     const char *shape;
     /** Multiplies file counts ("mixed", "tiny") or file sizes ("large");
      *  1.0 is the full shape. Must be > 0 and <= 16. */
@@ -67,8 +68,12 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
 /** What cmh_bench_cpu measures. */
 typedef enum cmh_bench_kind {
     CMH_BENCH_SHA256 = 1, /**< SHA-256 (cmh_sha256_*) */
-    CMH_BENCH_SIG = 2,    /**< librsync signature (cmh_sig_*) */
+    /** Signature as a large file's snapshot makes it: block sums in
+     *  whole-block chunks (engine/sigsum.c; byte-identical to librsync). */
+    CMH_BENCH_SIG = 2,
     CMH_BENCH_BOTH = 3,   /**< both, fed from one pass over each buffer */
+    /** Signature through librsync (cmh_sig_*: files below 8 MiB). */
+    CMH_BENCH_LIBRSYNC = 4,
 } cmh_bench_kind;
 
 /**
@@ -110,6 +115,51 @@ typedef struct cmh_bench_read_result {
  */
 cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
                           cmh_bench_read_result *out);
+
+/* ---- stage costs of one large file (issue 14) ---- */
+
+/** CPU seconds per 10^9 bytes of each stage of a large file's snapshot,
+ *  on one thread (user + system time of the thread that did the stage). */
+typedef struct cmh_bench_stages {
+    double read;   /**< read(2) of a file in the page cache, 1 MiB reads */
+    double sha256; /**< SHA-256 of those bytes */
+    double sig;    /**< signature block sums (CMH_BENCH_SIG) */
+    double store;  /**< write(2) of the copy into the page cache */
+    uint64_t bytes;      /**< bytes measured per stage */
+    const char *sig_impl; /**< "avx2-4way" or "portable"; static */
+} cmh_bench_stages;
+
+/**
+ * Measure the stage costs on @p bytes random bytes: write them to the new
+ * file @p path (store; no fsync), read it back from the page cache (read),
+ * hash what was read (SHA-256, signature). The file is left in place, for
+ * a single-file snapshot of it; the caller removes it.
+ * @return CMH_OK, CMH_E_INVALID (bytes < 1 MiB), CMH_E_IO, CMH_E_NOMEM.
+ */
+cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
+                                 uint64_t bytes, cmh_bench_stages *out);
+
+/**
+ * Predicted snapshot rate (bytes/s) of one large file on @p threads
+ * threads from the stage costs: one thread reads and feeds SHA-256 in
+ * order; the signature sums and the copy are split over all threads (the
+ * reading thread helps when it would wait). Per 10^9 bytes this takes
+ * max(read + sha256, (read + sha256 + sig + store) / threads) seconds.
+ * @param[out] bound  if not NULL: "reading thread (read + SHA-256)" or
+ *                    "all cores" - which term is the larger. Static.
+ */
+double cmh_bench_predict_single(const cmh_bench_stages *s, unsigned threads,
+                                const char **bound);
+
+/**
+ * Evict every regular file under @p path from the page cache
+ * (posix_fadvise DONTNEED; dirty pages are written first with fdatasync
+ * so that they can go). Symbolic links are not followed. What a nightly
+ * audit on a library far larger than RAM sees.
+ * @param[out] files  files evicted; may be NULL.
+ * @return CMH_OK or CMH_E_IO.
+ */
+cmh_status cmh_bench_evict(cmh_ctx *ctx, const char *path, uint64_t *files);
 
 /**
  * Remove @p path (a file or a whole folder tree) as a benchmark cleanup;

@@ -11,21 +11,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pattern.h"
 
 static const size_t sweep[] = {0, 1, 2, 3, 7, 15, 100, 10000, 200000};
-
-static uint8_t *pattern(size_t n, uint32_t seed)
-{
-    uint8_t *b = malloc(n ? n : 1);
-    uint32_t x = seed ? seed : 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        b[i] = (uint8_t)x;
-    }
-    return b;
-}
 
 static void test_sha256_known(void **state)
 {

@@ -1,0 +1,48 @@
+/* I/O scheduling of verify's hash pass (issue 14): a prefetcher that keeps
+ * many reads in flight ahead of the hashing threads.
+ *
+ * The hash pass reads FileLib files in digest order (its resume cursor
+ * relies on that order), one file per thread at a time: on a cold library
+ * that is one or two small reads in flight, and the disk waits on each
+ * seek. The prefetcher walks the same order a window ahead of the
+ * threads and asks the kernel to start reading each file
+ * (cmh_os_prefetch: posix_fadvise WILLNEED on Linux), so the device has
+ * a queue of requests to serve and reorder; the threads then find the
+ * bytes in the page cache. Memory: nothing but the window's page cache. */
+#ifndef CMHASH_VERIFY_IO_H
+#define CMHASH_VERIFY_IO_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Item @p i of the pass: the folder it is relative to, its path and size.
+ * Called from the prefetch thread; must only read data that stays fixed
+ * during the pass. */
+typedef void (*cmh_prefetch_item)(void *arg, size_t i, int *dirfd,
+                                  char *rel, size_t relsize,
+                                  uint64_t *size);
+
+typedef struct cmh_prefetch cmh_prefetch;
+
+/* Start prefetching @p n items in order, staying at most a window (files
+ * and bytes) ahead of @p done (items the threads finished). Stops at the
+ * end, or when @p stop becomes true. Returns NULL when prefetching is off
+ * (CMHASH_PREFETCH=0 in the environment, an --io-rate limit - the
+ * prefetch would read ahead of the limit - fewer than 2 items, or no
+ * thread could start): the pass works the same without it. */
+cmh_prefetch *cmh_prefetch_start(size_t n, cmh_prefetch_item item, void *arg,
+                                 const _Atomic uint_fast64_t *done,
+                                 const _Atomic bool *stop, double io_rate);
+/* The same when each finished unit of @p done covers @p per items (the
+ * index pass reads an .INI and a .SIG per entry: per = 2). An item whose
+ * dirfd is -1 is skipped. */
+cmh_prefetch *cmh_prefetch_start2(size_t n, unsigned per,
+                                  cmh_prefetch_item item, void *arg,
+                                  const _Atomic uint_fast64_t *done,
+                                  const _Atomic bool *stop, double io_rate);
+/* Stop (if still running) and free. NULL is a no-op. */
+void cmh_prefetch_stop(cmh_prefetch *p);
+
+#endif
