@@ -1,7 +1,7 @@
 /* cmh_snapshot: package source -> content library (contentlib.md section 7).
  *
  * Order of work, each step leaving the library valid:
- *   1. package lock (PkgLib/<P>.lock)
+ *   1. package lock (.cmhash/<P>.lock); dead runs' temps reclaimed
  *   2. parallel walk, name checks
  *   3. parallel streaming: every file once into SHA-256 + signature + a
  *      FileLib temp; its mirror INI into a temp mirror folder
@@ -12,7 +12,9 @@
  *   7. PkgLib INI replaced (temp + fsync + rename + fsync dir): commit
  *   8. older versions retired (retire.c)
  * Before step 5 nothing outside temp names has changed, so every failure
- * before it only removes temps. */
+ * before it only removes temps. Cancellation (the progress callback) is
+ * honoured up to step 7, undoing steps 5-6; after it the run finishes the
+ * retirement and succeeds (issue 11, item 1). */
 #include "internal.h"
 #include "library.h"
 #include "stream.h"
@@ -41,6 +43,8 @@ typedef struct file_state {
     char sigtmp[64]; /* signature temp or pin */
     bool pinned;     /* tmp is a hard link of the existing entry */
     bool sig_pinned;
+    bool replace;    /* the existing entry's bytes differ from ours: it is
+                        damaged and ours replaces it (contentlib.md 7.2) */
 } file_state;
 
 typedef struct snap {
@@ -118,6 +122,47 @@ static int tick(void *arg)
     return s->o->progress(&p, s->o->payload);
 }
 
+/* Has the caller asked to stop? Asked on the caller's thread between the
+ * steps of the commit phase (the progress callback is the channel). */
+static bool canceled(snap *s)
+{
+    return s->o && s->o->progress && tick(s) != 0;
+}
+
+static int canceled_cb(void *arg)
+{
+    return canceled(arg);
+}
+
+/* Same bytes as @p len bytes at @p data: FileLib/<rel> read whole (small
+ * files only). A read error counts as different: ours then replaces it. */
+static bool same_bytes(snap *s, const char *rel, const void *data, size_t len)
+{
+    char *have = NULL;
+    size_t hlen = 0;
+    if (cmh_read_small_file(s->lib.filelib_fd, rel, len + 1, &have, &hlen))
+        return false;
+    bool same = hlen == len && (!len || !memcmp(have, data, len));
+    free(have);
+    return same;
+}
+
+/* SHA-256 of FileLib/<rel> equals @p sha (snapshot --heal, large files). */
+static bool same_hash(snap *s, cmh_worker *w, const char *rel,
+                      const uint8_t sha[CMH_SHA256_LEN])
+{
+    cmh_stream_out so = {.data_fd = -1, .sig_fd = -1};
+    cmh_stream_hooks hooks = {0};
+    hooks.library_file = true;
+    cmh_stream_res r;
+    const char *base = strrchr(rel, '/');
+    if (cmh_stream_fileat(w, s->lib.filelib_fd, rel, base ? base + 1 : rel,
+                          UINT64_MAX, INT64_MIN, &so, &hooks, &r, NULL,
+                          cmh_pool_cancel_flag(s->pool)) != 0)
+        return false;
+    return !memcmp(r.sha, sha, CMH_SHA256_LEN);
+}
+
 /* Write dest INI of one file into the temp mirror. */
 static int write_mirror_ini(snap *s, cmh_worker *w, const cmh_node *n,
                             const char *rel)
@@ -147,7 +192,8 @@ static int write_mirror_ini(snap *s, cmh_worker *w, const cmh_node *n,
 /* If FileLib already holds these bytes (same size), keep a hard link to
  * the existing entry instead of our copy: a concurrent retirement may
  * delete the entry before we reference it, and the pin keeps the bytes. */
-static void pin_existing(snap *s, file_state *fs, const cmh_node *n)
+static void pin_existing(snap *s, cmh_worker *w, file_state *fs,
+                         const cmh_node *n)
 {
     char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE];
     cmh_filelib_rel(rel, n->sha, "");
@@ -161,6 +207,14 @@ static void pin_existing(snap *s, file_state *fs, const cmh_node *n)
     cmh_tmp_name(pin, sizeof pin, NULL);
     if (linkat(fl, rel, fl, pin, 0) != 0)
         return; /* no hard links here (some CIFS mounts): keep our copy */
+    /* --heal: the entry has the right name and size; are its bytes ours?
+     * (A plain run trusts a large entry: re-reading every present large
+     * file would double the I/O of each re-snapshot.) */
+    if ((s->o->flags & CMH_SNAPSHOT_HEAL) && !same_hash(s, w, pin, n->sha)) {
+        unlinkat(fl, pin, 0);
+        fs->replace = true;
+        return;
+    }
     unlinkat(fl, fs->tmp, 0);
     memcpy(fs->tmp, pin, sizeof pin);
     fs->pinned = true;
@@ -201,11 +255,13 @@ static int write_h4_temp(snap *s, const char *h4, const char *suffix,
                          const void *data, size_t len, char out[64])
 {
     char name[48];
-    cmh_tmp_name(name, sizeof name, suffix);
-    snprintf(out, 64, "%s/%s", h4, name);
     int e = 0;
-    for (int tries = 0; tries < 3; tries++) {
+    for (int tries = 0; tries < 6; tries++) {
+        cmh_tmp_name(name, sizeof name, suffix);
+        snprintf(out, 64, "%s/%s", h4, name);
         e = cmh_write_new(s->lib.filelib_fd, out, data, len, false);
+        if (e == EEXIST)
+            continue; /* a leftover holds the name: take another */
         if (e != ENOENT)
             break;
         if (mkdirat(s->lib.filelib_fd, h4, 0755) == 0) {
@@ -254,6 +310,15 @@ static int place_small(snap *s, cmh_worker *w, file_state *fs,
     cmh_filelib_rel_hex(rel, hex, "");
     cmh_filelib_rel_hex(sigrel, hex, ".SIG");
     fs->pinned = pin_h4(s, h4, rel, n->size, fs->tmp);
+    /* The bytes are in memory: compare before trusting the entry, so a
+     * re-snapshot repairs a damaged entry of the right size (7.2). */
+    if (fs->pinned &&
+        !same_bytes(s, fs->tmp, w->copy.data, w->copy.len)) {
+        unlinkat(s->lib.filelib_fd, fs->tmp, 0);
+        fs->tmp[0] = 0;
+        fs->pinned = false;
+        fs->replace = true;
+    }
     if (fs->pinned)
         fs->sig_pinned = pin_h4(s, h4, sigrel, cmh_sig_size(n->size),
                                 fs->sigtmp);
@@ -285,9 +350,11 @@ static void file_task(void *tk, void *state, void *arg)
     bool small = s->write && n->size <= SMALL_FILE;
     if (s->write && !small) {
         int fl = s->lib.filelib_fd;
-        cmh_tmp_name(fs->tmp, sizeof fs->tmp, NULL);
-        data_fd = openat(fl, fs->tmp, O_WRONLY | O_CREAT | O_EXCL |
-                                          O_CLOEXEC | O_NOFOLLOW, 0644);
+        do { /* EEXIST: a leftover holds the name, take another */
+            cmh_tmp_name(fs->tmp, sizeof fs->tmp, NULL);
+            data_fd = openat(fl, fs->tmp, O_WRONLY | O_CREAT | O_EXCL |
+                                              O_CLOEXEC | O_NOFOLLOW, 0644);
+        } while (data_fd < 0 && errno == EEXIST);
         if (data_fd < 0) {
             int e = errno;
             fs->tmp[0] = 0;
@@ -296,9 +363,11 @@ static void file_task(void *tk, void *state, void *arg)
                         strerror(e), cmh__write_hint(e));
             goto out;
         }
-        cmh_tmp_name(fs->sigtmp, sizeof fs->sigtmp, ".SIG");
-        sig_fd = openat(fl, fs->sigtmp, O_WRONLY | O_CREAT | O_EXCL |
-                                            O_CLOEXEC | O_NOFOLLOW, 0644);
+        do {
+            cmh_tmp_name(fs->sigtmp, sizeof fs->sigtmp, ".SIG");
+            sig_fd = openat(fl, fs->sigtmp, O_WRONLY | O_CREAT | O_EXCL |
+                                                O_CLOEXEC | O_NOFOLLOW, 0644);
+        } while (sig_fd < 0 && errno == EEXIST);
         if (sig_fd < 0) {
             int e = errno;
             fs->sigtmp[0] = 0;
@@ -376,7 +445,7 @@ static void file_task(void *tk, void *state, void *arg)
             goto out;
         }
     } else if (s->write) {
-        pin_existing(s, fs, n);
+        pin_existing(s, w, fs, n);
     }
     if (s->write) {
         e = write_mirror_ini(s, w, n, rel);
@@ -614,6 +683,49 @@ static int node_sha_cmp(const void *a, const void *b)
     return memcmp(x->sha, y->sha, CMH_SHA256_LEN);
 }
 
+static cmh_status cancel_fail(snap *s)
+{
+    return cmh__fail(s->ctx, CMH_E_CANCELED,
+                     "canceled before the commit point; %s is unchanged "
+                     "(the previous version stays), run it again to finish",
+                     s->cid);
+}
+
+/* An unmounted share is an empty folder, a half-mounted one a few files:
+ * refuse to let it replace a package that had content (issue 11, item 2)
+ * unless the caller says so. The current version's size is its number of
+ * distinct files (FileLib entries), read from its mirror. */
+static cmh_status check_shrink(snap *s, const cmh_pkg_info *cur)
+{
+    unsigned f = s->o->flags;
+    if (!cur->version ||
+        (f & (CMH_SNAPSHOT_ALLOW_EMPTY | CMH_SNAPSHOT_ALLOW_SHRINK)) ==
+            (CMH_SNAPSHOT_ALLOW_EMPTY | CMH_SNAPSHOT_ALLOW_SHRINK))
+        return CMH_OK;
+    uint8_t *h = NULL;
+    size_t old = 0;
+    if (cmh_mirror_hashes(&s->lib, cur->cid, &h, &old) != 0)
+        old = 0; /* unreadable: verify's to report; no guard */
+    free(h);
+    uint64_t now = s->walk.nfiles;
+    if (!old)
+        return CMH_OK;
+    if (now == 0 && !(f & CMH_SNAPSHOT_ALLOW_EMPTY))
+        return cmh__fail(s->ctx, CMH_E_SOURCE,
+                         "source %s is empty but %s holds %zu distinct "
+                         "files; check that the share is mounted, or pass "
+                         "--allow-empty to write an empty version",
+                         s->source, cur->cid, old);
+    if (now > 0 && now * 10 < old && !(f & CMH_SNAPSHOT_ALLOW_SHRINK))
+        return cmh__fail(s->ctx, CMH_E_SOURCE,
+                         "source %s has %llu files but %s holds %zu "
+                         "distinct files (a drop of more than 90%%); check "
+                         "that the whole share is mounted, or pass "
+                         "--allow-shrink", s->source,
+                         (unsigned long long)now, cur->cid, old);
+    return CMH_OK;
+}
+
 cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
                         cmh_snapshot_result *res)
 {
@@ -657,6 +769,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         goto done;
     if ((st = cmh_library_open(ctx, &s.lib, o->lib, true)) != CMH_OK)
         goto done;
+    s.lib.no_wait = o->flags & CMH_SNAPSHOT_NO_WAIT; /* every lock (11.12) */
     if ((st = cmh_library_lock_package(ctx, &s.lib, pkgid,
                                        !(o->flags & CMH_SNAPSHOT_NO_WAIT))) !=
         CMH_OK)
@@ -707,6 +820,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     }
     cmh_buf_reset(&b);
     warn_skipped(&s);
+    if ((st = check_shrink(&s, &cur)) != CMH_OK)
+        goto done;
     /* Leftovers of crashed snapshots above the current version go before
      * anything of ours is placed: their references to files this version
      * may not have would otherwise dangle (library.h). Not fatal: at worst
@@ -722,10 +837,24 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         }
         ctx->err[0] = 0;
     }
+    /* From here on we make temps. Temps of runs that died (kill -9, power
+     * cut) are reclaimed: they would fill the disk. Not fatal. */
+    if ((st = cmh_library_hold_run(ctx, &s.lib)) != CMH_OK)
+        goto done;
+    uint64_t reclaimed = 0;
+    if (cmh_reclaim_dead_temps(ctx, &s.lib, &reclaimed) != CMH_OK) {
+        if (ctx->err[0] && o->warning) {
+            char line[CMH_ERRMSG_SIZE + 64];
+            snprintf(line, sizeof line, "leftovers of dead runs not "
+                     "removed: %s", ctx->err);
+            o->warning(line, o->payload);
+        }
+        ctx->err[0] = 0;
+    }
 
     /* temp mirror */
-    snprintf(s.mirror_tmp, sizeof s.mirror_tmp, CMH_TMP_PREFIX "%ld-%s",
-             (long)getpid(), s.cid);
+    snprintf(s.mirror_tmp, sizeof s.mirror_tmp, CMH_TMP_PREFIX "%s-%s",
+             cmh_tmp_token(), s.cid);
     if (mkdirat(s.lib.datalib_fd, s.mirror_tmp, 0755) != 0) {
         int e = errno;
         s.mirror_tmp[0] = 0;
@@ -762,6 +891,10 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     res->folders = s.walk.ndirs;
     res->bytes = s.walk.total_bytes;
     res->skipped = s.walk.skipped;
+    if (canceled(&s)) {
+        st = cancel_fail(&s);
+        goto done;
+    }
 
     if ((o->flags & CMH_SNAPSHOT_IF_CHANGED) && cur.version &&
         !strcmp(cur.hash, res->content_hash)) {
@@ -799,7 +932,11 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         goto done;
     }
     cmh__crash_point("temps");
-    s.phase = "commit";
+    s.phase = "commit"; /* shown ("committing ...") by the next tick */
+    if (canceled(&s)) {
+        st = cancel_fail(&s);
+        goto done;
+    }
     if ((e = barrier(&s)) != 0) {
         st = cmh__fail(ctx, CMH_E_IO,
                        "cannot flush %s to disk: %s; %s", s.lib.path,
@@ -828,6 +965,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
             st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
             goto done;
         }
+        pl.v[pl.n - 1].replace = fs->replace;
         fs->tmp[0] = fs->sigtmp[0] = 0; /* now owned by the placement */
     }
     free(byhash);
@@ -840,8 +978,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         s.fs[i].tmp[0] = s.fs[i].sigtmp[0] = 0;
     }
     if ((st = cmh_placement_commit(ctx, &s.lib, &pl, s.cid, s.do_fsync,
-                                     s.pool)) !=
-        CMH_OK)
+                                   s.pool, canceled_cb, &s)) != CMH_OK)
         goto done;
     res->new_files = pl.new_files;
     res->new_bytes = pl.new_bytes;
@@ -857,11 +994,12 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     }
     s.mirror_tmp[0] = 0;
     content_tmp[0] = 0;
-    if ((e = barrier(&s)) != 0) {
+    if ((e = barrier(&s)) != 0 || canceled(&s)) {
         cmh_datalib_uninstall(&s.lib, s.cid);
         cmh_placement_rollback(&s.lib, &pl, s.cid);
-        st = cmh__fail(ctx, CMH_E_IO, "cannot flush %s to disk: %s; %s",
-                       s.lib.path, strerror(e), cmh__write_hint(e));
+        st = e ? cmh__fail(ctx, CMH_E_IO, "cannot flush %s to disk: %s; %s",
+                           s.lib.path, strerror(e), cmh__write_hint(e))
+               : cancel_fail(&s);
         goto done;
     }
     /* --keep: the newest previous complete versions stay, listed in the
@@ -873,6 +1011,14 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
                               &nkeep)) != CMH_OK) {
         cmh_datalib_uninstall(&s.lib, s.cid);
         cmh_placement_rollback(&s.lib, &pl, s.cid);
+        goto done;
+    }
+    /* the last moment a cancellation undoes the run */
+    if (canceled(&s)) {
+        free(keep);
+        cmh_datalib_uninstall(&s.lib, s.cid);
+        cmh_placement_rollback(&s.lib, &pl, s.cid);
+        st = cancel_fail(&s);
         goto done;
     }
     /* the commit point */
@@ -916,6 +1062,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
      * commit may not be durable: after a power loss PkgLib could show the
      * old version again, which must then still be there. */
     s.phase = "retire";
+    (void)canceled(&s); /* shows the phase; too late to cancel */
     uint64_t retired = 0;
     if (flushed &&
         cmh_retire_package(ctx, &s.lib, pkgid, s.cid, s.do_fsync,

@@ -754,10 +754,7 @@ static bool pkg_lists_now(cmh_verify *v, const char *pkgid, const char *id,
 /* The package's lock is held now: a snapshot that started after the probe. */
 static bool pkg_locked_now(cmh_verify *v, const char *pkgid)
 {
-    char name[32];
-    bool busy = false;
-    snprintf(name, sizeof name, "%s.lock", pkgid);
-    return cmh_os_lock_probe(v->lib.pkglib_fd, name, &busy) == 0 && busy;
+    return cmh_library_pkg_busy(&v->lib, pkgid);
 }
 
 /* Skip content @p c like a BUSY one: a snapshot that started after the
@@ -767,7 +764,7 @@ static void skip_changed(cmh_verify *v, vcontent *c, const char *what)
     c->busy = true;
     v->any_busy = true;
     const char *pk = c->pkgid[0] ? c->pkgid : c->id;
-    char *path = c->pkgid[0] ? xasprintf("PkgLib/%s.lock", c->pkgid)
+    char *path = c->pkgid[0] ? xasprintf(CMH_STATE_DIR "/%s.lock", c->pkgid)
                              : xasprintf("DataLib/%s", c->id);
     emitf(v, CMH_VF_BUSY, c->id, path ? path : "", "", "", -1,
           "package %s was written by a snapshot that started during this "
@@ -1090,15 +1087,39 @@ static void probe_lock(cmh_verify *v, const char *pkgid)
     memcpy(v->busy[v->nbusy++], pkgid, CMH_PKGID_SIZE);
     v->any_busy = true;
     char path[48];
-    snprintf(path, sizeof path, "PkgLib/%s.lock", pkgid);
+    snprintf(path, sizeof path, CMH_STATE_DIR "/%s.lock", pkgid);
     emitf(v, CMH_VF_BUSY, "", path, "", "", -1,
           "package %s is being written by a snapshot (its lock is held); "
           "its contents and their files are skipped", pkgid);
 }
 
+/* Package locks in <lib>/.cmhash/ (read-only: opened, never made). */
+static void probe_state_locks(cmh_verify *v)
+{
+    int fd;
+    if (cmh_os_open_dir_noatime(v->lib.root_fd, CMH_STATE_DIR, &fd) != 0)
+        return;
+    dlist dl;
+    if (list_dir(fd, &dl) == 0) {
+        for (size_t i = 0; i < dl.n; i++) {
+            const char *nm = dl.v[i].name;
+            char pk[CMH_PKGID_SIZE], stem[16];
+            if (strlen(nm) != 13 || !ends_ci(nm, ".lock"))
+                continue;
+            memcpy(stem, nm, 8);
+            stem[8] = 0;
+            if (cmh_pkgid_parse(pk, stem) == CMH_OK)
+                probe_lock(v, pk);
+        }
+        dlist_free(&dl);
+    }
+    close(fd);
+}
+
 static void scan_pkglib(cmh_verify *v)
 {
     dlist dl;
+    probe_state_locks(v);
     int e = list_dir(v->lib.pkglib_fd, &dl);
     if (e) {
         emitf(v, CMH_VF_LIB_LAYOUT, "", "PkgLib", "", "", -1,
@@ -1113,7 +1134,10 @@ static void scan_pkglib(cmh_verify *v)
         if (n == 13 && ends_ci(nm, ".lock")) {
             memcpy(stem, nm, 8);
             stem[8] = 0;
-            if (cmh_pkgid_parse(pk, stem) == CMH_OK)
+            bool seen = false; /* also in .cmhash/: probed already */
+            for (size_t k = 0; k < v->nbusy; k++)
+                seen = seen || !strcasecmp(v->busy[k], stem);
+            if (!seen && cmh_pkgid_parse(pk, stem) == CMH_OK)
                 probe_lock(v, pk);
         }
     }
