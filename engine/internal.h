@@ -184,9 +184,12 @@ void cmh__crash_point(const char *point);
  * $CMHASH_TEST_PAUSE_AT is "<point>:<file>": then when the named point is
  * reached the process writes "cmhash: test pause at <point>" to stderr and
  * waits (up to 60 s) until <file> exists, so a test can change the library
- * at an exact moment of a run. Points: verify-pkglib (PkgLib is read,
+ * at an exact moment of a run. Points: verify-pkglib-listed (PkgLib is
+ * listed, no INI read yet), verify-pkglib (PkgLib is read,
  * DataLib and FileLib not yet), verify-listed (all listings are read), verify-mirrors (the mirrors are walked), verify-entries (the
- * FileLib entries are read, before the join and the hash pass). */
+ * FileLib entries are read, before the join and the hash pass),
+ * snapshot-hashed (every source file is streamed into temps, nothing is
+ * placed yet). */
 void cmh__pause_point(const char *point);
 /* Percent-encode control characters, '%' and invalid UTF-8. */
 void cmh_percent_encode(cmh_buf *b, const char *s);

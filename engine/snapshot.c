@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -683,6 +684,26 @@ static int node_sha_cmp(const void *a, const void *b)
     return memcmp(x->sha, y->sha, CMH_SHA256_LEN);
 }
 
+/* ENOSPC also means "no free inodes": then "free space" misleads an admin
+ * who sees gigabytes free (issue 11, item 15). Reword the hint when the
+ * library's filesystem has no inode left. */
+static void inode_hint(cmh_ctx *ctx, int fd)
+{
+    const char *hint = cmh__write_hint(ENOSPC);
+    char *at = fd >= 0 ? strstr(ctx->err, hint) : NULL;
+    struct statvfs vs;
+    if (!at || fstatvfs(fd, &vs) != 0 || vs.f_files == 0 ||
+        vs.f_favail > 0)
+        return;
+    char tail[CMH_ERRMSG_SIZE];
+    snprintf(tail, sizeof tail, "%s", at + strlen(hint));
+    snprintf(at, sizeof ctx->err - (size_t)(at - ctx->err),
+             "the library's filesystem has no free inodes left (%llu in "
+             "use; its free space is not the problem): delete files there "
+             "or use a filesystem with more inodes, and run again%s",
+             (unsigned long long)vs.f_files, tail);
+}
+
 static cmh_status cancel_fail(snap *s)
 {
     return cmh__fail(s->ctx, CMH_E_CANCELED,
@@ -878,6 +899,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     }
     if ((st = hash_files(&s)) != CMH_OK)
         goto done;
+    cmh__pause_point("snapshot-hashed");
 
     uint8_t ch[CMH_SHA256_LEN], sh[CMH_SHA256_LEN];
     if (cmh_tree_hash(s.walk.root, false, ctx->sha256, ch) ||
@@ -1077,6 +1099,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     res->retired_files = retired;
 
 done:
+    if (st == CMH_E_IO)
+        inode_hint(ctx, s.lib.root_fd);
     if (content_tmp[0])
         unlinkat(s.lib.datalib_fd, content_tmp, 0);
     remove_temps(&s);
