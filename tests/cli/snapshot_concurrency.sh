@@ -110,6 +110,17 @@ for p in refini:40 drop:1 unlink:1; do
         fail "A killed at $p: library invalid"
         grep -v '^note' "$SCRATCH/lc.out" | head >&2
     fi
+    # and verify agrees: a crash leaves warnings, no error on live content
+    TESTS_RUN=$((TESTS_RUN + 1))
+    set +e
+    "$CMHASH" verify --lib "$LIB" --quiet --json "$SCRATCH/v.json" >/dev/null 2>&1
+    rv=$?
+    set -e
+    errs=$(grep '"severity":"error"' "$SCRATCH/v.json" | head -3)
+    bad=$(grep '"type":"content"' "$SCRATCH/v.json" | grep -v '"status":"validated"' | head -3)
+    [ "$rv" -le 1 ] && [ -z "$errs" ] && [ -z "$bad" ] &&
+        ok "A killed at $p: verify finds no error on live content" ||
+        fail "A killed at $p: verify exit $rv: $errs $bad"
     expect_rc 0 "$CMHASH" snapshot "$A" MSC0000A --lib "$LIB" --no-fsync
     HA=$("$CMHASH" hash "$A" | cut -c1-64)
     VA=$(sed -n 's/^MSC0000A\.\([0-9]*\)=\r$/\1/p' "$LIB/PkgLib/MSC0000A.INI")
