@@ -20,6 +20,7 @@
 #include "stream.h"
 #include "walk.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -712,39 +713,71 @@ static cmh_status cancel_fail(snap *s)
                      s->cid);
 }
 
+/* Count the file INIs of a mirror (names only, no file read), stopping
+ * once the count passes @p stop. */
+typedef struct mirror_count {
+    int fd;
+    uint64_t n, stop;
+    int depth;
+} mirror_count;
+
+static int mirror_count_cb(const char *name, unsigned char type, void *arg)
+{
+    mirror_count *m = arg;
+    if (m->n > m->stop)
+        return 1;
+    struct stat sb;
+    if (type == DT_UNKNOWN)
+        type = fstatat(m->fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                       S_ISDIR(sb.st_mode)
+                   ? DT_DIR
+                   : DT_REG;
+    if (type != DT_DIR) {
+        m->n++;
+        return 0;
+    }
+    int sub;
+    if (m->depth >= 256 || cmh_os_open_dir(m->fd, name, &sub) != 0)
+        return 0;
+    mirror_count inner = {sub, m->n, m->stop, m->depth + 1};
+    (void)cmh_os_list_dir(sub, false, mirror_count_cb, &inner);
+    close(sub);
+    m->n = inner.n;
+    return m->n > m->stop;
+}
+
 /* An unmounted share is an empty folder, a half-mounted one a few files:
  * refuse to let it replace a package that had content (issue 11, item 2)
- * unless the caller says so. The current version's size is its number of
- * distinct files (FileLib entries), read from its mirror. */
+ * unless the caller says so. The current version's file count comes from
+ * the names in its mirror (one INI per file), read only as far as needed:
+ * a first file for an empty source, ten times the new count otherwise. */
 static cmh_status check_shrink(snap *s, const cmh_pkg_info *cur)
 {
     unsigned f = s->o->flags;
-    if (!cur->version ||
-        (f & (CMH_SNAPSHOT_ALLOW_EMPTY | CMH_SNAPSHOT_ALLOW_SHRINK)) ==
-            (CMH_SNAPSHOT_ALLOW_EMPTY | CMH_SNAPSHOT_ALLOW_SHRINK))
-        return CMH_OK;
-    uint8_t *h = NULL;
-    size_t old = 0;
-    if (cmh_mirror_hashes(&s->lib, cur->cid, &h, &old) != 0)
-        old = 0; /* unreadable: verify's to report; no guard */
-    free(h);
     uint64_t now = s->walk.nfiles;
-    if (!old)
+    bool empty = now == 0;
+    if (!cur->version || (empty && (f & CMH_SNAPSHOT_ALLOW_EMPTY)) ||
+        (!empty && (f & CMH_SNAPSHOT_ALLOW_SHRINK)))
         return CMH_OK;
-    if (now == 0 && !(f & CMH_SNAPSHOT_ALLOW_EMPTY))
+    mirror_count m = {-1, 0, empty ? 0 : now * 10, 0};
+    if (cmh_os_open_dir(s->lib.datalib_fd, cur->cid, &m.fd) != 0)
+        return CMH_OK; /* no mirror: verify's to report; no guard */
+    (void)cmh_os_list_dir(m.fd, false, mirror_count_cb, &m);
+    close(m.fd);
+    if (m.n <= m.stop)
+        return CMH_OK;
+    if (empty)
         return cmh__fail(s->ctx, CMH_E_SOURCE,
-                         "source %s is empty but %s holds %zu distinct "
-                         "files; check that the share is mounted, or pass "
-                         "--allow-empty to write an empty version",
-                         s->source, cur->cid, old);
-    if (now > 0 && now * 10 < old && !(f & CMH_SNAPSHOT_ALLOW_SHRINK))
-        return cmh__fail(s->ctx, CMH_E_SOURCE,
-                         "source %s has %llu files but %s holds %zu "
-                         "distinct files (a drop of more than 90%%); check "
-                         "that the whole share is mounted, or pass "
-                         "--allow-shrink", s->source,
-                         (unsigned long long)now, cur->cid, old);
-    return CMH_OK;
+                         "source %s is empty but %s has files; check that "
+                         "the share is mounted, or pass --allow-empty to "
+                         "write an empty version",
+                         s->source, cur->cid);
+    return cmh__fail(s->ctx, CMH_E_SOURCE,
+                     "source %s has %llu files but %s has more than %llu "
+                     "(a drop of more than 90%%); check that the whole "
+                     "share is mounted, or pass --allow-shrink", s->source,
+                     (unsigned long long)now, cur->cid,
+                     (unsigned long long)m.stop);
 }
 
 cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,

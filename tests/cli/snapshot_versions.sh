@@ -144,7 +144,7 @@ E=$SCRATCH/empty
 mkdir -p "$E"
 before=$(tree_digest "$LIB")
 expect_rc 3 "$CMHASH" snapshot "$E" MSC0000A --lib "$LIB" &&
-    echo "$ERR" | grep -q "^cmhash: error: source $E is empty but MSC0000A.7 holds [0-9]* distinct files; check that the share is mounted, or pass --allow-empty" &&
+    echo "$ERR" | grep -q "^cmhash: error: source $E is empty but MSC0000A.7 has files; check that the share is mounted, or pass --allow-empty" &&
     ok "empty source over a version with files: exit 3, one line" ||
     fail "empty source not refused: $ERR"
 is "library untouched by a refused empty source" "$(tree_digest "$LIB")" "$before"

@@ -248,14 +248,18 @@ expect_rc 4 "$CMHASH" verify --lib "$L" --filelib "$SCRATCH/no-drive" &&
     ok "missing --filelib root: could not run"
 
 # --- a package locked by a running snapshot: BUSY, skipped, not orphaned ---
+# hold FILE: an exclusive flock on FILE, like a running snapshot (LOCKER)
+hold() {
+    flock -o -x "$1" sleep 60 &
+    LOCKER=$!
+    for _ in $(seq 100); do
+        flock -n "$1" true 2>/dev/null || break
+        sleep 0.05
+    done
+}
 fresh busy
 rm "$L/.cmhash/MSC00002.lock"
-flock -x "$L/.cmhash/MSC00001.lock" sleep 60 &
-LOCKER=$!
-for _ in $(seq 100); do
-    flock -n "$L/.cmhash/MSC00001.lock" true 2>/dev/null || break
-    sleep 0.05
-done
+hold "$L/.cmhash/MSC00001.lock"
 check busy 0 "" "BUSY .cmhash/MSC00001.lock"
 kill "$LOCKER"
 wait "$LOCKER" 2>/dev/null || true
@@ -266,12 +270,7 @@ st=$($FIND "$SCRATCH/busy.json" --status | grep MSC00001.1)
 # an earlier cmhash version's lock in PkgLib is honoured as well, and it is
 # not STRAY
 fresh busylegacy
-flock -x "$L/PkgLib/MSC00001.lock" sleep 60 &
-LOCKER=$!
-for _ in $(seq 100); do
-    flock -n "$L/PkgLib/MSC00001.lock" true 2>/dev/null || break
-    sleep 0.05
-done
+hold "$L/PkgLib/MSC00001.lock"
 check busylegacy 0 "" "BUSY .cmhash/MSC00001.lock"
 kill "$LOCKER"
 wait "$LOCKER" 2>/dev/null || true
