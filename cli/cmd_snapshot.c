@@ -20,7 +20,14 @@ static const char snapshot_usage[] =
     "  --unc-root DIR   where \\\\server\\share is mounted as DIR/server/share\n"
     "                   (default $CMHASH_UNC_ROOT)\n"
     "  --skip-links     skip symbolic links instead of failing\n"
-    "  --no-wait        fail (exit 6) if the package is locked\n"
+    "  --allow-empty    write an empty version over one that has files\n"
+    "                   (refused by default: an unmounted share is empty)\n"
+    "  --allow-shrink   write a version with less than a tenth of the\n"
+    "                   current version's files (refused by default)\n"
+    "  --heal           re-read every large FileLib entry the source\n"
+    "                   shares and replace one whose bytes are damaged\n"
+    "                   (small files are always compared)\n"
+    "  --no-wait        fail (exit 6) if the package or library is locked\n"
     "  --no-fsync       no durability barriers (benchmarks only)\n"
     "  --json           print one JSON object instead of the log lines\n"
     "  --progress       always show progress on stderr\n"
@@ -28,12 +35,40 @@ static const char snapshot_usage[] =
     "\n"
     "Exit codes: 0 ok, 2 usage or bad package ID/--version, 3 source\n"
     "problem, 4 library problem, 5 I/O error (disk full...), 6 package\n"
-    "locked (--no-wait), 7 interrupted.\n";
+    "locked (--no-wait), 7 interrupted (nothing changed; an interrupt\n"
+    "after the commit point finishes the run, says so, and exits 0).\n";
 
 static void on_warning(const char *msg, void *payload)
 {
     (void)payload;
     cli_warning("%s", msg);
+}
+
+/* The progress display, plus one line when the commit phase starts and
+ * when the version is committed: the commit phase is where an interrupt
+ * stops being an undo (issue 11, item 1). */
+typedef struct snap_ui {
+    progress pr;
+    const char *phase; /* last phase seen */
+} snap_ui;
+
+static int snap_progress(const cmh_progress *p, void *payload)
+{
+    snap_ui *u = payload;
+    bool commit = !strcmp(p->phase, "commit"),
+         retire = !strcmp(p->phase, "retire");
+    if (!commit && !retire)
+        return progress_cb(p, &u->pr);
+    if (u->pr.enabled && (!u->phase || strcmp(u->phase, p->phase))) {
+        progress_done(&u->pr);
+        u->pr.width = 0;
+        fputs(commit ? "committing ...\n"
+                     : "committed; retiring older versions ...\n",
+              stderr);
+        fflush(stderr);
+    }
+    u->phase = p->phase;
+    return cli_interrupted ? 1 : 0;
 }
 
 static unsigned long parse_num(const char *s, const char *what, bool *ok)
@@ -88,6 +123,9 @@ int cmd_snapshot(int argc, char **argv)
         {"unc-root", required_argument, NULL, 'u'},
         {"skip-links", no_argument, NULL, 's'},
         {"no-wait", no_argument, NULL, 'n'},
+        {"allow-empty", no_argument, NULL, 'E'},
+        {"allow-shrink", no_argument, NULL, 'S'},
+        {"heal", no_argument, NULL, 'H'},
         {"no-fsync", no_argument, NULL, 'F'},
         {"json", no_argument, NULL, 'j'},
         {"progress", no_argument, NULL, 'p'},
@@ -128,6 +166,9 @@ int cmd_snapshot(int argc, char **argv)
         case 'u': unc_root = optarg; break;
         case 's': o.flags |= CMH_SNAPSHOT_SKIP_LINKS; break;
         case 'n': o.flags |= CMH_SNAPSHOT_NO_WAIT; break;
+        case 'E': o.flags |= CMH_SNAPSHOT_ALLOW_EMPTY; break;
+        case 'S': o.flags |= CMH_SNAPSHOT_ALLOW_SHRINK; break;
+        case 'H': o.flags |= CMH_SNAPSHOT_HEAL; break;
         case 'F': o.flags |= CMH_SNAPSHOT_NO_FSYNC; break;
         case 'j': json = true; break;
         case 'p': prog_mode = 1; break;
@@ -163,10 +204,10 @@ int cmd_snapshot(int argc, char **argv)
     o.source_display = display;
     o.pkgid = pkgid;
     o.warning = on_warning;
-    progress pr;
-    progress_init(&pr, prog_mode);
-    o.progress = progress_cb;
-    o.payload = &pr;
+    snap_ui ui = {.phase = NULL};
+    progress_init(&ui.pr, prog_mode);
+    o.progress = snap_progress;
+    o.payload = &ui;
     cli_install_signals();
 
     cmh_ctx *ctx;
@@ -182,8 +223,12 @@ int cmd_snapshot(int argc, char **argv)
     }
     cmh_snapshot_result r;
     cmh_status st = cmh_snapshot(ctx, &o, &r);
-    progress_done(&pr);
+    progress_done(&ui.pr);
     int rc = cli_exit_for(st);
+    if (st == CMH_OK && cli_interrupted && !r.unchanged)
+        cli_warning("interrupted after the commit point: %s is committed "
+                    "and the older versions were retired; exit 0",
+                    r.content_id);
     if (st != CMH_OK) {
         cli_error("%s", cmh_ctx_last_error(ctx));
         if (json) {

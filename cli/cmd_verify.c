@@ -4,10 +4,12 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum {
@@ -170,9 +172,25 @@ static bool parse_subset(const char *s, unsigned *k, unsigned *n)
 /* Whole small file into a malloc'd string; NULL + errno. */
 static char *read_text(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
+    /* O_NONBLOCK: a FIFO at the path must not hang the run; only a
+     * regular file is a state (a folder or device: EINVAL, exit 2) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
         return NULL;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        int e = S_ISDIR(sb.st_mode) ? EISDIR : EINVAL;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     while (buf) {
@@ -436,7 +454,8 @@ int cmd_verify(int argc, char **argv)
         state_text = read_text(resume);
         if (!state_text && errno != ENOENT) {
             cli_error("cannot read resume state %s: %s", resume,
-                      strerror(errno));
+                      errno == EINVAL ? "not a regular file"
+                                      : strerror(errno));
             rc = VEXIT_USAGE;
             goto out;
         }

@@ -33,6 +33,11 @@ typedef struct job_io {
     uint64_t out_bytes;
     int err;            /* errno of a read/write failure */
     bool write_err;
+    /* Most output bytes allowed, 0 = no bound: a patch stops as soon as
+     * it would write more than the manifest declares (a few bytes of
+     * COPY commands could otherwise write gigabytes first; 11.8). */
+    uint64_t limit;
+    bool over;          /* stopped at limit */
 } job_io;
 
 static int write_all(int fd, const unsigned char *p, size_t n)
@@ -79,6 +84,10 @@ static rs_result drive(rs_job_t *job, job_io *io)
         b.avail_out = DELTA_BUF_SIZE;
         rs_result res = rs_job_iter(job, &b);
         size_t n = DELTA_BUF_SIZE - b.avail_out;
+        if (n && io->limit && io->out_bytes + n > io->limit) {
+            io->over = true;
+            return RS_IO_ERROR;
+        }
         if (n) {
             if (io->md)
                 EVP_DigestUpdate(io->md, io->outbuf, n);
@@ -324,12 +333,16 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
     if (cmh_os_open_read(d->lib.filelib_fd, sigrel, &sig_fd) != 0)
         goto out; /* no signature (verify: SIG_MISSING): send whole */
     job = rs_loadsig_begin(&sig);
-    job_io io = {sig_fd, -1, NULL, d->inbuf, d->outbuf, 0, 0, false};
+    job_io io = {sig_fd, -1, NULL, d->inbuf, d->outbuf, 0, 0, false, 0,
+                 false};
     rs_result rr = job ? drive(job, &io) : RS_MEM_ERROR;
-    rs_job_free(job);
+    if (job)
+        rs_job_free(job);
     job = NULL;
-    if (rr != RS_DONE || rs_build_hash_table(sig) != RS_DONE)
-        goto out; /* foreign or damaged signature: send whole */
+    /* foreign (MS-RDC) or damaged signature: send whole (docs/FORMAT.md).
+     * librsync may leave no sumset, or a half-loaded one. */
+    if (rr != RS_DONE || !sig || rs_build_hash_table(sig) != RS_DONE)
+        goto out;
     int e = cmh_os_open_read(d->lib.filelib_fd, rel, &in);
     if (e) {
         st = cmh__fail_errno(d->ctx, CMH_E_LIBRARY, e,
@@ -348,7 +361,7 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
         goto out;
     }
     job = rs_delta_begin(sig);
-    job_io dio = {in, out, NULL, d->inbuf, d->outbuf, 0, 0, false};
+    job_io dio = {in, out, NULL, d->inbuf, d->outbuf, 0, 0, false, 0, false};
     rr = job ? drive(job, &dio) : RS_MEM_ERROR;
     if (rr != RS_DONE) {
         st = dio.write_err
@@ -386,7 +399,8 @@ out:
         close(in);
     if (sig_fd >= 0)
         close(sig_fd);
-    rs_job_free(job);
+    if (job) /* rs_job_free(NULL) crashes (11.7) */
+        rs_job_free(job);
     if (sig)
         rs_free_sumset(sig);
     return st;
@@ -714,14 +728,24 @@ static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
     bool werr = false;
     if (!strcmp(kind, "delta")) {
         rs_job_t *job = rs_patch_begin(base_copy, &base);
-        job_io io = {in, out, p->md, p->inbuf, p->outbuf, 0, 0, false};
+        job_io io = {in, out, p->md, p->inbuf, p->outbuf, 0, 0, false,
+                     size ? size : 1, false};
         if (!job || !EVP_DigestInit_ex(p->md, ctx->sha256, NULL)) {
-            rs_job_free(job);
+            if (job)
+                rs_job_free(job);
             st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
             goto out;
         }
         rs_result rr = drive(job, &io);
         rs_job_free(job);
+        if (rr != RS_DONE && io.over) {
+            st = cmh__fail(ctx, CMH_E_SOURCE,
+                           "%s/delta/%s-%s would rebuild %s as more than the "
+                           "%llu bytes the manifest declares; the delta "
+                           "folder is damaged or crafted", p->o->delta,
+                           oldhex, newhex, path, (unsigned long long)size);
+            goto out;
+        }
         if (rr != RS_DONE) {
             st = io.write_err
                      ? cmh__fail(ctx, CMH_E_IO, "cannot write %s/%s: %s",

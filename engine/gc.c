@@ -35,6 +35,14 @@ typedef struct gc_run {
     bool oom;
 } gc_run;
 
+/* Is the temp at library-relative @p path a dead run's leftover? */
+static bool temp_is_dead(gc_run *g, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    return g->lib.root_fd >= 0 &&
+           cmh_tmp_is_dead(&g->lib, base ? base + 1 : path);
+}
+
 static int on_finding(const cmh_verify_finding *f, void *payload)
 {
     gc_run *g = payload;
@@ -44,8 +52,8 @@ static int on_finding(const cmh_verify_finding *f, void *payload)
     else if (f->code == CMH_VF_ORPHAN_FILE)
         kind = CMH_GC_ORPHAN_FILE;
     else if (f->code == CMH_VF_STRAY && f->age_seconds >= 0 &&
-             f->age_seconds >= g->o->min_age)
-        kind = CMH_GC_TEMP;
+             (f->age_seconds >= g->o->min_age || temp_is_dead(g, f->path)))
+        kind = CMH_GC_TEMP; /* a dead run's whatever its age (11.11) */
     else
         return 0;
     if (g->n == g->cap) {
@@ -149,12 +157,10 @@ static bool content_exists(gc_run *g, const char *cid)
 
 static bool package_busy(gc_run *g, const char *cid)
 {
-    char pk[CMH_PKGID_SIZE], name[32];
-    bool busy = false;
+    char pk[CMH_PKGID_SIZE];
     if (cmh_content_id_parse(cid, pk, NULL) != CMH_CONTENT_PACKAGE)
         return false;
-    snprintf(name, sizeof name, "%s.lock", pk);
-    return cmh_os_lock_probe(g->lib.pkglib_fd, name, &busy) == 0 && busy;
+    return cmh_library_pkg_busy(&g->lib, pk);
 }
 
 /* Every hash a content in DataLib uses (sorted, 32 bytes each). */
@@ -296,7 +302,8 @@ static const char *remove_temp(gc_run *g, gc_item *it)
         why = "not a cmhash temporary";
     else if (fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) != 0)
         why = "gone already";
-    else if ((double)time(NULL) - (double)sb.st_mtime < g->o->min_age)
+    else if ((double)time(NULL) - (double)sb.st_mtime < g->o->min_age &&
+             !cmh_tmp_is_dead(&g->lib, base))
         why = "modified since (younger than --min-age)";
     else if (cmh_os_remove_tree(fd, base) != 0)
         why = "cannot delete it";
@@ -344,7 +351,14 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     vo.progress = o->progress;
     vo.payload = &g;
     cmh_verify *v = NULL;
-    cmh_status st = cmh_verify_new(&v, ctx, &vo);
+    /* open first (read-only): on_finding asks it whether a temp's run is
+     * dead; a missing library is verify's error to report */
+    cmh_status st = cmh_library_open(ctx, &g.lib, o->lib, false);
+    if (st != CMH_OK) {
+        cmh_library_close(&g.lib);
+        ctx->err[0] = 0;
+    }
+    st = cmh_verify_new(&v, ctx, &vo);
     if (st == CMH_OK)
         st = cmh_verify_run(v);
     cmh_verify_free(v);
@@ -352,7 +366,8 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     if (st)
         goto done;
-    if ((st = cmh_library_open(ctx, &g.lib, o->lib, false)) != CMH_OK)
+    if (g.lib.root_fd < 0 &&
+        (st = cmh_library_open(ctx, &g.lib, o->lib, false)) != CMH_OK)
         goto done;
 
     /* 2. contents, package by package under the package lock */

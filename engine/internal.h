@@ -155,8 +155,16 @@ int cmh_read_small_file(int dirfd, const char *name, size_t max, char **out,
 
 /* ---- library layout (layout.c) ---- */
 #define CMH_TMP_PREFIX ".cmhash-tmp-"
-/* Unique temp name: ".cmhash-tmp-<pid>-<counter><suffix>" into buf. */
+/* Unique temp name: ".cmhash-tmp-<token>-<counter><suffix>" into buf;
+ * <token> is cmh_tmp_token(). Creators use O_EXCL and, on EEXIST, take
+ * another name. */
+#define CMH_TMP_TOKEN_LEN 16
 void cmh_tmp_name(char *buf, size_t size, const char *suffix);
+/* This process's run token (16 upper-case hex digits, random). */
+const char *cmh_tmp_token(void);
+/* The run token of temp @p name, when it has one (earlier cmhash versions
+ * named temps ".cmhash-tmp-<pid>-..."). */
+bool cmh_tmp_token_of(const char *name, char token[CMH_TMP_TOKEN_LEN + 1]);
 /* Write @p len bytes to dirfd/name atomically (temp + [fsync] + rename). */
 int cmh_write_atomic(int dirfd, const char *name, const void *data,
                      size_t len, bool do_fsync);
@@ -176,9 +184,12 @@ void cmh__crash_point(const char *point);
  * $CMHASH_TEST_PAUSE_AT is "<point>:<file>": then when the named point is
  * reached the process writes "cmhash: test pause at <point>" to stderr and
  * waits (up to 60 s) until <file> exists, so a test can change the library
- * at an exact moment of a run. Points: verify-pkglib (PkgLib is read,
+ * at an exact moment of a run. Points: verify-pkglib-listed (PkgLib is
+ * listed, no INI read yet), verify-pkglib (PkgLib is read,
  * DataLib and FileLib not yet), verify-listed (all listings are read), verify-mirrors (the mirrors are walked), verify-entries (the
- * FileLib entries are read, before the join and the hash pass). */
+ * FileLib entries are read, before the join and the hash pass),
+ * snapshot-hashed (every source file is streamed into temps, nothing is
+ * placed yet). */
 void cmh__pause_point(const char *point);
 /* Percent-encode control characters, '%' and invalid UTF-8. */
 void cmh_percent_encode(cmh_buf *b, const char *s);

@@ -77,20 +77,57 @@ void cmh__pause_point(const char *point)
         nanosleep(&ts, NULL);
 }
 
+/* This process's run token: 16 random hex digits, made once. Temp names
+ * carry it, and a writer holds `.cmhash/run-<token>.lock` (library.c)
+ * while its temps may exist, so a later run can tell the temps of a dead
+ * run from a live one's - a PID cannot: in a container every run is PID 1,
+ * and PIDs wrap (issue 11, items 10 and 11). */
+static pthread_once_t g_token_once = PTHREAD_ONCE_INIT;
+static char g_token[CMH_TMP_TOKEN_LEN + 1];
+
+static void token_init(void)
+{
+    uint8_t r[CMH_TMP_TOKEN_LEN / 2];
+    if (cmh_os_random(r, sizeof r) != 0) {
+        /* no entropy source: time, PID and an address still differ
+         * between runs far more often than a PID alone */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^
+                     (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid() ^
+                     (uint64_t)(uintptr_t)&ts;
+        memcpy(r, &x, sizeof r < sizeof x ? sizeof r : sizeof x);
+    }
+    cmh_hex_upper(r, sizeof r, g_token);
+}
+
+const char *cmh_tmp_token(void)
+{
+    pthread_once(&g_token_once, token_init);
+    return g_token;
+}
+
 void cmh_tmp_name(char *buf, size_t size, const char *suffix)
 {
-    /* getpid() is a system call (glibc no longer caches it) and this runs
-     * several times per file: ask once. Racing first calls store the same
-     * value. */
-    static _Atomic long pid;
-    long p = atomic_load_explicit(&pid, memory_order_relaxed);
-    if (!p) {
-        p = (long)getpid();
-        atomic_store_explicit(&pid, p, memory_order_relaxed);
-    }
     uint64_t n = atomic_fetch_add(&g_tmp_counter, 1);
-    snprintf(buf, size, CMH_TMP_PREFIX "%ld-%llu%s", p,
+    snprintf(buf, size, CMH_TMP_PREFIX "%s-%llu%s", cmh_tmp_token(),
              (unsigned long long)n, suffix ? suffix : "");
+}
+
+bool cmh_tmp_token_of(const char *name, char token[CMH_TMP_TOKEN_LEN + 1])
+{
+    size_t pl = strlen(CMH_TMP_PREFIX);
+    if (strncmp(name, CMH_TMP_PREFIX, pl) != 0)
+        return false;
+    const char *p = name + pl;
+    for (size_t i = 0; i < CMH_TMP_TOKEN_LEN; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' && p[i] <= 'F')))
+            return false;
+    if (p[CMH_TMP_TOKEN_LEN] != '-')
+        return false;
+    memcpy(token, p, CMH_TMP_TOKEN_LEN);
+    token[CMH_TMP_TOKEN_LEN] = 0;
+    return true;
 }
 
 int cmh_write_new(int dirfd, const char *name, const void *data, size_t len,
@@ -127,8 +164,11 @@ int cmh_write_atomic(int dirfd, const char *name, const void *data,
                      size_t len, bool do_fsync)
 {
     char tmp[64];
-    cmh_tmp_name(tmp, sizeof tmp, NULL);
-    int e = cmh_write_new(dirfd, tmp, data, len, do_fsync);
+    int e;
+    do { /* a name taken (a leftover) only costs another try */
+        cmh_tmp_name(tmp, sizeof tmp, NULL);
+        e = cmh_write_new(dirfd, tmp, data, len, do_fsync);
+    } while (e == EEXIST);
     if (e)
         return e;
     if (renameat(dirfd, tmp, dirfd, name) != 0) {

@@ -8,13 +8,26 @@
 #define CMH_CID_SIZE 64
 /* "H4/HASH.SIG" + NUL */
 #define CMH_FILELIB_REL_SIZE (5 + 64 + 4 + 1)
+/* cmhash's own state (locks) lives in <lib>/.cmhash/, never in PkgLib:
+ * scripts that list PkgLib count every file there as a package
+ * (contentlib.md 7.1). Earlier versions kept PkgLib/<P>.lock and this: */
 #define CMH_LIB_LOCK ".cmhash-lib.lock"
+#define CMH_STATE_DIR ".cmhash"
+#define CMH_STATE_LIB_LOCK "lib.lock"
+/* How long a --no-wait writer waits for the library-wide lock, which other
+ * writers hold only while they place or retire one package's files: long
+ * enough for that, short enough that --no-wait never hangs on a stuck
+ * holder (issue 11, item 12). */
+#define CMH_NO_WAIT_LIB_SECONDS 3.0
 
 typedef struct cmh_library {
     char *path;
     int root_fd, pkglib_fd, datalib_fd, filelib_fd;
+    int state_fd;    /* <lib>/.cmhash, -1 = not opened (yet) */
     int pkg_lock_fd; /* held package lock, -1 = none */
     int lib_lock_fd; /* open library lock file, -1 = none */
+    int run_lock_fd; /* held run lock (.cmhash/run-<token>.lock), -1 */
+    bool no_wait;    /* every lock: fail with CMH_E_BUSY, never hang */
 } cmh_library;
 
 void cmh_library_init(cmh_library *l);
@@ -25,11 +38,38 @@ void cmh_library_init(cmh_library *l);
 cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
                             bool create);
 void cmh_library_close(cmh_library *l);
+/* Before this process writes a temp into the library: hold its run lock
+ * .cmhash/run-<token>.lock (shared) until cmh_library_close, which deletes
+ * it. While held, temps named with our token are a live run's; after a
+ * crash they are a dead run's, and cmh_reclaim_dead_temps or gc delete
+ * them (issue 11, item 11). cmh_library_lock takes it too. */
+cmh_status cmh_library_hold_run(cmh_ctx *ctx, cmh_library *l);
+/* Package lock .cmhash/<P>.lock (created with .cmhash/ when missing). Without @p wait it fails with
+ * CMH_E_BUSY only when a writer holds the lock: a reader's
+ * probe (a shared lock held for an instant) is waited out (item 11.13). A
+ * PkgLib/<P>.lock left by an earlier version is taken too, then deleted. */
 cmh_status cmh_library_lock_package(cmh_ctx *ctx, cmh_library *l,
                                     const char *pkgid, bool wait);
-/* Library-wide lock around FileLib reference changes (always waits). */
+/* Library-wide lock .cmhash/lib.lock around FileLib reference changes:
+ * waits, or with l->no_wait up to CMH_NO_WAIT_LIB_SECONDS, then
+ * CMH_E_BUSY. */
 cmh_status cmh_library_lock(cmh_ctx *ctx, cmh_library *l);
+/* The same, always waiting (undoing a placement must not give up). */
+cmh_status cmh_library_lock_wait(cmh_ctx *ctx, cmh_library *l);
 void cmh_library_unlock(cmh_library *l);
+/* Is package @p pkgid being written now (its lock, or an earlier
+ * version's PkgLib/<P>.lock, held)? Read-only: never creates a file. */
+bool cmh_library_pkg_busy(cmh_library *l, const char *pkgid);
+/* Is temp @p name (a ".cmhash-tmp-*" name) a leftover of a run that is
+ * no longer alive: it carries a run token whose run lock nobody holds?
+ * Names of earlier versions (no token) are never judged dead. */
+bool cmh_tmp_is_dead(cmh_library *l, const char *name);
+/* Delete the temp files every dead run left in PkgLib, DataLib and
+ * FileLib (not temp mirrors: cmh_retire_stale needs them), then those
+ * runs' lock files. Cheap when no run died: one listing of .cmhash/.
+ * Takes the library lock for the sweep. @p removed counts deleted files. */
+cmh_status cmh_reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
+                                  uint64_t *removed);
 
 /* "H4/HASH<suffix>" */
 void cmh_filelib_rel(char out[CMH_FILELIB_REL_SIZE],
@@ -76,6 +116,8 @@ typedef struct cmh_place {
     bool data_new;            /* we put the data file in */
     bool sig_new;             /* we put the .SIG in */
     bool ini_new;             /* the INI did not exist before */
+    bool replace;             /* the present entry is damaged (its bytes
+                                 differ from ours): ours replaces it */
     bool done;                /* renames carried out */
 } cmh_place;
 
@@ -91,10 +133,13 @@ bool cmh_placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
                        uint64_t size, const char *tmp, const char *sigtmp);
 /* Under the library lock: write reference INI temps adding @p cid, make
  * them durable, then rename data, signatures and INIs into place; entries
- * in parallel on @p pool (NULL: on this thread). */
+ * in parallel on @p pool (NULL: on this thread). @p canceled (may be
+ * NULL) is asked on this thread before the first rename: nonzero fails
+ * the call with CMH_E_CANCELED and nothing visible changed. */
 cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
                                 cmh_placement *p, const char *cid,
-                                bool do_fsync, cmh_pool *pool);
+                                bool do_fsync, cmh_pool *pool,
+                                int (*canceled)(void *), void *arg);
 /* Undo a committed placement (best effort, before the PkgLib commit). */
 void cmh_placement_rollback(cmh_library *l, cmh_placement *p,
                             const char *cid);

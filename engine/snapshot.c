@@ -1,7 +1,7 @@
 /* cmh_snapshot: package source -> content library (contentlib.md section 7).
  *
  * Order of work, each step leaving the library valid:
- *   1. package lock (PkgLib/<P>.lock)
+ *   1. package lock (.cmhash/<P>.lock); dead runs' temps reclaimed
  *   2. parallel walk, name checks
  *   3. parallel streaming: every file once into SHA-256 + signature + a
  *      FileLib temp; its mirror INI into a temp mirror folder
@@ -12,12 +12,15 @@
  *   7. PkgLib INI replaced (temp + fsync + rename + fsync dir): commit
  *   8. older versions retired (retire.c)
  * Before step 5 nothing outside temp names has changed, so every failure
- * before it only removes temps. */
+ * before it only removes temps. Cancellation (the progress callback) is
+ * honoured up to step 7, undoing steps 5-6; after it the run finishes the
+ * retirement and succeeds (issue 11, item 1). */
 #include "internal.h"
 #include "library.h"
 #include "stream.h"
 #include "walk.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +45,8 @@ typedef struct file_state {
     char sigtmp[64]; /* signature temp or pin */
     bool pinned;     /* tmp is a hard link of the existing entry */
     bool sig_pinned;
+    bool replace;    /* the existing entry's bytes differ from ours: it is
+                        damaged and ours replaces it (contentlib.md 7.2) */
 } file_state;
 
 typedef struct snap {
@@ -124,6 +130,47 @@ static int tick(void *arg)
     return s->o->progress(&p, s->o->payload);
 }
 
+/* Has the caller asked to stop? Asked on the caller's thread between the
+ * steps of the commit phase (the progress callback is the channel). */
+static bool canceled(snap *s)
+{
+    return s->o && s->o->progress && tick(s) != 0;
+}
+
+static int canceled_cb(void *arg)
+{
+    return canceled(arg);
+}
+
+/* Same bytes as @p len bytes at @p data: FileLib/<rel> read whole (small
+ * files only). A read error counts as different: ours then replaces it. */
+static bool same_bytes(snap *s, const char *rel, const void *data, size_t len)
+{
+    char *have = NULL;
+    size_t hlen = 0;
+    if (cmh_read_small_file(s->lib.filelib_fd, rel, len + 1, &have, &hlen))
+        return false;
+    bool same = hlen == len && (!len || !memcmp(have, data, len));
+    free(have);
+    return same;
+}
+
+/* SHA-256 of FileLib/<rel> equals @p sha (snapshot --heal, large files). */
+static bool same_hash(snap *s, cmh_worker *w, const char *rel,
+                      const uint8_t sha[CMH_SHA256_LEN])
+{
+    cmh_stream_out so = {.data_fd = -1, .sig_fd = -1};
+    cmh_stream_hooks hooks = {0};
+    hooks.library_file = true;
+    cmh_stream_res r;
+    const char *base = strrchr(rel, '/');
+    if (cmh_stream_fileat(w, s->lib.filelib_fd, rel, base ? base + 1 : rel,
+                          UINT64_MAX, INT64_MIN, &so, &hooks, &r, NULL,
+                          cmh_pool_cancel_flag(s->pool)) != 0)
+        return false;
+    return !memcmp(r.sha, sha, CMH_SHA256_LEN);
+}
+
 /* Write dest INI of one file into the temp mirror. */
 static int write_mirror_ini(snap *s, cmh_worker *w, const cmh_node *n,
                             const char *rel)
@@ -153,7 +200,8 @@ static int write_mirror_ini(snap *s, cmh_worker *w, const cmh_node *n,
 /* If FileLib already holds these bytes (same size), keep a hard link to
  * the existing entry instead of our copy: a concurrent retirement may
  * delete the entry before we reference it, and the pin keeps the bytes. */
-static void pin_existing(snap *s, file_state *fs, const cmh_node *n)
+static void pin_existing(snap *s, cmh_worker *w, file_state *fs,
+                         const cmh_node *n)
 {
     char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE];
     cmh_filelib_rel(rel, n->sha, "");
@@ -167,6 +215,14 @@ static void pin_existing(snap *s, file_state *fs, const cmh_node *n)
     cmh_tmp_name(pin, sizeof pin, NULL);
     if (linkat(fl, rel, fl, pin, 0) != 0)
         return; /* no hard links here (some CIFS mounts): keep our copy */
+    /* --heal: the entry has the right name and size; are its bytes ours?
+     * (A plain run trusts a large entry: re-reading every present large
+     * file would double the I/O of each re-snapshot.) */
+    if ((s->o->flags & CMH_SNAPSHOT_HEAL) && !same_hash(s, w, pin, n->sha)) {
+        unlinkat(fl, pin, 0);
+        fs->replace = true;
+        return;
+    }
     unlinkat(fl, fs->tmp, 0);
     memcpy(fs->tmp, pin, sizeof pin);
     fs->pinned = true;
@@ -207,11 +263,13 @@ static int write_h4_temp(snap *s, const char *h4, const char *suffix,
                          const void *data, size_t len, char out[64])
 {
     char name[48];
-    cmh_tmp_name(name, sizeof name, suffix);
-    snprintf(out, 64, "%s/%s", h4, name);
     int e = 0;
-    for (int tries = 0; tries < 3; tries++) {
+    for (int tries = 0; tries < 6; tries++) {
+        cmh_tmp_name(name, sizeof name, suffix);
+        snprintf(out, 64, "%s/%s", h4, name);
         e = cmh_write_new(s->lib.filelib_fd, out, data, len, false);
+        if (e == EEXIST)
+            continue; /* a leftover holds the name: take another */
         if (e != ENOENT)
             break;
         if (mkdirat(s->lib.filelib_fd, h4, 0755) == 0) {
@@ -260,6 +318,15 @@ static int place_small(snap *s, cmh_worker *w, file_state *fs,
     cmh_filelib_rel_hex(rel, hex, "");
     cmh_filelib_rel_hex(sigrel, hex, ".SIG");
     fs->pinned = pin_h4(s, h4, rel, n->size, fs->tmp);
+    /* The bytes are in memory: compare before trusting the entry, so a
+     * re-snapshot repairs a damaged entry of the right size (7.2). */
+    if (fs->pinned &&
+        !same_bytes(s, fs->tmp, w->copy.data, w->copy.len)) {
+        unlinkat(s->lib.filelib_fd, fs->tmp, 0);
+        fs->tmp[0] = 0;
+        fs->pinned = false;
+        fs->replace = true;
+    }
     if (fs->pinned)
         fs->sig_pinned = pin_h4(s, h4, sigrel, cmh_sig_size(n->size),
                                 fs->sigtmp);
@@ -291,9 +358,11 @@ static void file_task(void *tk, void *state, void *arg)
     bool small = s->write && n->size <= SMALL_FILE;
     if (s->write && !small) {
         int fl = s->lib.filelib_fd;
-        cmh_tmp_name(fs->tmp, sizeof fs->tmp, NULL);
-        data_fd = openat(fl, fs->tmp, O_WRONLY | O_CREAT | O_EXCL |
-                                          O_CLOEXEC | O_NOFOLLOW, 0644);
+        do { /* EEXIST: a leftover holds the name, take another */
+            cmh_tmp_name(fs->tmp, sizeof fs->tmp, NULL);
+            data_fd = openat(fl, fs->tmp, O_WRONLY | O_CREAT | O_EXCL |
+                                              O_CLOEXEC | O_NOFOLLOW, 0644);
+        } while (data_fd < 0 && errno == EEXIST);
         if (data_fd < 0) {
             int e = errno;
             fs->tmp[0] = 0;
@@ -302,9 +371,11 @@ static void file_task(void *tk, void *state, void *arg)
                         strerror(e), cmh__write_hint(e));
             goto out;
         }
-        cmh_tmp_name(fs->sigtmp, sizeof fs->sigtmp, ".SIG");
-        sig_fd = openat(fl, fs->sigtmp, O_WRONLY | O_CREAT | O_EXCL |
-                                            O_CLOEXEC | O_NOFOLLOW, 0644);
+        do {
+            cmh_tmp_name(fs->sigtmp, sizeof fs->sigtmp, ".SIG");
+            sig_fd = openat(fl, fs->sigtmp, O_WRONLY | O_CREAT | O_EXCL |
+                                                O_CLOEXEC | O_NOFOLLOW, 0644);
+        } while (sig_fd < 0 && errno == EEXIST);
         if (sig_fd < 0) {
             int e = errno;
             fs->sigtmp[0] = 0;
@@ -382,7 +453,7 @@ static void file_task(void *tk, void *state, void *arg)
             goto out;
         }
     } else if (s->write) {
-        pin_existing(s, fs, n);
+        pin_existing(s, w, fs, n);
     }
     if (s->write) {
         e = write_mirror_ini(s, w, n, rel);
@@ -620,6 +691,101 @@ static int node_sha_cmp(const void *a, const void *b)
     return memcmp(x->sha, y->sha, CMH_SHA256_LEN);
 }
 
+/* ENOSPC also means "no free inodes": then "free space" misleads an admin
+ * who sees gigabytes free (issue 11, item 15). Reword the hint when the
+ * library's filesystem has no inode left. */
+static void inode_hint(cmh_ctx *ctx, int fd)
+{
+    const char *hint = cmh__write_hint(ENOSPC);
+    char *at = fd >= 0 ? strstr(ctx->err, hint) : NULL;
+    struct statvfs vs;
+    if (!at || fstatvfs(fd, &vs) != 0 || vs.f_files == 0 ||
+        vs.f_favail > 0)
+        return;
+    char tail[CMH_ERRMSG_SIZE];
+    snprintf(tail, sizeof tail, "%s", at + strlen(hint));
+    snprintf(at, sizeof ctx->err - (size_t)(at - ctx->err),
+             "the library's filesystem has no free inodes left (%llu in "
+             "use; its free space is not the problem): delete files there "
+             "or use a filesystem with more inodes, and run again%s",
+             (unsigned long long)vs.f_files, tail);
+}
+
+static cmh_status cancel_fail(snap *s)
+{
+    return cmh__fail(s->ctx, CMH_E_CANCELED,
+                     "canceled before the commit point; %s is unchanged "
+                     "(the previous version stays), run it again to finish",
+                     s->cid);
+}
+
+/* Count the file INIs of a mirror (names only, no file read), stopping
+ * once the count passes @p stop. */
+typedef struct mirror_count {
+    int fd;
+    uint64_t n, stop;
+    int depth;
+} mirror_count;
+
+static int mirror_count_cb(const char *name, unsigned char type, void *arg)
+{
+    mirror_count *m = arg;
+    if (m->n > m->stop)
+        return 1;
+    struct stat sb;
+    if (type == DT_UNKNOWN)
+        type = fstatat(m->fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                       S_ISDIR(sb.st_mode)
+                   ? DT_DIR
+                   : DT_REG;
+    if (type != DT_DIR) {
+        m->n++;
+        return 0;
+    }
+    int sub;
+    if (m->depth >= 256 || cmh_os_open_dir(m->fd, name, &sub) != 0)
+        return 0;
+    mirror_count inner = {sub, m->n, m->stop, m->depth + 1};
+    (void)cmh_os_list_dir(sub, false, mirror_count_cb, &inner);
+    close(sub);
+    m->n = inner.n;
+    return m->n > m->stop;
+}
+
+/* An unmounted share is an empty folder, a half-mounted one a few files:
+ * refuse to let it replace a package that had content (issue 11, item 2)
+ * unless the caller says so. The current version's file count comes from
+ * the names in its mirror (one INI per file), read only as far as needed:
+ * a first file for an empty source, ten times the new count otherwise. */
+static cmh_status check_shrink(snap *s, const cmh_pkg_info *cur)
+{
+    unsigned f = s->o->flags;
+    uint64_t now = s->walk.nfiles;
+    bool empty = now == 0;
+    if (!cur->version || (empty && (f & CMH_SNAPSHOT_ALLOW_EMPTY)) ||
+        (!empty && (f & CMH_SNAPSHOT_ALLOW_SHRINK)))
+        return CMH_OK;
+    mirror_count m = {-1, 0, empty ? 0 : now * 10, 0};
+    if (cmh_os_open_dir(s->lib.datalib_fd, cur->cid, &m.fd) != 0)
+        return CMH_OK; /* no mirror: verify's to report; no guard */
+    (void)cmh_os_list_dir(m.fd, false, mirror_count_cb, &m);
+    close(m.fd);
+    if (m.n <= m.stop)
+        return CMH_OK;
+    if (empty)
+        return cmh__fail(s->ctx, CMH_E_SOURCE,
+                         "source %s is empty but %s has files; check that "
+                         "the share is mounted, or pass --allow-empty to "
+                         "write an empty version",
+                         s->source, cur->cid);
+    return cmh__fail(s->ctx, CMH_E_SOURCE,
+                     "source %s has %llu files but %s has more than %llu "
+                     "(a drop of more than 90%%); check that the whole "
+                     "share is mounted, or pass --allow-shrink", s->source,
+                     (unsigned long long)now, cur->cid,
+                     (unsigned long long)m.stop);
+}
+
 cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
                         cmh_snapshot_result *res)
 {
@@ -663,6 +829,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         goto done;
     if ((st = cmh_library_open(ctx, &s.lib, o->lib, true)) != CMH_OK)
         goto done;
+    s.lib.no_wait = o->flags & CMH_SNAPSHOT_NO_WAIT; /* every lock (11.12) */
     if ((st = cmh_library_lock_package(ctx, &s.lib, pkgid,
                                        !(o->flags & CMH_SNAPSHOT_NO_WAIT))) !=
         CMH_OK)
@@ -713,6 +880,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     }
     cmh_buf_reset(&b);
     warn_skipped(&s);
+    if ((st = check_shrink(&s, &cur)) != CMH_OK)
+        goto done;
     /* Leftovers of crashed snapshots above the current version go before
      * anything of ours is placed: their references to files this version
      * may not have would otherwise dangle (library.h). Not fatal: at worst
@@ -728,10 +897,24 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         }
         ctx->err[0] = 0;
     }
+    /* From here on we make temps. Temps of runs that died (kill -9, power
+     * cut) are reclaimed: they would fill the disk. Not fatal. */
+    if ((st = cmh_library_hold_run(ctx, &s.lib)) != CMH_OK)
+        goto done;
+    uint64_t reclaimed = 0;
+    if (cmh_reclaim_dead_temps(ctx, &s.lib, &reclaimed) != CMH_OK) {
+        if (ctx->err[0] && o->warning) {
+            char line[CMH_ERRMSG_SIZE + 64];
+            snprintf(line, sizeof line, "leftovers of dead runs not "
+                     "removed: %s", ctx->err);
+            o->warning(line, o->payload);
+        }
+        ctx->err[0] = 0;
+    }
 
     /* temp mirror */
-    snprintf(s.mirror_tmp, sizeof s.mirror_tmp, CMH_TMP_PREFIX "%ld-%s",
-             (long)getpid(), s.cid);
+    snprintf(s.mirror_tmp, sizeof s.mirror_tmp, CMH_TMP_PREFIX "%s-%s",
+             cmh_tmp_token(), s.cid);
     if (mkdirat(s.lib.datalib_fd, s.mirror_tmp, 0755) != 0) {
         int e = errno;
         s.mirror_tmp[0] = 0;
@@ -755,6 +938,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     }
     if ((st = hash_files(&s)) != CMH_OK)
         goto done;
+    cmh__pause_point("snapshot-hashed");
 
     uint8_t ch[CMH_SHA256_LEN], sh[CMH_SHA256_LEN];
     if (cmh_tree_hash(s.walk.root, false, ctx->sha256, ch) ||
@@ -768,6 +952,10 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     res->folders = s.walk.ndirs;
     res->bytes = s.walk.total_bytes;
     res->skipped = s.walk.skipped;
+    if (canceled(&s)) {
+        st = cancel_fail(&s);
+        goto done;
+    }
 
     if ((o->flags & CMH_SNAPSHOT_IF_CHANGED) && cur.version &&
         !strcmp(cur.hash, res->content_hash)) {
@@ -805,7 +993,11 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         goto done;
     }
     cmh__crash_point("temps");
-    s.phase = "commit";
+    s.phase = "commit"; /* shown ("committing ...") by the next tick */
+    if (canceled(&s)) {
+        st = cancel_fail(&s);
+        goto done;
+    }
     if ((e = barrier(&s)) != 0) {
         st = cmh__fail(ctx, CMH_E_IO,
                        "cannot flush %s to disk: %s; %s", s.lib.path,
@@ -834,6 +1026,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
             st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
             goto done;
         }
+        pl.v[pl.n - 1].replace = fs->replace;
         fs->tmp[0] = fs->sigtmp[0] = 0; /* now owned by the placement */
     }
     free(byhash);
@@ -846,8 +1039,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         s.fs[i].tmp[0] = s.fs[i].sigtmp[0] = 0;
     }
     if ((st = cmh_placement_commit(ctx, &s.lib, &pl, s.cid, s.do_fsync,
-                                     s.pool)) !=
-        CMH_OK)
+                                   s.pool, canceled_cb, &s)) != CMH_OK)
         goto done;
     res->new_files = pl.new_files;
     res->new_bytes = pl.new_bytes;
@@ -863,11 +1055,12 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     }
     s.mirror_tmp[0] = 0;
     content_tmp[0] = 0;
-    if ((e = barrier(&s)) != 0) {
+    if ((e = barrier(&s)) != 0 || canceled(&s)) {
         cmh_datalib_uninstall(&s.lib, s.cid);
         cmh_placement_rollback(&s.lib, &pl, s.cid);
-        st = cmh__fail(ctx, CMH_E_IO, "cannot flush %s to disk: %s; %s",
-                       s.lib.path, strerror(e), cmh__write_hint(e));
+        st = e ? cmh__fail(ctx, CMH_E_IO, "cannot flush %s to disk: %s; %s",
+                           s.lib.path, strerror(e), cmh__write_hint(e))
+               : cancel_fail(&s);
         goto done;
     }
     /* --keep: the newest previous complete versions stay, listed in the
@@ -879,6 +1072,14 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
                               &nkeep)) != CMH_OK) {
         cmh_datalib_uninstall(&s.lib, s.cid);
         cmh_placement_rollback(&s.lib, &pl, s.cid);
+        goto done;
+    }
+    /* the last moment a cancellation undoes the run */
+    if (canceled(&s)) {
+        free(keep);
+        cmh_datalib_uninstall(&s.lib, s.cid);
+        cmh_placement_rollback(&s.lib, &pl, s.cid);
+        st = cancel_fail(&s);
         goto done;
     }
     /* the commit point */
@@ -922,6 +1123,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
      * commit may not be durable: after a power loss PkgLib could show the
      * old version again, which must then still be there. */
     s.phase = "retire";
+    (void)canceled(&s); /* shows the phase; too late to cancel */
     uint64_t retired = 0;
     if (flushed &&
         cmh_retire_package(ctx, &s.lib, pkgid, s.cid, s.do_fsync,
@@ -936,6 +1138,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     res->retired_files = retired;
 
 done:
+    if (st == CMH_E_IO)
+        inode_hint(ctx, s.lib.root_fd);
     if (content_tmp[0])
         unlinkat(s.lib.datalib_fd, content_tmp, 0);
     remove_temps(&s);

@@ -47,7 +47,13 @@
 
 /* verify_os.c */
 
-#define STATE_MAGIC "cmhash-verify-state 1"
+/* Version 2 records the library's identity ("library <dev> <ino>") and
+ * ends with "check <SHA-256 of every byte before this line>": a state of
+ * another library, or an edited or damaged one, is refused (issue 11,
+ * item 4). The check guards against damage and mix-ups, not against an
+ * attacker who can write the state file and compute SHA-256: keep the
+ * state where only the verifying account can write. */
+#define STATE_MAGIC "cmhash-verify-state 2"
 /* Deeper mirrors are reported, not walked: every level holds a folder fd,
  * and real packages stay far below this. */
 #define MIRROR_MAX_DEPTH 256
@@ -354,6 +360,10 @@ struct cmh_verify {
     /* resume state given */
     bool have_cursor;
     uint8_t cursor[CMH_SHA256_LEN];
+    /* the library a resume state was made for (its root folder's device
+     * and inode), checked against o.lib before anything is skipped */
+    bool state_lib_set;
+    unsigned long long state_dev, state_ino;
     uint8_t *prev_done, *prev_bad; /* sorted arrays of digests */
     size_t nprev_done, nprev_bad;
     char *state_out;
@@ -755,10 +765,7 @@ static bool pkg_lists_now(cmh_verify *v, const char *pkgid, const char *id,
 /* The package's lock is held now: a snapshot that started after the probe. */
 static bool pkg_locked_now(cmh_verify *v, const char *pkgid)
 {
-    char name[32];
-    bool busy = false;
-    snprintf(name, sizeof name, "%s.lock", pkgid);
-    return cmh_os_lock_probe(v->lib.pkglib_fd, name, &busy) == 0 && busy;
+    return cmh_library_pkg_busy(&v->lib, pkgid);
 }
 
 /* Skip content @p c like a BUSY one: a snapshot that started after the
@@ -768,7 +775,7 @@ static void skip_changed(cmh_verify *v, vcontent *c, const char *what)
     c->busy = true;
     v->any_busy = true;
     const char *pk = c->pkgid[0] ? c->pkgid : c->id;
-    char *path = c->pkgid[0] ? xasprintf("PkgLib/%s.lock", c->pkgid)
+    char *path = c->pkgid[0] ? xasprintf(CMH_STATE_DIR "/%s.lock", c->pkgid)
                              : xasprintf("DataLib/%s", c->id);
     emitf(v, CMH_VF_BUSY, c->id, path ? path : "", "", "", -1,
           "package %s was written by a snapshot that started during this "
@@ -1055,6 +1062,14 @@ static void read_package(cmh_verify *v, const char *name, const char *pkgid,
     v->sum.packages++;
     int e = cmh_read_small_file(v->lib.pkglib_fd, name, CMH_INI_MAX_FILE,
                                 &data, &len);
+    if (e == ENOENT) {
+        /* listed a moment ago: the package was deleted during the run (by
+         * ConfigMgr or an admin) - not damage (issue 11, item 15) */
+        emitf(v, CMH_VF_BUSY, "", path, "", "", -1,
+              "package %s was removed during this run; it is not checked",
+              pkgid);
+        goto out;
+    }
     if (e) {
         emitf(v, e == EFBIG ? CMH_VF_PKG_INI_BAD : CMH_VF_FILE_UNREADABLE,
               "", path, "", "", -1, "cannot read the package INI: %s",
@@ -1091,21 +1106,46 @@ static void probe_lock(cmh_verify *v, const char *pkgid)
     memcpy(v->busy[v->nbusy++], pkgid, CMH_PKGID_SIZE);
     v->any_busy = true;
     char path[48];
-    snprintf(path, sizeof path, "PkgLib/%s.lock", pkgid);
+    snprintf(path, sizeof path, CMH_STATE_DIR "/%s.lock", pkgid);
     emitf(v, CMH_VF_BUSY, "", path, "", "", -1,
           "package %s is being written by a snapshot (its lock is held); "
           "its contents and their files are skipped", pkgid);
 }
 
+/* Package locks in <lib>/.cmhash/ (read-only: opened, never made). */
+static void probe_state_locks(cmh_verify *v)
+{
+    int fd;
+    if (cmh_os_open_dir_noatime(v->lib.root_fd, CMH_STATE_DIR, &fd) != 0)
+        return;
+    dlist dl;
+    if (list_dir(fd, &dl) == 0) {
+        for (size_t i = 0; i < dl.n; i++) {
+            const char *nm = dl.v[i].name;
+            char pk[CMH_PKGID_SIZE], stem[16];
+            if (strlen(nm) != 13 || !ends_ci(nm, ".lock"))
+                continue;
+            memcpy(stem, nm, 8);
+            stem[8] = 0;
+            if (cmh_pkgid_parse(pk, stem) == CMH_OK)
+                probe_lock(v, pk);
+        }
+        dlist_free(&dl);
+    }
+    close(fd);
+}
+
 static void scan_pkglib(cmh_verify *v)
 {
     dlist dl;
+    probe_state_locks(v);
     int e = list_dir(v->lib.pkglib_fd, &dl);
     if (e) {
         emitf(v, CMH_VF_LIB_LAYOUT, "", "PkgLib", "", "", -1,
               "cannot list PkgLib: %s", strerror(e));
         return;
     }
+    cmh__pause_point("verify-pkglib-listed");
     /* locks first, so that temps of a running snapshot are recognised */
     for (size_t i = 0; i < dl.n; i++) {
         const char *nm = dl.v[i].name;
@@ -1114,7 +1154,10 @@ static void scan_pkglib(cmh_verify *v)
         if (n == 13 && ends_ci(nm, ".lock")) {
             memcpy(stem, nm, 8);
             stem[8] = 0;
-            if (cmh_pkgid_parse(pk, stem) == CMH_OK)
+            bool seen = false; /* also in .cmhash/: probed already */
+            for (size_t k = 0; k < v->nbusy; k++)
+                seen = seen || !strcasecmp(v->busy[k], stem);
+            if (!seen && cmh_pkgid_parse(pk, stem) == CMH_OK)
                 probe_lock(v, pk);
         }
     }
@@ -2793,9 +2836,37 @@ static bool set_add(uint8_t **set, size_t *n, const char *hex)
     return true;
 }
 
+/* The "check" line: SHA-256 of every byte before it, upper-case hex. */
+static bool state_digest(cmh_ctx *ctx, const char *text, size_t len,
+                         char out[CMH_HEX_SIZE])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(text, len, md, &mdlen, ctx->sha256, NULL) ||
+        mdlen != CMH_SHA256_LEN)
+        return false;
+    cmh_hex_upper(md, CMH_SHA256_LEN, out);
+    return true;
+}
+
 static cmh_status parse_state(cmh_verify *v, const char *text)
 {
     cmh_ctx *ctx = v->ctx;
+    /* integrity first: nothing of a damaged state is believed */
+    const char *chk = strstr(text, "\ncheck ");
+    char want[CMH_HEX_SIZE];
+    if (strncmp(text, STATE_MAGIC "\n", strlen(STATE_MAGIC) + 1) != 0)
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "resume state: not a cmhash verify state of this "
+                         "version (first line must be '" STATE_MAGIC "'); "
+                         "start a new state");
+    if (!chk || !state_digest(ctx, text, (size_t)(chk - text) + 1, want) ||
+        strncmp(chk + 7, want, CMH_HEX_SIZE - 1) != 0 ||
+        strspn(chk + 7 + CMH_HEX_SIZE - 1, "\r\n") !=
+            strlen(chk + 7 + CMH_HEX_SIZE - 1))
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "resume state is damaged or was edited (its check "
+                         "line does not match); start a new state");
     const char *p = text;
     unsigned k = 0, n = 0;
     int deep = -1;
@@ -2831,6 +2902,13 @@ static cmh_status parse_state(cmh_verify *v, const char *text)
             deep = line[5] == '1';
             continue;
         }
+        if (sscanf(line, "library %llu %llu", &v->state_dev,
+                   &v->state_ino) == 2) {
+            v->state_lib_set = true;
+            continue;
+        }
+        if (!strncmp(line, "check ", 6))
+            break; /* checked above; nothing follows it */
         const char *hex = NULL;
         int kind = -1;
         if (!strncmp(line, "cursor ", 7)) {
@@ -2861,6 +2939,18 @@ static cmh_status parse_state(cmh_verify *v, const char *text)
     }
     if (!magic)
         return cmh__fail(ctx, CMH_E_INVALID, "resume state is empty");
+    struct stat lsb;
+    if (!v->state_lib_set)
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "resume state names no library; start a new state");
+    if (stat(v->o.lib, &lsb) == 0 &&
+        ((unsigned long long)lsb.st_dev != v->state_dev ||
+         (unsigned long long)lsb.st_ino != v->state_ino))
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "resume state was made for another library "
+                         "(device %llu inode %llu), not %s; give this "
+                         "library's state or start a new one",
+                         v->state_dev, v->state_ino, v->o.lib);
     if (k != v->sum.subset_k || n != v->sum.subset_n)
         return cmh__fail(ctx, CMH_E_INVALID,
                          "resume state was made with --subset %u/%u, not "
@@ -2898,6 +2988,11 @@ static void build_state(cmh_verify *v)
     cmh_buf_addf(&b, STATE_MAGIC "\nsubset %u/%u\ndeep %d\n",
                  v->sum.subset_k, v->sum.subset_n,
                  (v->o.flags & CMH_VERIFY_DEEP) ? 1 : 0);
+    struct stat lsb;
+    if (fstat(v->lib.root_fd, &lsb) == 0)
+        cmh_buf_addf(&b, "library %llu %llu\n",
+                     (unsigned long long)lsb.st_dev,
+                     (unsigned long long)lsb.st_ino);
     cmh_buf_addf(&b, "cursor %s\n", EHEX(first));
     for (size_t i = 0; i < v->nentries; i++) {
         const ventry *e = v->entries[i];
@@ -2907,6 +3002,11 @@ static void build_state(cmh_verify *v)
         if (e->prev_bad || e->bad)
             cmh_buf_addf(&b, "bad %s\n", EHEX(e));
     }
+    char dg[CMH_HEX_SIZE];
+    if (!b.oom && state_digest(v->ctx, b.data, b.len, dg))
+        cmh_buf_addf(&b, "check %s\n", dg);
+    else
+        b.oom = true;
     if (b.oom) {
         cmh_buf_free(&b);
         v->oom = true;

@@ -45,6 +45,12 @@ void cmh_os_unlock(int fd);
 /* Is the lock on dirfd/name held by someone (without taking it for long and
  * without creating the file)? *busy=false if the file does not exist. */
 int cmh_os_lock_probe(int dirfd, const char *name, bool *busy);
+/* @p n unpredictable bytes (getrandom / the system's CSPRNG). */
+int cmh_os_random(void *buf, size_t n);
+/* Is the lock on open @p fd held by anyone but shared holders (a writer
+ * with an exclusive lock)? Takes a shared lock for an instant through a
+ * second open of dirfd/name. *exclusive=false when it could be taken. */
+int cmh_os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive);
 /* Hint that @p fd will be read sequentially once. */
 void cmh_os_advise_sequential(int fd);
 /* The file's bytes are no longer needed in the page cache. */

@@ -284,6 +284,53 @@ int cmh_os_lock_probe(int dirfd, const char *name, bool *busy)
     return 0;
 }
 
+int cmh_os_random(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n) {
+#ifdef SYS_getrandom
+        long r = syscall(SYS_getrandom, p, n, 0);
+#else
+        long r = -1;
+        errno = ENOSYS;
+#endif
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                return errno;
+            ssize_t got = read(fd, p, n);
+            int e = errno;
+            close(fd);
+            if (got != (ssize_t)n)
+                return got < 0 ? e : EIO;
+            return 0;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int cmh_os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive)
+{
+    *exclusive = false;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+                                     O_NONBLOCK);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : errno;
+    int e = 0;
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+        flock(fd, LOCK_UN);
+    else if (errno == EWOULDBLOCK)
+        *exclusive = true;
+    else
+        e = errno;
+    close(fd);
+    return e;
+}
+
 void cmh_os_advise_sequential(int fd)
 {
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);

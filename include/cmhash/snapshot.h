@@ -22,15 +22,28 @@ typedef struct cmh_progress {
     double elapsed;        /**< seconds since the call started */
 } cmh_progress;
 
-/** Progress callback: runs on the caller's thread, about every 100 ms.
- *  Return nonzero to cancel (the call then fails with CMH_E_CANCELED and
- *  leaves the library as it was). */
+/** Progress callback: runs on the caller's thread, about every 100 ms,
+ *  and at each step of the commit phase. Return nonzero to cancel: up to
+ *  the commit point (phase "commit") the call then fails with
+ *  CMH_E_CANCELED and leaves the library as it was; once phase "retire"
+ *  is reported the version is committed, the return value is ignored and
+ *  the call finishes the retirement and succeeds. */
 typedef int (*cmh_progress_cb)(const cmh_progress *p, void *payload);
 
 #define CMH_SNAPSHOT_SKIP_LINKS 0x1u  /**< skip symlinks instead of failing */
 #define CMH_SNAPSHOT_NO_WAIT 0x2u     /**< fail with CMH_E_BUSY if locked */
 #define CMH_SNAPSHOT_NO_FSYNC 0x4u    /**< benchmarks only: no durability */
 #define CMH_SNAPSHOT_IF_CHANGED 0x8u  /**< no new version if hash is equal */
+/** Re-hash every present FileLib entry of a large file before trusting it
+ *  (small files are always compared): a damaged entry of the right size is
+ *  replaced with the fresh bytes (contentlib.md 7.2). */
+#define CMH_SNAPSHOT_HEAL 0x10u
+/** Write the version even when the source is empty and the current
+ *  version is not (default: CMH_E_SOURCE, an unmounted share). */
+#define CMH_SNAPSHOT_ALLOW_EMPTY 0x20u
+/** Write the version even when the number of files drops by more than
+ *  90 % (default: CMH_E_SOURCE, a half-mounted share). */
+#define CMH_SNAPSHOT_ALLOW_SHRINK 0x40u
 
 /** 2 added `keep`; version 1 structs are still accepted (keep = 0). */
 #define CMH_SNAPSHOT_OPTS_VERSION 2

@@ -277,7 +277,7 @@ if [ "$(id -u)" = 0 ] && "${AS_NOBODY[@]}" test -x "$NB" 2>/dev/null; then
     chown -R 0:0 "$NB/lib"
     expect_rc 4 "${AS_NOBODY[@]}" "$CMHASH" snapshot "$NB/src" MSC0000D \
         --lib "$NB/lib" && ok "library not writable: exit 4"
-    one_line_error "library not writable" "$NB/lib/PkgLib/MSC0000D.lock" \
+    one_line_error "library not writable" "$NB/lib/.cmhash/MSC0000D.lock" \
         "Permission denied" "give this user write access to the library"
     same "library not writable: untouched" "$(tree_digest "$NB/lib")" "$before"
 else

@@ -110,6 +110,17 @@ for p in refini:40 drop:1 unlink:1; do
         fail "A killed at $p: library invalid"
         grep -v '^note' "$SCRATCH/lc.out" | head >&2
     fi
+    # and verify agrees: a crash leaves warnings, no error on live content
+    TESTS_RUN=$((TESTS_RUN + 1))
+    set +e
+    "$CMHASH" verify --lib "$LIB" --quiet --json "$SCRATCH/v.json" >/dev/null 2>&1
+    rv=$?
+    set -e
+    errs=$(grep '"severity":"error"' "$SCRATCH/v.json" | head -3)
+    bad=$(grep '"type":"content"' "$SCRATCH/v.json" | grep -v '"status":"validated"' | head -3)
+    [ "$rv" -le 1 ] && [ -z "$errs" ] && [ -z "$bad" ] &&
+        ok "A killed at $p: verify finds no error on live content" ||
+        fail "A killed at $p: verify exit $rv: $errs $bad"
     expect_rc 0 "$CMHASH" snapshot "$A" MSC0000A --lib "$LIB" --no-fsync
     HA=$("$CMHASH" hash "$A" | cut -c1-64)
     VA=$(sed -n 's/^MSC0000A\.\([0-9]*\)=\r$/\1/p' "$LIB/PkgLib/MSC0000A.INI")
@@ -131,32 +142,40 @@ done
 ROUNDS_A=$VA
 
 # ---- the same package twice --------------------------------------------
-# hold_lock SECONDS: hold PkgLib/MSC0000A.lock like a running snapshot
+# hold_lock SECONDS [FILE]: hold .cmhash/MSC0000A.lock (or FILE) like a
+# running snapshot
 hold_lock() {
-    flock "$LIB/PkgLib/MSC0000A.lock" sleep "$1" &
+    local f=${2:-$LIB/.cmhash/MSC0000A.lock}
+    flock "$f" sleep "$1" &
     HOLDER=$!
     local i
     for i in $(seq 100); do
-        flock -n "$LIB/PkgLib/MSC0000A.lock" true || return 0
+        flock -n "$f" true || return 0
         sleep 0.05
     done
     fail "could not take the lock with flock"
 }
-before=$(tree_digest "$LIB")
-hold_lock 2
-t0=$(date +%s.%N)
-expect_rc 6 "$CMHASH" snapshot "$A" MSC0000A --lib "$LIB" --no-wait &&
-    ok "--no-wait on a locked package: exit 6"
-t1=$(date +%s.%N)
-echo "$ERR" | grep -q "^cmhash: error: package MSC0000A is being written by another snapshot ($LIB/PkgLib/MSC0000A.lock is locked); run again later" ||
-    fail "--no-wait message: $ERR"
-[ "$(echo "$ERR" | wc -l)" = 1 ] || fail "--no-wait: more than one line: $ERR"
-awk "BEGIN{exit !($t1 - $t0 < 2)}" && ok "--no-wait returned at once" ||
-    fail "--no-wait took $(awk "BEGIN{print $t1 - $t0}") s"
-TESTS_RUN=$((TESTS_RUN + 1))
-[ "$(tree_digest "$LIB")" = "$before" ] && ok "library untouched by --no-wait" ||
-    fail "--no-wait changed the library"
-wait "$HOLDER" || true
+for WHERE in .cmhash PkgLib; do
+    # PkgLib: the lock of an earlier cmhash version, honoured while held
+    before=$(tree_digest "$LIB")
+    hold_lock 2 "$LIB/$WHERE/MSC0000A.lock"
+    [ "$WHERE" = PkgLib ] && before=$(tree_digest "$LIB")
+    t0=$(date +%s.%N)
+    expect_rc 6 "$CMHASH" snapshot "$A" MSC0000A --lib "$LIB" --no-wait &&
+        ok "--no-wait on a locked package ($WHERE): exit 6"
+    t1=$(date +%s.%N)
+    echo "$ERR" | grep -q "^cmhash: error: package MSC0000A is being written by another snapshot ($LIB/$WHERE/MSC0000A.lock is locked); run again later" ||
+        fail "--no-wait message: $ERR"
+    [ "$(echo "$ERR" | wc -l)" = 1 ] || fail "--no-wait: more than one line: $ERR"
+    awk "BEGIN{exit !($t1 - $t0 < 2)}" && ok "--no-wait returned at once" ||
+        fail "--no-wait took $(awk "BEGIN{print $t1 - $t0}") s"
+    TESTS_RUN=$((TESTS_RUN + 1))
+    [ "$(tree_digest "$LIB")" = "$before" ] && ok "library untouched by --no-wait" ||
+        fail "--no-wait changed the library"
+    wait "$HOLDER" || true
+done
+# the earlier version's lock, no longer held, is removed by the next writer
+[ -e "$LIB/PkgLib/MSC0000A.lock" ] || fail "flock did not leave PkgLib/MSC0000A.lock"
 
 # without --no-wait: waits until the holder lets go, then succeeds
 hold_lock 2
@@ -172,6 +191,10 @@ awk "BEGIN{exit !($t1 - $t0 >= 1.5)}" &&
 V=$((ROUNDS_A + 1))
 HA=$("$CMHASH" hash "$A" | cut -c1-64)
 check "after the wait" --expect "MSC0000A=$V:$HA"
+TESTS_RUN=$((TESTS_RUN + 1))
+[ ! -e "$LIB/PkgLib/MSC0000A.lock" ] &&
+    ok "an unused PkgLib/MSC0000A.lock (earlier version) is removed" ||
+    fail "PkgLib/MSC0000A.lock is still there"
 
 # two real snapshots of the same package at once: one waits for the other;
 # they write consecutive versions and the later one retires the earlier

@@ -74,6 +74,27 @@ crash_case() {
     KILLED=$((KILLED + 1))
     after_kill "$label"
 }
+# verify_no_error LABEL: cmhash verify finds no error in $LIB - a crash
+# leaves warnings at most (temps, orphans, dangling references), and every
+# live content validated (issue 11, item 5)
+verify_no_error() {
+    TESTS_RUN=$((TESTS_RUN + 1))
+    set +e
+    "$CMHASH" verify --lib "$LIB" --quiet --json "$SCRATCH/v.json" \
+        >"$SCRATCH/v.out" 2>&1
+    local rc=$?
+    set -e
+    local errs notok
+    errs=$(grep '"severity":"error"' "$SCRATCH/v.json" | head -5)
+    notok=$(grep '"type":"content"' "$SCRATCH/v.json" |
+        grep -v '"status":"validated"' | head -5)
+    if [ "$rc" -gt 1 ] || [ -n "$errs" ] || [ -n "$notok" ]; then
+        fail "$1: verify after the crash: exit $rc; errors: $errs; contents: $notok"
+        cp -a "$LIB" "$SCRATCH/failed-verify-$(echo "$1" | tr -c 'a-z0-9\n' _)"
+        return 1
+    fi
+    ok "$1: verify finds no error (exit $rc, $(grep -c '"severity":"warning"' "$SCRATCH/v.json") warnings)"
+}
 after_kill() {
     local label=$1 v rs=$S2 rh=$H2
     if [ $((KILLED % 2)) = 0 ]; then
@@ -87,6 +108,7 @@ after_kill() {
         cp -a "$LIB" "$SCRATCH/failed-$(echo "$label" | tr -c 'a-z0-9\n' _)"
         return 0
     fi
+    verify_no_error "$label" || return 0
     v=$(sed -n 's/^MSC0000A\.\([0-9]*\)=\r$/\1/p' "$LIB/PkgLib/MSC0000A.INI")
     if [ "$v" = 1 ]; then OLD=$((OLD + 1)); else NEW=$((NEW + 1)); fi
     local warn
@@ -129,7 +151,7 @@ after_kill() {
 POINTS="read:1 read:$((BIG_MB * 2)) read:$((BIG_MB * 4 - 2))
 file:1 file:11 temps:1 refini:11 rename:1 rename:3 rename:25 install:1
 commit:1 committed:1 drop:1 unlink:1 unlink:2 unlink:3 unlink:4
-retire-rename:1 retire-rename:3 uninstall:1 uninstall:2"
+retire-rename:1 retire-rename:3 uninstall:1 retire-end:1"
 for p in $POINTS; do
     crash_case "crash at $p" env CMHASH_TEST_CRASH_AT=$p \
         "$CMHASH" snapshot "$S2" MSC0000A --lib "$LIB" --threads 2

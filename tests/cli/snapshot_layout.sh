@@ -68,10 +68,12 @@ fileini() { # PATH ATTR SIZE HASH
 crlf PkgLib/MSC0000A.INI "[Packages]" "MSC0000A.1=" "[Info]" "Version=1"
 crlf PkgLib/MSC0000B.INI "[Packages]" "MSC0000B.1=" "[Info]" "Version=1"
 crlf PkgLib/MSC0000C.INI "[Packages]" "MSC0000C.10=" "[Info]" "Version=10"
-: >"$EXP/PkgLib/MSC0000A.lock"
-: >"$EXP/PkgLib/MSC0000B.lock"
-: >"$EXP/PkgLib/MSC0000C.lock"
-: >"$EXP/PkgLib/.cmhash-lib.lock"
+# cmhash's own state: locks in <lib>/.cmhash, none in PkgLib (spec 7.1)
+mkdir -p "$EXP/.cmhash"
+: >"$EXP/.cmhash/MSC0000A.lock"
+: >"$EXP/.cmhash/MSC0000B.lock"
+: >"$EXP/.cmhash/MSC0000C.lock"
+: >"$EXP/.cmhash/lib.lock"
 
 # Content hashes: fixed by the tree (names + file hashes, section 5);
 # libcheck.py recomputes them independently below.

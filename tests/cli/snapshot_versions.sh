@@ -137,10 +137,18 @@ TESTS_RUN=$((TESTS_RUN + 1))
 [ ! -e "$(fl $KEEP)" ] && ok "old keep.txt bytes retired with version 6" ||
     fail "old keep.txt still in FileLib"
 check "v7" --rdiff --expect "MSC0000A=7:$H7" --expect MSC0000B=1
-# an empty package: allowed, hash of nothing; its retirement empties refs
+# an empty package: refused over a version with files (an unmounted share
+# is an empty folder, issue 11 item 2), allowed with --allow-empty: hash of
+# nothing; its retirement empties refs
 E=$SCRATCH/empty
 mkdir -p "$E"
-expect_rc 0 "$CMHASH" snapshot "$E" MSC0000A --lib "$LIB" &&
+before=$(tree_digest "$LIB")
+expect_rc 3 "$CMHASH" snapshot "$E" MSC0000A --lib "$LIB" &&
+    echo "$ERR" | grep -q "^cmhash: error: source $E is empty but MSC0000A.7 has files; check that the share is mounted, or pass --allow-empty" &&
+    ok "empty source over a version with files: exit 3, one line" ||
+    fail "empty source not refused: $ERR"
+is "library untouched by a refused empty source" "$(tree_digest "$LIB")" "$before"
+expect_rc 0 "$CMHASH" snapshot "$E" MSC0000A --lib "$LIB" --allow-empty &&
     echo "$OUT" | grep -q "is E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855" &&
     ok "empty source: version 8, hash of nothing" || fail "empty: $OUT"
 is "shared file after the empty version" "$(refs "$SHARED")" "MSC0000B.1"

@@ -248,21 +248,32 @@ expect_rc 4 "$CMHASH" verify --lib "$L" --filelib "$SCRATCH/no-drive" &&
     ok "missing --filelib root: could not run"
 
 # --- a package locked by a running snapshot: BUSY, skipped, not orphaned ---
+# hold FILE: an exclusive flock on FILE, like a running snapshot (LOCKER)
+hold() {
+    flock -o -x "$1" sleep 60 &
+    LOCKER=$!
+    for _ in $(seq 100); do
+        flock -n "$1" true 2>/dev/null || break
+        sleep 0.05
+    done
+}
 fresh busy
-rm "$L/PkgLib/MSC00002.lock"
-flock -x "$L/PkgLib/MSC00001.lock" sleep 60 &
-LOCKER=$!
-for _ in $(seq 100); do
-    flock -n "$L/PkgLib/MSC00001.lock" true 2>/dev/null || break
-    sleep 0.05
-done
-check busy 0 "" "BUSY PkgLib/MSC00001.lock"
+rm "$L/.cmhash/MSC00002.lock"
+hold "$L/.cmhash/MSC00001.lock"
+check busy 0 "" "BUSY .cmhash/MSC00001.lock"
 kill "$LOCKER"
 wait "$LOCKER" 2>/dev/null || true
 st=$($FIND "$SCRATCH/busy.json" --status | grep MSC00001.1)
 [ "$st" = "MSC00001.1 skipped None" ] || fail "busy: status $st"
-[ ! -e "$L/PkgLib/MSC00002.lock" ] ||
-    fail "busy: verify created PkgLib/MSC00002.lock"
+[ ! -e "$L/.cmhash/MSC00002.lock" ] ||
+    fail "busy: verify created .cmhash/MSC00002.lock"
+# an earlier cmhash version's lock in PkgLib is honoured as well, and it is
+# not STRAY
+fresh busylegacy
+hold "$L/PkgLib/MSC00001.lock"
+check busylegacy 0 "" "BUSY .cmhash/MSC00001.lock"
+kill "$LOCKER"
+wait "$LOCKER" 2>/dev/null || true
 
 # --- library missing / not a library: could not run ---
 expect_rc 4 "$CMHASH" verify --lib "$SCRATCH/nope" && ok "missing library"

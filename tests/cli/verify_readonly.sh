@@ -30,7 +30,7 @@ mkdir "$L/DataLib/.cmhash-tmp-77-MSC00001.2"
 sed -i 's|^\[Packages\]\r$|[Packages]\r\nMSC00002.9=\r|' "$L/PkgLib/MSC00002.INI"
 H4=$(sha256sum "$S/p2/two.txt" | cut -d' ' -f1 | tr a-f A-F)
 printf 'MSC00003.1=\r\n' >>"$L/FileLib/${H4:0:4}/$H4.INI"
-rm "$L/PkgLib/MSC00002.lock"
+rm "$L/.cmhash/MSC00002.lock"
 # a spanned part: one entry moved to a second FileLib root
 H1=$(sha256sum "$S/p1/sub/f1.bin" | cut -d' ' -f1 | tr a-f A-F)
 mkdir -p "$SCRATCH/span/FileLib/${H1:0:4}"
