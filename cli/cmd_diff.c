@@ -16,7 +16,7 @@ static const char diff_usage[] =
     "\n"
     "  --lib DIR     content library for IDs (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"
-    "  --json        print one JSON object\n"
+    "  --json[=FILE] one JSON object on stdout, or in FILE\n"
     "  --log FILE    append CMTrace-format log lines to FILE\n"
     "\n"
     "An existing folder wins over an ID of the same spelling.\n"
@@ -51,8 +51,9 @@ static int on_entry(const cmh_diff_entry *e, void *payload)
         fprintf(f, ",\"is_dir\":%s", e->is_dir ? "true" : "false");
         if (!e->is_dir)
             fprintf(f, ",\"old_size\":%llu,\"new_size\":%llu,"
-                    "\"old_time\":%lld,\"new_time\":%lld,"
-                    "\"old_attrs\":\"%08X\",\"new_attrs\":\"%08X\","
+                    "\"old_time_modified\":%lld,\"new_time_modified\":%lld,"
+                    "\"old_attributes\":\"%08X\","
+                    "\"new_attributes\":\"%08X\","
                     "\"old_hash\":\"%s\",\"new_hash\":\"%s\"",
                     (unsigned long long)e->old_size,
                     (unsigned long long)e->new_size, (long long)e->old_time,
@@ -115,7 +116,7 @@ int cmd_diff(int argc, char **argv)
         case 'l': lib = optarg; break;
         case 'j': json = true; break;
         case 'h': fputs(diff_usage, stdout); return EXIT_OK;
-        default: fputs(diff_usage, stderr); return EXIT_USAGE;
+        default: return cli_bad_option("diff", argv);
         }
     }
     if (argc - optind != 2) {
@@ -153,9 +154,15 @@ int cmd_diff(int argc, char **argv)
         rc = r.same ? EXIT_OK : EXIT_FINDINGS;
         if (json) {
             printf("{\"command\":\"diff\",\"a\":");
-            json_str(stdout, o.a);
+            if (!strcmp(r.label_a, "folder"))
+                json_path(stdout, o.a);
+            else
+                json_str(stdout, o.a);
             printf(",\"b\":");
-            json_str(stdout, o.b);
+            if (!strcmp(r.label_b, "folder"))
+                json_path(stdout, o.b);
+            else
+                json_str(stdout, o.b);
             printf(",\"a_is\":");
             json_str(stdout, r.label_a);
             printf(",\"b_is\":");

@@ -15,7 +15,7 @@ static const char extract_usage[] =
     "  --lib DIR     content library (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"
     "  --force       write into a DEST that is not empty\n"
-    "  --json        print one JSON object\n"
+    "  --json[=FILE] one JSON object on stdout, or in FILE\n"
     "  --progress    always show progress on stderr\n"
     "  --quiet       never show progress\n"
     "  --log FILE    append CMTrace-format log lines to FILE\n"
@@ -48,7 +48,7 @@ int cmd_extract(int argc, char **argv)
         case 'p': prog_mode = 1; break;
         case 'q': prog_mode = -1; break;
         case 'h': fputs(extract_usage, stdout); return EXIT_OK;
-        default: fputs(extract_usage, stderr); return EXIT_USAGE;
+        default: return cli_bad_option("extract", argv);
         }
     }
     if (argc - optind != 2) {
@@ -76,9 +76,9 @@ int cmd_extract(int argc, char **argv)
         printf("{\"command\":\"extract\",\"content_id\":");
         json_str(stdout, r.content_id);
         printf(",\"library\":");
-        json_str(stdout, o.lib);
+        json_path(stdout, o.lib);
         printf(",\"dest\":");
-        json_str(stdout, o.dest);
+        json_path(stdout, o.dest);
         printf(",\"files\":%llu,\"folders\":%llu,\"bytes\":%llu,"
                "\"content_hash\":\"%s\",\"verified\":true,"
                "\"seconds\":%.3f}\n",

@@ -22,7 +22,8 @@ static const char snapshot_usage[] =
     "  --skip-links     skip symbolic links instead of failing\n"
     "  --no-wait        fail (exit 6) if the package is locked\n"
     "  --no-fsync       no durability barriers (benchmarks only)\n"
-    "  --json           print one JSON object instead of the log lines\n"
+    "  --json[=FILE]    one JSON object on stdout instead of the log\n"
+    "                   lines, or in FILE\n"
     "  --progress       always show progress on stderr\n"
     "  --quiet          never show progress\n"
     "\n"
@@ -50,16 +51,16 @@ static unsigned long parse_num(const char *s, const char *what, bool *ok)
 static void print_json(const cmh_snapshot_result *r, const char *display,
                        const char *lib)
 {
-    printf("{\"command\":\"snapshot\",\"package\":");
+    printf("{\"command\":\"snapshot\",\"package_id\":");
     json_str(stdout, r->pkgid);
     printf(",\"content_id\":");
     json_str(stdout, r->content_id);
     printf(",\"version\":%u,\"previous_version\":%u,\"unchanged\":%s",
            r->version, r->previous_version, r->unchanged ? "true" : "false");
     printf(",\"source\":");
-    json_str(stdout, display);
+    json_path(stdout, display);
     printf(",\"library\":");
-    json_str(stdout, lib);
+    json_path(stdout, lib);
     printf(",\"files\":%llu,\"folders\":%llu,\"bytes\":%llu,"
            "\"kbytes\":%llu,\"new_files\":%llu,\"new_bytes\":%llu,"
            "\"present_files\":%llu,\"retired_files\":%llu,\"skipped\":%llu",
@@ -133,18 +134,13 @@ int cmd_snapshot(int argc, char **argv)
         case 'p': prog_mode = 1; break;
         case 'q': prog_mode = -1; break;
         case 'h': fputs(snapshot_usage, stdout); return EXIT_OK;
-        default: ok = false;
+        default: return cli_bad_option("snapshot", argv);
         }
     }
-    if (ok && argc - optind != 2) {
-        cli_error("snapshot takes SOURCE and PKGID; see cmhash help "
-                  "snapshot");
-        ok = false;
-    }
-    if (!ok) {
-        fputs(snapshot_usage, stderr);
+    if (ok && argc - optind != 2)
+        return cli_usage("snapshot", "snapshot takes SOURCE and PKGID");
+    if (!ok)
         return EXIT_USAGE;
-    }
     const char *display = argv[optind];
     char pkgid[CMH_PKGID_SIZE];
     if (cmh_pkgid_parse(pkgid, argv[optind + 1]) != CMH_OK) {
@@ -185,12 +181,14 @@ int cmd_snapshot(int argc, char **argv)
     progress_done(&pr);
     int rc = cli_exit_for(st);
     if (st != CMH_OK) {
-        cli_error("%s", cmh_ctx_last_error(ctx));
+        cli_error_ctx(ctx);
         if (json) {
-            printf("{\"command\":\"snapshot\",\"package\":");
+            cli_json_error_done = true;
+            printf("{\"command\":\"snapshot\",\"package_id\":");
             json_str(stdout, pkgid);
             printf(",\"error\":");
             json_str(stdout, cmh_ctx_last_error(ctx));
+            cli_json_details(ctx);
             printf(",\"exit_code\":%d}\n", rc);
         }
     } else if (json) {

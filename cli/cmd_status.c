@@ -21,7 +21,7 @@ static const char status_usage[] =
     "  --watch         report again whenever a library changes (inotify;\n"
     "                  polling where unavailable) until interrupted\n"
     "  --interval S    polling period in seconds (default 2)\n"
-    "  --json          one JSON object per report\n"
+    "  --json[=FILE]   one JSON object per report\n"
     "  --log FILE      append CMTrace-format log lines to FILE\n"
     "\n"
     "Exit codes: 0 distributed, 1 not distributed, 2 usage, 5 I/O error.\n";
@@ -36,7 +36,7 @@ static int on_lib(const cmh_dp_lib *l, void *payload)
     st_out *s = payload;
     if (s->json) {
         printf("%s{\"library\":", s->n++ ? "," : "");
-        json_str(stdout, l->lib);
+        json_path(stdout, l->lib);
         printf(",\"version\":%u,\"content_id\":", l->version);
         json_str(stdout, l->content_id);
         printf(",\"present\":%s,\"installed\":%s,\"problem\":",
@@ -77,7 +77,7 @@ static int report(cmh_ctx *ctx, cmh_dp_opts *o, st_out *s)
         return cli_fail(ctx, st, "status", false);
     }
     if (s->json) {
-        printf("],\"package\":\"%s\",\"target_version\":%u,\"targeted\":%u,"
+        printf("],\"package_id\":\"%s\",\"target_version\":%u,\"targeted\":%u,"
                "\"installed\":%u,\"distributed\":%s}\n", r.pkgid,
                r.target_version, r.targeted, r.installed,
                r.distributed ? "true" : "false");
@@ -131,7 +131,7 @@ int cmd_status(int argc, char **argv)
         }
         case 'j': s.json = true; break;
         case 'h': fputs(status_usage, stdout); free(libs); return EXIT_OK;
-        default: fputs(status_usage, stderr); free(libs); return EXIT_USAGE;
+        default: free(libs); return cli_bad_option("status", argv);
         }
     }
     if (argc - optind != 1) {

@@ -37,8 +37,9 @@ static const char verify_usage[] =
     "  --io-rate MB/s     limit read bandwidth (decimal MB/s)\n"
     "  --nice             idle I/O class and lowest CPU priority\n"
     "  --threads N        worker threads (default: online CPUs)\n"
-    "  --json FILE|-      JSON Lines: one object per finding, per content,\n"
-    "                     and a final summary\n"
+    "  --json[=FILE]      JSON Lines (one object per finding, per content,\n"
+    "                     and a summary) on stdout, or in FILE; the text\n"
+    "                     summary then goes to stderr\n"
     "  --log FILE         the same in CMTrace format (appended)\n"
     "  --fail-on LEVEL    'warning' (default) or 'error': which findings\n"
     "                     make the exit code 1\n"
@@ -274,7 +275,7 @@ static void json_summary(FILE *f, const cmh_verify_summary *s,
                          const char *lib, int exit_code)
 {
     fputs("{\"type\":\"summary\",\"library\":", f);
-    json_str(f, lib);
+    json_path(f, lib);
     fprintf(f, ",\"complete\":%s,\"partial\":%s", s->partial ? "false"
                                                              : "true",
             s->partial ? "true" : "false");
@@ -327,7 +328,7 @@ int cmd_verify(int argc, char **argv)
         {"io-rate", required_argument, NULL, 'i'},
         {"nice", no_argument, NULL, 'n'},
         {"threads", required_argument, NULL, 't'},
-        {"json", required_argument, NULL, 'j'},
+        CLI_OPT_JSON,
         {"fail-on", required_argument, NULL, 'F'},
         {"progress", no_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
@@ -398,7 +399,7 @@ int cmd_verify(int argc, char **argv)
             o.threads = t;
             break;
         }
-        case 'j': json_path = optarg; break;
+        case 'j': json_path = "-"; break; /* main: --json=FILE is stdout */
         case 'F':
             if (!strcmp(optarg, "error"))
                 fail_on_error = true;
@@ -419,11 +420,10 @@ int cmd_verify(int argc, char **argv)
             fputs(verify_usage, stdout);
             free(filelibs);
             return VEXIT_CLEAN;
-        default: ok = false;
+        default: free(filelibs); return cli_bad_option("verify", argv);
         }
     }
     if (!ok) {
-        fputs(verify_usage, stderr);
         free(filelibs);
         return VEXIT_USAGE;
     }

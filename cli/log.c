@@ -46,13 +46,12 @@ static long thread_id(void)
 }
 
 /* CMTrace escapes nothing; a message must not close the LOG[ ] bracket or
- * span lines, so "]LOG]!>" and line breaks are neutralised. */
+ * span lines, so "]LOG]!>" is neutralised and control characters (line
+ * breaks, ESC) are escaped as \xHH by cli_safe_dup before this. */
 static void put_msg(FILE *f, const char *msg)
 {
     for (const char *p = msg; *p; p++) {
-        if (*p == '\n' || *p == '\r')
-            fputc(' ', f);
-        else if (!strncmp(p, "]LOG]!>", 7)) {
+        if (!strncmp(p, "]LOG]!>", 7)) {
             fputs("]LOG] ", f); /* the "!>" follows */
             p += 4;
         } else
@@ -64,11 +63,22 @@ void cli_log_v(int type, const char *fmt, va_list ap)
 {
     if (!g_log)
         return;
-    char msg[4096];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && msg[n - 1] == '\n')
-        msg[--n] = 0;
+    /* the whole message, however long (a list of every bad name) */
+    va_list aq;
+    va_copy(aq, ap);
+    int len = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    char *raw = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (!raw)
+        return;
+    vsnprintf(raw, (size_t)len + 1, fmt, ap);
+    size_t n = strlen(raw);
+    while (n && raw[n - 1] == '\n')
+        raw[--n] = 0;
+    char *msg = cli_safe_dup(raw);
+    free(raw);
+    if (!msg)
+        return;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
@@ -83,6 +93,7 @@ void cli_log_v(int type, const char *fmt, va_list ap)
             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
             tm.tm_mon + 1, tm.tm_mday, tm.tm_year + 1900, type, thread_id());
     fflush(g_log);
+    free(msg);
 }
 
 void cli_log(int type, const char *fmt, ...)
@@ -97,13 +108,24 @@ void cli_say(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    int len = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (g_log) {
-        va_start(ap, fmt);
-        cli_log_v(1, fmt, ap);
-        va_end(ap);
-    }
+    char *raw = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (!raw)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(raw, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    /* a line: everything but its final line break is escaped */
+    size_t n = strlen(raw);
+    bool nl = n && raw[n - 1] == '\n';
+    if (nl)
+        raw[n - 1] = 0;
+    cli_put_safe(stdout, raw);
+    if (nl)
+        fputc('\n', stdout);
+    cli_log(1, "%s", raw);
+    free(raw);
 }
 
 int cli_log_take_option(int *argc, char **argv, const char **err)

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <signal.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,29 +26,44 @@ int cli_exit_for(cmh_status st)
     return EXIT_IO;
 }
 
+static char g_last_error[2048];
+
+/* One message line to stderr and the log, control characters escaped
+ * (names come from sources and libraries an attacker may have crafted). */
+static void say_err(int type, const char *prefix, const char *fmt,
+                    va_list ap)
+{
+    char *msg = NULL;
+    va_list aq;
+    va_copy(aq, ap);
+    int n = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    if (n >= 0 && (msg = malloc((size_t)n + 1)))
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    char *safe = cli_safe_dup(msg ? msg : fmt);
+    const char *text = safe ? safe : "(out of memory)";
+    fprintf(stderr, "cmhash: %s: %s\n", prefix, text);
+    if (type == 3)
+        snprintf(g_last_error, sizeof g_last_error, "%s",
+                 msg ? msg : text);
+    cli_log(type, "%s", text);
+    free(safe);
+    free(msg);
+}
+
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
-    fputs("cmhash: error: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    va_start(ap, fmt);
-    cli_log_v(3, fmt, ap);
+    say_err(3, "error", fmt, ap);
     va_end(ap);
 }
 
 void cli_warning(const char *fmt, ...)
 {
     va_list ap;
-    fputs("cmhash: warning: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    va_start(ap, fmt);
-    cli_log_v(2, fmt, ap);
+    say_err(2, "warning", fmt, ap);
     va_end(ap);
 }
 
@@ -259,4 +275,136 @@ char *cli_map_unc(const char *src, const char *unc_root, const char **err)
         return NULL;
     }
     return out;
+}
+
+bool cli_json_wanted;
+bool cli_json_error_done;
+const char *cli_last_error(void)
+{
+    return g_last_error;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_error("%s; see cmhash help %s", msg, cmd);
+    return EXIT_USAGE;
+}
+
+int cli_bad_option(const char *cmd, char **argv)
+{
+    /* getopt_long has moved optind past the offending element, except for
+     * a missing value at the end of argv */
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (optopt && optopt != '?' && optopt < 256 && arg[0] == '-' &&
+        arg[1] == '-' && !strchr(arg, '='))
+        return cli_usage(cmd, "option '%s' needs a value", arg);
+    if (arg[0] == '-' && arg[1] == '-' && strchr(arg, '=')) {
+        char *e = cli_safe_dup(arg);
+        int rc = cli_usage(cmd, "option '%.*s' takes no value or is "
+                           "unknown", (int)(strchr(e ? e : arg, '=') -
+                                            (e ? e : arg)), e ? e : arg);
+        free(e);
+        return rc;
+    }
+    char *e = cli_safe_dup(arg);
+    int rc = cli_usage(cmd, "unknown option '%s'", e ? e : arg);
+    free(e);
+    return rc;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if none. */
+static int utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    int n = c >= 0xC2 && c <= 0xDF ? 2 : (c & 0xF0) == 0xE0 ? 3
+          : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    for (int i = 1; n && i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)))
+        return 0;
+    if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90)))
+        return 0;
+    /* C1 controls U+0080..U+009F (C2 80..C2 9F): CSI etc. on terminals */
+    if (n == 2 && c == 0xC2 && p[1] < 0xA0)
+        return 0;
+    return n;
+}
+
+static size_t safe_into(char *out, const char *s)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p >= 0x20 && *p < 0x7F) {
+            if (out)
+                out[o] = (char)*p;
+            o++;
+            p++;
+            continue;
+        }
+        int n = *p >= 0x80 ? utf8_len(p) : 0;
+        if (n) {
+            if (out)
+                memcpy(out + o, p, (size_t)n);
+            o += (size_t)n;
+            p += n;
+            continue;
+        }
+        if (out)
+            snprintf(out + o, 5, "\\x%02X", *p);
+        o += 4;
+        p++;
+    }
+    if (out)
+        out[o] = 0;
+    return o;
+}
+
+void cli_put_safe(FILE *f, const char *s)
+{
+    char *e = cli_safe_dup(s);
+    fputs(e ? e : "?", f);
+    free(e);
+}
+
+char *cli_safe_dup(const char *s)
+{
+    if (!s)
+        s = "";
+    char *out = malloc(safe_into(NULL, s) + 1);
+    if (out)
+        safe_into(out, s);
+    return out;
+}
+
+char *cli_abs_path(const char *path)
+{
+    char *r = realpath(path, NULL);
+    if (r)
+        return r;
+    if (path[0] == '/')
+        return strdup(path);
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd))
+        return strdup(path);
+    size_t n = strlen(cwd) + strlen(path) + 2;
+    char *o = malloc(n);
+    if (o)
+        snprintf(o, n, "%s/%s", cwd, path);
+    return o;
+}
+
+void json_path(FILE *f, const char *path)
+{
+    bool unc = (path[0] == '\\' && path[1] == '\\') ||
+               (path[0] == '/' && path[1] == '/' && path[2] != '/');
+    char *a = unc ? NULL : cli_abs_path(path);
+    json_str(f, a ? a : path);
+    free(a);
 }

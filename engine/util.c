@@ -30,12 +30,54 @@ void cmh_ctx_free(cmh_ctx *ctx)
     if (!ctx)
         return;
     EVP_MD_free(ctx->sha256);
+    free(ctx->detail);
     free(ctx);
 }
 
 const char *cmh_ctx_last_error(const cmh_ctx *ctx)
 {
     return ctx ? ctx->err : "";
+}
+
+const char *cmh_ctx_last_detail(const cmh_ctx *ctx)
+{
+    return ctx && ctx->detail ? ctx->detail : "";
+}
+
+cmh_status cmh__fail_list(cmh_ctx *ctx, cmh_status st, const char *head,
+                          const char *lines, const char *hint)
+{
+    enum { SHOWN = 10 };
+    if (!ctx)
+        return st;
+    size_t total = 0;
+    for (const char *p = lines; *p; p++)
+        if (*p == '\n' || !p[1])
+            total++;
+    /* room for the items: the message minus head, hint and "and K more" */
+    size_t room = sizeof ctx->err - strlen(head) - strlen(hint) - 64;
+    size_t per = room / SHOWN;
+    size_t o = (size_t)snprintf(ctx->err, sizeof ctx->err, "%s: ", head);
+    size_t shown = 0;
+    const char *p = lines;
+    while (*p && shown < SHOWN && o < sizeof ctx->err) {
+        const char *q = strchr(p, '\n');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        int cut = len > per ? (int)per : (int)len;
+        o += (size_t)snprintf(ctx->err + o, sizeof ctx->err - o, "%s%.*s%s",
+                              shown ? "; " : "", cut, p,
+                              (size_t)cut < len ? "..." : "");
+        shown++;
+        p = q ? q + 1 : p + len;
+    }
+    if (o < sizeof ctx->err && total > shown)
+        o += (size_t)snprintf(ctx->err + o, sizeof ctx->err - o,
+                              "; and %zu more", total - shown);
+    if (o < sizeof ctx->err)
+        snprintf(ctx->err + o, sizeof ctx->err - o, "; %s", hint);
+    free(ctx->detail);
+    ctx->detail = strdup(lines);
+    return st;
 }
 
 const char *cmh_status_str(cmh_status st)
@@ -65,6 +107,8 @@ cmh_status cmh__fail(cmh_ctx *ctx, cmh_status st, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
         va_end(ap);
+        free(ctx->detail);
+        ctx->detail = NULL;
     }
     return st;
 }
@@ -80,6 +124,8 @@ cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
         if (n >= 0 && (size_t)n < sizeof ctx->err)
             snprintf(ctx->err + n, sizeof ctx->err - (size_t)n, ": %s",
                      strerror(err));
+        free(ctx->detail);
+        ctx->detail = NULL;
     }
     return st;
 }

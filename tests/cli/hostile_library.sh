@@ -171,7 +171,7 @@ h() { basename "$1"; }
 
 # verify: the whole library, as JSON Lines, then each ID alone
 run_hostile "verify (whole library)" "1" "$CMHASH" verify --lib "$LIB" \
-    --json - --quiet
+    --json --quiet
 for x in "$A1" "$A2" "$A5" "$C1"; do
     expect_in_out "verify reports $(h "$x") as an error" \
         "\"severity\":\"error\".*$(h "$x")\|$(h "$x").*\"severity\":\"error\""

@@ -29,7 +29,7 @@ echo "$OUT" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 p, = d["packages"]
-assert (p["package"], p["files"], p["folders"], p["bytes"], p["stored_bytes"], p["distinct_files"]) == ("MSC00001", 3, 1, 23, 13, 2), p
+assert (p["package_id"], p["files"], p["folders"], p["bytes"], p["stored_bytes"], p["distinct_files"]) == ("MSC00001", 3, 1, 23, 13, 2), p
 paths = [f["path"] for f in p["file_list"]]
 assert paths == ["one.txt", "sub/abc.txt", "sub/same.txt"], paths
 f = p["file_list"][0]

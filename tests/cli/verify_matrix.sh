@@ -44,7 +44,7 @@ check() {
     set +e
     # shellcheck disable=SC2086
     "$CMHASH" verify --lib "$L" --threads 2 --quiet $opts \
-        --json "$SCRATCH/$name.json" >"$SCRATCH/$name.out" 2>&1
+        --json="$SCRATCH/$name.json" >"$SCRATCH/$name.out" 2>&1
     local rc=$?
     set -e
     local got want
