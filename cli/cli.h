@@ -47,6 +47,10 @@ int cli_bad_option(const char *cmd, char **argv);
  * invalid UTF-8 bytes of S written as \xHH, backslash as \\. Every human
  * output of a name (stdout, stderr, the CMTrace log) goes through this. */
 void cli_put_safe(FILE *f, const char *s);
+/* printf to f with the result escaped as cli_put_safe does, except a
+ * final line break. */
+void cli_printf_safe(FILE *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Same, into a malloc'd string (NULL on no memory). */
 char *cli_safe_dup(const char *s);
 /* An absolute form of PATH for reports (realpath when it exists, else
@@ -71,6 +75,8 @@ typedef struct progress {
 void progress_init(progress *p, int mode /* -1 quiet, 0 auto, 1 force */);
 int progress_cb(const cmh_progress *pr, void *payload);
 void progress_done(progress *p);
+/* Width of the terminal on stderr (else $COLUMNS, else 80). */
+int cli_terminal_columns(void);
 
 /* Set by SIGINT/SIGTERM; progress_cb cancels when set. */
 extern volatile int cli_interrupted;

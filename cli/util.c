@@ -1,7 +1,11 @@
 /* Output helpers of the cmhash tool. */
 #include "cli.h"
 
+#include <dirent.h>
 #include <signal.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -161,18 +165,31 @@ int progress_cb(const cmh_progress *pr, void *payload)
         snprintf(eta, sizeof eta, "  ETA %d:%02d", (int)left / 60,
                  (int)left % 60);
     }
-    int w;
+    char line[256];
     if (pr->files_total)
-        w = fprintf(stderr, "\r%-6s %llu/%llu files  %s/%s  %s/s%s\x1b[K",
-                    pr->phase, (unsigned long long)pr->files_done,
-                    (unsigned long long)pr->files_total, done, total, rate,
-                    eta);
+        snprintf(line, sizeof line, "%-6s %llu/%llu files  %s/%s  %s/s%s",
+                 pr->phase, (unsigned long long)pr->files_done,
+                 (unsigned long long)pr->files_total, done, total, rate,
+                 eta);
     else
-        w = fprintf(stderr, "\r%-6s %llu files found\x1b[K", pr->phase,
-                    (unsigned long long)pr->files_done);
+        snprintf(line, sizeof line, "%-6s %llu files found", pr->phase,
+                 (unsigned long long)pr->files_done);
+    /* clipped to the terminal: a wrapped line cannot be redrawn with \r */
+    int cols = cli_terminal_columns();
+    int w = fprintf(stderr, "\r%.*s\x1b[K", cols > 1 ? cols - 1 : 1, line);
     p->width = w;
     fflush(stderr);
     return 0;
+}
+
+int cli_terminal_columns(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    int n = c ? atoi(c) : 0;
+    return n > 0 ? n : 80;
 }
 
 void progress_done(progress *p)
@@ -208,6 +225,31 @@ const char *cli_lib_default(const char *opt)
     if (env && *env)
         return env;
     return "./SCCMContentLib";
+}
+
+/* The last component (len bytes) of out[0..o) names a server or share:
+ * when it does not exist as spelt, use the one entry of its folder that
+ * equals it ignoring ASCII case. Returns the (unchanged) length. */
+static size_t unc_match_case(char *out, size_t o, size_t len)
+{
+    struct stat sb;
+    if (stat(out, &sb) == 0)
+        return o;
+    char *name = out + o - len;
+    name[-1] = 0;
+    DIR *d = opendir(o - len - 1 ? out : "/");
+    name[-1] = '/';
+    if (!d)
+        return o;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strlen(de->d_name) == len && !strncasecmp(de->d_name, name, len)) {
+            memcpy(name, de->d_name, len);
+            break;
+        }
+    }
+    closedir(d);
+    return o;
 }
 
 char *cli_map_unc(const char *src, const char *unc_root, const char **err)
@@ -264,7 +306,12 @@ char *cli_map_unc(const char *src, const char *unc_root, const char **err)
             out[o++] = '/';
             memcpy(out + o, p, len);
             o += len;
+            out[o] = 0;
             comps++;
+            /* Windows matches server and share names case-insensitively:
+             * \\CM2\REAL is the share mounted as <root>/cm2/real */
+            if (comps <= 2)
+                o = unc_match_case(out, o, len);
         }
         p = *q ? q + 1 : q;
     }
@@ -407,4 +454,26 @@ void json_path(FILE *f, const char *path)
     char *a = unc ? NULL : cli_abs_path(path);
     json_str(f, a ? a : path);
     free(a);
+}
+
+void cli_printf_safe(FILE *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *raw = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (!raw)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(raw, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    size_t n = strlen(raw);
+    bool nl = n && raw[n - 1] == '\n';
+    if (nl)
+        raw[n - 1] = 0;
+    cli_put_safe(f, raw);
+    if (nl)
+        fputc('\n', f);
+    free(raw);
 }

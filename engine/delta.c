@@ -273,7 +273,7 @@ static cmh_status send_full(dl *d, const cmh_node *n, const char *hex)
         e = errno;
         close(in);
         return cmh__fail(d->ctx, CMH_E_IO, "cannot write %s/file: %s; %s",
-                         d->o->outdir, strerror(e), cmh__write_hint(e));
+                         d->o->outdir, strerror(e), cmh__dest_hint(e));
     }
     uint64_t nb;
     uint8_t sha[CMH_SHA256_LEN];
@@ -344,7 +344,7 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
         e = errno;
         tmp[0] = 0;
         st = cmh__fail(d->ctx, CMH_E_IO, "cannot write %s/delta: %s; %s",
-                       d->o->outdir, strerror(e), cmh__write_hint(e));
+                       d->o->outdir, strerror(e), cmh__dest_hint(e));
         goto out;
     }
     job = rs_delta_begin(sig);
@@ -578,7 +578,7 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
         e = open_sub(d.out_fd, "file", &d.file_fd);
     if (e) {
         st = cmh__fail(ctx, CMH_E_IO, "cannot write in %s: %s; %s",
-                       o->outdir, strerror(e), cmh__write_hint(e));
+                       o->outdir, strerror(e), cmh__dest_hint(e));
         goto done;
     }
     d.md = EVP_MD_CTX_new();
@@ -601,7 +601,7 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
     if ((e = cmh_write_atomic(d.out_fd, "MANIFEST", d.man.data, d.man.len,
                               false)) != 0)
         st = cmh__fail(ctx, CMH_E_IO, "cannot write %s/MANIFEST: %s; %s",
-                       o->outdir, strerror(e), cmh__write_hint(e));
+                       o->outdir, strerror(e), cmh__dest_hint(e));
 done:
     if (d.delta_fd >= 0)
         close(d.delta_fd);
@@ -706,7 +706,7 @@ static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
         e = errno;
         tmp[0] = 0;
         st = cmh__fail(ctx, CMH_E_IO, "cannot write %s/%s: %s; %s",
-                       p->o->out, path, strerror(e), cmh__write_hint(e));
+                       p->o->out, path, strerror(e), cmh__dest_hint(e));
         goto out;
     }
     uint64_t nb = 0;

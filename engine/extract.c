@@ -52,7 +52,7 @@ static bool tick(ext *x)
 static cmh_status fail_write(ext *x, int e, const char *rel)
 {
     return cmh__fail(x->ctx, CMH_E_IO, "cannot write %s/%s: %s; %s",
-                     x->o->dest, rel, strerror(e), cmh__write_hint(e));
+                     x->o->dest, rel, strerror(e), cmh__dest_hint(e));
 }
 
 static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
@@ -262,7 +262,7 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
                 ? errno : 0;
     if (e) {
         st = cmh__fail(ctx, CMH_E_IO, "cannot create or open %s: %s; %s",
-                       o->dest, strerror(e), cmh__write_hint(e));
+                       o->dest, strerror(e), cmh__dest_hint(e));
         goto done;
     }
     bool empty = false;

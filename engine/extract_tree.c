@@ -343,9 +343,9 @@ cmh_status cmh__mirror_load(cmh_ctx *ctx, cmh_library *l, const char *cid,
                          "%s/DataLib/%s is missing; run cmhash verify",
                          l->path, cid);
     if (e)
-        return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
-                               "cannot open %s/DataLib/%s (a symbolic link "
-                               "or not a folder?)", l->path, cid);
+        return cmh__fail(ctx, CMH_E_LIBRARY, "cannot open %s/DataLib/%s: "
+                         "%s (%s)", l->path, cid, strerror(e),
+                         cmh__read_hint(e));
     cmh_node *r = cmh_node_new("", 0, true);
     if (!r) {
         close(fd);
@@ -455,7 +455,7 @@ cmh_status cmh__dest_open(cmh_ctx *ctx, const char *path,
         e = errno;
     if (e)
         return cmh__fail(ctx, CMH_E_IO, "cannot create or open %s: %s; %s",
-                         path, strerror(e), cmh__write_hint(e));
+                         path, strerror(e), cmh__dest_hint(e));
     int dup_fd = dup(dfd);
     DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
     if (!d) {

@@ -45,6 +45,11 @@ cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
 cmh_status cmh__status_for_write_errno(int err);
 /* A one-line fix hint for a write errno. */
 const char *cmh__write_hint(int err);
+/* The same for a destination folder (extract DEST, delta/patch OUTDIR):
+ * the destination, not the library, is the problem. */
+const char *cmh__dest_hint(int err);
+/* Advice for a read of library content failing with errno err. */
+const char *cmh__read_hint(int err);
 
 /* ---- growable byte buffer ---- */
 typedef struct cmh_buf {

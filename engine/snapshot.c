@@ -18,6 +18,7 @@
 #include "stream.h"
 #include "walk.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -459,6 +461,44 @@ static int make_mirror_dirs(snap *s, const cmh_node *d, const char *rel)
     return 0;
 }
 
+/* The highest m such that DataLib holds a complete content <pkgid>.m
+ * (folder and INI), 0 if none. With the PkgLib INI lost, a new version
+ * must go above these: reusing <pkgid>.1 for different bytes would give
+ * one content ID two meanings (docs/FORMAT.md, "Versions"). */
+static uint32_t highest_datalib_version(cmh_library *l, const char *pkgid)
+{
+    int fd = dup(l->datalib_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    rewinddir(d);
+    size_t pl = strlen(pkgid);
+    uint32_t best = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        if (strncasecmp(nm, pkgid, pl) || nm[pl] != '.')
+            continue;
+        char *end;
+        unsigned long m = strtoul(nm + pl + 1, &end, 10);
+        if (end == nm + pl + 1 || *end || nm[pl + 1] == '0' ||
+            m > 999999999ul || m <= best)
+            continue;
+        char ini[300];
+        struct stat sb;
+        snprintf(ini, sizeof ini, "%.255s.INI", nm);
+        if (fstatat(l->datalib_fd, nm, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISDIR(sb.st_mode) &&
+            fstatat(l->datalib_fd, ini, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+            best = (uint32_t)m;
+    }
+    closedir(d);
+    return best;
+}
+
 /* Room for the head of a list failure (the source path, cut). */
 #define CMH_PATH_HEAD 1024
 
@@ -689,14 +729,29 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         goto done;
     if ((st = cmh_library_open(ctx, &s.lib, o->lib, true)) != CMH_OK)
         goto done;
-    if ((st = cmh_library_lock_package(ctx, &s.lib, pkgid,
-                                       !(o->flags & CMH_SNAPSHOT_NO_WAIT))) !=
-        CMH_OK)
+    /* a wait for another snapshot's lock is announced, not silent */
+    st = cmh_library_lock_package(ctx, &s.lib, pkgid, false);
+    if (st == CMH_E_BUSY && !(o->flags & CMH_SNAPSHOT_NO_WAIT)) {
+        if (o->warning) {
+            char line[160];
+            snprintf(line, sizeof line, "package %s is locked by another "
+                     "snapshot; waiting for it to finish (--no-wait fails "
+                     "instead)", pkgid);
+            o->warning(line, o->payload);
+        }
+        if (s.lib.pkg_lock_fd >= 0) /* the try's descriptor */
+            close(s.lib.pkg_lock_fd);
+        s.lib.pkg_lock_fd = -1;
+        st = cmh_library_lock_package(ctx, &s.lib, pkgid, true);
+    }
+    if (st != CMH_OK)
         goto done;
     cmh_pkg_info cur;
     if ((st = cmh_pkglib_read(ctx, &s.lib, pkgid, &cur)) != CMH_OK)
         goto done;
     uint32_t n = cur.version + 1;
+    if (cur.version == 0) /* no PkgLib INI: lost, or a first snapshot */
+        n = highest_datalib_version(&s.lib, pkgid) + 1;
     if (o->new_version) {
         if (o->new_version <= cur.version) {
             st = cmh__fail(ctx, CMH_E_INVALID,
@@ -708,8 +763,10 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         n = o->new_version;
     }
     if (n > 999999999u) {
-        st = cmh__fail(ctx, CMH_E_LIBRARY, "%s has no version numbers left",
-                       pkgid);
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "%s has used every version number (the highest is "
+                       "999999999); snapshot the source as a new package "
+                       "ID, and retire %s in ConfigMgr", pkgid, pkgid);
         goto done;
     }
     snprintf(s.cid, sizeof s.cid, "%s.%u", pkgid, n);

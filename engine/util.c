@@ -150,7 +150,48 @@ const char *cmh__write_hint(int err)
                        "remount it read-write or use another --lib";
     case EACCES:
     case EPERM: return "give this user write access to the library";
-    default: return "check the disk and run again";
+    case EISDIR:
+    case ENOTDIR:
+    case ELOOP:
+    case EEXIST: return "something unexpected is in the way in the library; "
+                        "run cmhash verify";
+    case EIO: return "check the disk and run again";
+    default: return "check the library's path and disk and run again";
+    }
+}
+
+const char *cmh__dest_hint(int err)
+{
+    switch (err) {
+    case ENOSPC:
+    case EDQUOT: return "free space on the destination's disk and run again";
+    case EROFS: return "the destination is on a read-only filesystem; "
+                       "choose another";
+    case EACCES:
+    case EPERM: return "give this user write access to the destination";
+    case EISDIR: return "a folder is in the way of a file; remove it or "
+                        "choose another destination";
+    case ENOTDIR: return "a file is in the way of a folder; remove it or "
+                         "choose another destination";
+    case ELOOP: return "a symbolic link is in the way; remove it or choose "
+                       "another destination";
+    case EEXIST: return "something is in the way; choose an empty "
+                        "destination";
+    case EIO: return "check the destination's disk and run again";
+    default: return "check the destination path and run again";
+    }
+}
+
+const char *cmh__read_hint(int err)
+{
+    switch (err) {
+    case EACCES:
+    case EPERM: return "permission denied: give this user read access";
+    case ELOOP: return "a symbolic link, which a library never holds: run "
+                       "cmhash verify";
+    case ENOTDIR: return "not a folder: run cmhash verify";
+    case EIO: return "read error: check the disk";
+    default: return "run cmhash verify";
     }
 }
 

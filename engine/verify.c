@@ -3029,7 +3029,7 @@ static cmh_status select_ids(cmh_verify *v)
                                AT_SYMLINK_NOFOLLOW) == 0 &&
                        S_ISDIR(sb.st_mode);
             if (!ini && !dir)
-                return cmh__fail(ctx, CMH_E_INVALID,
+                return cmh__fail(ctx, CMH_E_LIBRARY,
                                  "content %s is not in library %s (no "
                                  "DataLib/%s.INI); check the ID", id,
                                  v->o.lib, id);
@@ -3046,7 +3046,7 @@ static cmh_status select_ids(cmh_verify *v)
             snprintf(nm, sizeof nm, "%s.INI", pk);
             if (fstatat(v->lib.pkglib_fd, nm, &sb, AT_SYMLINK_NOFOLLOW) !=
                 0)
-                return cmh__fail(ctx, CMH_E_INVALID,
+                return cmh__fail(ctx, CMH_E_LIBRARY,
                                  "package %s is not in library %s (no "
                                  "PkgLib/%s); check the ID", pk, v->o.lib,
                                  nm);

@@ -13,7 +13,7 @@ expect_rc 0 "$CMHASH" snapshot src MSC00001 --lib lib --quiet
 
 # verify --json ID: JSON to stdout, only MSC00101 (unknown) verified, no
 # file named MSC00101
-expect_rc 2 "$CMHASH" verify --json MSC00101 --lib lib || true
+expect_rc 4 "$CMHASH" verify --json MSC00101 --lib lib || true
 TESTS_RUN=$((TESTS_RUN + 1))
 [ ! -e MSC00101 ] && ok "verify --json MSC00101 writes no file MSC00101" ||
     fail "verify --json MSC00101 wrote a file MSC00101"
@@ -22,7 +22,7 @@ TESTS_RUN=$((TESTS_RUN + 1))
 json_last | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-assert d["exit_code"] == 2 and "MSC00101" in d["error"], d
+assert d["exit_code"] == 4 and "MSC00101" in d["error"], d
 ' && ok "verify --json MSC00101: JSON error naming the package" ||
     fail "verify --json MSC00101: $OUT"
 
