@@ -20,8 +20,11 @@ static const char diff_usage[] =
     "  --log FILE    append CMTrace-format log lines to FILE\n"
     "\n"
     "An existing folder wins over an ID of the same spelling.\n"
-    "Exit codes: 0 same, 1 different, 2 usage, 3 a folder is missing or\n"
-    "unreadable, 4 library problem, 5 I/O error.\n";
+    "Changed means what snapshot --if-changed and ConfigMgr go by: the\n"
+    "content hash (names, folders, bytes). Time and attribute differences\n"
+    "are listed as metadata but do not make the trees different.\n"
+    "Exit codes: 0 same content (metadata may differ), 1 changed, 2 usage,\n"
+    "3 a folder is missing or unreadable, 4 library problem, 5 I/O error.\n";
 
 static const char *kind_word(cmh_diff_kind k)
 {
@@ -151,7 +154,9 @@ int cmd_diff(int argc, char **argv)
     if (st) {
         rc = cli_fail(ctx, st, "diff", json);
     } else {
-        rc = r.same ? EXIT_OK : EXIT_FINDINGS;
+        /* one definition of "changed" with snapshot --if-changed: the
+         * content hash (README "diff") */
+        rc = r.hash_changed ? EXIT_FINDINGS : EXIT_OK;
         if (json) {
             printf("{\"command\":\"diff\",\"a\":");
             if (!strcmp(r.label_a, "folder"))
@@ -208,7 +213,11 @@ int cmd_diff(int argc, char **argv)
                         r.hash_a, r.hash_b);
             else
                 cli_say("The content hash is unchanged: %s\n", r.hash_a);
-            cli_say("%s\n", r.same ? "No differences" : "Different");
+            cli_say("%s\n", r.same ? "No differences"
+                             : r.hash_changed
+                                 ? "Changed"
+                                 : "Same content, metadata differs "
+                                   "(snapshot --if-changed writes nothing)");
         }
     }
     free(membuf);

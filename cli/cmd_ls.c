@@ -10,9 +10,9 @@
 static const char ls_usage[] =
     "usage: cmhash ls [PKGID...] [options]\n"
     "List packages of a content library: current version, content ID,\n"
-    "files, folders, bytes, distinct FileLib bytes, content hash, kept\n"
-    "versions; then library totals with the deduplication ratio (logical\n"
-    "bytes / stored bytes).\n"
+    "files, folders, bytes, distinct FileLib bytes (STORED: the current\n"
+    "and the kept versions), content hash, kept versions; then library\n"
+    "totals with the deduplication ratio (logical bytes / stored bytes).\n"
     "\n"
     "  --lib DIR     content library (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"

@@ -228,6 +228,8 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
     int dfd = -1;
     cmh_status st;
     char hash[CMH_HEX_SIZE], cid[CMH_CID_SIZE];
+    char *work = NULL; /* the temp folder built in, until renamed */
+    bool use_tmp = false;
     if (!o || o->version != CMH_EXTRACT_OPTS_VERSION || !o->lib || !o->id ||
         !o->dest || !o->dest[0]) {
         st = cmh__fail(ctx, CMH_E_INVALID, "bad extract options");
@@ -256,9 +258,62 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
     }
     x.files_total = c.files;
     x.bytes_total = c.bytes;
-    int e = cmh_mkdir_p(o->dest);
+    /* A new or empty DEST is built in a temp folder beside it and renamed
+     * in at the end: a failed run leaves no partial tree behind. */
+    struct stat dsb;
+    int se = stat(o->dest, &dsb) != 0 ? errno : 0;
+    if (se == 0 && S_ISDIR(dsb.st_mode)) {
+        int tfd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        bool was_empty = false;
+        if (tfd >= 0) {
+            if (dir_entries(tfd, &was_empty) != 0)
+                was_empty = false;
+            close(tfd);
+        }
+        use_tmp = was_empty;
+    } else {
+        use_tmp = se == ENOENT;
+    }
+    if (use_tmp) {
+        const char *slash = strrchr(o->dest, '/');
+        size_t plen = slash ? (size_t)(slash - o->dest) : 0;
+        size_t n = plen + 64;
+        work = malloc(n);
+        if (!work) {
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+            goto done;
+        }
+        snprintf(work, n, "%.*s%s" CMH_TMP_PREFIX "%ld-extract",
+                 (int)plen, o->dest, slash ? "/" : "", (long)getpid());
+        if (plen) {
+            char *parent = cmh_strdup(o->dest);
+            int pe = parent ? 0 : ENOMEM;
+            if (parent) {
+                parent[plen] = 0;
+                pe = cmh_mkdir_p(parent);
+                free(parent);
+            }
+            if (pe) {
+                st = cmh__fail(ctx, CMH_E_IO, "cannot create %.*s: %s; %s",
+                               (int)plen, o->dest, strerror(pe),
+                               cmh__dest_hint(pe));
+                goto done;
+            }
+        }
+        if (mkdir(work, 0755) != 0) {
+            int me = errno;
+            free(work);
+            work = NULL;
+            st = cmh__fail(ctx, CMH_E_IO, "cannot create a folder beside "
+                           "%s: %s; %s", o->dest, strerror(me),
+                           cmh__dest_hint(me));
+            goto done;
+        }
+    }
+    const char *out_path = use_tmp ? work : o->dest;
+    int e = use_tmp ? 0 : cmh_mkdir_p(o->dest);
     if (!e)
-        e = (dfd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
+        e = (dfd = open(out_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
                 ? errno : 0;
     if (e) {
         st = cmh__fail(ctx, CMH_E_IO, "cannot create or open %s: %s; %s",
@@ -291,7 +346,7 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
      * so the check is over what we wrote (hashes taken while copying). */
     if (empty) {
         char got[CMH_HEX_SIZE];
-        if ((st = cmh_hash_dir(ctx, o->dest, got)) != CMH_OK)
+        if ((st = cmh_hash_dir(ctx, out_path, got)) != CMH_OK)
             goto done;
         if (strcmp(got, hash)) {
             st = cmh__fail(ctx, CMH_E_IO,
@@ -300,6 +355,25 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
                            "bytes", o->dest, got, hash);
             goto done;
         }
+        res->tree_verified = 1;
+    } else {
+        /* --force into a folder that held entries: the tree as a whole is
+         * verified only if it now holds exactly the content */
+        char got[CMH_HEX_SIZE];
+        res->tree_verified = cmh_hash_dir(ctx, out_path, got) == CMH_OK &&
+                             !strcmp(got, hash);
+        ctx->err[0] = 0;
+    }
+    if (use_tmp) {
+        if (rename(work, o->dest) != 0) { /* onto a missing or empty DEST */
+            e = errno;
+            st = cmh__fail(ctx, CMH_E_IO, "cannot move the extracted tree "
+                           "to %s: %s; %s", o->dest, strerror(e),
+                           cmh__dest_hint(e));
+            goto done;
+        }
+        free(work);
+        work = NULL;
     }
     res->files = c.files;
     res->folders = c.folders;
@@ -307,6 +381,10 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
 done:
     if (dfd >= 0)
         close(dfd);
+    if (work) { /* a failed run into a temp folder: remove it */
+        cmh_os_remove_tree(AT_FDCWD, work);
+        free(work);
+    }
     EVP_MD_CTX_free(x.md);
     free(x.buf);
     cmh_node_free(root);
