@@ -879,6 +879,8 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
     char *man = NULL;
     size_t len = 0;
     char to_hash[CMH_HEX_SIZE] = "";
+    char *work = NULL;       /* temp output folder until renamed */
+    bool out_existed = true; /* OUTDIR was there before the run */
     cmh_status st = CMH_OK;
     if (!o || o->version != CMH_PATCH_OPTS_VERSION || !o->base ||
         !o->delta || !o->out || !o->out[0]) {
@@ -910,9 +912,40 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
         goto done;
     }
     bool empty;
-    if ((st = cmh__dest_open(ctx, o->out, false, &p.out_fd, &empty)) !=
+    struct stat osb;
+    out_existed = stat(o->out, &osb) == 0;
+    int chk_fd = -1;
+    if ((st = cmh__dest_open(ctx, o->out, false, &chk_fd, &empty)) !=
         CMH_OK)
         goto done;
+    close(chk_fd);
+    /* the tree is built in a temp folder beside OUTDIR and renamed onto
+     * it (empty) at the end: a failed patch leaves no partial output */
+    {
+        const char *slash = strrchr(o->out, '/');
+        size_t plen = slash ? (size_t)(slash - o->out) : 0;
+        size_t n = plen + 64;
+        if (!(work = malloc(n))) {
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+            goto done;
+        }
+        snprintf(work, n, "%.*s%s" CMH_TMP_PREFIX "%ld-patch", (int)plen,
+                 o->out, slash ? "/" : "", (long)getpid());
+        int me = mkdir(work, 0755) != 0 ? errno : 0;
+        if (!me && (p.out_fd = open(work, O_RDONLY | O_DIRECTORY |
+                                               O_CLOEXEC)) < 0)
+            me = errno;
+        if (me) {
+            if (me == EEXIST) { /* not ours to remove */
+                free(work);
+                work = NULL;
+            }
+            st = cmh__fail(ctx, CMH_E_IO, "cannot create a folder beside "
+                           "%s: %s; %s", o->out, strerror(me),
+                           cmh__dest_hint(me));
+            goto done;
+        }
+    }
     p.md = EVP_MD_CTX_new();
     p.inbuf = malloc(DELTA_BUF_SIZE);
     p.outbuf = malloc(DELTA_BUF_SIZE);
@@ -939,14 +972,33 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
         st = bad_manifest(&p, "no 'to' line");
         goto done;
     }
-    if ((st = cmh_hash_dir(ctx, o->out, res->content_hash)) != CMH_OK)
+    if ((st = cmh_hash_dir(ctx, work, res->content_hash)) != CMH_OK)
         goto done;
-    if (strcmp(res->content_hash, to_hash))
+    if (strcmp(res->content_hash, to_hash)) {
         st = cmh__fail(ctx, CMH_E_SOURCE,
                        "%s hashes to %s, not to %s (%s): the delta folder "
                        "%s is incomplete or damaged", o->out,
                        res->content_hash, to_hash, res->to_id, o->delta);
+        goto done;
+    }
+    if (rename(work, o->out) != 0) { /* onto the empty OUTDIR */
+        int re = errno;
+        st = cmh__fail(ctx, CMH_E_IO, "cannot move the rebuilt tree to %s: "
+                       "%s; %s", o->out, strerror(re), cmh__dest_hint(re));
+        goto done;
+    }
+    free(work);
+    work = NULL;
 done:
+    if (work) { /* a failed patch: no partial output */
+        if (p.out_fd >= 0)
+            close(p.out_fd);
+        p.out_fd = -1;
+        cmh_os_remove_tree(AT_FDCWD, work);
+        free(work);
+        if (!out_existed)
+            rmdir(o->out);
+    }
     if (p.base_fd >= 0)
         close(p.base_fd);
     if (p.delta_fd >= 0)
