@@ -342,6 +342,11 @@ cmh_status cmh__mirror_load(cmh_ctx *ctx, cmh_library *l, const char *cid,
         return cmh__fail(ctx, CMH_E_LIBRARY,
                          "%s/DataLib/%s is missing; run cmhash verify",
                          l->path, cid);
+    struct stat lsb; /* O_NOFOLLOW|O_DIRECTORY says ENOTDIR for a link */
+    if (e == ENOTDIR &&
+        fstatat(l->datalib_fd, cid, &lsb, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(lsb.st_mode))
+        e = ELOOP;
     if (e)
         return cmh__fail(ctx, CMH_E_LIBRARY, "cannot open %s/DataLib/%s: "
                          "%s (%s)", l->path, cid, strerror(e),
