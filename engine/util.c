@@ -63,10 +63,16 @@ cmh_status cmh__fail_list(cmh_ctx *ctx, cmh_status st, const char *head,
     while (*p && shown < SHOWN && o < sizeof ctx->err) {
         const char *q = strchr(p, '\n');
         size_t len = q ? (size_t)(q - p) : strlen(p);
-        int cut = len > per ? (int)per : (int)len;
-        o += (size_t)snprintf(ctx->err + o, sizeof ctx->err - o, "%s%.*s%s",
-                              shown ? "; " : "", cut, p,
-                              (size_t)cut < len ? "..." : "");
+        if (len <= per || per < 100) {
+            o += (size_t)snprintf(ctx->err + o, sizeof ctx->err - o,
+                                  "%s%.*s", shown ? "; " : "", (int)len, p);
+        } else { /* a long name: its start, "...", and the end with why */
+            size_t tail = 70;
+            o += (size_t)snprintf(ctx->err + o, sizeof ctx->err - o,
+                                  "%s%.*s...%.*s", shown ? "; " : "",
+                                  (int)(per - tail - 3), p, (int)tail,
+                                  p + len - tail);
+        }
         shown++;
         p = q ? q + 1 : p + len;
     }
