@@ -304,7 +304,8 @@ static void print_summary(FILE *f, const cmh_verify_summary *s,
     fputc('\n', f);
     if (s->partial)
         fprintf(f, "Partial run (%s): not every file was hashed; the "
-                "counts above are what was checked\n", s->stop_reason);
+                "counts above are what was checked\n",
+                cli_interrupted ? "interrupted" : s->stop_reason);
 }
 
 static void json_summary(FILE *f, const cmh_verify_summary *s,
