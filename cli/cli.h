@@ -47,6 +47,9 @@ int cli_bad_option(const char *cmd, char **argv);
  * invalid UTF-8 bytes of S written as \xHH, backslash as \\. Every human
  * output of a name (stdout, stderr, the CMTrace log) goes through this. */
 void cli_put_safe(FILE *f, const char *s);
+/* vsprintf into a malloc'd string (NULL on no memory). */
+char *cli_vformat(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 /* printf to f with the result escaped as cli_put_safe does, except a
  * final line break. */
 void cli_printf_safe(FILE *f, const char *fmt, ...)

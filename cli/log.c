@@ -64,14 +64,9 @@ void cli_log_v(int type, const char *fmt, va_list ap)
     if (!g_log)
         return;
     /* the whole message, however long (a list of every bad name) */
-    va_list aq;
-    va_copy(aq, ap);
-    int len = vsnprintf(NULL, 0, fmt, aq);
-    va_end(aq);
-    char *raw = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    char *raw = cli_vformat(fmt, ap);
     if (!raw)
         return;
-    vsnprintf(raw, (size_t)len + 1, fmt, ap);
     size_t n = strlen(raw);
     while (n && raw[n - 1] == '\n')
         raw[--n] = 0;
@@ -108,22 +103,11 @@ void cli_say(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int len = vsnprintf(NULL, 0, fmt, ap);
+    char *raw = cli_vformat(fmt, ap);
     va_end(ap);
-    char *raw = len >= 0 ? malloc((size_t)len + 1) : NULL;
     if (!raw)
         return;
-    va_start(ap, fmt);
-    vsnprintf(raw, (size_t)len + 1, fmt, ap);
-    va_end(ap);
-    /* a line: everything but its final line break is escaped */
-    size_t n = strlen(raw);
-    bool nl = n && raw[n - 1] == '\n';
-    if (nl)
-        raw[n - 1] = 0;
-    cli_put_safe(stdout, raw);
-    if (nl)
-        fputc('\n', stdout);
+    cli_printf_safe(stdout, "%s", raw); /* a line, escaped */
     cli_log(1, "%s", raw);
     free(raw);
 }

@@ -37,13 +37,7 @@ static char g_last_error[2048];
 static void say_err(int type, const char *prefix, const char *fmt,
                     va_list ap)
 {
-    char *msg = NULL;
-    va_list aq;
-    va_copy(aq, ap);
-    int n = vsnprintf(NULL, 0, fmt, aq);
-    va_end(aq);
-    if (n >= 0 && (msg = malloc((size_t)n + 1)))
-        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    char *msg = cli_vformat(fmt, ap);
     char *safe = cli_safe_dup(msg ? msg : fmt);
     const char *text = safe ? safe : "(out of memory)";
     fprintf(stderr, "cmhash: %s: %s\n", prefix, text);
@@ -456,18 +450,26 @@ void json_path(FILE *f, const char *path)
     free(a);
 }
 
+char *cli_vformat(const char *fmt, va_list ap)
+{
+    va_list aq;
+    va_copy(aq, ap);
+    int len = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    char *raw = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (raw)
+        vsnprintf(raw, (size_t)len + 1, fmt, ap);
+    return raw;
+}
+
 void cli_printf_safe(FILE *f, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int len = vsnprintf(NULL, 0, fmt, ap);
+    char *raw = cli_vformat(fmt, ap);
     va_end(ap);
-    char *raw = len >= 0 ? malloc((size_t)len + 1) : NULL;
     if (!raw)
         return;
-    va_start(ap, fmt);
-    vsnprintf(raw, (size_t)len + 1, fmt, ap);
-    va_end(ap);
     size_t n = strlen(raw);
     bool nl = n && raw[n - 1] == '\n';
     if (nl)

@@ -921,30 +921,13 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
     close(chk_fd);
     /* the tree is built in a temp folder beside OUTDIR and renamed onto
      * it (empty) at the end: a failed patch leaves no partial output */
-    {
-        const char *slash = strrchr(o->out, '/');
-        size_t plen = slash ? (size_t)(slash - o->out) : 0;
-        size_t n = plen + 64;
-        if (!(work = malloc(n))) {
-            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-            goto done;
-        }
-        snprintf(work, n, "%.*s%s" CMH_TMP_PREFIX "%ld-patch", (int)plen,
-                 o->out, slash ? "/" : "", (long)getpid());
-        int me = mkdir(work, 0755) != 0 ? errno : 0;
-        if (!me && (p.out_fd = open(work, O_RDONLY | O_DIRECTORY |
-                                               O_CLOEXEC)) < 0)
-            me = errno;
-        if (me) {
-            if (me == EEXIST) { /* not ours to remove */
-                free(work);
-                work = NULL;
-            }
-            st = cmh__fail(ctx, CMH_E_IO, "cannot create a folder beside "
-                           "%s: %s; %s", o->out, strerror(me),
-                           cmh__dest_hint(me));
-            goto done;
-        }
+    if ((st = cmh__dest_tmp(ctx, o->out, "patch", &work)) != CMH_OK)
+        goto done;
+    if ((p.out_fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        int oe = errno;
+        st = cmh__fail(ctx, CMH_E_IO, "cannot open %s: %s; %s", work,
+                       strerror(oe), cmh__dest_hint(oe));
+        goto done;
     }
     p.md = EVP_MD_CTX_new();
     p.inbuf = malloc(DELTA_BUF_SIZE);

@@ -274,42 +274,8 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
     } else {
         use_tmp = se == ENOENT;
     }
-    if (use_tmp) {
-        const char *slash = strrchr(o->dest, '/');
-        size_t plen = slash ? (size_t)(slash - o->dest) : 0;
-        size_t n = plen + 64;
-        work = malloc(n);
-        if (!work) {
-            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-            goto done;
-        }
-        snprintf(work, n, "%.*s%s" CMH_TMP_PREFIX "%ld-extract",
-                 (int)plen, o->dest, slash ? "/" : "", (long)getpid());
-        if (plen) {
-            char *parent = cmh_strdup(o->dest);
-            int pe = parent ? 0 : ENOMEM;
-            if (parent) {
-                parent[plen] = 0;
-                pe = cmh_mkdir_p(parent);
-                free(parent);
-            }
-            if (pe) {
-                st = cmh__fail(ctx, CMH_E_IO, "cannot create %.*s: %s; %s",
-                               (int)plen, o->dest, strerror(pe),
-                               cmh__dest_hint(pe));
-                goto done;
-            }
-        }
-        if (mkdir(work, 0755) != 0) {
-            int me = errno;
-            free(work);
-            work = NULL;
-            st = cmh__fail(ctx, CMH_E_IO, "cannot create a folder beside "
-                           "%s: %s; %s", o->dest, strerror(me),
-                           cmh__dest_hint(me));
-            goto done;
-        }
-    }
+    if (use_tmp && (st = cmh__dest_tmp(ctx, o->dest, "extract", &work)))
+        goto done;
     const char *out_path = use_tmp ? work : o->dest;
     int e = use_tmp ? 0 : cmh_mkdir_p(o->dest);
     if (!e)

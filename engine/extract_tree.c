@@ -448,6 +448,35 @@ int cmh__copy_hash(int in, int out, EVP_MD_CTX *md, EVP_MD *mdt,
 
 /* ---- destinations ---- */
 
+cmh_status cmh__dest_tmp(cmh_ctx *ctx, const char *dest, const char *tag,
+                         char **out)
+{
+    *out = NULL;
+    const char *slash = strrchr(dest, '/');
+    size_t plen = slash ? (size_t)(slash - dest) : 0;
+    size_t n = plen + strlen(tag) + 64;
+    char *work = malloc(n);
+    if (!work)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    snprintf(work, n, "%.*s%s" CMH_TMP_PREFIX "%ld-%s", (int)plen, dest,
+             slash ? "/" : "", (long)getpid(), tag);
+    int e = 0;
+    if (plen) { /* DEST's parents are made as before */
+        work[plen] = 0;
+        e = cmh_mkdir_p(work);
+        work[plen] = '/';
+    }
+    if (!e && mkdir(work, 0755) != 0)
+        e = errno;
+    if (e) {
+        free(work);
+        return cmh__fail(ctx, CMH_E_IO, "cannot create a folder beside %s: "
+                         "%s; %s", dest, strerror(e), cmh__dest_hint(e));
+    }
+    *out = work;
+    return CMH_OK;
+}
+
 
 cmh_status cmh__dest_open(cmh_ctx *ctx, const char *path,
                           bool allow_nonempty, int *fd, bool *was_empty)
