@@ -24,12 +24,50 @@ enum {
 };
 
 int cli_exit_for(cmh_status st);
+
+/* One option grammar for every command (README "Options"): `--json`
+ * prints the report as JSON on stdout; `--json=FILE` writes the same JSON
+ * to FILE (main() opens FILE as stdout and hands the command a bare
+ * "--json"). Command option tables use CLI_OPT_JSON. */
+#define CLI_OPT_JSON {"json", no_argument, NULL, 'j'}
+/* Set by main(): the command line asked for JSON. */
+extern bool cli_json_wanted;
+/* Set once a command printed its JSON error object (cli_fail): main()
+ * prints one for any other failure (exit >= 2) under --json. */
+extern bool cli_json_error_done;
+/* The last cli_error() message (for the JSON error object). */
+const char *cli_last_error(void);
+/* Usage error: one line "MESSAGE; see cmhash help CMD", exit 2. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The getopt_long error of argv (unknown option, missing or extra
+ * value) as a one-line usage error (exit 2). main() sets opterr = 0. */
+int cli_bad_option(const char *cmd, char **argv);
+/* Terminal-safe text: control characters (ESC, CR, LF, tab, DEL, C1) and
+ * invalid UTF-8 bytes of S written as \xHH, backslash as \\. Every human
+ * output of a name (stdout, stderr, the CMTrace log) goes through this. */
+void cli_put_safe(FILE *f, const char *s);
+/* vsprintf into a malloc'd string (NULL on no memory). */
+char *cli_vformat(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+/* printf to f with the result escaped as cli_put_safe does, except a
+ * final line break. */
+void cli_printf_safe(FILE *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Same, into a malloc'd string (NULL on no memory). */
+char *cli_safe_dup(const char *s);
+/* An absolute form of PATH for reports (realpath when it exists, else
+ * cwd + PATH); malloc'd, or a copy of PATH on failure. */
+char *cli_abs_path(const char *path);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* JSON string with quotes, escaped (control characters, quotes,
  * backslashes; invalid UTF-8 bytes become \u00XX of the byte). */
 void json_str(FILE *f, const char *s);
+/* A path as a JSON string, made absolute (cli_abs_path): every path in
+ * the JSON reports is absolute. A UNC path is written as given. */
+void json_path(FILE *f, const char *path);
 
 /* Progress line on stderr. */
 typedef struct progress {
@@ -40,6 +78,8 @@ typedef struct progress {
 void progress_init(progress *p, int mode /* -1 quiet, 0 auto, 1 force */);
 int progress_cb(const cmh_progress *pr, void *payload);
 void progress_done(progress *p);
+/* Width of the terminal on stderr (else $COLUMNS, else 80). */
+int cli_terminal_columns(void);
 
 /* Set by SIGINT/SIGTERM; progress_cb cancels when set. */
 extern volatile int cli_interrupted;
@@ -70,6 +110,11 @@ bool cli_parse_u32(const char *s, const char *what, uint32_t max,
 /* Exit code of a failed call, after printing its one-line error (and,
  * with json, {"command":..., "error":..., "exit_code":...}). */
 int cli_fail(cmh_ctx *ctx, cmh_status st, const char *command, bool json);
+/* The context's error as one line on stderr; the whole list behind it
+ * (cmh_ctx_last_detail), if any, goes to the log. */
+void cli_error_ctx(cmh_ctx *ctx);
+/* ,"details":[...] with the whole list behind the error, if any. */
+void cli_json_details(cmh_ctx *ctx);
 /* Open a context or print why not; NULL on failure (exit EXIT_IO). */
 cmh_ctx *cli_ctx_new(void);
 /* Human byte count ("1.2 MB") into buf. */

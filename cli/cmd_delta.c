@@ -14,7 +14,7 @@ static const char delta_usage[] =
     "\n"
     "  --lib DIR     content library (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"
-    "  --json        print one JSON object\n"
+    "  --json[=FILE] one JSON object on stdout, or in FILE\n"
     "  --log FILE    append CMTrace-format log lines to FILE\n"
     "\n"
     "Exit codes: 0 ok, 2 usage (bad ID, OUTDIR not empty), 4 library\n"
@@ -37,7 +37,7 @@ int cmd_delta(int argc, char **argv)
         case 'l': lib = optarg; break;
         case 'j': json = true; break;
         case 'h': fputs(delta_usage, stdout); return EXIT_OK;
-        default: fputs(delta_usage, stderr); return EXIT_USAGE;
+        default: return cli_bad_option("delta", argv);
         }
     }
     if (argc - optind != 3) {
@@ -67,7 +67,7 @@ int cmd_delta(int argc, char **argv)
         printf(",\"to\":");
         json_str(stdout, r.to_id);
         printf(",\"outdir\":");
-        json_str(stdout, o.outdir);
+        json_path(stdout, o.outdir);
         printf(",\"from_hash\":\"%s\",\"to_hash\":\"%s\",\"unchanged\":%llu,"
                "\"copied\":%llu,\"changed\":%llu,\"full\":%llu,"
                "\"removed\":%llu,\"folders\":%llu,\"full_bytes\":%llu,"

@@ -16,12 +16,15 @@ static const char diff_usage[] =
     "\n"
     "  --lib DIR     content library for IDs (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"
-    "  --json        print one JSON object\n"
+    "  --json[=FILE] one JSON object on stdout, or in FILE\n"
     "  --log FILE    append CMTrace-format log lines to FILE\n"
     "\n"
     "An existing folder wins over an ID of the same spelling.\n"
-    "Exit codes: 0 same, 1 different, 2 usage, 3 a folder is missing or\n"
-    "unreadable, 4 library problem, 5 I/O error.\n";
+    "Changed means what snapshot --if-changed and ConfigMgr go by: the\n"
+    "content hash (names, folders, bytes). Time and attribute differences\n"
+    "are listed as metadata but do not make the trees different.\n"
+    "Exit codes: 0 same content (metadata may differ), 1 changed, 2 usage,\n"
+    "3 a folder is missing or unreadable, 4 library problem, 5 I/O error.\n";
 
 static const char *kind_word(cmh_diff_kind k)
 {
@@ -51,8 +54,9 @@ static int on_entry(const cmh_diff_entry *e, void *payload)
         fprintf(f, ",\"is_dir\":%s", e->is_dir ? "true" : "false");
         if (!e->is_dir)
             fprintf(f, ",\"old_size\":%llu,\"new_size\":%llu,"
-                    "\"old_time\":%lld,\"new_time\":%lld,"
-                    "\"old_attrs\":\"%08X\",\"new_attrs\":\"%08X\","
+                    "\"old_time_modified\":%lld,\"new_time_modified\":%lld,"
+                    "\"old_attributes\":\"%08X\","
+                    "\"new_attributes\":\"%08X\","
                     "\"old_hash\":\"%s\",\"new_hash\":\"%s\"",
                     (unsigned long long)e->old_size,
                     (unsigned long long)e->new_size, (long long)e->old_time,
@@ -115,7 +119,7 @@ int cmd_diff(int argc, char **argv)
         case 'l': lib = optarg; break;
         case 'j': json = true; break;
         case 'h': fputs(diff_usage, stdout); return EXIT_OK;
-        default: fputs(diff_usage, stderr); return EXIT_USAGE;
+        default: return cli_bad_option("diff", argv);
         }
     }
     if (argc - optind != 2) {
@@ -150,12 +154,20 @@ int cmd_diff(int argc, char **argv)
     if (st) {
         rc = cli_fail(ctx, st, "diff", json);
     } else {
-        rc = r.same ? EXIT_OK : EXIT_FINDINGS;
+        /* one definition of "changed" with snapshot --if-changed: the
+         * content hash (README "diff") */
+        rc = r.hash_changed ? EXIT_FINDINGS : EXIT_OK;
         if (json) {
             printf("{\"command\":\"diff\",\"a\":");
-            json_str(stdout, o.a);
+            if (!strcmp(r.label_a, "folder"))
+                json_path(stdout, o.a);
+            else
+                json_str(stdout, o.a);
             printf(",\"b\":");
-            json_str(stdout, o.b);
+            if (!strcmp(r.label_b, "folder"))
+                json_path(stdout, o.b);
+            else
+                json_str(stdout, o.b);
             printf(",\"a_is\":");
             json_str(stdout, r.label_a);
             printf(",\"b_is\":");
@@ -201,7 +213,11 @@ int cmd_diff(int argc, char **argv)
                         r.hash_a, r.hash_b);
             else
                 cli_say("The content hash is unchanged: %s\n", r.hash_a);
-            cli_say("%s\n", r.same ? "No differences" : "Different");
+            cli_say("%s\n", r.same ? "No differences"
+                             : r.hash_changed
+                                 ? "Changed"
+                                 : "Same content, metadata differs "
+                                   "(snapshot --if-changed writes nothing)");
         }
     }
     free(membuf);

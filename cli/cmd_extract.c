@@ -15,7 +15,7 @@ static const char extract_usage[] =
     "  --lib DIR     content library (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"
     "  --force       write into a DEST that is not empty\n"
-    "  --json        print one JSON object\n"
+    "  --json[=FILE] one JSON object on stdout, or in FILE\n"
     "  --progress    always show progress on stderr\n"
     "  --quiet       never show progress\n"
     "  --log FILE    append CMTrace-format log lines to FILE\n"
@@ -29,7 +29,7 @@ int cmd_extract(int argc, char **argv)
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
         {"force", no_argument, NULL, 'f'},
-        {"json", no_argument, NULL, 'j'},
+        CLI_OPT_JSON,
         {"progress", no_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -48,13 +48,11 @@ int cmd_extract(int argc, char **argv)
         case 'p': prog_mode = 1; break;
         case 'q': prog_mode = -1; break;
         case 'h': fputs(extract_usage, stdout); return EXIT_OK;
-        default: fputs(extract_usage, stderr); return EXIT_USAGE;
+        default: return cli_bad_option("extract", argv);
         }
     }
-    if (argc - optind != 2) {
-        cli_error("extract takes ID and DEST; see cmhash help extract");
-        return EXIT_USAGE;
-    }
+    if (argc - optind != 2)
+        return cli_usage("extract", "extract takes ID and DEST");
     o.lib = cli_lib_default(lib);
     o.id = argv[optind];
     o.dest = argv[optind + 1];
@@ -76,21 +74,28 @@ int cmd_extract(int argc, char **argv)
         printf("{\"command\":\"extract\",\"content_id\":");
         json_str(stdout, r.content_id);
         printf(",\"library\":");
-        json_str(stdout, o.lib);
+        json_path(stdout, o.lib);
         printf(",\"dest\":");
-        json_str(stdout, o.dest);
+        json_path(stdout, o.dest);
         printf(",\"files\":%llu,\"folders\":%llu,\"bytes\":%llu,"
-               "\"content_hash\":\"%s\",\"verified\":true,"
+               "\"content_hash\":\"%s\",\"verified\":%s,"
                "\"seconds\":%.3f}\n",
                (unsigned long long)r.files, (unsigned long long)r.folders,
-               (unsigned long long)r.bytes, r.content_hash, r.seconds);
+               (unsigned long long)r.bytes, r.content_hash,
+               r.tree_verified ? "true" : "false", r.seconds);
     } else {
         cli_say("Extracted content %s to %s: %llu files, %llu folders, "
                 "%llu bytes\n", r.content_id, o.dest,
                 (unsigned long long)r.files, (unsigned long long)r.folders,
                 (unsigned long long)r.bytes);
-        cli_say("The hash for algorithm 32780 is %s (verified)\n",
-                r.content_hash);
+        if (r.tree_verified)
+            cli_say("The hash for algorithm 32780 is %s (verified)\n",
+                    r.content_hash);
+        else
+            cli_say("The hash for algorithm 32780 is %s; every file "
+                    "written was checked, but %s also holds other entries, "
+                    "so the tree as a whole differs\n", r.content_hash,
+                    o.dest);
     }
     cmh_ctx_free(ctx);
     return rc;

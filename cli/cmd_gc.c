@@ -21,7 +21,7 @@ static const char gc_usage[] =
     "  --min-age DUR   age a temporary must have: 90s, 30m, 12h, 1d\n"
     "                  (default 1d)\n"
     "  --threads N     threads of the verify pass\n"
-    "  --json          print one JSON object\n"
+    "  --json[=FILE]   one JSON object on stdout, or in FILE\n"
     "  --log FILE      append CMTrace-format log lines to FILE\n"
     "\n"
     "Exit codes: 0 ok, 1 --apply left items (busy, referenced again),\n"
@@ -128,7 +128,7 @@ int cmd_gc(int argc, char **argv)
         }
         case 'j': s.json = true; break;
         case 'h': fputs(gc_usage, stdout); return EXIT_OK;
-        default: fputs(gc_usage, stderr); return EXIT_USAGE;
+        default: return cli_bad_option("gc", argv);
         }
     }
     if (optind != argc) {
@@ -165,7 +165,7 @@ int cmd_gc(int argc, char **argv)
             rc = EXIT_FINDINGS;
         if (s.json) {
             printf("{\"command\":\"gc\",\"library\":");
-            json_str(stdout, o.lib);
+            json_path(stdout, o.lib);
             printf(",\"apply\":%s,\"items\":%llu,\"bytes\":%llu,"
                    "\"removed\":%llu,\"removed_bytes\":%llu,"
                    "\"skipped\":%llu,\"protected\":%llu,\"list\":[%s]}\n",

@@ -10,15 +10,15 @@
 static const char ls_usage[] =
     "usage: cmhash ls [PKGID...] [options]\n"
     "List packages of a content library: current version, content ID,\n"
-    "files, folders, bytes, distinct FileLib bytes, content hash, kept\n"
-    "versions; then library totals with the deduplication ratio (logical\n"
-    "bytes / stored bytes).\n"
+    "files, folders, bytes, distinct FileLib bytes (STORED: the current\n"
+    "and the kept versions), content hash, kept versions; then library\n"
+    "totals with the deduplication ratio (logical bytes / stored bytes).\n"
     "\n"
     "  --lib DIR     content library (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"
     "  --long        also list each package's files (path, size,\n"
     "                attributes, modified time (UTC), hash)\n"
-    "  --json        print one JSON object\n"
+    "  --json[=FILE] one JSON object on stdout, or in FILE\n"
     "  --log FILE    append CMTrace-format log lines to FILE\n"
     "\n"
     "Exit codes: 0 ok, 2 usage or bad package ID, 4 not a library, a\n"
@@ -60,7 +60,7 @@ static int on_package(const cmh_ls_package *p, void *payload)
     if (s->json) {
         FILE *f = s->f;
         close_pk(s);
-        fprintf(f, "%s{\"package\":", s->npk++ ? "," : "");
+        fprintf(f, "%s{\"package_id\":", s->npk++ ? "," : "");
         json_str(f, p->pkgid);
         if (p->problem) {
             fprintf(f, ",\"problem\":");
@@ -113,8 +113,8 @@ static int on_file(const cmh_ls_package *p, const cmh_ls_file *fl,
         FILE *f = s->f;
         fprintf(f, "%s{\"path\":", s->nfiles_in_pk++ ? "," : "");
         json_str(f, fl->path);
-        fprintf(f, ",\"size\":%llu,\"attributes\":\"%08X\",\"time\":%lld,"
-                "\"modified\":\"%s\",\"hash\":\"%s\"}",
+        fprintf(f, ",\"size\":%llu,\"attributes\":\"%08X\","
+                "\"time_modified\":%lld,\"modified\":\"%s\",\"hash\":\"%s\"}",
                 (unsigned long long)fl->size, fl->attrs, (long long)fl->time,
                 when, fl->hash);
         return 0;
@@ -143,7 +143,7 @@ int cmd_ls(int argc, char **argv)
         case 'L': s.long_list = true; break;
         case 'j': s.json = true; break;
         case 'h': fputs(ls_usage, stdout); return EXIT_OK;
-        default: fputs(ls_usage, stderr); return EXIT_USAGE;
+        default: return cli_bad_option("ls", argv);
         }
     }
     cmh_ls_opts o = CMH_LS_OPTS_INIT;
@@ -182,7 +182,7 @@ int cmd_ls(int argc, char **argv)
     } else {
         if (s.json) {
             printf("{\"command\":\"ls\",\"library\":");
-            json_str(stdout, o.lib);
+            json_path(stdout, o.lib);
             printf(",\"packages\":[%s],\"total\":{\"packages\":%llu,"
                    "\"damaged\":%llu,\"files\":%llu,\"bytes\":%llu,"
                    "\"stored_files\":%llu,\"stored_bytes\":%llu,"

@@ -11,7 +11,7 @@ static const char patch_usage[] =
     "delta`). Every file's SHA-256 and the content hash of OUTDIR are\n"
     "checked against the manifest.\n"
     "\n"
-    "  --json        print one JSON object\n"
+    "  --json[=FILE] one JSON object on stdout, or in FILE\n"
     "  --log FILE    append CMTrace-format log lines to FILE\n"
     "\n"
     "Exit codes: 0 ok, 2 usage (OUTDIR not empty), 3 BASEDIR or DELTADIR\n"
@@ -31,7 +31,7 @@ int cmd_patch(int argc, char **argv)
         switch (c) {
         case 'j': json = true; break;
         case 'h': fputs(patch_usage, stdout); return EXIT_OK;
-        default: fputs(patch_usage, stderr); return EXIT_USAGE;
+        default: return cli_bad_option("patch", argv);
         }
     }
     if (argc - optind != 3) {
@@ -55,7 +55,7 @@ int cmd_patch(int argc, char **argv)
         printf("{\"command\":\"patch\",\"content_id\":");
         json_str(stdout, r.to_id);
         printf(",\"out\":");
-        json_str(stdout, o.out);
+        json_path(stdout, o.out);
         printf(",\"files\":%llu,\"folders\":%llu,\"bytes\":%llu,"
                "\"content_hash\":\"%s\",\"verified\":true,"
                "\"seconds\":%.3f}\n",

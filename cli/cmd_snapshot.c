@@ -1,9 +1,15 @@
 /* cmhash snapshot SOURCE PKGID */
 #include "cli.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <cmhash/ls.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char snapshot_usage[] =
     "usage: cmhash snapshot SOURCE PKGID [options]\n"
@@ -11,8 +17,11 @@ static const char snapshot_usage[] =
     "folder SOURCE (a local path, or \\\\server\\share\\dir with --unc-root).\n"
     "\n"
     "  --lib DIR        content library (default $CMHASH_LIB, else\n"
-    "                   ./SCCMContentLib; created if missing)\n"
-    "  --version N      version number to write (must be above current)\n"
+    "                   ./SCCMContentLib); a missing one is created (its\n"
+    "                   parent must exist), announced, and removed again\n"
+    "                   if the snapshot fails; it may not be inside SOURCE\n"
+    "  --version N      version number to write (above the current one,\n"
+    "                   at most 999999000)\n"
     "  --if-changed     write nothing when the content hash is unchanged\n"
     "  --keep N         keep the N previous versions (for cmhash delta)\n"
     "                   instead of retiring them (default 0)\n"
@@ -29,14 +38,157 @@ static const char snapshot_usage[] =
     "                   (small files are always compared)\n"
     "  --no-wait        fail (exit 6) if the package or library is locked\n"
     "  --no-fsync       no durability barriers (benchmarks only)\n"
-    "  --json           print one JSON object instead of the log lines\n"
+    "  --json[=FILE]    one JSON object on stdout instead of the log\n"
+    "                   lines, or in FILE\n"
     "  --progress       always show progress on stderr\n"
     "  --quiet          never show progress\n"
+    "  --log FILE       append CMTrace-format log lines to FILE (what\n"
+    "                   distmgr.log shows: sizes, hashes, signatures)\n"
     "\n"
     "Exit codes: 0 ok, 2 usage or bad package ID/--version, 3 source\n"
     "problem, 4 library problem, 5 I/O error (disk full...), 6 package\n"
     "locked (--no-wait), 7 interrupted (nothing changed; an interrupt\n"
     "after the commit point finishes the run, says so, and exits 0).\n";
+
+/* The highest --version accepted: 999,999,999 is the last number a
+ * package can have (docs/FORMAT.md, "Versions"). */
+#define CLI_VERSION_MAX_GIVEN 999999000u
+
+/* path made absolute and normalised even when it does not exist yet
+ * (realpath of the longest existing prefix + the rest); malloc'd. */
+static char *abs_norm(const char *path)
+{
+    char *r = realpath(path, NULL);
+    if (r)
+        return r;
+    char *a = cli_abs_path(path);
+    if (!a)
+        return NULL;
+    char *slash = strrchr(a, '/');
+    if (!slash || slash == a)
+        return a;
+    *slash = 0;
+    char *parent = abs_norm(a);
+    *slash = '/';
+    if (!parent)
+        return a;
+    size_t n = strlen(parent) + strlen(slash) + 1;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s%s", strcmp(parent, "/") ? parent : "", slash);
+    free(parent);
+    free(a);
+    return out;
+}
+
+/* Is a inside b (or equal)? Both absolute and normalised. */
+static bool path_within(const char *a, const char *b)
+{
+    size_t n = strlen(b);
+    return !strncmp(a, b, n) && (a[n] == 0 || a[n] == '/' || n == 1);
+}
+
+/* Refuse a library inside the source (it would snapshot itself) and a
+ * source inside the library. */
+static bool placement_ok(const char *source, const char *lib)
+{
+    char *s = abs_norm(source), *l = abs_norm(lib);
+    bool ok = true;
+    if (s && l && path_within(l, s)) {
+        cli_error("library %s is inside the source %s: the snapshot would "
+                  "store the library in itself; put --lib outside the "
+                  "source", l, s);
+        ok = false;
+    } else if (s && l && path_within(s, l)) {
+        cli_error("source %s is inside the library %s; snapshot a package "
+                  "source folder, not library content", s, l);
+        ok = false;
+    }
+    free(s);
+    free(l);
+    return ok;
+}
+
+/* A failed snapshot that created the library removes it again: only
+ * empty folders and the lock files nobody holds, so a library another
+ * snapshot is filling at the same time stays (rmdir fails on it). */
+static void remove_new_library(const char *lib, bool root_was_there)
+{
+    static const char *const dirs[] = {"PkgLib", ".cmhash"};
+    char p[4096];
+    for (size_t d = 0; d < 2; d++) {
+        snprintf(p, sizeof p, "%s/%s", lib, dirs[d]);
+        DIR *dir = opendir(p);
+        struct dirent *de;
+        while (dir && (de = readdir(dir)) != NULL) {
+            size_t n = strlen(de->d_name);
+            bool is_lock = n > 5 && !strcmp(de->d_name + n - 5, ".lock");
+            if (!is_lock)
+                continue;
+            snprintf(p, sizeof p, "%s/%s/%s", lib, dirs[d], de->d_name);
+            int fd = open(p, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+                unlink(p);
+            if (fd >= 0)
+                close(fd);
+        }
+        if (dir)
+            closedir(dir);
+    }
+    snprintf(p, sizeof p, "%s/FileLib", lib);
+    DIR *dir = opendir(p);
+    struct dirent *de;
+    while (dir && (de = readdir(dir)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/FileLib/%s", lib, de->d_name);
+        rmdir(p);
+    }
+    if (dir)
+        closedir(dir);
+    const char *sub[] = {"FileLib", "DataLib", "PkgLib", ".cmhash"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", lib, sub[i]);
+        rmdir(p);
+    }
+    if (!root_was_there)
+        rmdir(lib);
+}
+
+/* The kept versions of a package (snapshot --keep), one "ID\n" each, or
+ * "" (no package, no library, nothing kept); malloc'd. */
+static int kept_cb(const cmh_ls_package *p, void *payload)
+{
+    char **out = payload;
+    for (size_t i = 0; i < p->nkept; i++) {
+        size_t have = *out ? strlen(*out) : 0;
+        size_t n = have + strlen(p->kept[i]) + 2;
+        char *m = realloc(*out, n);
+        if (!m)
+            return 1;
+        snprintf(m + have, n - have, "%s\n", p->kept[i]);
+        *out = m;
+    }
+    return 0;
+}
+
+static char *kept_versions(cmh_ctx *ctx, const char *lib, const char *pkgid)
+{
+    char *out = NULL;
+    cmh_ls_opts lo = CMH_LS_OPTS_INIT;
+    const char *ids[1] = {pkgid};
+    lo.lib = lib;
+    lo.pkgids = ids;
+    lo.npkgids = 1;
+    lo.package = kept_cb;
+    lo.payload = &out;
+    cmh_ls_result lr;
+    if (cmh_ls(ctx, &lo, &lr) != CMH_OK) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
 
 static void on_warning(const char *msg, void *payload)
 {
@@ -83,18 +235,19 @@ static unsigned long parse_num(const char *s, const char *what, bool *ok)
 }
 
 static void print_json(const cmh_snapshot_result *r, const char *display,
-                       const char *lib)
+                       const char *lib, bool created)
 {
-    printf("{\"command\":\"snapshot\",\"package\":");
+    printf("{\"command\":\"snapshot\",\"package_id\":");
     json_str(stdout, r->pkgid);
     printf(",\"content_id\":");
     json_str(stdout, r->content_id);
     printf(",\"version\":%u,\"previous_version\":%u,\"unchanged\":%s",
            r->version, r->previous_version, r->unchanged ? "true" : "false");
     printf(",\"source\":");
-    json_str(stdout, display);
+    json_path(stdout, display);
     printf(",\"library\":");
-    json_str(stdout, lib);
+    json_path(stdout, lib);
+    printf(",\"library_created\":%s", created ? "true" : "false");
     printf(",\"files\":%llu,\"folders\":%llu,\"bytes\":%llu,"
            "\"kbytes\":%llu,\"new_files\":%llu,\"new_bytes\":%llu,"
            "\"present_files\":%llu,\"retired_files\":%llu,\"skipped\":%llu",
@@ -147,6 +300,13 @@ int cmd_snapshot(int argc, char **argv)
                        strtoul(optarg, NULL, 10) > 999999999ul)) {
                 cli_error("--version must be from 1 to 999999999");
                 ok = false;
+            } else if (ok && o.new_version > CLI_VERSION_MAX_GIVEN) {
+                /* a package must keep numbers for later snapshots */
+                cli_error("--version %u would leave the package fewer than "
+                          "1000 version numbers (the highest is 999999999); "
+                          "give at most %u", o.new_version,
+                          CLI_VERSION_MAX_GIVEN);
+                ok = false;
             }
             break;
         case 'c': o.flags |= CMH_SNAPSHOT_IF_CHANGED; break;
@@ -174,18 +334,13 @@ int cmd_snapshot(int argc, char **argv)
         case 'p': prog_mode = 1; break;
         case 'q': prog_mode = -1; break;
         case 'h': fputs(snapshot_usage, stdout); return EXIT_OK;
-        default: ok = false;
+        default: return cli_bad_option("snapshot", argv);
         }
     }
-    if (ok && argc - optind != 2) {
-        cli_error("snapshot takes SOURCE and PKGID; see cmhash help "
-                  "snapshot");
-        ok = false;
-    }
-    if (!ok) {
-        fputs(snapshot_usage, stderr);
+    if (ok && argc - optind != 2)
+        return cli_usage("snapshot", "snapshot takes SOURCE and PKGID");
+    if (!ok)
         return EXIT_USAGE;
-    }
     const char *display = argv[optind];
     char pkgid[CMH_PKGID_SIZE];
     if (cmh_pkgid_parse(pkgid, argv[optind + 1]) != CMH_OK) {
@@ -200,6 +355,16 @@ int cmd_snapshot(int argc, char **argv)
         return EXIT_SOURCE;
     }
     o.lib = cli_lib_default(lib);
+    if (!placement_ok(source, o.lib)) {
+        free(source);
+        return EXIT_USAGE;
+    }
+    /* a new library is announced, and removed again if the run fails */
+    struct stat lsb;
+    char pkglib_path[4096];
+    snprintf(pkglib_path, sizeof pkglib_path, "%s/PkgLib", o.lib);
+    bool root_was_there = stat(o.lib, &lsb) == 0;
+    bool lib_was_there = stat(pkglib_path, &lsb) == 0;
     o.source = source;
     o.source_display = display;
     o.pkgid = pkgid;
@@ -221,6 +386,9 @@ int cmd_snapshot(int argc, char **argv)
                pkgid, display);
         fflush(stdout);
     }
+    /* kept versions this run will retire are announced after it */
+    char *kept_before = lib_was_there ? kept_versions(ctx, o.lib, pkgid)
+                                      : NULL;
     cmh_snapshot_result r;
     cmh_status st = cmh_snapshot(ctx, &o, &r);
     progress_done(&ui.pr);
@@ -229,17 +397,52 @@ int cmd_snapshot(int argc, char **argv)
         cli_warning("interrupted after the commit point: %s is committed "
                     "and the older versions were retired; exit 0",
                     r.content_id);
+    bool created = !lib_was_there && stat(pkglib_path, &lsb) == 0;
+    if (st == CMH_OK && kept_before && !r.unchanged) {
+        cmh_ctx *c2 = cli_ctx_new();
+        char *kept_after = c2 ? kept_versions(c2, o.lib, pkgid) : NULL;
+        cmh_ctx_free(c2);
+        char gone[1024] = "";
+        size_t ngone = 0;
+        for (char *p = kept_before, *q; *p; p = q + 1) {
+            q = strchr(p, '\n');
+            *q = 0;
+            char probe[64];
+            snprintf(probe, sizeof probe, "%s\n", p);
+            if (!kept_after || !strstr(kept_after, probe)) {
+                size_t l = strlen(gone);
+                snprintf(gone + l, sizeof gone - l, "%s%s", ngone ? ", " : "",
+                         p);
+                ngone++;
+            }
+        }
+        if (ngone)
+            cli_warning("retired %zu previously kept version(s) of %s: %s "
+                        "(this run has --keep %u; pass --keep N to keep "
+                        "them)", ngone, pkgid, gone, o.keep);
+        free(kept_after);
+    }
+    free(kept_before);
+    if (st != CMH_OK && created)
+        remove_new_library(o.lib, root_was_there);
+    else if (created && !json) {
+        char *a = cli_abs_path(o.lib);
+        cli_say("Created new library at %s\n", a ? a : o.lib);
+        free(a);
+    }
     if (st != CMH_OK) {
-        cli_error("%s", cmh_ctx_last_error(ctx));
+        cli_error_ctx(ctx);
         if (json) {
-            printf("{\"command\":\"snapshot\",\"package\":");
+            cli_json_error_done = true;
+            printf("{\"command\":\"snapshot\",\"package_id\":");
             json_str(stdout, pkgid);
             printf(",\"error\":");
             json_str(stdout, cmh_ctx_last_error(ctx));
+            cli_json_details(ctx);
             printf(",\"exit_code\":%d}\n", rc);
         }
     } else if (json) {
-        print_json(&r, display, o.lib);
+        print_json(&r, display, o.lib, created);
     } else if (r.unchanged) {
         cli_say("The hash for algorithm 32780 is %s\n", r.content_hash);
         cli_say("Package %s is unchanged since version %u; no new version "

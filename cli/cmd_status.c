@@ -21,13 +21,14 @@ static const char status_usage[] =
     "  --watch         report again whenever a library changes (inotify;\n"
     "                  polling where unavailable) until interrupted\n"
     "  --interval S    polling period in seconds (default 2)\n"
-    "  --json          one JSON object per report\n"
+    "  --json[=FILE]   one JSON object per report\n"
     "  --log FILE      append CMTrace-format log lines to FILE\n"
     "\n"
     "Exit codes: 0 distributed, 1 not distributed, 2 usage, 5 I/O error.\n";
 
 typedef struct st_out {
     bool json;
+    bool watch; /* text lines get a timestamp */
     size_t n;
 } st_out;
 
@@ -36,7 +37,7 @@ static int on_lib(const cmh_dp_lib *l, void *payload)
     st_out *s = payload;
     if (s->json) {
         printf("%s{\"library\":", s->n++ ? "," : "");
-        json_str(stdout, l->lib);
+        json_path(stdout, l->lib);
         printf(",\"version\":%u,\"content_id\":", l->version);
         json_str(stdout, l->content_id);
         printf(",\"present\":%s,\"installed\":%s,\"problem\":",
@@ -60,12 +61,12 @@ static int report(cmh_ctx *ctx, cmh_dp_opts *o, st_out *s)
 {
     cmh_dp_result r;
     s->n = 0;
+    char when[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (s->json) {
-        char when[32];
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
         printf("{\"command\":\"status\",\"time\":\"%s\",\"libraries\":[",
                when);
     }
@@ -76,13 +77,23 @@ static int report(cmh_ctx *ctx, cmh_dp_opts *o, st_out *s)
         fflush(stdout);
         return cli_fail(ctx, st, "status", false);
     }
+    if (r.target_version == 0) {
+        /* in none of the libraries: not "version 0, not distributed" */
+        if (s->json)
+            printf("]}\n");
+        cli_error("package %s is in none of the %zu libraries; check the "
+                  "ID and --lib", r.pkgid, o->nlibs);
+        fflush(stdout);
+        return EXIT_LIBRARY;
+    }
     if (s->json) {
-        printf("],\"package\":\"%s\",\"target_version\":%u,\"targeted\":%u,"
+        printf("],\"package_id\":\"%s\",\"target_version\":%u,\"targeted\":%u,"
                "\"installed\":%u,\"distributed\":%s}\n", r.pkgid,
                r.target_version, r.targeted, r.installed,
                r.distributed ? "true" : "false");
     } else {
-        cli_say("Package %s version %u: Targeted %u, Installed %u: %s\n",
+        cli_say("%s%sPackage %s version %u: Targeted %u, Installed %u: %s\n",
+                s->watch ? when : "", s->watch ? " " : "",
                 r.pkgid, r.target_version, r.targeted, r.installed,
                 r.distributed ? "distributed" : "not distributed");
     }
@@ -97,7 +108,7 @@ int cmd_status(int argc, char **argv)
         {"quick", no_argument, NULL, 'q'},
         {"watch", no_argument, NULL, 'w'},
         {"interval", required_argument, NULL, 'i'},
-        {"json", no_argument, NULL, 'j'},
+        CLI_OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -105,7 +116,7 @@ int cmd_status(int argc, char **argv)
     size_t nlibs = 0;
     bool watch = false;
     double interval = 2;
-    st_out s = {false, 0};
+    st_out s = {false, false, 0};
     cmh_dp_opts o = CMH_DP_OPTS_INIT;
     int c, rc = EXIT_OK;
     if (!libs) {
@@ -115,9 +126,22 @@ int cmd_status(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': libs[nlibs++] = optarg; break;
+        case 'l': {
+            /* the same library twice (any spelling) is one target */
+            bool dup = false;
+            char *a = realpath(optarg, NULL);
+            for (size_t i = 0; a && i < nlibs && !dup; i++) {
+                char *b = realpath(libs[i], NULL);
+                dup = b && !strcmp(a, b);
+                free(b);
+            }
+            free(a);
+            if (!dup)
+                libs[nlibs++] = optarg;
+            break;
+        }
         case 'q': o.flags |= CMH_DP_QUICK; break;
-        case 'w': watch = true; break;
+        case 'w': watch = s.watch = true; break;
         case 'i': {
             char *end;
             interval = strtod(optarg, &end);
@@ -131,13 +155,12 @@ int cmd_status(int argc, char **argv)
         }
         case 'j': s.json = true; break;
         case 'h': fputs(status_usage, stdout); free(libs); return EXIT_OK;
-        default: fputs(status_usage, stderr); free(libs); return EXIT_USAGE;
+        default: free(libs); return cli_bad_option("status", argv);
         }
     }
     if (argc - optind != 1) {
-        cli_error("status takes one PKGID; see cmhash help status");
         free(libs);
-        return EXIT_USAGE;
+        return cli_usage("status", "status takes one PKGID");
     }
     if (!nlibs)
         libs[nlibs++] = cli_lib_default(NULL);

@@ -39,24 +39,43 @@ static const char verify_usage[] =
     "  --io-rate MB/s     limit read bandwidth (decimal MB/s)\n"
     "  --nice             idle I/O class and lowest CPU priority\n"
     "  --threads N        worker threads (default: online CPUs)\n"
-    "  --json FILE|-      JSON Lines: one object per finding, per content,\n"
-    "                     and a final summary\n"
+    "  --json[=FILE]      JSON Lines (one object per finding, per content,\n"
+    "                     and a summary) on stdout, or in FILE; the text\n"
+    "                     summary then goes to stderr\n"
     "  --log FILE         the same in CMTrace format (appended)\n"
     "  --fail-on LEVEL    'warning' (default) or 'error': which findings\n"
     "                     make the exit code 1\n"
     "  --progress         always show progress on stderr\n"
-    "  --quiet            no progress, no finding lines (summary only)\n"
+    "  --quiet            no progress (findings and the summary still\n"
+    "                     print, as with every --quiet)\n"
     "\n"
     "Exit codes: 0 clean (info findings allowed), 1 errors or warnings,\n"
     "2 usage, 3 partial run (time limit or interrupted, nothing worse\n"
-    "found), 4 could not run (no library, unreadable root).\n";
+    "found), 4 could not run (no library, unreadable root, an ID the\n"
+    "library does not hold).\n";
 
 typedef struct vout {
     progress pr;     /* first: progress_cb gets this struct as payload */
     FILE *json;      /* NULL = no --json */
-    FILE *human;     /* finding lines: stdout, or stderr with --json - */
-    bool quiet;
+    FILE *human;     /* finding lines: stdout, or stderr with --json */
+    /* Contents that did not validate, "ID (status)" a line, for the text
+     * summary: written and read by the caller's thread (callbacks). */
+    char *failed;
+    size_t failed_len, nfailed;
 } vout;
+
+/* Remember a content that failed, for the summary. */
+static void note_failed(vout *o, const char *id, const char *status)
+{
+    size_t add = strlen(id) + strlen(status) + 8;
+    char *p = realloc(o->failed, o->failed_len + add);
+    if (!p)
+        return;
+    o->failed = p;
+    o->failed_len += (size_t)snprintf(p + o->failed_len, add, "%s (%s)\n",
+                                      id, status);
+    o->nfailed++;
+}
 
 static void json_kv_str(FILE *f, const char *k, const char *v)
 {
@@ -85,13 +104,12 @@ static int on_finding(const cmh_verify_finding *fd, void *payload)
         snprintf(extra, sizeof extra, " (expected %s, found %s)",
                  fd->expected[0] ? fd->expected : "-",
                  fd->actual[0] ? fd->actual : "-");
-    if (!o->quiet) {
-        progress_done(&o->pr);
-        fprintf(o->human, "%-7s %-21s %s%s%s%s: %s%s\n",
-                cmh_severity_name(fd->severity), fd->code_name, fd->path,
-                fd->content_id[0] ? " [" : "", fd->content_id,
-                fd->content_id[0] ? "]" : "", fd->detail, extra);
-    }
+    /* findings print under --quiet too: it silences progress only */
+    progress_done(&o->pr);
+    cli_printf_safe(o->human, "%-7s %-21s %s%s%s%s: %s%s\n",
+                    cmh_severity_name(fd->severity), fd->code_name, fd->path,
+                    fd->content_id[0] ? " [" : "", fd->content_id,
+                    fd->content_id[0] ? "]" : "", fd->detail, extra);
     cli_log((int)fd->severity, "%s: %s%s%s: %s%s", fd->code_name, fd->path,
             fd->content_id[0] ? " content " : "", fd->content_id,
             fd->detail, extra);
@@ -123,6 +141,8 @@ static int on_content(const cmh_verify_content *c, void *payload)
     int type = c->status == CMH_CSTATUS_VALIDATED ? 1
                : c->status >= 2000                ? 3
                                                   : 2;
+    if (c->status != CMH_CSTATUS_VALIDATED && c->status >= 2000)
+        note_failed(o, c->content_id, c->status_name);
     if (c->status >= 2000)
         cli_log(type, "%s (status message %d)", c->message, (int)c->status);
     else
@@ -251,13 +271,30 @@ static int write_text(const char *path, const char *text)
 }
 
 static void print_summary(FILE *f, const cmh_verify_summary *s,
-                          const char *lib)
+                          const char *lib, const vout *o)
 {
+    /* which contents failed, not only how many (the first 20) */
+    if (o->nfailed) {
+        fprintf(f, "Not validated:");
+        size_t shown = 0;
+        for (const char *p = o->failed, *q; p && *p && shown < 20;
+             p = q + 1, shown++) {
+            q = strchr(p, '\n');
+            char *item = strndup(p, (size_t)(q - p));
+            fputs(shown ? ", " : " ", f);
+            cli_put_safe(f, item ? item : "?");
+            free(item);
+        }
+        if (o->nfailed > shown)
+            fprintf(f, " and %zu more (--json or --log list all)",
+                    o->nfailed - shown);
+        fputc('\n', f);
+    }
     char bytes[32], rate[32];
     double r = s->seconds > 0 ? (double)s->bytes_hashed / s->seconds : 0;
     cli_human_bytes(bytes, sizeof bytes, (double)s->bytes_hashed);
     cli_human_bytes(rate, sizeof rate, r);
-    fprintf(f, "Verified %s: %llu contents (%llu validated, %llu hash "
+    cli_printf_safe(f, "Verified %s: %llu contents (%llu validated, %llu hash "
             "invalid, %llu failed, %llu incomplete, %llu skipped), %llu "
             "packages\n",
             lib, (unsigned long long)s->contents,
@@ -284,15 +321,16 @@ static void print_summary(FILE *f, const cmh_verify_summary *s,
                     (unsigned long long)s->findings[c]);
     fputc('\n', f);
     if (s->partial)
-        fprintf(f, "Partial run (%s): not every file was hashed\n",
-                s->stop_reason);
+        fprintf(f, "Partial run (%s): not every file was hashed; the "
+                "counts above are what was checked\n",
+                cli_interrupted ? "interrupted" : s->stop_reason);
 }
 
 static void json_summary(FILE *f, const cmh_verify_summary *s,
                          const char *lib, int exit_code)
 {
     fputs("{\"type\":\"summary\",\"library\":", f);
-    json_str(f, lib);
+    json_path(f, lib);
     fprintf(f, ",\"complete\":%s,\"partial\":%s", s->partial ? "false"
                                                              : "true",
             s->partial ? "true" : "false");
@@ -345,7 +383,7 @@ int cmd_verify(int argc, char **argv)
         {"io-rate", required_argument, NULL, 'i'},
         {"nice", no_argument, NULL, 'n'},
         {"threads", required_argument, NULL, 't'},
-        {"json", required_argument, NULL, 'j'},
+        CLI_OPT_JSON,
         {"fail-on", required_argument, NULL, 'F'},
         {"progress", no_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
@@ -358,7 +396,7 @@ int cmd_verify(int argc, char **argv)
     size_t nfilelibs = 0;
     bool ok = true, fail_on_error = false;
     int prog_mode = 0, c, rc = VEXIT_CANNOT_RUN;
-    vout out = {{0}, NULL, stdout, false};
+    vout out = {{0}, NULL, stdout, NULL, 0, 0};
     char *state_text = NULL;
     cmh_ctx *ctx = NULL;
     cmh_verify *v = NULL;
@@ -416,7 +454,7 @@ int cmd_verify(int argc, char **argv)
             o.threads = t;
             break;
         }
-        case 'j': json_path = optarg; break;
+        case 'j': json_path = "-"; break; /* main: --json=FILE is stdout */
         case 'F':
             if (!strcmp(optarg, "error"))
                 fail_on_error = true;
@@ -429,19 +467,15 @@ int cmd_verify(int argc, char **argv)
             }
             break;
         case 'p': prog_mode = 1; break;
-        case 'q':
-            prog_mode = -1;
-            out.quiet = true;
-            break;
+        case 'q': prog_mode = -1; break;
         case 'h':
             fputs(verify_usage, stdout);
             free(filelibs);
             return VEXIT_CLEAN;
-        default: ok = false;
+        default: free(filelibs); return cli_bad_option("verify", argv);
         }
     }
     if (!ok) {
-        fputs(verify_usage, stderr);
         free(filelibs);
         return VEXIT_USAGE;
     }
@@ -460,6 +494,25 @@ int cmd_verify(int argc, char **argv)
             goto out;
         }
         o.resume_state = state_text;
+        /* an unwritable STATE is found now, not after the whole run */
+        size_t n = strlen(resume) + 32;
+        char *probe = malloc(n);
+        FILE *pf = NULL;
+        if (probe) {
+            snprintf(probe, n, "%s.tmp-%ld", resume, (long)getpid());
+            pf = fopen(probe, "w");
+        }
+        if (!pf) {
+            cli_error("cannot write resume state %s: %s; check the folder "
+                      "and its permissions", resume,
+                      strerror(probe ? errno : ENOMEM));
+            free(probe);
+            rc = VEXIT_USAGE;
+            goto out;
+        }
+        fclose(pf);
+        unlink(probe);
+        free(probe);
     }
     if (json_path) {
         if (!strcmp(json_path, "-")) {
@@ -516,7 +569,7 @@ int cmd_verify(int argc, char **argv)
                 rc = VEXIT_PARTIAL;
         }
     }
-    print_summary(out.json == stdout ? stderr : stdout, s, o.lib);
+    print_summary(out.json == stdout ? stderr : stdout, s, o.lib, &out);
     if (cli_log_enabled()) {
         cli_log(s->errors ? 3 : s->warnings ? 2 : 1,
                 "Verify of %s: %llu contents, %llu files hashed, %llu "
@@ -540,5 +593,6 @@ out:
     cmh_ctx_free(ctx);
     free(state_text);
     free(filelibs);
+    free(out.failed);
     return rc;
 }

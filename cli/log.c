@@ -46,13 +46,12 @@ static long thread_id(void)
 }
 
 /* CMTrace escapes nothing; a message must not close the LOG[ ] bracket or
- * span lines, so "]LOG]!>" and line breaks are neutralised. */
+ * span lines, so "]LOG]!>" is neutralised and control characters (line
+ * breaks, ESC) are escaped as \xHH by cli_safe_dup before this. */
 static void put_msg(FILE *f, const char *msg)
 {
     for (const char *p = msg; *p; p++) {
-        if (*p == '\n' || *p == '\r')
-            fputc(' ', f);
-        else if (!strncmp(p, "]LOG]!>", 7)) {
+        if (!strncmp(p, "]LOG]!>", 7)) {
             fputs("]LOG] ", f); /* the "!>" follows */
             p += 4;
         } else
@@ -64,11 +63,17 @@ void cli_log_v(int type, const char *fmt, va_list ap)
 {
     if (!g_log)
         return;
-    char msg[4096];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && msg[n - 1] == '\n')
-        msg[--n] = 0;
+    /* the whole message, however long (a list of every bad name) */
+    char *raw = cli_vformat(fmt, ap);
+    if (!raw)
+        return;
+    size_t n = strlen(raw);
+    while (n && raw[n - 1] == '\n')
+        raw[--n] = 0;
+    char *msg = cli_safe_dup(raw);
+    free(raw);
+    if (!msg)
+        return;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
@@ -83,6 +88,7 @@ void cli_log_v(int type, const char *fmt, va_list ap)
             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
             tm.tm_mon + 1, tm.tm_mday, tm.tm_year + 1900, type, thread_id());
     fflush(g_log);
+    free(msg);
 }
 
 void cli_log(int type, const char *fmt, ...)
@@ -97,13 +103,13 @@ void cli_say(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    char *raw = cli_vformat(fmt, ap);
     va_end(ap);
-    if (g_log) {
-        va_start(ap, fmt);
-        cli_log_v(1, fmt, ap);
-        va_end(ap);
-    }
+    if (!raw)
+        return;
+    cli_printf_safe(stdout, "%s", raw); /* a line, escaped */
+    cli_log(1, "%s", raw);
+    free(raw);
 }
 
 int cli_log_take_option(int *argc, char **argv, const char **err)

@@ -1,6 +1,8 @@
 /* cmhash: command-line tool over libcmhash. */
 #include "cli.h"
 
+#include <errno.h>
+#include <getopt.h>
 #include <string.h>
 
 static const char main_usage[] =
@@ -111,7 +113,44 @@ int main(int argc, char **argv)
         return EXIT_IO;
     }
     cli_log(1, "Started: %s", line);
+    /* --json[=FILE], the same in every command: FILE becomes stdout and
+     * the command sees a bare --json (before a "--" only). */
+    for (int i = 1; i < cargc; i++) {
+        if (!strcmp(cargv[i], "--"))
+            break;
+        if (!strcmp(cargv[i], "--json")) {
+            cli_json_wanted = true;
+        } else if (!strncmp(cargv[i], "--json=", 7)) {
+            const char *path = cargv[i] + 7;
+            cli_json_wanted = true;
+            cargv[i] = "--json";
+            if (!*path) {
+                cli_error("--json=FILE needs a FILE (bare --json prints to "
+                          "stdout); see cmhash help %s", cmd);
+                return EXIT_USAGE;
+            }
+            if (!freopen(path, "w", stdout)) {
+                cli_error("cannot write the JSON file %s: %s; check the "
+                          "path and permissions", path, strerror(errno));
+                return EXIT_IO;
+            }
+        }
+    }
+    opterr = 0; /* the commands report option errors in one line */
     int rc = c->run(cargc, cargv);
+    /* a failure under --json always ends with a JSON error object */
+    if (cli_json_wanted && rc >= EXIT_USAGE && !cli_json_error_done &&
+        cli_last_error()[0]) {
+        printf("{\"command\":");
+        json_str(stdout, cmd);
+        printf(",\"error\":");
+        json_str(stdout, cli_last_error());
+        printf(",\"exit_code\":%d}\n", rc);
+    }
+    if (fflush(stdout) != 0 && rc == EXIT_OK) {
+        cli_error("cannot write the output: %s", strerror(errno));
+        rc = EXIT_IO;
+    }
     cli_log(rc ? 3 : 1, "%s finished with exit code %d", cmd, rc);
     cli_log_close();
     return rc;

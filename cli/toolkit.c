@@ -21,15 +21,46 @@ bool cli_parse_u32(const char *s, const char *what, uint32_t max,
     return true;
 }
 
+void cli_error_ctx(cmh_ctx *ctx)
+{
+    cli_error("%s", cmh_ctx_last_error(ctx));
+    const char *d = cmh_ctx_last_detail(ctx);
+    /* the whole list, one log line each: the line above shows the first
+     * items only */
+    for (const char *p = d, *q; *p; p = q + (*q != 0)) {
+        q = p + strcspn(p, "\n");
+        cli_log(3, "  %.*s", (int)(q - p), p);
+    }
+}
+
+void cli_json_details(cmh_ctx *ctx)
+{
+    const char *d = cmh_ctx_last_detail(ctx);
+    if (!*d)
+        return;
+    printf(",\"details\":[");
+    for (const char *p = d, *q; *p; p = q + (*q != 0)) {
+        q = p + strcspn(p, "\n");
+        char *item = strndup(p, (size_t)(q - p));
+        if (p > d)
+            putchar(',');
+        json_str(stdout, item ? item : "");
+        free(item);
+    }
+    putchar(']');
+}
+
 int cli_fail(cmh_ctx *ctx, cmh_status st, const char *command, bool json)
 {
     int rc = cli_exit_for(st);
-    cli_error("%s", cmh_ctx_last_error(ctx));
+    cli_error_ctx(ctx);
     if (json) {
+        cli_json_error_done = true;
         printf("{\"command\":");
         json_str(stdout, command);
         printf(",\"error\":");
         json_str(stdout, cmh_ctx_last_error(ctx));
+        cli_json_details(ctx);
         printf(",\"exit_code\":%d}\n", rc);
     }
     return rc;

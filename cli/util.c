@@ -1,7 +1,12 @@
 /* Output helpers of the cmhash tool. */
 #include "cli.h"
 
+#include <dirent.h>
 #include <signal.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/ioctl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,29 +30,38 @@ int cli_exit_for(cmh_status st)
     return EXIT_IO;
 }
 
+static char g_last_error[2048];
+
+/* One message line to stderr and the log, control characters escaped
+ * (names come from sources and libraries an attacker may have crafted). */
+static void say_err(int type, const char *prefix, const char *fmt,
+                    va_list ap)
+{
+    char *msg = cli_vformat(fmt, ap);
+    char *safe = cli_safe_dup(msg ? msg : fmt);
+    const char *text = safe ? safe : "(out of memory)";
+    fprintf(stderr, "cmhash: %s: %s\n", prefix, text);
+    if (type == 3)
+        snprintf(g_last_error, sizeof g_last_error, "%s",
+                 msg ? msg : text);
+    cli_log(type, "%s", text);
+    free(safe);
+    free(msg);
+}
+
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
-    fputs("cmhash: error: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    va_start(ap, fmt);
-    cli_log_v(3, fmt, ap);
+    say_err(3, "error", fmt, ap);
     va_end(ap);
 }
 
 void cli_warning(const char *fmt, ...)
 {
     va_list ap;
-    fputs("cmhash: warning: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    va_start(ap, fmt);
-    cli_log_v(2, fmt, ap);
+    say_err(2, "warning", fmt, ap);
     va_end(ap);
 }
 
@@ -145,18 +159,31 @@ int progress_cb(const cmh_progress *pr, void *payload)
         snprintf(eta, sizeof eta, "  ETA %d:%02d", (int)left / 60,
                  (int)left % 60);
     }
-    int w;
+    char line[256];
     if (pr->files_total)
-        w = fprintf(stderr, "\r%-6s %llu/%llu files  %s/%s  %s/s%s\x1b[K",
-                    pr->phase, (unsigned long long)pr->files_done,
-                    (unsigned long long)pr->files_total, done, total, rate,
-                    eta);
+        snprintf(line, sizeof line, "%-6s %llu/%llu files  %s/%s  %s/s%s",
+                 pr->phase, (unsigned long long)pr->files_done,
+                 (unsigned long long)pr->files_total, done, total, rate,
+                 eta);
     else
-        w = fprintf(stderr, "\r%-6s %llu files found\x1b[K", pr->phase,
-                    (unsigned long long)pr->files_done);
+        snprintf(line, sizeof line, "%-6s %llu files found", pr->phase,
+                 (unsigned long long)pr->files_done);
+    /* clipped to the terminal: a wrapped line cannot be redrawn with \r */
+    int cols = cli_terminal_columns();
+    int w = fprintf(stderr, "\r%.*s\x1b[K", cols > 1 ? cols - 1 : 1, line);
     p->width = w;
     fflush(stderr);
     return 0;
+}
+
+int cli_terminal_columns(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    int n = c ? atoi(c) : 0;
+    return n > 0 ? n : 80;
 }
 
 void progress_done(progress *p)
@@ -192,6 +219,31 @@ const char *cli_lib_default(const char *opt)
     if (env && *env)
         return env;
     return "./SCCMContentLib";
+}
+
+/* The last component (len bytes) of out[0..o) names a server or share:
+ * when it does not exist as spelt, use the one entry of its folder that
+ * equals it ignoring ASCII case. Returns the (unchanged) length. */
+static size_t unc_match_case(char *out, size_t o, size_t len)
+{
+    struct stat sb;
+    if (stat(out, &sb) == 0)
+        return o;
+    char *name = out + o - len;
+    name[-1] = 0;
+    DIR *d = opendir(o - len - 1 ? out : "/");
+    name[-1] = '/';
+    if (!d)
+        return o;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strlen(de->d_name) == len && !strncasecmp(de->d_name, name, len)) {
+            memcpy(name, de->d_name, len);
+            break;
+        }
+    }
+    closedir(d);
+    return o;
 }
 
 char *cli_map_unc(const char *src, const char *unc_root, const char **err)
@@ -256,7 +308,12 @@ char *cli_map_unc(const char *src, const char *unc_root, const char **err)
             out[o++] = '/';
             memcpy(out + o, p, len);
             o += len;
+            out[o] = 0;
             comps++;
+            /* Windows matches server and share names case-insensitively:
+             * \\CM2\REAL is the share mounted as <root>/cm2/real */
+            if (comps <= 2)
+                o = unc_match_case(out, o, len);
         }
         p = *q ? q + 1 : q;
     }
@@ -267,4 +324,166 @@ char *cli_map_unc(const char *src, const char *unc_root, const char **err)
         return NULL;
     }
     return out;
+}
+
+bool cli_json_wanted;
+bool cli_json_error_done;
+const char *cli_last_error(void)
+{
+    return g_last_error;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_error("%s; see cmhash help %s", msg, cmd);
+    return EXIT_USAGE;
+}
+
+int cli_bad_option(const char *cmd, char **argv)
+{
+    /* getopt_long has moved optind past the offending element, except for
+     * a missing value at the end of argv */
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (optopt && optopt != '?' && optopt < 256 && arg[0] == '-' &&
+        arg[1] == '-' && !strchr(arg, '='))
+        return cli_usage(cmd, "option '%s' needs a value", arg);
+    if (arg[0] == '-' && arg[1] == '-' && strchr(arg, '=')) {
+        char *e = cli_safe_dup(arg);
+        int rc = cli_usage(cmd, "option '%.*s' takes no value or is "
+                           "unknown", (int)(strchr(e ? e : arg, '=') -
+                                            (e ? e : arg)), e ? e : arg);
+        free(e);
+        return rc;
+    }
+    char *e = cli_safe_dup(arg);
+    int rc = cli_usage(cmd, "unknown option '%s'", e ? e : arg);
+    free(e);
+    return rc;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if none. */
+static int utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    int n = c >= 0xC2 && c <= 0xDF ? 2 : (c & 0xF0) == 0xE0 ? 3
+          : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    for (int i = 1; n && i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)))
+        return 0;
+    if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90)))
+        return 0;
+    /* C1 controls U+0080..U+009F (C2 80..C2 9F): CSI etc. on terminals */
+    if (n == 2 && c == 0xC2 && p[1] < 0xA0)
+        return 0;
+    return n;
+}
+
+static size_t safe_into(char *out, const char *s)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p >= 0x20 && *p < 0x7F) {
+            if (out)
+                out[o] = (char)*p;
+            o++;
+            p++;
+            continue;
+        }
+        int n = *p >= 0x80 ? utf8_len(p) : 0;
+        if (n) {
+            if (out)
+                memcpy(out + o, p, (size_t)n);
+            o += (size_t)n;
+            p += n;
+            continue;
+        }
+        if (out)
+            snprintf(out + o, 5, "\\x%02X", *p);
+        o += 4;
+        p++;
+    }
+    if (out)
+        out[o] = 0;
+    return o;
+}
+
+void cli_put_safe(FILE *f, const char *s)
+{
+    char *e = cli_safe_dup(s);
+    fputs(e ? e : "?", f);
+    free(e);
+}
+
+char *cli_safe_dup(const char *s)
+{
+    if (!s)
+        s = "";
+    char *out = malloc(safe_into(NULL, s) + 1);
+    if (out)
+        safe_into(out, s);
+    return out;
+}
+
+char *cli_abs_path(const char *path)
+{
+    char *r = realpath(path, NULL);
+    if (r)
+        return r;
+    if (path[0] == '/')
+        return strdup(path);
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd))
+        return strdup(path);
+    size_t n = strlen(cwd) + strlen(path) + 2;
+    char *o = malloc(n);
+    if (o)
+        snprintf(o, n, "%s/%s", cwd, path);
+    return o;
+}
+
+void json_path(FILE *f, const char *path)
+{
+    bool unc = (path[0] == '\\' && path[1] == '\\') ||
+               (path[0] == '/' && path[1] == '/' && path[2] != '/');
+    char *a = unc ? NULL : cli_abs_path(path);
+    json_str(f, a ? a : path);
+    free(a);
+}
+
+char *cli_vformat(const char *fmt, va_list ap)
+{
+    va_list aq;
+    va_copy(aq, ap);
+    int len = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    char *raw = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (raw)
+        vsnprintf(raw, (size_t)len + 1, fmt, ap);
+    return raw;
+}
+
+void cli_printf_safe(FILE *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *raw = cli_vformat(fmt, ap);
+    va_end(ap);
+    if (!raw)
+        return;
+    size_t n = strlen(raw);
+    bool nl = n && raw[n - 1] == '\n';
+    if (nl)
+        raw[n - 1] = 0;
+    cli_put_safe(f, raw);
+    if (nl)
+        fputc('\n', f);
+    free(raw);
 }

@@ -282,7 +282,7 @@ static cmh_status send_full(dl *d, const cmh_node *n, const char *hex)
         e = errno;
         close(in);
         return cmh__fail(d->ctx, CMH_E_IO, "cannot write %s/file: %s; %s",
-                         d->o->outdir, strerror(e), cmh__write_hint(e));
+                         d->o->outdir, strerror(e), cmh__dest_hint(e));
     }
     uint64_t nb;
     uint8_t sha[CMH_SHA256_LEN];
@@ -357,7 +357,7 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
         e = errno;
         tmp[0] = 0;
         st = cmh__fail(d->ctx, CMH_E_IO, "cannot write %s/delta: %s; %s",
-                       d->o->outdir, strerror(e), cmh__write_hint(e));
+                       d->o->outdir, strerror(e), cmh__dest_hint(e));
         goto out;
     }
     job = rs_delta_begin(sig);
@@ -592,7 +592,7 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
         e = open_sub(d.out_fd, "file", &d.file_fd);
     if (e) {
         st = cmh__fail(ctx, CMH_E_IO, "cannot write in %s: %s; %s",
-                       o->outdir, strerror(e), cmh__write_hint(e));
+                       o->outdir, strerror(e), cmh__dest_hint(e));
         goto done;
     }
     d.md = EVP_MD_CTX_new();
@@ -615,7 +615,7 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
     if ((e = cmh_write_atomic(d.out_fd, "MANIFEST", d.man.data, d.man.len,
                               false)) != 0)
         st = cmh__fail(ctx, CMH_E_IO, "cannot write %s/MANIFEST: %s; %s",
-                       o->outdir, strerror(e), cmh__write_hint(e));
+                       o->outdir, strerror(e), cmh__dest_hint(e));
 done:
     if (d.delta_fd >= 0)
         close(d.delta_fd);
@@ -720,7 +720,7 @@ static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
         e = errno;
         tmp[0] = 0;
         st = cmh__fail(ctx, CMH_E_IO, "cannot write %s/%s: %s; %s",
-                       p->o->out, path, strerror(e), cmh__write_hint(e));
+                       p->o->out, path, strerror(e), cmh__dest_hint(e));
         goto out;
     }
     uint64_t nb = 0;
@@ -903,6 +903,8 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
     char *man = NULL;
     size_t len = 0;
     char to_hash[CMH_HEX_SIZE] = "";
+    char *work = NULL;       /* temp output folder until renamed */
+    bool out_existed = true; /* OUTDIR was there before the run */
     cmh_status st = CMH_OK;
     if (!o || o->version != CMH_PATCH_OPTS_VERSION || !o->base ||
         !o->delta || !o->out || !o->out[0]) {
@@ -934,9 +936,23 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
         goto done;
     }
     bool empty;
-    if ((st = cmh__dest_open(ctx, o->out, false, &p.out_fd, &empty)) !=
+    struct stat osb;
+    out_existed = stat(o->out, &osb) == 0;
+    int chk_fd = -1;
+    if ((st = cmh__dest_open(ctx, o->out, false, &chk_fd, &empty)) !=
         CMH_OK)
         goto done;
+    close(chk_fd);
+    /* the tree is built in a temp folder beside OUTDIR and renamed onto
+     * it (empty) at the end: a failed patch leaves no partial output */
+    if ((st = cmh__dest_tmp(ctx, o->out, "patch", &work)) != CMH_OK)
+        goto done;
+    if ((p.out_fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        int oe = errno;
+        st = cmh__fail(ctx, CMH_E_IO, "cannot open %s: %s; %s", work,
+                       strerror(oe), cmh__dest_hint(oe));
+        goto done;
+    }
     p.md = EVP_MD_CTX_new();
     p.inbuf = malloc(DELTA_BUF_SIZE);
     p.outbuf = malloc(DELTA_BUF_SIZE);
@@ -963,14 +979,33 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
         st = bad_manifest(&p, "no 'to' line");
         goto done;
     }
-    if ((st = cmh_hash_dir(ctx, o->out, res->content_hash)) != CMH_OK)
+    if ((st = cmh_hash_dir(ctx, work, res->content_hash)) != CMH_OK)
         goto done;
-    if (strcmp(res->content_hash, to_hash))
+    if (strcmp(res->content_hash, to_hash)) {
         st = cmh__fail(ctx, CMH_E_SOURCE,
                        "%s hashes to %s, not to %s (%s): the delta folder "
                        "%s is incomplete or damaged", o->out,
                        res->content_hash, to_hash, res->to_id, o->delta);
+        goto done;
+    }
+    if (rename(work, o->out) != 0) { /* onto the empty OUTDIR */
+        int re = errno;
+        st = cmh__fail(ctx, CMH_E_IO, "cannot move the rebuilt tree to %s: "
+                       "%s; %s", o->out, strerror(re), cmh__dest_hint(re));
+        goto done;
+    }
+    free(work);
+    work = NULL;
 done:
+    if (work) { /* a failed patch: no partial output */
+        if (p.out_fd >= 0)
+            close(p.out_fd);
+        p.out_fd = -1;
+        cmh_os_remove_tree(AT_FDCWD, work);
+        free(work);
+        if (!out_existed)
+            rmdir(o->out);
+    }
     if (p.base_fd >= 0)
         close(p.base_fd);
     if (p.delta_fd >= 0)

@@ -52,7 +52,7 @@ static bool tick(ext *x)
 static cmh_status fail_write(ext *x, int e, const char *rel)
 {
     return cmh__fail(x->ctx, CMH_E_IO, "cannot write %s/%s: %s; %s",
-                     x->o->dest, rel, strerror(e), cmh__write_hint(e));
+                     x->o->dest, rel, strerror(e), cmh__dest_hint(e));
 }
 
 static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
@@ -228,6 +228,8 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
     int dfd = -1;
     cmh_status st;
     char hash[CMH_HEX_SIZE], cid[CMH_CID_SIZE];
+    char *work = NULL; /* the temp folder built in, until renamed */
+    bool use_tmp = false;
     if (!o || o->version != CMH_EXTRACT_OPTS_VERSION || !o->lib || !o->id ||
         !o->dest || !o->dest[0]) {
         st = cmh__fail(ctx, CMH_E_INVALID, "bad extract options");
@@ -256,13 +258,32 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
     }
     x.files_total = c.files;
     x.bytes_total = c.bytes;
-    int e = cmh_mkdir_p(o->dest);
+    /* A new or empty DEST is built in a temp folder beside it and renamed
+     * in at the end: a failed run leaves no partial tree behind. */
+    struct stat dsb;
+    int se = stat(o->dest, &dsb) != 0 ? errno : 0;
+    if (se == 0 && S_ISDIR(dsb.st_mode)) {
+        int tfd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        bool was_empty = false;
+        if (tfd >= 0) {
+            if (dir_entries(tfd, &was_empty) != 0)
+                was_empty = false;
+            close(tfd);
+        }
+        use_tmp = was_empty;
+    } else {
+        use_tmp = se == ENOENT;
+    }
+    if (use_tmp && (st = cmh__dest_tmp(ctx, o->dest, "extract", &work)))
+        goto done;
+    const char *out_path = use_tmp ? work : o->dest;
+    int e = use_tmp ? 0 : cmh_mkdir_p(o->dest);
     if (!e)
-        e = (dfd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
+        e = (dfd = open(out_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
                 ? errno : 0;
     if (e) {
         st = cmh__fail(ctx, CMH_E_IO, "cannot create or open %s: %s; %s",
-                       o->dest, strerror(e), cmh__write_hint(e));
+                       o->dest, strerror(e), cmh__dest_hint(e));
         goto done;
     }
     bool empty = false;
@@ -291,7 +312,7 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
      * so the check is over what we wrote (hashes taken while copying). */
     if (empty) {
         char got[CMH_HEX_SIZE];
-        if ((st = cmh_hash_dir(ctx, o->dest, got)) != CMH_OK)
+        if ((st = cmh_hash_dir(ctx, out_path, got)) != CMH_OK)
             goto done;
         if (strcmp(got, hash)) {
             st = cmh__fail(ctx, CMH_E_IO,
@@ -300,6 +321,25 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
                            "bytes", o->dest, got, hash);
             goto done;
         }
+        res->tree_verified = 1;
+    } else {
+        /* --force into a folder that held entries: the tree as a whole is
+         * verified only if it now holds exactly the content */
+        char got[CMH_HEX_SIZE];
+        res->tree_verified = cmh_hash_dir(ctx, out_path, got) == CMH_OK &&
+                             !strcmp(got, hash);
+        ctx->err[0] = 0;
+    }
+    if (use_tmp) {
+        if (rename(work, o->dest) != 0) { /* onto a missing or empty DEST */
+            e = errno;
+            st = cmh__fail(ctx, CMH_E_IO, "cannot move the extracted tree "
+                           "to %s: %s; %s", o->dest, strerror(e),
+                           cmh__dest_hint(e));
+            goto done;
+        }
+        free(work);
+        work = NULL;
     }
     res->files = c.files;
     res->folders = c.folders;
@@ -307,6 +347,10 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
 done:
     if (dfd >= 0)
         close(dfd);
+    if (work) { /* a failed run into a temp folder: remove it */
+        cmh_os_remove_tree(AT_FDCWD, work);
+        free(work);
+    }
     EVP_MD_CTX_free(x.md);
     free(x.buf);
     cmh_node_free(root);

@@ -342,10 +342,15 @@ cmh_status cmh__mirror_load(cmh_ctx *ctx, cmh_library *l, const char *cid,
         return cmh__fail(ctx, CMH_E_LIBRARY,
                          "%s/DataLib/%s is missing; run cmhash verify",
                          l->path, cid);
+    struct stat lsb; /* O_NOFOLLOW|O_DIRECTORY says ENOTDIR for a link */
+    if (e == ENOTDIR &&
+        fstatat(l->datalib_fd, cid, &lsb, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(lsb.st_mode))
+        e = ELOOP;
     if (e)
-        return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
-                               "cannot open %s/DataLib/%s (a symbolic link "
-                               "or not a folder?)", l->path, cid);
+        return cmh__fail(ctx, CMH_E_LIBRARY, "cannot open %s/DataLib/%s: "
+                         "%s (%s)", l->path, cid, strerror(e),
+                         cmh__read_hint(e));
     cmh_node *r = cmh_node_new("", 0, true);
     if (!r) {
         close(fd);
@@ -443,6 +448,35 @@ int cmh__copy_hash(int in, int out, EVP_MD_CTX *md, EVP_MD *mdt,
 
 /* ---- destinations ---- */
 
+cmh_status cmh__dest_tmp(cmh_ctx *ctx, const char *dest, const char *tag,
+                         char **out)
+{
+    *out = NULL;
+    const char *slash = strrchr(dest, '/');
+    size_t plen = slash ? (size_t)(slash - dest) : 0;
+    size_t n = plen + strlen(tag) + 64;
+    char *work = malloc(n);
+    if (!work)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    snprintf(work, n, "%.*s%s" CMH_TMP_PREFIX "%ld-%s", (int)plen, dest,
+             slash ? "/" : "", (long)getpid(), tag);
+    int e = 0;
+    if (plen) { /* DEST's parents are made as before */
+        work[plen] = 0;
+        e = cmh_mkdir_p(work);
+        work[plen] = '/';
+    }
+    if (!e && mkdir(work, 0755) != 0)
+        e = errno;
+    if (e) {
+        free(work);
+        return cmh__fail(ctx, CMH_E_IO, "cannot create a folder beside %s: "
+                         "%s; %s", dest, strerror(e), cmh__dest_hint(e));
+    }
+    *out = work;
+    return CMH_OK;
+}
+
 
 cmh_status cmh__dest_open(cmh_ctx *ctx, const char *path,
                           bool allow_nonempty, int *fd, bool *was_empty)
@@ -455,7 +489,7 @@ cmh_status cmh__dest_open(cmh_ctx *ctx, const char *path,
         e = errno;
     if (e)
         return cmh__fail(ctx, CMH_E_IO, "cannot create or open %s: %s; %s",
-                         path, strerror(e), cmh__write_hint(e));
+                         path, strerror(e), cmh__dest_hint(e));
     int dup_fd = dup(dfd);
     DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
     if (!d) {

@@ -24,9 +24,16 @@
 
 struct cmh_ctx {
     char err[CMH_ERRMSG_SIZE];
+    char *detail; /* full list behind err (cmh__fail_list), or NULL */
     EVP_MD *sha256; /* fetched once, shared read-only by all threads */
 };
 
+/* Fail with a list that may be long (bad names, links): the message is
+ * "HEAD: 'a'; 'b'; ... and K more; HINT" with at most 10 items, so the
+ * hint always fits; the whole list (one item a line) is kept for
+ * cmh_ctx_last_detail. @p lines: items separated by '\n'. */
+cmh_status cmh__fail_list(cmh_ctx *ctx, cmh_status st, const char *head,
+                          const char *lines, const char *hint);
 /* Set the context's error message (printf style); returns @p st. */
 cmh_status cmh__fail(cmh_ctx *ctx, cmh_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -38,6 +45,11 @@ cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
 cmh_status cmh__status_for_write_errno(int err);
 /* A one-line fix hint for a write errno. */
 const char *cmh__write_hint(int err);
+/* The same for a destination folder (extract DEST, delta/patch OUTDIR):
+ * the destination, not the library, is the problem. */
+const char *cmh__dest_hint(int err);
+/* Advice for a read of library content failing with errno err. */
+const char *cmh__read_hint(int err);
 
 /* ---- growable byte buffer ---- */
 typedef struct cmh_buf {
@@ -76,6 +88,8 @@ void cmh_utf16_lower(uint16_t *s, size_t n);
 int cmh_utf16_cmp(const uint16_t *a, size_t an, const uint16_t *b, size_t bn);
 /* Why a name cannot live on Windows, or NULL if it can. */
 const char *cmh_name_problem(const char *name);
+/* The same for a folder (is_dir: no ".INI" is added in the mirror). */
+const char *cmh_name_problem_kind(const char *name, bool is_dir);
 
 /* ---- content tree (tree.c): what the content hash is computed over ---- */
 typedef struct cmh_node cmh_node;

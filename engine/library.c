@@ -81,7 +81,14 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     e = cmh_os_open_dir(AT_FDCWD, path, &l->root_fd);
     if (e == ENOENT && create) {
-        e = cmh_mkdir_p(path);
+        /* only the last component: a mistyped --lib is not created with
+         * all its parents (docs/FORMAT.md, "Libraries") */
+        e = mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : errno;
+        if (e == ENOENT)
+            return cmh__fail(ctx, CMH_E_LIBRARY,
+                             "cannot create library %s: its parent folder "
+                             "does not exist; check --lib, or create the "
+                             "parent first", path);
         if (e)
             return cmh__fail(ctx, CMH_E_LIBRARY,
                              "cannot create library %s: %s; %s", path,

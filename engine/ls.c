@@ -149,6 +149,26 @@ static cmh_status one_package(ls_run *r, const char *pkgid,
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto out;
     }
+    /* kept versions (snapshot --keep) hold FileLib entries too: they count
+     * in the stored bytes and the library totals (a kept mirror that
+     * cannot be read is verify's to report) */
+    uint64_t kept_bytes = 0, kept_files = 0;
+    for (size_t k = 0; k < kept.n; k++) {
+        cmh_node *kroot = NULL;
+        cmh_tree_counts kc;
+        if (cmh__mirror_load(ctx, &r->lib, kept.ids[k], &kroot, &kc) ==
+            CMH_OK) {
+            kept_bytes += kc.bytes; /* logical bytes of the totals too */
+            kept_files += kc.files;
+            bool okc = collect(kroot, &mine);
+            cmh_node_free(kroot);
+            if (!okc) {
+                st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+                goto out;
+            }
+        }
+        ctx->err[0] = 0;
+    }
     stored_unique(&mine);
     p.version = info.version;
     p.content_id = cid;
@@ -175,8 +195,8 @@ static cmh_status one_package(ls_run *r, const char *pkgid,
     }
     p.kept = (const char *const *)kept.ids;
     p.nkept = kept.n;
-    res->files += c.files;
-    res->bytes += c.bytes;
+    res->files += c.files + kept_files;
+    res->bytes += c.bytes + kept_bytes;
 report:
     res->packages++;
     if (r->o->package && r->o->package(&p, r->o->payload)) {

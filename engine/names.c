@@ -159,7 +159,33 @@ int cmh_utf16_cmp(const uint16_t *a, size_t an, const uint16_t *b, size_t bn)
     return an < bn ? -1 : an > bn;
 }
 
+/* Is s (n bytes) one of the device names Windows reserves in every
+ * folder, compared ASCII case-insensitively? CON PRN AUX NUL, COM0-COM9
+ * and LPT0-LPT9, COM and LPT with a superscript digit 1-3 (U+00B9, U+00B2,
+ * U+00B3, which Windows treats as digits here), CONIN$ and CONOUT$. */
+static bool reserved_device(const char *s, size_t n)
+{
+    static const char *const plain[] = {"CON", "PRN", "AUX", "NUL",
+                                        "CONIN$", "CONOUT$"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+        if (n == strlen(plain[i]) && !strncasecmp(s, plain[i], n))
+            return true;
+    if (n < 4 || (strncasecmp(s, "COM", 3) && strncasecmp(s, "LPT", 3)))
+        return false;
+    if (n == 4 && s[3] >= '0' && s[3] <= '9')
+        return true;
+    /* superscript one, two, three: C2 B9, C2 B2, C2 B3 */
+    return n == 5 && (unsigned char)s[3] == 0xC2 &&
+           ((unsigned char)s[4] == 0xB9 || (unsigned char)s[4] == 0xB2 ||
+            (unsigned char)s[4] == 0xB3);
+}
+
 const char *cmh_name_problem(const char *name)
+{
+    return cmh_name_problem_kind(name, false);
+}
+
+const char *cmh_name_problem_kind(const char *name, bool is_dir)
 {
     size_t len = strlen(name);
     uint16_t *u;
@@ -177,20 +203,17 @@ const char *cmh_name_problem(const char *name)
     if (len && (name[len - 1] == ' ' || name[len - 1] == '.'))
         return "ends in a space or a dot";
     /* Reserved device names, with or without an extension, any case. */
-    static const char *const reserved[] = {"CON", "PRN", "AUX", "NUL"};
     size_t stem = strcspn(name, ".");
     /* Windows also ignores trailing spaces before the extension. */
     while (stem > 0 && name[stem - 1] == ' ')
         stem--;
-    for (size_t i = 0; i < 4; i++)
-        if (stem == 3 && !strncasecmp(name, reserved[i], 3))
-            return "is a reserved device name";
-    if (stem == 4 && (!strncasecmp(name, "COM", 3) ||
-                      !strncasecmp(name, "LPT", 3)) &&
-        name[3] >= '1' && name[3] <= '9')
+    if (reserved_device(name, stem))
         return "is a reserved device name";
-    /* The mirror stores F as F.INI: keep within NAME_MAX (255 bytes). */
-    if (len + 4 > 255)
-        return "is too long (more than 251 bytes)";
+    /* NTFS holds 255 UTF-16 code units per name (not bytes: a CJK name of
+     * 200 characters is fine); the mirror stores a file F as F.INI. */
+    if (ulen + (is_dir ? 0 : 4) > 255)
+        return is_dir ? "is too long (more than 255 UTF-16 units)"
+                      : "is too long (more than 251 UTF-16 units, the "
+                        "mirror adds .INI)";
     return NULL;
 }

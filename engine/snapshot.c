@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -54,6 +55,7 @@ typedef struct snap {
     const cmh_snapshot_opts *o;
     cmh_library lib;
     bool write;          /* false: hash only (cmh_hash_dir) */
+    bool strict_hash;    /* cmh_hash_dir: snapshot's rules, links refused */
     bool do_fsync;
     const char *source;
     char cid[CMH_CID_SIZE];
@@ -535,6 +537,72 @@ static int make_mirror_dirs(snap *s, const cmh_node *d, const char *rel)
     return 0;
 }
 
+/* The highest m such that DataLib holds a complete content <pkgid>.m
+ * (folder and INI), 0 if none. With the PkgLib INI lost, a new version
+ * must go above these: reusing <pkgid>.1 for different bytes would give
+ * one content ID two meanings (docs/FORMAT.md, "Versions"). */
+static uint32_t highest_datalib_version(cmh_library *l, const char *pkgid)
+{
+    int fd = dup(l->datalib_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    rewinddir(d);
+    size_t pl = strlen(pkgid);
+    uint32_t best = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        if (strncasecmp(nm, pkgid, pl) || nm[pl] != '.')
+            continue;
+        char *end;
+        unsigned long m = strtoul(nm + pl + 1, &end, 10);
+        if (end == nm + pl + 1 || *end || nm[pl + 1] == '0' ||
+            m > 999999999ul || m <= best)
+            continue;
+        char ini[300];
+        struct stat sb;
+        snprintf(ini, sizeof ini, "%.255s.INI", nm);
+        if (fstatat(l->datalib_fd, nm, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISDIR(sb.st_mode) &&
+            fstatat(l->datalib_fd, ini, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+            best = (uint32_t)m;
+    }
+    closedir(d);
+    return best;
+}
+
+/* Room for the head of a list failure (the source path, cut). */
+#define CMH_PATH_HEAD 1024
+
+/* Section 4's name rules over the walked tree: one failure listing the
+ * offending names (cmh__fail_list). @p cid sizes the mirror paths. */
+static cmh_status check_names(cmh_ctx *ctx, const cmh_node *root,
+                              const char *cid, const char *source,
+                              bool hash_only)
+{
+    cmh_buf b;
+    cmh_buf_init(&b);
+    size_t n = cmh_walk_check_names(root, cid, &b);
+    cmh_status st = CMH_OK;
+    if (n) {
+        if (b.len && b.data[b.len - 1] == '\n')
+            b.data[--b.len] = 0;
+        char head[CMH_PATH_HEAD];
+        snprintf(head, sizeof head, "%.900s has %zu name(s) a Windows "
+                 "distribution point cannot hold", source, n);
+        st = cmh__fail_list(ctx, CMH_E_SOURCE, head, cmh_buf_str(&b),
+                            hash_only ? "a snapshot would refuse this "
+                                        "folder; rename them"
+                                      : "rename them and run again");
+    }
+    cmh_buf_free(&b);
+    return st;
+}
+
 static cmh_status walk_source(snap *s)
 {
     cmh_ctx *ctx = s->ctx;
@@ -554,21 +622,24 @@ static cmh_status walk_source(snap *s)
                                s->source, rel[0] ? "/" : "", rel);
     }
     if (s->walk.nlinks && !(s->o->flags & CMH_SNAPSHOT_SKIP_LINKS)) {
-        /* one line: "a, b, c" */
+        /* quoted, the first few on the line, all in the detail */
         cmh_buf list;
         cmh_buf_init(&list);
         const char *p = cmh_buf_str(&s->walk.links);
         for (const char *q; *p; p = q + 1) {
             q = strchr(p, '\n');
-            if (list.len)
-                cmh_buf_adds(&list, ", ");
-            cmh_buf_add(&list, p, (size_t)(q - p));
+            cmh_buf_addf(&list, "%s'%.*s'", list.len ? "\n" : "",
+                         (int)(q - p), p);
         }
-        cmh_status st = cmh__fail(
-            ctx, CMH_E_SOURCE,
-            "%s holds %zu symbolic link(s), which are not stored: %s; "
-            "replace them with real files or pass --skip-links",
-            s->source, s->walk.nlinks, cmh_buf_str(&list));
+        char head[CMH_PATH_HEAD];
+        snprintf(head, sizeof head, "%.900s holds %zu symbolic link(s), "
+                 "which are not stored", s->source, s->walk.nlinks);
+        cmh_status st = cmh__fail_list(
+            ctx, CMH_E_SOURCE, head, cmh_buf_str(&list),
+            s->strict_hash ? "a snapshot would refuse this folder; replace "
+                             "them with real files"
+                           : "replace them with real files or pass "
+                             "--skip-links");
         cmh_buf_free(&list);
         return st;
     }
@@ -830,14 +901,29 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     if ((st = cmh_library_open(ctx, &s.lib, o->lib, true)) != CMH_OK)
         goto done;
     s.lib.no_wait = o->flags & CMH_SNAPSHOT_NO_WAIT; /* every lock (11.12) */
-    if ((st = cmh_library_lock_package(ctx, &s.lib, pkgid,
-                                       !(o->flags & CMH_SNAPSHOT_NO_WAIT))) !=
-        CMH_OK)
+    /* a wait for another snapshot's lock is announced, not silent */
+    st = cmh_library_lock_package(ctx, &s.lib, pkgid, false);
+    if (st == CMH_E_BUSY && !(o->flags & CMH_SNAPSHOT_NO_WAIT)) {
+        if (o->warning) {
+            char line[160];
+            snprintf(line, sizeof line, "package %s is locked by another "
+                     "snapshot; waiting for it to finish (--no-wait fails "
+                     "instead)", pkgid);
+            o->warning(line, o->payload);
+        }
+        if (s.lib.pkg_lock_fd >= 0) /* the try's descriptor */
+            close(s.lib.pkg_lock_fd);
+        s.lib.pkg_lock_fd = -1;
+        st = cmh_library_lock_package(ctx, &s.lib, pkgid, true);
+    }
+    if (st != CMH_OK)
         goto done;
     cmh_pkg_info cur;
     if ((st = cmh_pkglib_read(ctx, &s.lib, pkgid, &cur)) != CMH_OK)
         goto done;
     uint32_t n = cur.version + 1;
+    if (cur.version == 0) /* no PkgLib INI: lost, or a first snapshot */
+        n = highest_datalib_version(&s.lib, pkgid) + 1;
     if (o->new_version) {
         if (o->new_version <= cur.version) {
             st = cmh__fail(ctx, CMH_E_INVALID,
@@ -849,8 +935,10 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         n = o->new_version;
     }
     if (n > 999999999u) {
-        st = cmh__fail(ctx, CMH_E_LIBRARY, "%s has no version numbers left",
-                       pkgid);
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "%s has used every version number (the highest is "
+                       "999999999); snapshot the source as a new package "
+                       "ID, and retire %s in ConfigMgr", pkgid, pkgid);
         goto done;
     }
     snprintf(s.cid, sizeof s.cid, "%s.%u", pkgid, n);
@@ -867,17 +955,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     s.walk.pool = s.pool;
     if ((st = walk_source(&s)) != CMH_OK)
         goto done;
-    if (cmh_walk_check_names(s.walk.root, s.cid, &b)) {
-        /* every offending path, on one line */
-        for (size_t i = 0; i < b.len; i++)
-            if (b.data[i] == '\n')
-                b.data[i] = i + 1 == b.len ? 0 : ';';
-        st = cmh__fail(ctx, CMH_E_SOURCE,
-                       "%s has names a Windows distribution point cannot "
-                       "hold: %s; rename them and run again",
-                       o->source, cmh_buf_str(&b));
+    if ((st = check_names(ctx, s.walk.root, s.cid, o->source, false)))
         goto done;
-    }
     cmh_buf_reset(&b);
     warn_skipped(&s);
     if ((st = check_shrink(&s, &cur)) != CMH_OK)
@@ -1158,11 +1237,14 @@ done:
 
 /* ---- hash-only helpers ---- */
 
+static cmh_status hash_dir_tree(cmh_ctx *ctx, const char *path,
+                                cmh_node **out, bool strict);
+
 cmh_status cmh_hash_dir(cmh_ctx *ctx, const char *path,
                         char out[CMH_HEX_SIZE])
 {
     cmh_node *root = NULL;
-    cmh_status st = cmh_hash_dir_tree(ctx, path, &root);
+    cmh_status st = hash_dir_tree(ctx, path, &root, true);
     if (st == CMH_OK) {
         uint8_t h[CMH_SHA256_LEN];
         if (cmh_tree_hash(root, false, ctx->sha256, h))
@@ -1176,12 +1258,22 @@ cmh_status cmh_hash_dir(cmh_ctx *ctx, const char *path,
 
 cmh_status cmh_hash_dir_tree(cmh_ctx *ctx, const char *path, cmh_node **out)
 {
+    return hash_dir_tree(ctx, path, out, false);
+}
+
+/* strict: what a snapshot would refuse is refused (symbolic links, names
+ * Windows cannot hold), so `hash` never prints a hash for a folder that
+ * cannot become a content. */
+static cmh_status hash_dir_tree(cmh_ctx *ctx, const char *path,
+                                cmh_node **out, bool strict)
+{
     *out = NULL;
     snap s;
     memset(&s, 0, sizeof s);
     cmh_snapshot_opts o = CMH_SNAPSHOT_OPTS_INIT;
     o.source = path;
-    o.flags = CMH_SNAPSHOT_SKIP_LINKS;
+    o.flags = strict ? 0 : CMH_SNAPSHOT_SKIP_LINKS;
+    s.strict_hash = strict;
     s.ctx = ctx;
     s.o = &o;
     s.source = path;
@@ -1201,8 +1293,12 @@ cmh_status cmh_hash_dir_tree(cmh_ctx *ctx, const char *path, cmh_node **out)
     }
     s.walk.root_path = path;
     s.walk.pool = s.pool;
-    s.walk.skip_links = true;
+    s.walk.skip_links = !strict;
     if ((st = walk_source(&s)) != CMH_OK)
+        goto done;
+    /* the longest content ID of a package sizes the mirror paths */
+    if (strict && (st = check_names(ctx, s.walk.root, "XXX00000.999999999",
+                                    path, true)) != CMH_OK)
         goto done;
     if ((st = hash_files(&s)) != CMH_OK)
         goto done;

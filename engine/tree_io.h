@@ -54,6 +54,13 @@ bool cmh__safe_component(const char *name);
 cmh_status cmh__dest_open(cmh_ctx *ctx, const char *path,
                           bool allow_nonempty, int *fd, bool *was_empty);
 
+/* Make the temporary folder a new tree for @p dest is built in before it
+ * is renamed onto @p dest (missing or empty): `.cmhash-tmp-<pid>-<tag>`
+ * beside it. *out is malloc'd (the caller removes the folder and frees
+ * it); NULL on failure, with the context's error set. */
+cmh_status cmh__dest_tmp(cmh_ctx *ctx, const char *dest, const char *tag,
+                         char **out);
+
 /* Open the folder @p rel ('/'-separated, "" = @p root itself) below the
  * folder fd @p root one component at a time with O_NOFOLLOW, creating
  * missing ones with @p create. Every component must pass

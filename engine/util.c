@@ -30,12 +30,60 @@ void cmh_ctx_free(cmh_ctx *ctx)
     if (!ctx)
         return;
     EVP_MD_free(ctx->sha256);
+    free(ctx->detail);
     free(ctx);
 }
 
 const char *cmh_ctx_last_error(const cmh_ctx *ctx)
 {
     return ctx ? ctx->err : "";
+}
+
+const char *cmh_ctx_last_detail(const cmh_ctx *ctx)
+{
+    return ctx && ctx->detail ? ctx->detail : "";
+}
+
+cmh_status cmh__fail_list(cmh_ctx *ctx, cmh_status st, const char *head,
+                          const char *lines, const char *hint)
+{
+    enum { SHOWN = 10 };
+    if (!ctx)
+        return st;
+    size_t total = 0;
+    for (const char *p = lines; *p; p++)
+        if (*p == '\n' || !p[1])
+            total++;
+    /* room for the items: the message minus head, hint and "and K more" */
+    size_t room = sizeof ctx->err - strlen(head) - strlen(hint) - 64;
+    size_t per = room / SHOWN;
+    size_t o = (size_t)snprintf(ctx->err, sizeof ctx->err, "%s: ", head);
+    size_t shown = 0;
+    const char *p = lines;
+    while (*p && shown < SHOWN && o < sizeof ctx->err) {
+        const char *q = strchr(p, '\n');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (len <= per || per < 100) {
+            o += (size_t)snprintf(ctx->err + o, sizeof ctx->err - o,
+                                  "%s%.*s", shown ? "; " : "", (int)len, p);
+        } else { /* a long name: its start, "...", and the end with why */
+            size_t tail = 70;
+            o += (size_t)snprintf(ctx->err + o, sizeof ctx->err - o,
+                                  "%s%.*s...%.*s", shown ? "; " : "",
+                                  (int)(per - tail - 3), p, (int)tail,
+                                  p + len - tail);
+        }
+        shown++;
+        p = q ? q + 1 : p + len;
+    }
+    if (o < sizeof ctx->err && total > shown)
+        o += (size_t)snprintf(ctx->err + o, sizeof ctx->err - o,
+                              "; and %zu more", total - shown);
+    if (o < sizeof ctx->err)
+        snprintf(ctx->err + o, sizeof ctx->err - o, "; %s", hint);
+    free(ctx->detail);
+    ctx->detail = strdup(lines);
+    return st;
 }
 
 const char *cmh_status_str(cmh_status st)
@@ -65,6 +113,8 @@ cmh_status cmh__fail(cmh_ctx *ctx, cmh_status st, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
         va_end(ap);
+        free(ctx->detail);
+        ctx->detail = NULL;
     }
     return st;
 }
@@ -80,6 +130,8 @@ cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
         if (n >= 0 && (size_t)n < sizeof ctx->err)
             snprintf(ctx->err + n, sizeof ctx->err - (size_t)n, ": %s",
                      strerror(err));
+        free(ctx->detail);
+        ctx->detail = NULL;
     }
     return st;
 }
@@ -104,7 +156,48 @@ const char *cmh__write_hint(int err)
                        "remount it read-write or use another --lib";
     case EACCES:
     case EPERM: return "give this user write access to the library";
-    default: return "check the disk and run again";
+    case EISDIR:
+    case ENOTDIR:
+    case ELOOP:
+    case EEXIST: return "something unexpected is in the way in the library; "
+                        "run cmhash verify";
+    case EIO: return "check the disk and run again";
+    default: return "check the library's path and disk and run again";
+    }
+}
+
+const char *cmh__dest_hint(int err)
+{
+    switch (err) {
+    case ENOSPC:
+    case EDQUOT: return "free space on the destination's disk and run again";
+    case EROFS: return "the destination is on a read-only filesystem; "
+                       "choose another";
+    case EACCES:
+    case EPERM: return "give this user write access to the destination";
+    case EISDIR: return "a folder is in the way of a file; remove it or "
+                        "choose another destination";
+    case ENOTDIR: return "a file is in the way of a folder; remove it or "
+                         "choose another destination";
+    case ELOOP: return "a symbolic link is in the way; remove it or choose "
+                       "another destination";
+    case EEXIST: return "something is in the way; choose an empty "
+                        "destination";
+    case EIO: return "check the destination's disk and run again";
+    default: return "check the destination path and run again";
+    }
+}
+
+const char *cmh__read_hint(int err)
+{
+    switch (err) {
+    case EACCES:
+    case EPERM: return "permission denied: give this user read access";
+    case ELOOP: return "a symbolic link, which a library never holds: run "
+                       "cmhash verify";
+    case ENOTDIR: return "not a folder: run cmhash verify";
+    case EIO: return "read error: check the disk";
+    default: return "run cmhash verify";
     }
 }
 

@@ -975,7 +975,8 @@ static void stray(cmh_verify *v, int dirfd, const char *name,
         }
         emitf(v, CMH_VF_STRAY, "", path, "", "", age,
               "leftover temporary of an interrupted cmhash run, %.0f s old;"
-              " cmhash gc removes it", age);
+              " cmhash gc --apply removes it once it is older than "
+              "--min-age (default 1d)", age);
         return;
     }
     emitf(v, CMH_VF_STRAY, "", path, "", "", -1, "%s", why);
@@ -2446,7 +2447,8 @@ static void join_entry(cmh_verify *v, ventry *e)
         if (e->r_data < 0 && e->r_ini < 0)
             p = sp = entry_path(v, e, e->r_sig, ".SIG");
         emitf(v, CMH_VF_ORPHAN_FILE, "", p ? p : "", "", "", -1,
-              "FileLib entry that no content uses; cmhash gc removes it");
+              "FileLib entry that no content uses; cmhash gc --apply "
+              "removes it");
         free(sp);
     }
     if (used)
@@ -3165,7 +3167,7 @@ static cmh_status select_ids(cmh_verify *v)
                                AT_SYMLINK_NOFOLLOW) == 0 &&
                        S_ISDIR(sb.st_mode);
             if (!ini && !dir)
-                return cmh__fail(ctx, CMH_E_INVALID,
+                return cmh__fail(ctx, CMH_E_LIBRARY,
                                  "content %s is not in library %s (no "
                                  "DataLib/%s.INI); check the ID", id,
                                  v->o.lib, id);
@@ -3182,7 +3184,7 @@ static cmh_status select_ids(cmh_verify *v)
             snprintf(nm, sizeof nm, "%s.INI", pk);
             if (fstatat(v->lib.pkglib_fd, nm, &sb, AT_SYMLINK_NOFOLLOW) !=
                 0)
-                return cmh__fail(ctx, CMH_E_INVALID,
+                return cmh__fail(ctx, CMH_E_LIBRARY,
                                  "package %s is not in library %s (no "
                                  "PkgLib/%s); check the ID", pk, v->o.lib,
                                  nm);
@@ -3257,7 +3259,7 @@ static void classify_contents(cmh_verify *v)
                                    c->has_dir ? "" : ".INI");
             emitf(v, CMH_VF_ORPHAN_CONTENT, c->id, path ? path : "", "", "",
                   -1, "content that no PkgLib INI lists; cmhash gc "
-                  "removes it");
+                  "--apply removes it");
             free(path);
         }
     }

@@ -256,8 +256,9 @@ static void problem(cmh_buf *out, const cmh_node *n, const char *why,
     char *rel = cmh_node_relpath(n);
     /* encoded as in note(): these are the names with control characters
      * and invalid UTF-8, and the report is one line per name */
+    cmh_buf_adds(out, "'");
     cmh_percent_encode(out, rel ? rel : n->name);
-    cmh_buf_addf(out, ": %s", why);
+    cmh_buf_addf(out, "': %s", why);
     if (other) {
         cmh_buf_adds(out, " ");
         cmh_percent_encode(out, other);
@@ -273,7 +274,7 @@ static size_t check_dir(const cmh_node *d, size_t prefix_units,
     for (size_t i = 0; i < n; i++) {
         const cmh_node *c = i < d->ndirs ? d->dirs[i]
                                          : d->files[i - d->ndirs];
-        const char *why = cmh_name_problem(c->name);
+        const char *why = cmh_name_problem_kind(c->name, c->is_dir);
         if (why) {
             problem(out, c, why, NULL);
             bad++;

@@ -50,6 +50,14 @@ void cmh_ctx_free(cmh_ctx *ctx);
  */
 const char *cmh_ctx_last_error(const cmh_ctx *ctx);
 
+/**
+ * When the last failure is about a list (names Windows cannot hold,
+ * symbolic links), its message shows the first items and "and K more";
+ * this returns the whole list, one item a line. "" otherwise. Owned by
+ * @p ctx, valid until its next call; never NULL.
+ */
+const char *cmh_ctx_last_detail(const cmh_ctx *ctx);
+
 /** A static, human-readable name for a status ("I/O error", ...). */
 const char *cmh_status_str(cmh_status st);
 

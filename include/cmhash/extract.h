@@ -45,6 +45,11 @@ typedef struct cmh_extract_result {
     char content_hash[CMH_HEX_SIZE]; /**< of the tree written (== the
                                           library's [Info] Hash) */
     double seconds;
+    /** 1: the content hash of DEST as a whole was checked (DEST was new
+     *  or empty, or --force left it holding exactly the content); 0:
+     *  --force into a folder with other entries, only the files written
+     *  were checked. */
+    int tree_verified;
 } cmh_extract_result;
 
 /**

@@ -34,7 +34,7 @@ grep -q 'MSC00001.3=' "$(fl common).INI" && grep -q 'MSC00001.4=' "$(fl common).
     ! grep -q 'MSC00001.2=' "$(fl common).INI" || fail "shared refs: $(cat "$(fl common).INI")"
 
 # kept versions are referenced: verify checks them and finds no orphan
-expect_rc 0 "$CMHASH" verify --lib "$LIB" --json - --quiet
+expect_rc 0 "$CMHASH" verify --lib "$LIB" --json --quiet
 n=$(printf '%s\n' "$OUT" | grep -c '"type":"content"' || true)
 [ "$n" = 2 ] || fail "verify: $n contents checked, want 2 (current + kept)"
 ! printf '%s' "$OUT" | grep -q ORPHAN_CONTENT || fail "kept version reported as orphan"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent checker of an SCCMContentLib against ../shared/spec/contentlib.md.
+"""Independent checker of an SCCMContentLib against docs/FORMAT.md.
 
 The oracle of the snapshot tests: it shares no code with the engine. It
 re-reads every byte the writer fixes (section 3), hashes every FileLib file a

@@ -20,8 +20,9 @@ expect_rc 0 "$CMHASH" ls --lib "$LIB"
 echo "$OUT" | grep -Eq "^MSC00001 +1  MSC00001.1 +3 +1 +23 +13  $HA\$" || fail "row a: $OUT"
 echo "$OUT" | grep -Eq "^MSC0000A +2  MSC0000A.2 +2 +1 +15 +15  " || fail "row b: $OUT"
 echo "$OUT" | grep -Eq "kept: MSC0000A.1\$" || fail "kept: $OUT"
-# logical 23+15 = 38; stored: 10 + 3 + 5 = 18; ratio 2.11
-echo "$OUT" | grep -q '^Total: 2 packages, 5 files, 38 bytes (38 B) logical; 3 distinct files, 18 bytes (18 B) stored; dedup ratio 2.11$' ||
+# totals count kept versions too (issue 12 item 5): logical 23 + 15 + 15
+# (MSC0000A.1 kept) = 53 in 7 files; stored: 10 + 3 + 5 = 18; ratio 2.94
+echo "$OUT" | grep -q '^Total: 2 packages, 7 files, 53 bytes (53 B) logical; 3 distinct files, 18 bytes (18 B) stored; dedup ratio 2.94$' ||
     fail "total: $OUT"
 
 expect_rc 0 "$CMHASH" ls MSC00001 --lib "$LIB" --long --json
@@ -29,7 +30,7 @@ echo "$OUT" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 p, = d["packages"]
-assert (p["package"], p["files"], p["folders"], p["bytes"], p["stored_bytes"], p["distinct_files"]) == ("MSC00001", 3, 1, 23, 13, 2), p
+assert (p["package_id"], p["files"], p["folders"], p["bytes"], p["stored_bytes"], p["distinct_files"]) == ("MSC00001", 3, 1, 23, 13, 2), p
 paths = [f["path"] for f in p["file_list"]]
 assert paths == ["one.txt", "sub/abc.txt", "sub/same.txt"], paths
 f = p["file_list"][0]

@@ -130,18 +130,32 @@ done
 mkdir "$N/nul"
 printf 'x\n' >"$N/sub/x"
 mkdir "$N/sub/x.INI"   # file x's mirror x.INI would meet this folder
-bad 3 "Windows names" "$N" MSC0000A -- "$N has names a Windows distribution point cannot hold" \
-    "a:b" "q?.txt" "con.txt" "AUX" "trail." "trail " "pi|pe" "sub/LPT1.log" \
-    "sub/deeper/st*r" "case.TXT" "nul" "sub/x" "tab%09name" "new%0Aline" \
-    "bad%FFutf8" "rename them and run again"
+bad 3 "Windows names" "$N" MSC0000A -- \
+    "$N has 15 name(s) a Windows distribution point cannot hold" \
+    "'a:b'" "'con.txt'" "'AUX'" "'nul'" "and 5 more" "rename them and run again"
 TESTS_RUN=$((TESTS_RUN + 1))
 case $ERR in
 *okdir*) fail "a valid name is listed: $ERR" ;;
 *) ok "valid names are not listed" ;;
 esac
+# the whole list: in --json (details) and in the log
+expect_rc 3 "$CMHASH" snapshot "$N" MSC0000A --lib "$LIB" --json \
+    --log "$SCRATCH/names.log" || true
 TESTS_RUN=$((TESTS_RUN + 1))
-[ "$(printf '%s' "$ERR" | tr ';' '\n' | wc -l)" = 15 ] &&
-    ok "all 15 offending paths listed" || fail "not every path listed: $ERR"
+printf '%s' "$OUT" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+names = [x.split("\x27")[1] for x in d["details"]]
+want = {"a:b", "q?.txt", "con.txt", "AUX", "trail.", "trail ", "pi|pe",
+        "sub/LPT1.log", "sub/deeper/st*r", "case.TXT", "nul", "sub/x",
+        "tab%09name", "new%0Aline", "bad%FFutf8"}
+assert len(names) == 15 and set(names) == want, names
+assert d["exit_code"] == 3
+' && ok "all 15 offending paths in --json" || fail "json details: $OUT"
+TESTS_RUN=$((TESTS_RUN + 1))
+for n in "a:b" "q?.txt" "sub/LPT1.log" "sub/deeper/st*r" "bad%FFutf8"; do
+    grep -qF "'$n'" "$SCRATCH/names.log" || { fail "log lacks $n"; break; }
+done && ok "the log has the whole list"
 
 # ---- symbolic links ---------------------------------------------------
 L=$SCRATCH/links
@@ -152,7 +166,7 @@ ln -s /nonexistent "$L/d/dangling"
 ln -s ../d "$L/d/dirlink"
 ln -s real.txt "$L/d/$(printf 'odd\nlink')"
 bad 3 "symbolic links" "$L" MSC0000A -- "$L holds 4 symbolic link(s)" \
-    "link.txt" "d/dangling" "d/dirlink" "d/odd%0Alink" "--skip-links"
+    "'link.txt'" "'d/dangling'" "'d/dirlink'" "'d/odd%0Alink'" "--skip-links"
 expect_rc 0 "$CMHASH" snapshot "$L" MSC0000A --lib "$LIB" --skip-links &&
     ok "--skip-links succeeds"
 TESTS_RUN=$((TESTS_RUN + 1))

@@ -194,6 +194,11 @@ for p in file:3 rename:4 commit:1 committed:1; do
     TESTS_RUN=$((TESTS_RUN + 1))
     v=1
     [ ${#exp[@]} = 0 ] || v=2
+    # killed after DataLib/MSC0000C.1 was complete but before PkgLib: the
+    # re-run cannot tell this from a lost PkgLib INI and never reuses a
+    # content ID that may hold other bytes (issue 12 item 9): version 2
+    [ -d "$LIB/DataLib/MSC0000C.1" ] && [ -f "$LIB/DataLib/MSC0000C.1.INI" ] &&
+        v=2
     if "$CMHASH" snapshot "$S2" MSC0000C --lib "$LIB" --no-fsync >/dev/null 2>&1 &&
         python3 "$HERE/libcheck.py" "$LIB" --strict --allow-temps \
             --allow-orphan-files --expect "MSC0000C=$v:$H2" \

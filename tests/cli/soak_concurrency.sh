@@ -57,7 +57,7 @@ verify_loop() {
         i=$((i + 1))
         set +e
         "$CMHASH" verify --lib "$LIB" --threads 2 --quiet \
-            --json "$LOGS/verify-$i.jsonl" >"$LOGS/verify-$i.out" 2>&1
+            --json="$LOGS/verify-$i.jsonl" >"$LOGS/verify-$i.out" 2>&1
         echo "$?" >"$LOGS/verify-$i.rc"
         set -e
     done

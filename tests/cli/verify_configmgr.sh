@@ -24,7 +24,7 @@ NF=$(find "$L/FileLib" -mindepth 2 -type f ! -name '*.*' | wc -l)
 head -c 2 "$L/DataLib/CM100001.2.INI" | od -An -tx1 | grep -q 'ff fe' ||
     fail "fixture INIs are not UTF-16LE"
 
-expect_rc 0 "$CMHASH" verify --lib "$L" --json "$SCRATCH/clean.json" &&
+expect_rc 0 "$CMHASH" verify --lib "$L" --json="$SCRATCH/clean.json" &&
     ok "ConfigMgr-style library verifies clean"
 got=$($FIND "$SCRATCH/clean.json" | sed 's| FileLib/.*||' | uniq -c |
     tr -s ' ')
@@ -38,7 +38,7 @@ expect_rc 0 "$CMHASH" verify --lib "$L" --deep --quiet &&
 # one corrupted file
 H=$(sha256sum "$S/one/Sub Dir/data.cab" | cut -d' ' -f1 | tr a-f A-F)
 flip_byte "$L/FileLib/${H:0:4}/$H" 5000
-expect_rc 1 "$CMHASH" verify --lib "$L" --json "$SCRATCH/bad.json" &&
+expect_rc 1 "$CMHASH" verify --lib "$L" --json="$SCRATCH/bad.json" &&
     ok "corrupted file: exit 1"
 got=$($FIND "$SCRATCH/bad.json" | grep -v '^SIG_FOREIGN ')
 [ "$got" = "FILE_HASH_MISMATCH FileLib/${H:0:4}/$H" ] ||
@@ -63,7 +63,7 @@ PY
 rm "$SCRATCH/lower/FileLib/${H:0:4}/$H"
 cp "$S/one/Sub Dir/data.cab" "$SCRATCH/lower/FileLib/${H:0:4}/$H"
 expect_rc 1 "$CMHASH" verify --lib "$SCRATCH/lower" \
-    --json "$SCRATCH/lower.json" || true
+    --json="$SCRATCH/lower.json" || true
 got=$($FIND "$SCRATCH/lower.json" | grep -v '^SIG_FOREIGN ')
 [ "$got" = "INI_NONCANONICAL DataLib/CM100001.2/ab.txt.INI" ] ||
     fail "lower-case hex: findings: $got"

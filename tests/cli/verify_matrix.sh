@@ -44,7 +44,7 @@ check() {
     set +e
     # shellcheck disable=SC2086
     "$CMHASH" verify --lib "$L" --threads 2 --quiet $opts \
-        --json "$SCRATCH/$name.json" >"$SCRATCH/$name.out" 2>&1
+        --json="$SCRATCH/$name.json" >"$SCRATCH/$name.out" 2>&1
     local rc=$?
     set -e
     local got want
@@ -222,8 +222,8 @@ check ids-package 1 "MSC00003" "FILE_HASH_MISMATCH $(fl "$C")"
 check ids-content 1 "MSC00002.1" "FILE_HASH_MISMATCH $(fl "$C")"
 rm "$L/$(fl "$C")"; cp "$S/common.dat" "$L/$(fl "$C")"
 check ids-clean 0 "MSC00001.1 MSC00003"
-expect_rc 2 "$CMHASH" verify --lib "$L" MSC00077 &&
-    ok "unknown package ID is a usage error"
+expect_rc 4 "$CMHASH" verify --lib "$L" MSC00077 &&
+    ok "unknown package ID: exit 4, as in ls/extract/diff"
 
 # --- spanned library: an entry on a second FileLib root ---
 fresh span

@@ -23,7 +23,7 @@ rm "$L/FileLib/${H3:0:4}/$H3"                     # error: 2383
 # a name that needs JSON escaping (quote, backslash, control character)
 printf 'x' >"$L/FileLib/stray \"q\" \\ $(printf '\001')"   # warning
 
-expect_rc 1 "$CMHASH" verify --lib "$L" --json "$SCRATCH/v.json" \
+expect_rc 1 "$CMHASH" verify --lib "$L" --json="$SCRATCH/v.json" \
     --log "$SCRATCH/v.log" && ok "exit 1 with findings"
 
 # JSON Lines: every line parses, types and severities are right
@@ -54,11 +54,11 @@ PY
 python3 "$FX/findings.py" "$SCRATCH/v.json" >/dev/null ||
     fail "findings.py rejects the output"
 
-# --json - : stdout is JSON only
-"$CMHASH" verify --lib "$L" --json - >"$SCRATCH/stdout.json" \
+# --json : stdout is JSON only
+"$CMHASH" verify --lib "$L" --json >"$SCRATCH/stdout.json" \
     2>"$SCRATCH/stderr.txt" || true
 python3 -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" \
-    "$SCRATCH/stdout.json" && ok "--json - keeps stdout pure JSON" ||
+    "$SCRATCH/stdout.json" && ok "--json keeps stdout pure JSON" ||
     fail "--json -: stdout is not JSON Lines"
 grep -q '^Findings: 2 errors, 1 warnings' "$SCRATCH/stderr.txt" ||
     fail "--json -: summary not on stderr"

@@ -38,7 +38,7 @@ for point in verify-pkglib verify-listed verify-mirrors verify-entries; do
     GO=$W/go
     set +e
     CMHASH_TEST_PAUSE_AT=$point:$GO "$CMHASH" verify --lib "$L" --threads 2 \
-        --quiet --json "$W/v.jsonl" >"$W/v.out" 2>"$W/v.err" &
+        --quiet --json="$W/v.jsonl" >"$W/v.out" 2>"$W/v.err" &
     vpid=$!
     set -e
     for _ in $(seq 1 3000); do
@@ -84,7 +84,7 @@ PY
         fail "$point: no BUSY finding for RAC00001: $(cat "$W/v.jsonl")"
     fi
     # and afterwards: only the missing file
-    expect_rc 1 "$CMHASH" verify --lib "$L" --json "$W/after.jsonl" || true
+    expect_rc 1 "$CMHASH" verify --lib "$L" --json="$W/after.jsonl" || true
     TESTS_RUN=$((TESTS_RUN + 1))
     after=$($FIND "$W/after.jsonl")
     [ "$after" = "FILE_MISSING FileLib/${H:0:4}/$H" ] &&

@@ -58,8 +58,8 @@ run() {
         cat "$SCRATCH/out" >&2
     fi
 }
-run --json "$SCRATCH/a.json"
-run --deep --threads 1 --json -
+run --json="$SCRATCH/a.json"
+run --deep --threads 1 --json
 run --subset 2/3 --resume "$SCRATCH/state" --max-time 30s
 run --io-rate 50 --nice MSC00001
 run --deep MSC00002.1 MSC00001

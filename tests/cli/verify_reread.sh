@@ -24,14 +24,14 @@ reads() { # number of read() calls of a verify run
 }
 
 # corruption: found twice, and the file is read twice
-"$CMHASH" verify --lib "$L" --quiet --json "$SCRATCH/clean.json" >/dev/null ||
+"$CMHASH" verify --lib "$L" --quiet --json="$SCRATCH/clean.json" >/dev/null ||
     fail "clean library not clean"
 if [ -n "${CMHASH_FAULT_SHIM:-}" ]; then
     K=$(reads)
 fi
 cp "$L/$F" "$SCRATCH/good"
 flip_byte "$L/$F" 9
-expect_rc 1 "$CMHASH" verify --lib "$L" --json "$SCRATCH/bad.json" || true
+expect_rc 1 "$CMHASH" verify --lib "$L" --json="$SCRATCH/bad.json" || true
 [ "$($FIND "$SCRATCH/bad.json")" = "FILE_HASH_MISMATCH $F" ] ||
     fail "corruption not reported"
 grep -q 'confirmed by a second read' "$SCRATCH/bad.json" &&
@@ -57,7 +57,7 @@ TESTS_RUN=$((TESTS_RUN + 1))
 set +e
 CMHASH_FAULT=read:$K:EIO LD_PRELOAD=$CMHASH_FAULT_SHIM \
     "$CMHASH" verify --lib "$L" --threads 1 --fail-on error \
-    --json "$SCRATCH/flaky.json" >/dev/null 2>&1
+    --json="$SCRATCH/flaky.json" >/dev/null 2>&1
 rc=$?
 set -e
 got=$($FIND "$SCRATCH/flaky.json" --content)

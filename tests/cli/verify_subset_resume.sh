@@ -42,7 +42,7 @@ for n in 1 2 3 4; do
     for k in $(seq 1 "$n"); do
         set +e
         "$CMHASH" verify --lib "$L" --quiet --subset "$k/$n" \
-            --json "$SCRATCH/sub-$k-$n.json" >/dev/null 2>&1
+            --json="$SCRATCH/sub-$k-$n.json" >/dev/null 2>&1
         rc=$?
         set -e
         both=$($FIND "$SCRATCH/sub-$k-$n.json" --both)
@@ -75,7 +75,7 @@ flip "$(find "$L/FileLib" -mindepth 2 -type f ! -name '*.*' | sort | sed -n 3p)"
     "$(find "$L/FileLib" -mindepth 2 -type f ! -name '*.*' | sort | sed -n 9p)"
 rm "$(find "$L/FileLib" -name '*.SIG' | sort | sed -n 5p)"
 echo junk >"$L/FileLib/stray.txt"
-expect_rc 1 "$CMHASH" verify --lib "$L" --quiet --json "$SCRATCH/one.json" ||
+expect_rc 1 "$CMHASH" verify --lib "$L" --quiet --json="$SCRATCH/one.json" ||
     true
 one=$($FIND "$SCRATCH/one.json" | LC_ALL=C sort)
 [ "$(echo "$one" | grep -c FILE_HASH_MISMATCH)" = 2 ] ||
@@ -88,7 +88,7 @@ while :; do
     [ "$runs" -le 40 ] || { fail "resume never completed"; break; }
     set +e
     "$CMHASH" verify --lib "$L" --quiet --threads 2 --max-time 0.8 \
-        --io-rate 0.5 --resume "$STATE" --json "$SCRATCH/r$runs.json" \
+        --io-rate 0.5 --resume "$STATE" --json="$SCRATCH/r$runs.json" \
         >/dev/null 2>&1
     rc=$?
     set -e
@@ -125,7 +125,7 @@ else
 fi
 # a new cycle starts from the beginning
 expect_rc 1 "$CMHASH" verify --lib "$L" --quiet --resume "$STATE" \
-    --json "$SCRATCH/again.json" || true
+    --json="$SCRATCH/again.json" || true
 [ "$($FIND "$SCRATCH/again.json" --summary files_hashed)" = "$NFILES" ] ||
     fail "after a complete cycle the next run does not start over"
 # --nice: every thread of the run at nice 19, main thread in the idle class
@@ -147,7 +147,7 @@ L2=$SCRATCH/clean-copy
 cp -a "$CLEAN" "$L2"
 rm -f "$SCRATCH/int.state"
 "$CMHASH" verify --lib "$L2" --quiet --io-rate 0.3 \
-    --resume "$SCRATCH/int.state" --json "$SCRATCH/int.json" >/dev/null 2>&1 &
+    --resume "$SCRATCH/int.state" --json="$SCRATCH/int.json" >/dev/null 2>&1 &
 VP=$!
 sleep 1
 kill -INT "$VP"

@@ -187,7 +187,9 @@ static void test_ls_and_bad_options(void **state)
     assert_int_equal(cmh_ls(g_ctx, &o, &r), CMH_OK);
     assert_int_equal(n, 1);
     assert_int_equal(r.packages, 1);
-    assert_true(r.dedup_ratio > 0.99 && r.dedup_ratio < 1.01);
+    /* the totals count the kept v1 too: logical 2 x 472,273 bytes;
+     * stored 472,273 + the changed 262,145-byte file; ratio 1.286 */
+    assert_true(r.dedup_ratio > 1.28 && r.dedup_ratio < 1.29);
     const char *bad[] = {"MSC0001"};
     o.pkgids = bad;
     o.npkgids = 1;

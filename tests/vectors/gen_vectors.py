@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""cmhash's own content-hash known-answer vectors (docs/FORMAT.md section 5).
+
+The trees are defined below; the expected hashes come from the project's
+independent Python reference (tests/cli/libcheck.py, which shares no code
+with the C engine). Usage:
+
+    gen_vectors.py --write   regenerate content-hash/*.tree
+    gen_vectors.py --check   recompute every vector and compare with the
+                             committed files (exit 1 on any difference)
+
+The .tree format is described in content-hash/README.md.
+"""
+import hashlib
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "cli"))
+import libcheck  # noqa: E402
+
+# name -> (comment, [entries]); an entry is ("dir", path) or
+# ("file", path, bytes). Each tree exercises one rule of section 5.
+VECTORS = {
+    "own-dirs-before-files": (
+        "folders' names come before files' names, files' hashes before "
+        "the sub-folders' contents", [
+            ("file", "b.txt", b"b"),
+            ("dir", "a"),
+            ("file", "c/inner.bin", b"\x00\x01\x02"),
+            ("file", "a/z.txt", b""),
+        ]),
+    "own-ntfs-order-punctuation": (
+        "upper-case then UTF-16 ordinal: '-' < digits < letters < '_' < '~'",
+        [
+            ("file", "a~", b"1"),
+            ("file", "a_b", b"2"),
+            ("file", "AB", b"3"),
+            ("file", "a-b", b"4"),
+            ("file", "a1", b"5"),
+            ("file", "a", b"6"),
+        ]),
+    "own-case-mapping": (
+        "simple case mapping: U+0130 lowers to i, sharp s has no upper, "
+        "Greek and Cyrillic fold", [
+            ("file", "\u0130stanbul.txt", b"tr"),
+            ("file", "Stra\u00dfe.txt", b"de"),
+            ("file", "\u03a3\u03b9\u03b3\u03bc\u03b1.txt", b"el"),
+            ("file", "\u0416\u0443\u043a.txt", b"ru"),
+            ("dir", "MiXeD/CaSe"),
+        ]),
+    "own-surrogates": (
+        "characters above U+FFFF: UTF-16 surrogate pairs, sorted before "
+        "U+E000..U+FFFF, never case-mapped", [
+            ("file", "\U0001F4E6 box", b"x"),
+            ("file", "\uff41 fullwidth", b"y"),
+            ("file", "\ue000 private", b"z"),
+            ("file", "\U00010400 deseret", b"w"),
+        ]),
+    "own-only-empty-folders": (
+        "no files at all: only folder names are hashed", [
+            ("dir", "one/two/three"),
+            ("dir", "Alpha"),
+            ("dir", "beta"),
+        ]),
+    "own-same-bytes-many-paths": (
+        "identical bytes under several names and depths; a file named x.ini",
+        [
+            ("file", "x.ini", b"[x]\r\nk=v\r\n"),
+            ("file", "copy1.dat", b"same"),
+            ("file", "d/copy2.dat", b"same"),
+            ("file", "d/e/copy3.dat", b"same"),
+            ("file", ".hidden", b"h"),
+        ]),
+    "own-buffer-sizes": (
+        "file sizes around common buffer boundaries", [
+            ("file", "s0", b""),
+            ("file", "s1", b"\xff"),
+            ("file", "s7", bytes(range(7))),
+            ("file", "s15", bytes(range(15))),
+            ("file", "s100", bytes(range(100))),
+            ("file", "s1000", bytes(i % 251 for i in range(1000))),
+            ("file", "s10000", b"\x5a" * 10000),
+            ("file", "s200000", b"\x00" * 200000),
+        ]),
+}
+
+
+def build(entries):
+    tree = {"dirs": {}, "files": {}}
+    data = {}
+
+    def node(parts):
+        t = tree
+        for p in parts:
+            t = t["dirs"].setdefault(p, {"dirs": {}, "files": {}})
+        return t
+
+    for e in entries:
+        parts = e[1].split("/")
+        if e[0] == "dir":
+            node(parts)
+        else:
+            sha = hashlib.sha256(e[2]).hexdigest().upper()
+            node(parts[:-1])["files"][parts[-1]] = (sha, "")
+            data[e[1]] = (e[2], sha)
+    return tree, data
+
+
+def stream(tree):
+    """The hashed strings in order (before UTF-16LE), for `order` lines."""
+    out = []
+
+    def lower(s):
+        return "".join(libcheck.simple_lower(c) for c in s)
+
+    def visit(t, rel):
+        ds = sorted(t["dirs"], key=libcheck.ntfs_key)
+        fs = sorted(t["files"], key=libcheck.ntfs_key)
+        j = (lambda x: x) if rel == "" else (lambda x: rel + "\\" + x)
+        out.extend(lower(j(d)) for d in ds)
+        out.extend(lower(j(f)) for f in fs)
+        out.extend(t["files"][f][0] for f in fs)
+        for d in ds:
+            visit(t["dirs"][d], j(d))
+
+    visit(tree, "")
+    return out
+
+
+def render(name, comment, entries):
+    tree, data = build(entries)
+    want = libcheck.content_hash(tree)
+    # the order lines must hash to the same value: two views of one rule
+    h = hashlib.sha256()
+    for s in stream(tree):
+        h.update(s.encode("utf-16-le", "surrogatepass"))
+    if h.hexdigest().upper() != want:
+        raise SystemExit("%s: stream and content_hash disagree" % name)
+    lines = ["# content-hash vector: %s (cmhash's own)" % name,
+             "# %s" % comment,
+             "# generated by tests/vectors/gen_vectors.py; format: README.md"]
+    for e in entries:
+        if e[0] == "dir":
+            lines.append("dir " + e[1])
+        else:
+            b = e[2]
+            if not b:
+                spec = "-"
+            elif len(b) > 64 and b == b[:1] * len(b):
+                spec = "repeat:%02x:%d" % (b[0], len(b))  # uniform bytes
+            else:
+                spec = b.hex()
+            lines.append("file %s %s" % (e[1], spec))
+    for p, (_, sha) in data.items():
+        lines.append("file-sha256 %s %s" % (p, sha))
+    lines.extend("order " + s for s in stream(tree))
+    lines.append("content-hash " + want)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    mode = argv[1] if len(argv) > 1 else "--check"
+    out = os.path.join(HERE, "content-hash")
+    bad = 0
+    for name, (comment, entries) in sorted(VECTORS.items()):
+        text = render(name, comment, entries)
+        path = os.path.join(out, name + ".tree")
+        if mode == "--write":
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        elif mode == "--check":
+            try:
+                with open(path, encoding="utf-8") as f:
+                    have = f.read()
+            except OSError as e:
+                have = str(e)
+            if have != text:
+                print("vector %s: committed file differs from the "
+                      "reference's output (run gen_vectors.py --write and "
+                      "review the diff)" % name)
+                bad += 1
+        else:
+            print(__doc__)
+            return 2
+    # the committed folder holds exactly the defined vectors
+    extra = sorted(set(n[:-5] for n in os.listdir(out) if n.endswith(".tree"))
+                   - set(VECTORS))
+    for n in extra:
+        print("vector %s: not defined in gen_vectors.py" % n)
+        bad += 1
+    print("%s: %d vectors, %d differ" % (mode, len(VECTORS), bad))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
