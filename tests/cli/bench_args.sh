@@ -18,8 +18,9 @@ touch "$SCRATCH/afile"
 expect_rc 2 "$CMHASH" bench --dir "$SCRATCH/afile" --json &&
     ok "--dir naming a file: exit 2"
 TESTS_RUN=$((TESTS_RUN + 1))
-echo "$ERR" | grep -q "afile: not a folder" && [ -z "$OUT" ] &&
-    ok "--dir naming a file: 'not a folder'" || fail "file --dir: $ERR / $OUT"
+echo "$ERR" | grep -q "afile: not a folder" &&
+    echo "$OUT" | grep -q '"command":"bench".*"exit_code":2' &&
+    ok "--dir naming a file: 'not a folder', JSON error object on stdout" || fail "file --dir: $ERR / $OUT"
 
 # 2. --threads 1: one CPU column, and every measurement at 1 thread
 D=$SCRATCH/bench

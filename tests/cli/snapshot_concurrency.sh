@@ -113,7 +113,7 @@ for p in refini:40 drop:1 unlink:1; do
     # and verify agrees: a crash leaves warnings, no error on live content
     TESTS_RUN=$((TESTS_RUN + 1))
     set +e
-    "$CMHASH" verify --lib "$LIB" --quiet --json "$SCRATCH/v.json" >/dev/null 2>&1
+    "$CMHASH" verify --lib "$LIB" --quiet --json="$SCRATCH/v.json" >/dev/null 2>&1
     rv=$?
     set -e
     errs=$(grep '"severity":"error"' "$SCRATCH/v.json" | head -3)

@@ -80,7 +80,7 @@ crash_case() {
 verify_no_error() {
     TESTS_RUN=$((TESTS_RUN + 1))
     set +e
-    "$CMHASH" verify --lib "$LIB" --quiet --json "$SCRATCH/v.json" \
+    "$CMHASH" verify --lib "$LIB" --quiet --json="$SCRATCH/v.json" \
         >"$SCRATCH/v.out" 2>&1
     local rc=$?
     set -e

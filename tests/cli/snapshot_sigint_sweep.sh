@@ -141,7 +141,7 @@ TESTS_RUN=$((TESTS_RUN + 1))
 [ "$CANCELED" -ge 5 ] && ok "at least 5 runs were canceled ($CANCELED)" ||
     fail "only $CANCELED canceled runs: the sweep did not reach the cancel window"
 set +e
-"$CMHASH" verify --lib "$LIB" --quiet --json "$SCRATCH/v.json" >/dev/null 2>&1
+"$CMHASH" verify --lib "$LIB" --quiet --json="$SCRATCH/v.json" >/dev/null 2>&1
 set -e
 errs=$(grep -c '"severity":"error"' "$SCRATCH/v.json" || true)
 is_ok=$(grep '"type":"content"' "$SCRATCH/v.json" | grep -c '"status":"validated"' || true)

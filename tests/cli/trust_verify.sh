@@ -75,7 +75,7 @@ expect_rc 2 "$CMHASH" verify --lib "$A" --quiet --resume "$SCRATCH/dir.state" &&
 # ---- item 15: a PkgLib INI deleted during verify -------------------------
 rm -f "$SCRATCH/go"
 CMHASH_TEST_PAUSE_AT=verify-pkglib-listed:$SCRATCH/go "$CMHASH" verify \
-    --lib "$A" --quiet --json "$SCRATCH/del.json" >/dev/null 2>"$SCRATCH/del.err" &
+    --lib "$A" --quiet --json="$SCRATCH/del.json" >/dev/null 2>"$SCRATCH/del.err" &
 P=$!
 for _ in $(seq 200); do
     grep -q "test pause at verify-pkglib-listed" "$SCRATCH/del.err" && break
