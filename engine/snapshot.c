@@ -30,7 +30,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -769,9 +768,10 @@ static void inode_hint(cmh_ctx *ctx, int fd)
 {
     const char *hint = cmh__write_hint(ENOSPC);
     char *at = fd >= 0 ? strstr(ctx->err, hint) : NULL;
-    struct statvfs vs;
-    if (!at || fstatvfs(fd, &vs) != 0 || vs.f_files == 0 ||
-        vs.f_favail > 0)
+    bool no_inodes = false;
+    unsigned long long used = 0;
+    if (!at || cmh_os_inodes_exhausted(fd, &no_inodes, &used) != 0 ||
+        !no_inodes)
         return;
     char tail[CMH_ERRMSG_SIZE];
     snprintf(tail, sizeof tail, "%s", at + strlen(hint));
@@ -779,7 +779,7 @@ static void inode_hint(cmh_ctx *ctx, int fd)
              "the library's filesystem has no free inodes left (%llu in "
              "use; its free space is not the problem): delete files there "
              "or use a filesystem with more inodes, and run again%s",
-             (unsigned long long)vs.f_files, tail);
+             used, tail);
 }
 
 static cmh_status cancel_fail(snap *s)

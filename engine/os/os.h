@@ -65,6 +65,10 @@ int cmh_os_prefetch(int dirfd, const char *path, uint64_t len);
  * time). Portable fallback: a loop of pwrite; Windows: WriteFile with an
  * OVERLAPPED offset. */
 int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* Is the filesystem that holds @p fd out of inodes (free space aside)?
+ * *used gets the inodes in use. Portable fallback (and Windows, where
+ * NTFS has no fixed inode table): *out = false. */
+int cmh_os_inodes_exhausted(int fd, bool *out, unsigned long long *used);
 /* Recursively remove dirfd/name (a folder tree or a file); no symlink is
  * followed. Returns 0 if it did not exist. */
 int cmh_os_remove_tree(int dirfd, const char *name);

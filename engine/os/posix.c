@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/inotify.h>
@@ -161,6 +162,18 @@ int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
         len -= (size_t)n;
         off += (uint64_t)n;
     }
+    return 0;
+}
+
+int cmh_os_inodes_exhausted(int fd, bool *out, unsigned long long *used)
+{
+    struct statvfs vs;
+    *out = false;
+    *used = 0;
+    if (fstatvfs(fd, &vs) != 0)
+        return errno;
+    *out = vs.f_files != 0 && vs.f_favail == 0;
+    *used = (unsigned long long)vs.f_files;
     return 0;
 }
 

@@ -6,8 +6,11 @@
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
 #include <winioctl.h>
+#define SECURITY_WIN32
+#include <ntsecapi.h>
 
 #include "win32_posix.h"
+#include <sys/ioctl.h>
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -849,7 +852,73 @@ int cmh_w_isatty(int fd)
     return GetConsoleMode((HANDLE)_get_osfhandle(fd), &m) ? 1 : 0;
 }
 
+int cmh_w_ioctl_winsize(int fd, unsigned long req, struct winsize *ws)
+{
+    CONSOLE_SCREEN_BUFFER_INFO ci;
+    if (req != TIOCGWINSZ || fd < 0 || fd >= 3 ||
+        !GetConsoleScreenBufferInfo((HANDLE)_get_osfhandle(fd), &ci)) {
+        errno = ENOTTY;
+        return -1;
+    }
+    memset(ws, 0, sizeof *ws);
+    ws->ws_col = (unsigned short)(ci.srWindow.Right - ci.srWindow.Left + 1);
+    ws->ws_row = (unsigned short)(ci.srWindow.Bottom - ci.srWindow.Top + 1);
+    return 0;
+}
+
 /* ---- names ---- */
+
+char *cmh_w_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *r = malloc(len + 1);
+    if (r) {
+        memcpy(r, s, len);
+        r[len] = 0;
+    }
+    return r;
+}
+
+char *cmh_w_realpath(const char *path, char *resolved)
+{
+    if (resolved) { /* the CLI only asks for a malloc'd result */
+        errno = EINVAL;
+        return NULL;
+    }
+    wchar_t *w = wpath_at(AT_FDCWD, path);
+    if (!w) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (GetFileAttributesW(w) == INVALID_FILE_ATTRIBUTES) {
+        errno = errno_from(GetLastError());
+        free(w);
+        return NULL;
+    }
+    const wchar_t *v = w;
+    bool unc = !wcsncmp(v, L"\\\\?\\UNC\\", 8);
+    if (unc)
+        v += 6; /* keep "\\" of "\\server" */
+    else if (!wcsncmp(v, L"\\\\?\\", 4))
+        v += 4;
+    size_t cap = wcslen(v) * 3 + 3;
+    char *out = malloc(cap);
+    if (out && !from_w(v, out, cap)) {
+        free(out);
+        out = NULL;
+    }
+    free(w);
+    if (!out) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (unc)
+        out[0] = out[1] = '\\';
+    for (char *q = out; *q; q++)
+        if (*q == '\\')
+            *q = '/';
+    return out;
+}
 
 /* Delete a file or an empty folder, POSIX style where the system can
  * (the name goes at once even while another handle has it open), read-only
@@ -1082,6 +1151,57 @@ int cmh_os_lock_probe(int dirfd, const char *name, bool *busy)
     }
     cmh_w_close(fd);
     return e;
+}
+
+int cmh_os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive)
+{
+    /* a shared LockFileEx fails only against an exclusive holder */
+    return cmh_os_lock_probe(dirfd, name, exclusive);
+}
+
+int cmh_os_random(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n) {
+        ULONG chunk = n > 0x10000 ? 0x10000 : (ULONG)n;
+        if (!RtlGenRandom(p, chunk))
+            return EIO;
+        p += chunk;
+        n -= chunk;
+    }
+    return 0;
+}
+
+int cmh_os_prefetch(int dirfd, const char *path, uint64_t len)
+{
+    (void)dirfd; /* no WILLNEED on Windows: the portable no-op */
+    (void)path;
+    (void)len;
+    return 0;
+}
+
+int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = cmh_w_pwrite(fd, p, len, (int64_t)off);
+        if (n < 0)
+            return errno;
+        if (n == 0)
+            return EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+int cmh_os_inodes_exhausted(int fd, bool *out, unsigned long long *used)
+{
+    (void)fd; /* NTFS has no fixed inode table */
+    *out = false;
+    *used = 0;
+    return 0;
 }
 
 /* ---- folder streams ---- */

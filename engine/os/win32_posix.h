@@ -165,7 +165,15 @@ int cmh_w_isatty(int fd);
 #define dup(fd) cmh_w_dup(fd)
 #define isatty(fd) cmh_w_isatty(fd)
 
+/* strndup: POSIX 2008, missing from mingw's C library */
+char *cmh_w_strndup(const char *s, size_t n);
+#define strndup(s, n) cmh_w_strndup(s, n)
+
 /* ---- names ---- */
+/* realpath(path, NULL) only: the full path of an existing file or folder,
+ * malloc'd, with '/' separators and no \\?\ prefix; NULL + errno. */
+char *cmh_w_realpath(const char *path, char *resolved);
+#define realpath(p, r) cmh_w_realpath(p, r)
 int cmh_w_unlinkat(int dirfd, const char *path, int flags);
 int cmh_w_renameat(int odir, const char *op, int ndir, const char *np);
 int cmh_w_linkat(int odir, const char *op, int ndir, const char *np,
