@@ -462,22 +462,17 @@ int cmh_w_fstatat(int dirfd, const char *path, struct cmh_w_stat *st,
     if (!w)
         return -1;
     bool nofollow = flags & AT_SYMLINK_NOFOLLOW;
-    WIN32_FILE_ATTRIBUTE_DATA ad;
     int r = 0;
-    if (nofollow && GetFileAttributesExW(w, GetFileExInfoStandard, &ad) &&
-        !(ad.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT)) {
-        /* the common case: one call, no handle */
-        fill_stat(st, ad.dwFileAttributes, ad.ftLastAccessTime,
-                  ad.ftLastWriteTime, ad.ftCreationTime,
-                  (uint64_t)ad.nFileSizeHigh << 32 | ad.nFileSizeLow, false);
-    } else {
-        HANDLE h = open_meta(w, nofollow);
-        if (h == INVALID_HANDLE_VALUE)
-            r = fail(GetLastError());
-        else {
-            r = stat_handle(h, st, nofollow);
-            CloseHandle(h);
-        }
+    /* Always through a handle: st_dev/st_ino (volume serial, file index)
+     * must be what fstat gives, as the engine compares them (run locks,
+     * the resume state's library identity); GetFileAttributesExW has
+     * neither. */
+    HANDLE h = open_meta(w, nofollow);
+    if (h == INVALID_HANDLE_VALUE)
+        r = fail(GetLastError());
+    else {
+        r = stat_handle(h, st, nofollow);
+        CloseHandle(h);
     }
     free(w);
     return r;
