@@ -140,11 +140,6 @@ static int file_cb(void *payload, const char *section, const char *key,
     return 0;
 }
 
-static int hexval(char c)
-{
-    return c <= '9' ? c - '0' : c - 'A' + 10;
-}
-
 typedef struct mload {
     cmh_ctx *ctx;
     cmh_library *l;
@@ -284,9 +279,7 @@ static cmh_status mirror_dir(mload *m, int dfd, cmh_node *dir,
         n->size = p.size;
         n->attrs = p.attrs;
         n->mtime_ns = cmh_ns_from_filetime(p.ft);
-        for (int i = 0; i < 32; i++)
-            n->sha[i] = (uint8_t)(hexval(p.hash[2 * i]) << 4 |
-                                  hexval(p.hash[2 * i + 1]));
+        (void)cmh_hex64_decode(p.hash, n->sha);
         m->c->files++;
         m->c->bytes += p.size;
     }

@@ -223,12 +223,6 @@ static bool hash_in(const uint8_t *v, size_t n, const uint8_t *sha)
     return false;
 }
 
-static int hexv(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F'
-               ? c - 'A' + 10 : -1;
-}
-
 /* Remove one orphan FileLib entry after the re-check; the caller holds the
  * library lock. Returns NULL when removed, else why not. */
 static const char *remove_file(gc_run *g, gc_item *it, const uint8_t *used,
@@ -242,12 +236,8 @@ static const char *remove_file(gc_run *g, gc_item *it, const uint8_t *used,
     memcpy(hex, slash + 1, 64);
     hex[64] = 0;
     uint8_t sha[CMH_SHA256_LEN];
-    for (int i = 0; i < 32; i++) {
-        int h = hexv(hex[2 * i]), l = hexv(hex[2 * i + 1]);
-        if (h < 0 || l < 0)
-            return "not a FileLib entry path";
-        sha[i] = (uint8_t)(h << 4 | l);
-    }
+    if (!cmh_hex64_decode(hex, sha))
+        return "not a FileLib entry path";
     if (hash_in(used, nused, sha))
         return "a content in DataLib uses it";
     char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE],

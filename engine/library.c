@@ -238,45 +238,6 @@ void cmh_filelib_rel(char out[CMH_FILELIB_REL_SIZE],
 
 /* ---- PkgLib ---- */
 
-typedef struct pkg_parse {
-    const char *pkgid;
-    cmh_pkg_info *info;
-    uint32_t max_listed;
-    bool have_packages;
-    char *why;
-    size_t whylen;
-} pkg_parse;
-
-static int pkg_cb(void *payload, const char *section, const char *key,
-                  const char *value, int lineno)
-{
-    pkg_parse *p = payload;
-    if (!strcasecmp(section, "Packages")) {
-        char id[CMH_PKGID_SIZE];
-        uint32_t v;
-        p->have_packages = true;
-        if (cmh_content_id_parse(key, id, &v) != CMH_CONTENT_PACKAGE ||
-            strcmp(id, p->pkgid) != 0) {
-            snprintf(p->why, p->whylen, "line %d: '%s' is not a content of "
-                     "%s", lineno, key, p->pkgid);
-            return 1;
-        }
-        if (v > p->max_listed) {
-            p->max_listed = v;
-            snprintf(p->info->cid, sizeof p->info->cid, "%s", key);
-        }
-    } else if (!strcasecmp(section, "Info") && !strcasecmp(key, "Version")) {
-        char *end;
-        unsigned long v = strtoul(value, &end, 10);
-        if (*end || !*value || v > 999999999ul) {
-            snprintf(p->why, p->whylen, "line %d: bad Version", lineno);
-            return 1;
-        }
-        p->info->version = (uint32_t)v;
-    }
-    return 0;
-}
-
 /* [Info] Hash of DataLib/<cid>.INI, or "" */
 static void content_hash_of(cmh_library *l, const char *cid,
                             char out[CMH_HEX_SIZE]);
@@ -297,19 +258,20 @@ cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
         return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
                                "cannot read %s/PkgLib/%s", l->path, name);
     char why[256];
-    pkg_parse p = {pkgid, out, 0, false, why, sizeof why};
-    bool ok = cmh_ini_parse(data, len, pkg_cb, &p, why, sizeof why);
+    cmh_pkgini pi;
+    bool ok = cmh_pkgini_parse(&pi, pkgid, data, len, why, sizeof why);
     free(data);
-    if (ok && !p.have_packages) {
+    if (ok && pi.nbad) {
         ok = false;
-        snprintf(why, sizeof why, "no [Packages] section");
+        snprintf(why, sizeof why, "%s", pi.bad[0].why);
     }
+    if (ok)
+        out->version = cmh_pkgini_current(&pi, out->cid);
+    cmh_pkgini_free(&pi);
     if (!ok)
         return cmh__fail(ctx, CMH_E_LIBRARY,
                          "%s/PkgLib/%s is damaged (%s); run cmhash verify, "
                          "then restore or remove it", l->path, name, why);
-    if (p.max_listed > out->version)
-        out->version = p.max_listed;
     if (out->cid[0])
         content_hash_of(l, out->cid, out->hash);
     return CMH_OK;
@@ -379,15 +341,7 @@ cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
     snprintf(name, sizeof name, "%s.INI", pkgid);
     cmh_buf b;
     cmh_buf_init(&b);
-    cmh_buf_addf(&b, "[Packages]\r\n%s.%u=\r\n[Info]\r\nVersion=%u\r\n",
-                 pkgid, version, version);
-    if (nkeep) {
-        /* docs/FORMAT.md "Kept versions" */
-        cmh_buf_adds(&b, "[cmhash]\r\nKeep=");
-        for (size_t i = 0; i < nkeep; i++)
-            cmh_buf_addf(&b, "%s%s", i ? "," : "", keep[i]);
-        cmh_buf_adds(&b, "\r\n");
-    }
+    cmh_pkgini_write(&b, pkgid, version, keep, nkeep);
     int e = b.oom ? ENOMEM
                   : cmh_write_atomic(l->pkglib_fd, name, b.data, b.len,
                                      do_fsync);
@@ -401,67 +355,33 @@ cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
 
 /* ---- kept versions (snapshot --keep) ---- */
 
-typedef struct kept_parse {
-    const char *pkgid;
-    cmh_reflist *out;
-    bool oom;
-} kept_parse;
-
-static int kept_cb(void *payload, const char *section, const char *key,
-                   const char *value, int lineno)
-{
-    (void)lineno;
-    kept_parse *p = payload;
-    if (strcasecmp(section, "cmhash") || strcasecmp(key, "Keep"))
-        return 0;
-    /* comma-separated content IDs of this package; others are ignored
-     * (verify reports them) */
-    const char *s = value;
-    while (*s) {
-        const char *e = strchr(s, ',');
-        size_t len = e ? (size_t)(e - s) : strlen(s);
-        char cid[CMH_CID_SIZE], id[CMH_PKGID_SIZE];
-        while (len && s[0] == ' ') {
-            s++;
-            len--;
-        }
-        while (len && s[len - 1] == ' ')
-            len--;
-        if (len && len < sizeof cid) {
-            memcpy(cid, s, len);
-            cid[len] = 0;
-            if (cmh_content_id_parse(cid, id, NULL) == CMH_CONTENT_PACKAGE &&
-                !strcmp(id, p->pkgid) && !cmh_reflist_add(p->out, cid))
-                p->oom = true;
-        }
-        s = e ? e + 1 : s + len;
-    }
-    return 0;
-}
-
 cmh_status cmh_pkglib_kept(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                            cmh_reflist *out)
 {
-    char name[32];
-    snprintf(name, sizeof name, "%s.INI", pkgid);
-    char *data, why[256];
-    size_t len;
-    int e = cmh_read_small_file(l->pkglib_fd, name, CMH_INI_MAX_FILE, &data,
-                                &len);
+    char why[256];
+    cmh_pkgini pi;
+    int e = cmh_pkgini_read(l->pkglib_fd, pkgid, &pi, why, sizeof why);
     if (e == ENOENT)
         return CMH_OK;
+    if (e == ENOMEM)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    if (e == EINVAL)
+        return cmh__fail(ctx, CMH_E_LIBRARY,
+                         "%s/PkgLib/%s.INI is damaged (%s); run cmhash "
+                         "verify", l->path, pkgid, why);
     if (e)
         return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
-                               "cannot read %s/PkgLib/%s", l->path, name);
-    kept_parse p = {pkgid, out, false};
-    bool ok = cmh_ini_parse(data, len, kept_cb, &p, why, sizeof why);
-    free(data);
-    if (p.oom)
+                               "cannot read %s/PkgLib/%s.INI", l->path,
+                               pkgid);
+    /* only this package's well-formed IDs are kept (verify reports the
+     * others) */
+    bool oom = false;
+    for (size_t i = 0; i < pi.nkeep; i++)
+        if (!cmh_reflist_add(out, pi.keep[i]))
+            oom = true;
+    cmh_pkgini_free(&pi);
+    if (oom)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    if (!ok)
-        return cmh__fail(ctx, CMH_E_LIBRARY,
-                         "%s/PkgLib/%s is damaged (%s); run cmhash verify",
-                         l->path, name, why);
     return CMH_OK;
 }
 

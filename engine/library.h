@@ -4,6 +4,7 @@
 #define CMHASH_LIBRARY_H
 
 #include "internal.h"
+#include "format/format.h"
 
 #define CMH_CID_SIZE 64
 /* "H4/HASH.SIG" + NUL */

@@ -122,15 +122,10 @@ static int tick(void *arg)
 static int write_mirror_ini(snap *s, cmh_worker *w, const cmh_node *n,
                             const char *rel)
 {
-    char hex[CMH_HEX_SIZE];
-    cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
     cmh_buf *b = &w->scratch;
     cmh_buf_reset(b);
-    cmh_buf_addf(b,
-                 "[File]\r\nAttributes=%08X\r\nSize=%llu\r\n"
-                 "TimeModified=%lld\r\nHash=%s\r\n",
-                 (unsigned)n->attrs, (unsigned long long)n->size,
-                 (long long)cmh_filetime_from_ns(n->mtime_ns), hex);
+    cmh_fileini_write(b, n->attrs, n->size, cmh_filetime_from_ns(n->mtime_ns),
+                      n->sha);
     if (b->oom)
         return ENOMEM;
     size_t rl = strlen(rel);

@@ -24,7 +24,7 @@
 #include "internal.h"
 #include "library.h"
 #include "stream.h"
-#include "verify_sig.h"
+#include "format/format.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -50,11 +50,6 @@
 /* Deeper mirrors are reported, not walked: every level holds a folder fd,
  * and real packages stay far below this. */
 #define MIRROR_MAX_DEPTH 256
-/* librsync magics (librsync.h; repeated so this file needs no librsync). */
-#define SIG_MD4 0x72730136u
-#define SIG_BLAKE2 0x72730137u
-#define SIG_RK_MD4 0x72730146u
-#define SIG_RK_BLAKE2 0x72730147u
 /* Buffer for .SIG reads (hashing, --deep comparison): the signature
  * generator hands its output over in chunks of at most 64 KiB
  * (SIG_OUT_SIZE in hash.c), so one read per chunk; also the unit of the
@@ -161,21 +156,6 @@ static bool is_upper_hex(const char *s, size_t n)
     return true;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return c - 'A' + 10;
-}
-
-static void hex_to_bin(const char *hex, uint8_t out[CMH_SHA256_LEN])
-{
-    for (int i = 0; i < CMH_SHA256_LEN; i++)
-        out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
-}
-
 static double wall_now(void)
 {
     struct timespec ts;
@@ -189,23 +169,6 @@ static double mtime_of(const struct stat *sb)
 }
 
 /* Decimal, digits only, fits in 64 bits. */
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    if (!*s || strlen(s) > 20)
-        return false;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        uint64_t d = (uint64_t)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
 static int sha_cmp(const void *a, const void *b)
 {
     return memcmp(a, b, CMH_SHA256_LEN);
@@ -706,49 +669,64 @@ static void attribute_users(cmh_verify *v, const ventry *e,
     }
 }
 
-typedef struct listed_probe {
-    const char *id;
-    bool found;
-} listed_probe;
+/* PkgLib INIs read again after the listings (classify_contents): each
+ * package's INI is read and parsed once per pass, however many of its
+ * contents are looked up (issue 11.9: once per content was quadratic). */
+typedef struct pkg_reread {
+    char pkgid[CMH_PKGID_SIZE];
+    int err;         /* 0: ini valid; else why it is not */
+    cmh_pkgini ini;
+} pkg_reread;
 
-static int listed_cb(void *payload, const char *section, const char *key,
-                     const char *value, int lineno)
+typedef struct pkg_cache {
+    pkg_reread *v;
+    size_t n, cap;
+} pkg_cache;
+
+static void pkg_cache_free(pkg_cache *pc)
 {
-    listed_probe *p = payload;
-    (void)lineno;
-    if (!strcasecmp(section, "Packages")) {
-        if (!strcmp(key, p->id))
-            p->found = true;
-    } else if (!strcasecmp(section, "cmhash") && !strcasecmp(key, "Keep")) {
-        char buf[4096];
-        snprintf(buf, sizeof buf, "%s", value);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ", \t", &save); t;
-             t = strtok_r(NULL, ", \t", &save))
-            if (!strcmp(t, p->id))
-                p->found = true;
+    for (size_t i = 0; i < pc->n; i++)
+        cmh_pkgini_free(&pc->v[i].ini);
+    free(pc->v);
+    memset(pc, 0, sizeof *pc);
+}
+
+/* Contents are sorted by ID, so one package's contents are adjacent: the
+ * last entry is the one asked for almost always. */
+static pkg_reread *pkg_cache_get(cmh_verify *v, pkg_cache *pc,
+                                 const char *pkgid)
+{
+    for (size_t i = pc->n; i-- > 0;)
+        if (!strcmp(pc->v[i].pkgid, pkgid))
+            return &pc->v[i];
+    if (pc->n == pc->cap) {
+        size_t nc = pc->cap ? pc->cap * 2 : 8;
+        pkg_reread *nv = realloc(pc->v, nc * sizeof *nv);
+        if (!nv) {
+            v->oom = true;
+            return NULL;
+        }
+        pc->v = nv;
+        pc->cap = nc;
     }
-    return 0;
+    pkg_reread *r = &pc->v[pc->n++];
+    memset(r, 0, sizeof *r);
+    memcpy(r->pkgid, pkgid, CMH_PKGID_SIZE);
+    char why[64];
+    r->err = cmh_pkgini_read(v->lib.pkglib_fd, pkgid, &r->ini, why,
+                             sizeof why);
+    return r;
 }
 
 /* Does PkgLib/<pkgid>.INI list @p id now? Gone: no. Unreadable or
  * damaged: @p dflt (that is reported on its own). */
-static bool pkg_lists_now(cmh_verify *v, const char *pkgid, const char *id,
-                          bool dflt)
+static bool pkg_lists_now(cmh_verify *v, pkg_cache *pc, const char *pkgid,
+                          const char *id, bool dflt)
 {
-    char name[32];
-    snprintf(name, sizeof name, "%s.INI", pkgid);
-    char *data = NULL;
-    size_t len;
-    int e = cmh_read_small_file(v->lib.pkglib_fd, name, CMH_INI_MAX_FILE,
-                                &data, &len);
-    if (e)
-        return e == ENOENT ? false : dflt;
-    listed_probe p = {id, false};
-    char why[64];
-    bool ok = cmh_ini_parse(data, len, listed_cb, &p, why, sizeof why);
-    free(data);
-    return ok ? p.found : dflt;
+    pkg_reread *r = pkg_cache_get(v, pc, pkgid);
+    if (!r || r->err)
+        return r && r->err == ENOENT ? false : dflt;
+    return cmh_pkgini_lists(&r->ini, id);
 }
 
 /* The package's lock is held now: a snapshot that started after the probe. */
@@ -975,69 +953,17 @@ static void stray(cmh_verify *v, int dirfd, const char *name,
 
 /* ---- PkgLib ---- */
 
-typedef struct pkg_parse {
-    cmh_verify *v;
-    const char *pkgid;
-    const char *path;
-    bool have_packages;
-    bool selected;
-} pkg_parse;
-
-static int pkg_ini_cb(void *payload, const char *section, const char *key,
-                      const char *value, int lineno)
+/* List content @p id of package @p pkgid (from its PkgLib INI). */
+static void list_content(cmh_verify *v, const char *pkgid, const char *id,
+                         bool selected)
 {
-    pkg_parse *p = payload;
-    if (!strcasecmp(section, "cmhash") && !strcasecmp(key, "Keep")) {
-        /* versions snapshot --keep retains (docs/FORMAT.md): referenced
-         * like the current one, so verified in full and never orphans */
-        char buf[4096];
-        snprintf(buf, sizeof buf, "%s", value);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ", \t", &save); t;
-             t = strtok_r(NULL, ", \t", &save)) {
-            char pk[CMH_PKGID_SIZE];
-            if (cmh_content_id_parse(t, pk, NULL) != CMH_CONTENT_PACKAGE ||
-                strcmp(pk, p->pkgid)) {
-                emitf(p->v, CMH_VF_PKG_INI_BAD, "", p->path, p->pkgid, t, -1,
-                      "line %d: kept content '%s' is not a version of %s; "
-                      "ignored", lineno, t, p->pkgid);
-                continue;
-            }
-            vcontent *c = add_content(p->v, t);
-            if (c) {
-                c->listed = true;
-                c->selected = p->selected;
-                if (!c->pkgid[0])
-                    memcpy(c->pkgid, p->pkgid, CMH_PKGID_SIZE);
-            }
-        }
-        return 0;
-    }
-    if (strcasecmp(section, "Packages"))
-        return 0;
-    p->have_packages = true;
-    char pk[CMH_PKGID_SIZE];
-    cmh_content_kind k = cmh_content_id_parse(key, pk, NULL);
-    if (k == CMH_CONTENT_INVALID) {
-        emitf(p->v, CMH_VF_PKG_INI_BAD, "", p->path, "a content ID", key,
-              -1, "line %d: '%s' is not a content ID (PackageID.n, "
-              "Content_<guid>.n or a GUID); ignored", lineno, key);
-        return 0;
-    }
-    if (k == CMH_CONTENT_PACKAGE && strcmp(pk, p->pkgid)) {
-        emitf(p->v, CMH_VF_PKG_INI_BAD, "", p->path, p->pkgid, key, -1,
-              "line %d: content %s belongs to package %s, not %s; ignored",
-              lineno, key, pk, p->pkgid);
-        return 0;
-    }
-    vcontent *c = add_content(p->v, key);
+    vcontent *c = add_content(v, id);
     if (c) {
         c->listed = true;
-        c->selected = p->selected;
+        c->selected = selected;
         if (!c->pkgid[0])
-            memcpy(c->pkgid, p->pkgid, CMH_PKGID_SIZE);
+            memcpy(c->pkgid, pkgid, CMH_PKGID_SIZE);
     }
-    return 0;
 }
 
 /* Read PkgLib/<pkgid>.INI (file @p name); list its contents. */
@@ -1061,15 +987,25 @@ static void read_package(cmh_verify *v, const char *name, const char *pkgid,
         goto out;
     }
     char why[256];
-    pkg_parse p = {v, pkgid, path, false, selected};
-    if (!cmh_ini_parse(data, len, pkg_ini_cb, &p, why, sizeof why)) {
+    cmh_pkgini pi;
+    if (!cmh_pkgini_parse(&pi, pkgid, data, len, why, sizeof why)) {
+        if (pi.oom)
+            v->oom = true;
         emitf(v, CMH_VF_PKG_INI_BAD, "", path, "", "", -1,
               "unparsable package INI: %s", why);
+        cmh_pkgini_free(&pi);
         goto out;
     }
-    if (!p.have_packages)
-        emitf(v, CMH_VF_PKG_INI_BAD, "", path, "[Packages]", "", -1,
-              "the package INI has no [Packages] section");
+    /* versions snapshot --keep retains (docs/FORMAT.md) are referenced
+     * like the current one, so verified in full and never orphans */
+    for (size_t i = 0; i < pi.nkeep; i++)
+        list_content(v, pkgid, pi.keep[i], selected);
+    for (size_t i = 0; i < pi.nids; i++)
+        list_content(v, pkgid, pi.ids[i], selected);
+    for (size_t i = 0; i < pi.nbad; i++)
+        emitf(v, CMH_VF_PKG_INI_BAD, "", path, "", pi.bad[i].key, -1, "%s",
+              pi.bad[i].why);
+    cmh_pkgini_free(&pi);
 out:
     free(data);
     free(path);
@@ -1281,7 +1217,7 @@ static void scan_h4(cmh_verify *v, int r, const char *h4, fnames *out)
                 out->cap = nc;
             }
             fname *f = &out->v[out->n++];
-            hex_to_bin(nm, f->sha);
+            (void)cmh_hex64_decode(nm, f->sha);
             f->kind = kind;
             f->root = r;
         } else {
@@ -1453,60 +1389,6 @@ static int content_ini_cb(void *payload, const char *section,
         p->sighash_lower = lower;
     }
     return 0;
-}
-
-typedef struct file_parse {
-    bool in_file;
-    char hash[CMH_HEX_SIZE];
-    char size[32], attrs[32], mtime[32];
-    bool have_hash, have_size, have_attrs, have_mtime;
-    bool bad_len;
-} file_parse;
-
-static void take(char *dst, size_t dstsize, const char *src, bool *have,
-                 bool *bad)
-{
-    if (strlen(src) >= dstsize) {
-        *bad = true;
-        snprintf(dst, dstsize, "%.*s", (int)dstsize - 1, src);
-    } else {
-        memcpy(dst, src, strlen(src) + 1);
-    }
-    *have = true;
-}
-
-static int file_ini_cb(void *payload, const char *section, const char *key,
-                       const char *value, int lineno)
-{
-    (void)lineno;
-    file_parse *p = payload;
-    if (strcasecmp(section, "File"))
-        return 0;
-    if (!strcasecmp(key, "Hash"))
-        take(p->hash, sizeof p->hash, value, &p->have_hash, &p->bad_len);
-    else if (!strcasecmp(key, "Size"))
-        take(p->size, sizeof p->size, value, &p->have_size, &p->bad_len);
-    else if (!strcasecmp(key, "Attributes"))
-        take(p->attrs, sizeof p->attrs, value, &p->have_attrs, &p->bad_len);
-    else if (!strcasecmp(key, "TimeModified"))
-        take(p->mtime, sizeof p->mtime, value, &p->have_mtime, &p->bad_len);
-    return 0;
-}
-
-static bool is_hex8(const char *s, bool *lower)
-{
-    size_t n = strlen(s);
-    *lower = false;
-    if (n != 8)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c >= 'a' && c <= 'f')
-            *lower = true;
-        else if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
 }
 
 /* ---- signature-hash plan (see PLAN_*) ---- */
@@ -1721,60 +1603,31 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
                    e == EFBIG ? "larger than 4 MiB" : strerror(e));
         return;
     }
-    file_parse p;
-    memset(&p, 0, sizeof p);
+    cmh_fileini fi;
     char why[256];
-    bool ok = cmh_ini_parse(data, len, file_ini_cb, &p, why, sizeof why);
+    int r = cmh_fileini_parse(data, len, &fi, why, sizeof why);
     free(data);
-    if (!ok) {
+    if (r != CMH_FILEINI_OK) {
         c->mirror_complete = false;
-        vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, "", "",
-                   mirror_path(m, name), "unparsable file INI: %s", why);
-        return;
-    }
-    const char *missing = !p.have_hash     ? "Hash"
-                          : !p.have_size   ? "Size"
-                          : !p.have_attrs  ? "Attributes"
-                          : !p.have_mtime  ? "TimeModified"
-                                           : NULL;
-    bool lower_hash = false, lower_attr = false;
-    uint64_t size = 0, mt = 0;
-    const char *bad = NULL, *bad_val = "";
-    if (missing) {
-        bad = "missing key";
-    } else if (p.bad_len || !cmh_is_hex64(p.hash, &lower_hash)) {
-        bad = "Hash is not 64 hex digits";
-        bad_val = p.hash;
-    } else if (!parse_u64(p.size, &size)) {
-        bad = "Size is not a decimal number";
-        bad_val = p.size;
-    } else if (!is_hex8(p.attrs, &lower_attr)) {
-        bad = "Attributes is not 8 hex digits";
-        bad_val = p.attrs;
-    } else if (!parse_u64(p.mtime, &mt)) {
-        bad = "TimeModified is not a decimal FILETIME";
-        bad_val = p.mtime;
-    }
-    if (bad) {
-        c->mirror_complete = false;
-        if (missing)
-            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, missing, "",
-                       mirror_path(m, name),
-                       "file INI has no [File] %s", missing);
+        if (r == CMH_FILEINI_UNPARSABLE)
+            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, "", "",
+                       mirror_path(m, name), "unparsable file INI: %s", why);
+        else if (r == CMH_FILEINI_MISSING)
+            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, fi.missing, "",
+                       mirror_path(m, name), "file INI has no [File] %s",
+                       fi.missing);
         else
-            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, "", bad_val,
-                       mirror_path(m, name), "file INI: %s", bad);
+            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, "", fi.bad_value,
+                       mirror_path(m, name), "file INI: %s", fi.bad);
         return;
     }
-    if (lower_hash || lower_attr)
+    if (fi.lower_hash || fi.lower_attrs)
         vfinds_add(&c->fnd, CMH_VF_INI_NONCANONICAL, -1, "", "",
                    mirror_path(m, name),
                    "lower-case hex in %s (accepted; writers use upper "
-                   "case)", lower_hash ? "Hash" : "Attributes");
-    for (int i = 0; i < 64; i++)
-        if (p.hash[i] >= 'a')
-            p.hash[i] = (char)(p.hash[i] - 32);
-    hex_to_bin(p.hash, f->sha);
+                   "case)", fi.lower_hash ? "Hash" : "Attributes");
+    uint64_t size = fi.size;
+    memcpy(f->sha, fi.sha, CMH_SHA256_LEN);
     memcpy(node->sha, f->sha, CMH_SHA256_LEN);
     node->size = f->size = size;
     f->ok = true;
@@ -1902,10 +1755,10 @@ static void content_task(void *tk, void *state, void *arg)
                        "the only one)");
         } else {
             c->ini_ok = true;
-            hex_to_bin(p.hash, c->hash);
+            (void)cmh_hex64_decode(p.hash, c->hash);
             if (p.have_sighash) {
                 c->has_sighash = true;
-                hex_to_bin(p.sighash, c->sighash);
+                (void)cmh_hex64_decode(p.sighash, c->sighash);
             }
             if (p.hash_lower || p.sighash_lower)
                 vfinds_add(&c->fnd, CMH_VF_INI_NONCANONICAL, -1, "", "",
@@ -1997,18 +1850,6 @@ out:
 
 /* ---- FileLib entry (index pass, worker) ---- */
 
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static bool sig_magic_known(uint32_t m)
-{
-    return m == SIG_MD4 || m == SIG_BLAKE2 || m == SIG_RK_MD4 ||
-           m == SIG_RK_BLAKE2;
-}
-
 static void read_sig(cmh_verify *v, vworker *w, ventry *e)
 {
     char rel[CMH_FILELIB_REL_SIZE];
@@ -2080,27 +1921,6 @@ static void read_sig(cmh_verify *v, vworker *w, ventry *e)
     e->sig_hdr = h == CMH_SIGHDR_OK;
 }
 
-int cmh__sig_header_parse(const unsigned char *hdr, size_t got,
-                          uint32_t *magic, uint32_t *bl, uint32_t *sl)
-{
-    if (got >= 4 && !sig_magic_known(be32(hdr)))
-        return CMH_SIGHDR_FOREIGN;
-    if (got < 12)
-        return CMH_SIGHDR_SHORT;
-    *magic = be32(hdr);
-    *bl = be32(hdr + 4);
-    *sl = be32(hdr + 8);
-    return CMH_SIGHDR_OK;
-}
-
-bool cmh__sig_params_ok(uint32_t magic, uint32_t bl, uint32_t sl)
-{
-    uint32_t maxsl = (magic == SIG_MD4 || magic == SIG_RK_MD4) ? 16 : 32;
-    /* librsync reads the block length as an int: above INT32_MAX it
-     * calls the signature corrupt, so delta could not use it */
-    return bl != 0 && bl <= INT32_MAX && sl != 0 && sl <= maxsl;
-}
-
 /* Keep a parsed reference list as one block (an entry holds it for the
  * whole run; one allocation instead of one per ID plus an array). */
 static bool pack_refs(ventry *e, const cmh_reflist *r)
@@ -2169,17 +1989,6 @@ static void entry_task(void *tk, void *state, void *arg)
 }
 
 /* ---- joining the two sides (caller's thread) ---- */
-
-uint64_t cmh__sig_expected_len(uint32_t bl, uint32_t sl, uint64_t size)
-{
-    if (!bl)
-        return 0;
-    uint64_t blocks = size / bl + (size % bl != 0);
-    uint64_t rec = 4 + (uint64_t)sl;
-    if (blocks > (UINT64_MAX - 12) / rec)
-        return UINT64_MAX;
-    return 12 + blocks * rec;
-}
 
 static void check_sig(cmh_verify *v, ventry *e)
 {
@@ -2752,7 +2561,7 @@ static bool set_add(uint8_t **set, size_t *n, const char *hex)
     if (!s)
         return false;
     *set = s;
-    hex_to_bin(hex, s + *n * CMH_SHA256_LEN);
+    (void)cmh_hex64_decode(hex, s + *n * CMH_SHA256_LEN);
     (*n)++;
     return true;
 }
@@ -2813,7 +2622,7 @@ static cmh_status parse_state(cmh_verify *v, const char *text)
                              lineno);
         bool ok = true;
         if (kind == 0) {
-            hex_to_bin(hex, v->cursor);
+            (void)cmh_hex64_decode(hex, v->cursor);
             v->have_cursor = true;
         } else if (kind == 1) {
             ok = set_add(&v->prev_done, &v->nprev_done, hex);
@@ -3079,7 +2888,10 @@ static cmh_status select_ids(cmh_verify *v)
 /* PkgLib-level findings on contents: missing ones, orphans, busy. */
 static void classify_contents(cmh_verify *v)
 {
-    for (size_t i = 0; i < v->ncontents; i++) {
+    pkg_cache pc = {0};
+    for (size_t i = 0; i < v->ncontents && !v->canceled &&
+                       !atomic_load(&v->stop);
+         i++) {
         vcontent *c = &v->contents[i];
         if (c->pkgid[0] && pkg_busy(v, c->pkgid))
             c->busy = true;
@@ -3088,7 +2900,7 @@ static void classify_contents(cmh_verify *v)
         if (c->listed && (!c->has_ini || !c->has_dir) && c->pkgid[0]) {
             /* retired between the PkgLib and DataLib listings? */
             bool locked = pkg_locked_now(v, c->pkgid);
-            if (locked || !pkg_lists_now(v, c->pkgid, c->id, true)) {
+            if (locked || !pkg_lists_now(v, &pc, c->pkgid, c->id, true)) {
                 skip_changed(v, c, locked ? "is being retired"
                                           : "was retired");
                 continue;
@@ -3110,7 +2922,7 @@ static void classify_contents(cmh_verify *v)
             /* written by a snapshot that took the lock after the probe:
              * not listed yet, or listed after our PkgLib listing */
             bool locked = pkg_locked_now(v, c->pkgid);
-            if (locked || pkg_lists_now(v, c->pkgid, c->id, false)) {
+            if (locked || pkg_lists_now(v, &pc, c->pkgid, c->id, false)) {
                 skip_changed(v, c, locked ? "is being written"
                                           : "is new");
                 continue;
@@ -3125,6 +2937,7 @@ static void classify_contents(cmh_verify *v)
             free(path);
         }
     }
+    pkg_cache_free(&pc);
 }
 
 static void emit_content_findings(cmh_verify *v, vcontent *c)

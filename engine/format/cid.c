@@ -1,5 +1,5 @@
 /* Package and content identifiers (contentlib.md section 2). */
-#include "internal.h"
+#include "format.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -99,4 +99,17 @@ cmh_content_kind cmh_content_id_parse(const char *text,
         return CMH_CONTENT_APP;
     }
     return CMH_CONTENT_INVALID;
+}
+
+/* Valid content IDs differ in case only in their GUID part (package IDs
+ * are upper-case, the "Content_" prefix is fixed), so a case-insensitive
+ * compare is exactly "GUIDs compare case-insensitively". */
+int cmh_cid_cmp(const char *a, const char *b)
+{
+    return strcasecmp(a, b);
+}
+
+bool cmh_cid_equal(const char *a, const char *b)
+{
+    return strcasecmp(a, b) == 0;
 }
