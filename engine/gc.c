@@ -288,7 +288,7 @@ static const char *remove_temp(gc_run *g, gc_item *it)
         why = "gone already";
     else if ((double)time(NULL) - (double)sb.st_mtime < g->o->min_age)
         why = "modified since (younger than --min-age)";
-    else if (cmh_os_remove_tree(fd, base) != 0)
+    else if (cmh_tree_remove(fd, base) != 0)
         why = "cannot delete it";
     close(fd);
     return why;

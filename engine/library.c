@@ -837,7 +837,7 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
         snprintf(sfx, sizeof sfx, "-%s", cid);
         cmh_tmp_name(aside, sizeof aside, sfx);
         if (renameat(dl, cid, dl, aside) == 0)
-            cmh_os_remove_tree(dl, aside);
+            cmh_tree_remove(dl, aside);
     }
     if (renameat(dl, mirror_tmp, dl, cid) != 0) {
         int e = errno;
@@ -850,7 +850,7 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
     snprintf(ini, sizeof ini, "%s.INI", cid);
     if (renameat(dl, content_tmp, dl, ini) != 0) {
         int e = errno;
-        cmh_os_remove_tree(dl, cid);
+        cmh_tree_remove(dl, cid);
         return cmh__fail(ctx, cmh__status_for_write_errno(e),
                          "cannot rename in %s/DataLib: %s; %s", l->path,
                          strerror(e), cmh__write_hint(e));
@@ -870,7 +870,7 @@ void cmh_datalib_uninstall(cmh_library *l, const char *cid)
     snprintf(sfx, sizeof sfx, "-%s", cid);
     cmh_tmp_name(aside, sizeof aside, sfx);
     if (renameat(l->datalib_fd, cid, l->datalib_fd, aside) == 0)
-        cmh_os_remove_tree(l->datalib_fd, aside);
+        cmh_tree_remove(l->datalib_fd, aside);
 }
 
 /* ---- mirror hashes ---- */
@@ -880,103 +880,43 @@ typedef struct hash_vec {
     size_t n, cap;
 } hash_vec;
 
-typedef struct file_hash_parse {
-    char hash[CMH_HEX_SIZE];
-} file_hash_parse;
-
-static int file_hash_cb(void *payload, const char *section, const char *key,
-                        const char *value, int lineno)
+/* A file INI of the mirror: its hash joins the list. Any failure to read
+ * the mirror stops the collection: a hash missed here would leave a
+ * reference nobody drops once the mirror is deleted. (A file INI that reads
+ * but does not parse has no hash to drop; it is skipped, its reference is
+ * gc's work.) */
+static int collect_entry(void *arg, int dirfd, const char *nm,
+                         const struct stat *sb)
 {
-    (void)lineno;
-    file_hash_parse *p = payload;
-    if (!strcasecmp(section, "File") && !strcasecmp(key, "Hash") &&
-        cmh_is_hex64(value, NULL))
-        for (int i = 0; i < 65; i++)
-            p->hash[i] = (char)(value[i] >= 'a' && value[i] <= 'f'
-                                    ? value[i] - 32 : value[i]);
+    hash_vec *hv = arg;
+    size_t len = strlen(nm);
+    if (!S_ISREG(sb->st_mode) || len < 4 || strcasecmp(nm + len - 4, ".INI"))
+        return 0;
+    char *data, why[128];
+    size_t dlen;
+    int e = cmh_read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
+    if (e == EFBIG || e == EINVAL)
+        return 0; /* not a file INI cmhash could have written */
+    if (e)
+        return e;
+    cmh_fileini fi;
+    int r = cmh_fileini_parse(data, dlen, &fi, why, sizeof why);
+    free(data);
+    /* the hash is what the references follow: take it whenever it is
+     * valid, whatever else the INI lacks */
+    if (r == CMH_FILEINI_UNPARSABLE || !fi.have_hash)
+        return 0;
+    if (hv->n == hv->cap) {
+        size_t nc = hv->cap ? hv->cap * 2 : 256;
+        uint8_t *v = realloc(hv->v, nc * CMH_SHA256_LEN);
+        if (!v)
+            return ENOMEM;
+        hv->v = v;
+        hv->cap = nc;
+    }
+    memcpy(hv->v + hv->n * CMH_SHA256_LEN, fi.sha, CMH_SHA256_LEN);
+    hv->n++;
     return 0;
-}
-
-static int hex_nibble(char c)
-{
-    return c <= '9' ? c - '0' : c - 'A' + 10;
-}
-
-static int collect_mirror(int dirfd, hash_vec *hv, int depth)
-{
-    if (depth > 20000)
-        return ELOOP;
-    int dup_fd = dup(dirfd);
-    if (dup_fd < 0)
-        return errno;
-    DIR *d = fdopendir(dup_fd);
-    if (!d) {
-        close(dup_fd);
-        return errno;
-    }
-    rewinddir(d);
-    struct dirent *de;
-    int e = 0;
-    while ((de = readdir(d)) != NULL) {
-        const char *nm = de->d_name;
-        if (!strcmp(nm, ".") || !strcmp(nm, ".."))
-            continue;
-        /* Any failure to read the mirror stops the collection: a hash
-         * missed here would leave a reference nobody drops once the mirror
-         * is deleted. (A file INI that reads but does not parse has no hash
-         * to drop; it is skipped, its reference is gc's work.) */
-        struct stat sb;
-        if (fstatat(dirfd, nm, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-            e = errno;
-            break;
-        }
-        if (S_ISDIR(sb.st_mode)) {
-            int sub;
-            e = cmh_os_open_dir(dirfd, nm, &sub);
-            if (e)
-                break;
-            e = collect_mirror(sub, hv, depth + 1);
-            close(sub);
-            if (e)
-                break;
-            continue;
-        }
-        size_t len = strlen(nm);
-        if (!S_ISREG(sb.st_mode) || len < 4 ||
-            strcasecmp(nm + len - 4, ".INI"))
-            continue;
-        char *data, why[128];
-        size_t dlen;
-        e = cmh_read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
-        if (e == EFBIG || e == EINVAL) {
-            e = 0; /* not a file INI cmhash could have written */
-            continue;
-        }
-        if (e)
-            break;
-        file_hash_parse p = {{0}};
-        bool ok = cmh_ini_parse(data, dlen, file_hash_cb, &p, why, sizeof why);
-        free(data);
-        if (!ok || !p.hash[0])
-            continue;
-        if (hv->n == hv->cap) {
-            size_t nc = hv->cap ? hv->cap * 2 : 256;
-            uint8_t *v = realloc(hv->v, nc * CMH_SHA256_LEN);
-            if (!v) {
-                e = ENOMEM;
-                break;
-            }
-            hv->v = v;
-            hv->cap = nc;
-        }
-        uint8_t *o = hv->v + hv->n * CMH_SHA256_LEN;
-        for (int i = 0; i < 32; i++)
-            o[i] = (uint8_t)(hex_nibble(p.hash[2 * i]) << 4 |
-                             hex_nibble(p.hash[2 * i + 1]));
-        hv->n++;
-    }
-    closedir(d);
-    return e;
 }
 
 static int sha_cmp(const void *a, const void *b)
@@ -990,12 +930,10 @@ int cmh_mirror_hashes(cmh_library *l, const char *cid, uint8_t **out,
     hash_vec hv = {0};
     *out = NULL;
     *n = 0;
-    int fd;
-    int e = cmh_os_open_dir(l->datalib_fd, cid, &fd);
-    if (e)
-        return e;
-    e = collect_mirror(fd, &hv, 0);
-    close(fd);
+    static const cmh_mirror_cb cb = {NULL, NULL, collect_entry, true};
+    char *where = NULL;
+    int e = cmh_mirror_walk(l->datalib_fd, cid, &cb, &hv, &where);
+    free(where);
     if (e) {
         free(hv.v);
         return e;
@@ -1100,7 +1038,7 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
     /* DataLib last: while it exists, a rerun can finish the job. */
     cmh__crash_point("uninstall");
     if (strcmp(dir, cid) != 0)
-        cmh_os_remove_tree(l->datalib_fd, dir);
+        cmh_tree_remove(l->datalib_fd, dir);
     else
         cmh_datalib_uninstall(l, cid);
     return CMH_OK;
@@ -1253,7 +1191,7 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
     closedir(d);
     cmh_reflist_free(&kept);
     for (size_t i = 0; i < temps.n; i++) {
-        cmh_os_remove_tree(l->datalib_fd, temps.v[i]);
+        cmh_tree_remove(l->datalib_fd, temps.v[i]);
         free(temps.v[i]);
     }
     free(temps.v);

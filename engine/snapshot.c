@@ -429,7 +429,7 @@ static void remove_temps(snap *s)
         s->mirror_fd = -1;
     }
     if (s->mirror_tmp[0]) {
-        cmh_os_remove_tree(s->lib.datalib_fd, s->mirror_tmp);
+        cmh_tree_remove(s->lib.datalib_fd, s->mirror_tmp);
         s->mirror_tmp[0] = 0;
     }
 }

@@ -47,9 +47,6 @@
 /* verify_os.c */
 
 #define STATE_MAGIC "cmhash-verify-state 1"
-/* Deeper mirrors are reported, not walked: every level holds a folder fd,
- * and real packages stay far below this. */
-#define MIRROR_MAX_DEPTH 256
 /* Buffer for .SIG reads (hashing, --deep comparison): the signature
  * generator hands its output over in chunks of at most 64 KiB
  * (SIG_OUT_SIZE in hash.c), so one read per chunk; also the unit of the
@@ -1552,6 +1549,9 @@ typedef struct mirror_walk {
     cmh_verify *v;
     vcontent *c;
     cmh_buf rel;  /* current folder, relative, with trailing '/' or "" */
+    cmh_node **dirs; /* folder being read is dirs[n - 1] */
+    size_t *rel_len; /* rel.len when dirs[i] was entered */
+    size_t n, cap;
 } mirror_walk;
 
 static char *mirror_path(mirror_walk *m, const char *name)
@@ -1642,76 +1642,114 @@ no_name:
     c->fnd.oom = true;
 }
 
-static void walk_mirror(mirror_walk *m, int fd, cmh_node *dir, int depth)
+static int mw_enter(void *arg, const char *nm, int depth)
 {
+    (void)depth;
+    mirror_walk *m = arg;
     vcontent *c = m->c;
-    dlist dl;
-    int e = list_dir_at(fd, true, &dl);
-    if (e) {
-        c->mirror_complete = false;
-        vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
-                   mirror_path(m, ""), "cannot list the mirror folder: %s",
-                   strerror(e));
+    if (m->n == m->cap) {
+        size_t nc = m->cap * 2;
+        cmh_node **nd = realloc(m->dirs, nc * sizeof *nd);
+        if (nd)
+            m->dirs = nd;
+        size_t *nl = nd ? realloc(m->rel_len, nc * sizeof *nl) : NULL;
+        if (!nl) {
+            c->fnd.oom = true;
+            return 1;
+        }
+        m->rel_len = nl;
+        m->cap = nc;
+    }
+    cmh_node *sub = cmh_node_new(nm, strlen(nm), true);
+    if (!sub || !cmh_node_add(m->dirs[m->n - 1], sub)) {
+        cmh_node_free(sub);
+        c->fnd.oom = true;
+        return 1;
+    }
+    m->rel_len[m->n] = m->rel.len;
+    m->dirs[m->n++] = sub;
+    cmh_buf_adds(&m->rel, nm);
+    cmh_buf_adds(&m->rel, "/");
+    return 0;
+}
+
+static void mw_leave(void *arg)
+{
+    mirror_walk *m = arg;
+    size_t saved = m->rel_len[--m->n];
+    m->rel.len = saved;
+    if (m->rel.data)
+        m->rel.data[saved] = 0;
+}
+
+static int mw_entry(void *arg, int fd, const char *nm, const struct stat *sb)
+{
+    mirror_walk *m = arg;
+    vcontent *c = m->c;
+    size_t n = strlen(nm);
+    if (S_ISREG(sb->st_mode) && n > 4 && ends_ci(nm, ".INI")) {
+        check_file_ini(m, fd, nm, m->dirs[m->n - 1]);
+    } else if (has_prefix(nm, CMH_TMP_PREFIX) && m->v->any_busy) {
+        /* may belong to a running snapshot */
+    } else {
+        /* Not in the content hash: the mirror holds folders and file INIs
+         * only. */
+        double age = has_prefix(nm, CMH_TMP_PREFIX)
+                         ? wall_now() - mtime_of(sb)
+                         : -1;
+        vfinds_add(&c->fnd, CMH_VF_STRAY, age, "", "", mirror_path(m, nm),
+                   "%s",
+                   S_ISLNK(sb->st_mode) ? "symbolic link in a mirror (not "
+                                          "followed)"
+                   : S_ISREG(sb->st_mode) ? "file in a mirror that is not a "
+                                            "file INI"
+                                          : "special file in a mirror");
+    }
+    return c->fnd.oom;
+}
+
+/* Read the mirror DataLib/<id> into c->root (cmh_mirror_walk: one depth
+ * limit for every command, no descriptor per level). A folder that cannot
+ * be read ends the walk: the mirror is incomplete and not recomputed. */
+static void walk_mirror(mirror_walk *m)
+{
+    static const cmh_mirror_cb cb = {mw_enter, mw_leave, mw_entry, false};
+    vcontent *c = m->c;
+    m->cap = 64;
+    m->n = 1;
+    m->dirs = malloc(m->cap * sizeof *m->dirs);
+    m->rel_len = malloc(m->cap * sizeof *m->rel_len);
+    if (!m->dirs || !m->rel_len) {
+        c->fnd.oom = true;
         return;
     }
-    for (size_t i = 0; i < dl.n && !c->fnd.oom; i++) {
-        const char *nm = dl.v[i].name;
-        size_t n = strlen(nm);
-        struct stat sb;
-        unsigned char t = dent_type(fd, &dl.v[i], &sb);
-        if (t == DT_DIR) {
-            if (depth >= MIRROR_MAX_DEPTH) {
-                c->mirror_complete = false;
-                vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
-                           mirror_path(m, nm),
-                           "mirror deeper than %d folders; not checked",
-                           MIRROR_MAX_DEPTH);
-                continue;
-            }
-            cmh_node *sub = cmh_node_new(nm, n, true);
-            if (!sub || !cmh_node_add(dir, sub)) {
-                cmh_node_free(sub);
-                c->fnd.oom = true;
-                break;
-            }
-            int sfd;
-            e = cmh_os_open_dir_noatime(fd, nm, &sfd);
-            if (e) {
-                c->mirror_complete = false;
-                vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
-                           mirror_path(m, nm),
-                           "cannot open the mirror folder: %s", strerror(e));
-                continue;
-            }
-            size_t saved = m->rel.len;
-            cmh_buf_adds(&m->rel, nm);
-            cmh_buf_adds(&m->rel, "/");
-            walk_mirror(m, sfd, sub, depth + 1);
-            m->rel.len = saved;
-            if (m->rel.data)
-                m->rel.data[saved] = 0;
-            close(sfd);
-        } else if (t == DT_REG && n > 4 && ends_ci(nm, ".INI")) {
-            check_file_ini(m, fd, nm, dir);
-        } else if (has_prefix(nm, CMH_TMP_PREFIX) && m->v->any_busy) {
-            /* may belong to a running snapshot */
-        } else {
-            /* Not in the content hash: the mirror holds folders and
-             * file INIs only. */
-            double age = -1;
-            if (has_prefix(nm, CMH_TMP_PREFIX) &&
-                fstatat(fd, nm, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-                age = wall_now() - mtime_of(&sb);
-            vfinds_add(&c->fnd, CMH_VF_STRAY, age, "", "",
-                       mirror_path(m, nm), "%s",
-                       t == DT_LNK ? "symbolic link in a mirror (not "
-                                     "followed)"
-                       : t == DT_REG ? "file in a mirror that is not a "
-                                       "file INI"
-                                     : "special file in a mirror");
-        }
+    m->dirs[0] = c->root;
+    m->rel_len[0] = 0;
+    char *where = NULL;
+    int e = cmh_mirror_walk(m->v->lib.datalib_fd, c->id, &cb, m, &where);
+    if (e && !c->fnd.oom && where && !where[0] &&
+        (e == ENOENT || e == ENOTDIR || e == ELOOP || e == EACCES)) {
+        /* the mirror folder itself could not be opened */
+        c->mirror_read = false;
+        vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
+                   xasprintf("DataLib/%s", c->id),
+                   "cannot open the mirror: %s", strerror(e));
+    } else if (e && !c->fnd.oom) {
+        c->mirror_complete = false;
+        if (where)
+            cmh_path_abbrev(where);
+        char *path = xasprintf("DataLib/%s%s%s", c->id,
+                               where && where[0] ? "/" : "",
+                               where ? where : "");
+        if (e == ELOOP)
+            vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "", path,
+                       "mirror deeper than %d folders; not checked",
+                       CMH_MIRROR_MAX_DEPTH);
+        else
+            vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "", path,
+                       "cannot read the mirror folder: %s", strerror(e));
     }
-    dlist_free(&dl);
+    free(where);
 }
 
 static void content_task(void *tk, void *state, void *arg)
@@ -1772,28 +1810,22 @@ static void content_task(void *tk, void *state, void *arg)
         free(data);
     }
     if (c->has_dir) {
-        int fd;
         c->root = cmh_node_new("", 0, true);
         if (!c->root) {
             c->fnd.oom = true;
             goto out;
         }
-        int e = cmh_os_open_dir_noatime(v->lib.datalib_fd, c->id, &fd);
-        if (e) {
-            vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
-                       xasprintf("DataLib/%s", c->id),
-                       "cannot open the mirror: %s", strerror(e));
-            goto out;
-        }
         mirror_walk m;
+        memset(&m, 0, sizeof m);
         m.v = v;
         m.c = c;
         cmh_buf_init(&m.rel);
         c->mirror_complete = true;
         c->mirror_read = true;
-        walk_mirror(&m, fd, c->root, 0);
+        walk_mirror(&m);
         cmh_buf_free(&m.rel);
-        close(fd);
+        free(m.dirs);
+        free(m.rel_len);
         if (m.rel.oom)
             c->fnd.oom = true;
         /* Out of memory part-way: the tree and the file table may be

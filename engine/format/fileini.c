@@ -93,7 +93,7 @@ static int file_cb(void *payload, const char *section, const char *key,
         break;
     case K_HASH:
         if (cmh_is_hex64(value, &f->lower_hash))
-            (void)cmh_hex64_decode(value, f->sha);
+            f->have_hash = cmh_hex64_decode(value, f->sha);
         else
             set_bad(f, "Hash is not 64 hex digits", value);
         break;

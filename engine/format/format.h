@@ -81,6 +81,7 @@ typedef struct cmh_fileini {
     uint64_t size;          /* <= INT64_MAX */
     int64_t filetime;       /* TimeModified, >= 0 */
     uint8_t sha[CMH_SHA256_LEN];
+    bool have_hash;         /* Hash valid (whatever else is wrong) */
     bool lower_hash, lower_attrs; /* accepted, not canonical */
     char missing[16];       /* CMH_FILEINI_MISSING: the key */
     char bad[48];           /* CMH_FILEINI_BAD: what is wrong */
@@ -137,6 +138,9 @@ typedef struct cmh_mirror_cb {
      * for the duration of the call; @p sb from fstatat, no follow). */
     int (*entry)(void *arg, int dirfd, const char *name,
                  const struct stat *sb);
+    /* Walk below CMH_MIRROR_MAX_DEPTH too (retiring a content must see
+     * every reference it holds, however deep). */
+    bool no_depth_limit;
 } cmh_mirror_cb;
 /* Walk the mirror folder @p name below @p parent_fd: per folder its
  * non-folder entries in name order, then its sub-folders in name order,
@@ -147,6 +151,9 @@ typedef struct cmh_mirror_cb {
  * root; caller frees); ELOOP: deeper than CMH_MIRROR_MAX_DEPTH. */
 int cmh_mirror_walk(int parent_fd, const char *name, const cmh_mirror_cb *cb,
                     void *arg, char **where);
+/* Shorten a long relative path in place to its first 80 and last 60
+ * bytes around "..." (error lines stay one readable line). */
+void cmh_path_abbrev(char *s);
 /* Remove the tree @p name below @p parent_fd the same way (no descriptor
  * per level). Returns 0 or an errno. */
 int cmh_tree_remove(int parent_fd, const char *name);

@@ -230,6 +230,15 @@ static int walk_start(walk *w, int parent_fd, const char *name)
     return w->v[0].name ? 0 : ENOMEM;
 }
 
+void cmh_path_abbrev(char *s)
+{
+    size_t n = strlen(s);
+    if (n <= 160)
+        return;
+    memmove(s + 80 + 3, s + n - 60, 61);
+    memcpy(s + 80, "...", 3);
+}
+
 int cmh_mirror_walk(int parent_fd, const char *name, const cmh_mirror_cb *cb,
                     void *arg, char **where)
 {
@@ -249,7 +258,7 @@ int cmh_mirror_walk(int parent_fd, const char *name, const cmh_mirror_cb *cb,
         }
         const char *sub = top->subs[top->next++];
         int depth = (int)w.n;
-        if (depth > CMH_MIRROR_MAX_DEPTH) {
+        if (depth > CMH_MIRROR_MAX_DEPTH && !cb->no_depth_limit) {
             failed_at = walk_path(&w, sub);
             e = ELOOP;
             break;
@@ -280,7 +289,7 @@ int cmh_tree_remove(int parent_fd, const char *name)
     if (errno != EISDIR && errno != EPERM)
         return errno;
     walk w;
-    static const cmh_mirror_cb none = {0};
+    static const cmh_mirror_cb none = {NULL, NULL, NULL, true};
     int e = walk_start(&w, parent_fd, name);
     if (e == ENOENT) {
         walk_free(&w);
