@@ -22,6 +22,9 @@ static const char snapshot_usage[] =
     "  --skip-links     skip symbolic links instead of failing\n"
     "  --no-wait        fail (exit 6) if the package is locked\n"
     "  --no-fsync       no durability barriers (benchmarks only)\n"
+    "  --record-source  write the source path into the content INI\n"
+    "                   ([cmhash] Source=; off: libraries are widely readable)\n"
+    "  --allow-foreign  write to a library Configuration Manager wrote\n"
     "  --json           print one JSON object instead of the log lines\n"
     "  --progress       always show progress on stderr\n"
     "  --quiet          never show progress\n"
@@ -89,6 +92,8 @@ int cmd_snapshot(int argc, char **argv)
         {"skip-links", no_argument, NULL, 's'},
         {"no-wait", no_argument, NULL, 'n'},
         {"no-fsync", no_argument, NULL, 'F'},
+        {"record-source", no_argument, NULL, 'R'},
+        {"allow-foreign", no_argument, NULL, 'A'},
         {"json", no_argument, NULL, 'j'},
         {"progress", no_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
@@ -129,6 +134,8 @@ int cmd_snapshot(int argc, char **argv)
         case 's': o.flags |= CMH_SNAPSHOT_SKIP_LINKS; break;
         case 'n': o.flags |= CMH_SNAPSHOT_NO_WAIT; break;
         case 'F': o.flags |= CMH_SNAPSHOT_NO_FSYNC; break;
+        case 'R': o.flags |= CMH_SNAPSHOT_RECORD_SOURCE; break;
+        case 'A': o.flags |= CMH_SNAPSHOT_ALLOW_FOREIGN; break;
         case 'j': json = true; break;
         case 'p': prog_mode = 1; break;
         case 'q': prog_mode = -1; break;

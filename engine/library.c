@@ -277,45 +277,15 @@ cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
     return CMH_OK;
 }
 
-typedef struct hash_parse {
-    char *hash;
-} hash_parse;
-
-static int info_hash_cb(void *payload, const char *section, const char *key,
-                        const char *value, int lineno)
-{
-    (void)lineno;
-    hash_parse *p = payload;
-    if (!strcasecmp(section, "Info") && !strcasecmp(key, "Hash") &&
-        cmh_is_hex64(value, NULL)) {
-        for (int i = 0; i < 64; i++)
-            p->hash[i] = (char)(value[i] >= 'a' ? value[i] - 32 : value[i]);
-        p->hash[64] = 0;
-    }
-    return 0;
-}
-
 int cmh_content_ini_hash(cmh_library *l, const char *cid,
                          char out[CMH_HEX_SIZE], char *why, size_t whylen)
 {
-    char name[CMH_CID_SIZE + 8];
-    snprintf(name, sizeof name, "%s.INI", cid);
-    char *data;
-    size_t len;
+    cmh_contentini ci;
     out[0] = 0;
-    int e = cmh_read_small_file(l->datalib_fd, name, CMH_INI_MAX_FILE, &data,
-                                &len);
+    int e = cmh_contentini_read(l->datalib_fd, cid, &ci, why, whylen);
     if (e)
         return e;
-    hash_parse p = {out};
-    bool ok = cmh_ini_parse(data, len, info_hash_cb, &p, why, whylen);
-    free(data);
-    if (ok && !out[0])
-        snprintf(why, whylen, "no valid [Info] Hash");
-    if (!ok || !out[0]) {
-        out[0] = 0;
-        return EINVAL;
-    }
+    cmh_hex_upper(ci.hash, CMH_SHA256_LEN, out);
     return 0;
 }
 

@@ -590,17 +590,18 @@ static void content_ini(snap *s, cmh_buf *b, const char *hash,
         if (!*end)
             ns = (int64_t)v * 1000000000LL;
     }
-    cmh_buf_addf(b, "[Info]\r\nHash=%s\r\nHashAlgorithm=32780\r\n", hash);
-    cmh_buf_addf(b,
-                 "[cmhash]\r\nSignatureHash=%s\r\nFiles=%llu\r\n"
-                 "Folders=%llu\r\nBytes=%llu\r\nSource=",
-                 sighash, (unsigned long long)s->walk.nfiles,
-                 (unsigned long long)s->walk.ndirs,
-                 (unsigned long long)s->walk.total_bytes);
-    cmh_percent_encode(b, s->o->source_display ? s->o->source_display
-                                               : s->o->source);
-    cmh_buf_addf(b, "\r\nCreated=%lld\r\n",
-                 (long long)cmh_filetime_from_ns(ns));
+    cmh_contentini_facts f;
+    memset(&f, 0, sizeof f);
+    (void)cmh_hex64_decode(hash, f.hash);
+    (void)cmh_hex64_decode(sighash, f.sighash);
+    f.files = s->walk.nfiles;
+    f.folders = s->walk.ndirs;
+    f.bytes = s->walk.total_bytes;
+    if (s->o->flags & CMH_SNAPSHOT_RECORD_SOURCE)
+        f.source = s->o->source_display ? s->o->source_display
+                                        : s->o->source;
+    f.created = cmh_filetime_from_ns(ns);
+    cmh_contentini_write(b, &f);
 }
 
 static int node_sha_cmp(const void *a, const void *b)

@@ -217,6 +217,7 @@ typedef struct vcontent {
     /* Written by the one worker that checks the content, read by the
      * caller's thread after the pass. */
     bool ini_ok;          /* [Info] Hash read */
+    bool foreign;         /* content INI without [cmhash] (ConfigMgr's) */
     bool has_sighash;
     uint8_t hash[CMH_SHA256_LEN], sighash[CMH_SHA256_LEN];
     bool mirror_complete; /* every folder listed and file INI valid */
@@ -1344,50 +1345,6 @@ static void vworker_free(void *st)
 
 /* ---- content check (index pass, worker) ---- */
 
-typedef struct content_parse {
-    char hash[CMH_HEX_SIZE];
-    char sighash[CMH_HEX_SIZE];
-    bool have_hash, have_alg, have_sighash;
-    bool hash_lower, sighash_lower;
-    char alg[32];
-    char bad[256]; /* first problem */
-} content_parse;
-
-static int content_ini_cb(void *payload, const char *section,
-                          const char *key, const char *value, int lineno)
-{
-    content_parse *p = payload;
-    bool lower = false;
-    if (!strcasecmp(section, "Info") && !strcasecmp(key, "Hash")) {
-        if (!cmh_is_hex64(value, &lower)) {
-            if (!p->bad[0])
-                snprintf(p->bad, sizeof p->bad,
-                         "line %d: Hash is not 64 hex digits", lineno);
-            return 0;
-        }
-        memcpy(p->hash, value, CMH_HEX_SIZE);
-        p->have_hash = true;
-        p->hash_lower = lower;
-    } else if (!strcasecmp(section, "Info") &&
-               !strcasecmp(key, "HashAlgorithm")) {
-        snprintf(p->alg, sizeof p->alg, "%s", value);
-        p->have_alg = true;
-    } else if (!strcasecmp(section, "cmhash") &&
-               !strcasecmp(key, "SignatureHash")) {
-        if (!cmh_is_hex64(value, &lower)) {
-            if (!p->bad[0])
-                snprintf(p->bad, sizeof p->bad,
-                         "line %d: SignatureHash is not 64 hex digits",
-                         lineno);
-            return 0;
-        }
-        memcpy(p->sighash, value, CMH_HEX_SIZE);
-        p->have_sighash = true;
-        p->sighash_lower = lower;
-    }
-    return 0;
-}
-
 /* ---- signature-hash plan (see PLAN_*) ---- */
 
 typedef struct plan_rec {
@@ -1769,34 +1726,34 @@ static void content_task(void *tk, void *state, void *arg)
                                     CMH_INI_MAX_FILE, &data, &len);
         /* vfinds_add takes over the path it is given */
         char *path = xasprintf("DataLib/%s", name);
-        content_parse p;
-        memset(&p, 0, sizeof p);
+        cmh_contentini p;
         char why[256];
+        int r = e ? -1 : cmh_contentini_parse(data, len, &p, why, sizeof why);
         if (e) {
             vfinds_add(&c->fnd, e == EFBIG ? CMH_VF_CONTENT_INI_BAD
                                            : CMH_VF_FILE_UNREADABLE,
                        -1, "", "", path, "cannot read the content INI: %s",
                        e == EFBIG ? "larger than 4 MiB" : strerror(e));
-        } else if (!cmh_ini_parse(data, len, content_ini_cb, &p, why,
-                                  sizeof why)) {
+        } else if (r == CMH_CONTENTINI_UNPARSABLE) {
             vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "", "", path,
                        "unparsable content INI: %s", why);
-        } else if (p.bad[0]) {
+        } else if (r == CMH_CONTENTINI_BAD) {
             vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "", "", path,
-                       "content INI: %s", p.bad);
-        } else if (!p.have_hash) {
+                       "content INI: %s", why);
+        } else if (r == CMH_CONTENTINI_NO_HASH) {
             vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "Hash", "",
                        path, "content INI has no [Info] Hash");
-        } else if (p.have_alg && strcmp(p.alg, "32780")) {
+        } else if (r == CMH_CONTENTINI_BAD_ALG) {
             vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "32780", p.alg,
                        path, "unknown HashAlgorithm (32780 = SHA-256 is "
                        "the only one)");
         } else {
             c->ini_ok = true;
-            (void)cmh_hex64_decode(p.hash, c->hash);
+            c->foreign = !p.has_cmhash;
+            memcpy(c->hash, p.hash, CMH_SHA256_LEN);
             if (p.have_sighash) {
                 c->has_sighash = true;
-                (void)cmh_hex64_decode(p.sighash, c->sighash);
+                memcpy(c->sighash, p.sighash, CMH_SHA256_LEN);
             }
             if (p.hash_lower || p.sighash_lower)
                 vfinds_add(&c->fnd, CMH_VF_INI_NONCANONICAL, -1, "", "",

@@ -8,6 +8,7 @@
  *   content ID grammar, GUID compare format/cid.c
  *   hex digests                      format/hex.c
  *   PkgLib/<P>.INI                   format/pkgini.c
+ *   DataLib/<ContentID>.INI          format/contentini.c
  *   DataLib/<cid>/<rel>.INI (file)   format/fileini.c
  *   .SIG header and length           format/sig.c
  *   DataLib mirror tree walk         format/mirror.c
@@ -74,6 +75,38 @@ uint32_t cmh_pkgini_current(const cmh_pkgini *p, char cid[64]);
 /* cmhash's bytes (section 3.1 plus docs/FORMAT.md "Kept versions"). */
 void cmh_pkgini_write(cmh_buf *b, const char *pkgid, uint32_t version,
                       const char (*keep)[64], size_t nkeep);
+
+/* ---- DataLib content INI (contentini.c) ---- */
+typedef struct cmh_contentini {
+    uint8_t hash[CMH_SHA256_LEN], sighash[CMH_SHA256_LEN];
+    bool have_hash, have_alg, have_sighash;
+    bool hash_lower, sighash_lower; /* accepted, not canonical */
+    bool has_cmhash;                /* a [cmhash] section: cmhash wrote it */
+    char alg[32];
+    char bad[160];
+} cmh_contentini;
+enum {
+    CMH_CONTENTINI_OK = 0,
+    CMH_CONTENTINI_UNPARSABLE, /* not an INI */
+    CMH_CONTENTINI_BAD,        /* a hash that is not 64 hex digits */
+    CMH_CONTENTINI_NO_HASH,    /* no [Info] Hash */
+    CMH_CONTENTINI_BAD_ALG,    /* HashAlgorithm other than 32780 */
+};
+/* Lenient; @p why gets a one-line reason for every result but OK. */
+int cmh_contentini_parse(const char *data, size_t len, cmh_contentini *p,
+                         char *why, size_t whylen);
+/* Read and parse DataLib/<cid>.INI: 0, ENOENT, EINVAL (@p why), EFBIG or
+ * another errno. */
+int cmh_contentini_read(int datalib_fd, const char *cid, cmh_contentini *p,
+                        char *why, size_t whylen);
+typedef struct cmh_contentini_facts {
+    uint8_t hash[CMH_SHA256_LEN], sighash[CMH_SHA256_LEN];
+    uint64_t files, folders, bytes;
+    const char *source; /* NULL: no Source= (the default, privacy) */
+    int64_t created;    /* FILETIME */
+} cmh_contentini_facts;
+/* cmhash's content INI (section 3.2). */
+void cmh_contentini_write(cmh_buf *b, const cmh_contentini_facts *f);
 
 /* ---- DataLib per-file INI (fileini.c) ---- */
 typedef struct cmh_fileini {

@@ -31,6 +31,11 @@ typedef int (*cmh_progress_cb)(const cmh_progress *p, void *payload);
 #define CMH_SNAPSHOT_NO_WAIT 0x2u     /**< fail with CMH_E_BUSY if locked */
 #define CMH_SNAPSHOT_NO_FSYNC 0x4u    /**< benchmarks only: no durability */
 #define CMH_SNAPSHOT_IF_CHANGED 0x8u  /**< no new version if hash is equal */
+/** Write `[cmhash] Source=` (off by default: libraries are often readable
+ *  by every domain user, source paths should not leak through them). */
+#define CMH_SNAPSHOT_RECORD_SOURCE 0x10u
+/** Write to a library Configuration Manager wrote (contentlib.md 11). */
+#define CMH_SNAPSHOT_ALLOW_FOREIGN 0x20u
 
 /** 2 added `keep`; version 1 structs are still accepted (keep = 0). */
 #define CMH_SNAPSHOT_OPTS_VERSION 2
