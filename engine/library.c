@@ -296,6 +296,42 @@ static void content_hash_of(cmh_library *l, const char *cid,
     (void)cmh_content_ini_hash(l, cid, out, why, sizeof why);
 }
 
+cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
+                                      const char *cmd)
+{
+    int fd = dup(l->datalib_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return cmh__fail_errno(ctx, CMH_E_LIBRARY, errno,
+                               "cannot list %s/DataLib", l->path);
+    }
+    rewinddir(d);
+    struct dirent *de;
+    cmh_status st = CMH_OK;
+    while (!st && (de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        size_t n = strlen(nm);
+        char cid[CMH_CID_SIZE], why[160];
+        if (n < 5 || n - 4 >= sizeof cid || strcasecmp(nm + n - 4, ".INI"))
+            continue;
+        memcpy(cid, nm, n - 4);
+        cid[n - 4] = 0;
+        cmh_contentini ci;
+        if (cmh_content_id_parse(cid, NULL, NULL) == CMH_CONTENT_INVALID ||
+            cmh_contentini_read(l->datalib_fd, cid, &ci, why, sizeof why) ||
+            ci.has_cmhash)
+            continue; /* damaged ones are verify's to report */
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "%s was written by Configuration Manager (%s/DataLib/"
+                       "%s has no [cmhash] section); %s writes to it only "
+                       "with --allow-foreign", l->path, l->path, nm, cmd);
+    }
+    closedir(d);
+    return st;
+}
+
 cmh_status cmh_pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                             uint32_t version, bool do_fsync)
 {
@@ -465,42 +501,80 @@ bool cmh_placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
     return true;
 }
 
-/* Read and parse FileLib/<rel>.INI; *missing when absent. */
-static int read_reflist(cmh_library *l, const char *inirel, cmh_reflist *r,
-                        bool *missing, char *why, size_t whylen)
+/* A reference INI as read: its list, and its bytes when they are not the
+ * ones cmhash writes (a ConfigMgr-written INI, edited in place). */
+typedef struct refini {
+    cmh_reflist r;
+    bool missing;
+    char *foreign; /* raw bytes of a foreign INI, else NULL */
+    size_t foreign_len;
+} refini;
+
+static void refini_free(refini *f)
+{
+    cmh_reflist_free(&f->r);
+    free(f->foreign);
+}
+
+/* Read and parse FileLib/<rel>.INI; f->missing when absent. */
+static int read_refini(cmh_library *l, const char *inirel, refini *f,
+                       char *why, size_t whylen)
 {
     char *data;
     size_t len;
-    *missing = false;
+    memset(f, 0, sizeof *f);
     int e = cmh_read_small_file(l->filelib_fd, inirel, CMH_INI_MAX_FILE,
                                 &data, &len);
     if (e == ENOENT) {
-        *missing = true;
+        f->missing = true;
         return 0;
     }
     if (e) {
         snprintf(why, whylen, "%s", strerror(e));
         return e;
     }
-    bool ok = cmh_reflist_parse(r, data, len, why, whylen);
-    free(data);
-    return ok ? 0 : EINVAL;
+    if (!cmh_reflist_parse(&f->r, data, len, why, whylen)) {
+        free(data);
+        return EINVAL;
+    }
+    if (cmh_refini_is_cmhash(data, len, &f->r)) {
+        free(data);
+    } else {
+        f->foreign = data;
+        f->foreign_len = len;
+    }
+    return 0;
 }
 
-static int write_reflist_tmp(cmh_library *l, const char *h4,
-                             const cmh_reflist *r, char tmp[48])
+/* The new bytes of reference INI @p f with @p add added or @p drop
+ * dropped: cmhash's bytes, or the foreign file edited in place. */
+static int refini_render(refini *f, const char *add, const char *drop,
+                         cmh_buf *b)
+{
+    if (f->foreign)
+        return cmh_refini_edit(f->foreign, f->foreign_len,
+                               add && !cmh_reflist_has(&f->r, add) ? add
+                                                                   : NULL,
+                               drop, b);
+    cmh_reflist_write(&f->r, b);
+    return b->oom ? ENOMEM : 0;
+}
+
+static int write_refini_tmp(cmh_library *l, const char *h4, refini *f,
+                            const char *add, const char *drop, char tmp[48])
 {
     cmh_buf b;
     cmh_buf_init(&b);
-    cmh_reflist_write(r, &b);
-    if (b.oom) {
+    int e = refini_render(f, add, drop, &b);
+    if (e) {
         cmh_buf_free(&b);
-        return ENOMEM;
+        tmp[0] = 0;
+        return e;
     }
     char rel[64];
     cmh_tmp_name(tmp, 48, ".INI");
     snprintf(rel, sizeof rel, "%s/%s", h4, tmp);
-    int e = cmh_write_new(l->filelib_fd, rel, b.data, b.len, false);
+    e = cmh_write_new(l->filelib_fd, rel, b.data, b.len, false);
     cmh_buf_free(&b);
     if (e)
         tmp[0] = 0;
@@ -586,25 +660,33 @@ static void place_prepare(size_t i, void *arg)
                  !(fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
                    S_ISREG(sb.st_mode) &&
                    (uint64_t)sb.st_size == cmh_sig_size(x->size));
-    cmh_reflist r = {0};
-    bool missing;
+    refini f;
     char why[256];
-    int e = read_reflist(l, inirel, &r, &missing, why, sizeof why);
+    int e = read_refini(l, inirel, &f, why, sizeof why);
     if (e) {
-        cmh_reflist_free(&r);
+        refini_free(&f);
         place_fail(j, CMH_E_LIBRARY,
                    "%s/FileLib/%s is damaged (%s); run cmhash verify, then "
                    "repair or remove it", l->path, inirel, why);
         return;
     }
-    x->ini_new = missing;
-    if (!cmh_reflist_add(&r, j->cid)) {
-        cmh_reflist_free(&r);
+    if (f.foreign && !j->p->allow_foreign) {
+        refini_free(&f);
+        place_fail(j, CMH_E_LIBRARY,
+                   "%s/FileLib/%s was written by Configuration Manager (not "
+                   "in cmhash's bytes); a snapshot writes to a "
+                   "ConfigMgr-written library only with --allow-foreign",
+                   l->path, inirel);
+        return;
+    }
+    x->ini_new = f.missing;
+    if (!f.foreign && !cmh_reflist_add(&f.r, j->cid)) {
+        refini_free(&f);
         place_fail(j, CMH_E_NOMEM, "out of memory");
         return;
     }
-    e = write_reflist_tmp(l, h4, &r, x->initmp);
-    cmh_reflist_free(&r);
+    e = write_refini_tmp(l, h4, &f, j->cid, NULL, x->initmp);
+    refini_free(&f);
     if (e) {
         place_fail(j, cmh__status_for_write_errno(e),
                    "cannot write in %s/FileLib/%s: %s; %s", l->path, h4,
@@ -717,17 +799,16 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
     h4[4] = 0;
     if (tmp_out)
         tmp_out[0] = 0;
-    cmh_reflist r = {0};
-    bool missing;
+    refini f;
     char why[256];
     int rc = 0;
-    if (read_reflist(l, inirel, &r, &missing, why, sizeof why) || missing) {
-        rc = missing ? 0 : -1;
+    if (read_refini(l, inirel, &f, why, sizeof why) || f.missing) {
+        rc = f.missing ? 0 : -1;
         goto out;
     }
-    if (!cmh_reflist_remove(&r, cid))
+    if (!cmh_reflist_remove(&f.r, cid))
         goto out;
-    if (r.n == 0) {
+    if (f.r.n == 0) {
         /* INI first: a crash leaves an unreferenced file (ORPHAN_FILE,
          * removed by gc), never a reference to a missing file. */
         unlinkat(l->filelib_fd, inirel, 0);
@@ -740,7 +821,7 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
         goto out;
     }
     char tmp[48];
-    if (write_reflist_tmp(l, h4, &r, tmp)) {
+    if (write_refini_tmp(l, h4, &f, NULL, cid, tmp)) {
         rc = -1;
         goto out;
     }
@@ -756,7 +837,7 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
         }
     }
 out:
-    cmh_reflist_free(&r);
+    refini_free(&f);
     return rc;
 }
 

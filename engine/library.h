@@ -26,6 +26,11 @@ void cmh_library_init(cmh_library *l);
 cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
                             bool create);
 void cmh_library_close(cmh_library *l);
+/* contentlib.md section 11: CMH_E_LIBRARY with a one-line reason naming
+ * the first content INI without [cmhash] (a ConfigMgr-written library) -
+ * @p cmd ("snapshot", "gc --apply") refuses it without --allow-foreign. */
+cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
+                                      const char *cmd);
 cmh_status cmh_library_lock_package(cmh_ctx *ctx, cmh_library *l,
                                     const char *pkgid, bool wait);
 /* Library-wide lock around FileLib reference changes (always waits). */
@@ -84,6 +89,7 @@ typedef struct cmh_placement {
     cmh_place *v;
     size_t n, cap;
     uint64_t new_files, new_bytes;
+    bool allow_foreign; /* edit ConfigMgr-written reference INIs */
 } cmh_placement;
 
 void cmh_placement_init(cmh_placement *p);

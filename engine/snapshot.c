@@ -653,6 +653,10 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         goto done;
     if ((st = cmh_library_open(ctx, &s.lib, o->lib, true)) != CMH_OK)
         goto done;
+    pl.allow_foreign = o->flags & CMH_SNAPSHOT_ALLOW_FOREIGN;
+    if (!pl.allow_foreign &&
+        (st = cmh_library_refuse_foreign(ctx, &s.lib, "snapshot")) != CMH_OK)
+        goto done;
     if ((st = cmh_library_lock_package(ctx, &s.lib, pkgid,
                                        !(o->flags & CMH_SNAPSHOT_NO_WAIT))) !=
         CMH_OK)

@@ -352,6 +352,14 @@ struct cmh_verify {
     pthread_mutex_t rate_mu;
     double rate_next;
     bool oom;
+    /* contentlib.md section 11: ConfigMgr-written library (a content INI
+     * without [cmhash] or an MS-RDC .SIG); then SIG_MISSING is info */
+    bool foreign_lib;
+    /* SIG_FOREIGN (always) and SIG_MISSING (foreign library) are one
+     * finding per run: the count and the first path */
+    uint64_t nsig_foreign, nsig_missing;
+    char *first_sig_foreign, *first_sig_missing;
+    bool info_override; /* the finding being emitted is info */
 };
 
 /* ---- findings ---- */
@@ -436,7 +444,8 @@ static void emit(cmh_verify *v, cmh_verify_code code, const char *cid,
                  double age, const char *detail)
 {
     v->sum.findings[code]++;
-    switch (g_codes[code].sev) {
+    cmh_severity sev = v->info_override ? CMH_SEV_INFO : g_codes[code].sev;
+    switch (sev) {
     case CMH_SEV_ERROR: v->sum.errors++; break;
     case CMH_SEV_WARNING: v->sum.warnings++; break;
     case CMH_SEV_INFO: v->sum.infos++; break;
@@ -445,7 +454,7 @@ static void emit(cmh_verify *v, cmh_verify_code code, const char *cid,
         return;
     cmh_verify_finding f;
     f.code = code;
-    f.severity = g_codes[code].sev;
+    f.severity = sev;
     f.code_name = g_codes[code].name;
     f.content_id = cid ? cid : "";
     f.path = path ? path : "";
@@ -1987,9 +1996,16 @@ static void check_sig(cmh_verify *v, ventry *e)
         return;
     }
     if (e->r_sig < 0) {
-        if (e->r_data >= 0 && e->nuses)
+        if (e->r_data >= 0 && e->nuses && v->foreign_lib) {
+            /* legitimate on a ConfigMgr-written library: counted */
+            if (!v->nsig_missing++) {
+                v->first_sig_missing = path;
+                path = NULL;
+            }
+        } else if (e->r_data >= 0 && e->nuses) {
             emit_entry(v, e, CMH_VF_SIG_MISSING, path, "", "",
                        "no signature next to the FileLib file");
+        }
         goto out;
     }
     if (e->sig_err) {
@@ -1999,9 +2015,10 @@ static void check_sig(cmh_verify *v, ventry *e)
         goto out;
     }
     if (e->sig_foreign) {
-        emit_entry(v, e, CMH_VF_SIG_FOREIGN, path, "", "",
-                   "signature in a format cmhash does not read (e.g. "
-                   "Configuration Manager RDC); not checked");
+        if (!v->nsig_foreign++) {
+            v->first_sig_foreign = path;
+            path = NULL;
+        }
         goto out;
     }
     char act[32];
@@ -2049,6 +2066,34 @@ static void check_sig(cmh_verify *v, ventry *e)
     }
 out:
     free(path);
+}
+
+/* One SIG_FOREIGN and one SIG_MISSING (ConfigMgr-written library) finding
+ * for the whole run: a real distribution point has one per file. */
+static void emit_sig_summaries(cmh_verify *v)
+{
+    char n[32];
+    if (v->nsig_foreign) {
+        snprintf(n, sizeof n, "%llu", (unsigned long long)v->nsig_foreign);
+        emitf(v, CMH_VF_SIG_FOREIGN, "", v->first_sig_foreign, "", n, -1,
+              "%llu signature(s) in a format cmhash does not read (MS-RDC, "
+              "written by Configuration Manager); not checked; this is the "
+              "first",
+              (unsigned long long)v->nsig_foreign);
+    }
+    if (v->nsig_missing) {
+        snprintf(n, sizeof n, "%llu", (unsigned long long)v->nsig_missing);
+        v->info_override = true;
+        emitf(v, CMH_VF_SIG_MISSING, "", v->first_sig_missing, "", n, -1,
+              "%llu FileLib file(s) without a signature, legitimate on a "
+              "library Configuration Manager wrote; this is the first",
+              (unsigned long long)v->nsig_missing);
+        v->info_override = false;
+    }
+    free(v->first_sig_foreign);
+    free(v->first_sig_missing);
+    v->first_sig_foreign = v->first_sig_missing = NULL;
+    v->nsig_foreign = v->nsig_missing = 0;
 }
 
 /* Join one entry after the index pass: missing files, sizes, references,
@@ -3213,8 +3258,13 @@ cmh_status cmh_verify_run(cmh_verify *v)
     cmh__pause_point("verify-entries");
     /* 3. join */
     v->retire_gen++; /* the entry reads are over */
+    for (size_t i = 0; i < v->ncontents && !v->foreign_lib; i++)
+        v->foreign_lib = v->contents[i].foreign;
+    for (size_t i = 0; i < v->nentries && !v->foreign_lib; i++)
+        v->foreign_lib = v->entries[i]->sig_foreign;
     for (size_t i = 0; i < v->nentries && !v->canceled; i++)
         join_entry(v, v->entries[i]);
+    emit_sig_summaries(v);
     for (size_t i = 0; i < v->ncontents && !v->canceled; i++)
         check_sighash(v, &v->contents[i]);
     if (v->oom)

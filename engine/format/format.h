@@ -10,6 +10,7 @@
  *   PkgLib/<P>.INI                   format/pkgini.c
  *   DataLib/<ContentID>.INI          format/contentini.c
  *   DataLib/<cid>/<rel>.INI (file)   format/fileini.c
+ *   FileLib/<H4>/<HASH>.INI (refs)   format/refini.c
  *   .SIG header and length           format/sig.c
  *   DataLib mirror tree walk         format/mirror.c
  */
@@ -133,6 +134,18 @@ int cmh_fileini_parse(const char *data, size_t len, cmh_fileini *f,
 /* cmhash's 4-line file INI (section 3.3). */
 void cmh_fileini_write(cmh_buf *b, uint32_t attrs, uint64_t size,
                        int64_t filetime, const uint8_t sha[CMH_SHA256_LEN]);
+
+/* ---- FileLib reference INI (refini.c; parse and write are
+ * cmh_reflist_parse / cmh_reflist_write, internal.h) ---- */
+/* Are @p data exactly the bytes cmhash writes for @p r (section 3.4)? */
+bool cmh_refini_is_cmhash(const char *data, size_t len,
+                          const cmh_reflist *r);
+/* Edit a foreign reference INI in its own encoding (UTF-16LE with BOM, or
+ * bytes) and line ending, keeping every other line as it is: drop the
+ * lines whose key is @p drop (GUIDs compared case-insensitively), then
+ * add "<add>=" at the end. Either may be NULL. 0 or an errno. */
+int cmh_refini_edit(const char *data, size_t len, const char *add,
+                    const char *drop, cmh_buf *out);
 
 /* ---- .SIG (sig.c) ---- */
 enum {
