@@ -72,6 +72,15 @@ bool cli_parse_u32(const char *s, const char *what, uint32_t max,
 int cli_fail(cmh_ctx *ctx, cmh_status st, const char *command, bool json);
 /* Open a context or print why not; NULL on failure (exit EXIT_IO). */
 cmh_ctx *cli_ctx_new(void);
+/* --filelib DIR (every command that reads or writes FileLib): remember an
+ * extra FileLib root; cli_ctx_new adds them, then $CMHASH_FILELIB's. */
+bool cli_filelib_add(const char *dir);
+bool cli_filelib_apply(cmh_ctx *ctx);
+#define CLI_OPT_FILELIB 1001
+#define CLI_FILELIB_OPT {"filelib", required_argument, NULL, CLI_OPT_FILELIB}
+#define CLI_FILELIB_HELP                                                      \
+    "  --filelib DIR    extra FileLib root of a spanned library (repeatable;\n" \
+    "                   also $CMHASH_FILELIB, colon-separated)\n"
 /* Human byte count ("1.2 MB") into buf. */
 void cli_human_bytes(char *buf, size_t n, double bytes);
 

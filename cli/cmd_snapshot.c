@@ -12,6 +12,7 @@ static const char snapshot_usage[] =
     "\n"
     "  --lib DIR        content library (default $CMHASH_LIB, else\n"
     "                   ./SCCMContentLib; created if missing)\n"
+    CLI_FILELIB_HELP
     "  --version N      version number to write (must be above current)\n"
     "  --if-changed     write nothing when the content hash is unchanged\n"
     "  --keep N         keep the N previous versions (for cmhash delta)\n"
@@ -84,6 +85,7 @@ int cmd_snapshot(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
         {"version", required_argument, NULL, 'V'},
         {"if-changed", no_argument, NULL, 'c'},
         {"keep", required_argument, NULL, 'K'},
@@ -108,6 +110,10 @@ int cmd_snapshot(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': lib = optarg; break;
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
         case 'V':
             o.new_version = (uint32_t)parse_num(optarg, "--version", &ok);
             if (ok && (o.new_version == 0 ||
@@ -180,6 +186,11 @@ int cmd_snapshot(int argc, char **argv)
     if (cmh_ctx_new(&ctx) != CMH_OK) {
         free(source);
         cli_error("cannot initialise OpenSSL's SHA-256");
+        return EXIT_IO;
+    }
+    if (!cli_filelib_apply(ctx)) {
+        cmh_ctx_free(ctx);
+        free(source);
         return EXIT_IO;
     }
     if (!json) {

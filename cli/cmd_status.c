@@ -17,6 +17,7 @@ static const char status_usage[] =
     "\n"
     "  --lib DIR       a library (repeat for each distribution point;\n"
     "                  default $CMHASH_LIB, else ./SCCMContentLib)\n"
+    CLI_FILELIB_HELP
     "  --quick         layout, sizes and references only (no hashing)\n"
     "  --watch         report again whenever a library changes (inotify;\n"
     "                  polling where unavailable) until interrupted\n"
@@ -94,6 +95,7 @@ int cmd_status(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
         {"quick", no_argument, NULL, 'q'},
         {"watch", no_argument, NULL, 'w'},
         {"interval", required_argument, NULL, 'i'},
@@ -116,6 +118,10 @@ int cmd_status(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': libs[nlibs++] = optarg; break;
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
         case 'q': o.flags |= CMH_DP_QUICK; break;
         case 'w': watch = true; break;
         case 'i': {

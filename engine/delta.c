@@ -259,7 +259,8 @@ static cmh_status send_full(dl *d, const cmh_node *n, const char *hex)
         return CMH_OK; /* same bytes at another path */
     char rel[CMH_FILELIB_REL_SIZE], tmp[64];
     cmh_filelib_rel_hex(rel, hex, "");
-    int in, e = cmh_os_open_read(d->lib.filelib_fd, rel, &in);
+    int root = cmh_filelib_find(&d->lib, rel, NULL, NULL);
+    int in, e = root < 0 ? ENOENT : cmh_os_open_read(root, rel, &in);
     if (e)
         return cmh__fail_errno(d->ctx, CMH_E_LIBRARY, e,
                                "cannot read %s/FileLib/%s; run cmhash "
@@ -321,7 +322,8 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
     rs_job_t *job = NULL;
     cmh_status st = CMH_OK;
     tmp[0] = 0;
-    if (cmh_os_open_read(d->lib.filelib_fd, sigrel, &sig_fd) != 0)
+    int sroot = cmh_filelib_find(&d->lib, sigrel, NULL, NULL);
+    if (sroot < 0 || cmh_os_open_read(sroot, sigrel, &sig_fd) != 0)
         goto out; /* no signature (verify: SIG_MISSING): send whole */
     job = rs_loadsig_begin(&sig);
     job_io io = {sig_fd, -1, NULL, d->inbuf, d->outbuf, 0, 0, false};
@@ -330,7 +332,8 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
     job = NULL;
     if (rr != RS_DONE || rs_build_hash_table(sig) != RS_DONE)
         goto out; /* foreign or damaged signature: send whole */
-    int e = cmh_os_open_read(d->lib.filelib_fd, rel, &in);
+    int droot = cmh_filelib_find(&d->lib, rel, NULL, NULL);
+    int e = droot < 0 ? ENOENT : cmh_os_open_read(droot, rel, &in);
     if (e) {
         st = cmh__fail_errno(d->ctx, CMH_E_LIBRARY, e,
                              "cannot read %s/FileLib/%s; run cmhash verify",

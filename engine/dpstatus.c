@@ -50,9 +50,8 @@ static bool quick_dir(cmh_library *l, const cmh_node *d, const char *cid,
         char rel[CMH_FILELIB_REL_SIZE];
         struct stat sb;
         cmh_filelib_rel(rel, d->files[i]->sha, "");
-        if (fstatat(l->filelib_fd, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(sb.st_mode) ||
-            (uint64_t)sb.st_size != d->files[i]->size) {
+        int root = cmh_filelib_find(l, rel, &sb, NULL);
+        if (root < 0 || (uint64_t)sb.st_size != d->files[i]->size) {
             snprintf(problem, psize, "%s/FileLib/%s is missing or has the "
                      "wrong size", l->path, rel);
             return false;
@@ -61,7 +60,7 @@ static bool quick_dir(cmh_library *l, const cmh_node *d, const char *cid,
         char *data, why[64];
         size_t len;
         cmh_reflist r = {0};
-        bool ok = cmh_read_small_file(l->filelib_fd, rel, CMH_INI_MAX_FILE,
+        bool ok = cmh_read_small_file(root, rel, CMH_INI_MAX_FILE,
                                       &data, &len) == 0;
         if (ok) {
             ok = cmh_reflist_parse(&r, data, len, why, sizeof why) &&

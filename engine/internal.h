@@ -25,6 +25,8 @@
 struct cmh_ctx {
     char err[CMH_ERRMSG_SIZE];
     EVP_MD *sha256; /* fetched once, shared read-only by all threads */
+    char **filelibs; /* extra FileLib roots (cmh_ctx_add_filelib) */
+    size_t nfilelibs;
 };
 
 /* Set the context's error message (printf style); returns @p st. */

@@ -71,6 +71,74 @@ static bool is_fresh_library(int fd)
     return fresh;
 }
 
+cmh_status cmh_ctx_add_filelib(cmh_ctx *ctx, const char *dir)
+{
+    char **n = realloc(ctx->filelibs, (ctx->nfilelibs + 1) * sizeof *n);
+    if (!n)
+        return CMH_E_NOMEM;
+    ctx->filelibs = n;
+    if (!(n[ctx->nfilelibs] = cmh_strdup(dir)))
+        return CMH_E_NOMEM;
+    ctx->nfilelibs++;
+    return CMH_OK;
+}
+
+/* The extra FileLib roots of the context: a library root holding FileLib,
+ * or the FileLib folder itself (4-hex-digit folder names never read
+ * "FileLib"). */
+static cmh_status open_extra_roots(cmh_ctx *ctx, cmh_library *l)
+{
+    if (!ctx->nfilelibs)
+        return CMH_OK;
+    l->xfd = malloc(ctx->nfilelibs * sizeof *l->xfd);
+    l->xpath = calloc(ctx->nfilelibs, sizeof *l->xpath);
+    if (!l->xfd || !l->xpath)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < ctx->nfilelibs; i++) {
+        const char *p = ctx->filelibs[i];
+        int top, fd;
+        int e = cmh_os_open_dir(AT_FDCWD, p, &top);
+        if (e)
+            return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
+                                   "cannot open FileLib root %s (--filelib "
+                                   "or $CMHASH_FILELIB)", p);
+        bool sub = cmh_os_open_dir(top, "FileLib", &fd) == 0;
+        if (sub)
+            close(top);
+        else
+            fd = top;
+        size_t n = strlen(p);
+        while (n > 1 && p[n - 1] == '/')
+            n--;
+        char disp[4096];
+        snprintf(disp, sizeof disp, "%.*s%s", (int)n, p,
+                 sub ? "/FileLib" : "");
+        l->xfd[l->nx] = fd;
+        if (!(l->xpath[l->nx++] = cmh_strdup(disp)))
+            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    }
+    return CMH_OK;
+}
+
+int cmh_filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
+                     const char **where)
+{
+    struct stat tmp;
+    if (!sb)
+        sb = &tmp;
+    for (size_t i = 0; i <= l->nx; i++) {
+        int fd = i ? l->xfd[i - 1] : l->filelib_fd;
+        if (fstatat(fd, rel, sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(sb->st_mode)) {
+            if (where)
+                *where = i ? l->xpath[i - 1] : NULL;
+            return fd;
+        }
+    }
+    errno = ENOENT;
+    return -1;
+}
+
 cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
                             bool create)
 {
@@ -146,7 +214,7 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
             return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
                                    "cannot open %s/%s", path, lib_dirs[i]);
     }
-    return CMH_OK;
+    return open_extra_roots(ctx, l);
 }
 
 void cmh_library_close(cmh_library *l)
@@ -156,6 +224,12 @@ void cmh_library_close(cmh_library *l)
     for (int i = 0; i < 6; i++)
         if (fds[i] >= 0)
             close(fds[i]); /* closing releases flock locks */
+    for (size_t i = 0; i < l->nx; i++) {
+        close(l->xfd[i]);
+        free(l->xpath[i]);
+    }
+    free(l->xfd);
+    free(l->xpath);
     free(l->path);
     cmh_library_init(l);
 }

@@ -14,6 +14,9 @@
 typedef struct cmh_library {
     char *path;
     int root_fd, pkglib_fd, datalib_fd, filelib_fd;
+    int *xfd;        /* extra FileLib roots (spanned library) */
+    char **xpath;    /* ... as given, for messages */
+    size_t nx;
     int pkg_lock_fd; /* held package lock, -1 = none */
     int lib_lock_fd; /* open library lock file, -1 = none */
 } cmh_library;
@@ -37,6 +40,12 @@ cmh_status cmh_library_lock_package(cmh_ctx *ctx, cmh_library *l,
 cmh_status cmh_library_lock(cmh_ctx *ctx, cmh_library *l);
 void cmh_library_unlock(cmh_library *l);
 
+/* Find FileLib/<rel> (a regular file) on the primary root, else on the
+ * extra roots in order. Returns the root's FileLib fd (not to be closed),
+ * or -1 with errno ENOENT; @p sb may be NULL; @p where (may be NULL) gets
+ * the root's display ("<lib>/FileLib" or "<dir>/FileLib"). */
+int cmh_filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
+                     const char **where);
 /* "H4/HASH<suffix>" */
 void cmh_filelib_rel(char out[CMH_FILELIB_REL_SIZE],
                      const uint8_t sha[CMH_SHA256_LEN], const char *suffix);

@@ -2817,18 +2817,22 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
     if (!*layout_ok)
         return CMH_OK;
     /* nroots only once the array exists: free_run() walks it */
-    v->roots = calloc(1 + v->o.nfilelibs, sizeof *v->roots);
+    /* --filelib roots, then the context's (cmh_ctx_add_filelib) */
+    size_t nextra = v->o.nfilelibs + ctx->nfilelibs;
+    v->roots = calloc(1 + nextra, sizeof *v->roots);
     if (!v->roots)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    v->nroots = 1 + v->o.nfilelibs;
+    v->nroots = 1 + nextra;
     for (size_t i = 0; i < v->nroots; i++)
         v->roots[i].fd = -1;
     v->roots[0].display = cmh_strdup("FileLib");
     v->roots[0].fd = dup(v->lib.filelib_fd);
     if (!v->roots[0].display || v->roots[0].fd < 0)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < v->o.nfilelibs; i++) {
-        const char *p = v->o.filelibs[i];
+    for (size_t i = 0; i < nextra; i++) {
+        const char *p = i < v->o.nfilelibs
+                            ? v->o.filelibs[i]
+                            : ctx->filelibs[i - v->o.nfilelibs];
         vroot *r = &v->roots[i + 1];
         int top;
         e = cmh_os_open_dir_noatime(AT_FDCWD, p, &top);
