@@ -19,6 +19,7 @@ static const char gc_usage[] =
     "                  ./SCCMContentLib)\n"
     CLI_FILELIB_HELP
     "  --apply         delete (default: dry run)\n"
+    "  --allow-foreign --apply on a library Configuration Manager wrote\n"
     "  --min-age DUR   age a temporary must have: 90s, 30m, 12h, 1d\n"
     "                  (default 1d)\n"
     "  --threads N     threads of the verify pass\n"
@@ -99,6 +100,7 @@ int cmd_gc(int argc, char **argv)
         {"lib", required_argument, NULL, 'l'},
         CLI_FILELIB_OPT,
         {"apply", no_argument, NULL, 'a'},
+        {"allow-foreign", no_argument, NULL, 'A'},
         {"min-age", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
@@ -118,6 +120,7 @@ int cmd_gc(int argc, char **argv)
                 return EXIT_IO;
             break;
         case 'a': o.flags |= CMH_GC_APPLY; break;
+        case 'A': o.flags |= CMH_GC_ALLOW_FOREIGN; break;
         case 'm':
             if (!parse_age(optarg, &o.min_age)) {
                 cli_error("--min-age must be a duration like 90s, 30m, 12h "

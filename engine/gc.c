@@ -33,12 +33,19 @@ typedef struct gc_run {
     gc_item *v;
     size_t n, cap;
     bool oom;
+    char unparsed[1024]; /* first INI that failed to parse: what is
+                            referenced is not known, --apply refuses */
 } gc_run;
 
 static int on_finding(const cmh_verify_finding *f, void *payload)
 {
     gc_run *g = payload;
     cmh_gc_kind kind;
+    if ((f->code == CMH_VF_PKG_INI_BAD || f->code == CMH_VF_CONTENT_INI_BAD ||
+         f->code == CMH_VF_FILE_INI_BAD) &&
+        !g->unparsed[0])
+        snprintf(g->unparsed, sizeof g->unparsed, "%s (%s)", f->path,
+                 f->detail);
     if (f->code == CMH_VF_ORPHAN_CONTENT)
         kind = CMH_GC_ORPHAN_CONTENT;
     else if (f->code == CMH_VF_ORPHAN_FILE)
@@ -331,6 +338,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     vo.lib = o->lib;
     vo.threads = o->threads;
     vo.finding = on_finding;
+    vo.flags |= CMH_VERIFY_INDEX_ONLY; /* gc reads no file data */
     vo.progress = o->progress;
     vo.payload = &g;
     cmh_verify *v = NULL;
@@ -343,6 +351,17 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     if (st)
         goto done;
     if ((st = cmh_library_open(ctx, &g.lib, o->lib, false)) != CMH_OK)
+        goto done;
+    if (apply && g.unparsed[0]) {
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "gc --apply refuses: %s/%s does not parse, so what is "
+                       "referenced is not known; run cmhash verify and "
+                       "repair it first", g.lib.path, g.unparsed);
+        goto done;
+    }
+    if (apply && !(o->flags & CMH_GC_ALLOW_FOREIGN) &&
+        (st = cmh_library_refuse_foreign(ctx, &g.lib, "gc --apply")) !=
+            CMH_OK)
         goto done;
 
     /* 2. contents, package by package under the package lock */

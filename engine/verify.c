@@ -3246,7 +3246,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
             if (!f->entry ||
                 !entry_add_use(v, f->entry, (uint32_t)i, (uint32_t)k))
                 goto nomem;
-            if (c->has_sighash)
+            if (c->has_sighash && !(v->o.flags & CMH_VERIFY_INDEX_ONLY))
                 f->entry->want_sig_hash = true;
         }
     }
@@ -3275,6 +3275,8 @@ cmh_status cmh_verify_run(cmh_verify *v)
         goto nomem;
     if (v->canceled)
         goto stopped;
+    if (v->o.flags & CMH_VERIFY_INDEX_ONLY)
+        goto stopped; /* no file data read */
     /* 4. hash pass, in digest order (the resume cursor relies on it) */
     atomic_store(&v->items_done, 0);
     v->items_total = 0;
