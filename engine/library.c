@@ -569,6 +569,7 @@ bool cmh_placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
     cmh_place *x = &p->v[p->n++];
     memset(x, 0, sizeof *x);
     memcpy(x->sha, sha, CMH_SHA256_LEN);
+    x->xroot = -1;
     x->size = size;
     snprintf(x->tmp, sizeof x->tmp, "%s", tmp);
     snprintf(x->sigtmp, sizeof x->sigtmp, "%s", sigtmp);
@@ -591,13 +592,13 @@ static void refini_free(refini *f)
 }
 
 /* Read and parse FileLib/<rel>.INI; f->missing when absent. */
-static int read_refini(cmh_library *l, const char *inirel, refini *f,
-                       char *why, size_t whylen)
+static int read_refini(int fl, const char *inirel, refini *f, char *why,
+                       size_t whylen)
 {
     char *data;
     size_t len;
     memset(f, 0, sizeof *f);
-    int e = cmh_read_small_file(l->filelib_fd, inirel, CMH_INI_MAX_FILE,
+    int e = cmh_read_small_file(fl, inirel, CMH_INI_MAX_FILE,
                                 &data, &len);
     if (e == ENOENT) {
         f->missing = true;
@@ -634,7 +635,7 @@ static int refini_render(refini *f, const char *add, const char *drop,
     return b->oom ? ENOMEM : 0;
 }
 
-static int write_refini_tmp(cmh_library *l, const char *h4, refini *f,
+static int write_refini_tmp(int fl, const char *h4, refini *f,
                             const char *add, const char *drop, char tmp[48])
 {
     cmh_buf b;
@@ -648,7 +649,7 @@ static int write_refini_tmp(cmh_library *l, const char *h4, refini *f,
     char rel[64];
     cmh_tmp_name(tmp, 48, ".INI");
     snprintf(rel, sizeof rel, "%s/%s", h4, tmp);
-    e = cmh_write_new(l->filelib_fd, rel, b.data, b.len, false);
+    e = cmh_write_new(fl, rel, b.data, b.len, false);
     cmh_buf_free(&b);
     if (e)
         tmp[0] = 0;
@@ -663,7 +664,7 @@ static void unlink_initmp(cmh_library *l, cmh_place *x)
     char hex[CMH_HEX_SIZE];
     cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
     snprintf(rel, sizeof rel, "%.4s/%s", hex, x->initmp);
-    unlinkat(l->filelib_fd, rel, 0);
+    unlinkat(x->xroot >= 0 ? l->xfd[x->xroot] : l->filelib_fd, rel, 0);
     x->initmp[0] = 0;
 }
 
@@ -727,16 +728,28 @@ static void place_prepare(size_t i, void *arg)
     struct stat sb;
     bool have = fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
                 S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == x->size;
+    /* Not on the primary root: a sound entry on another root gets the
+     * reference there, and no second copy (section 10). */
+    x->xroot = -1;
+    for (size_t r = 0; !have && r < l->nx; r++)
+        if (fstatat(l->xfd[r], rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == x->size) {
+            x->xroot = (int)r;
+            fl = l->xfd[r];
+            have = true;
+        }
     /* A present entry of the wrong size is damaged: ours replaces it. */
     x->data_new = !have;
-    /* (no need to look at the .SIG when the data is new: ours goes in) */
-    x->sig_new = x->data_new ||
-                 !(fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-                   S_ISREG(sb.st_mode) &&
-                   (uint64_t)sb.st_size == cmh_sig_size(x->size));
+    /* (no need to look at the .SIG when the data is new: ours goes in; an
+     * entry on another root keeps its own) */
+    x->sig_new = x->xroot < 0 &&
+                 (x->data_new ||
+                  !(fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISREG(sb.st_mode) &&
+                    (uint64_t)sb.st_size == cmh_sig_size(x->size)));
     refini f;
     char why[256];
-    int e = read_refini(l, inirel, &f, why, sizeof why);
+    int e = read_refini(fl, inirel, &f, why, sizeof why);
     if (e) {
         refini_free(&f);
         place_fail(j, CMH_E_LIBRARY,
@@ -759,7 +772,7 @@ static void place_prepare(size_t i, void *arg)
         place_fail(j, CMH_E_NOMEM, "out of memory");
         return;
     }
-    e = write_refini_tmp(l, h4, &f, j->cid, NULL, x->initmp);
+    e = write_refini_tmp(fl, h4, &f, j->cid, NULL, x->initmp);
     refini_free(&f);
     if (e) {
         place_fail(j, cmh__status_for_write_errno(e),
@@ -778,6 +791,7 @@ static void place_rename(size_t i, void *arg)
         return;
     cmh_place *x = &j->p->v[i];
     int fl = j->l->filelib_fd;
+    int il = x->xroot >= 0 ? j->l->xfd[x->xroot] : fl; /* the INI's root */
     char hex[CMH_HEX_SIZE], rel[CMH_FILELIB_REL_SIZE],
         sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE],
         initmp[64];
@@ -799,7 +813,7 @@ static void place_rename(size_t i, void *arg)
         x->sigtmp[0] = 0;
         cmh__crash_point("rename");
     }
-    if (renameat(fl, initmp, fl, inirel) != 0)
+    if (renameat(il, initmp, il, inirel) != 0)
         goto fail;
     x->initmp[0] = 0;
     cmh__crash_point("rename");
@@ -873,10 +887,22 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
     h4[4] = 0;
     if (tmp_out)
         tmp_out[0] = 0;
+    /* the entry's root: the primary, else an extra root holding it (its
+     * INI is renamed there at once, not batched by the caller) */
+    int fl = l->filelib_fd;
+    struct stat sb;
+    if (l->nx && fstatat(fl, inirel, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+        for (size_t r = 0; r < l->nx; r++)
+            if (fstatat(l->xfd[r], inirel, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+                fl = l->xfd[r];
+                tmp_out = NULL;
+                break;
+            }
+    }
     refini f;
     char why[256];
     int rc = 0;
-    if (read_refini(l, inirel, &f, why, sizeof why) || f.missing) {
+    if (read_refini(fl, inirel, &f, why, sizeof why) || f.missing) {
         rc = f.missing ? 0 : -1;
         goto out;
     }
@@ -885,17 +911,17 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
     if (f.r.n == 0) {
         /* INI first: a crash leaves an unreferenced file (ORPHAN_FILE,
          * removed by gc), never a reference to a missing file. */
-        unlinkat(l->filelib_fd, inirel, 0);
+        unlinkat(fl, inirel, 0);
         cmh__crash_point("unlink");
-        unlinkat(l->filelib_fd, sigrel, 0);
+        unlinkat(fl, sigrel, 0);
         cmh__crash_point("unlink");
-        unlinkat(l->filelib_fd, rel, 0);
+        unlinkat(fl, rel, 0);
         cmh__crash_point("unlink");
         rc = 1;
         goto out;
     }
     char tmp[48];
-    if (write_refini_tmp(l, h4, &f, NULL, cid, tmp)) {
+    if (write_refini_tmp(fl, h4, &f, NULL, cid, tmp)) {
         rc = -1;
         goto out;
     }
@@ -905,8 +931,8 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
     } else {
         char trel[64];
         snprintf(trel, sizeof trel, "%s/%s", h4, tmp);
-        if (renameat(l->filelib_fd, trel, l->filelib_fd, inirel) != 0) {
-            unlinkat(l->filelib_fd, trel, 0);
+        if (renameat(fl, trel, fl, inirel) != 0) {
+            unlinkat(fl, trel, 0);
             rc = -1;
         }
     }

@@ -92,6 +92,9 @@ typedef struct cmh_place {
     bool sig_new;             /* we put the .SIG in */
     bool ini_new;             /* the INI did not exist before */
     bool done;                /* renames carried out */
+    int xroot;                /* >= 0: the entry lives on extra FileLib
+                                 root l->xfd[xroot]; its INI is edited
+                                 there, nothing stored (section 10) */
 } cmh_place;
 
 typedef struct cmh_placement {

@@ -2276,8 +2276,9 @@ static void check_sighash(cmh_verify *v, vcontent *c)
         return;
     for (size_t i = 0; i < c->nfiles; i++) {
         ventry *e = c->files[i].entry;
-        if (!e || !e->sig_hashed || e->sig_bad)
-            return; /* missing or broken .SIG: reported on its own */
+        if (!e || !e->sig_hashed || e->sig_bad || e->sig_foreign)
+            return; /* missing, broken or foreign .SIG: reported on its
+                       own (a foreign one is not cmhash's to hash) */
     }
     if (c->root)
         set_tree_sig(c->root, c);
