@@ -102,6 +102,23 @@ PY
 expect_rc 0 "$CMHASH" verify --lib "$L" --filelib "$R2" --quiet &&
     ok "library verifies after the snapshot"
 
+# status compares each content of the application by content hash: a
+# second DP whose second deployment type has other bytes is not installed
+cp -a "$L" "$SCRATCH/dp2"
+python3 - "$SCRATCH/dp2/DataLib/$G2.INI" <<'PY'
+import re, sys
+p = sys.argv[1]
+t = open(p, "rb").read()
+flip = lambda m: m.group(1) + (b"1" if m.group(2) == b"0" else b"0")
+open(p, "wb").write(re.sub(rb"(Hash=[0-9A-F]{63})([0-9A-F])", flip, t, 1))
+PY
+if expect_rc 1 "$CMHASH" status 1230000B --lib "$L" --lib "$SCRATCH/dp2" \
+    --filelib "$R2" --quick; then
+    printf '%s\n' "$OUT" | grep -q "dp2 *not installed  holds $G2 with content hash" &&
+        ok "status: the second DP's $G2 differs by content hash" ||
+        fail "status: $OUT"
+fi
+
 # gc --apply refuses after one INI is damaged
 printf 'garbage\x01\n' >"$L/DataLib/$GU.INI"
 if expect_rc 4 "$CMHASH" gc --lib "$L" --filelib "$R2" --apply --allow-foreign; then
