@@ -125,17 +125,6 @@ static void put_field(cmh_buf *b, const char *s)
     }
 }
 
-static int hexv(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Decode in place; false on a bad escape or an embedded NUL. */
 static bool decode_field(char *s)
 {
@@ -145,7 +134,8 @@ static bool decode_field(char *s)
             *o++ = *p;
             continue;
         }
-        int h = hexv(p[1]), l = h < 0 ? -1 : hexv(p[2]);
+        int h = cmh_hex_nibble(p[1]);
+        int l = h < 0 ? -1 : cmh_hex_nibble(p[2]);
         if (h < 0 || l < 0 || (h == 0 && l == 0))
             return false;
         *o++ = (char)(h << 4 | l);

@@ -29,6 +29,8 @@ bool cmh_cid_equal(const char *a, const char *b);
 int cmh_cid_cmp(const char *a, const char *b);
 
 /* ---- hex (hex.c) ---- */
+/* Value of one hex digit (either case), or -1. */
+int cmh_hex_nibble(int c);
 /* The first 64 chars of @p s, hex digits of either case, to 32 bytes;
  * false if one is not a hex digit (what follows is not looked at). */
 bool cmh_hex64_decode(const char *s, uint8_t out[CMH_SHA256_LEN]);

@@ -1,7 +1,7 @@
 /* Hex digests: the one decoder (encoding is cmh_hex_upper, util.c). */
 #include "format.h"
 
-static int nibble(char c)
+int cmh_hex_nibble(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -15,7 +15,8 @@ static int nibble(char c)
 bool cmh_hex64_decode(const char *s, uint8_t out[CMH_SHA256_LEN])
 {
     for (int i = 0; i < CMH_SHA256_LEN; i++) {
-        int hi = nibble(s[2 * i]), lo = hi < 0 ? -1 : nibble(s[2 * i + 1]);
+        int hi = cmh_hex_nibble(s[2 * i]);
+        int lo = hi < 0 ? -1 : cmh_hex_nibble(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[i] = (uint8_t)(hi << 4 | lo);
