@@ -27,8 +27,9 @@ cmh_status cmh_pkgid_parse(char out[CMH_PKGID_SIZE], const char *text)
     return CMH_OK;
 }
 
-/* Decimal n >= 1, no padding, fits in 32 bits. */
-static bool parse_version(const char *s, uint32_t *out)
+/* Decimal n >= 1, no padding, at most 9 digits: the version of a content
+ * ID and of [Info] Version= (one grammar). */
+bool cmh_version_parse(const char *s, uint32_t *out)
 {
     if (!*s || *s == '0' || strlen(s) > 9)
         return false;
@@ -77,7 +78,7 @@ cmh_content_kind cmh_content_id_parse(const char *text,
     if (!dot)
         return CMH_CONTENT_INVALID;
     uint32_t v;
-    if (!parse_version(dot + 1, &v))
+    if (!cmh_version_parse(dot + 1, &v))
         return CMH_CONTENT_INVALID;
     size_t stem = (size_t)(dot - text);
     if (stem == 8) {

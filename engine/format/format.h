@@ -25,6 +25,8 @@
 /* Content IDs name the same content: GUID parts compare case-
  * insensitively (ConfigMgr writes them lower-case, admins type either). */
 bool cmh_cid_equal(const char *a, const char *b);
+/* A version number: decimal n >= 1, no padding, at most 9 digits. */
+bool cmh_version_parse(const char *s, uint32_t *out);
 /* Order of content IDs that agrees with cmh_cid_equal. */
 int cmh_cid_cmp(const char *a, const char *b);
 
@@ -61,8 +63,8 @@ typedef struct cmh_pkgini {
 /* Parse PkgLib/<pkgid>.INI bytes. False: not an INI at all (@p why says
  * why); true: parsed, per-line problems in out->bad. A [Packages] key of
  * another package, a key that is no content ID, a Version that is not a
- * decimal 0..999999999, and a Keep entry of another package are problems;
- * no [Packages] section is one too. */
+ * version number (cmh_version_parse), and a Keep entry of another package
+ * are problems; no [Packages] section is one too. */
 bool cmh_pkgini_parse(cmh_pkgini *out, const char *pkgid, const char *data,
                       size_t len, char *why, size_t whylen);
 /* Read and parse PkgLib/<pkgid>.INI from @p pkglib_fd. Returns 0, ENOENT,

@@ -97,22 +97,6 @@ static void parse_keep(cmh_pkgini *p, int line, const char *value)
     }
 }
 
-/* Decimal 0..999999999, digits only (what content IDs allow). */
-static bool parse_version(const char *s, uint32_t *out)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 9)
-        return false;
-    uint32_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        v = v * 10 + (uint32_t)(*s - '0');
-    }
-    *out = v;
-    return true;
-}
-
 static int pkg_cb(void *payload, const char *section, const char *key,
                   const char *value, int line)
 {
@@ -122,11 +106,12 @@ static int pkg_cb(void *payload, const char *section, const char *key,
         if (check_id(p, line, key, false))
             push_id(&p->ids, &p->nids, &p->capids, p, key);
     } else if (!strcasecmp(section, "Info") && !strcasecmp(key, "Version")) {
-        if (parse_version(value, &p->version))
+        if (cmh_version_parse(value, &p->version))
             p->have_version = true;
         else
             add_bad(p, line, value, "line %d: Version '%.40s' is not a "
-                    "decimal number 0..999999999", line, value);
+                    "version number (1..999999999, no sign or padding)",
+                    line, value);
     } else if (!strcasecmp(section, "cmhash") && !strcasecmp(key, "Keep")) {
         parse_keep(p, line, value);
     }
