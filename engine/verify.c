@@ -499,8 +499,13 @@ static vcontent *find_content(cmh_verify *v, const char *id)
     if (strlen(id) >= sizeof key.id)
         return NULL;
     memcpy(key.id, id, strlen(id) + 1);
-    return bsearch(&key, v->contents, v->ncontents, sizeof *v->contents,
-                   content_cmp);
+    vcontent *c = bsearch(&key, v->contents, v->ncontents,
+                          sizeof *v->contents, content_cmp);
+    /* a GUID in another case names the same content (section 2) */
+    for (size_t i = 0; !c && i < v->ncontents; i++)
+        if (cmh_cid_equal(v->contents[i].id, id))
+            c = &v->contents[i];
+    return c;
 }
 
 /* Append a content record; duplicates are merged by sort_contents. */

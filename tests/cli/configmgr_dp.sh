@@ -102,6 +102,25 @@ PY
 expect_rc 0 "$CMHASH" verify --lib "$L" --filelib "$R2" --quiet &&
     ok "library verifies after the snapshot"
 
+# GUID case never makes a live file look orphaned: a reference INI that
+# spells the application's GUID in upper case still references it
+cp -a "$L" "$SCRATCH/gu"
+IC=$(sha256sum "$S/$G1/install.cmd" | cut -c1-64 | tr a-f A-F)
+UP=Content_$(echo "${G1#Content_}" | tr a-f A-F)
+python3 - "$SCRATCH/gu/FileLib/${IC:0:4}/$IC.INI" "$UP" <<'PY'
+import sys
+open(sys.argv[1], "wb").write(
+    b"\xff\xfe" + ("[Content]\r\n%s=\r\n" % sys.argv[2]).encode("utf-16-le"))
+PY
+expect_rc 0 "$CMHASH" verify --lib "$SCRATCH/gu" --filelib "$R2" --quiet &&
+    ok "upper-case GUID in a reference INI: verify clean"
+expect_rc 0 "$CMHASH" gc --lib "$SCRATCH/gu" --filelib "$R2" --apply \
+    --allow-foreign --json &&
+    printf '%s\n' "$OUT" | grep -q '"removed":0,' &&
+    [ -f "$SCRATCH/gu/FileLib/${IC:0:4}/$IC" ] &&
+    ok "upper-case GUID: gc --apply removes nothing" ||
+    fail "gc with an upper-case GUID: $OUT"
+
 # status compares each content of the application by content hash: a
 # second DP whose second deployment type has other bytes is not installed
 cp -a "$L" "$SCRATCH/dp2"
