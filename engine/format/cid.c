@@ -43,7 +43,7 @@ bool cmh_version_parse(const char *s, uint32_t *out)
     return true;
 }
 
-/* 8-4-4-4-12 hex digits. */
+/* 8-4-4-4-12 lower-case hex. */
 static bool is_guid(const char *s, size_t len)
 {
     static const int dash[] = {8, 13, 18, 23};
@@ -57,9 +57,10 @@ static bool is_guid(const char *s, size_t len)
         if (want_dash) {
             if (s[i] != '-')
                 return false;
-        } else if (cmh_hex_nibble(s[i]) < 0) {
-            /* either case: ConfigMgr writes lower case, GUIDs compare
-             * case-insensitively (cmh_cid_equal) */
+        } else if (!((s[i] >= '0' && s[i] <= '9') ||
+                     (s[i] >= 'a' && s[i] <= 'f'))) {
+            /* spec 2: content IDs carry lower-case GUIDs; lookups still
+             * compare case-insensitively (cmh_cid_equal) */
             return false;
         }
     }

@@ -112,14 +112,18 @@ import sys
 open(sys.argv[1], "wb").write(
     b"\xff\xfe" + ("[Content]\r\n%s=\r\n" % sys.argv[2]).encode("utf-16-le"))
 PY
-expect_rc 0 "$CMHASH" verify --lib "$SCRATCH/gu" --filelib "$R2" --quiet &&
-    ok "upper-case GUID in a reference INI: verify clean"
-expect_rc 0 "$CMHASH" gc --lib "$SCRATCH/gu" --filelib "$R2" --apply \
-    --allow-foreign --json &&
-    printf '%s\n' "$OUT" | grep -q '"removed":0,' &&
-    [ -f "$SCRATCH/gu/FileLib/${IC:0:4}/$IC" ] &&
-    ok "upper-case GUID: gc --apply removes nothing" ||
-    fail "gc with an upper-case GUID: $OUT"
+# (spec 2: IDs carry lower-case GUIDs, so the INI is reported, not its
+# file called an orphan, and gc --apply refuses rather than delete it)
+expect_rc 1 "$CMHASH" verify --lib "$SCRATCH/gu" --filelib "$R2" --json - &&
+    ! printf '%s\n' "$OUT" | grep -q '"code":"ORPHAN_FILE"' &&
+    printf '%s\n' "$OUT" | grep -q '"code":"FILE_INI_BAD"' &&
+    ok "upper-case GUID in a reference INI: reported, no ORPHAN_FILE" ||
+    fail "upper-case GUID: $OUT"
+expect_rc 4 "$CMHASH" gc --lib "$SCRATCH/gu" --filelib "$R2" --apply \
+    --allow-foreign
+[ -f "$SCRATCH/gu/FileLib/${IC:0:4}/$IC" ] &&
+    ok "upper-case GUID: gc --apply refuses, the file stays" ||
+    fail "gc removed a live file"
 
 # status compares each content of the application by content hash: a
 # second DP whose second deployment type has other bytes is not installed
