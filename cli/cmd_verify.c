@@ -189,7 +189,10 @@ static bool parse_subset(const char *s, unsigned *k, unsigned *n)
     return true;
 }
 
-/* Whole small file into a malloc'd string; NULL + errno. */
+/* Whole small file into a malloc'd string; NULL + errno. Plain
+ * descriptor calls only (no stdio on the descriptor): on Windows they go
+ * through the engine's POSIX layer, whose descriptors the C runtime's
+ * fdopen/fileno do not know. */
 static char *read_text(const char *path)
 {
     /* O_NONBLOCK: a FIFO at the path must not hang the run; only a
@@ -204,46 +207,49 @@ static char *read_text(const char *path)
         errno = e;
         return NULL;
     }
-    FILE *f = fdopen(fd, "r");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return NULL;
-    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
+    int e = buf ? 0 : ENOMEM;
     while (buf) {
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            e = errno;
+            free(buf);
+            buf = NULL;
+            break;
+        }
         if (r == 0)
             break;
+        n += (size_t)r;
         if (n + 1 == cap) {
             if (cap > (64u << 20)) {
                 free(buf);
                 buf = NULL;
-                errno = EFBIG;
+                e = EFBIG;
                 break;
             }
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
                 free(buf);
                 buf = NULL;
+                e = ENOMEM;
                 break;
             }
             buf = nb;
             cap *= 2;
         }
     }
-    int e = errno;
-    fclose(f);
+    close(fd);
     if (buf)
         buf[n] = 0;
     errno = e;
     return buf;
 }
 
-/* Replace @p path with @p text (temp + rename). Returns 0 or errno. */
+/* Replace @p path with @p text (temp + fsync + rename). Returns 0 or
+ * errno. Descriptor calls only, as read_text. */
 static int write_text(const char *path, const char *text)
 {
     size_t n = strlen(path);
@@ -251,16 +257,26 @@ static int write_text(const char *path, const char *text)
     if (!tmp)
         return ENOMEM;
     snprintf(tmp, n + 32, "%s.tmp-%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                  0644);
+    if (fd < 0) {
         int e = errno;
         free(tmp);
         return e;
     }
     int e = 0;
-    if (fputs(text, f) == EOF || fflush(f) != 0 || fsync(fileno(f)) != 0)
+    for (size_t off = 0, len = strlen(text); off < len && !e;) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            e = w < 0 ? errno : EIO;
+        else
+            off += (size_t)w;
+    }
+    if (!e && fsync(fd) != 0)
         e = errno ? errno : EIO;
-    if (fclose(f) != 0 && !e)
+    if (close(fd) != 0 && !e)
         e = errno;
     if (!e && rename(tmp, path) != 0)
         e = errno;

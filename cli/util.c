@@ -35,6 +35,9 @@ static char g_last_error[2048];
 /* One message line to stderr and the log, control characters escaped
  * (names come from sources and libraries an attacker may have crafted). */
 static void say_err(int type, const char *prefix, const char *fmt,
+                    va_list ap) __attribute__((format(printf, 3, 0)));
+
+static void say_err(int type, const char *prefix, const char *fmt,
                     va_list ap)
 {
     char *msg = cli_vformat(fmt, ap);

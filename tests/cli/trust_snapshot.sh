@@ -190,7 +190,12 @@ is "item 13: 15 --no-wait snapshots during verify runs: failures" "$bad" 0
 # ---- item 15: a full inode table says inodes (tmpfs, needs root) --------
 MNT=$SCRATCH/mnt
 mkdir -p "$MNT"
-if mount -t tmpfs -o size=64m,nr_inodes=60 tmpfs "$MNT" 2>/dev/null; then
+if [ -n "${CMHASH_TEST_WINDOWS:-}" ]; then
+    # NTFS has no fixed inode table (the MFT grows until the disk is full),
+    # so cmhash.exe's "free space" advice is right there; the inode count
+    # of Wine's Linux tmpfs is invisible to the Win32 API.
+    echo "SKIP: item 15 (inode exhaustion) is a Linux file-system condition"
+elif mount -t tmpfs -o size=64m,nr_inodes=60 tmpfs "$MNT" 2>/dev/null; then
     mkdir -p "$SCRATCH/many"
     for i in $(seq 1 80); do printf '%d\n' "$i" >"$SCRATCH/many/m$i.txt"; done
     expect_rc 5 "$CMHASH" snapshot "$SCRATCH/many" MSC00007 --lib "$MNT/lib" --quiet &&
