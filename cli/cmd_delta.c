@@ -14,6 +14,7 @@ static const char delta_usage[] =
     "\n"
     "  --lib DIR     content library (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"
+    CLI_FILELIB_HELP
     "  --json[=FILE] one JSON object on stdout, or in FILE\n"
     "  --log FILE    append CMTrace-format log lines to FILE\n"
     "\n"
@@ -24,6 +25,7 @@ int cmd_delta(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -35,6 +37,10 @@ int cmd_delta(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': lib = optarg; break;
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
         case 'j': json = true; break;
         case 'h': fputs(delta_usage, stdout); return EXIT_OK;
         default: return cli_bad_option("delta", argv);

@@ -17,7 +17,9 @@ static const char gc_usage[] =
     "\n"
     "  --lib DIR       content library (default $CMHASH_LIB, else\n"
     "                  ./SCCMContentLib)\n"
+    CLI_FILELIB_HELP
     "  --apply         delete (default: dry run)\n"
+    "  --allow-foreign --apply on a library Configuration Manager wrote\n"
     "  --min-age DUR   age a temporary must have: 90s, 30m, 12h, 1d\n"
     "                  (default 1d)\n"
     "  --threads N     threads of the verify pass\n"
@@ -96,7 +98,9 @@ int cmd_gc(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
         {"apply", no_argument, NULL, 'a'},
+        {"allow-foreign", no_argument, NULL, 'A'},
         {"min-age", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
@@ -111,7 +115,12 @@ int cmd_gc(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': lib = optarg; break;
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
         case 'a': o.flags |= CMH_GC_APPLY; break;
+        case 'A': o.flags |= CMH_GC_ALLOW_FOREIGN; break;
         case 'm':
             if (!parse_age(optarg, &o.min_age)) {
                 cli_error("--min-age must be a duration like 90s, 30m, 12h "

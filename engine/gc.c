@@ -33,6 +33,8 @@ typedef struct gc_run {
     gc_item *v;
     size_t n, cap;
     bool oom;
+    char unparsed[1024]; /* first INI that failed to parse: what is
+                            referenced is not known, --apply refuses */
 } gc_run;
 
 /* Is the temp at library-relative @p path a dead run's leftover? */
@@ -47,6 +49,11 @@ static int on_finding(const cmh_verify_finding *f, void *payload)
 {
     gc_run *g = payload;
     cmh_gc_kind kind;
+    if ((f->code == CMH_VF_PKG_INI_BAD || f->code == CMH_VF_CONTENT_INI_BAD ||
+         f->code == CMH_VF_FILE_INI_BAD) &&
+        !g->unparsed[0])
+        snprintf(g->unparsed, sizeof g->unparsed, "%s (%s)", f->path,
+                 f->detail);
     if (f->code == CMH_VF_ORPHAN_CONTENT)
         kind = CMH_GC_ORPHAN_CONTENT;
     else if (f->code == CMH_VF_ORPHAN_FILE)
@@ -81,28 +88,31 @@ static int on_finding(const cmh_verify_finding *f, void *payload)
     return 0;
 }
 
-/* Bytes of the files at or below root/rel (no symlink followed). */
-static uint64_t du(int parent, const char *name, int depth)
+/* Bytes of the files at or below root/rel (no symlink followed); a
+ * folder is summed by the format model's walk (no descriptor per level,
+ * every level seen: a content deeper than its limit is still removed). */
+static int du_entry(void *arg, int dirfd, const char *name,
+                    const struct stat *sb)
+{
+    (void)dirfd;
+    (void)name;
+    if (S_ISREG(sb->st_mode))
+        *(uint64_t *)arg += (uint64_t)sb->st_size;
+    return 0;
+}
+
+static uint64_t du(int parent, const char *name)
 {
     struct stat sb;
-    if (depth > 64 || fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+    if (fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
         return 0;
     if (!S_ISDIR(sb.st_mode))
         return S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
-    int fd;
-    if (cmh_os_open_dir(parent, name, &fd))
-        return 0;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return 0;
-    }
+    static const cmh_mirror_cb cb = {NULL, NULL, du_entry, true};
     uint64_t sum = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            sum += du(dirfd(d), de->d_name, depth + 1);
-    closedir(d);
+    char *where = NULL;
+    (void)cmh_mirror_walk(parent, name, &cb, &sum, &where);
+    free(where);
     return sum;
 }
 
@@ -229,12 +239,6 @@ static bool hash_in(const uint8_t *v, size_t n, const uint8_t *sha)
     return false;
 }
 
-static int hexv(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F'
-               ? c - 'A' + 10 : -1;
-}
-
 /* Remove one orphan FileLib entry after the re-check; the caller holds the
  * library lock. Returns NULL when removed, else why not. */
 static const char *remove_file(gc_run *g, gc_item *it, const uint8_t *used,
@@ -248,12 +252,8 @@ static const char *remove_file(gc_run *g, gc_item *it, const uint8_t *used,
     memcpy(hex, slash + 1, 64);
     hex[64] = 0;
     uint8_t sha[CMH_SHA256_LEN];
-    for (int i = 0; i < 32; i++) {
-        int h = hexv(hex[2 * i]), l = hexv(hex[2 * i + 1]);
-        if (h < 0 || l < 0)
-            return "not a FileLib entry path";
-        sha[i] = (uint8_t)(h << 4 | l);
-    }
+    if (!cmh_hex64_decode(hex, sha))
+        return "not a FileLib entry path";
     if (hash_in(used, nused, sha))
         return "a content in DataLib uses it";
     char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE],
@@ -280,9 +280,9 @@ static const char *remove_file(gc_run *g, gc_item *it, const uint8_t *used,
         if (keep)
             return keep;
     }
-    it->bytes = du(g->lib.filelib_fd, rel, 0) +
-                du(g->lib.filelib_fd, sigrel, 0) +
-                du(g->lib.filelib_fd, inirel, 0);
+    it->bytes = du(g->lib.filelib_fd, rel) +
+                du(g->lib.filelib_fd, sigrel) +
+                du(g->lib.filelib_fd, inirel);
     unlinkat(g->lib.filelib_fd, rel, 0);
     unlinkat(g->lib.filelib_fd, sigrel, 0);
     if (unlinkat(g->lib.filelib_fd, inirel, 0) != 0 && errno != ENOENT)
@@ -305,7 +305,7 @@ static const char *remove_temp(gc_run *g, gc_item *it)
     else if ((double)time(NULL) - (double)sb.st_mtime < g->o->min_age &&
              !cmh_tmp_is_dead(&g->lib, base))
         why = "modified since (younger than --min-age)";
-    else if (cmh_os_remove_tree(fd, base) != 0)
+    else if (cmh_tree_remove(fd, base) != 0)
         why = "cannot delete it";
     close(fd);
     return why;
@@ -348,6 +348,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     vo.lib = o->lib;
     vo.threads = o->threads;
     vo.finding = on_finding;
+    vo.flags |= CMH_VERIFY_INDEX_ONLY; /* gc reads no file data */
     vo.progress = o->progress;
     vo.payload = &g;
     cmh_verify *v = NULL;
@@ -369,6 +370,17 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     if (g.lib.root_fd < 0 &&
         (st = cmh_library_open(ctx, &g.lib, o->lib, false)) != CMH_OK)
         goto done;
+    if (apply && g.unparsed[0]) {
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "gc --apply refuses: %s/%s does not parse, so what is "
+                       "referenced is not known; run cmhash verify and "
+                       "repair it first", g.lib.path, g.unparsed);
+        goto done;
+    }
+    if (apply && !(o->flags & CMH_GC_ALLOW_FOREIGN) &&
+        (st = cmh_library_refuse_foreign(ctx, &g.lib, "gc --apply")) !=
+            CMH_OK)
+        goto done;
 
     /* 2. contents, package by package under the package lock */
     for (size_t i = 0; st == CMH_OK && i < g.n; i++) {
@@ -382,8 +394,8 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
         }
         char ini[CMH_CID_SIZE + 8];
         snprintf(ini, sizeof ini, "%s.INI", it->cid);
-        it->bytes = du(g.lib.datalib_fd, it->cid, 0) +
-                    du(g.lib.datalib_fd, ini, 0);
+        it->bytes = du(g.lib.datalib_fd, it->cid) +
+                    du(g.lib.datalib_fd, ini);
         res->items++;
         res->bytes += it->bytes;
         const char *why = NULL;
@@ -437,11 +449,11 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
             memcpy(hex, slash + 1, 64);
             hex[64] = 0;
             cmh_filelib_rel_hex(rel, hex, "");
-            it->bytes = du(g.lib.filelib_fd, rel, 0);
+            it->bytes = du(g.lib.filelib_fd, rel);
             cmh_filelib_rel_hex(rel, hex, ".SIG");
-            it->bytes += du(g.lib.filelib_fd, rel, 0);
+            it->bytes += du(g.lib.filelib_fd, rel);
             cmh_filelib_rel_hex(rel, hex, ".INI");
-            it->bytes += du(g.lib.filelib_fd, rel, 0);
+            it->bytes += du(g.lib.filelib_fd, rel);
         }
         res->items++;
         res->bytes += it->bytes;
@@ -462,7 +474,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
         int fd;
         const char *base;
         if (open_parent(&g, it->path, &fd, &base) == 0) {
-            it->bytes = du(fd, base, 0);
+            it->bytes = du(fd, base);
             close(fd);
         }
         res->items++;

@@ -32,6 +32,8 @@ typedef struct cmh_gc_item {
 } cmh_gc_item;
 
 #define CMH_GC_APPLY 0x1u /**< delete; without it a dry run */
+/** --apply on a library Configuration Manager wrote (contentlib.md 11). */
+#define CMH_GC_ALLOW_FOREIGN 0x2u
 
 #define CMH_GC_OPTS_VERSION 1
 /** Options of cmh_gc; strings are borrowed for the call. */
