@@ -198,6 +198,7 @@ typedef struct dl {
     EVP_MD_CTX *md;
     unsigned char *inbuf, *outbuf;
     uint64_t done;
+    bool rdc_lib; /* the library's .SIG files are MS-RDC (up-front look) */
 } dl;
 
 static int ref_cmp(const void *a, const void *b)
@@ -324,6 +325,17 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
     int sroot = cmh_filelib_find(&d->lib, sigrel, NULL, NULL);
     if (sroot < 0 || cmh_os_open_read(sroot, sigrel, &sig_fd) != 0)
         goto out; /* no signature (verify: SIG_MISSING): send whole */
+    if (d->rdc_lib) {
+        /* ConfigMgr's library: an MS-RDC .SIG is not handed to librsync
+         * (a library may mix them with cmhash's own after --allow-foreign:
+         * each header is looked at) */
+        unsigned char hdr[CMH_RDC_SIG_HEADER_LEN];
+        ssize_t got = pread(sig_fd, hdr, sizeof hdr, 0);
+        if (got > 0 && cmh_sig_is_rdc(hdr, (size_t)got)) {
+            d->r->foreign_sigs++;
+            goto out;
+        }
+    }
     job = rs_loadsig_begin(&sig);
     job_io io = {sig_fd, -1, NULL, d->inbuf, d->outbuf, 0, 0, false, 0,
                  false};
@@ -564,6 +576,8 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
                                    res->to_hash)) != CMH_OK)
         goto done;
     snprintf(res->from_id, sizeof res->from_id, "%s", ocid);
+    d.rdc_lib = cmh_library_sig_rdc(&d.lib, NULL, 0);
+    res->library_sigs_foreign = d.rdc_lib;
     snprintf(res->to_id, sizeof res->to_id, "%s", ncid);
     cmh_tree_counts c;
     if ((st = cmh__mirror_load(ctx, &d.lib, ocid, &oldt, &c)) != CMH_OK ||

@@ -710,6 +710,69 @@ static void content_hash_of(cmh_library *l, const char *cid,
     (void)cmh_content_ini_hash(l, cid, out, why, sizeof why);
 }
 
+/* The first .SIG in FileLib folder @p fl (at most 16 <H4> folders looked
+ * at): its "H4/NAME" into @p rel; 1 MS-RDC, 0 librsync, -1 none found. */
+static int sig_sample(int fl, char rel[CMH_FILELIB_REL_SIZE])
+{
+    int fd = dup(fl);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    rewinddir(d);
+    int kind = -1, looked = 0;
+    struct dirent *de;
+    while (kind < 0 && looked < 16 && (de = readdir(d)) != NULL) {
+        const char *h4 = de->d_name;
+        if (strlen(h4) != 4 || strspn(h4, "0123456789ABCDEFabcdef") != 4)
+            continue;
+        looked++;
+        int sfd;
+        if (cmh_os_open_dir(fl, h4, &sfd) != 0)
+            continue;
+        DIR *sd = fdopendir(sfd);
+        if (!sd) {
+            close(sfd);
+            continue;
+        }
+        struct dirent *se;
+        while (kind < 0 && (se = readdir(sd)) != NULL) {
+            size_t n = strlen(se->d_name);
+            if (n != 68 || strcasecmp(se->d_name + 64, ".SIG"))
+                continue;
+            memcpy(rel, h4, 4); /* "H4/" + the 68-byte name + NUL */
+            rel[4] = '/';
+            memcpy(rel + 5, se->d_name, 69);
+            int in;
+            if (cmh_os_open_read(fl, rel, &in) != 0)
+                continue;
+            unsigned char hdr[CMH_RDC_SIG_HEADER_LEN];
+            ssize_t got = read(in, hdr, sizeof hdr);
+            close(in);
+            if (got > 0)
+                kind = cmh_sig_is_rdc(hdr, (size_t)got) ? 1 : 0;
+        }
+        closedir(sd);
+    }
+    closedir(d);
+    return kind;
+}
+
+int cmh_library_sig_rdc(const cmh_library *l, char *where, size_t wlen)
+{
+    char rel[CMH_FILELIB_REL_SIZE];
+    const char *root = l->path;
+    int k = sig_sample(l->filelib_fd, rel);
+    for (size_t i = 0; k < 0 && i < l->nx; i++)
+        if ((k = sig_sample(l->xfd[i], rel)) >= 0)
+            root = l->xpath[i];
+    if (k > 0 && where)
+        snprintf(where, wlen, "%s/FileLib/%s", root, rel);
+    return k > 0;
+}
+
 cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
                                       const char *cmd)
 {
@@ -743,6 +806,12 @@ cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
                        "with --allow-foreign", l->path, l->path, nm, cmd);
     }
     closedir(d);
+    char where[1200] = "";
+    if (!st && cmh_library_sig_rdc(l, where, sizeof where))
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "%s was written by Configuration Manager (%s is an "
+                       "MS-RDC signature, not librsync); %s writes to it "
+                       "only with --allow-foreign", l->path, where, cmd);
     return st;
 }
 

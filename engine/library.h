@@ -49,10 +49,17 @@ void cmh_library_close(cmh_library *l);
  * them (issue 11, item 11). cmh_library_lock takes it too. */
 cmh_status cmh_library_hold_run(cmh_ctx *ctx, cmh_library *l);
 /* contentlib.md section 11: CMH_E_LIBRARY with a one-line reason naming
- * the first content INI without [cmhash] (a ConfigMgr-written library) -
+ * the first content INI without [cmhash], or the MS-RDC .SIG
+ * cmh_library_sig_rdc finds (a ConfigMgr-written library) -
  * @p cmd ("snapshot", "gc --apply") refuses it without --allow-foreign. */
 cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
                                       const char *cmd);
+/* The up-front look at a library's signatures (contentlib.md 8, 11): the
+ * first .SIG found (primary root, then the extra ones; at most 16 <H4>
+ * folders each) starts with the MS-RDC header - the library's .SIG files
+ * are Configuration Manager's. 1 (its path into @p where, may be NULL)
+ * or 0 (librsync, or no .SIG at all). Reads one 24-byte header. */
+int cmh_library_sig_rdc(const cmh_library *l, char *where, size_t wlen);
 /* Package lock .cmhash/<P>.lock (created with .cmhash/ when missing). Without @p wait it fails with
  * CMH_E_BUSY only when a writer holds the lock: a reader's
  * probe (a shared lock held for an instant) is waited out (item 11.13). A

@@ -371,6 +371,8 @@ struct cmh_verify {
     uint64_t nsig_foreign, nsig_missing;
     char *first_sig_foreign, *first_sig_missing;
     bool info_override; /* the finding being emitted is info */
+    const uint8_t *emit_sha; /* the finding being emitted is about the
+                                FileLib entry of this hash (or NULL) */
 };
 
 /* ---- findings ---- */
@@ -473,6 +475,10 @@ static void emit(cmh_verify *v, cmh_verify_code code, const char *cid,
     f.actual = actual ? actual : "";
     f.detail = detail ? detail : "";
     f.age_seconds = age;
+    char hash[CMH_HEX_SIZE] = "";
+    if (v->emit_sha)
+        cmh_hex_upper(v->emit_sha, CMH_SHA256_LEN, hash);
+    f.hash = hash;
     if (v->o.finding(&f, v->o.payload)) {
         v->canceled = true;
         atomic_store(&v->stop, true);
@@ -856,7 +862,9 @@ static void emit_entry(cmh_verify *v, ventry *e, cmh_verify_code code,
     va_end(ap);
     vcontent *c = first_user(v, e);
     attribute_users(v, e, code);
+    v->emit_sha = e->sha;
     emit(v, code, c ? c->id : "", path, expected, actual, -1, d ? d : "");
+    v->emit_sha = NULL;
     free(d);
 }
 
@@ -2294,9 +2302,11 @@ static void join_entry(cmh_verify *v, ventry *e)
         char *sp = NULL;
         if (e->r_data < 0 && e->r_ini < 0)
             p = sp = entry_path(v, e, e->r_sig, ".SIG");
+        v->emit_sha = e->sha;
         emitf(v, CMH_VF_ORPHAN_FILE, "", p ? p : "", "", "", -1,
               "FileLib entry that no content uses; cmhash gc --apply "
               "removes it");
+        v->emit_sha = NULL;
         free(sp);
     }
     if (used)
@@ -3394,6 +3404,11 @@ cmh_status cmh_verify_run(cmh_verify *v)
                 f->entry->want_sig_hash = true;
         }
     }
+    /* the up-front look at the library's signatures (sections 8, 11): a
+     * library whose .SIG files are MS-RDC is ConfigMgr-written before any
+     * entry is judged */
+    if (!v->foreign_lib)
+        v->foreign_lib = cmh_library_sig_rdc(&v->lib, NULL, 0);
     /* 2b. FileLib entries */
     atomic_store(&v->items_done, 0);
     v->items_total = v->nentries;

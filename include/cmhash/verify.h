@@ -100,6 +100,9 @@ typedef struct cmh_verify_finding {
     /** For `.cmhash-tmp-*` leftovers: seconds since last modified;
      *  otherwise -1. */
     double age_seconds;
+    /** A finding about one FileLib entry: its hash (64 upper-case hex
+     *  digits, the entry's name); otherwise "". */
+    const char *hash;
 } cmh_verify_finding;
 
 /** Findings callback: on the caller's thread. Return nonzero to stop (the
