@@ -28,10 +28,7 @@ static bool parse_hex8(const char *s, uint32_t *out, bool *lower)
         return false;
     for (int i = 0; i < 8; i++) {
         char c = s[i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                       : -1;
+        int d = cmh_hex_nibble(c); /* the one hex decoder (hex.c) */
         if (d < 0)
             return false;
         if (c >= 'a')
