@@ -729,8 +729,8 @@ static int sig_sample(int fl, char rel[CMH_FILELIB_REL_SIZE])
         if (strlen(h4) != 4 || strspn(h4, "0123456789ABCDEFabcdef") != 4)
             continue;
         looked++;
-        int sfd;
-        if (cmh_os_open_dir(fl, h4, &sfd) != 0)
+        int sfd; /* (no atime change: verify and delta take this look) */
+        if (cmh_os_open_dir_noatime(fl, h4, &sfd) != 0)
             continue;
         DIR *sd = fdopendir(sfd);
         if (!sd) {
