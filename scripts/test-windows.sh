@@ -34,8 +34,25 @@ export CMHASH_TESTLIB=$here/tests/cli/lib.sh CMHASH_TEST_WINDOWS=1
 CMHASH_VECTORS=$here/tests/vectors
 [ -d "$here/../shared/vectors" ] && CMHASH_VECTORS=$CMHASH_VECTORS:$here/../shared/vectors
 export CMHASH_VECTORS
+# The Wine prefix: made once with wineboot and waited for (wineserver -w
+# flushes its registry). A prefix left half-made (an interrupted first
+# start: no PATH, so `cmd /c attrib` is "not recognized") is made anew.
+export WINEPREFIX=${WINEPREFIX:-${XDG_CACHE_HOME:-$HOME/.cache}/cmhash/wineprefix}
+wine_ok() {
+  [ -f "$WINEPREFIX/.cmhash-ready" ] &&
+    wine cmd /c 'echo %PATH%' 2>/dev/null | grep -qi 'system32'
+}
+if ! wine_ok; then
+  echo "wine: making the prefix $WINEPREFIX"
+  wineserver -k 2>/dev/null || true
+  rm -rf "$WINEPREFIX"
+  mkdir -p "$(dirname "$WINEPREFIX")"
+  wineboot --init >/dev/null 2>&1 || true
+  wineserver -w
+  touch "$WINEPREFIX/.cmhash-ready"
+  wine_ok || { echo "wine: cannot make a working prefix at $WINEPREFIX (cmd sees no PATH)"; exit 1; }
+fi
 wineserver -p 60 || true # one server for the run (already up: fine)
-wine cmd /c exit 0 >/dev/null 2>&1 || true # first start creates ~/.wine
 
 declare -A SKIP=(
   [extract_traversal]="needs Unix symlinks and names with '\\' or ':'; Wine 8 shows a symlink as its target (no reparse point) and NTFS cannot hold those names (win32.c refuses NTFS symlinks/junctions via O_NOFOLLOW)"
