@@ -2607,6 +2607,7 @@ typedef struct hash_order {
     ventry **e;
     size_t n, cap;
     size_t phys; /* entries whose physical position was known */
+    double phys_s; /* seconds physical_order took */
     bool oom; /* no memory for the order: no prefetch */
 } hash_order;
 
@@ -2693,8 +2694,8 @@ static void trace_io(const cmh_prefetch *pf, const hash_order *o)
     const char *env = getenv("CMHASH_TEST_IO_TRACE");
     if (env && !strcmp(env, "1"))
         fprintf(stderr, "cmhash-test: hash pass: %s, %zu of %zu files in "
-                        "physical order\n",
-                cmh_prefetch_method(pf), o->phys, o->n);
+                        "physical order (%.3f s)\n",
+                cmh_prefetch_method(pf), o->phys, o->n, o->phys_s);
 }
 
 /* The index pass's reads, in its order: each entry's .INI, then its
@@ -3648,7 +3649,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
     atomic_store(&v->items_done, 0);
     v->items_total = 0;
     v->bytes_total = 0;
-    hash_order ho = {v, NULL, 0, 0, 0, false};
+    hash_order ho = {v, NULL, 0, 0, 0, 0, false};
     for (size_t i = 0; i < v->nentries; i++) {
         ventry *e = v->entries[i];
         if (e->r_data < 0 || e->data_err || !in_slice(v, e->sha))
@@ -3693,7 +3694,9 @@ cmh_status cmh_verify_run(cmh_verify *v)
     }
     if (!ho.oom) {
         /* each batch of the digest order in physical order */
+        double tp = cmh_now();
         physical_order(v, &ho);
+        ho.phys_s = cmh_now() - tp;
         for (size_t i = 0; i < ho.n; i++)
             if (cmh_pool_push(v->pool, hash_task, ho.e[i], v)) {
                 free(ho.e);

@@ -3,6 +3,7 @@
 #include "verify_io.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,6 +35,8 @@ struct cmh_prefetch {
     size_t window;
     cmh_os_aread *aq; /* reads in flight, or NULL: posix_fadvise */
     unsigned depth, active;
+    int aerr; /* why there is no aq */
+    bool uring; /* aq was opened (run_aread frees it when done) */
     _Atomic bool quit;
 };
 
@@ -244,7 +247,12 @@ static unsigned env_uint(const char *name, unsigned lo, unsigned hi,
 
 const char *cmh_prefetch_method(const cmh_prefetch *p)
 {
-    return !p ? "none" : p->aq ? "io_uring" : "fadvise";
+    static _Thread_local char b[64];
+    if (p && !p->uring && p->aerr) {
+        snprintf(b, sizeof b, "fadvise (io_uring: %s)", strerror(p->aerr));
+        return b;
+    }
+    return !p ? "none" : p->uring ? "io_uring" : "fadvise";
 }
 
 cmh_prefetch *cmh_prefetch_run(const cmh_prefetch_opts *o)
@@ -270,9 +278,9 @@ cmh_prefetch *cmh_prefetch_run(const cmh_prefetch_opts *o)
     /* CMHASH_IO=fadvise: today's prefetch even where io_uring works (A/B,
      * and the test that both give the same findings) */
     const char *io = getenv("CMHASH_IO");
-    if (!(io && strcmp(io, "fadvise") == 0) &&
-        cmh_os_aread_open(p->depth, AREAD_CHUNK, &p->aq) != 0)
-        p->aq = NULL;
+    if (!(io && strcmp(io, "fadvise") == 0))
+        p->aerr = cmh_os_aread_open(p->depth, AREAD_CHUNK, &p->aq);
+    p->uring = p->aq != NULL;
     atomic_init(&p->quit, false);
     if (pthread_create(&p->tid, NULL, run, p) != 0) {
         cmh_os_aread_close(p->aq);

@@ -70,9 +70,9 @@ int cmh_os_physical_offset(int dirfd, const char *path, uint64_t *out);
  * queue of up to @p depth reads of at most @p maxlen bytes each, whose
  * bytes land in one scratch buffer and are dropped - the point is the
  * page cache they fill. io_uring through liburing on Linux when the build
- * found liburing and the kernel allows it; ENOSYS elsewhere (Windows, a
- * build without liburing, a kernel or container that refuses io_uring),
- * and the caller falls back. */
+ * found liburing and the kernel allows it; else ENOSYS (Windows, a build
+ * without liburing) or the kernel's errno (an old kernel, a container's
+ * seccomp filter, kernel.io_uring_disabled), and the caller falls back. */
 typedef struct cmh_os_aread cmh_os_aread;
 int cmh_os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out);
 /* Queue and submit a read of @p len (<= maxlen) bytes at @p off of @p fd;

@@ -213,7 +213,7 @@ int cmh_os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
     if (e < 0) {
         free(q->scratch);
         free(q);
-        return ENOSYS;
+        return -e;
     }
     q->depth = depth;
     q->maxlen = maxlen;
