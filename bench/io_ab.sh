@@ -5,7 +5,9 @@
 # dropping all caches needs root and is refused on the bench machine).
 # Also per repetition: `dd iflag=direct bs=4M` of the library's FileLib
 # data files one after another (the storage's direct sequential read) and
-# `openssl speed -evp sha256` single vs -multi 2 (the cores this run had).
+# `openssl speed -evp sha256` single vs -multi 2 (the cores this run had);
+# with HASHDEEP=DIR (the library's source) `hashdeep -c sha256 -r -j2` of
+# DIR cold; DD=0 skips the dd line.
 #
 #   bash bench/io_ab.sh LIB [REPS] [VARIANT...]
 #
@@ -23,10 +25,9 @@ variants=("$@")
 [ ${#variants[@]} -gt 0 ] || variants=(
     "old=CMHASH_IO=fadvise,CMHASH_FIEMAP=0"
     "fadvise+fiemap=CMHASH_IO=fadvise"
-    "uring32=CMHASH_IO_DEPTH=32"
-    "uring8=CMHASH_IO_DEPTH=8"
-    "uring128=CMHASH_IO_DEPTH=128"
-    "uring32-nofiemap=CMHASH_IO_DEPTH=32,CMHASH_FIEMAP=0")
+    "uring32=CMHASH_IO=uring,CMHASH_IO_DEPTH=32"
+    "uring128=CMHASH_IO=uring,CMHASH_IO_DEPTH=128"
+    "hybrid32=CMHASH_IO=uring,CMHASH_IO_SMALL=524288")
 out=$(mktemp)
 now() { date +%s.%N; }
 for ((r = 0; r < reps; r++)); do
@@ -42,6 +43,13 @@ for ((r = 0; r < reps; r++)); do
         t1=$(now)
         echo "$name $r $(echo "$t1 - $t0" | bc)" | tee -a "$out"
     done
+    if [ -n "${HASHDEEP:-}" ]; then
+        "$build/bench/evict" "$HASHDEEP" >/dev/null
+        t0=$(now)
+        (cd "$HASHDEEP" && hashdeep -c sha256 -r -j 2 . >/dev/null)
+        t1=$(now)
+        echo "hashdeep-cold $r $(echo "$t1 - $t0" | bc)" | tee -a "$out"
+    fi
     if [ "${DD:-1}" = 1 ]; then
         "$build/bench/evict" "$lib" >/dev/null
         t0=$(now)

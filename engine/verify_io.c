@@ -36,6 +36,7 @@ struct cmh_prefetch {
     cmh_os_aread *aq; /* reads in flight, or NULL: posix_fadvise */
     unsigned depth, active;
     int aerr; /* why there is no aq */
+    uint64_t small; /* files up to this size: posix_fadvise (io_uring) */
     bool uring; /* aq was opened (run_aread frees it when done) */
     _Atomic bool quit;
 };
@@ -96,6 +97,12 @@ static void run_fadvise(cmh_prefetch *p)
 #define AREAD_DEPTH 32
 #define AREAD_DEPTH_MAX 256 /* CMHASH_IO_DEPTH=N sets it (A/B) */
 #define AREAD_ACTIVE_MAX 16
+/* Default scheme: posix_fadvise. io_uring measured no better on the bench
+ * machine (docs/BENCHMARKS.md, "Cold I/O schemes": cold tiny 1.13x,
+ * mixed 0.99-1.09x, large 0.97-1.29x the fadvise time, alternated) and
+ * costs a copy of every byte into the scratch buffer; CMHASH_IO=uring. */
+#define IO_DEFAULT_URING 0
+#define AREAD_SMALL 0 /* CMHASH_IO_SMALL=BYTES: see run_aread (A/B) */
 
 typedef struct afile {
     int fd;           /* -1: slot free */
@@ -168,6 +175,12 @@ static void run_aread(cmh_prefetch *p)
             p->item(p->arg, next, &dirfd, rel, sizeof rel, &size);
             size_t i = next++;
             if (i < done || dirfd < 0 || !size) {
+                issued += size;
+                continue;
+            }
+            if (size <= p->small) {
+                /* one read's worth: WILLNEED queues it without a slot */
+                cmh_os_prefetch(dirfd, rel, size);
                 issued += size;
                 continue;
             }
@@ -275,10 +288,12 @@ cmh_prefetch *cmh_prefetch_run(const cmh_prefetch_opts *o)
     if (p->active > AREAD_ACTIVE_MAX)
         p->active = AREAD_ACTIVE_MAX;
     p->depth = env_uint("CMHASH_IO_DEPTH", 1, AREAD_DEPTH_MAX, AREAD_DEPTH);
-    /* CMHASH_IO=fadvise: today's prefetch even where io_uring works (A/B,
-     * and the test that both give the same findings) */
+    p->small = env_uint("CMHASH_IO_SMALL", 0, 1u << 30, AREAD_SMALL);
+    /* CMHASH_IO=uring or =fadvise picks the scheme (A/B, and the test
+     * that both give the same findings); unset, IO_DEFAULT_URING */
     const char *io = getenv("CMHASH_IO");
-    if (!(io && strcmp(io, "fadvise") == 0))
+    bool uring = io && *io ? strcmp(io, "uring") == 0 : IO_DEFAULT_URING;
+    if (uring)
         p->aerr = cmh_os_aread_open(p->depth, AREAD_CHUNK, &p->aq);
     p->uring = p->aq != NULL;
     atomic_init(&p->quit, false);

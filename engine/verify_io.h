@@ -2,7 +2,8 @@
  * many reads in flight ahead of the hashing threads.
  *
  * The hash pass reads FileLib files in digest order (its resume cursor
- * relies on that order), one file per thread at a time: on a cold library
+ * relies on that order; each batch of 4,096 in physical order), one file
+ * per thread at a time: on a cold library
  * that is one or two small reads in flight, and the disk waits on each
  * seek. The prefetcher walks the same order a window ahead of the
  * threads and asks the kernel to start reading each file
@@ -10,12 +11,12 @@
  * a queue of requests to serve and reorder; the threads then find the
  * bytes in the page cache. Memory: nothing but the window's page cache.
  *
- * Where io_uring works (cmh_os_aread), the prefetcher instead keeps up to
- * CMHASH_IO_DEPTH (32) reads of 512 KiB in flight and reads large files
- * whole within the byte window, the files the threads are on round-robin;
- * CMHASH_IO=fadvise in the environment forces the posix_fadvise path. The
- * hash pass also sorts its work by physical position (FIEMAP) in
- * digest-order batches: see verify.c's hash pass. */
+ * With CMHASH_IO=uring in the environment, where io_uring works
+ * (cmh_os_aread), the prefetcher instead keeps up to CMHASH_IO_DEPTH (32)
+ * reads of 512 KiB in flight and reads large files whole within the byte
+ * window, the files the threads are on round-robin (not the default: see
+ * IO_DEFAULT_URING). The hash pass also sorts its work by physical
+ * position (FIEMAP) in digest-order batches: see verify.c's hash pass. */
 #ifndef CMHASH_VERIFY_IO_H
 #define CMHASH_VERIFY_IO_H
 

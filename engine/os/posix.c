@@ -286,41 +286,6 @@ void cmh_os_aread_close(cmh_os_aread *q)
     free(q->scratch);
     free(q);
 }
-#else
-int cmh_os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
-{
-    (void)depth; /* built without liburing: the caller falls back */
-    (void)maxlen;
-    *out = NULL;
-    return ENOSYS;
-}
-
-int cmh_os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
-                        uint64_t tag)
-{
-    (void)q;
-    (void)fd;
-    (void)off;
-    (void)len;
-    (void)tag;
-    return ENOSYS;
-}
-
-unsigned cmh_os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
-                           unsigned max, unsigned wait_us)
-{
-    (void)q;
-    (void)tags;
-    (void)res;
-    (void)max;
-    (void)wait_us;
-    return 0;
-}
-
-void cmh_os_aread_close(cmh_os_aread *q)
-{
-    (void)q;
-}
 #endif
 
 int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
