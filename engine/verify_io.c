@@ -139,7 +139,7 @@ static void run_aread(cmh_prefetch *p)
     acur cur[AREAD_ACTIVE_MAX];
     unsigned ncur = 0, rr = 0;
     if (!f)
-        return;
+        return; /* no read-ahead; cmh_prefetch_stop closes the queue */
     for (unsigned i = 0; i < nf; i++)
         f[i] = (afile){-1, 0, false};
     /* bytes of the order queued (or skipped: hashed already, or not
@@ -179,7 +179,7 @@ static void run_aread(cmh_prefetch *p)
                 continue;
             }
             if (size <= p->small) {
-                /* one read's worth: WILLNEED queues it without a slot */
+                /* CMHASH_IO_SMALL: WILLNEED queues it, with no slot */
                 cmh_os_prefetch(dirfd, rel, size);
                 issued += size;
                 continue;
@@ -311,5 +311,6 @@ void cmh_prefetch_stop(cmh_prefetch *p)
         return;
     atomic_store(&p->quit, true);
     pthread_join(p->tid, NULL);
+    cmh_os_aread_close(p->aq); /* NULL unless run_aread could not start */
     free(p);
 }
