@@ -54,10 +54,17 @@ chmod 555 "$SCRATCH/ro"
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
     AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
     chmod o+rx "$SCRATCH" "$SCRATCH/lib" 2>/dev/null || true
+    # the library must be reachable by that user (a scratch folder under
+    # a mode-0700 ancestor, e.g. mktemp -d, is not): else the case would
+    # test "cannot open library", not the destination's advice
+    if ! "${AS[@]}" test -r "$SCRATCH/lib/PkgLib" 2>/dev/null; then
+        echo "SKIP: extract advice as uid 65534: an ancestor of $SCRATCH is not searchable by it"
+        AS=(skip)
+    fi
 else
     AS=()
 fi
-if [ "$(id -u)" != 0 ] || [ ${#AS[@]} -gt 0 ]; then
+if [ "${AS[0]:-}" != skip ] && { [ "$(id -u)" != 0 ] || [ ${#AS[@]} -gt 0 ]; }; then
     expect_rc 5 "${AS[@]}" "$CMHASH" extract MSC00002 "$SCRATCH/ro/out" \
         --lib "$SCRATCH/lib" || true
     TESTS_RUN=$((TESTS_RUN + 1))

@@ -92,8 +92,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *f = fopen(g_path, "rb");
     if (!f)
         abort();
-    char *line = malloc(8192 + 1);
-    size_t n = line ? fread(line, 1, 8192, f) : 0;
+    /* every input byte may become a 4-byte \xHH escape: 6000 * 4 + the
+     * CMTrace fields fit */
+    enum { LINE_MAX_BYTES = 32768 };
+    char *line = malloc(LINE_MAX_BYTES + 1);
+    size_t n = line ? fread(line, 1, LINE_MAX_BYTES, f) : 0;
     fclose(f);
     if (!line)
         abort();
@@ -107,8 +110,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *end = strstr(body, "]LOG]!>");
     if (!end || !tail_ok(end, type))
         abort(); /* message would end early: forged or lost fields */
-    /* the message's text up to its first break or ']' is kept as is */
-    size_t keep = strcspn(msg, "\r\n]");
+    /* the message's printable ASCII up to its first ']' is kept as is
+     * (control bytes and invalid UTF-8 are escaped as \xHH, line breaks
+     * included, so they need not survive byte for byte) */
+    size_t keep = 0;
+    while (msg[keep] >= 0x20 && msg[keep] < 0x7f && msg[keep] != ']')
+        keep++;
     if (keep > 4000)
         keep = 4000;
     if ((size_t)(end - body) < keep || memcmp(body, msg, keep))
