@@ -2653,6 +2653,8 @@ static int phys_cmp(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
+static int tick(void *arg);
+
 static void physical_order(cmh_verify *v, hash_order *o)
 {
     const char *env = getenv("CMHASH_FIEMAP");
@@ -2662,7 +2664,12 @@ static void physical_order(cmh_verify *v, hash_order *o)
     phys_key *k = malloc(nb * sizeof *k);
     ventry **tmp = malloc(nb * sizeof *tmp);
     size_t asked = 0, told = 0;
+    v->phase = "hash";
     for (size_t b = 0; k && tmp && b < o->n; b += nb) {
+        /* progress, Ctrl-C and --max-time are seen between batches */
+        tick(v);
+        if (atomic_load(&v->stop))
+            break; /* the rest in digest order; the pass stops at once */
         size_t m = o->n - b < nb ? o->n - b : nb;
         for (size_t i = 0; i < m; i++) {
             const ventry *e = o->e[b + i];
