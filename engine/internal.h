@@ -203,7 +203,8 @@ void cmh__crash_point(const char *point);
  * DataLib and FileLib not yet), verify-listed (all listings are read), verify-mirrors (the mirrors are walked), verify-entries (the
  * FileLib entries are read, before the join and the hash pass),
  * snapshot-hashed (every source file is streamed into temps, nothing is
- * placed yet). */
+ * placed yet), snapshot-committed (PkgLib names the new version, older
+ * versions not yet retired). */
 void cmh__pause_point(const char *point);
 /* Percent-encode control characters, '%' and invalid UTF-8. */
 void cmh_percent_encode(cmh_buf *b, const char *s);

@@ -1196,6 +1196,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         }
     }
     cmh__crash_point("committed");
+    cmh__pause_point("snapshot-committed");
     /* Retire older versions. The new version is committed: a failure here
      * leaves old entries behind (verify: ORPHAN_CONTENT; the next snapshot
      * or gc removes them), it does not fail the snapshot. Not when the
