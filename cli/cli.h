@@ -117,6 +117,15 @@ void cli_error_ctx(cmh_ctx *ctx);
 void cli_json_details(cmh_ctx *ctx);
 /* Open a context or print why not; NULL on failure (exit EXIT_IO). */
 cmh_ctx *cli_ctx_new(void);
+/* --filelib DIR (every command that reads or writes FileLib): remember an
+ * extra FileLib root; cli_ctx_new adds them, then $CMHASH_FILELIB's. */
+bool cli_filelib_add(const char *dir);
+bool cli_filelib_apply(cmh_ctx *ctx);
+#define CLI_OPT_FILELIB 1001
+#define CLI_FILELIB_OPT {"filelib", required_argument, NULL, CLI_OPT_FILELIB}
+#define CLI_FILELIB_HELP                                                      \
+    "  --filelib DIR    extra FileLib root of a spanned library (repeatable;\n" \
+    "                   also $CMHASH_FILELIB, separated as in PATH)\n"
 /* Human byte count ("1.2 MB") into buf. */
 void cli_human_bytes(char *buf, size_t n, double bytes);
 

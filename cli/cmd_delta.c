@@ -14,6 +14,7 @@ static const char delta_usage[] =
     "\n"
     "  --lib DIR     content library (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"
+    CLI_FILELIB_HELP
     "  --json[=FILE] one JSON object on stdout, or in FILE\n"
     "  --log FILE    append CMTrace-format log lines to FILE\n"
     "\n"
@@ -24,6 +25,7 @@ int cmd_delta(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -35,6 +37,10 @@ int cmd_delta(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': lib = optarg; break;
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
         case 'j': json = true; break;
         case 'h': fputs(delta_usage, stdout); return EXIT_OK;
         default: return cli_bad_option("delta", argv);
@@ -72,14 +78,17 @@ int cmd_delta(int argc, char **argv)
                "\"copied\":%llu,\"changed\":%llu,\"full\":%llu,"
                "\"removed\":%llu,\"folders\":%llu,\"full_bytes\":%llu,"
                "\"delta_bytes\":%llu,\"send_bytes\":%llu,"
-               "\"send_percent\":%.2f,\"seconds\":%.3f}\n",
+               "\"send_percent\":%.2f,\"signatures\":\"%s\","
+               "\"foreign_signatures\":%llu,\"seconds\":%.3f}\n",
                r.from_hash, r.to_hash, (unsigned long long)r.unchanged,
                (unsigned long long)r.copied, (unsigned long long)r.changed,
                (unsigned long long)r.full, (unsigned long long)r.removed,
                (unsigned long long)r.folders,
                (unsigned long long)r.full_bytes,
                (unsigned long long)r.delta_bytes,
-               (unsigned long long)r.send_bytes, pct, r.seconds);
+               (unsigned long long)r.send_bytes, pct,
+               r.library_sigs_foreign ? "ms-rdc" : "librsync",
+               (unsigned long long)r.foreign_sigs, r.seconds);
     } else {
         cli_say("Delta %s -> %s written to %s\n", r.from_id, r.to_id,
                 o.outdir);
@@ -92,6 +101,10 @@ int cmd_delta(int argc, char **argv)
                 "(%.2f%%)\n", (unsigned long long)r.delta_bytes,
                 (unsigned long long)r.send_bytes,
                 (unsigned long long)r.full_bytes, pct);
+        if (r.library_sigs_foreign)
+            cli_say("Signatures: MS-RDC (Configuration Manager's), which "
+                    "librsync cannot use: %llu changed files sent whole\n",
+                    (unsigned long long)r.foreign_sigs);
     }
     cmh_ctx_free(ctx);
     return rc;

@@ -16,6 +16,7 @@ static const char diff_usage[] =
     "\n"
     "  --lib DIR     content library for IDs (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"
+    CLI_FILELIB_HELP
     "  --json[=FILE] one JSON object on stdout, or in FILE\n"
     "  --log FILE    append CMTrace-format log lines to FILE\n"
     "\n"
@@ -106,6 +107,7 @@ int cmd_diff(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -117,6 +119,10 @@ int cmd_diff(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': lib = optarg; break;
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
         case 'j': json = true; break;
         case 'h': fputs(diff_usage, stdout); return EXIT_OK;
         default: return cli_bad_option("diff", argv);

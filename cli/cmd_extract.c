@@ -14,6 +14,7 @@ static const char extract_usage[] =
     "\n"
     "  --lib DIR     content library (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"
+    CLI_FILELIB_HELP
     "  --force       write into a DEST that is not empty\n"
     "  --json[=FILE] one JSON object on stdout, or in FILE\n"
     "  --progress    always show progress on stderr\n"
@@ -28,6 +29,7 @@ int cmd_extract(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
         {"force", no_argument, NULL, 'f'},
         CLI_OPT_JSON,
         {"progress", no_argument, NULL, 'p'},
@@ -43,6 +45,10 @@ int cmd_extract(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': lib = optarg; break;
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
         case 'f': o.flags |= CMH_EXTRACT_FORCE; break;
         case 'j': json = true; break;
         case 'p': prog_mode = 1; break;
@@ -88,7 +94,11 @@ int cmd_extract(int argc, char **argv)
                 "%llu bytes\n", r.content_id, o.dest,
                 (unsigned long long)r.files, (unsigned long long)r.folders,
                 (unsigned long long)r.bytes);
-        if (r.tree_verified)
+        if (!r.content_hash[0]) /* several contents, DEST/<ID>/ each */
+            cli_say("Every content was checked against its hash for "
+                    "algorithm 32780%s\n", r.tree_verified ? " (verified)"
+                    : ", file by file (the folders also hold other entries)");
+        else if (r.tree_verified)
             cli_say("The hash for algorithm 32780 is %s (verified)\n",
                     r.content_hash);
         else

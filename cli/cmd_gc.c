@@ -10,14 +10,18 @@ static const char gc_usage[] =
     "usage: cmhash gc [--lib DIR] [--apply] [--min-age DUR] [options]\n"
     "Find what verify calls orphans - DataLib contents no PkgLib INI lists,\n"
     "FileLib entries no content uses - and .cmhash-tmp-* leftovers older\n"
-    "than --min-age; list them with sizes and the space they take. Only\n"
-    "--apply deletes, re-checking each item under the package or library\n"
-    "lock first. Nothing a PkgLib INI reaches (current or kept version) is\n"
-    "ever listed or removed.\n"
+    "than --min-age; list them with sizes and the space they take, and\n"
+    "what each is (content, mirror, filelib-entry, temp, lock). The FileLib\n"
+    "entries only orphan contents use are listed with them (content-file):\n"
+    "removing the content frees them. Only --apply deletes, re-checking\n"
+    "each item under the package or library lock first. Nothing a PkgLib\n"
+    "INI reaches (current or kept version) is ever listed or removed.\n"
     "\n"
     "  --lib DIR       content library (default $CMHASH_LIB, else\n"
     "                  ./SCCMContentLib)\n"
+    CLI_FILELIB_HELP
     "  --apply         delete (default: dry run)\n"
+    "  --allow-foreign --apply on a library Configuration Manager wrote\n"
     "  --min-age DUR   age a temporary must have: 90s, 30m, 12h, 1d\n"
     "                  (default 1d)\n"
     "  --threads N     threads of the verify pass\n"
@@ -27,12 +31,15 @@ static const char gc_usage[] =
     "Exit codes: 0 ok, 1 --apply left items (busy, referenced again),\n"
     "2 usage, 4 library problem, 5 I/O error, 7 interrupted.\n";
 
+#define CMH_GC_BY_SIZE 96
+
 static const char *kind_word(cmh_gc_kind k)
 {
     switch (k) {
     case CMH_GC_ORPHAN_CONTENT: return "orphan-content";
     case CMH_GC_ORPHAN_FILE: return "orphan-file";
     case CMH_GC_TEMP: return "temporary";
+    case CMH_GC_CONTENT_FILE: return "content-file";
     }
     return "?";
 }
@@ -50,8 +57,12 @@ static int on_item(const cmh_gc_item *it, void *payload)
         fprintf(s->mem, "%s{\"kind\":\"%s\",\"path\":", s->n++ ? "," : "",
                 kind_word(it->kind));
         json_str(s->mem, it->path);
+        fprintf(s->mem, ",\"what\":");
+        json_str(s->mem, it->what);
         fprintf(s->mem, ",\"content_id\":");
         json_str(s->mem, it->content_id);
+        fprintf(s->mem, ",\"hash\":");
+        json_str(s->mem, it->hash);
         fprintf(s->mem, ",\"bytes\":%llu,\"removed\":%s",
                 (unsigned long long)it->bytes,
                 it->removed ? "true" : "false");
@@ -66,13 +77,18 @@ static int on_item(const cmh_gc_item *it, void *payload)
     }
     const char *verb = !s->apply ? "would remove"
                        : it->removed ? "removed" : "kept";
+    /* a content's entries name the content that frees them */
+    char by[CMH_GC_BY_SIZE] = "";
+    if (it->kind == CMH_GC_CONTENT_FILE)
+        snprintf(by, sizeof by, ", freed with %s", it->content_id);
     if (it->skipped)
-        cli_say("%-12s %-14s %s (%llu bytes): %s\n", verb,
-                kind_word(it->kind), it->path,
-                (unsigned long long)it->bytes, it->skipped);
+        cli_say("%-12s %-14s %s (%s, %llu bytes%s): %s\n", verb,
+                kind_word(it->kind), it->path, it->what,
+                (unsigned long long)it->bytes, by, it->skipped);
     else
-        cli_say("%-12s %-14s %s (%llu bytes)\n", verb, kind_word(it->kind),
-                it->path, (unsigned long long)it->bytes);
+        cli_say("%-12s %-14s %s (%s, %llu bytes%s)\n", verb,
+                kind_word(it->kind), it->path, it->what,
+                (unsigned long long)it->bytes, by);
     return 0;
 }
 
@@ -96,7 +112,9 @@ int cmd_gc(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
         {"apply", no_argument, NULL, 'a'},
+        {"allow-foreign", no_argument, NULL, 'A'},
         {"min-age", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
@@ -111,7 +129,12 @@ int cmd_gc(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': lib = optarg; break;
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
         case 'a': o.flags |= CMH_GC_APPLY; break;
+        case 'A': o.flags |= CMH_GC_ALLOW_FOREIGN; break;
         case 'm':
             if (!parse_age(optarg, &o.min_age)) {
                 cli_error("--min-age must be a duration like 90s, 30m, 12h "

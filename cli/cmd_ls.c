@@ -16,6 +16,7 @@ static const char ls_usage[] =
     "\n"
     "  --lib DIR     content library (default $CMHASH_LIB, else\n"
     "                ./SCCMContentLib)\n"
+    CLI_FILELIB_HELP
     "  --long        also list each package's files (path, size,\n"
     "                attributes, modified time (UTC), hash)\n"
     "  --json[=FILE] one JSON object on stdout, or in FILE\n"
@@ -128,6 +129,7 @@ int cmd_ls(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
         {"long", no_argument, NULL, 'L'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -140,6 +142,10 @@ int cmd_ls(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': lib = optarg; break;
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
         case 'L': s.long_list = true; break;
         case 'j': s.json = true; break;
         case 'h': fputs(ls_usage, stdout); return EXIT_OK;

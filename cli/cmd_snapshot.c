@@ -20,6 +20,7 @@ static const char snapshot_usage[] =
     "                   ./SCCMContentLib); a missing one is created (its\n"
     "                   parent must exist), announced, and removed again\n"
     "                   if the snapshot fails; it may not be inside SOURCE\n"
+    CLI_FILELIB_HELP
     "  --version N      version number to write (above the current one,\n"
     "                   at most 999999000)\n"
     "  --if-changed     write nothing when the content hash is unchanged\n"
@@ -38,6 +39,9 @@ static const char snapshot_usage[] =
     "                   (small files are always compared)\n"
     "  --no-wait        fail (exit 6) if the package or library is locked\n"
     "  --no-fsync       no durability barriers (benchmarks only)\n"
+    "  --record-source  write the source path into the content INI\n"
+    "                   ([cmhash] Source=; off: libraries are widely readable)\n"
+    "  --allow-foreign  write to a library Configuration Manager wrote\n"
     "  --json[=FILE]    one JSON object on stdout instead of the log\n"
     "                   lines, or in FILE\n"
     "  --progress       always show progress on stderr\n"
@@ -269,6 +273,7 @@ int cmd_snapshot(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
         {"version", required_argument, NULL, 'V'},
         {"if-changed", no_argument, NULL, 'c'},
         {"keep", required_argument, NULL, 'K'},
@@ -280,6 +285,8 @@ int cmd_snapshot(int argc, char **argv)
         {"allow-shrink", no_argument, NULL, 'S'},
         {"heal", no_argument, NULL, 'H'},
         {"no-fsync", no_argument, NULL, 'F'},
+        {"record-source", no_argument, NULL, 'R'},
+        {"allow-foreign", no_argument, NULL, 'A'},
         {"json", no_argument, NULL, 'j'},
         {"progress", no_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
@@ -294,6 +301,10 @@ int cmd_snapshot(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': lib = optarg; break;
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
         case 'V':
             o.new_version = (uint32_t)parse_num(optarg, "--version", &ok);
             if (ok && (o.new_version == 0 ||
@@ -330,6 +341,8 @@ int cmd_snapshot(int argc, char **argv)
         case 'S': o.flags |= CMH_SNAPSHOT_ALLOW_SHRINK; break;
         case 'H': o.flags |= CMH_SNAPSHOT_HEAL; break;
         case 'F': o.flags |= CMH_SNAPSHOT_NO_FSYNC; break;
+        case 'R': o.flags |= CMH_SNAPSHOT_RECORD_SOURCE; break;
+        case 'A': o.flags |= CMH_SNAPSHOT_ALLOW_FOREIGN; break;
         case 'j': json = true; break;
         case 'p': prog_mode = 1; break;
         case 'q': prog_mode = -1; break;
@@ -379,6 +392,11 @@ int cmd_snapshot(int argc, char **argv)
     if (cmh_ctx_new(&ctx) != CMH_OK) {
         free(source);
         cli_error("cannot initialise OpenSSL's SHA-256");
+        return EXIT_IO;
+    }
+    if (!cli_filelib_apply(ctx)) {
+        cmh_ctx_free(ctx);
+        free(source);
         return EXIT_IO;
     }
     if (!json) {

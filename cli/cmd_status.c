@@ -17,6 +17,7 @@ static const char status_usage[] =
     "\n"
     "  --lib DIR       a library (repeat for each distribution point;\n"
     "                  default $CMHASH_LIB, else ./SCCMContentLib)\n"
+    CLI_FILELIB_HELP
     "  --quick         layout, sizes and references only (no hashing)\n"
     "  --watch         report again whenever a library changes (inotify;\n"
     "                  polling where unavailable) until interrupted\n"
@@ -30,11 +31,14 @@ typedef struct st_out {
     bool json;
     bool watch; /* text lines get a timestamp */
     size_t n;
+    size_t absent; /* libraries without the package's PkgLib INI */
 } st_out;
 
 static int on_lib(const cmh_dp_lib *l, void *payload)
 {
     st_out *s = payload;
+    if (l->absent)
+        s->absent++;
     if (s->json) {
         printf("%s{\"library\":", s->n++ ? "," : "");
         json_path(stdout, l->lib);
@@ -61,6 +65,7 @@ static int report(cmh_ctx *ctx, cmh_dp_opts *o, st_out *s)
 {
     cmh_dp_result r;
     s->n = 0;
+    s->absent = 0;
     char when[32];
     time_t t = time(NULL);
     struct tm tm;
@@ -77,7 +82,7 @@ static int report(cmh_ctx *ctx, cmh_dp_opts *o, st_out *s)
         fflush(stdout);
         return cli_fail(ctx, st, "status", false);
     }
-    if (r.target_version == 0) {
+    if (r.target_version == 0 && s->absent == o->nlibs) {
         /* in none of the libraries: not "version 0, not distributed" */
         if (s->json)
             printf("]}\n");
@@ -105,6 +110,7 @@ int cmd_status(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
         {"quick", no_argument, NULL, 'q'},
         {"watch", no_argument, NULL, 'w'},
         {"interval", required_argument, NULL, 'i'},
@@ -116,7 +122,7 @@ int cmd_status(int argc, char **argv)
     size_t nlibs = 0;
     bool watch = false;
     double interval = 2;
-    st_out s = {false, false, 0};
+    st_out s = {false, false, 0, 0};
     cmh_dp_opts o = CMH_DP_OPTS_INIT;
     int c, rc = EXIT_OK;
     if (!libs) {
@@ -140,6 +146,10 @@ int cmd_status(int argc, char **argv)
                 libs[nlibs++] = optarg;
             break;
         }
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
         case 'q': o.flags |= CMH_DP_QUICK; break;
         case 'w': watch = s.watch = true; break;
         case 'i': {

@@ -66,11 +66,55 @@ int cli_fail(cmh_ctx *ctx, cmh_status st, const char *command, bool json)
     return rc;
 }
 
+/* --filelib DIR (repeatable), then $CMHASH_FILELIB (separated like PATH:
+ * ':', on Windows ';' since a drive letter holds a colon): the extra FileLib
+ * roots of a spanned library, the same for every command. */
+#ifdef _WIN32
+#define CLI_FILELIB_SEP ";"
+#else
+#define CLI_FILELIB_SEP ":"
+#endif
+static const char **g_filelibs;
+static size_t g_nfilelibs;
+
+bool cli_filelib_add(const char *dir)
+{
+    const char **n = realloc(g_filelibs, (g_nfilelibs + 1) * sizeof *n);
+    if (!n) {
+        cli_error("out of memory");
+        return false;
+    }
+    g_filelibs = n;
+    g_filelibs[g_nfilelibs++] = dir;
+    return true;
+}
+
+bool cli_filelib_apply(cmh_ctx *ctx)
+{
+    bool ok = true;
+    for (size_t i = 0; i < g_nfilelibs && ok; i++)
+        ok = cmh_ctx_add_filelib(ctx, g_filelibs[i]) == CMH_OK;
+    const char *env = getenv("CMHASH_FILELIB");
+    char *copy = env && *env ? strdup(env) : NULL;
+    char *save = NULL;
+    for (char *t = copy ? strtok_r(copy, CLI_FILELIB_SEP, &save) : NULL;
+         t && ok; t = strtok_r(NULL, CLI_FILELIB_SEP, &save))
+        ok = cmh_ctx_add_filelib(ctx, t) == CMH_OK;
+    free(copy);
+    if (!ok)
+        cli_error("out of memory");
+    return ok;
+}
+
 cmh_ctx *cli_ctx_new(void)
 {
     cmh_ctx *ctx;
     if (cmh_ctx_new(&ctx) != CMH_OK) {
         cli_error("cannot initialise OpenSSL's SHA-256");
+        return NULL;
+    }
+    if (!cli_filelib_apply(ctx)) {
+        cmh_ctx_free(ctx);
         return NULL;
     }
     return ctx;

@@ -134,17 +134,6 @@ static void put_field(cmh_buf *b, const char *s)
     }
 }
 
-static int hexv(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Decode in place; false on a bad escape or an embedded NUL. */
 static bool decode_field(char *s)
 {
@@ -154,7 +143,8 @@ static bool decode_field(char *s)
             *o++ = *p;
             continue;
         }
-        int h = hexv(p[1]), l = h < 0 ? -1 : hexv(p[2]);
+        int h = cmh_hex_nibble(p[1]);
+        int l = h < 0 ? -1 : cmh_hex_nibble(p[2]);
         if (h < 0 || l < 0 || (h == 0 && l == 0))
             return false;
         *o++ = (char)(h << 4 | l);
@@ -208,6 +198,7 @@ typedef struct dl {
     EVP_MD_CTX *md;
     unsigned char *inbuf, *outbuf;
     uint64_t done;
+    bool rdc_lib; /* the library's .SIG files are MS-RDC (up-front look) */
 } dl;
 
 static int ref_cmp(const void *a, const void *b)
@@ -268,7 +259,8 @@ static cmh_status send_full(dl *d, const cmh_node *n, const char *hex)
         return CMH_OK; /* same bytes at another path */
     char rel[CMH_FILELIB_REL_SIZE], tmp[64];
     cmh_filelib_rel_hex(rel, hex, "");
-    int in, e = cmh_os_open_read(d->lib.filelib_fd, rel, &in);
+    int root = cmh_filelib_find(&d->lib, rel, NULL, NULL);
+    int in, e = root < 0 ? ENOENT : cmh_os_open_read(root, rel, &in);
     if (e)
         return cmh__fail_errno(d->ctx, CMH_E_LIBRARY, e,
                                "cannot read %s/FileLib/%s; run cmhash "
@@ -330,8 +322,20 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
     rs_job_t *job = NULL;
     cmh_status st = CMH_OK;
     tmp[0] = 0;
-    if (cmh_os_open_read(d->lib.filelib_fd, sigrel, &sig_fd) != 0)
+    int sroot = cmh_filelib_find(&d->lib, sigrel, NULL, NULL);
+    if (sroot < 0 || cmh_os_open_read(sroot, sigrel, &sig_fd) != 0)
         goto out; /* no signature (verify: SIG_MISSING): send whole */
+    if (d->rdc_lib) {
+        /* ConfigMgr's library: an MS-RDC .SIG is not handed to librsync
+         * (a library may mix them with cmhash's own after --allow-foreign:
+         * each header is looked at) */
+        unsigned char hdr[CMH_RDC_SIG_HEADER_LEN];
+        ssize_t got = pread(sig_fd, hdr, sizeof hdr, 0);
+        if (got > 0 && cmh_sig_is_rdc(hdr, (size_t)got)) {
+            d->r->foreign_sigs++;
+            goto out;
+        }
+    }
     job = rs_loadsig_begin(&sig);
     job_io io = {sig_fd, -1, NULL, d->inbuf, d->outbuf, 0, 0, false, 0,
                  false};
@@ -343,7 +347,8 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
      * librsync may leave no sumset, or a half-loaded one. */
     if (rr != RS_DONE || !sig || rs_build_hash_table(sig) != RS_DONE)
         goto out;
-    int e = cmh_os_open_read(d->lib.filelib_fd, rel, &in);
+    int droot = cmh_filelib_find(&d->lib, rel, NULL, NULL);
+    int e = droot < 0 ? ENOENT : cmh_os_open_read(droot, rel, &in);
     if (e) {
         st = cmh__fail_errno(d->ctx, CMH_E_LIBRARY, e,
                              "cannot read %s/FileLib/%s; run cmhash verify",
@@ -571,6 +576,8 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
                                    res->to_hash)) != CMH_OK)
         goto done;
     snprintf(res->from_id, sizeof res->from_id, "%s", ocid);
+    d.rdc_lib = cmh_library_sig_rdc(&d.lib, NULL, 0);
+    res->library_sigs_foreign = d.rdc_lib;
     snprintf(res->to_id, sizeof res->to_id, "%s", ncid);
     cmh_tree_counts c;
     if ((st = cmh__mirror_load(ctx, &d.lib, ocid, &oldt, &c)) != CMH_OK ||
@@ -1001,7 +1008,7 @@ done:
         if (p.out_fd >= 0)
             close(p.out_fd);
         p.out_fd = -1;
-        cmh_os_remove_tree(AT_FDCWD, work);
+        cmh_tree_remove(AT_FDCWD, work);
         free(work);
         if (!out_existed)
             rmdir(o->out);

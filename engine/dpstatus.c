@@ -13,11 +13,23 @@
 
 #include "os/os.h"
 
+/* What one library holds of the package: its contents (the current
+ * version of a package, or every content an application or update
+ * package lists) with their content hashes. */
 typedef struct one_lib {
     uint32_t version;
-    char cid[CMH_CID_SIZE];
+    char (*cids)[CMH_CID_SIZE];
+    char (*hashes)[CMH_HEX_SIZE];
+    size_t n;
+    bool absent; /* no PkgLib INI for the package (not: a damaged one) */
     char problem[CMH_ERRMSG_SIZE];
 } one_lib;
+
+static void one_lib_free(one_lib *o)
+{
+    free(o->cids);
+    free(o->hashes);
+}
 
 static void read_version(cmh_ctx *ctx, const char *path, const char *pkgid,
                          one_lib *o)
@@ -25,18 +37,65 @@ static void read_version(cmh_ctx *ctx, const char *path, const char *pkgid,
     cmh_library l;
     cmh_library_init(&l);
     cmh_pkg_info info;
+    cmh_pkgini pi;
+    memset(&pi, 0, sizeof pi);
+    char why[256];
     if (cmh_library_open(ctx, &l, path, false) != CMH_OK ||
         cmh_pkglib_read(ctx, &l, pkgid, &info) != CMH_OK) {
         snprintf(o->problem, sizeof o->problem, "%s", ctx->err);
     } else if (!info.cid[0]) {
+        o->absent = true;
         snprintf(o->problem, sizeof o->problem,
                  "package %s is not in %s", pkgid, path);
+    } else if (cmh_pkgini_read(l.pkglib_fd, pkgid, &pi, why, sizeof why)) {
+        snprintf(o->problem, sizeof o->problem, "%s/PkgLib/%s.INI: %s",
+                 path, pkgid, why);
     } else {
         o->version = info.version;
-        snprintf(o->cid, sizeof o->cid, "%s", info.cid);
+        bool pkg = cmh_content_id_parse(info.cid, NULL, NULL) ==
+                   CMH_CONTENT_PACKAGE;
+        size_t n = pkg ? 1 : pi.nids;
+        o->cids = calloc(n, sizeof *o->cids);
+        o->hashes = calloc(n, sizeof *o->hashes);
+        if (!o->cids || !o->hashes) {
+            snprintf(o->problem, sizeof o->problem, "out of memory");
+        } else {
+            o->n = n;
+            for (size_t i = 0; i < n; i++) {
+                snprintf(o->cids[i], CMH_CID_SIZE, "%s",
+                         pkg ? info.cid : pi.ids[i]);
+                /* compared by content hash, not by version number */
+                (void)cmh_content_ini_hash(&l, o->cids[i], o->hashes[i],
+                                           why, sizeof why);
+            }
+        }
     }
+    cmh_pkgini_free(&pi);
     ctx->err[0] = 0;
     cmh_library_close(&l);
+}
+
+/* Does @p o hold every content of @p t with the same content hash? */
+static bool holds_target(const one_lib *o, const one_lib *t, char *problem,
+                         size_t psize)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        size_t k = 0;
+        while (k < o->n && !cmh_cid_equal(o->cids[k], t->cids[i]))
+            k++;
+        if (k == o->n) {
+            snprintf(problem, psize, "does not hold %s", t->cids[i]);
+            return false;
+        }
+        if (strcmp(o->hashes[k], t->hashes[i])) {
+            snprintf(problem, psize, "holds %s with content hash %.16s..., "
+                     "not %.16s...", t->cids[i],
+                     o->hashes[k][0] ? o->hashes[k] : "(none)",
+                     t->hashes[i]);
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Every file below @p d: a FileLib entry of the right size whose
@@ -48,9 +107,8 @@ static bool quick_dir(cmh_library *l, const cmh_node *d, const char *cid,
         char rel[CMH_FILELIB_REL_SIZE];
         struct stat sb;
         cmh_filelib_rel(rel, d->files[i]->sha, "");
-        if (fstatat(l->filelib_fd, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(sb.st_mode) ||
-            (uint64_t)sb.st_size != d->files[i]->size) {
+        int root = cmh_filelib_find(l, rel, &sb, NULL);
+        if (root < 0 || (uint64_t)sb.st_size != d->files[i]->size) {
             snprintf(problem, psize, "%s/FileLib/%s is missing or has the "
                      "wrong size", l->path, rel);
             return false;
@@ -59,7 +117,7 @@ static bool quick_dir(cmh_library *l, const cmh_node *d, const char *cid,
         char *data, why[64];
         size_t len;
         cmh_reflist r = {0};
-        bool ok = cmh_read_small_file(l->filelib_fd, rel, CMH_INI_MAX_FILE,
+        bool ok = cmh_read_small_file(root, rel, CMH_INI_MAX_FILE,
                                       &data, &len) == 0;
         if (ok) {
             ok = cmh_reflist_parse(&r, data, len, why, sizeof why) &&
@@ -159,26 +217,38 @@ cmh_status cmh_dp_status(cmh_ctx *ctx, const cmh_dp_opts *o,
     one_lib *v = calloc(o->nlibs, sizeof *v);
     if (!v)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    const one_lib *target = NULL; /* the highest version's contents */
     for (size_t i = 0; i < o->nlibs; i++) {
         read_version(ctx, o->libs[i], pkgid, &v[i]);
-        if (v[i].version > res->target_version)
+        if (v[i].n && (!target || v[i].version > res->target_version)) {
             res->target_version = v[i].version;
+            target = &v[i];
+        }
     }
     cmh_status st = CMH_OK;
     res->targeted = (uint32_t)o->nlibs;
     for (size_t i = 0; i < o->nlibs; i++) {
-        cmh_dp_lib x = {o->libs[i], v[i].version, v[i].cid, 0, 0, NULL};
-        if (!v[i].problem[0] && v[i].version != res->target_version)
+        cmh_dp_lib x = {o->libs[i], v[i].version, v[i].n ? v[i].cids[0] : "",
+                        0, 0, NULL, v[i].absent};
+        if (!v[i].problem[0] && v[i].version != res->target_version &&
+            cmh_content_id_parse(target->cids[0], NULL, NULL) ==
+                CMH_CONTENT_PACKAGE)
             snprintf(v[i].problem, sizeof v[i].problem,
                      "holds version %u, not %u", v[i].version,
                      res->target_version);
+        else if (!v[i].problem[0] && target)
+            holds_target(&v[i], target, v[i].problem, sizeof v[i].problem);
         if (!v[i].problem[0]) {
             x.present = 1;
-            x.valid = (o->flags & CMH_DP_QUICK)
-                          ? quick_check(ctx, o->libs[i], v[i].cid,
-                                        v[i].problem, sizeof v[i].problem)
-                          : full_check(ctx, o->libs[i], v[i].cid,
-                                       v[i].problem, sizeof v[i].problem);
+            x.valid = 1;
+            for (size_t k = 0; k < v[i].n && x.valid; k++)
+                x.valid = (o->flags & CMH_DP_QUICK)
+                              ? quick_check(ctx, o->libs[i], v[i].cids[k],
+                                            v[i].problem,
+                                            sizeof v[i].problem)
+                              : full_check(ctx, o->libs[i], v[i].cids[k],
+                                           v[i].problem,
+                                           sizeof v[i].problem);
         }
         x.problem = v[i].problem[0] ? v[i].problem : NULL;
         if (x.valid)
@@ -189,6 +259,8 @@ cmh_status cmh_dp_status(cmh_ctx *ctx, const cmh_dp_opts *o,
         }
     }
     res->distributed = res->installed == res->targeted;
+    for (size_t i = 0; i < o->nlibs; i++)
+        one_lib_free(&v[i]);
     free(v);
     return st;
 }

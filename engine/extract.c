@@ -29,6 +29,11 @@
 typedef struct ext {
     cmh_ctx *ctx;
     const cmh_extract_opts *o;
+    const char *dest; /* the folder being written, as the user names it */
+    const char *out;  /* ... where it is written: dest, or below the temp
+                         folder beside DEST until that is renamed in */
+    char *work;       /* the temp folder built in, until renamed (or NULL) */
+    bool out_ready;   /* work decided (and made) */
     cmh_library lib;
     EVP_MD_CTX *md;
     unsigned char *buf;
@@ -52,7 +57,7 @@ static bool tick(ext *x)
 static cmh_status fail_write(ext *x, int e, const char *rel)
 {
     return cmh__fail(x->ctx, CMH_E_IO, "cannot write %s/%s: %s; %s",
-                     x->o->dest, rel, strerror(e), cmh__dest_hint(e));
+                     x->dest, rel, strerror(e), cmh__dest_hint(e));
 }
 
 static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
@@ -64,7 +69,8 @@ static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
     cmh_filelib_rel_hex(frel, hex, "");
     int in = -1, out = -1;
     cmh_status st = CMH_OK;
-    int e = cmh_os_open_read(x->lib.filelib_fd, frel, &in);
+    int root = cmh_filelib_find(&x->lib, frel, NULL, NULL);
+    int e = root < 0 ? ENOENT : cmh_os_open_read(root, frel, &in);
     if (e) {
         st = cmh__fail_errno(ctx, e == ENOENT ? CMH_E_LIBRARY : CMH_E_IO, e,
                              "cannot read %s/FileLib/%s (the bytes of %s); "
@@ -177,7 +183,7 @@ static cmh_status write_dir(ext *x, int dfd, const cmh_node *d,
                                "%s/%s exists and is not a folder (a symbolic "
                                "link or a file); not writing through it: "
                                "remove it or choose an empty DEST",
-                               x->o->dest, r);
+                               x->dest, r);
             else if (e)
                 st = fail_write(x, e, r);
         }
@@ -213,6 +219,193 @@ static int dir_entries(int fd, bool *empty)
     return 0;
 }
 
+/* Every file of @p d is on a FileLib root: checked before anything is
+ * written, so a missing entry leaves no partial tree. */
+static cmh_status check_present(ext *x, const cmh_node *d, const char *cid)
+{
+    for (size_t i = 0; i < d->nfiles; i++) {
+        char frel[CMH_FILELIB_REL_SIZE];
+        cmh_filelib_rel(frel, d->files[i]->sha, "");
+        if (cmh_filelib_find(&x->lib, frel, NULL, NULL) < 0) {
+            char *rel = cmh_node_relpath(d->files[i]);
+            cmh_status st = cmh__fail(
+                x->ctx, CMH_E_LIBRARY,
+                "%s/FileLib/%s (the bytes of %s in %s) is on no FileLib root;"
+                " give the other drives' roots with --filelib, or run cmhash "
+                "verify", x->lib.path, frel, rel ? rel : "?", cid);
+            free(rel);
+            return st;
+        }
+    }
+    for (size_t i = 0; i < d->ndirs; i++) {
+        cmh_status st = check_present(x, d->dirs[i], cid);
+        if (st)
+            return st;
+    }
+    return CMH_OK;
+}
+
+/* Where DEST's tree is written (on the first write): a new or empty DEST
+ * is built in a temp folder beside it and renamed in at the end, so a
+ * failed run leaves no partial tree behind. */
+static cmh_status out_root(ext *x, const char **root)
+{
+    const char *dest = x->o->dest;
+    if (!x->out_ready) {
+        struct stat dsb;
+        int se = stat(dest, &dsb) != 0 ? errno : 0;
+        bool use_tmp;
+        if (se == 0 && S_ISDIR(dsb.st_mode)) {
+            int tfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            bool was_empty = false;
+            if (tfd >= 0) {
+                if (dir_entries(tfd, &was_empty) != 0)
+                    was_empty = false;
+                close(tfd);
+            }
+            use_tmp = was_empty;
+        } else {
+            use_tmp = se == ENOENT;
+        }
+        cmh_status st;
+        if (use_tmp &&
+            (st = cmh__dest_tmp(x->ctx, dest, "extract", &x->work)))
+            return st;
+        x->out_ready = true;
+    }
+    *root = x->work ? x->work : dest;
+    return CMH_OK;
+}
+
+/* Load, check and write content @p cid (its [Info] Hash @p hash) into
+ * x->dest, or with @p sub into x->dest/<cid> (@p check_only: only check
+ * that it can be). */
+static cmh_status extract_content(ext *x, const char *cid, const char *hash,
+                                  bool sub, bool check_only,
+                                  cmh_extract_result *res)
+{
+    cmh_ctx *ctx = x->ctx;
+    const cmh_extract_opts *o = x->o;
+    cmh_node *root = NULL;
+    char *subout = NULL;
+    int dfd = -1;
+    cmh_status st;
+    cmh_tree_counts c;
+    if ((st = cmh__mirror_load(ctx, &x->lib, cid, &root, &c)) != CMH_OK)
+        goto done;
+    uint8_t h[CMH_SHA256_LEN];
+    if (cmh_tree_hash(root, false, ctx->sha256, h)) {
+        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        goto done;
+    }
+    cmh_hex_upper(h, sizeof h, res->content_hash);
+    if (strcmp(res->content_hash, hash)) {
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "the mirror %s/DataLib/%s hashes to %s, not to its "
+                       "[Info] Hash %s; run cmhash verify", x->lib.path, cid,
+                       res->content_hash, hash);
+        goto done;
+    }
+    if ((st = check_present(x, root, cid)) != CMH_OK || check_only)
+        goto done;
+    x->files_total = c.files;
+    x->bytes_total = c.bytes;
+    x->files_done = x->bytes_done = 0;
+    const char *oroot;
+    if ((st = out_root(x, &oroot)) != CMH_OK)
+        goto done;
+    if (sub && !(subout = cmh_path_join(oroot, cid))) {
+        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        goto done;
+    }
+    x->out = sub ? subout : oroot;
+    int e = x->work && !sub ? 0 : cmh_mkdir_p(x->out);
+    if (!e)
+        e = (dfd = open(x->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
+                ? errno : 0;
+    if (e) {
+        st = cmh__fail(ctx, CMH_E_IO, "cannot create or open %s: %s; %s",
+                       x->dest, strerror(e), cmh__dest_hint(e));
+        goto done;
+    }
+    bool empty = false;
+    if ((e = dir_entries(dfd, &empty)) != 0) {
+        st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot list %s", x->dest);
+        goto done;
+    }
+    if (!empty && !(o->flags & CMH_EXTRACT_FORCE)) {
+        st = cmh__fail(ctx, CMH_E_INVALID,
+                       "%s is not empty; give an empty or new folder, or "
+                       "--force to write into it", x->dest);
+        goto done;
+    }
+    if ((st = write_dir(x, dfd, root, "")) != CMH_OK)
+        goto done;
+    x->files_done = x->files_total;
+    tick(x);
+    /* Check the result as a snapshot would see it: names as created, bytes
+     * as written (read back). With --force, DEST may hold other entries,
+     * so the check is over what we wrote (hashes taken while copying). */
+    if (empty) {
+        char got[CMH_HEX_SIZE];
+        if ((st = cmh_hash_dir(ctx, x->out, got)) != CMH_OK)
+            goto done;
+        if (strcmp(got, hash)) {
+            st = cmh__fail(ctx, CMH_E_IO,
+                           "%s hashes to %s after extraction, not to %s; "
+                           "the destination file system changed names or "
+                           "bytes", x->dest, got, hash);
+            goto done;
+        }
+    } else {
+        /* --force into a folder that held entries: the tree as a whole is
+         * verified only if it now holds exactly the content */
+        char got[CMH_HEX_SIZE];
+        if (!(cmh_hash_dir(ctx, x->out, got) == CMH_OK && !strcmp(got, hash)))
+            res->tree_verified = 0;
+        ctx->err[0] = 0;
+    }
+    res->files += c.files;
+    res->folders += c.folders;
+    res->bytes += c.bytes;
+done:
+    if (dfd >= 0)
+        close(dfd);
+    free(subout);
+    cmh_node_free(root);
+    return st;
+}
+
+/* The contents a package ID stands for: its current version, or - for an
+ * application or update package, which lists several - all it lists. */
+static cmh_status package_contents(ext *x, const char *pkgid,
+                                   cmh_pkgini *pi)
+{
+    char why[256];
+    int e = cmh_pkgini_read(x->lib.pkglib_fd, pkgid, pi, why, sizeof why);
+    if (e == ENOENT)
+        return cmh__fail(x->ctx, CMH_E_LIBRARY,
+                         "package %s is not in %s (no PkgLib/%s.INI); run "
+                         "cmhash ls to see what is there", pkgid,
+                         x->lib.path, pkgid);
+    if (e || pi->nbad)
+        return cmh__fail(x->ctx, CMH_E_LIBRARY,
+                         "%s/PkgLib/%s.INI is damaged (%s); run cmhash "
+                         "verify, then restore or remove it", x->lib.path,
+                         pkgid, e ? why : pi->bad[0].why);
+    char cur[64];
+    cmh_pkgini_current(pi, cur);
+    if (cmh_content_id_parse(cur, NULL, NULL) == CMH_CONTENT_PACKAGE) {
+        snprintf(pi->ids[0], sizeof pi->ids[0], "%s", cur);
+        pi->nids = 1;
+    }
+    if (!pi->nids)
+        return cmh__fail(x->ctx, CMH_E_LIBRARY,
+                         "package %s lists no content in %s/PkgLib/%s.INI",
+                         pkgid, x->lib.path, pkgid);
+    return CMH_OK;
+}
+
 cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
                        cmh_extract_result *res)
 {
@@ -224,136 +417,79 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
     x.o = o;
     x.t0 = cmh_now();
     cmh_library_init(&x.lib);
-    cmh_node *root = NULL;
-    int dfd = -1;
+    cmh_pkgini pi;
+    memset(&pi, 0, sizeof pi);
+    char *sub = NULL;
     cmh_status st;
-    char hash[CMH_HEX_SIZE], cid[CMH_CID_SIZE];
-    char *work = NULL; /* the temp folder built in, until renamed */
-    bool use_tmp = false;
+    char hash[CMH_HEX_SIZE], cid[CMH_CID_SIZE], pkgid[CMH_PKGID_SIZE];
     if (!o || o->version != CMH_EXTRACT_OPTS_VERSION || !o->lib || !o->id ||
         !o->dest || !o->dest[0]) {
         st = cmh__fail(ctx, CMH_E_INVALID, "bad extract options");
         goto done;
     }
-    if ((st = cmh_library_open(ctx, &x.lib, o->lib, false)) != CMH_OK)
-        goto done;
-    if ((st = cmh__content_resolve(ctx, &x.lib, o->id, cid, hash)) != CMH_OK)
-        goto done;
-    snprintf(res->content_id, sizeof res->content_id, "%s", cid);
-    cmh_tree_counts c;
-    if ((st = cmh__mirror_load(ctx, &x.lib, cid, &root, &c)) != CMH_OK)
-        goto done;
-    uint8_t h[CMH_SHA256_LEN];
-    if (cmh_tree_hash(root, false, ctx->sha256, h)) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto done;
-    }
-    cmh_hex_upper(h, sizeof h, res->content_hash);
-    if (strcmp(res->content_hash, hash)) {
-        st = cmh__fail(ctx, CMH_E_LIBRARY,
-                       "the mirror %s/DataLib/%s hashes to %s, not to its "
-                       "[Info] Hash %s; run cmhash verify", x.lib.path, cid,
-                       res->content_hash, hash);
-        goto done;
-    }
-    x.files_total = c.files;
-    x.bytes_total = c.bytes;
-    /* A new or empty DEST is built in a temp folder beside it and renamed
-     * in at the end: a failed run leaves no partial tree behind. */
-    struct stat dsb;
-    int se = stat(o->dest, &dsb) != 0 ? errno : 0;
-    if (se == 0 && S_ISDIR(dsb.st_mode)) {
-        int tfd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        bool was_empty = false;
-        if (tfd >= 0) {
-            if (dir_entries(tfd, &was_empty) != 0)
-                was_empty = false;
-            close(tfd);
-        }
-        use_tmp = was_empty;
-    } else {
-        use_tmp = se == ENOENT;
-    }
-    if (use_tmp && (st = cmh__dest_tmp(ctx, o->dest, "extract", &work)))
-        goto done;
-    const char *out_path = use_tmp ? work : o->dest;
-    int e = use_tmp ? 0 : cmh_mkdir_p(o->dest);
-    if (!e)
-        e = (dfd = open(out_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
-                ? errno : 0;
-    if (e) {
-        st = cmh__fail(ctx, CMH_E_IO, "cannot create or open %s: %s; %s",
-                       o->dest, strerror(e), cmh__dest_hint(e));
-        goto done;
-    }
-    bool empty = false;
-    if ((e = dir_entries(dfd, &empty)) != 0) {
-        st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot list %s", o->dest);
-        goto done;
-    }
-    if (!empty && !(o->flags & CMH_EXTRACT_FORCE)) {
-        st = cmh__fail(ctx, CMH_E_INVALID,
-                       "%s is not empty; give an empty or new folder, or "
-                       "--force to write into it", o->dest);
-        goto done;
-    }
+    x.dest = o->dest;
     x.md = EVP_MD_CTX_new();
     x.buf = malloc(EXTRACT_BUF_SIZE);
     if (!x.md || !x.buf) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto done;
     }
-    if ((st = write_dir(&x, dfd, root, "")) != CMH_OK)
+    if ((st = cmh_library_open(ctx, &x.lib, o->lib, false)) != CMH_OK)
         goto done;
-    x.files_done = x.files_total;
-    tick(&x);
-    /* Check the result as a snapshot would see it: names as created, bytes
-     * as written (read back). With --force, DEST may hold other entries,
-     * so the check is over what we wrote (hashes taken while copying). */
-    if (empty) {
-        char got[CMH_HEX_SIZE];
-        if ((st = cmh_hash_dir(ctx, out_path, got)) != CMH_OK)
+    if (cmh_pkgid_parse(pkgid, o->id) == CMH_OK) {
+        if ((st = package_contents(&x, pkgid, &pi)) != CMH_OK)
             goto done;
-        if (strcmp(got, hash)) {
-            st = cmh__fail(ctx, CMH_E_IO,
-                           "%s hashes to %s after extraction, not to %s; "
-                           "the destination file system changed names or "
-                           "bytes", o->dest, got, hash);
-            goto done;
-        }
-        res->tree_verified = 1;
-    } else {
-        /* --force into a folder that held entries: the tree as a whole is
-         * verified only if it now holds exactly the content */
-        char got[CMH_HEX_SIZE];
-        res->tree_verified = cmh_hash_dir(ctx, out_path, got) == CMH_OK &&
-                             !strcmp(got, hash);
-        ctx->err[0] = 0;
     }
-    if (use_tmp) {
-        if (rename(work, o->dest) != 0) { /* onto a missing or empty DEST */
-            e = errno;
+    if (pi.nids > 1) {
+        /* several contents (deployment types): DEST/<ContentID>/ each */
+        snprintf(res->content_id, sizeof res->content_id, "%s", pkgid);
+        /* all checked before any is written: no partial tree */
+        res->tree_verified = 1;
+        for (size_t i = 0; i < 2 * pi.nids && !st; i++) {
+            bool check = i < pi.nids;
+            const char *id = pi.ids[i % pi.nids];
+            if ((st = cmh__content_resolve(ctx, &x.lib, id, cid, hash)) !=
+                CMH_OK)
+                break;
+            free(sub);
+            if (!(sub = cmh_path_join(o->dest, cid))) {
+                st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+                break;
+            }
+            x.dest = sub;
+            st = extract_content(&x, cid, hash, true, check, res);
+        }
+        res->content_hash[0] = 0;
+        goto moved;
+    }
+    if ((st = cmh__content_resolve(ctx, &x.lib, pi.nids ? pi.ids[0] : o->id,
+                                   cid, hash)) != CMH_OK)
+        goto done;
+    snprintf(res->content_id, sizeof res->content_id, "%s", cid);
+    res->tree_verified = 1;
+    st = extract_content(&x, cid, hash, false, false, res);
+moved:
+    if (st == CMH_OK && x.work) {
+        /* onto a missing or empty DEST */
+        if (rename(x.work, o->dest) != 0) {
+            int e = errno;
             st = cmh__fail(ctx, CMH_E_IO, "cannot move the extracted tree "
                            "to %s: %s; %s", o->dest, strerror(e),
                            cmh__dest_hint(e));
             goto done;
         }
-        free(work);
-        work = NULL;
+        free(x.work);
+        x.work = NULL;
     }
-    res->files = c.files;
-    res->folders = c.folders;
-    res->bytes = c.bytes;
 done:
-    if (dfd >= 0)
-        close(dfd);
-    if (work) { /* a failed run into a temp folder: remove it */
-        cmh_os_remove_tree(AT_FDCWD, work);
-        free(work);
+    if (x.work) { /* a failed run into a temp folder: remove it */
+        cmh_tree_remove(AT_FDCWD, x.work);
+        free(x.work);
     }
+    free(sub);
+    cmh_pkgini_free(&pi);
     EVP_MD_CTX_free(x.md);
     free(x.buf);
-    cmh_node_free(root);
     cmh_library_close(&x.lib);
     res->seconds = cmh_now() - x.t0;
     return st;

@@ -17,10 +17,6 @@
 
 #include "os/os.h"
 
-/* Deeper mirrors are refused: 32,000 UTF-16 units of path cannot hold more
- * than 16,000 one-character folders. */
-#define MIRROR_MAX_DEPTH 16000
-
 bool cmh__safe_component(const char *name)
 {
     if (!name[0] || !strcmp(name, ".") || !strcmp(name, ".."))
@@ -79,219 +75,206 @@ cmh_status cmh__content_resolve(cmh_ctx *ctx, cmh_library *l,
 
 /* ---- mirror ---- */
 
-typedef struct file_parse {
-    bool has_attrs, has_size, has_time, has_hash;
-    uint32_t attrs;
-    uint64_t size;
-    int64_t ft;
-    char hash[CMH_HEX_SIZE];
-    char *why;
-    size_t whylen;
-} file_parse;
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    if (!*s || strlen(s) > 19)
-        return false;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *out = v;
-    return true;
-}
-
-static int file_cb(void *payload, const char *section, const char *key,
-                   const char *value, int lineno)
-{
-    file_parse *p = payload;
-    if (strcasecmp(section, "File"))
-        return 0;
-    bool ok = true;
-    if (!strcasecmp(key, "Attributes")) {
-        char *end;
-        unsigned long v = strtoul(value, &end, 16);
-        ok = strlen(value) == 8 && !*end;
-        p->attrs = (uint32_t)v;
-        p->has_attrs = true;
-    } else if (!strcasecmp(key, "Size")) {
-        ok = parse_u64(value, &p->size) && p->size <= (uint64_t)INT64_MAX;
-        p->has_size = true;
-    } else if (!strcasecmp(key, "TimeModified")) {
-        uint64_t v = 0;
-        /* FILETIMEs past year 30828 are not valid Windows times */
-        ok = parse_u64(value, &v) && v <= 0x7FFFFFFFFFFFFFFFull;
-        p->ft = (int64_t)v;
-        p->has_time = true;
-    } else if (!strcasecmp(key, "Hash")) {
-        ok = cmh_is_hex64(value, NULL);
-        if (ok)
-            for (int i = 0; i < 65; i++)
-                p->hash[i] = (char)(value[i] >= 'a' && value[i] <= 'f'
-                                        ? value[i] - 32 : value[i]);
-        p->has_hash = true;
-    }
-    if (!ok) {
-        snprintf(p->why, p->whylen, "line %d: bad %s value", lineno, key);
-        return 1;
-    }
-    return 0;
-}
-
-static int hexval(char c)
-{
-    return c <= '9' ? c - '0' : c - 'A' + 10;
-}
-
 typedef struct mload {
     cmh_ctx *ctx;
     cmh_library *l;
     const char *cid;
     cmh_tree_counts *c;
+    cmh_node **stack; /* folder being read is stack[n - 1] */
+    size_t n, cap;
+    cmh_status st;    /* set by a callback that stopped the walk */
 } mload;
 
-static cmh_status mirror_dir(mload *m, int dfd, cmh_node *dir,
-                             const char *rel, int depth)
+/* "<rel>/<name>" of an entry of the current folder, malloc'd. */
+static char *entry_rel(const mload *m, const char *name)
+{
+    const cmh_node *d = m->stack[m->n - 1];
+    char *rel = d->parent ? cmh_node_relpath(d) : cmh_strdup("");
+    if (!rel)
+        return NULL;
+    char *s = rel[0] ? cmh_path_join(rel, name) : cmh_strdup(name);
+    free(rel);
+    return s;
+}
+
+static int mload_fail(mload *m, cmh_status st)
+{
+    m->st = st;
+    return 1;
+}
+
+/* A new node @p name (@p len bytes kept) in the current folder, after the
+ * name checks every mirror entry passes. */
+static cmh_node *mload_node(mload *m, const char *name, size_t len,
+                            bool is_dir)
 {
     cmh_ctx *ctx = m->ctx;
-    const char *lp = m->l->path, *cid = m->cid;
-    if (depth > MIRROR_MAX_DEPTH)
-        return cmh__fail(ctx, CMH_E_LIBRARY,
-                         "%s/DataLib/%s/%s is nested too deeply; run cmhash "
-                         "verify", lp, cid, rel);
-    int dup_fd = dup(dfd);
-    if (dup_fd < 0)
-        return cmh__fail_errno(ctx, CMH_E_IO, errno, "dup");
-    DIR *d = fdopendir(dup_fd);
-    if (!d) {
-        close(dup_fd);
-        return cmh__fail_errno(ctx, CMH_E_IO, errno,
-                               "cannot list %s/DataLib/%s/%s", lp, cid, rel);
+    cmh_node *n = cmh_node_new(name, len, is_dir);
+    if (!n) {
+        mload_fail(m, cmh__fail(ctx, CMH_E_NOMEM, "out of memory"));
+        return NULL;
     }
-    rewinddir(d);
-    cmh_status st = CMH_OK;
-    char *sub = NULL;
-    for (;;) {
-        errno = 0;
-        struct dirent *de = readdir(d);
-        if (!de) {
-            if (errno)
-                st = cmh__fail_errno(ctx, CMH_E_IO, errno,
-                                     "cannot list %s/DataLib/%s/%s", lp, cid,
-                                     rel);
-            break;
-        }
-        const char *nm = de->d_name;
-        if (!strcmp(nm, ".") || !strcmp(nm, ".."))
-            continue;
+    if (!cmh__safe_component(n->name) || cmh_name_problem(n->name)) {
+        const char *why = cmh_name_problem(n->name);
+        char *sub = entry_rel(m, name);
+        mload_fail(m, cmh__fail(ctx, CMH_E_LIBRARY,
+                                "%s/DataLib/%s/%s names a path that is not "
+                                "a plain file or folder name (%s); refusing "
+                                "it (run cmhash verify)", m->l->path, m->cid,
+                                sub ? sub : name,
+                                why ? why : "'.', '..' or a path separator"));
         free(sub);
-        sub = rel[0] ? cmh_path_join(rel, nm) : cmh_strdup(nm);
-        if (!sub) {
-            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-            break;
-        }
-        struct stat sb;
-        if (fstatat(dfd, nm, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-            st = cmh__fail_errno(ctx, CMH_E_IO, errno,
-                                 "cannot stat %s/DataLib/%s/%s", lp, cid,
-                                 sub);
-            break;
-        }
-        if (S_ISLNK(sb.st_mode) ||
-            (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))) {
-            st = cmh__fail(ctx, CMH_E_LIBRARY,
-                           "%s/DataLib/%s/%s is a %s, which a mirror never "
-                           "holds; refusing it (run cmhash verify)", lp, cid,
-                           sub, S_ISLNK(sb.st_mode) ? "symbolic link"
-                                                    : "special file");
-            break;
-        }
-        size_t len = strlen(nm);
-        bool is_dir = S_ISDIR(sb.st_mode);
-        if (!is_dir) {
-            if (len < 4 || strcasecmp(nm + len - 4, ".INI")) {
-                st = cmh__fail(ctx, CMH_E_LIBRARY,
-                               "%s/DataLib/%s/%s is not a file INI (every "
-                               "mirror file ends in .INI); run cmhash verify",
-                               lp, cid, sub);
-                break;
-            }
-            len -= 4;
-        }
-        cmh_node *n = cmh_node_new(nm, len, is_dir);
-        if (!n) {
-            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-            break;
-        }
-        if (!cmh__safe_component(n->name) || cmh_name_problem(n->name)) {
-            const char *why = cmh_name_problem(n->name);
-            st = cmh__fail(ctx, CMH_E_LIBRARY,
-                           "%s/DataLib/%s/%s names a path that is not a "
-                           "plain file or folder name (%s); refusing it "
-                           "(run cmhash verify)", lp, cid, sub,
-                           why ? why : "'.', '..' or a path separator");
-            cmh_node_free(n);
-            break;
-        }
-        if (!cmh_node_add(dir, n)) {
-            cmh_node_free(n);
-            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-            break;
-        }
-        if (is_dir) {
-            int cfd;
-            int e = cmh_os_open_dir(dfd, nm, &cfd);
-            if (e) {
-                st = cmh__fail_errno(ctx, e == ELOOP ? CMH_E_LIBRARY
-                                                     : CMH_E_IO, e,
-                                     "cannot open %s/DataLib/%s/%s", lp, cid,
-                                     sub);
-                break;
-            }
-            m->c->folders++;
-            st = mirror_dir(m, cfd, n, sub, depth + 1);
-            close(cfd);
-            if (st)
-                break;
-            continue;
-        }
-        char *data, why[256];
-        size_t dlen;
-        int e = cmh_read_small_file(dfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
-        if (e) {
-            st = cmh__fail_errno(ctx, e == ELOOP ? CMH_E_LIBRARY : CMH_E_IO,
-                                 e, "cannot read %s/DataLib/%s/%s", lp, cid,
-                                 sub);
-            break;
-        }
-        file_parse p = {.why = why, .whylen = sizeof why};
-        why[0] = 0;
-        bool ok = cmh_ini_parse(data, dlen, file_cb, &p, why, sizeof why);
+        cmh_node_free(n);
+        return NULL;
+    }
+    if (!cmh_node_add(m->stack[m->n - 1], n)) {
+        cmh_node_free(n);
+        mload_fail(m, cmh__fail(ctx, CMH_E_NOMEM, "out of memory"));
+        return NULL;
+    }
+    return n;
+}
+
+static int mload_enter(void *arg, const char *name, int depth)
+{
+    (void)depth;
+    mload *m = arg;
+    if (m->n == m->cap) {
+        size_t nc = m->cap * 2;
+        cmh_node **ns = realloc(m->stack, nc * sizeof *ns);
+        if (!ns)
+            return mload_fail(m, cmh__fail(m->ctx, CMH_E_NOMEM,
+                                           "out of memory"));
+        m->stack = ns;
+        m->cap = nc;
+    }
+    cmh_node *n = mload_node(m, name, strlen(name), true);
+    if (!n)
+        return 1;
+    m->c->folders++;
+    m->stack[m->n++] = n;
+    return 0;
+}
+
+static void mload_leave(void *arg)
+{
+    mload *m = arg;
+    m->n--;
+}
+
+static int mload_entry(void *arg, int dirfd, const char *nm,
+                       const struct stat *sb)
+{
+    mload *m = arg;
+    cmh_ctx *ctx = m->ctx;
+    const char *lp = m->l->path, *cid = m->cid;
+    size_t len = strlen(nm);
+    const char *bad = S_ISLNK(sb->st_mode)    ? "is a symbolic link"
+                      : !S_ISREG(sb->st_mode) ? "is a special file"
+                      : len < 4 || strcasecmp(nm + len - 4, ".INI")
+                          ? "is not a file INI (every mirror file ends in "
+                            ".INI)"
+                          : NULL;
+    if (bad) {
+        char *sub = entry_rel(m, nm);
+        mload_fail(m, cmh__fail(ctx, CMH_E_LIBRARY,
+                                "%s/DataLib/%s/%s %s, which a mirror never "
+                                "holds; refusing it (run cmhash verify)", lp,
+                                cid, sub ? sub : nm, bad));
+        free(sub);
+        return 1;
+    }
+    cmh_node *n = mload_node(m, nm, len - 4, false);
+    if (!n)
+        return 1;
+    char *data, why[256];
+    size_t dlen;
+    int e = cmh_read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
+    cmh_fileini fi;
+    int r = e ? CMH_FILEINI_UNPARSABLE
+              : cmh_fileini_parse(data, dlen, &fi, why, sizeof why);
+    if (!e)
         free(data);
-        if (ok && !(p.has_attrs && p.has_size && p.has_time && p.has_hash)) {
-            ok = false;
-            snprintf(why, sizeof why, "[File] needs Attributes, Size, "
-                     "TimeModified and Hash");
-        }
-        if (!ok) {
-            st = cmh__fail(ctx, CMH_E_LIBRARY,
-                           "%s/DataLib/%s/%s is damaged (%s); run cmhash "
-                           "verify", lp, cid, sub, why);
-            break;
-        }
-        n->size = p.size;
-        n->attrs = p.attrs;
-        n->mtime_ns = cmh_ns_from_filetime(p.ft);
-        for (int i = 0; i < 32; i++)
-            n->sha[i] = (uint8_t)(hexval(p.hash[2 * i]) << 4 |
-                                  hexval(p.hash[2 * i + 1]));
+    if (!e && r == CMH_FILEINI_OK) {
+        n->size = fi.size;
+        n->attrs = fi.attrs;
+        n->mtime_ns = cmh_ns_from_filetime(fi.filetime);
+        memcpy(n->sha, fi.sha, CMH_SHA256_LEN);
         m->c->files++;
-        m->c->bytes += p.size;
+        m->c->bytes += fi.size;
+        return 0;
+    }
+    char *sub = entry_rel(m, nm);
+    if (e)
+        mload_fail(m, cmh__fail_errno(ctx, e == ELOOP || e == EFBIG ||
+                                                   e == EINVAL
+                                               ? CMH_E_LIBRARY
+                                               : CMH_E_IO,
+                                      e, "cannot read %s/DataLib/%s/%s", lp,
+                                      cid, sub ? sub : nm));
+    else {
+        char detail[300];
+        if (r == CMH_FILEINI_MISSING)
+            snprintf(detail, sizeof detail, "[File] has no %s", fi.missing);
+        else if (r == CMH_FILEINI_BAD)
+            snprintf(detail, sizeof detail, "%s: '%s'", fi.bad,
+                     fi.bad_value);
+        else
+            snprintf(detail, sizeof detail, "%s", why);
+        mload_fail(m, cmh__fail(ctx, CMH_E_LIBRARY,
+                                "%s/DataLib/%s/%s is damaged (%s); run "
+                                "cmhash verify", lp, cid, sub ? sub : nm,
+                                detail));
     }
     free(sub);
-    closedir(d);
+    return 1;
+}
+
+/* Read DataLib/<cid> into the tree @p r (cmh_mirror_walk: no descriptor
+ * per level, one depth limit). */
+static cmh_status mirror_read(mload *m, cmh_node *r)
+{
+    static const cmh_mirror_cb cb = {mload_enter, mload_leave, mload_entry,
+                                     false};
+    m->cap = 64;
+    m->stack = malloc(m->cap * sizeof *m->stack);
+    if (!m->stack)
+        return cmh__fail(m->ctx, CMH_E_NOMEM, "out of memory");
+    m->stack[0] = r;
+    m->n = 1;
+    char *where = NULL;
+    int e = cmh_mirror_walk(m->l->datalib_fd, m->cid, &cb, m, &where);
+    free(m->stack);
+    cmh_status st = m->st;
+    if (where)
+        cmh_path_abbrev(where);
+    if (!st && e == ELOOP)
+        st = cmh__fail(m->ctx, CMH_E_LIBRARY,
+                       "%s/DataLib/%s is nested deeper than %d folders, at "
+                       "%s; run cmhash verify", m->l->path, m->cid,
+                       CMH_MIRROR_MAX_DEPTH, where ? where : "");
+    else if (!st && e == ENOENT && where && !where[0])
+        st = cmh__fail(m->ctx, CMH_E_LIBRARY,
+                       "%s/DataLib/%s is missing; run cmhash verify",
+                       m->l->path, m->cid);
+    else if (!st && e && where && !where[0]) {
+        struct stat lsb; /* O_NOFOLLOW|O_DIRECTORY says ENOTDIR for a link */
+        if (e == ENOTDIR &&
+            fstatat(m->l->datalib_fd, m->cid, &lsb, AT_SYMLINK_NOFOLLOW) ==
+                0 &&
+            S_ISLNK(lsb.st_mode))
+            e = ELOOP;
+        st = cmh__fail(m->ctx, CMH_E_LIBRARY, "cannot open %s/DataLib/%s: "
+                       "%s (%s)", m->l->path, m->cid, strerror(e),
+                       cmh__read_hint(e));
+    } else if (!st && e)
+        st = cmh__fail_errno(m->ctx, e == ENOTDIR || e == ENOENT
+                                         ? CMH_E_LIBRARY
+                                         : CMH_E_IO,
+                             e, "cannot read %s/DataLib/%s%s%s", m->l->path,
+                             m->cid, where && where[0] ? "/" : "",
+                             where ? where : "");
+    free(where);
     return st;
 }
 
@@ -336,29 +319,11 @@ cmh_status cmh__mirror_load(cmh_ctx *ctx, cmh_library *l, const char *cid,
     if (cmh_content_id_parse(cid, NULL, NULL) == CMH_CONTENT_INVALID)
         return cmh__fail(ctx, CMH_E_INVALID, "'%s' is not a content ID",
                          cid);
-    int fd;
-    int e = cmh_os_open_dir(l->datalib_fd, cid, &fd);
-    if (e == ENOENT)
-        return cmh__fail(ctx, CMH_E_LIBRARY,
-                         "%s/DataLib/%s is missing; run cmhash verify",
-                         l->path, cid);
-    struct stat lsb; /* O_NOFOLLOW|O_DIRECTORY says ENOTDIR for a link */
-    if (e == ENOTDIR &&
-        fstatat(l->datalib_fd, cid, &lsb, AT_SYMLINK_NOFOLLOW) == 0 &&
-        S_ISLNK(lsb.st_mode))
-        e = ELOOP;
-    if (e)
-        return cmh__fail(ctx, CMH_E_LIBRARY, "cannot open %s/DataLib/%s: "
-                         "%s (%s)", l->path, cid, strerror(e),
-                         cmh__read_hint(e));
     cmh_node *r = cmh_node_new("", 0, true);
-    if (!r) {
-        close(fd);
+    if (!r)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    }
-    mload m = {ctx, l, cid, counts};
-    cmh_status st = mirror_dir(&m, fd, r, "", 0);
-    close(fd);
+    mload m = {ctx, l, cid, counts, NULL, 0, 0, CMH_OK};
+    cmh_status st = mirror_read(&m, r);
     if (st) {
         cmh_node_free(r);
         return st;

@@ -18,10 +18,15 @@
 #include <cmhash/gc.h>
 #include <cmhash/verify.h>
 
+/* One typed item: what it is, its content ID or FileLib hash, taken once
+ * from verify's finding; nothing below re-parses a path. */
 typedef struct gc_item {
     cmh_gc_kind kind;
+    const char *what; /* "content", "mirror", "filelib-entry", "temp",
+                         "lock" (cmh_gc_item.what) */
     char *path;
     char cid[CMH_CID_SIZE];
+    char hash[CMH_HEX_SIZE]; /* ORPHAN_FILE, CONTENT_FILE */
     double age;
     uint64_t bytes;
 } gc_item;
@@ -33,6 +38,8 @@ typedef struct gc_run {
     gc_item *v;
     size_t n, cap;
     bool oom;
+    char unparsed[1024]; /* first INI that failed to parse: what is
+                            referenced is not known, --apply refuses */
 } gc_run;
 
 /* Is the temp at library-relative @p path a dead run's leftover? */
@@ -43,10 +50,69 @@ static bool temp_is_dead(gc_run *g, const char *path)
            cmh_tmp_is_dead(&g->lib, base ? base + 1 : path);
 }
 
+static gc_item *item_new(gc_run *g, cmh_gc_kind kind, const char *path)
+{
+    if (g->n == g->cap) {
+        size_t nc = g->cap ? g->cap * 2 : 32;
+        gc_item *v = realloc(g->v, nc * sizeof *v);
+        if (!v) {
+            g->oom = true;
+            return NULL;
+        }
+        g->v = v;
+        g->cap = nc;
+    }
+    gc_item *it = &g->v[g->n];
+    memset(it, 0, sizeof *it);
+    it->kind = kind;
+    it->age = -1;
+    it->what = "filelib-entry";
+    if (!(it->path = cmh_strdup(path))) {
+        g->oom = true;
+        return NULL;
+    }
+    g->n++;
+    return it;
+}
+
+/* What an item is on disk (cmh_gc_item.what). */
+static const char *what_of(gc_run *g, const gc_item *it)
+{
+    struct stat sb;
+    switch (it->kind) {
+    case CMH_GC_ORPHAN_CONTENT: {
+        char ini[CMH_CID_SIZE + 8];
+        snprintf(ini, sizeof ini, "%s.INI", it->cid);
+        return g->lib.root_fd >= 0 &&
+                       fstatat(g->lib.datalib_fd, ini, &sb,
+                               AT_SYMLINK_NOFOLLOW) != 0
+                   ? "mirror"
+                   : "content";
+    }
+    case CMH_GC_TEMP: {
+        size_t n = strlen(it->path);
+        if (n > 5 && !strcmp(it->path + n - 5, ".lock"))
+            return "lock";
+        return g->lib.root_fd >= 0 &&
+                       fstatat(g->lib.root_fd, it->path, &sb,
+                               AT_SYMLINK_NOFOLLOW) == 0 &&
+                       S_ISDIR(sb.st_mode)
+                   ? "mirror"
+                   : "temp";
+    }
+    default: return "filelib-entry";
+    }
+}
+
 static int on_finding(const cmh_verify_finding *f, void *payload)
 {
     gc_run *g = payload;
     cmh_gc_kind kind;
+    if ((f->code == CMH_VF_PKG_INI_BAD || f->code == CMH_VF_CONTENT_INI_BAD ||
+         f->code == CMH_VF_FILE_INI_BAD) &&
+        !g->unparsed[0])
+        snprintf(g->unparsed, sizeof g->unparsed, "%s (%s)", f->path,
+                 f->detail);
     if (f->code == CMH_VF_ORPHAN_CONTENT)
         kind = CMH_GC_ORPHAN_CONTENT;
     else if (f->code == CMH_VF_ORPHAN_FILE)
@@ -56,53 +122,45 @@ static int on_finding(const cmh_verify_finding *f, void *payload)
         kind = CMH_GC_TEMP; /* a dead run's whatever its age (11.11) */
     else
         return 0;
-    if (g->n == g->cap) {
-        size_t nc = g->cap ? g->cap * 2 : 32;
-        gc_item *v = realloc(g->v, nc * sizeof *v);
-        if (!v) {
-            g->oom = true;
-            return 1;
-        }
-        g->v = v;
-        g->cap = nc;
-    }
-    gc_item *it = &g->v[g->n];
-    memset(it, 0, sizeof *it);
-    it->kind = kind;
-    it->age = kind == CMH_GC_TEMP ? f->age_seconds : -1;
-    it->path = cmh_strdup(f->path);
-    if (!it->path) {
-        g->oom = true;
+    if (kind == CMH_GC_ORPHAN_FILE && strlen(f->hash) != 64)
+        return 0; /* (every ORPHAN_FILE names its entry's hash) */
+    gc_item *it = item_new(g, kind, f->path);
+    if (!it)
         return 1;
-    }
+    it->age = kind == CMH_GC_TEMP ? f->age_seconds : -1;
     snprintf(it->cid, sizeof it->cid, "%s",
              kind == CMH_GC_ORPHAN_CONTENT ? f->content_id : "");
-    g->n++;
+    if (kind == CMH_GC_ORPHAN_FILE)
+        snprintf(it->hash, sizeof it->hash, "%s", f->hash);
+    it->what = what_of(g, it);
     return 0;
 }
 
-/* Bytes of the files at or below root/rel (no symlink followed). */
-static uint64_t du(int parent, const char *name, int depth)
+/* Bytes of the files at or below root/rel (no symlink followed); a
+ * folder is summed by the format model's walk (no descriptor per level,
+ * every level seen: a content deeper than its limit is still removed). */
+static int du_entry(void *arg, int dirfd, const char *name,
+                    const struct stat *sb)
+{
+    (void)dirfd;
+    (void)name;
+    if (S_ISREG(sb->st_mode))
+        *(uint64_t *)arg += (uint64_t)sb->st_size;
+    return 0;
+}
+
+static uint64_t du(int parent, const char *name)
 {
     struct stat sb;
-    if (depth > 64 || fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+    if (fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
         return 0;
     if (!S_ISDIR(sb.st_mode))
         return S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
-    int fd;
-    if (cmh_os_open_dir(parent, name, &fd))
-        return 0;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return 0;
-    }
+    static const cmh_mirror_cb cb = {NULL, NULL, du_entry, true};
     uint64_t sum = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            sum += du(dirfd(d), de->d_name, depth + 1);
-    closedir(d);
+    char *where = NULL;
+    (void)cmh_mirror_walk(parent, name, &cb, &sum, &where);
+    free(where);
     return sum;
 }
 
@@ -229,10 +287,46 @@ static bool hash_in(const uint8_t *v, size_t n, const uint8_t *sha)
     return false;
 }
 
-static int hexv(char c)
+/* The FileLib root (its fd) holding any of entry @p hex's data, .SIG or
+ * reference INI: the primary root first, then the extra ones; the primary
+ * when none does. */
+static int entry_root(gc_run *g, const char *hex)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F'
-               ? c - 'A' + 10 : -1;
+    static const char *const sfx[] = {"", ".SIG", ".INI"};
+    for (int i = 0; i < 3; i++) {
+        char rel[CMH_FILELIB_REL_SIZE];
+        cmh_filelib_rel_hex(rel, hex, sfx[i]);
+        int fd = cmh_filelib_find(&g->lib, rel, NULL, NULL);
+        if (fd >= 0)
+            return fd;
+    }
+    return g->lib.filelib_fd;
+}
+
+/* Bytes of entry @p hex (data, .SIG, reference INI) on root @p fl. */
+static uint64_t entry_bytes(int fl, const char *hex)
+{
+    char rel[CMH_FILELIB_REL_SIZE];
+    cmh_filelib_rel_hex(rel, hex, "");
+    uint64_t b = du(fl, rel);
+    cmh_filelib_rel_hex(rel, hex, ".SIG");
+    b += du(fl, rel);
+    cmh_filelib_rel_hex(rel, hex, ".INI");
+    return b + du(fl, rel);
+}
+
+/* Is any of entry @p hex's three files still on root @p fl? */
+static bool entry_present(int fl, const char *hex)
+{
+    static const char *const sfx[] = {"", ".SIG", ".INI"};
+    for (int i = 0; i < 3; i++) {
+        char rel[CMH_FILELIB_REL_SIZE];
+        struct stat sb;
+        cmh_filelib_rel_hex(rel, hex, sfx[i]);
+        if (fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* Remove one orphan FileLib entry after the re-check; the caller holds the
@@ -240,20 +334,10 @@ static int hexv(char c)
 static const char *remove_file(gc_run *g, gc_item *it, const uint8_t *used,
                                size_t nused)
 {
-    /* path: FileLib/<H4>/<HASH>[.INI|.SIG] */
-    const char *slash = strrchr(it->path, '/');
-    char hex[CMH_HEX_SIZE];
-    if (strncmp(it->path, "FileLib/", 8) || !slash || strlen(slash + 1) < 64)
-        return "not a FileLib entry path";
-    memcpy(hex, slash + 1, 64);
-    hex[64] = 0;
+    const char *hex = it->hash;
     uint8_t sha[CMH_SHA256_LEN];
-    for (int i = 0; i < 32; i++) {
-        int h = hexv(hex[2 * i]), l = hexv(hex[2 * i + 1]);
-        if (h < 0 || l < 0)
-            return "not a FileLib entry path";
-        sha[i] = (uint8_t)(h << 4 | l);
-    }
+    if (!cmh_hex64_decode(hex, sha))
+        return "no FileLib hash";
     if (hash_in(used, nused, sha))
         return "a content in DataLib uses it";
     char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE],
@@ -261,10 +345,11 @@ static const char *remove_file(gc_run *g, gc_item *it, const uint8_t *used,
     cmh_filelib_rel_hex(rel, hex, "");
     cmh_filelib_rel_hex(sigrel, hex, ".SIG");
     cmh_filelib_rel_hex(inirel, hex, ".INI");
+    int fl = entry_root(g, hex);
     char *data;
     size_t len;
-    if (cmh_read_small_file(g->lib.filelib_fd, inirel, CMH_INI_MAX_FILE,
-                            &data, &len) == 0) {
+    if (cmh_read_small_file(fl, inirel, CMH_INI_MAX_FILE, &data, &len) ==
+        0) {
         cmh_reflist r = {0};
         char why[128];
         bool ok = cmh_reflist_parse(&r, data, len, why, sizeof why);
@@ -280,14 +365,78 @@ static const char *remove_file(gc_run *g, gc_item *it, const uint8_t *used,
         if (keep)
             return keep;
     }
-    it->bytes = du(g->lib.filelib_fd, rel, 0) +
-                du(g->lib.filelib_fd, sigrel, 0) +
-                du(g->lib.filelib_fd, inirel, 0);
-    unlinkat(g->lib.filelib_fd, rel, 0);
-    unlinkat(g->lib.filelib_fd, sigrel, 0);
-    if (unlinkat(g->lib.filelib_fd, inirel, 0) != 0 && errno != ENOENT)
+    it->bytes = entry_bytes(fl, hex);
+    unlinkat(fl, rel, 0);
+    unlinkat(fl, sigrel, 0);
+    if (unlinkat(fl, inirel, 0) != 0 && errno != ENOENT)
         return "cannot delete its reference INI";
     return NULL;
+}
+
+/* Is @p cid one of the orphan contents gc lists? */
+static bool listed_orphan(gc_run *g, const char *cid)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (g->v[i].kind == CMH_GC_ORPHAN_CONTENT &&
+            cmh_cid_equal(g->v[i].cid, cid))
+            return true;
+    return false;
+}
+
+/* The FileLib entries that only listed orphan contents reference: their
+ * retirement frees them. Added as CMH_GC_CONTENT_FILE items (before any
+ * removal, so the dry run and --apply list the same). */
+static cmh_status add_content_files(gc_run *g)
+{
+    size_t n0 = g->n;
+    for (size_t i = 0; i < n0; i++) {
+        if (g->v[i].kind != CMH_GC_ORPHAN_CONTENT)
+            continue;
+        char cid[CMH_CID_SIZE];
+        snprintf(cid, sizeof cid, "%s", g->v[i].cid);
+        uint8_t *h = NULL;
+        size_t nh = 0;
+        if (cmh_mirror_hashes(&g->lib, cid, &h, &nh) != 0)
+            continue; /* unreadable mirror: nothing known to be freed */
+        for (size_t k = 0; k < nh; k++) {
+            char hex[CMH_HEX_SIZE], inirel[CMH_FILELIB_REL_SIZE];
+            cmh_hex_upper(h + k * CMH_SHA256_LEN, CMH_SHA256_LEN, hex);
+            bool dup = false;
+            for (size_t j = n0; j < g->n && !dup; j++)
+                dup = !strcmp(g->v[j].hash, hex);
+            if (dup)
+                continue;
+            cmh_filelib_rel_hex(inirel, hex, ".INI");
+            int fl = entry_root(g, hex);
+            char *data;
+            size_t len;
+            if (cmh_read_small_file(fl, inirel, CMH_INI_MAX_FILE, &data,
+                                    &len) != 0)
+                continue;
+            cmh_reflist r = {0};
+            char why[128];
+            bool freed = cmh_reflist_parse(&r, data, len, why, sizeof why);
+            free(data);
+            for (size_t j = 0; freed && j < r.n; j++)
+                freed = listed_orphan(g, r.ids[j]);
+            cmh_reflist_free(&r);
+            if (!freed)
+                continue;
+            char path[8 + CMH_FILELIB_REL_SIZE];
+            snprintf(path, sizeof path, "FileLib/%s", inirel);
+            path[strlen(path) - 4] = 0; /* FileLib/<H4>/<HASH> */
+            gc_item *it = item_new(g, CMH_GC_CONTENT_FILE, path);
+            if (!it) {
+                free(h);
+                return cmh__fail(g->ctx, CMH_E_NOMEM, "out of memory");
+            }
+            snprintf(it->cid, sizeof it->cid, "%s", cid);
+            snprintf(it->hash, sizeof it->hash, "%s", hex);
+            it->bytes = entry_bytes(fl, hex);
+        }
+        free(h);
+    }
+    return CMH_OK;
 }
 
 static const char *remove_temp(gc_run *g, gc_item *it)
@@ -305,7 +454,7 @@ static const char *remove_temp(gc_run *g, gc_item *it)
     else if ((double)time(NULL) - (double)sb.st_mtime < g->o->min_age &&
              !cmh_tmp_is_dead(&g->lib, base))
         why = "modified since (younger than --min-age)";
-    else if (cmh_os_remove_tree(fd, base) != 0)
+    else if (cmh_tree_remove(fd, base) != 0)
         why = "cannot delete it";
     close(fd);
     return why;
@@ -323,7 +472,7 @@ static int report(gc_run *g, gc_item *it, bool removed, const char *why,
     if (!g->o->item)
         return 0;
     cmh_gc_item x = {it->kind, it->path, it->cid, it->bytes, it->age,
-                     removed, why};
+                     removed, why, it->what, it->hash};
     return g->o->item(&x, g->o->payload);
 }
 
@@ -348,6 +497,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     vo.lib = o->lib;
     vo.threads = o->threads;
     vo.finding = on_finding;
+    vo.flags |= CMH_VERIFY_INDEX_ONLY; /* gc reads no file data */
     vo.progress = o->progress;
     vo.payload = &g;
     cmh_verify *v = NULL;
@@ -369,21 +519,39 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     if (g.lib.root_fd < 0 &&
         (st = cmh_library_open(ctx, &g.lib, o->lib, false)) != CMH_OK)
         goto done;
+    if (apply && g.unparsed[0]) {
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "gc --apply refuses: %s/%s does not parse, so what is "
+                       "referenced is not known; run cmhash verify and "
+                       "repair it first", g.lib.path, g.unparsed);
+        goto done;
+    }
+    if (apply && !(o->flags & CMH_GC_ALLOW_FOREIGN) &&
+        (st = cmh_library_refuse_foreign(ctx, &g.lib, "gc --apply")) !=
+            CMH_OK)
+        goto done;
 
-    /* 2. contents, package by package under the package lock */
+    /* 2. contents, package by package under the package lock; first what
+     * PkgLib reaches is set aside, then the FileLib entries only the
+     * remaining orphans use are listed with them (their retirement frees
+     * those entries: the dry run says so, --apply does it) */
+    for (size_t i = 0; i < g.n; i++) {
+        gc_item *it = &g.v[i];
+        if (it->kind == CMH_GC_ORPHAN_CONTENT && reachable(&g, it->cid)) {
+            res->protected_items++;
+            it->kind = 0; /* never listed */
+        }
+    }
+    if ((st = add_content_files(&g)) != CMH_OK)
+        goto done;
     for (size_t i = 0; st == CMH_OK && i < g.n; i++) {
         gc_item *it = &g.v[i];
         if (it->kind != CMH_GC_ORPHAN_CONTENT)
             continue;
-        if (reachable(&g, it->cid)) {
-            res->protected_items++;
-            it->kind = 0; /* never listed */
-            continue;
-        }
         char ini[CMH_CID_SIZE + 8];
         snprintf(ini, sizeof ini, "%s.INI", it->cid);
-        it->bytes = du(g.lib.datalib_fd, it->cid, 0) +
-                    du(g.lib.datalib_fd, ini, 0);
+        it->bytes = du(g.lib.datalib_fd, it->cid) +
+                    du(g.lib.datalib_fd, ini);
         res->items++;
         res->bytes += it->bytes;
         const char *why = NULL;
@@ -419,6 +587,23 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
         if (report(&g, it, removed, why, res))
             st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
     }
+    /* 2b. the entries those contents freed (their retirement deleted the
+     * ones no other content references by now) */
+    for (size_t i = 0; st == CMH_OK && i < g.n; i++) {
+        gc_item *it = &g.v[i];
+        if (it->kind != CMH_GC_CONTENT_FILE)
+            continue;
+        res->items++;
+        res->bytes += it->bytes;
+        bool removed = apply && !entry_present(entry_root(&g, it->hash),
+                                               it->hash);
+        const char *why = apply && !removed
+                              ? "still referenced (its content was kept, "
+                                "or another content uses it now)"
+                              : NULL;
+        if (report(&g, it, removed, why, res))
+            st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+    }
     if (st)
         goto done;
 
@@ -431,18 +616,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
         gc_item *it = &g.v[i];
         if (it->kind != CMH_GC_ORPHAN_FILE)
             continue;
-        const char *slash = strrchr(it->path, '/');
-        if (slash && strlen(slash + 1) >= 64) {
-            char rel[CMH_FILELIB_REL_SIZE], hex[CMH_HEX_SIZE];
-            memcpy(hex, slash + 1, 64);
-            hex[64] = 0;
-            cmh_filelib_rel_hex(rel, hex, "");
-            it->bytes = du(g.lib.filelib_fd, rel, 0);
-            cmh_filelib_rel_hex(rel, hex, ".SIG");
-            it->bytes += du(g.lib.filelib_fd, rel, 0);
-            cmh_filelib_rel_hex(rel, hex, ".INI");
-            it->bytes += du(g.lib.filelib_fd, rel, 0);
-        }
+        it->bytes = entry_bytes(entry_root(&g, it->hash), it->hash);
         res->items++;
         res->bytes += it->bytes;
         const char *why = apply ? remove_file(&g, it, used, nused) : NULL;
@@ -462,7 +636,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
         int fd;
         const char *base;
         if (open_parent(&g, it->path, &fd, &base) == 0) {
-            it->bytes = du(fd, base, 0);
+            it->bytes = du(fd, base);
             close(fd);
         }
         res->items++;

@@ -1,5 +1,6 @@
 /* SHA-256 and librsync signature cores: buffers in, digests/bytes out. */
 #include "internal.h"
+#include "format/format.h"
 
 #include <librsync.h>
 #include <pthread.h>
@@ -79,8 +80,7 @@ uint64_t cmh_sig_size(uint64_t size)
 {
     uint32_t magic, bl, sl;
     cmh_sig_params(size, &magic, &bl, &sl);
-    uint64_t blocks = (size + bl - 1) / bl;
-    return 12 + blocks * (4 + (uint64_t)sl);
+    return cmh__sig_expected_len(bl, sl, size); /* format/sig.c */
 }
 
 /* Output is collected here and handed to the sink in large chunks. */

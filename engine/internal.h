@@ -26,6 +26,8 @@ struct cmh_ctx {
     char err[CMH_ERRMSG_SIZE];
     char *detail; /* full list behind err (cmh__fail_list), or NULL */
     EVP_MD *sha256; /* fetched once, shared read-only by all threads */
+    char **filelibs; /* extra FileLib roots (cmh_ctx_add_filelib) */
+    size_t nfilelibs;
 };
 
 /* Fail with a list that may be long (bad names, links): the message is

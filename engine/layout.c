@@ -290,10 +290,24 @@ bool cmh_reflist_add(cmh_reflist *r, const char *id)
     return true;
 }
 
+/* Exact match by binary search, else a GUID that differs in case only
+ * (contentlib.md section 2: GUIDs compare case-insensitively). */
+static size_t reflist_find_ci(const cmh_reflist *r, const char *id,
+                              bool *found)
+{
+    size_t at = reflist_find(r, id, found);
+    for (size_t i = 0; i < r->n && !*found; i++)
+        if (!strcasecmp(r->ids[i], id)) {
+            *found = true;
+            at = i;
+        }
+    return at;
+}
+
 bool cmh_reflist_remove(cmh_reflist *r, const char *id)
 {
     bool found;
-    size_t at = reflist_find(r, id, &found);
+    size_t at = reflist_find_ci(r, id, &found);
     if (!found)
         return false;
     free(r->ids[at]);
@@ -305,57 +319,7 @@ bool cmh_reflist_remove(cmh_reflist *r, const char *id)
 bool cmh_reflist_has(const cmh_reflist *r, const char *id)
 {
     bool found;
-    reflist_find(r, id, &found);
+    reflist_find_ci(r, id, &found);
     return found;
 }
 
-typedef struct reflist_parse {
-    cmh_reflist *r;
-    char section[128];
-    bool have_section;
-    char *why;
-    size_t whylen;
-} reflist_parse;
-
-static int reflist_cb(void *payload, const char *section, const char *key,
-                      const char *value, int lineno)
-{
-    reflist_parse *p = payload;
-    (void)value;
-    if (!p->have_section) {
-        snprintf(p->section, sizeof p->section, "%s", section);
-        p->have_section = true;
-    } else if (strcasecmp(p->section, section) != 0) {
-        snprintf(p->why, p->whylen, "line %d: more than one section",
-                 lineno);
-        return 1;
-    }
-    if (!section[0]) {
-        snprintf(p->why, p->whylen, "line %d: key outside a section",
-                 lineno);
-        return 1;
-    }
-    if (cmh_content_id_parse(key, NULL, NULL) == CMH_CONTENT_INVALID) {
-        snprintf(p->why, p->whylen, "line %d: bad content ID", lineno);
-        return 1;
-    }
-    if (!cmh_reflist_add(p->r, key)) {
-        snprintf(p->why, p->whylen, "out of memory");
-        return 1;
-    }
-    return 0;
-}
-
-bool cmh_reflist_parse(cmh_reflist *r, const char *data, size_t len,
-                       char *why, size_t whylen)
-{
-    reflist_parse p = {.r = r, .why = why, .whylen = whylen};
-    return cmh_ini_parse(data, len, reflist_cb, &p, why, whylen);
-}
-
-void cmh_reflist_write(const cmh_reflist *r, cmh_buf *b)
-{
-    cmh_buf_adds(b, "[File]\r\n");
-    for (size_t i = 0; i < r->n; i++)
-        cmh_buf_addf(b, "%s=\r\n", r->ids[i]);
-}

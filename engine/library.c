@@ -72,6 +72,74 @@ static bool is_fresh_library(int fd)
     return fresh;
 }
 
+cmh_status cmh_ctx_add_filelib(cmh_ctx *ctx, const char *dir)
+{
+    char **n = realloc(ctx->filelibs, (ctx->nfilelibs + 1) * sizeof *n);
+    if (!n)
+        return CMH_E_NOMEM;
+    ctx->filelibs = n;
+    if (!(n[ctx->nfilelibs] = cmh_strdup(dir)))
+        return CMH_E_NOMEM;
+    ctx->nfilelibs++;
+    return CMH_OK;
+}
+
+/* The extra FileLib roots of the context: a library root holding FileLib,
+ * or the FileLib folder itself (4-hex-digit folder names never read
+ * "FileLib"). */
+static cmh_status open_extra_roots(cmh_ctx *ctx, cmh_library *l)
+{
+    if (!ctx->nfilelibs)
+        return CMH_OK;
+    l->xfd = malloc(ctx->nfilelibs * sizeof *l->xfd);
+    l->xpath = calloc(ctx->nfilelibs, sizeof *l->xpath);
+    if (!l->xfd || !l->xpath)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < ctx->nfilelibs; i++) {
+        const char *p = ctx->filelibs[i];
+        int top, fd;
+        int e = cmh_os_open_dir(AT_FDCWD, p, &top);
+        if (e)
+            return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
+                                   "cannot open FileLib root %s (--filelib "
+                                   "or $CMHASH_FILELIB)", p);
+        bool sub = cmh_os_open_dir(top, "FileLib", &fd) == 0;
+        if (sub)
+            close(top);
+        else
+            fd = top;
+        size_t n = strlen(p);
+        while (n > 1 && p[n - 1] == '/')
+            n--;
+        char disp[4096];
+        snprintf(disp, sizeof disp, "%.*s%s", (int)n, p,
+                 sub ? "/FileLib" : "");
+        l->xfd[l->nx] = fd;
+        if (!(l->xpath[l->nx++] = cmh_strdup(disp)))
+            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    }
+    return CMH_OK;
+}
+
+int cmh_filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
+                     const char **where)
+{
+    struct stat tmp;
+    if (!sb)
+        sb = &tmp;
+    for (size_t i = 0; i <= l->nx; i++) {
+        int fd = i ? l->xfd[i - 1] : l->filelib_fd;
+        if (fstatat(fd, rel, sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(sb->st_mode)) {
+            if (where)
+                *where = i ? l->xpath[i - 1] : NULL;
+            return fd;
+        }
+    }
+    errno = ENOENT;
+    return -1;
+}
+
 cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
                             bool create)
 {
@@ -154,7 +222,7 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
             return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
                                    "cannot open %s/%s", path, lib_dirs[i]);
     }
-    return CMH_OK;
+    return open_extra_roots(ctx, l);
 }
 
 void cmh_library_close(cmh_library *l)
@@ -172,6 +240,12 @@ void cmh_library_close(cmh_library *l)
     for (int i = 0; i < 8; i++)
         if (fds[i] >= 0)
             close(fds[i]); /* closing releases flock locks */
+    for (size_t i = 0; i < l->nx; i++) {
+        close(l->xfd[i]);
+        free(l->xpath[i]);
+    }
+    free(l->xfd);
+    free(l->xpath);
     free(l->path);
     cmh_library_init(l);
 }
@@ -578,45 +652,6 @@ void cmh_filelib_rel(char out[CMH_FILELIB_REL_SIZE],
 
 /* ---- PkgLib ---- */
 
-typedef struct pkg_parse {
-    const char *pkgid;
-    cmh_pkg_info *info;
-    uint32_t max_listed;
-    bool have_packages;
-    char *why;
-    size_t whylen;
-} pkg_parse;
-
-static int pkg_cb(void *payload, const char *section, const char *key,
-                  const char *value, int lineno)
-{
-    pkg_parse *p = payload;
-    if (!strcasecmp(section, "Packages")) {
-        char id[CMH_PKGID_SIZE];
-        uint32_t v;
-        p->have_packages = true;
-        if (cmh_content_id_parse(key, id, &v) != CMH_CONTENT_PACKAGE ||
-            strcmp(id, p->pkgid) != 0) {
-            snprintf(p->why, p->whylen, "line %d: '%s' is not a content of "
-                     "%s", lineno, key, p->pkgid);
-            return 1;
-        }
-        if (v > p->max_listed) {
-            p->max_listed = v;
-            snprintf(p->info->cid, sizeof p->info->cid, "%s", key);
-        }
-    } else if (!strcasecmp(section, "Info") && !strcasecmp(key, "Version")) {
-        char *end;
-        unsigned long v = strtoul(value, &end, 10);
-        if (*end || !*value || v > 999999999ul) {
-            snprintf(p->why, p->whylen, "line %d: bad Version", lineno);
-            return 1;
-        }
-        p->info->version = (uint32_t)v;
-    }
-    return 0;
-}
-
 /* [Info] Hash of DataLib/<cid>.INI, or "" */
 static void content_hash_of(cmh_library *l, const char *cid,
                             char out[CMH_HEX_SIZE]);
@@ -637,63 +672,34 @@ cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
         return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
                                "cannot read %s/PkgLib/%s", l->path, name);
     char why[256];
-    pkg_parse p = {pkgid, out, 0, false, why, sizeof why};
-    bool ok = cmh_ini_parse(data, len, pkg_cb, &p, why, sizeof why);
+    cmh_pkgini pi;
+    bool ok = cmh_pkgini_parse(&pi, pkgid, data, len, why, sizeof why);
     free(data);
-    if (ok && !p.have_packages) {
+    if (ok && pi.nbad) {
         ok = false;
-        snprintf(why, sizeof why, "no [Packages] section");
+        snprintf(why, sizeof why, "%s", pi.bad[0].why);
     }
+    if (ok)
+        out->version = cmh_pkgini_current(&pi, out->cid);
+    cmh_pkgini_free(&pi);
     if (!ok)
         return cmh__fail(ctx, CMH_E_LIBRARY,
                          "%s/PkgLib/%s is damaged (%s); run cmhash verify, "
                          "then restore or remove it", l->path, name, why);
-    if (p.max_listed > out->version)
-        out->version = p.max_listed;
     if (out->cid[0])
         content_hash_of(l, out->cid, out->hash);
     return CMH_OK;
 }
 
-typedef struct hash_parse {
-    char *hash;
-} hash_parse;
-
-static int info_hash_cb(void *payload, const char *section, const char *key,
-                        const char *value, int lineno)
-{
-    (void)lineno;
-    hash_parse *p = payload;
-    if (!strcasecmp(section, "Info") && !strcasecmp(key, "Hash") &&
-        cmh_is_hex64(value, NULL)) {
-        for (int i = 0; i < 64; i++)
-            p->hash[i] = (char)(value[i] >= 'a' ? value[i] - 32 : value[i]);
-        p->hash[64] = 0;
-    }
-    return 0;
-}
-
 int cmh_content_ini_hash(cmh_library *l, const char *cid,
                          char out[CMH_HEX_SIZE], char *why, size_t whylen)
 {
-    char name[CMH_CID_SIZE + 8];
-    snprintf(name, sizeof name, "%s.INI", cid);
-    char *data;
-    size_t len;
+    cmh_contentini ci;
     out[0] = 0;
-    int e = cmh_read_small_file(l->datalib_fd, name, CMH_INI_MAX_FILE, &data,
-                                &len);
+    int e = cmh_contentini_read(l->datalib_fd, cid, &ci, why, whylen);
     if (e)
         return e;
-    hash_parse p = {out};
-    bool ok = cmh_ini_parse(data, len, info_hash_cb, &p, why, whylen);
-    free(data);
-    if (ok && !out[0])
-        snprintf(why, whylen, "no valid [Info] Hash");
-    if (!ok || !out[0]) {
-        out[0] = 0;
-        return EINVAL;
-    }
+    cmh_hex_upper(ci.hash, CMH_SHA256_LEN, out);
     return 0;
 }
 
@@ -702,6 +708,111 @@ static void content_hash_of(cmh_library *l, const char *cid,
 {
     char why[128];
     (void)cmh_content_ini_hash(l, cid, out, why, sizeof why);
+}
+
+/* The first .SIG in FileLib folder @p fl (at most 16 <H4> folders looked
+ * at): its "H4/NAME" into @p rel; 1 MS-RDC, 0 librsync, -1 none found. */
+static int sig_sample(int fl, char rel[CMH_FILELIB_REL_SIZE])
+{
+    int fd = dup(fl);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    rewinddir(d);
+    int kind = -1, looked = 0;
+    struct dirent *de;
+    while (kind < 0 && looked < 16 && (de = readdir(d)) != NULL) {
+        const char *h4 = de->d_name;
+        if (strlen(h4) != 4 || strspn(h4, "0123456789ABCDEFabcdef") != 4)
+            continue;
+        looked++;
+        int sfd; /* (no atime change: verify and delta take this look) */
+        if (cmh_os_open_dir_noatime(fl, h4, &sfd) != 0)
+            continue;
+        DIR *sd = fdopendir(sfd);
+        if (!sd) {
+            close(sfd);
+            continue;
+        }
+        struct dirent *se;
+        while (kind < 0 && (se = readdir(sd)) != NULL) {
+            size_t n = strlen(se->d_name);
+            if (n != 68 || strcasecmp(se->d_name + 64, ".SIG"))
+                continue;
+            memcpy(rel, h4, 4); /* "H4/" + the 68-byte name + NUL */
+            rel[4] = '/';
+            memcpy(rel + 5, se->d_name, 69);
+            int in;
+            if (cmh_os_open_read(fl, rel, &in) != 0)
+                continue;
+            unsigned char hdr[CMH_RDC_SIG_HEADER_LEN];
+            ssize_t got = read(in, hdr, sizeof hdr);
+            close(in);
+            if (got > 0)
+                kind = cmh_sig_is_rdc(hdr, (size_t)got) ? 1 : 0;
+        }
+        closedir(sd);
+    }
+    closedir(d);
+    return kind;
+}
+
+int cmh_library_sig_rdc(const cmh_library *l, char *where, size_t wlen)
+{
+    char rel[CMH_FILELIB_REL_SIZE];
+    const char *root = l->path;
+    int k = sig_sample(l->filelib_fd, rel);
+    for (size_t i = 0; k < 0 && i < l->nx; i++)
+        if ((k = sig_sample(l->xfd[i], rel)) >= 0)
+            root = l->xpath[i];
+    if (k > 0 && where)
+        snprintf(where, wlen, "%s/FileLib/%s", root, rel);
+    return k > 0;
+}
+
+cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
+                                      const char *cmd)
+{
+    int fd = dup(l->datalib_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return cmh__fail_errno(ctx, CMH_E_LIBRARY, errno,
+                               "cannot list %s/DataLib", l->path);
+    }
+    rewinddir(d);
+    struct dirent *de;
+    cmh_status st = CMH_OK;
+    while (!st && (de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        size_t n = strlen(nm);
+        char cid[CMH_CID_SIZE], why[160];
+        if (n < 5 || n - 4 >= sizeof cid || strcasecmp(nm + n - 4, ".INI"))
+            continue;
+        memcpy(cid, nm, n - 4);
+        cid[n - 4] = 0;
+        cmh_contentini ci;
+        if (cmh_content_id_parse(cid, NULL, NULL) == CMH_CONTENT_INVALID ||
+            cmh_contentini_read(l->datalib_fd, cid, &ci, why, sizeof why) ||
+            ci.has_cmhash)
+            continue; /* damaged ones are verify's to report */
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "%s was written by Configuration Manager (%s/DataLib/"
+                       "%s has no [cmhash] section); %s writes to it only "
+                       "with --allow-foreign", l->path, l->path, nm, cmd);
+    }
+    closedir(d);
+    char where[1200] = "";
+    if (!st && cmh_library_sig_rdc(l, where, sizeof where))
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "%s was written by Configuration Manager (%s is an "
+                       "MS-RDC signature, not librsync); %s writes to it "
+                       "only with --allow-foreign", l->path, where, cmd);
+    return st;
 }
 
 cmh_status cmh_pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
@@ -719,15 +830,7 @@ cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
     snprintf(name, sizeof name, "%s.INI", pkgid);
     cmh_buf b;
     cmh_buf_init(&b);
-    cmh_buf_addf(&b, "[Packages]\r\n%s.%u=\r\n[Info]\r\nVersion=%u\r\n",
-                 pkgid, version, version);
-    if (nkeep) {
-        /* docs/FORMAT.md "Kept versions" */
-        cmh_buf_adds(&b, "[cmhash]\r\nKeep=");
-        for (size_t i = 0; i < nkeep; i++)
-            cmh_buf_addf(&b, "%s%s", i ? "," : "", keep[i]);
-        cmh_buf_adds(&b, "\r\n");
-    }
+    cmh_pkgini_write(&b, pkgid, version, keep, nkeep);
     int e = b.oom ? ENOMEM
                   : cmh_write_atomic(l->pkglib_fd, name, b.data, b.len,
                                      do_fsync);
@@ -741,67 +844,33 @@ cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
 
 /* ---- kept versions (snapshot --keep) ---- */
 
-typedef struct kept_parse {
-    const char *pkgid;
-    cmh_reflist *out;
-    bool oom;
-} kept_parse;
-
-static int kept_cb(void *payload, const char *section, const char *key,
-                   const char *value, int lineno)
-{
-    (void)lineno;
-    kept_parse *p = payload;
-    if (strcasecmp(section, "cmhash") || strcasecmp(key, "Keep"))
-        return 0;
-    /* comma-separated content IDs of this package; others are ignored
-     * (verify reports them) */
-    const char *s = value;
-    while (*s) {
-        const char *e = strchr(s, ',');
-        size_t len = e ? (size_t)(e - s) : strlen(s);
-        char cid[CMH_CID_SIZE], id[CMH_PKGID_SIZE];
-        while (len && s[0] == ' ') {
-            s++;
-            len--;
-        }
-        while (len && s[len - 1] == ' ')
-            len--;
-        if (len && len < sizeof cid) {
-            memcpy(cid, s, len);
-            cid[len] = 0;
-            if (cmh_content_id_parse(cid, id, NULL) == CMH_CONTENT_PACKAGE &&
-                !strcmp(id, p->pkgid) && !cmh_reflist_add(p->out, cid))
-                p->oom = true;
-        }
-        s = e ? e + 1 : s + len;
-    }
-    return 0;
-}
-
 cmh_status cmh_pkglib_kept(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                            cmh_reflist *out)
 {
-    char name[32];
-    snprintf(name, sizeof name, "%s.INI", pkgid);
-    char *data, why[256];
-    size_t len;
-    int e = cmh_read_small_file(l->pkglib_fd, name, CMH_INI_MAX_FILE, &data,
-                                &len);
+    char why[256];
+    cmh_pkgini pi;
+    int e = cmh_pkgini_read(l->pkglib_fd, pkgid, &pi, why, sizeof why);
     if (e == ENOENT)
         return CMH_OK;
+    if (e == ENOMEM)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    if (e == EINVAL)
+        return cmh__fail(ctx, CMH_E_LIBRARY,
+                         "%s/PkgLib/%s.INI is damaged (%s); run cmhash "
+                         "verify", l->path, pkgid, why);
     if (e)
         return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
-                               "cannot read %s/PkgLib/%s", l->path, name);
-    kept_parse p = {pkgid, out, false};
-    bool ok = cmh_ini_parse(data, len, kept_cb, &p, why, sizeof why);
-    free(data);
-    if (p.oom)
+                               "cannot read %s/PkgLib/%s.INI", l->path,
+                               pkgid);
+    /* only this package's well-formed IDs are kept (verify reports the
+     * others) */
+    bool oom = false;
+    for (size_t i = 0; i < pi.nkeep; i++)
+        if (!cmh_reflist_add(out, pi.keep[i]))
+            oom = true;
+    cmh_pkgini_free(&pi);
+    if (oom)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    if (!ok)
-        return cmh__fail(ctx, CMH_E_LIBRARY,
-                         "%s/PkgLib/%s is damaged (%s); run cmhash verify",
-                         l->path, name, why);
     return CMH_OK;
 }
 
@@ -909,48 +978,87 @@ bool cmh_placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
     cmh_place *x = &p->v[p->n++];
     memset(x, 0, sizeof *x);
     memcpy(x->sha, sha, CMH_SHA256_LEN);
+    x->xroot = -1;
     x->size = size;
     snprintf(x->tmp, sizeof x->tmp, "%s", tmp);
     snprintf(x->sigtmp, sizeof x->sigtmp, "%s", sigtmp);
     return true;
 }
 
-/* Read and parse FileLib/<rel>.INI; *missing when absent. */
-static int read_reflist(cmh_library *l, const char *inirel, cmh_reflist *r,
-                        bool *missing, char *why, size_t whylen)
+/* A reference INI as read: its list, and its bytes when they are not the
+ * ones cmhash writes (a ConfigMgr-written INI, edited in place). */
+typedef struct refini {
+    cmh_reflist r;
+    bool missing;
+    char *foreign; /* raw bytes of a foreign INI, else NULL */
+    size_t foreign_len;
+} refini;
+
+static void refini_free(refini *f)
+{
+    cmh_reflist_free(&f->r);
+    free(f->foreign);
+}
+
+/* Read and parse FileLib/<rel>.INI; f->missing when absent. */
+static int read_refini(int fl, const char *inirel, refini *f, char *why,
+                       size_t whylen)
 {
     char *data;
     size_t len;
-    *missing = false;
-    int e = cmh_read_small_file(l->filelib_fd, inirel, CMH_INI_MAX_FILE,
+    memset(f, 0, sizeof *f);
+    int e = cmh_read_small_file(fl, inirel, CMH_INI_MAX_FILE,
                                 &data, &len);
     if (e == ENOENT) {
-        *missing = true;
+        f->missing = true;
         return 0;
     }
     if (e) {
         snprintf(why, whylen, "%s", strerror(e));
         return e;
     }
-    bool ok = cmh_reflist_parse(r, data, len, why, whylen);
-    free(data);
-    return ok ? 0 : EINVAL;
+    if (!cmh_reflist_parse(&f->r, data, len, why, whylen)) {
+        free(data);
+        return EINVAL;
+    }
+    if (cmh_refini_is_cmhash(data, len, &f->r)) {
+        free(data);
+    } else {
+        f->foreign = data;
+        f->foreign_len = len;
+    }
+    return 0;
 }
 
-static int write_reflist_tmp(cmh_library *l, const char *h4,
-                             const cmh_reflist *r, char tmp[48])
+/* The new bytes of reference INI @p f with @p add added or @p drop
+ * dropped: cmhash's bytes, or the foreign file edited in place. */
+static int refini_render(refini *f, const char *add, const char *drop,
+                         cmh_buf *b)
+{
+    if (f->foreign)
+        return cmh_refini_edit(f->foreign, f->foreign_len,
+                               add && !cmh_reflist_has(&f->r, add) ? add
+                                                                   : NULL,
+                               drop, b);
+    cmh_reflist_write(&f->r, b);
+    return b->oom ? ENOMEM : 0;
+}
+
+static int write_refini_tmp(int fl, const char *h4, refini *f,
+                            const char *add, const char *drop, char tmp[48])
 {
     cmh_buf b;
     cmh_buf_init(&b);
-    cmh_reflist_write(r, &b);
-    if (b.oom) {
+    int e = refini_render(f, add, drop, &b);
+    if (e) {
         cmh_buf_free(&b);
-        return ENOMEM;
+        tmp[0] = 0;
+        return e;
     }
     char rel[64];
     cmh_tmp_name(tmp, 48, ".INI");
     snprintf(rel, sizeof rel, "%s/%s", h4, tmp);
-    int e = cmh_write_new(l->filelib_fd, rel, b.data, b.len, false);
+    e = cmh_write_new(fl, rel, b.data, b.len, false);
     cmh_buf_free(&b);
     if (e)
         tmp[0] = 0;
@@ -965,7 +1073,7 @@ static void unlink_initmp(cmh_library *l, cmh_place *x)
     char hex[CMH_HEX_SIZE];
     cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
     snprintf(rel, sizeof rel, "%.4s/%s", hex, x->initmp);
-    unlinkat(l->filelib_fd, rel, 0);
+    unlinkat(x->xroot >= 0 ? l->xfd[x->xroot] : l->filelib_fd, rel, 0);
     x->initmp[0] = 0;
 }
 
@@ -1029,34 +1137,54 @@ static void place_prepare(size_t i, void *arg)
     struct stat sb;
     bool have = fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
                 S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == x->size;
+    /* Not on the primary root: a sound entry on another root gets the
+     * reference there, and no second copy (section 10). */
+    x->xroot = -1;
+    for (size_t r = 0; !have && r < l->nx; r++)
+        if (fstatat(l->xfd[r], rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == x->size) {
+            x->xroot = (int)r;
+            fl = l->xfd[r];
+            have = true;
+        }
     /* A present entry of the wrong size, or whose bytes the snapshot found
-     * to differ from ours (x->replace), is damaged: ours replaces it
-     * (contentlib.md 7.2). */
+     * to differ from ours (x->replace: only ever on the primary root), is
+     * damaged: ours replaces it (contentlib.md 7.2). */
     x->data_new = !have || x->replace;
-    /* (no need to look at the .SIG when the data is new: ours goes in) */
-    x->sig_new = x->data_new ||
-                 !(fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-                   S_ISREG(sb.st_mode) &&
-                   (uint64_t)sb.st_size == cmh_sig_size(x->size));
-    cmh_reflist r = {0};
-    bool missing;
+    /* (no need to look at the .SIG when the data is new: ours goes in; an
+     * entry on another root keeps its own) */
+    x->sig_new = x->xroot < 0 &&
+                 (x->data_new ||
+                  !(fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISREG(sb.st_mode) &&
+                    (uint64_t)sb.st_size == cmh_sig_size(x->size)));
+    refini f;
     char why[256];
-    int e = read_reflist(l, inirel, &r, &missing, why, sizeof why);
+    int e = read_refini(fl, inirel, &f, why, sizeof why);
     if (e) {
-        cmh_reflist_free(&r);
+        refini_free(&f);
         place_fail(j, CMH_E_LIBRARY,
                    "%s/FileLib/%s is damaged (%s); run cmhash verify, then "
                    "repair or remove it", l->path, inirel, why);
         return;
     }
-    x->ini_new = missing;
-    if (!cmh_reflist_add(&r, j->cid)) {
-        cmh_reflist_free(&r);
+    if (f.foreign && !j->p->allow_foreign) {
+        refini_free(&f);
+        place_fail(j, CMH_E_LIBRARY,
+                   "%s/FileLib/%s was written by Configuration Manager (not "
+                   "in cmhash's bytes); a snapshot writes to a "
+                   "ConfigMgr-written library only with --allow-foreign",
+                   l->path, inirel);
+        return;
+    }
+    x->ini_new = f.missing;
+    if (!f.foreign && !cmh_reflist_add(&f.r, j->cid)) {
+        refini_free(&f);
         place_fail(j, CMH_E_NOMEM, "out of memory");
         return;
     }
-    e = write_reflist_tmp(l, h4, &r, x->initmp);
-    cmh_reflist_free(&r);
+    e = write_refini_tmp(fl, h4, &f, j->cid, NULL, x->initmp);
+    refini_free(&f);
     if (e) {
         place_fail(j, cmh__status_for_write_errno(e),
                    "cannot write in %s/FileLib/%s: %s; %s", l->path, h4,
@@ -1074,6 +1202,7 @@ static void place_rename(size_t i, void *arg)
         return;
     cmh_place *x = &j->p->v[i];
     int fl = j->l->filelib_fd;
+    int il = x->xroot >= 0 ? j->l->xfd[x->xroot] : fl; /* the INI's root */
     char hex[CMH_HEX_SIZE], rel[CMH_FILELIB_REL_SIZE],
         sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE],
         initmp[64];
@@ -1095,7 +1224,7 @@ static void place_rename(size_t i, void *arg)
         x->sigtmp[0] = 0;
         cmh__crash_point("rename");
     }
-    if (renameat(fl, initmp, fl, inirel) != 0)
+    if (renameat(il, initmp, il, inirel) != 0)
         goto fail;
     x->initmp[0] = 0;
     cmh__crash_point("rename");
@@ -1176,30 +1305,41 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
     h4[4] = 0;
     if (tmp_out)
         tmp_out[0] = 0;
-    cmh_reflist r = {0};
-    bool missing;
+    /* the entry's root: the primary, else an extra root holding it (its
+     * INI is renamed there at once, not batched by the caller) */
+    int fl = l->filelib_fd;
+    struct stat sb;
+    if (l->nx && fstatat(fl, inirel, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+        for (size_t r = 0; r < l->nx; r++)
+            if (fstatat(l->xfd[r], inirel, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+                fl = l->xfd[r];
+                tmp_out = NULL;
+                break;
+            }
+    }
+    refini f;
     char why[256];
     int rc = 0;
-    if (read_reflist(l, inirel, &r, &missing, why, sizeof why) || missing) {
-        rc = missing ? 0 : -1;
+    if (read_refini(fl, inirel, &f, why, sizeof why) || f.missing) {
+        rc = f.missing ? 0 : -1;
         goto out;
     }
-    if (!cmh_reflist_remove(&r, cid))
+    if (!cmh_reflist_remove(&f.r, cid))
         goto out;
-    if (r.n == 0) {
+    if (f.r.n == 0) {
         /* INI first: a crash leaves an unreferenced file (ORPHAN_FILE,
          * removed by gc), never a reference to a missing file. */
-        unlinkat(l->filelib_fd, inirel, 0);
+        unlinkat(fl, inirel, 0);
         cmh__crash_point("unlink");
-        unlinkat(l->filelib_fd, sigrel, 0);
+        unlinkat(fl, sigrel, 0);
         cmh__crash_point("unlink");
-        unlinkat(l->filelib_fd, rel, 0);
+        unlinkat(fl, rel, 0);
         cmh__crash_point("unlink");
         rc = 1;
         goto out;
     }
     char tmp[48];
-    if (write_reflist_tmp(l, h4, &r, tmp)) {
+    if (write_refini_tmp(fl, h4, &f, NULL, cid, tmp)) {
         rc = -1;
         goto out;
     }
@@ -1209,13 +1349,13 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
     } else {
         char trel[64];
         snprintf(trel, sizeof trel, "%s/%s", h4, tmp);
-        if (renameat(l->filelib_fd, trel, l->filelib_fd, inirel) != 0) {
-            unlinkat(l->filelib_fd, trel, 0);
+        if (renameat(fl, trel, fl, inirel) != 0) {
+            unlinkat(fl, trel, 0);
             rc = -1;
         }
     }
 out:
-    cmh_reflist_free(&r);
+    refini_free(&f);
     return rc;
 }
 
@@ -1266,7 +1406,7 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
         snprintf(sfx, sizeof sfx, "-%s", cid);
         cmh_tmp_name(aside, sizeof aside, sfx);
         if (renameat(dl, cid, dl, aside) == 0)
-            cmh_os_remove_tree(dl, aside);
+            cmh_tree_remove(dl, aside);
     }
     if (renameat(dl, mirror_tmp, dl, cid) != 0) {
         int e = errno;
@@ -1279,7 +1419,7 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
     snprintf(ini, sizeof ini, "%s.INI", cid);
     if (renameat(dl, content_tmp, dl, ini) != 0) {
         int e = errno;
-        cmh_os_remove_tree(dl, cid);
+        cmh_tree_remove(dl, cid);
         return cmh__fail(ctx, cmh__status_for_write_errno(e),
                          "cannot rename in %s/DataLib: %s; %s", l->path,
                          strerror(e), cmh__write_hint(e));
@@ -1299,7 +1439,7 @@ void cmh_datalib_uninstall(cmh_library *l, const char *cid)
     snprintf(sfx, sizeof sfx, "-%s", cid);
     cmh_tmp_name(aside, sizeof aside, sfx);
     if (renameat(l->datalib_fd, cid, l->datalib_fd, aside) == 0)
-        cmh_os_remove_tree(l->datalib_fd, aside);
+        cmh_tree_remove(l->datalib_fd, aside);
 }
 
 /* ---- mirror hashes ---- */
@@ -1309,103 +1449,43 @@ typedef struct hash_vec {
     size_t n, cap;
 } hash_vec;
 
-typedef struct file_hash_parse {
-    char hash[CMH_HEX_SIZE];
-} file_hash_parse;
-
-static int file_hash_cb(void *payload, const char *section, const char *key,
-                        const char *value, int lineno)
+/* A file INI of the mirror: its hash joins the list. Any failure to read
+ * the mirror stops the collection: a hash missed here would leave a
+ * reference nobody drops once the mirror is deleted. (A file INI that reads
+ * but does not parse has no hash to drop; it is skipped, its reference is
+ * gc's work.) */
+static int collect_entry(void *arg, int dirfd, const char *nm,
+                         const struct stat *sb)
 {
-    (void)lineno;
-    file_hash_parse *p = payload;
-    if (!strcasecmp(section, "File") && !strcasecmp(key, "Hash") &&
-        cmh_is_hex64(value, NULL))
-        for (int i = 0; i < 65; i++)
-            p->hash[i] = (char)(value[i] >= 'a' && value[i] <= 'f'
-                                    ? value[i] - 32 : value[i]);
+    hash_vec *hv = arg;
+    size_t len = strlen(nm);
+    if (!S_ISREG(sb->st_mode) || len < 4 || strcasecmp(nm + len - 4, ".INI"))
+        return 0;
+    char *data, why[128];
+    size_t dlen;
+    int e = cmh_read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
+    if (e == EFBIG || e == EINVAL)
+        return 0; /* not a file INI cmhash could have written */
+    if (e)
+        return e;
+    cmh_fileini fi;
+    int r = cmh_fileini_parse(data, dlen, &fi, why, sizeof why);
+    free(data);
+    /* the hash is what the references follow: take it whenever it is
+     * valid, whatever else the INI lacks */
+    if (r == CMH_FILEINI_UNPARSABLE || !fi.have_hash)
+        return 0;
+    if (hv->n == hv->cap) {
+        size_t nc = hv->cap ? hv->cap * 2 : 256;
+        uint8_t *v = realloc(hv->v, nc * CMH_SHA256_LEN);
+        if (!v)
+            return ENOMEM;
+        hv->v = v;
+        hv->cap = nc;
+    }
+    memcpy(hv->v + hv->n * CMH_SHA256_LEN, fi.sha, CMH_SHA256_LEN);
+    hv->n++;
     return 0;
-}
-
-static int hex_nibble(char c)
-{
-    return c <= '9' ? c - '0' : c - 'A' + 10;
-}
-
-static int collect_mirror(int dirfd, hash_vec *hv, int depth)
-{
-    if (depth > 20000)
-        return ELOOP;
-    int dup_fd = dup(dirfd);
-    if (dup_fd < 0)
-        return errno;
-    DIR *d = fdopendir(dup_fd);
-    if (!d) {
-        close(dup_fd);
-        return errno;
-    }
-    rewinddir(d);
-    struct dirent *de;
-    int e = 0;
-    while ((de = readdir(d)) != NULL) {
-        const char *nm = de->d_name;
-        if (!strcmp(nm, ".") || !strcmp(nm, ".."))
-            continue;
-        /* Any failure to read the mirror stops the collection: a hash
-         * missed here would leave a reference nobody drops once the mirror
-         * is deleted. (A file INI that reads but does not parse has no hash
-         * to drop; it is skipped, its reference is gc's work.) */
-        struct stat sb;
-        if (fstatat(dirfd, nm, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-            e = errno;
-            break;
-        }
-        if (S_ISDIR(sb.st_mode)) {
-            int sub;
-            e = cmh_os_open_dir(dirfd, nm, &sub);
-            if (e)
-                break;
-            e = collect_mirror(sub, hv, depth + 1);
-            close(sub);
-            if (e)
-                break;
-            continue;
-        }
-        size_t len = strlen(nm);
-        if (!S_ISREG(sb.st_mode) || len < 4 ||
-            strcasecmp(nm + len - 4, ".INI"))
-            continue;
-        char *data, why[128];
-        size_t dlen;
-        e = cmh_read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
-        if (e == EFBIG || e == EINVAL) {
-            e = 0; /* not a file INI cmhash could have written */
-            continue;
-        }
-        if (e)
-            break;
-        file_hash_parse p = {{0}};
-        bool ok = cmh_ini_parse(data, dlen, file_hash_cb, &p, why, sizeof why);
-        free(data);
-        if (!ok || !p.hash[0])
-            continue;
-        if (hv->n == hv->cap) {
-            size_t nc = hv->cap ? hv->cap * 2 : 256;
-            uint8_t *v = realloc(hv->v, nc * CMH_SHA256_LEN);
-            if (!v) {
-                e = ENOMEM;
-                break;
-            }
-            hv->v = v;
-            hv->cap = nc;
-        }
-        uint8_t *o = hv->v + hv->n * CMH_SHA256_LEN;
-        for (int i = 0; i < 32; i++)
-            o[i] = (uint8_t)(hex_nibble(p.hash[2 * i]) << 4 |
-                             hex_nibble(p.hash[2 * i + 1]));
-        hv->n++;
-    }
-    closedir(d);
-    return e;
 }
 
 static int sha_cmp(const void *a, const void *b)
@@ -1419,12 +1499,10 @@ int cmh_mirror_hashes(cmh_library *l, const char *cid, uint8_t **out,
     hash_vec hv = {0};
     *out = NULL;
     *n = 0;
-    int fd;
-    int e = cmh_os_open_dir(l->datalib_fd, cid, &fd);
-    if (e)
-        return e;
-    e = collect_mirror(fd, &hv, 0);
-    close(fd);
+    static const cmh_mirror_cb cb = {NULL, NULL, collect_entry, true};
+    char *where = NULL;
+    int e = cmh_mirror_walk(l->datalib_fd, cid, &cb, &hv, &where);
+    free(where);
     if (e) {
         free(hv.v);
         return e;
@@ -1558,7 +1636,7 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
     if (do_fsync)
         (void)cmh_os_sync_fs(l->filelib_fd);
     cmh__crash_point("retire-end");
-    cmh_os_remove_tree(l->datalib_fd, dir);
+    cmh_tree_remove(l->datalib_fd, dir);
     return CMH_OK;
 }
 
@@ -1715,7 +1793,7 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
          * goes */
         const char *tcid = strrchr(temps.v[i], '-') + 1;
         if (!strcmp(tcid, keep_cid) || cmh_reflist_has(&kept, tcid)) {
-            cmh_os_remove_tree(l->datalib_fd, temps.v[i]);
+            cmh_tree_remove(l->datalib_fd, temps.v[i]);
         } else if (st == CMH_OK) {
             char c[CMH_CID_SIZE];
             snprintf(c, sizeof c, "%s", tcid);

@@ -4,6 +4,7 @@
 #define CMHASH_LIBRARY_H
 
 #include "internal.h"
+#include "format/format.h"
 
 #define CMH_CID_SIZE 64
 /* "H4/HASH.SIG" + NUL */
@@ -24,6 +25,9 @@ typedef struct cmh_library {
     char *path;
     int root_fd, pkglib_fd, datalib_fd, filelib_fd;
     int state_fd;    /* <lib>/.cmhash, -1 = not opened (yet) */
+    int *xfd;        /* extra FileLib roots (spanned library) */
+    char **xpath;    /* ... as given, for messages */
+    size_t nx;
     int pkg_lock_fd; /* held package lock, -1 = none */
     int lib_lock_fd; /* open library lock file, -1 = none */
     int run_lock_fd; /* held run lock (.cmhash/run-<token>.lock), -1 */
@@ -44,6 +48,18 @@ void cmh_library_close(cmh_library *l);
  * crash they are a dead run's, and cmh_reclaim_dead_temps or gc delete
  * them (issue 11, item 11). cmh_library_lock takes it too. */
 cmh_status cmh_library_hold_run(cmh_ctx *ctx, cmh_library *l);
+/* contentlib.md section 11: CMH_E_LIBRARY with a one-line reason naming
+ * the first content INI without [cmhash], or the MS-RDC .SIG
+ * cmh_library_sig_rdc finds (a ConfigMgr-written library) -
+ * @p cmd ("snapshot", "gc --apply") refuses it without --allow-foreign. */
+cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
+                                      const char *cmd);
+/* The up-front look at a library's signatures (contentlib.md 8, 11): the
+ * first .SIG found (primary root, then the extra ones; at most 16 <H4>
+ * folders each) starts with the MS-RDC header - the library's .SIG files
+ * are Configuration Manager's. 1 (its path into @p where, may be NULL)
+ * or 0 (librsync, or no .SIG at all). Reads one 24-byte header. */
+int cmh_library_sig_rdc(const cmh_library *l, char *where, size_t wlen);
 /* Package lock .cmhash/<P>.lock (created with .cmhash/ when missing). Without @p wait it fails with
  * CMH_E_BUSY only when a writer holds the lock: a reader's
  * probe (a shared lock held for an instant) is waited out (item 11.13). A
@@ -71,6 +87,12 @@ bool cmh_tmp_is_dead(cmh_library *l, const char *name);
 cmh_status cmh_reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
                                   uint64_t *removed);
 
+/* Find FileLib/<rel> (a regular file) on the primary root, else on the
+ * extra roots in order. Returns the root's FileLib fd (not to be closed),
+ * or -1 with errno ENOENT; @p sb may be NULL; @p where (may be NULL) gets
+ * the root's display ("<lib>/FileLib" or "<dir>/FileLib"). */
+int cmh_filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
+                     const char **where);
 /* "H4/HASH<suffix>" */
 void cmh_filelib_rel(char out[CMH_FILELIB_REL_SIZE],
                      const uint8_t sha[CMH_SHA256_LEN], const char *suffix);
@@ -119,12 +141,16 @@ typedef struct cmh_place {
     bool replace;             /* the present entry is damaged (its bytes
                                  differ from ours): ours replaces it */
     bool done;                /* renames carried out */
+    int xroot;                /* >= 0: the entry lives on extra FileLib
+                                 root l->xfd[xroot]; its INI is edited
+                                 there, nothing stored (section 10) */
 } cmh_place;
 
 typedef struct cmh_placement {
     cmh_place *v;
     size_t n, cap;
     uint64_t new_files, new_bytes;
+    bool allow_foreign; /* edit ConfigMgr-written reference INIs */
 } cmh_placement;
 
 void cmh_placement_init(cmh_placement *p);

@@ -109,21 +109,30 @@ static int files_cb(ls_run *r, const cmh_ls_package *p, const cmh_node *d,
     return 0;
 }
 
-/* One package. Returns CMH_OK also when the package is damaged (reported
- * through the callback with a problem). */
-static cmh_status one_package(ls_run *r, const char *pkgid,
-                              cmh_ls_result *res)
+/* One content of a package: @p content (of version @p version), or NULL
+ * for the package's current version. Returns CMH_OK also when it is
+ * damaged (reported through the callback with a problem). */
+static cmh_status one_content(ls_run *r, const char *pkgid,
+                              const char *content, uint32_t version,
+                              bool first, cmh_ls_result *res)
 {
     cmh_ctx *ctx = r->ctx;
     cmh_ls_package p;
     memset(&p, 0, sizeof p);
     p.pkgid = pkgid;
     cmh_pkg_info info;
+    memset(&info, 0, sizeof info);
     cmh_node *root = NULL;
     cmh_reflist kept = {0};
     stored_vec mine = {0};
     char problem[CMH_ERRMSG_SIZE] = "";
-    cmh_status st = cmh_pkglib_read(ctx, &r->lib, pkgid, &info);
+    cmh_status st = CMH_OK;
+    if (content) {
+        info.version = version;
+        snprintf(info.cid, sizeof info.cid, "%s", content);
+    } else {
+        st = cmh_pkglib_read(ctx, &r->lib, pkgid, &info);
+    }
     if (st == CMH_OK && !info.cid[0])
         st = cmh__fail(ctx, CMH_E_LIBRARY, "%s/PkgLib/%s.INI lists no "
                        "content", r->lib.path, pkgid);
@@ -182,11 +191,9 @@ static cmh_status one_package(ls_run *r, const char *pkgid,
         struct stat sb;
         cmh_filelib_rel(rel, mine.v[i].sha, "");
         /* the bytes FileLib really holds (0 if the entry is missing) */
-        mine.v[i].size = fstatat(r->lib.filelib_fd, rel, &sb,
-                                 AT_SYMLINK_NOFOLLOW) == 0 &&
-                                 S_ISREG(sb.st_mode)
+        mine.v[i].size = cmh_filelib_find(&r->lib, rel, &sb, NULL) >= 0
                              ? (uint64_t)sb.st_size
-                             : 0;
+                             : 0; /* on every root of a spanned library */
         p.stored_bytes += mine.v[i].size;
         if (!stored_push(&r->all, mine.v[i].sha, mine.v[i].size)) {
             st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
@@ -198,7 +205,8 @@ static cmh_status one_package(ls_run *r, const char *pkgid,
     res->files += c.files + kept_files;
     res->bytes += c.bytes + kept_bytes;
 report:
-    res->packages++;
+    if (first)
+        res->packages++;
     if (r->o->package && r->o->package(&p, r->o->payload)) {
         st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
         goto out;
@@ -214,6 +222,29 @@ out:
     free(mine.v);
     cmh_reflist_free(&kept);
     cmh_node_free(root);
+    return st;
+}
+
+/* One package: one row per content of an application or update package
+ * (one per deployment type), else its current version. */
+static cmh_status one_package(ls_run *r, const char *pkgid,
+                              cmh_ls_result *res)
+{
+    cmh_pkgini pi;
+    char why[256];
+    size_t other = 0;
+    int e = cmh_pkgini_read(r->lib.pkglib_fd, pkgid, &pi, why, sizeof why);
+    for (size_t i = 0; !e && i < pi.nids; i++)
+        if (cmh_content_id_parse(pi.ids[i], NULL, NULL) !=
+            CMH_CONTENT_PACKAGE)
+            other++;
+    cmh_status st = CMH_OK;
+    if (e || pi.nbad || !other || other != pi.nids)
+        st = one_content(r, pkgid, NULL, 0, true, res);
+    else
+        for (size_t i = 0; i < pi.nids && !st; i++)
+            st = one_content(r, pkgid, pi.ids[i], pi.version, i == 0, res);
+    cmh_pkgini_free(&pi);
     return st;
 }
 

@@ -176,15 +176,10 @@ static bool same_hash(snap *s, cmh_worker *w, const char *rel,
 static int write_mirror_ini(snap *s, cmh_worker *w, const cmh_node *n,
                             const char *rel)
 {
-    char hex[CMH_HEX_SIZE];
-    cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
     cmh_buf *b = &w->scratch;
     cmh_buf_reset(b);
-    cmh_buf_addf(b,
-                 "[File]\r\nAttributes=%08X\r\nSize=%llu\r\n"
-                 "TimeModified=%lld\r\nHash=%s\r\n",
-                 (unsigned)n->attrs, (unsigned long long)n->size,
-                 (long long)cmh_filetime_from_ns(n->mtime_ns), hex);
+    cmh_fileini_write(b, n->attrs, n->size, cmh_filetime_from_ns(n->mtime_ns),
+                      n->sha);
     if (b->oom)
         return ENOMEM;
     size_t rl = strlen(rel);
@@ -512,7 +507,7 @@ static void remove_temps(snap *s)
         s->mirror_fd = -1;
     }
     if (s->mirror_tmp[0]) {
-        cmh_os_remove_tree(s->lib.datalib_fd, s->mirror_tmp);
+        cmh_tree_remove(s->lib.datalib_fd, s->mirror_tmp);
         s->mirror_tmp[0] = 0;
     }
 }
@@ -742,17 +737,18 @@ static void content_ini(snap *s, cmh_buf *b, const char *hash,
         if (!*end)
             ns = (int64_t)v * 1000000000LL;
     }
-    cmh_buf_addf(b, "[Info]\r\nHash=%s\r\nHashAlgorithm=32780\r\n", hash);
-    cmh_buf_addf(b,
-                 "[cmhash]\r\nSignatureHash=%s\r\nFiles=%llu\r\n"
-                 "Folders=%llu\r\nBytes=%llu\r\nSource=",
-                 sighash, (unsigned long long)s->walk.nfiles,
-                 (unsigned long long)s->walk.ndirs,
-                 (unsigned long long)s->walk.total_bytes);
-    cmh_percent_encode(b, s->o->source_display ? s->o->source_display
-                                               : s->o->source);
-    cmh_buf_addf(b, "\r\nCreated=%lld\r\n",
-                 (long long)cmh_filetime_from_ns(ns));
+    cmh_contentini_facts f;
+    memset(&f, 0, sizeof f);
+    (void)cmh_hex64_decode(hash, f.hash);
+    (void)cmh_hex64_decode(sighash, f.sighash);
+    f.files = s->walk.nfiles;
+    f.folders = s->walk.ndirs;
+    f.bytes = s->walk.total_bytes;
+    if (s->o->flags & CMH_SNAPSHOT_RECORD_SOURCE)
+        f.source = s->o->source_display ? s->o->source_display
+                                        : s->o->source;
+    f.created = cmh_filetime_from_ns(ns);
+    cmh_contentini_write(b, &f);
 }
 
 static int node_sha_cmp(const void *a, const void *b)
@@ -791,36 +787,19 @@ static cmh_status cancel_fail(snap *s)
 }
 
 /* Count the file INIs of a mirror (names only, no file read), stopping
- * once the count passes @p stop. */
+ * once the count passes @p stop (the format model's one mirror walk). */
 typedef struct mirror_count {
-    int fd;
     uint64_t n, stop;
-    int depth;
 } mirror_count;
 
-static int mirror_count_cb(const char *name, unsigned char type, void *arg)
+static int mirror_count_entry(void *arg, int dirfd, const char *name,
+                              const struct stat *sb)
 {
+    (void)dirfd;
+    (void)name;
+    (void)sb;
     mirror_count *m = arg;
-    if (m->n > m->stop)
-        return 1;
-    struct stat sb;
-    if (type == DT_UNKNOWN)
-        type = fstatat(m->fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-                       S_ISDIR(sb.st_mode)
-                   ? DT_DIR
-                   : DT_REG;
-    if (type != DT_DIR) {
-        m->n++;
-        return 0;
-    }
-    int sub;
-    if (m->depth >= 256 || cmh_os_open_dir(m->fd, name, &sub) != 0)
-        return 0;
-    mirror_count inner = {sub, m->n, m->stop, m->depth + 1};
-    (void)cmh_os_list_dir(sub, false, mirror_count_cb, &inner);
-    close(sub);
-    m->n = inner.n;
-    return m->n > m->stop;
+    return ++m->n > m->stop;
 }
 
 /* An unmounted share is an empty folder, a half-mounted one a few files:
@@ -836,11 +815,12 @@ static cmh_status check_shrink(snap *s, const cmh_pkg_info *cur)
     if (!cur->version || (empty && (f & CMH_SNAPSHOT_ALLOW_EMPTY)) ||
         (!empty && (f & CMH_SNAPSHOT_ALLOW_SHRINK)))
         return CMH_OK;
-    mirror_count m = {-1, 0, empty ? 0 : now * 10, 0};
-    if (cmh_os_open_dir(s->lib.datalib_fd, cur->cid, &m.fd) != 0)
-        return CMH_OK; /* no mirror: verify's to report; no guard */
-    (void)cmh_os_list_dir(m.fd, false, mirror_count_cb, &m);
-    close(m.fd);
+    static const cmh_mirror_cb cb = {NULL, NULL, mirror_count_entry, false};
+    mirror_count m = {0, empty ? 0 : now * 10};
+    char *where = NULL;
+    /* no mirror, or a damaged one: verify's to report; no guard */
+    (void)cmh_mirror_walk(s->lib.datalib_fd, cur->cid, &cb, &m, &where);
+    free(where);
     if (m.n <= m.stop)
         return CMH_OK;
     if (empty)
@@ -899,6 +879,10 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     if ((st = check_source_dir(ctx, o->source)) != CMH_OK)
         goto done;
     if ((st = cmh_library_open(ctx, &s.lib, o->lib, true)) != CMH_OK)
+        goto done;
+    pl.allow_foreign = o->flags & CMH_SNAPSHOT_ALLOW_FOREIGN;
+    if (!pl.allow_foreign &&
+        (st = cmh_library_refuse_foreign(ctx, &s.lib, "snapshot")) != CMH_OK)
         goto done;
     s.lib.no_wait = o->flags & CMH_SNAPSHOT_NO_WAIT; /* every lock (11.12) */
     /* a wait for another snapshot's lock is announced, not silent */

@@ -31,6 +31,9 @@ void cmh_ctx_free(cmh_ctx *ctx)
         return;
     EVP_MD_free(ctx->sha256);
     free(ctx->detail);
+    for (size_t i = 0; i < ctx->nfilelibs; i++)
+        free(ctx->filelibs[i]);
+    free(ctx->filelibs);
     free(ctx);
 }
 

@@ -25,7 +25,7 @@
 #include "library.h"
 #include "stream.h"
 #include "verify_io.h"
-#include "verify_sig.h"
+#include "format/format.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -54,14 +54,6 @@
  * attacker who can write the state file and compute SHA-256: keep the
  * state where only the verifying account can write. */
 #define STATE_MAGIC "cmhash-verify-state 2"
-/* Deeper mirrors are reported, not walked: every level holds a folder fd,
- * and real packages stay far below this. */
-#define MIRROR_MAX_DEPTH 256
-/* librsync magics (librsync.h; repeated so this file needs no librsync). */
-#define SIG_MD4 0x72730136u
-#define SIG_BLAKE2 0x72730137u
-#define SIG_RK_MD4 0x72730146u
-#define SIG_RK_BLAKE2 0x72730147u
 /* Buffer for .SIG reads (hashing, --deep comparison): the signature
  * generator hands its output over in chunks of at most 64 KiB
  * (SIG_OUT_SIZE in hash.c), so one read per chunk; also the unit of the
@@ -168,21 +160,6 @@ static bool is_upper_hex(const char *s, size_t n)
     return true;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return c - 'A' + 10;
-}
-
-static void hex_to_bin(const char *hex, uint8_t out[CMH_SHA256_LEN])
-{
-    for (int i = 0; i < CMH_SHA256_LEN; i++)
-        out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
-}
-
 static double wall_now(void)
 {
     struct timespec ts;
@@ -196,23 +173,6 @@ static double mtime_of(const struct stat *sb)
 }
 
 /* Decimal, digits only, fits in 64 bits. */
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    if (!*s || strlen(s) > 20)
-        return false;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        uint64_t d = (uint64_t)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
 static int sha_cmp(const void *a, const void *b)
 {
     return memcmp(a, b, CMH_SHA256_LEN);
@@ -264,6 +224,7 @@ typedef struct vcontent {
     /* Written by the one worker that checks the content, read by the
      * caller's thread after the pass. */
     bool ini_ok;          /* [Info] Hash read */
+    bool foreign;         /* content INI without [cmhash] (ConfigMgr's) */
     bool has_sighash;
     uint8_t hash[CMH_SHA256_LEN], sighash[CMH_SHA256_LEN];
     bool mirror_complete; /* every folder listed and file INI valid */
@@ -402,6 +363,16 @@ struct cmh_verify {
     pthread_mutex_t rate_mu;
     double rate_next;
     bool oom;
+    /* contentlib.md section 11: ConfigMgr-written library (a content INI
+     * without [cmhash] or an MS-RDC .SIG); then SIG_MISSING is info */
+    bool foreign_lib;
+    /* SIG_FOREIGN (always) and SIG_MISSING (foreign library) are one
+     * finding per run: the count and the first path */
+    uint64_t nsig_foreign, nsig_missing;
+    char *first_sig_foreign, *first_sig_missing;
+    bool info_override; /* the finding being emitted is info */
+    const uint8_t *emit_sha; /* the finding being emitted is about the
+                                FileLib entry of this hash (or NULL) */
 };
 
 /* ---- findings ---- */
@@ -486,7 +457,8 @@ static void emit(cmh_verify *v, cmh_verify_code code, const char *cid,
                  double age, const char *detail)
 {
     v->sum.findings[code]++;
-    switch (g_codes[code].sev) {
+    cmh_severity sev = v->info_override ? CMH_SEV_INFO : g_codes[code].sev;
+    switch (sev) {
     case CMH_SEV_ERROR: v->sum.errors++; break;
     case CMH_SEV_WARNING: v->sum.warnings++; break;
     case CMH_SEV_INFO: v->sum.infos++; break;
@@ -495,7 +467,7 @@ static void emit(cmh_verify *v, cmh_verify_code code, const char *cid,
         return;
     cmh_verify_finding f;
     f.code = code;
-    f.severity = g_codes[code].sev;
+    f.severity = sev;
     f.code_name = g_codes[code].name;
     f.content_id = cid ? cid : "";
     f.path = path ? path : "";
@@ -503,6 +475,10 @@ static void emit(cmh_verify *v, cmh_verify_code code, const char *cid,
     f.actual = actual ? actual : "";
     f.detail = detail ? detail : "";
     f.age_seconds = age;
+    char hash[CMH_HEX_SIZE] = "";
+    if (v->emit_sha)
+        cmh_hex_upper(v->emit_sha, CMH_SHA256_LEN, hash);
+    f.hash = hash;
     if (v->o.finding(&f, v->o.payload)) {
         v->canceled = true;
         atomic_store(&v->stop, true);
@@ -540,8 +516,13 @@ static vcontent *find_content(cmh_verify *v, const char *id)
     if (strlen(id) >= sizeof key.id)
         return NULL;
     memcpy(key.id, id, strlen(id) + 1);
-    return bsearch(&key, v->contents, v->ncontents, sizeof *v->contents,
-                   content_cmp);
+    vcontent *c = bsearch(&key, v->contents, v->ncontents,
+                          sizeof *v->contents, content_cmp);
+    /* a GUID in another case names the same content (section 2) */
+    for (size_t i = 0; !c && i < v->ncontents; i++)
+        if (cmh_cid_equal(v->contents[i].id, id))
+            c = &v->contents[i];
+    return c;
 }
 
 /* Append a content record; duplicates are merged by sort_contents. */
@@ -717,49 +698,64 @@ static void attribute_users(cmh_verify *v, const ventry *e,
     }
 }
 
-typedef struct listed_probe {
-    const char *id;
-    bool found;
-} listed_probe;
+/* PkgLib INIs read again after the listings (classify_contents): each
+ * package's INI is read and parsed once per pass, however many of its
+ * contents are looked up (issue 11.9: once per content was quadratic). */
+typedef struct pkg_reread {
+    char pkgid[CMH_PKGID_SIZE];
+    int err;         /* 0: ini valid; else why it is not */
+    cmh_pkgini ini;
+} pkg_reread;
 
-static int listed_cb(void *payload, const char *section, const char *key,
-                     const char *value, int lineno)
+typedef struct pkg_cache {
+    pkg_reread *v;
+    size_t n, cap;
+} pkg_cache;
+
+static void pkg_cache_free(pkg_cache *pc)
 {
-    listed_probe *p = payload;
-    (void)lineno;
-    if (!strcasecmp(section, "Packages")) {
-        if (!strcmp(key, p->id))
-            p->found = true;
-    } else if (!strcasecmp(section, "cmhash") && !strcasecmp(key, "Keep")) {
-        char buf[4096];
-        snprintf(buf, sizeof buf, "%s", value);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ", \t", &save); t;
-             t = strtok_r(NULL, ", \t", &save))
-            if (!strcmp(t, p->id))
-                p->found = true;
+    for (size_t i = 0; i < pc->n; i++)
+        cmh_pkgini_free(&pc->v[i].ini);
+    free(pc->v);
+    memset(pc, 0, sizeof *pc);
+}
+
+/* Contents are sorted by ID, so one package's contents are adjacent: the
+ * last entry is the one asked for almost always. */
+static pkg_reread *pkg_cache_get(cmh_verify *v, pkg_cache *pc,
+                                 const char *pkgid)
+{
+    for (size_t i = pc->n; i-- > 0;)
+        if (!strcmp(pc->v[i].pkgid, pkgid))
+            return &pc->v[i];
+    if (pc->n == pc->cap) {
+        size_t nc = pc->cap ? pc->cap * 2 : 8;
+        pkg_reread *nv = realloc(pc->v, nc * sizeof *nv);
+        if (!nv) {
+            v->oom = true;
+            return NULL;
+        }
+        pc->v = nv;
+        pc->cap = nc;
     }
-    return 0;
+    pkg_reread *r = &pc->v[pc->n++];
+    memset(r, 0, sizeof *r);
+    memcpy(r->pkgid, pkgid, CMH_PKGID_SIZE);
+    char why[64];
+    r->err = cmh_pkgini_read(v->lib.pkglib_fd, pkgid, &r->ini, why,
+                             sizeof why);
+    return r;
 }
 
 /* Does PkgLib/<pkgid>.INI list @p id now? Gone: no. Unreadable or
  * damaged: @p dflt (that is reported on its own). */
-static bool pkg_lists_now(cmh_verify *v, const char *pkgid, const char *id,
-                          bool dflt)
+static bool pkg_lists_now(cmh_verify *v, pkg_cache *pc, const char *pkgid,
+                          const char *id, bool dflt)
 {
-    char name[32];
-    snprintf(name, sizeof name, "%s.INI", pkgid);
-    char *data = NULL;
-    size_t len;
-    int e = cmh_read_small_file(v->lib.pkglib_fd, name, CMH_INI_MAX_FILE,
-                                &data, &len);
-    if (e)
-        return e == ENOENT ? false : dflt;
-    listed_probe p = {id, false};
-    char why[64];
-    bool ok = cmh_ini_parse(data, len, listed_cb, &p, why, sizeof why);
-    free(data);
-    return ok ? p.found : dflt;
+    pkg_reread *r = pkg_cache_get(v, pc, pkgid);
+    if (!r || r->err)
+        return r && r->err == ENOENT ? false : dflt;
+    return cmh_pkgini_lists(&r->ini, id);
 }
 
 /* The package's lock is held now: a snapshot that started after the probe. */
@@ -866,7 +862,9 @@ static void emit_entry(cmh_verify *v, ventry *e, cmh_verify_code code,
     va_end(ap);
     vcontent *c = first_user(v, e);
     attribute_users(v, e, code);
+    v->emit_sha = e->sha;
     emit(v, code, c ? c->id : "", path, expected, actual, -1, d ? d : "");
+    v->emit_sha = NULL;
     free(d);
 }
 
@@ -984,69 +982,17 @@ static void stray(cmh_verify *v, int dirfd, const char *name,
 
 /* ---- PkgLib ---- */
 
-typedef struct pkg_parse {
-    cmh_verify *v;
-    const char *pkgid;
-    const char *path;
-    bool have_packages;
-    bool selected;
-} pkg_parse;
-
-static int pkg_ini_cb(void *payload, const char *section, const char *key,
-                      const char *value, int lineno)
+/* List content @p id of package @p pkgid (from its PkgLib INI). */
+static void list_content(cmh_verify *v, const char *pkgid, const char *id,
+                         bool selected)
 {
-    pkg_parse *p = payload;
-    if (!strcasecmp(section, "cmhash") && !strcasecmp(key, "Keep")) {
-        /* versions snapshot --keep retains (docs/FORMAT.md): referenced
-         * like the current one, so verified in full and never orphans */
-        char buf[4096];
-        snprintf(buf, sizeof buf, "%s", value);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ", \t", &save); t;
-             t = strtok_r(NULL, ", \t", &save)) {
-            char pk[CMH_PKGID_SIZE];
-            if (cmh_content_id_parse(t, pk, NULL) != CMH_CONTENT_PACKAGE ||
-                strcmp(pk, p->pkgid)) {
-                emitf(p->v, CMH_VF_PKG_INI_BAD, "", p->path, p->pkgid, t, -1,
-                      "line %d: kept content '%s' is not a version of %s; "
-                      "ignored", lineno, t, p->pkgid);
-                continue;
-            }
-            vcontent *c = add_content(p->v, t);
-            if (c) {
-                c->listed = true;
-                c->selected = p->selected;
-                if (!c->pkgid[0])
-                    memcpy(c->pkgid, p->pkgid, CMH_PKGID_SIZE);
-            }
-        }
-        return 0;
-    }
-    if (strcasecmp(section, "Packages"))
-        return 0;
-    p->have_packages = true;
-    char pk[CMH_PKGID_SIZE];
-    cmh_content_kind k = cmh_content_id_parse(key, pk, NULL);
-    if (k == CMH_CONTENT_INVALID) {
-        emitf(p->v, CMH_VF_PKG_INI_BAD, "", p->path, "a content ID", key,
-              -1, "line %d: '%s' is not a content ID (PackageID.n, "
-              "Content_<guid>.n or a GUID); ignored", lineno, key);
-        return 0;
-    }
-    if (k == CMH_CONTENT_PACKAGE && strcmp(pk, p->pkgid)) {
-        emitf(p->v, CMH_VF_PKG_INI_BAD, "", p->path, p->pkgid, key, -1,
-              "line %d: content %s belongs to package %s, not %s; ignored",
-              lineno, key, pk, p->pkgid);
-        return 0;
-    }
-    vcontent *c = add_content(p->v, key);
+    vcontent *c = add_content(v, id);
     if (c) {
         c->listed = true;
-        c->selected = p->selected;
+        c->selected = selected;
         if (!c->pkgid[0])
-            memcpy(c->pkgid, p->pkgid, CMH_PKGID_SIZE);
+            memcpy(c->pkgid, pkgid, CMH_PKGID_SIZE);
     }
-    return 0;
 }
 
 /* Read PkgLib/<pkgid>.INI (file @p name); list its contents. */
@@ -1078,15 +1024,25 @@ static void read_package(cmh_verify *v, const char *name, const char *pkgid,
         goto out;
     }
     char why[256];
-    pkg_parse p = {v, pkgid, path, false, selected};
-    if (!cmh_ini_parse(data, len, pkg_ini_cb, &p, why, sizeof why)) {
+    cmh_pkgini pi;
+    if (!cmh_pkgini_parse(&pi, pkgid, data, len, why, sizeof why)) {
+        if (pi.oom)
+            v->oom = true;
         emitf(v, CMH_VF_PKG_INI_BAD, "", path, "", "", -1,
               "unparsable package INI: %s", why);
+        cmh_pkgini_free(&pi);
         goto out;
     }
-    if (!p.have_packages)
-        emitf(v, CMH_VF_PKG_INI_BAD, "", path, "[Packages]", "", -1,
-              "the package INI has no [Packages] section");
+    /* versions snapshot --keep retains (docs/FORMAT.md) are referenced
+     * like the current one, so verified in full and never orphans */
+    for (size_t i = 0; i < pi.nkeep; i++)
+        list_content(v, pkgid, pi.keep[i], selected);
+    for (size_t i = 0; i < pi.nids; i++)
+        list_content(v, pkgid, pi.ids[i], selected);
+    for (size_t i = 0; i < pi.nbad; i++)
+        emitf(v, CMH_VF_PKG_INI_BAD, "", path, "", pi.bad[i].key, -1, "%s",
+              pi.bad[i].why);
+    cmh_pkgini_free(&pi);
 out:
     free(data);
     free(path);
@@ -1326,7 +1282,7 @@ static void scan_h4(cmh_verify *v, int r, const char *h4, fnames *out)
                 out->cap = nc;
             }
             fname *f = &out->v[out->n++];
-            hex_to_bin(nm, f->sha);
+            (void)cmh_hex64_decode(nm, f->sha);
             f->kind = kind;
             f->root = r;
         } else {
@@ -1455,104 +1411,6 @@ static void vworker_free(void *st)
 }
 
 /* ---- content check (index pass, worker) ---- */
-
-typedef struct content_parse {
-    char hash[CMH_HEX_SIZE];
-    char sighash[CMH_HEX_SIZE];
-    bool have_hash, have_alg, have_sighash;
-    bool hash_lower, sighash_lower;
-    char alg[32];
-    char bad[256]; /* first problem */
-} content_parse;
-
-static int content_ini_cb(void *payload, const char *section,
-                          const char *key, const char *value, int lineno)
-{
-    content_parse *p = payload;
-    bool lower = false;
-    if (!strcasecmp(section, "Info") && !strcasecmp(key, "Hash")) {
-        if (!cmh_is_hex64(value, &lower)) {
-            if (!p->bad[0])
-                snprintf(p->bad, sizeof p->bad,
-                         "line %d: Hash is not 64 hex digits", lineno);
-            return 0;
-        }
-        memcpy(p->hash, value, CMH_HEX_SIZE);
-        p->have_hash = true;
-        p->hash_lower = lower;
-    } else if (!strcasecmp(section, "Info") &&
-               !strcasecmp(key, "HashAlgorithm")) {
-        snprintf(p->alg, sizeof p->alg, "%s", value);
-        p->have_alg = true;
-    } else if (!strcasecmp(section, "cmhash") &&
-               !strcasecmp(key, "SignatureHash")) {
-        if (!cmh_is_hex64(value, &lower)) {
-            if (!p->bad[0])
-                snprintf(p->bad, sizeof p->bad,
-                         "line %d: SignatureHash is not 64 hex digits",
-                         lineno);
-            return 0;
-        }
-        memcpy(p->sighash, value, CMH_HEX_SIZE);
-        p->have_sighash = true;
-        p->sighash_lower = lower;
-    }
-    return 0;
-}
-
-typedef struct file_parse {
-    bool in_file;
-    char hash[CMH_HEX_SIZE];
-    char size[32], attrs[32], mtime[32];
-    bool have_hash, have_size, have_attrs, have_mtime;
-    bool bad_len;
-} file_parse;
-
-static void take(char *dst, size_t dstsize, const char *src, bool *have,
-                 bool *bad)
-{
-    if (strlen(src) >= dstsize) {
-        *bad = true;
-        snprintf(dst, dstsize, "%.*s", (int)dstsize - 1, src);
-    } else {
-        memcpy(dst, src, strlen(src) + 1);
-    }
-    *have = true;
-}
-
-static int file_ini_cb(void *payload, const char *section, const char *key,
-                       const char *value, int lineno)
-{
-    (void)lineno;
-    file_parse *p = payload;
-    if (strcasecmp(section, "File"))
-        return 0;
-    if (!strcasecmp(key, "Hash"))
-        take(p->hash, sizeof p->hash, value, &p->have_hash, &p->bad_len);
-    else if (!strcasecmp(key, "Size"))
-        take(p->size, sizeof p->size, value, &p->have_size, &p->bad_len);
-    else if (!strcasecmp(key, "Attributes"))
-        take(p->attrs, sizeof p->attrs, value, &p->have_attrs, &p->bad_len);
-    else if (!strcasecmp(key, "TimeModified"))
-        take(p->mtime, sizeof p->mtime, value, &p->have_mtime, &p->bad_len);
-    return 0;
-}
-
-static bool is_hex8(const char *s, bool *lower)
-{
-    size_t n = strlen(s);
-    *lower = false;
-    if (n != 8)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c >= 'a' && c <= 'f')
-            *lower = true;
-        else if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
-}
 
 /* ---- signature-hash plan (see PLAN_*) ---- */
 
@@ -1715,6 +1573,9 @@ typedef struct mirror_walk {
     cmh_verify *v;
     vcontent *c;
     cmh_buf rel;  /* current folder, relative, with trailing '/' or "" */
+    cmh_node **dirs; /* folder being read is dirs[n - 1] */
+    size_t *rel_len; /* rel.len when dirs[i] was entered */
+    size_t n, cap;
 } mirror_walk;
 
 static char *mirror_path(mirror_walk *m, const char *name)
@@ -1766,60 +1627,31 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
                    e == EFBIG ? "larger than 4 MiB" : strerror(e));
         return;
     }
-    file_parse p;
-    memset(&p, 0, sizeof p);
+    cmh_fileini fi;
     char why[256];
-    bool ok = cmh_ini_parse(data, len, file_ini_cb, &p, why, sizeof why);
+    int r = cmh_fileini_parse(data, len, &fi, why, sizeof why);
     free(data);
-    if (!ok) {
+    if (r != CMH_FILEINI_OK) {
         c->mirror_complete = false;
-        vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, "", "",
-                   mirror_path(m, name), "unparsable file INI: %s", why);
-        return;
-    }
-    const char *missing = !p.have_hash     ? "Hash"
-                          : !p.have_size   ? "Size"
-                          : !p.have_attrs  ? "Attributes"
-                          : !p.have_mtime  ? "TimeModified"
-                                           : NULL;
-    bool lower_hash = false, lower_attr = false;
-    uint64_t size = 0, mt = 0;
-    const char *bad = NULL, *bad_val = "";
-    if (missing) {
-        bad = "missing key";
-    } else if (p.bad_len || !cmh_is_hex64(p.hash, &lower_hash)) {
-        bad = "Hash is not 64 hex digits";
-        bad_val = p.hash;
-    } else if (!parse_u64(p.size, &size)) {
-        bad = "Size is not a decimal number";
-        bad_val = p.size;
-    } else if (!is_hex8(p.attrs, &lower_attr)) {
-        bad = "Attributes is not 8 hex digits";
-        bad_val = p.attrs;
-    } else if (!parse_u64(p.mtime, &mt)) {
-        bad = "TimeModified is not a decimal FILETIME";
-        bad_val = p.mtime;
-    }
-    if (bad) {
-        c->mirror_complete = false;
-        if (missing)
-            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, missing, "",
-                       mirror_path(m, name),
-                       "file INI has no [File] %s", missing);
+        if (r == CMH_FILEINI_UNPARSABLE)
+            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, "", "",
+                       mirror_path(m, name), "unparsable file INI: %s", why);
+        else if (r == CMH_FILEINI_MISSING)
+            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, fi.missing, "",
+                       mirror_path(m, name), "file INI has no [File] %s",
+                       fi.missing);
         else
-            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, "", bad_val,
-                       mirror_path(m, name), "file INI: %s", bad);
+            vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, "", fi.bad_value,
+                       mirror_path(m, name), "file INI: %s", fi.bad);
         return;
     }
-    if (lower_hash || lower_attr)
+    if (fi.lower_hash || fi.lower_attrs)
         vfinds_add(&c->fnd, CMH_VF_INI_NONCANONICAL, -1, "", "",
                    mirror_path(m, name),
                    "lower-case hex in %s (accepted; writers use upper "
-                   "case)", lower_hash ? "Hash" : "Attributes");
-    for (int i = 0; i < 64; i++)
-        if (p.hash[i] >= 'a')
-            p.hash[i] = (char)(p.hash[i] - 32);
-    hex_to_bin(p.hash, f->sha);
+                   "case)", fi.lower_hash ? "Hash" : "Attributes");
+    uint64_t size = fi.size;
+    memcpy(f->sha, fi.sha, CMH_SHA256_LEN);
     memcpy(node->sha, f->sha, CMH_SHA256_LEN);
     node->size = f->size = size;
     f->ok = true;
@@ -1834,76 +1666,114 @@ no_name:
     c->fnd.oom = true;
 }
 
-static void walk_mirror(mirror_walk *m, int fd, cmh_node *dir, int depth)
+static int mw_enter(void *arg, const char *nm, int depth)
 {
+    (void)depth;
+    mirror_walk *m = arg;
     vcontent *c = m->c;
-    dlist dl;
-    int e = list_dir_at(fd, true, &dl);
-    if (e) {
-        c->mirror_complete = false;
-        vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
-                   mirror_path(m, ""), "cannot list the mirror folder: %s",
-                   strerror(e));
+    if (m->n == m->cap) {
+        size_t nc = m->cap * 2;
+        cmh_node **nd = realloc(m->dirs, nc * sizeof *nd);
+        if (nd)
+            m->dirs = nd;
+        size_t *nl = nd ? realloc(m->rel_len, nc * sizeof *nl) : NULL;
+        if (!nl) {
+            c->fnd.oom = true;
+            return 1;
+        }
+        m->rel_len = nl;
+        m->cap = nc;
+    }
+    cmh_node *sub = cmh_node_new(nm, strlen(nm), true);
+    if (!sub || !cmh_node_add(m->dirs[m->n - 1], sub)) {
+        cmh_node_free(sub);
+        c->fnd.oom = true;
+        return 1;
+    }
+    m->rel_len[m->n] = m->rel.len;
+    m->dirs[m->n++] = sub;
+    cmh_buf_adds(&m->rel, nm);
+    cmh_buf_adds(&m->rel, "/");
+    return 0;
+}
+
+static void mw_leave(void *arg)
+{
+    mirror_walk *m = arg;
+    size_t saved = m->rel_len[--m->n];
+    m->rel.len = saved;
+    if (m->rel.data)
+        m->rel.data[saved] = 0;
+}
+
+static int mw_entry(void *arg, int fd, const char *nm, const struct stat *sb)
+{
+    mirror_walk *m = arg;
+    vcontent *c = m->c;
+    size_t n = strlen(nm);
+    if (S_ISREG(sb->st_mode) && n > 4 && ends_ci(nm, ".INI")) {
+        check_file_ini(m, fd, nm, m->dirs[m->n - 1]);
+    } else if (has_prefix(nm, CMH_TMP_PREFIX) && m->v->any_busy) {
+        /* may belong to a running snapshot */
+    } else {
+        /* Not in the content hash: the mirror holds folders and file INIs
+         * only. */
+        double age = has_prefix(nm, CMH_TMP_PREFIX)
+                         ? wall_now() - mtime_of(sb)
+                         : -1;
+        vfinds_add(&c->fnd, CMH_VF_STRAY, age, "", "", mirror_path(m, nm),
+                   "%s",
+                   S_ISLNK(sb->st_mode) ? "symbolic link in a mirror (not "
+                                          "followed)"
+                   : S_ISREG(sb->st_mode) ? "file in a mirror that is not a "
+                                            "file INI"
+                                          : "special file in a mirror");
+    }
+    return c->fnd.oom;
+}
+
+/* Read the mirror DataLib/<id> into c->root (cmh_mirror_walk: one depth
+ * limit for every command, no descriptor per level). A folder that cannot
+ * be read ends the walk: the mirror is incomplete and not recomputed. */
+static void walk_mirror(mirror_walk *m)
+{
+    static const cmh_mirror_cb cb = {mw_enter, mw_leave, mw_entry, false};
+    vcontent *c = m->c;
+    m->cap = 64;
+    m->n = 1;
+    m->dirs = malloc(m->cap * sizeof *m->dirs);
+    m->rel_len = malloc(m->cap * sizeof *m->rel_len);
+    if (!m->dirs || !m->rel_len) {
+        c->fnd.oom = true;
         return;
     }
-    for (size_t i = 0; i < dl.n && !c->fnd.oom; i++) {
-        const char *nm = dl.v[i].name;
-        size_t n = strlen(nm);
-        struct stat sb;
-        unsigned char t = dent_type(fd, &dl.v[i], &sb);
-        if (t == DT_DIR) {
-            if (depth >= MIRROR_MAX_DEPTH) {
-                c->mirror_complete = false;
-                vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
-                           mirror_path(m, nm),
-                           "mirror deeper than %d folders; not checked",
-                           MIRROR_MAX_DEPTH);
-                continue;
-            }
-            cmh_node *sub = cmh_node_new(nm, n, true);
-            if (!sub || !cmh_node_add(dir, sub)) {
-                cmh_node_free(sub);
-                c->fnd.oom = true;
-                break;
-            }
-            int sfd;
-            e = cmh_os_open_dir_noatime(fd, nm, &sfd);
-            if (e) {
-                c->mirror_complete = false;
-                vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
-                           mirror_path(m, nm),
-                           "cannot open the mirror folder: %s", strerror(e));
-                continue;
-            }
-            size_t saved = m->rel.len;
-            cmh_buf_adds(&m->rel, nm);
-            cmh_buf_adds(&m->rel, "/");
-            walk_mirror(m, sfd, sub, depth + 1);
-            m->rel.len = saved;
-            if (m->rel.data)
-                m->rel.data[saved] = 0;
-            close(sfd);
-        } else if (t == DT_REG && n > 4 && ends_ci(nm, ".INI")) {
-            check_file_ini(m, fd, nm, dir);
-        } else if (has_prefix(nm, CMH_TMP_PREFIX) && m->v->any_busy) {
-            /* may belong to a running snapshot */
-        } else {
-            /* Not in the content hash: the mirror holds folders and
-             * file INIs only. */
-            double age = -1;
-            if (has_prefix(nm, CMH_TMP_PREFIX) &&
-                fstatat(fd, nm, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-                age = wall_now() - mtime_of(&sb);
-            vfinds_add(&c->fnd, CMH_VF_STRAY, age, "", "",
-                       mirror_path(m, nm), "%s",
-                       t == DT_LNK ? "symbolic link in a mirror (not "
-                                     "followed)"
-                       : t == DT_REG ? "file in a mirror that is not a "
-                                       "file INI"
-                                     : "special file in a mirror");
-        }
+    m->dirs[0] = c->root;
+    m->rel_len[0] = 0;
+    char *where = NULL;
+    int e = cmh_mirror_walk(m->v->lib.datalib_fd, c->id, &cb, m, &where);
+    if (e && !c->fnd.oom && where && !where[0] &&
+        (e == ENOENT || e == ENOTDIR || e == ELOOP || e == EACCES)) {
+        /* the mirror folder itself could not be opened */
+        c->mirror_read = false;
+        vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
+                   xasprintf("DataLib/%s", c->id),
+                   "cannot open the mirror: %s", strerror(e));
+    } else if (e && !c->fnd.oom) {
+        c->mirror_complete = false;
+        if (where)
+            cmh_path_abbrev(where);
+        char *path = xasprintf("DataLib/%s%s%s", c->id,
+                               where && where[0] ? "/" : "",
+                               where ? where : "");
+        if (e == ELOOP)
+            vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "", path,
+                       "mirror deeper than %d folders; not checked",
+                       CMH_MIRROR_MAX_DEPTH);
+        else
+            vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "", path,
+                       "cannot read the mirror folder: %s", strerror(e));
     }
-    dlist_free(&dl);
+    free(where);
 }
 
 static void content_task(void *tk, void *state, void *arg)
@@ -1923,34 +1793,34 @@ static void content_task(void *tk, void *state, void *arg)
                                     CMH_INI_MAX_FILE, &data, &len);
         /* vfinds_add takes over the path it is given */
         char *path = xasprintf("DataLib/%s", name);
-        content_parse p;
-        memset(&p, 0, sizeof p);
+        cmh_contentini p;
         char why[256];
+        int r = e ? -1 : cmh_contentini_parse(data, len, &p, why, sizeof why);
         if (e) {
             vfinds_add(&c->fnd, e == EFBIG ? CMH_VF_CONTENT_INI_BAD
                                            : CMH_VF_FILE_UNREADABLE,
                        -1, "", "", path, "cannot read the content INI: %s",
                        e == EFBIG ? "larger than 4 MiB" : strerror(e));
-        } else if (!cmh_ini_parse(data, len, content_ini_cb, &p, why,
-                                  sizeof why)) {
+        } else if (r == CMH_CONTENTINI_UNPARSABLE) {
             vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "", "", path,
                        "unparsable content INI: %s", why);
-        } else if (p.bad[0]) {
+        } else if (r == CMH_CONTENTINI_BAD) {
             vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "", "", path,
-                       "content INI: %s", p.bad);
-        } else if (!p.have_hash) {
+                       "content INI: %s", why);
+        } else if (r == CMH_CONTENTINI_NO_HASH) {
             vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "Hash", "",
                        path, "content INI has no [Info] Hash");
-        } else if (p.have_alg && strcmp(p.alg, "32780")) {
+        } else if (r == CMH_CONTENTINI_BAD_ALG) {
             vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "32780", p.alg,
                        path, "unknown HashAlgorithm (32780 = SHA-256 is "
                        "the only one)");
         } else {
             c->ini_ok = true;
-            hex_to_bin(p.hash, c->hash);
+            c->foreign = !p.has_cmhash;
+            memcpy(c->hash, p.hash, CMH_SHA256_LEN);
             if (p.have_sighash) {
                 c->has_sighash = true;
-                hex_to_bin(p.sighash, c->sighash);
+                memcpy(c->sighash, p.sighash, CMH_SHA256_LEN);
             }
             if (p.hash_lower || p.sighash_lower)
                 vfinds_add(&c->fnd, CMH_VF_INI_NONCANONICAL, -1, "", "",
@@ -1964,28 +1834,22 @@ static void content_task(void *tk, void *state, void *arg)
         free(data);
     }
     if (c->has_dir) {
-        int fd;
         c->root = cmh_node_new("", 0, true);
         if (!c->root) {
             c->fnd.oom = true;
             goto out;
         }
-        int e = cmh_os_open_dir_noatime(v->lib.datalib_fd, c->id, &fd);
-        if (e) {
-            vfinds_add(&c->fnd, CMH_VF_FILE_UNREADABLE, -1, "", "",
-                       xasprintf("DataLib/%s", c->id),
-                       "cannot open the mirror: %s", strerror(e));
-            goto out;
-        }
         mirror_walk m;
+        memset(&m, 0, sizeof m);
         m.v = v;
         m.c = c;
         cmh_buf_init(&m.rel);
         c->mirror_complete = true;
         c->mirror_read = true;
-        walk_mirror(&m, fd, c->root, 0);
+        walk_mirror(&m);
         cmh_buf_free(&m.rel);
-        close(fd);
+        free(m.dirs);
+        free(m.rel_len);
         if (m.rel.oom)
             c->fnd.oom = true;
         /* Out of memory part-way: the tree and the file table may be
@@ -2041,18 +1905,6 @@ out:
 }
 
 /* ---- FileLib entry (index pass, worker) ---- */
-
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static bool sig_magic_known(uint32_t m)
-{
-    return m == SIG_MD4 || m == SIG_BLAKE2 || m == SIG_RK_MD4 ||
-           m == SIG_RK_BLAKE2;
-}
 
 static void read_sig(cmh_verify *v, vworker *w, ventry *e)
 {
@@ -2125,27 +1977,6 @@ static void read_sig(cmh_verify *v, vworker *w, ventry *e)
     e->sig_hdr = h == CMH_SIGHDR_OK;
 }
 
-int cmh__sig_header_parse(const unsigned char *hdr, size_t got,
-                          uint32_t *magic, uint32_t *bl, uint32_t *sl)
-{
-    if (got >= 4 && !sig_magic_known(be32(hdr)))
-        return CMH_SIGHDR_FOREIGN;
-    if (got < 12)
-        return CMH_SIGHDR_SHORT;
-    *magic = be32(hdr);
-    *bl = be32(hdr + 4);
-    *sl = be32(hdr + 8);
-    return CMH_SIGHDR_OK;
-}
-
-bool cmh__sig_params_ok(uint32_t magic, uint32_t bl, uint32_t sl)
-{
-    uint32_t maxsl = (magic == SIG_MD4 || magic == SIG_RK_MD4) ? 16 : 32;
-    /* librsync reads the block length as an int: above INT32_MAX it
-     * calls the signature corrupt, so delta could not use it */
-    return bl != 0 && bl <= INT32_MAX && sl != 0 && sl <= maxsl;
-}
-
 /* Keep a parsed reference list as one block (an entry holds it for the
  * whole run; one allocation instead of one per ID plus an array). */
 static bool pack_refs(ventry *e, const cmh_reflist *r)
@@ -2215,17 +2046,6 @@ static void entry_task(void *tk, void *state, void *arg)
 
 /* ---- joining the two sides (caller's thread) ---- */
 
-uint64_t cmh__sig_expected_len(uint32_t bl, uint32_t sl, uint64_t size)
-{
-    if (!bl)
-        return 0;
-    uint64_t blocks = size / bl + (size % bl != 0);
-    uint64_t rec = 4 + (uint64_t)sl;
-    if (blocks > (UINT64_MAX - 12) / rec)
-        return UINT64_MAX;
-    return 12 + blocks * rec;
-}
-
 static void check_sig(cmh_verify *v, ventry *e)
 {
     char *path = entry_path(v, e, e->r_sig, ".SIG");
@@ -2234,9 +2054,16 @@ static void check_sig(cmh_verify *v, ventry *e)
         return;
     }
     if (e->r_sig < 0) {
-        if (e->r_data >= 0 && e->nuses)
+        if (e->r_data >= 0 && e->nuses && v->foreign_lib) {
+            /* legitimate on a ConfigMgr-written library: counted */
+            if (!v->nsig_missing++) {
+                v->first_sig_missing = path;
+                path = NULL;
+            }
+        } else if (e->r_data >= 0 && e->nuses) {
             emit_entry(v, e, CMH_VF_SIG_MISSING, path, "", "",
                        "no signature next to the FileLib file");
+        }
         goto out;
     }
     if (e->sig_err) {
@@ -2246,9 +2073,10 @@ static void check_sig(cmh_verify *v, ventry *e)
         goto out;
     }
     if (e->sig_foreign) {
-        emit_entry(v, e, CMH_VF_SIG_FOREIGN, path, "", "",
-                   "signature in a format cmhash does not read (e.g. "
-                   "Configuration Manager RDC); not checked");
+        if (!v->nsig_foreign++) {
+            v->first_sig_foreign = path;
+            path = NULL;
+        }
         goto out;
     }
     char act[32];
@@ -2296,6 +2124,34 @@ static void check_sig(cmh_verify *v, ventry *e)
     }
 out:
     free(path);
+}
+
+/* One SIG_FOREIGN and one SIG_MISSING (ConfigMgr-written library) finding
+ * for the whole run: a real distribution point has one per file. */
+static void emit_sig_summaries(cmh_verify *v)
+{
+    char n[32];
+    if (v->nsig_foreign) {
+        snprintf(n, sizeof n, "%llu", (unsigned long long)v->nsig_foreign);
+        emitf(v, CMH_VF_SIG_FOREIGN, "", v->first_sig_foreign, "", n, -1,
+              "%llu signature(s) in a format cmhash does not read (MS-RDC, "
+              "written by Configuration Manager); not checked; this is the "
+              "first",
+              (unsigned long long)v->nsig_foreign);
+    }
+    if (v->nsig_missing) {
+        snprintf(n, sizeof n, "%llu", (unsigned long long)v->nsig_missing);
+        v->info_override = true;
+        emitf(v, CMH_VF_SIG_MISSING, "", v->first_sig_missing, "", n, -1,
+              "%llu FileLib file(s) without a signature, legitimate on a "
+              "library Configuration Manager wrote; this is the first",
+              (unsigned long long)v->nsig_missing);
+        v->info_override = false;
+    }
+    free(v->first_sig_foreign);
+    free(v->first_sig_missing);
+    v->first_sig_foreign = v->first_sig_missing = NULL;
+    v->nsig_foreign = v->nsig_missing = 0;
 }
 
 /* Join one entry after the index pass: missing files, sizes, references,
@@ -2446,9 +2302,11 @@ static void join_entry(cmh_verify *v, ventry *e)
         char *sp = NULL;
         if (e->r_data < 0 && e->r_ini < 0)
             p = sp = entry_path(v, e, e->r_sig, ".SIG");
+        v->emit_sha = e->sha;
         emitf(v, CMH_VF_ORPHAN_FILE, "", p ? p : "", "", "", -1,
               "FileLib entry that no content uses; cmhash gc --apply "
               "removes it");
+        v->emit_sha = NULL;
         free(sp);
     }
     if (used)
@@ -2479,8 +2337,9 @@ static void check_sighash(cmh_verify *v, vcontent *c)
         return;
     for (size_t i = 0; i < c->nfiles; i++) {
         ventry *e = c->files[i].entry;
-        if (!e || !e->sig_hashed || e->sig_bad)
-            return; /* missing or broken .SIG: reported on its own */
+        if (!e || !e->sig_hashed || e->sig_bad || e->sig_foreign)
+            return; /* missing, broken or foreign .SIG: reported on its
+                       own (a foreign one is not cmhash's to hash) */
     }
     if (c->root)
         set_tree_sig(c->root, c);
@@ -2917,7 +2776,7 @@ static bool set_add(uint8_t **set, size_t *n, const char *hex)
     if (!s)
         return false;
     *set = s;
-    hex_to_bin(hex, s + *n * CMH_SHA256_LEN);
+    (void)cmh_hex64_decode(hex, s + *n * CMH_SHA256_LEN);
     (*n)++;
     return true;
 }
@@ -3013,7 +2872,7 @@ static cmh_status parse_state(cmh_verify *v, const char *text)
                              lineno);
         bool ok = true;
         if (kind == 0) {
-            hex_to_bin(hex, v->cursor);
+            (void)cmh_hex64_decode(hex, v->cursor);
             v->have_cursor = true;
         } else if (kind == 1) {
             ok = set_add(&v->prev_done, &v->nprev_done, hex);
@@ -3196,18 +3055,22 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
     if (!*layout_ok)
         return CMH_OK;
     /* nroots only once the array exists: free_run() walks it */
-    v->roots = calloc(1 + v->o.nfilelibs, sizeof *v->roots);
+    /* --filelib roots, then the context's (cmh_ctx_add_filelib) */
+    size_t nextra = v->o.nfilelibs + ctx->nfilelibs;
+    v->roots = calloc(1 + nextra, sizeof *v->roots);
     if (!v->roots)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    v->nroots = 1 + v->o.nfilelibs;
+    v->nroots = 1 + nextra;
     for (size_t i = 0; i < v->nroots; i++)
         v->roots[i].fd = -1;
     v->roots[0].display = cmh_strdup("FileLib");
     v->roots[0].fd = dup(v->lib.filelib_fd);
     if (!v->roots[0].display || v->roots[0].fd < 0)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < v->o.nfilelibs; i++) {
-        const char *p = v->o.filelibs[i];
+    for (size_t i = 0; i < nextra; i++) {
+        const char *p = i < v->o.nfilelibs
+                            ? v->o.filelibs[i]
+                            : ctx->filelibs[i - v->o.nfilelibs];
         vroot *r = &v->roots[i + 1];
         int top;
         e = cmh_os_open_dir_noatime(AT_FDCWD, p, &top);
@@ -3301,7 +3164,10 @@ static cmh_status select_ids(cmh_verify *v)
 /* PkgLib-level findings on contents: missing ones, orphans, busy. */
 static void classify_contents(cmh_verify *v)
 {
-    for (size_t i = 0; i < v->ncontents; i++) {
+    pkg_cache pc = {0};
+    for (size_t i = 0; i < v->ncontents && !v->canceled &&
+                       !atomic_load(&v->stop);
+         i++) {
         vcontent *c = &v->contents[i];
         if (c->pkgid[0] && pkg_busy(v, c->pkgid))
             c->busy = true;
@@ -3310,7 +3176,7 @@ static void classify_contents(cmh_verify *v)
         if (c->listed && (!c->has_ini || !c->has_dir) && c->pkgid[0]) {
             /* retired between the PkgLib and DataLib listings? */
             bool locked = pkg_locked_now(v, c->pkgid);
-            if (locked || !pkg_lists_now(v, c->pkgid, c->id, true)) {
+            if (locked || !pkg_lists_now(v, &pc, c->pkgid, c->id, true)) {
                 skip_changed(v, c, locked ? "is being retired"
                                           : "was retired");
                 continue;
@@ -3332,7 +3198,7 @@ static void classify_contents(cmh_verify *v)
             /* written by a snapshot that took the lock after the probe:
              * not listed yet, or listed after our PkgLib listing */
             bool locked = pkg_locked_now(v, c->pkgid);
-            if (locked || pkg_lists_now(v, c->pkgid, c->id, false)) {
+            if (locked || pkg_lists_now(v, &pc, c->pkgid, c->id, false)) {
                 skip_changed(v, c, locked ? "is being written"
                                           : "is new");
                 continue;
@@ -3347,6 +3213,7 @@ static void classify_contents(cmh_verify *v)
             free(path);
         }
     }
+    pkg_cache_free(&pc);
 }
 
 static void emit_content_findings(cmh_verify *v, vcontent *c)
@@ -3617,10 +3484,15 @@ cmh_status cmh_verify_run(cmh_verify *v)
             if (!f->entry ||
                 !entry_add_use(v, f->entry, (uint32_t)i, (uint32_t)k))
                 goto nomem;
-            if (c->has_sighash)
+            if (c->has_sighash && !(v->o.flags & CMH_VERIFY_INDEX_ONLY))
                 f->entry->want_sig_hash = true;
         }
     }
+    /* the up-front look at the library's signatures (sections 8, 11): a
+     * library whose .SIG files are MS-RDC is ConfigMgr-written before any
+     * entry is judged */
+    if (!v->foreign_lib)
+        v->foreign_lib = cmh_library_sig_rdc(&v->lib, NULL, 0);
     /* 2b. FileLib entries */
     atomic_store(&v->items_done, 0);
     v->items_total = v->nentries;
@@ -3643,14 +3515,21 @@ cmh_status cmh_verify_run(cmh_verify *v)
     cmh__pause_point("verify-entries");
     /* 3. join */
     v->retire_gen++; /* the entry reads are over */
+    for (size_t i = 0; i < v->ncontents && !v->foreign_lib; i++)
+        v->foreign_lib = v->contents[i].foreign;
+    for (size_t i = 0; i < v->nentries && !v->foreign_lib; i++)
+        v->foreign_lib = v->entries[i]->sig_foreign;
     for (size_t i = 0; i < v->nentries && !v->canceled; i++)
         join_entry(v, v->entries[i]);
+    emit_sig_summaries(v);
     for (size_t i = 0; i < v->ncontents && !v->canceled; i++)
         check_sighash(v, &v->contents[i]);
     if (v->oom)
         goto nomem;
     if (v->canceled)
         goto stopped;
+    if (v->o.flags & CMH_VERIFY_INDEX_ONLY)
+        goto stopped; /* no file data read */
     /* 4. hash pass, in digest order (the resume cursor relies on it),
      * each batch of PHYS_BATCH entries in physical order */
     atomic_store(&v->items_done, 0);

@@ -52,6 +52,8 @@ declare -A SKIP=(
   [admin_library_place]="expects the Linux spelling of absolute paths (/work/...); cmhash.exe prints the Windows one (Z:/work/...)"
   [admin_unc]="tests --unc-root, the Linux mapping of \\\\server\\share to a mount; cmhash.exe opens UNC paths directly"
   [snapshot_sigint_sweep]="20 snapshots of a 10,000-file tree take far longer under Wine than CI's budget allows (the Linux run covers the engine's cancellation; Wine turns SIGINT into the console Ctrl-C event win32.c handles)"
+  [configmgr_deep_mirror]="nests a mirror 20,000 folders deep: the Windows layer opens every folder by its full \\\\?\\ path, which passes 32,767 UTF-16 units near depth 16,000 and costs O(depth^2) under Wine (the Linux run covers the one depth limit and the descriptor walk)"
+  [configmgr_gc_index]="measures gc's reads with /proc/PID/io rchar (Linux I/O accounting of one process)"
   [json_grammar]="expects the Linux spelling of absolute paths (/work/...) in JSON; cmhash.exe gives the Windows one (Z:/work/...)"
 )
 tests=()

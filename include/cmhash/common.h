@@ -58,6 +58,15 @@ const char *cmh_ctx_last_error(const cmh_ctx *ctx);
  */
 const char *cmh_ctx_last_detail(const cmh_ctx *ctx);
 
+/**
+ * Add an extra FileLib root of a spanned library (contentlib.md section
+ * 10): @p dir is a drive's SCCMContentLib folder holding FileLib, or that
+ * FileLib folder. Every library opened with this context looks hashes up
+ * on the primary root first, then on these in the order added.
+ * @return CMH_OK or CMH_E_NOMEM.
+ */
+cmh_status cmh_ctx_add_filelib(cmh_ctx *ctx, const char *dir);
+
 /** A static, human-readable name for a status ("I/O error", ...). */
 const char *cmh_status_str(cmh_status st);
 

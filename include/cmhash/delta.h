@@ -48,6 +48,12 @@ typedef struct cmh_delta_result {
     uint64_t delta_bytes; /**< bytes of the delta files */
     uint64_t send_bytes;  /**< delta files + whole files: what is sent */
     double seconds;
+    /** Of the files sent whole: changed files whose old .SIG is MS-RDC
+     *  (Configuration Manager's signature, which librsync cannot use). */
+    uint64_t foreign_sigs;
+    /** The library's signatures are MS-RDC (the up-front look at its
+     *  .SIG files, contentlib.md 8 and 11). */
+    int library_sigs_foreign;
 } cmh_delta_result;
 
 /**

@@ -22,6 +22,8 @@ typedef struct cmh_dp_lib {
     int present;             /**< holds the targeted (highest) version */
     int valid;               /**< present and its files check out */
     const char *problem;     /**< NULL, or the first problem found */
+    int absent;              /**< the library has no PkgLib INI for the
+                                  package (a damaged one is not absent) */
 } cmh_dp_lib;
 
 #define CMH_DP_QUICK 0x1u /**< layout, sizes and references only: no file

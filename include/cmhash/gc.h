@@ -17,6 +17,9 @@ typedef enum cmh_gc_kind {
     CMH_GC_ORPHAN_CONTENT = 1, /**< DataLib content no PkgLib INI lists */
     CMH_GC_ORPHAN_FILE = 2,    /**< FileLib entry no content uses */
     CMH_GC_TEMP = 3,           /**< `.cmhash-tmp-*` older than min_age */
+    /** FileLib entry that only orphan contents use: removing them frees
+     *  it (their retirement deletes it in the same run) */
+    CMH_GC_CONTENT_FILE = 4,
 } cmh_gc_kind;
 
 /** One item, valid during the callback only. */
@@ -29,9 +32,20 @@ typedef struct cmh_gc_item {
     int removed;            /**< CMH_GC_APPLY: removed */
     /** CMH_GC_APPLY and not removed: why (busy, now referenced...). */
     const char *skipped;
+    /** What the item is on disk: "content" (DataLib INI and mirror),
+     *  "mirror" (a DataLib folder without its INI, or a temp mirror),
+     *  "filelib-entry" (data, .SIG and reference INI), "temp" (a temp
+     *  file) or "lock" (a lock file of a dead run). */
+    const char *what;
+    /** ORPHAN_FILE, CONTENT_FILE: the entry's hash (64 upper-case hex);
+     *  else "". CONTENT_FILE's content_id is the orphan content that
+     *  frees it. */
+    const char *hash;
 } cmh_gc_item;
 
 #define CMH_GC_APPLY 0x1u /**< delete; without it a dry run */
+/** --apply on a library Configuration Manager wrote (contentlib.md 11). */
+#define CMH_GC_ALLOW_FOREIGN 0x2u
 
 #define CMH_GC_OPTS_VERSION 1
 /** Options of cmh_gc; strings are borrowed for the call. */

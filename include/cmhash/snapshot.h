@@ -44,6 +44,11 @@ typedef int (*cmh_progress_cb)(const cmh_progress *p, void *payload);
 /** Write the version even when the number of files drops by more than
  *  90 % (default: CMH_E_SOURCE, a half-mounted share). */
 #define CMH_SNAPSHOT_ALLOW_SHRINK 0x40u
+/** Write `[cmhash] Source=` (off by default: libraries are often readable
+ *  by every domain user, source paths should not leak through them). */
+#define CMH_SNAPSHOT_RECORD_SOURCE 0x80u
+/** Write to a library Configuration Manager wrote (contentlib.md 11). */
+#define CMH_SNAPSHOT_ALLOW_FOREIGN 0x100u
 
 /** 2 added `keep`; version 1 structs are still accepted (keep = 0). */
 #define CMH_SNAPSHOT_OPTS_VERSION 2

@@ -100,6 +100,9 @@ typedef struct cmh_verify_finding {
     /** For `.cmhash-tmp-*` leftovers: seconds since last modified;
      *  otherwise -1. */
     double age_seconds;
+    /** A finding about one FileLib entry: its hash (64 upper-case hex
+     *  digits, the entry's name); otherwise "". */
+    const char *hash;
 } cmh_verify_finding;
 
 /** Findings callback: on the caller's thread. Return nonzero to stop (the
@@ -143,6 +146,9 @@ typedef int (*cmh_verify_content_cb)(const cmh_verify_content *c,
                                   for the calling thread and the workers
                                   (irreversible for the calling thread) */
 
+/** Index only: read the library's INIs, listings and .SIG headers, never
+ *  file data (no hash pass, no signature hashes) - what gc needs. */
+#define CMH_VERIFY_INDEX_ONLY 0x4u
 #define CMH_VERIFY_OPTS_VERSION 1
 /** Options of a verification. Initialise with CMH_VERIFY_OPTS_INIT. Every
  *  pointer is borrowed and must stay valid until cmh_verify_free(). */

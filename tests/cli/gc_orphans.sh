@@ -28,24 +28,27 @@ cp -a "$LIB" "$SCRATCH/lib-copy"
 
 expect_rc 0 "$CMHASH" gc --lib "$LIB"
 list=$(echo "$OUT" | grep '^would remove' | sed 's/  */ /g' | LC_ALL=C sort)
-[ "$(echo "$list" | wc -l)" = 3 ] || fail "dry run lists 3 items: $OUT"
-echo "$list" | grep -qx 'would remove orphan-content DataLib/MSC00002.1 ([0-9]* bytes)' || fail "content: $list"
-echo "$list" | grep -qx "would remove orphan-file $O (33 bytes)" || fail "file: $list"
-echo "$list" | grep -qx 'would remove temporary FileLib/.cmhash-tmp-1-1 (8 bytes)' || fail "temp: $list"
+# (and the FileLib entry only MSC00002.1 uses, which its removal frees)
+B=$(fl 'only b!')
+[ "$(echo "$list" | wc -l)" = 4 ] || fail "dry run lists 4 items: $OUT"
+echo "$list" | grep -qx 'would remove orphan-content DataLib/MSC00002.1 (content, [0-9]* bytes)' || fail "content: $list"
+echo "$list" | grep -qx "would remove content-file $B (filelib-entry, [0-9]* bytes, freed with MSC00002.1)" || fail "content's file: $list"
+echo "$list" | grep -qx "would remove orphan-file $O (filelib-entry, 33 bytes)" || fail "file: $list"
+echo "$list" | grep -qx 'would remove temporary FileLib/.cmhash-tmp-1-1 (temp, 8 bytes)' || fail "temp: $list"
 echo "$OUT" | grep -q 'young' && fail "young temporary listed"
-echo "$OUT" | grep -q '^3 items, [0-9]* bytes would be freed (dry run' || fail "summary: $OUT"
+echo "$OUT" | grep -q '^4 items, [0-9]* bytes would be freed (dry run' || fail "summary: $OUT"
 diff -r "$LIB" "$SCRATCH/lib-copy" >/dev/null || fail "dry run changed the library"
 expect_rc 0 "$CMHASH" gc --lib "$LIB" --json --min-age 0
 echo "$OUT" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 kinds = sorted(i["kind"] for i in d["list"])
-assert kinds == ["orphan-content", "orphan-file", "temporary", "temporary"], kinds
+assert kinds == ["content-file", "orphan-content", "orphan-file", "temporary", "temporary"], kinds
 assert not d["apply"] and d["removed"] == 0 and d["bytes"] == sum(i["bytes"] for i in d["list"]), d
 ' || fail "json: $OUT"
 
 expect_rc 0 "$CMHASH" gc --lib "$LIB" --apply
-[ "$(echo "$OUT" | grep -c '^removed ')" = 3 ] || fail "apply: $OUT"
+[ "$(echo "$OUT" | grep -c '^removed ')" = 4 ] || fail "apply: $OUT"
 [ ! -e "$LIB/DataLib/MSC00002.1" ] && [ ! -e "$LIB/$O" ] && [ ! -e "$LIB/FileLib/.cmhash-tmp-1-1" ] ||
     fail "not removed"
 [ ! -e "$LIB/$(fl 'only b!')" ] || fail "MSC00002's own file left"

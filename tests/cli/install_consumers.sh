@@ -75,7 +75,7 @@ fi
 out=$(bash -c '
     . "$1"
     COMP_WORDS=(cmhash ex); COMP_CWORD=1; _cmhash; echo "${COMPREPLY[*]}"
-    COMP_WORDS=(cmhash extract --f); COMP_CWORD=2; _cmhash; echo "${COMPREPLY[*]}"
+    COMP_WORDS=(cmhash extract --fo); COMP_CWORD=2; _cmhash; echo "${COMPREPLY[*]}"
 ' _ "$P/share/bash-completion/completions/cmhash")
 [ "$out" = "$(printf 'extract\n--force')" ] && ok "bash completion" || fail "completion: $out"
 finish

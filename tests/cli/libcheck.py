@@ -37,7 +37,7 @@ CONTENT_INI = re.compile(
     rb"\[Info\]\r\nHash=([0-9A-F]{64})\r\nHashAlgorithm=32780\r\n"
     rb"\[cmhash\]\r\nSignatureHash=([0-9A-F]{64})\r\nFiles=(0|[1-9][0-9]*)\r\n"
     rb"Folders=(0|[1-9][0-9]*)\r\nBytes=(0|[1-9][0-9]*)\r\n"
-    rb"Source=([^\r\n]*)\r\nCreated=([1-9][0-9]*)\r\n\Z")
+    rb"(?:Source=([^\r\n]*)\r\n)?Created=([1-9][0-9]*)\r\n\Z")
 FILE_INI = re.compile(
     rb"\[File\]\r\nAttributes=([0-9A-F]{8})\r\nSize=(0|[1-9][0-9]*)\r\n"
     rb"TimeModified=(0|[1-9][0-9]*)\r\nHash=([0-9A-F]{64})\r\n\Z")

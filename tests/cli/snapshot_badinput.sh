@@ -343,7 +343,8 @@ mkdir -p "$UNC/cm1/temp/sub"
 printf 'unc\n' >"$UNC/cm1/temp/sub/u.txt"
 bad 3 "UNC path without a mapping" '\\cm1\temp' MSC0000B -- '\\cm1\temp' \
     "is a UNC path with no local mapping" "--unc-root DIR" "CMHASH_UNC_ROOT"
-expect_rc 0 "$CMHASH" snapshot '\\cm1\temp' MSC0000B --lib "$LIB" --unc-root "$UNC" &&
+expect_rc 0 "$CMHASH" snapshot '\\cm1\temp' MSC0000B --lib "$LIB" --unc-root "$UNC" \
+    --record-source &&
     ok "UNC path with --unc-root"
 echo "$OUT" | grep -qxF 'Taking package snapshot for package MSC0000B from source \\cm1\temp' ||
     fail "UNC distmgr line: $OUT"

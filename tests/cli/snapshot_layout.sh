@@ -48,10 +48,14 @@ CREATED=133444736000000000   # SOURCE_DATE_EPOCH=1700000000 (lib.sh)
 
 # B first, then C at --version 10, then A: reference lists must come out
 # sorted by ordinal byte compare, not in the order the snapshots ran.
-expect_rc 0 "$CMHASH" snapshot "$B" MSC0000B --lib "$LIB" && ok "snapshot B"
+# A and B record their source (--record-source), C does not (the default:
+# no Source= line, libraries are widely readable)
+expect_rc 0 "$CMHASH" snapshot "$B" MSC0000B --lib "$LIB" --record-source &&
+    ok "snapshot B"
 expect_rc 0 "$CMHASH" snapshot "$C" msc0000c --lib "$LIB" --version 10 &&
     ok "snapshot C at version 10 (lower-case ID accepted)"
-expect_rc 0 "$CMHASH" snapshot "$A" MSC0000A --lib "$LIB" --threads 3 &&
+expect_rc 0 "$CMHASH" snapshot "$A" MSC0000A --lib "$LIB" --threads 3 \
+    --record-source &&
     ok "snapshot A"
 echo "$OUT" | grep -qx "Adding these contents to the package MSC0000A version 1." ||
     fail "distmgr line missing: $OUT"
@@ -110,7 +114,7 @@ HASH_C=F2FBBC64A433897A0ACE9DC9D31AC86CC7F2C17924925A9DD540D12C77ED993B
 SIGH_C=710799189F727DF3430823E2043D42074B8D4F18AC44F00E036E93CAD6CAC62C
 crlf DataLib/MSC0000C.10.INI "[Info]" "Hash=$HASH_C" "HashAlgorithm=32780" \
     "[cmhash]" "SignatureHash=$SIGH_C" "Files=1" "Folders=0" "Bytes=6" \
-    "Source=$C" "Created=$CREATED"
+    "Created=$CREATED"
 fileini DataLib/MSC0000C.10/c.txt.INI 00000020 6 $HELLO
 
 # FileLib: bytes, reference list (one line per content, sorted), .SIG

@@ -1,4 +1,4 @@
-/* Fuzz target: the .SIG checks verify makes (engine/verify_sig.h) on
+/* Fuzz target: the .SIG checks verify makes (engine/format/format.h) on
  * arbitrary signature bytes. Input: 8 bytes little-endian data-file size
  * (what the file INIs' Size= would say), then the .SIG bytes.
  * Asserts: the expected length never wraps (compared with 128-bit
@@ -13,7 +13,7 @@
 
 #include <librsync.h>
 
-#include "verify_sig.h"
+#include "format/format.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
