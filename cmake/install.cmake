@@ -11,6 +11,14 @@ install(TARGETS cmhash EXPORT cmhashTargets
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/cmhash
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
 
+# liburing (verify's io_uring reads) is a private dependency when found
+if(LIBURING_FOUND)
+  set(CMHASH_USES_LIBURING ON)
+  set(CMHASH_PC_URING " liburing")
+else()
+  set(CMHASH_USES_LIBURING OFF)
+  set(CMHASH_PC_URING "")
+endif()
 set(CMHASH_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/cmhash)
 install(EXPORT cmhashTargets NAMESPACE cmhash::
   DESTINATION ${CMHASH_CMAKE_DIR})

@@ -3,9 +3,11 @@
 #include "verify_io.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "os/os.h"
 
@@ -28,8 +30,14 @@ struct cmh_prefetch {
     void *arg;
     const _Atomic uint_fast64_t *done;
     const _Atomic bool *stop;
+    const _Atomic uint_fast64_t *bytes; /* hashed so far, or NULL */
     unsigned per;
     size_t window;
+    cmh_os_aread *aq; /* reads in flight, or NULL: posix_fadvise */
+    unsigned depth, active;
+    int aerr; /* why there is no aq */
+    uint64_t small; /* files up to this size: posix_fadvise (io_uring) */
+    bool uring; /* aq was opened (run_aread frees it when done) */
     _Atomic bool quit;
 };
 
@@ -39,9 +47,8 @@ static void nap(void)
     nanosleep(&ts, NULL);
 }
 
-static void *run(void *arg)
+static void run_fadvise(cmh_prefetch *p)
 {
-    cmh_prefetch *p = arg;
     /* bytes issued per item, in a ring: the window's byte count */
     uint64_t ring[PREFETCH_MAX];
     uint64_t inflight = 0;
@@ -76,41 +83,222 @@ static void *run(void *arg)
         }
         next++;
     }
+}
+
+/* ---- reads in flight through cmh_os_aread (io_uring) ----
+ *
+ * The same walk, but each file is read - into a scratch buffer, for the
+ * page cache it fills - in CHUNK pieces with up to `depth` reads in flight,
+ * and a large file is read whole within the byte window, not only its
+ * head: the device always has a queue. The first `active` files of the
+ * window (one per hashing thread: the files the threads are on) are read
+ * round-robin, so no thread waits on a file the prefetch reaches last. */
+#define AREAD_CHUNK (512u << 10)
+#define AREAD_DEPTH 32
+#define AREAD_DEPTH_MAX 256 /* CMHASH_IO_DEPTH=N sets it (A/B) */
+#define AREAD_ACTIVE_MAX 16
+/* Default scheme: posix_fadvise. io_uring measured no better on the bench
+ * machine (docs/BENCHMARKS.md, "Cold I/O schemes": cold tiny 1.13x,
+ * mixed 0.99-1.09x, large 0.97-1.29x the fadvise time, alternated) and
+ * costs a copy of every byte into the scratch buffer; CMHASH_IO=uring. */
+#define IO_DEFAULT_URING 0
+#define AREAD_SMALL 0 /* CMHASH_IO_SMALL=BYTES: see run_aread (A/B) */
+
+typedef struct afile {
+    int fd;           /* -1: slot free */
+    unsigned pending; /* reads in flight */
+    bool submitted;   /* no more reads will be queued */
+} afile;
+
+typedef struct acur {
+    unsigned slot; /* afile slot */
+    uint64_t off, size;
+} acur;
+
+static int afile_slot(afile *f, unsigned nf)
+{
+    for (unsigned i = 0; i < nf; i++)
+        if (f[i].fd < 0)
+            return (int)i;
+    return -1;
+}
+
+static void afile_done(afile *a)
+{
+    if (a->submitted && !a->pending && a->fd >= 0) {
+        close(a->fd);
+        a->fd = -1;
+    }
+}
+
+static void run_aread(cmh_prefetch *p)
+{
+    const unsigned depth = p->depth, nactive = p->active;
+    const unsigned nf = depth + nactive + 1;
+    afile *f = malloc(nf * sizeof *f);
+    acur cur[AREAD_ACTIVE_MAX];
+    unsigned ncur = 0, rr = 0;
+    if (!f)
+        return; /* no read-ahead; cmh_prefetch_stop closes the queue */
+    for (unsigned i = 0; i < nf; i++)
+        f[i] = (afile){-1, 0, false};
+    /* bytes of the order queued (or skipped: hashed already, or not
+     * there), against the bytes the threads hashed */
+    uint64_t issued = 0;
+    size_t next = 0;
+    for (;;) {
+        bool quit = atomic_load_explicit(&p->quit, memory_order_relaxed) ||
+                    atomic_load_explicit(p->stop, memory_order_relaxed);
+        uint64_t tags[64];
+        int res[64];
+        unsigned k = cmh_os_aread_reap(p->aq, tags, res, 64, 0);
+        for (unsigned i = 0; i < k; i++) {
+            afile *a = &f[tags[i]];
+            a->pending--;
+            afile_done(a);
+        }
+        if (quit)
+            break;
+        uint64_t done =
+            atomic_load_explicit(p->done, memory_order_relaxed) * p->per;
+        uint64_t bdone =
+            p->bytes ? atomic_load_explicit(p->bytes, memory_order_relaxed)
+                     : 0;
+        /* fill the active set from the order */
+        /* the files the threads are on always; more within the window */
+        while (ncur < nactive && next < p->n && next < done + p->window &&
+               (next < done + nactive || !p->bytes ||
+                issued < bdone + PREFETCH_BYTES)) {
+            int dirfd;
+            char rel[256];
+            uint64_t size;
+            p->item(p->arg, next, &dirfd, rel, sizeof rel, &size);
+            size_t i = next++;
+            if (i < done || dirfd < 0 || !size) {
+                issued += size;
+                continue;
+            }
+            if (size <= p->small) {
+                /* CMHASH_IO_SMALL: WILLNEED queues it, with no slot */
+                cmh_os_prefetch(dirfd, rel, size);
+                issued += size;
+                continue;
+            }
+            int s = afile_slot(f, nf);
+            int fd;
+            if (s < 0)
+                break; /* cannot happen: nf > reads in flight + active */
+            if (cmh_os_open_read(dirfd, rel, &fd))
+                continue; /* the hashing thread reports it */
+            f[s] = (afile){fd, 0, false};
+            cur[ncur++] = (acur){(unsigned)s, 0, size};
+        }
+        /* queue reads round-robin over the active files */
+        bool queued = false;
+        while (ncur && (!p->bytes || issued < bdone + PREFETCH_BYTES)) {
+            rr %= ncur;
+            acur *c = &cur[rr];
+            uint64_t left = c->size - c->off;
+            size_t len = left < AREAD_CHUNK ? (size_t)left : AREAD_CHUNK;
+            if (cmh_os_aread_submit(p->aq, f[c->slot].fd, c->off, len,
+                                    c->slot))
+                break; /* queue full */
+            f[c->slot].pending++;
+            c->off += len;
+            issued += len;
+            queued = true;
+            if (c->off >= c->size) {
+                f[c->slot].submitted = true;
+                cur[rr] = cur[--ncur];
+            } else {
+                rr++;
+            }
+        }
+        if (!ncur && next >= p->n)
+            break; /* everything queued: the last reads finish below */
+        if (!queued) {
+            /* wait for a read to finish, or for the threads to move */
+            k = cmh_os_aread_reap(p->aq, tags, res, 64, 200);
+            for (unsigned i = 0; i < k; i++) {
+                afile *a = &f[tags[i]];
+                a->pending--;
+                afile_done(a);
+            }
+            if (!k)
+                nap();
+        }
+    }
+    /* the kernel writes into the scratch buffer until each read is reaped:
+     * close the queue (it waits), then the files */
+    cmh_os_aread_close(p->aq);
+    p->aq = NULL;
+    for (unsigned i = 0; i < nf; i++)
+        if (f[i].fd >= 0)
+            close(f[i].fd);
+    free(f);
+}
+
+static void *run(void *arg)
+{
+    cmh_prefetch *p = arg;
+    if (p->aq)
+        run_aread(p);
+    else
+        run_fadvise(p);
     return NULL;
 }
 
-cmh_prefetch *cmh_prefetch_start(size_t n, cmh_prefetch_item item, void *arg,
-                                 const _Atomic uint_fast64_t *done,
-                                 const _Atomic bool *stop, double io_rate)
+static unsigned env_uint(const char *name, unsigned lo, unsigned hi,
+                         unsigned def)
 {
-    return cmh_prefetch_start2(n, 1, item, arg, done, stop, io_rate);
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return def;
+    long w = strtol(s, NULL, 10);
+    return w >= (long)lo && w <= (long)hi ? (unsigned)w : def;
 }
 
-cmh_prefetch *cmh_prefetch_start2(size_t n, unsigned per,
-                                  cmh_prefetch_item item, void *arg,
-                                  const _Atomic uint_fast64_t *done,
-                                  const _Atomic bool *stop, double io_rate)
+const char *cmh_prefetch_method(const cmh_prefetch *p)
+{
+    static _Thread_local char b[64];
+    if (p && !p->uring && p->aerr) {
+        snprintf(b, sizeof b, "fadvise (io_uring: %s)", strerror(p->aerr));
+        return b;
+    }
+    return !p ? "none" : p->uring ? "io_uring" : "fadvise";
+}
+
+cmh_prefetch *cmh_prefetch_run(const cmh_prefetch_opts *o)
 {
     const char *env = getenv("CMHASH_PREFETCH");
-    if ((env && strcmp(env, "0") == 0) || io_rate > 0 || n < 2)
+    if ((env && strcmp(env, "0") == 0) || o->io_rate > 0 || o->n < 2)
         return NULL;
     cmh_prefetch *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    p->n = n;
-    p->item = item;
-    p->arg = arg;
-    p->done = done;
-    p->stop = stop;
-    p->per = per ? per : 1;
-    p->window = PREFETCH_FILES;
-    if (env) {
-        long w = strtol(env, NULL, 10);
-        if (w > 1 && w <= PREFETCH_MAX)
-            p->window = (size_t)w;
-    }
+    p->n = o->n;
+    p->item = o->item;
+    p->arg = o->arg;
+    p->done = o->done;
+    p->bytes = o->bytes;
+    p->stop = o->stop;
+    p->per = o->per ? o->per : 1;
+    p->window = env_uint("CMHASH_PREFETCH", 2, PREFETCH_MAX, PREFETCH_FILES);
+    p->active = o->threads ? o->threads : 1;
+    if (p->active > AREAD_ACTIVE_MAX)
+        p->active = AREAD_ACTIVE_MAX;
+    p->depth = env_uint("CMHASH_IO_DEPTH", 1, AREAD_DEPTH_MAX, AREAD_DEPTH);
+    p->small = env_uint("CMHASH_IO_SMALL", 0, 1u << 30, AREAD_SMALL);
+    /* CMHASH_IO=uring or =fadvise picks the scheme (A/B, and the test
+     * that both give the same findings); unset, IO_DEFAULT_URING */
+    const char *io = getenv("CMHASH_IO");
+    bool uring = io && *io ? strcmp(io, "uring") == 0 : IO_DEFAULT_URING;
+    if (uring)
+        p->aerr = cmh_os_aread_open(p->depth, AREAD_CHUNK, &p->aq);
+    p->uring = p->aq != NULL;
     atomic_init(&p->quit, false);
     if (pthread_create(&p->tid, NULL, run, p) != 0) {
+        cmh_os_aread_close(p->aq);
         free(p);
         return NULL;
     }
@@ -123,5 +311,6 @@ void cmh_prefetch_stop(cmh_prefetch *p)
         return;
     atomic_store(&p->quit, true);
     pthread_join(p->tid, NULL);
+    cmh_os_aread_close(p->aq); /* NULL unless run_aread could not start */
     free(p);
 }

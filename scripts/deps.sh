@@ -6,7 +6,7 @@ set -euo pipefail
 # The last line: the anchor tools bench_short (in the default ctest set)
 # compares against; bench/setup.sh adds gnuplot for the full driver's charts.
 pkgs=(build-essential cmake pkg-config libssl-dev librsync-dev libinih-dev
-      libcmocka-dev rdiff python3 attr util-linux
+      libcmocka-dev liburing-dev rdiff python3 attr util-linux
       time hashdeep rhash b3sum openssl)
 pkgs+=("$@") # extra packages named by the caller (bench/setup.sh)
 missing=()

@@ -60,6 +60,33 @@ void cmh_os_advise_dontneed(int fd);
  * effort: 0 or an errno, and nothing else happens either way. Portable
  * fallback: do nothing and return 0. */
 int cmh_os_prefetch(int dirfd, const char *path, uint64_t len);
+/* Where the first byte of dirfd/path lies on its device (the first
+ * extent FIEMAP reports), so a pass over many files can read them in the
+ * order the disk holds them. ENOTSUP where the file system or platform
+ * does not tell (no FIEMAP, an empty or inline file, Windows): the caller
+ * keeps its own order. */
+int cmh_os_physical_offset(int dirfd, const char *path, uint64_t *out);
+/* Reads in flight that fill the OS cache (verify's cold hash pass): a
+ * queue of up to @p depth reads of at most @p maxlen bytes each, whose
+ * bytes land in one scratch buffer and are dropped - the point is the
+ * page cache they fill. io_uring through liburing on Linux when the build
+ * found liburing and the kernel allows it; else ENOSYS (Windows, a build
+ * without liburing) or the kernel's errno (an old kernel, a container's
+ * seccomp filter, kernel.io_uring_disabled), and the caller falls back. */
+typedef struct cmh_os_aread cmh_os_aread;
+int cmh_os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out);
+/* Queue and submit a read of @p len (<= maxlen) bytes at @p off of @p fd;
+ * @p tag comes back from cmh_os_aread_reap. EAGAIN when @p depth reads
+ * are in flight. @p fd must stay open until the read is reaped. */
+int cmh_os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
+                        uint64_t tag);
+/* Finished reads: up to @p max tags and results (bytes read, or -errno)
+ * into @p tags / @p res; when none is ready, waits up to @p wait_us
+ * microseconds for one (0: not at all). Returns how many were reaped. */
+unsigned cmh_os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
+                           unsigned max, unsigned wait_us);
+/* Waits for every read in flight, then frees. NULL is a no-op. */
+void cmh_os_aread_close(cmh_os_aread *q);
 /* Write all @p len bytes at offset @p off (not moving the file offset;
  * other threads may write other ranges of the same file at the same
  * time). Portable fallback: a loop of pwrite; Windows: WriteFile with an

@@ -17,6 +17,12 @@
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <sys/xattr.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#endif
+#ifdef CMHASH_HAVE_LIBURING
+#include <liburing.h>
 #endif
 
 static bool dot_or_dotdot(const char *n)
@@ -145,6 +151,142 @@ int cmh_os_prefetch(int dirfd, const char *path, uint64_t len)
     return 0;
 #endif
 }
+
+int cmh_os_physical_offset(int dirfd, const char *path, uint64_t *out)
+{
+#if defined(__linux__) && defined(FS_IOC_FIEMAP)
+    int fd;
+    int e = cmh_os_open_read(dirfd, path, &fd);
+    if (e)
+        return e;
+    union {
+        struct fiemap fm;
+        char b[sizeof(struct fiemap) + sizeof(struct fiemap_extent)];
+    } u;
+    memset(&u, 0, sizeof u);
+    u.fm.fm_start = 0;
+    u.fm.fm_length = FIEMAP_MAX_OFFSET;
+    u.fm.fm_extent_count = 1; /* the first extent is all the order needs */
+    e = ioctl(fd, FS_IOC_FIEMAP, &u.fm) < 0 ? errno : 0;
+    close(fd);
+    if (e)
+        return e == ENOTTY || e == EOPNOTSUPP ? ENOTSUP : e;
+    const struct fiemap_extent *x = &u.fm.fm_extents[0];
+    if (u.fm.fm_mapped_extents < 1 ||
+        (x->fe_flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DATA_INLINE |
+                        FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_DELALLOC)))
+        return ENOTSUP;
+    *out = x->fe_physical;
+    return 0;
+#else
+    (void)dirfd;
+    (void)path;
+    (void)out;
+    return ENOTSUP;
+#endif
+}
+
+#ifdef CMHASH_HAVE_LIBURING
+struct cmh_os_aread {
+    struct io_uring ring;
+    unsigned depth, inflight;
+    size_t maxlen;
+    void *scratch; /* every read's destination; its bytes are dropped */
+};
+
+int cmh_os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
+{
+    *out = NULL;
+    if (!depth || !maxlen)
+        return EINVAL;
+    cmh_os_aread *q = calloc(1, sizeof *q);
+    if (!q)
+        return ENOMEM;
+    q->scratch = malloc(maxlen);
+    if (!q->scratch) {
+        free(q);
+        return ENOMEM;
+    }
+    /* the probe: old kernels, seccomp filters (containers) and
+     * kernel.io_uring_disabled refuse it here */
+    int e = io_uring_queue_init(depth, &q->ring, 0);
+    if (e < 0) {
+        free(q->scratch);
+        free(q);
+        return -e;
+    }
+    q->depth = depth;
+    q->maxlen = maxlen;
+    *out = q;
+    return 0;
+}
+
+int cmh_os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
+                        uint64_t tag)
+{
+    if (q->inflight >= q->depth)
+        return EAGAIN;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+    if (!sqe)
+        return EAGAIN;
+    io_uring_prep_read(sqe, fd, q->scratch,
+                       (unsigned)(len < q->maxlen ? len : q->maxlen), off);
+    io_uring_sqe_set_data64(sqe, tag);
+    int n;
+    do
+        n = io_uring_submit(&q->ring);
+    while (n == -EINTR);
+    if (n < 0)
+        return -n;
+    q->inflight++;
+    return 0;
+}
+
+unsigned cmh_os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
+                           unsigned max, unsigned wait_us)
+{
+    unsigned k = 0;
+    struct io_uring_cqe *cqe;
+    while (k < max && q->inflight) {
+        int e = io_uring_peek_cqe(&q->ring, &cqe);
+        if (e == -EAGAIN && !k && wait_us) {
+            struct __kernel_timespec ts = {
+                .tv_sec = wait_us / 1000000,
+                .tv_nsec = (long long)(wait_us % 1000000) * 1000};
+            e = io_uring_wait_cqe_timeout(&q->ring, &cqe, &ts);
+            wait_us = 0; /* one wait per call */
+        }
+        if (e < 0)
+            break;
+        tags[k] = io_uring_cqe_get_data64(cqe);
+        res[k] = cqe->res;
+        io_uring_cqe_seen(&q->ring, cqe);
+        q->inflight--;
+        k++;
+    }
+    return k;
+}
+
+void cmh_os_aread_close(cmh_os_aread *q)
+{
+    if (!q)
+        return;
+    /* the kernel writes into scratch until each read is reaped */
+    while (q->inflight) {
+        struct io_uring_cqe *cqe;
+        int e = io_uring_wait_cqe(&q->ring, &cqe);
+        if (e == -EINTR)
+            continue;
+        if (e < 0)
+            break;
+        io_uring_cqe_seen(&q->ring, cqe);
+        q->inflight--;
+    }
+    io_uring_queue_exit(&q->ring);
+    free(q->scratch);
+    free(q);
+}
+#endif
 
 int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {

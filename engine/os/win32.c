@@ -1175,6 +1175,14 @@ int cmh_os_prefetch(int dirfd, const char *path, uint64_t len)
     return 0;
 }
 
+int cmh_os_physical_offset(int dirfd, const char *path, uint64_t *out)
+{
+    (void)dirfd; /* the portable fallback: the caller's own order */
+    (void)path;
+    (void)out;
+    return ENOTSUP;
+}
+
 int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
     const char *p = buf;
