@@ -40,6 +40,7 @@ static const char *kind_word(cmh_gc_kind k)
     case CMH_GC_ORPHAN_FILE: return "orphan-file";
     case CMH_GC_TEMP: return "temporary";
     case CMH_GC_CONTENT_FILE: return "content-file";
+    case CMH_GC_DUPLICATE: return "duplicate";
     }
     return "?";
 }
@@ -75,7 +76,8 @@ static int on_item(const cmh_gc_item *it, void *payload)
         fputc('}', s->mem);
         return 0;
     }
-    const char *verb = !s->apply ? "would remove"
+    const char *verb = !s->apply ? (it->skipped ? "would keep"
+                                                : "would remove")
                        : it->removed ? "removed" : "kept";
     /* a content's entries name the content that frees them */
     char by[CMH_GC_BY_SIZE] = "";
