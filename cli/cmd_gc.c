@@ -13,7 +13,10 @@ static const char gc_usage[] =
     "than --min-age; list them with sizes and the space they take, and\n"
     "what each is (content, mirror, filelib-entry, temp, lock). The FileLib\n"
     "entries only orphan contents use are listed with them (content-file):\n"
-    "removing the content frees them. Only --apply deletes, re-checking\n"
+    "removing the content frees them. A copy of an entry on a second\n"
+    "FileLib root (spanned library) is listed as a duplicate, and goes\n"
+    "only when it matches the copy in use (else: would keep, and why).\n"
+    "Only --apply deletes, re-checking\n"
     "each item under the package or library lock first. Nothing a PkgLib\n"
     "INI reaches (current or kept version) is ever listed or removed.\n"
     "\n"
@@ -40,6 +43,7 @@ static const char *kind_word(cmh_gc_kind k)
     case CMH_GC_ORPHAN_FILE: return "orphan-file";
     case CMH_GC_TEMP: return "temporary";
     case CMH_GC_CONTENT_FILE: return "content-file";
+    case CMH_GC_DUPLICATE: return "duplicate";
     }
     return "?";
 }
@@ -75,7 +79,8 @@ static int on_item(const cmh_gc_item *it, void *payload)
         fputc('}', s->mem);
         return 0;
     }
-    const char *verb = !s->apply ? "would remove"
+    const char *verb = !s->apply ? (it->skipped ? "would keep"
+                                                : "would remove")
                        : it->removed ? "removed" : "kept";
     /* a content's entries name the content that frees them */
     char by[CMH_GC_BY_SIZE] = "";

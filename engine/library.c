@@ -84,41 +84,95 @@ cmh_status cmh_ctx_add_filelib(cmh_ctx *ctx, const char *dir)
     return CMH_OK;
 }
 
-/* The extra FileLib roots of the context: a library root holding FileLib,
- * or the FileLib folder itself (4-hex-digit folder names never read
- * "FileLib"). */
-static cmh_status open_extra_roots(cmh_ctx *ctx, cmh_library *l)
+/* Open one extra FileLib root @p p: a library root holding FileLib, or
+ * the FileLib folder itself (4-hex-digit folder names never read
+ * "FileLib"). *disp gets "<p>/FileLib" or <p>. 0 or an errno. */
+static int open_one_root(const char *p, bool noatime, int *out, char **disp)
 {
-    if (!ctx->nfilelibs)
-        return CMH_OK;
-    l->xfd = malloc(ctx->nfilelibs * sizeof *l->xfd);
-    l->xpath = calloc(ctx->nfilelibs, sizeof *l->xpath);
-    if (!l->xfd || !l->xpath)
-        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < ctx->nfilelibs; i++) {
-        const char *p = ctx->filelibs[i];
-        int top, fd;
-        int e = cmh_os_open_dir(AT_FDCWD, p, &top);
-        if (e)
-            return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
-                                   "cannot open FileLib root %s (--filelib "
-                                   "or $CMHASH_FILELIB)", p);
-        bool sub = cmh_os_open_dir(top, "FileLib", &fd) == 0;
-        if (sub)
-            close(top);
-        else
-            fd = top;
-        size_t n = strlen(p);
-        while (n > 1 && p[n - 1] == '/')
-            n--;
-        char disp[4096];
-        snprintf(disp, sizeof disp, "%.*s%s", (int)n, p,
-                 sub ? "/FileLib" : "");
-        l->xfd[l->nx] = fd;
-        if (!(l->xpath[l->nx++] = cmh_strdup(disp)))
-            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    int (*od)(int, const char *, int *) =
+        noatime ? cmh_os_open_dir_noatime : cmh_os_open_dir;
+    int top, fd;
+    int e = od(AT_FDCWD, p, &top);
+    if (e)
+        return e;
+    bool sub = od(top, "FileLib", &fd) == 0;
+    if (sub)
+        close(top);
+    else
+        fd = top;
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/')
+        n--;
+    size_t len = n + 9;
+    if (!(*disp = malloc(len))) {
+        close(fd);
+        return ENOMEM;
     }
-    return CMH_OK;
+    snprintf(*disp, len, "%.*s%s", (int)n, p, sub ? "/FileLib" : "");
+    *out = fd;
+    return 0;
+}
+
+/* Is the folder open as @p fd the primary FileLib or an extra root
+ * already in @p l (same folder identity, st_dev/st_ino)? */
+static bool root_known(const cmh_library *l, int fd)
+{
+    struct stat a, b;
+    if (fstat(fd, &a) != 0)
+        return false;
+    for (size_t i = 0; i <= l->nx; i++) {
+        int o = i ? l->xfd[i - 1] : l->filelib_fd;
+        if (o >= 0 && fstat(o, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino)
+            return true;
+    }
+    return false;
+}
+
+cmh_status cmh_filelib_roots_open(cmh_ctx *ctx, cmh_library *l,
+                                  const char *const *paths, size_t npaths,
+                                  bool noatime)
+{
+    char **found = NULL;
+    size_t nfound = 0;
+    /* discovered roots are a convenience: none when the lookup fails */
+    if (cmh_os_filelib_drives(l->path, &found, &nfound) != 0) {
+        found = NULL;
+        nfound = 0;
+    }
+    cmh_status st = CMH_OK;
+    size_t total = npaths + nfound;
+    if (total) {
+        l->xfd = malloc(total * sizeof *l->xfd);
+        l->xpath = calloc(total, sizeof *l->xpath);
+        if (!l->xfd || !l->xpath)
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; st == CMH_OK && i < total; i++) {
+        const char *p = i < npaths ? paths[i] : found[i - npaths];
+        int fd;
+        char *disp;
+        int e = open_one_root(p, noatime, &fd, &disp);
+        if (e == ENOMEM)
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        else if (e && i < npaths)
+            st = cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
+                                 "cannot open FileLib root %s (--filelib "
+                                 "or $CMHASH_FILELIB)", p);
+        if (e)
+            continue; /* (a discovered root that vanished: skipped) */
+        if (root_known(l, fd)) { /* one folder under two names */
+            close(fd);
+            free(disp);
+            continue;
+        }
+        l->xfd[l->nx] = fd;
+        l->xpath[l->nx++] = disp;
+    }
+    for (size_t i = 0; i < nfound; i++)
+        free(found[i]);
+    free(found);
+    return st;
 }
 
 int cmh_filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
@@ -222,7 +276,8 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
             return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
                                    "cannot open %s/%s", path, lib_dirs[i]);
     }
-    return open_extra_roots(ctx, l);
+    return cmh_filelib_roots_open(ctx, l, (const char *const *)ctx->filelibs,
+                                  ctx->nfilelibs, false);
 }
 
 void cmh_library_close(cmh_library *l)

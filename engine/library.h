@@ -87,6 +87,19 @@ bool cmh_tmp_is_dead(cmh_library *l, const char *name);
 cmh_status cmh_reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
                                   uint64_t *removed);
 
+/* The extra FileLib roots of a spanned library (contentlib.md 10), into
+ * l->xfd/xpath/nx after l->filelib_fd is open: @p paths in order
+ * (--filelib, then $CMHASH_FILELIB), then the roots the system discovers
+ * (cmh_os_filelib_drives: on Windows X:\SCCMContentLib\FileLib on the
+ * other local fixed drives). Each path is a library root holding FileLib
+ * or the FileLib folder itself. A folder already open (the primary
+ * FileLib or an earlier root, same st_dev/st_ino) is skipped, so no entry
+ * is seen twice through two names of one folder. A path given that cannot
+ * be opened is an error; a discovered one is skipped. This order is the
+ * lookup order of every command and verify's rule for the used copy. */
+cmh_status cmh_filelib_roots_open(cmh_ctx *ctx, cmh_library *l,
+                                  const char *const *paths, size_t npaths,
+                                  bool noatime);
 /* Find FileLib/<rel> (a regular file) on the primary root, else on the
  * extra roots in order. Returns the root's FileLib fd (not to be closed),
  * or -1 with errno ENOENT; @p sb may be NULL; @p where (may be NULL) gets

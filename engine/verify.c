@@ -1330,28 +1330,45 @@ static void scan_filelib(cmh_verify *v)
     }
     if (fn.n > 1)
         qsort(fn.v, fn.n, sizeof *fn.v, fname_cmp);
-    ventry *cur = NULL;
-    for (size_t i = 0; i < fn.n && !v->oom; i++) {
-        fname *f = &fn.v[i];
-        if (!cur || memcmp(cur->sha, f->sha, CMH_SHA256_LEN)) {
-            cur = new_entry(v, f->sha);
-            if (!cur)
-                break;
-        }
-        int *slot = f->kind == 0 ? &cur->r_data
-                    : f->kind == 1 ? &cur->r_ini : &cur->r_sig;
-        if (*slot >= 0) {
-            static const char *const sfx[3] = {"", ".INI", ".SIG"};
+    /* One entry per hash. The copy used is the one every command uses
+     * (cmh_filelib_find, snapshot's placement): the data on the first
+     * root in lookup order (primary, --filelib, $CMHASH_FILELIB,
+     * discovered), and the reference INI and .SIG next to it, else the
+     * first root holding them. Any other copy is a STRAY duplicate
+     * (contentlib.md 10); the finding names the used copy. */
+    static const char *const sfx[3] = {"", ".INI", ".SIG"};
+    for (size_t i = 0, j; i < fn.n && !v->oom; i = j) {
+        for (j = i + 1; j < fn.n && !memcmp(fn.v[j].sha, fn.v[i].sha,
+                                            CMH_SHA256_LEN);
+             j++)
+            ;
+        ventry *cur = new_entry(v, fn.v[i].sha);
+        if (!cur)
+            break;
+        int *slots[3] = {&cur->r_data, &cur->r_ini, &cur->r_sig};
+        int home = fn.v[i].kind == 0 ? fn.v[i].root : -1; /* sorted */
+        for (size_t k = i; k < j; k++) /* the data's root first */
+            if (fn.v[k].root == home || *slots[fn.v[k].kind] < 0)
+                *slots[fn.v[k].kind] = fn.v[k].root;
+        for (size_t k = i; k < j; k++) {
+            const fname *f = &fn.v[k];
+            int used = *slots[f->kind];
+            if (f->root == used)
+                continue;
             char *path = entry_path(v, cur, f->root, sfx[f->kind]);
-            if (path)
-                emitf(v, CMH_VF_STRAY, "", path, "", "", -1,
-                      "duplicate: %s/%.4s/%s%s is used", 
-                      v->roots[*slot].display, EHEX(cur), EHEX(cur),
-                      sfx[f->kind]);
+            char *upath = entry_path(v, cur, used, sfx[f->kind]);
+            if (path && upath) {
+                v->emit_sha = cur->sha;
+                emitf(v, CMH_VF_STRAY, "", path, upath, "duplicate", -1,
+                      "duplicate of %s, the copy cmhash uses (on %s)", upath,
+                      v->roots[used].display);
+                v->emit_sha = NULL;
+            } else {
+                v->oom = true;
+            }
             free(path);
-            continue;
+            free(upath);
         }
-        *slot = f->root;
     }
     free(fn.v);
     sort_entries(v);
@@ -3055,43 +3072,33 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
     if (!*layout_ok)
         return CMH_OK;
     /* nroots only once the array exists: free_run() walks it */
-    /* --filelib roots, then the context's (cmh_ctx_add_filelib) */
-    size_t nextra = v->o.nfilelibs + ctx->nfilelibs;
+    /* --filelib roots, then the context's (cmh_ctx_add_filelib), then
+     * the discovered ones; one folder under two names is opened once
+     * (the lookup order of every command: cmh_filelib_roots_open) */
+    size_t ngiven = v->o.nfilelibs + ctx->nfilelibs;
+    const char **given = ngiven ? malloc(ngiven * sizeof *given) : NULL;
+    if (ngiven && !given)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < ngiven; i++)
+        given[i] = i < v->o.nfilelibs ? v->o.filelibs[i]
+                                      : ctx->filelibs[i - v->o.nfilelibs];
+    cmh_status st = cmh_filelib_roots_open(ctx, &v->lib, given, ngiven,
+                                           true);
+    free(given);
+    if (st != CMH_OK)
+        return st;
+    size_t nextra = v->lib.nx;
     v->roots = calloc(1 + nextra, sizeof *v->roots);
     if (!v->roots)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     v->nroots = 1 + nextra;
     for (size_t i = 0; i < v->nroots; i++)
         v->roots[i].fd = -1;
-    v->roots[0].display = cmh_strdup("FileLib");
-    v->roots[0].fd = dup(v->lib.filelib_fd);
-    if (!v->roots[0].display || v->roots[0].fd < 0)
-        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < nextra; i++) {
-        const char *p = i < v->o.nfilelibs
-                            ? v->o.filelibs[i]
-                            : ctx->filelibs[i - v->o.nfilelibs];
-        vroot *r = &v->roots[i + 1];
-        int top;
-        e = cmh_os_open_dir_noatime(AT_FDCWD, p, &top);
-        if (e)
-            return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
-                                   "cannot open FileLib root %s (--filelib)",
-                                   p);
-        /* A library root holding FileLib, or the FileLib folder itself
-         * (4-hex-digit folder names never read "FileLib"). */
-        if (cmh_os_open_dir_noatime(top, "FileLib", &r->fd) == 0) {
-            close(top);
-            r->display = xasprintf("%s/FileLib", p);
-        } else {
-            r->fd = top;
-            r->display = cmh_strdup(p);
-        }
-        if (!r->display)
+    for (size_t i = 0; i < v->nroots; i++) {
+        v->roots[i].display = cmh_strdup(i ? v->lib.xpath[i - 1] : "FileLib");
+        v->roots[i].fd = dup(i ? v->lib.xfd[i - 1] : v->lib.filelib_fd);
+        if (!v->roots[i].display || v->roots[i].fd < 0)
             return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        size_t n = strlen(r->display);
-        while (n > 1 && r->display[n - 1] == '/')
-            r->display[--n] = 0;
     }
     return CMH_OK;
 }

@@ -96,6 +96,13 @@ int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
  * *used gets the inodes in use. Portable fallback (and Windows, where
  * NTFS has no fixed inode table): *out = false. */
 int cmh_os_inodes_exhausted(int fd, bool *out, unsigned long long *used);
+/* FileLib roots the system holds besides the primary library at @p lib
+ * (contentlib.md 10, spanned libraries): on Windows X:\SCCMContentLib\FileLib
+ * on every local fixed drive (GetDriveTypeW DRIVE_FIXED) but @p lib's own
+ * drive, in drive-letter order, when that folder exists. *out gets @p *n
+ * malloc'd paths (free each and the array). Portable fallback (POSIX):
+ * none, *n = 0. */
+int cmh_os_filelib_drives(const char *lib, char ***out, size_t *n);
 /* Recursively remove dirfd/name (a folder tree or a file); no symlink is
  * followed. Returns 0 if it did not exist. */
 int cmh_os_remove_tree(int dirfd, const char *name);

@@ -307,6 +307,14 @@ int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
+int cmh_os_filelib_drives(const char *lib, char ***out, size_t *n)
+{
+    (void)lib; /* no drive letters: extra roots only as given */
+    *out = NULL;
+    *n = 0;
+    return 0;
+}
+
 int cmh_os_inodes_exhausted(int fd, bool *out, unsigned long long *used)
 {
     struct statvfs vs;

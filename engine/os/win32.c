@@ -1380,6 +1380,45 @@ int cmh_os_open_dir_noatime(int dirfd, const char *path, int *out_fd)
     return cmh_os_open_dir(dirfd, path, out_fd);
 }
 
+int cmh_os_filelib_drives(const char *lib, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    /* the primary library's drive letter (from "\\?\X:\..."); 0 for UNC */
+    wchar_t own = 0;
+    wchar_t *full = wpath_at(AT_FDCWD, lib);
+    if (full && wcsncmp(full, L"\\\\?\\UNC\\", 8) && iswalpha(full[4]) &&
+        full[5] == L':')
+        own = towupper(full[4]);
+    free(full);
+    wchar_t drives[4 * 26 + 2];
+    DWORD len = GetLogicalDriveStringsW(sizeof drives / sizeof *drives,
+                                        drives);
+    if (!len || len >= sizeof drives / sizeof *drives)
+        return len ? ENAMETOOLONG : errno_from(GetLastError());
+    char **v = calloc(26, sizeof *v);
+    if (!v)
+        return ENOMEM;
+    for (const wchar_t *d = drives; *d; d += wcslen(d) + 1) {
+        /* "X:\" */
+        if (!iswalpha(d[0]) || d[1] != L':' || towupper(d[0]) == own ||
+            GetDriveTypeW(d) != DRIVE_FIXED || *n == 26)
+            continue;
+        wchar_t dir[] = L"X:\\SCCMContentLib\\FileLib";
+        dir[0] = towupper(d[0]);
+        DWORD a = GetFileAttributesW(dir);
+        if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY))
+            continue;
+        char *p = malloc(32);
+        if (!p)
+            break;
+        snprintf(p, 32, "%c:\\SCCMContentLib\\FileLib", (char)towupper(d[0]));
+        v[(*n)++] = p;
+    }
+    *out = v;
+    return 0;
+}
+
 void cmh_os_lower_priority(void)
 {
     /* lowest CPU, I/O and memory priority for the whole process (Windows

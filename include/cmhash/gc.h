@@ -20,6 +20,12 @@ typedef enum cmh_gc_kind {
     /** FileLib entry that only orphan contents use: removing them frees
      *  it (their retirement deletes it in the same run) */
     CMH_GC_CONTENT_FILE = 4,
+    /** A FileLib entry's copy on a second root of a spanned library
+     *  (verify's STRAY duplicate): not the copy commands use, so nothing
+     *  references it. Removed only when each of its files has the same
+     *  size on the used root (the reference INI: the same bytes) and the
+     *  used copy is intact; else listed with why it stays. */
+    CMH_GC_DUPLICATE = 5,
 } cmh_gc_kind;
 
 /** One item, valid during the callback only. */
@@ -30,14 +36,16 @@ typedef struct cmh_gc_item {
     uint64_t bytes;         /**< space it takes (files below it) */
     double age_seconds;     /**< TEMP: since last modified; else -1 */
     int removed;            /**< CMH_GC_APPLY: removed */
-    /** CMH_GC_APPLY and not removed: why (busy, now referenced...). */
+    /** CMH_GC_APPLY and not removed: why (busy, now referenced...).
+     *  DUPLICATE: also in a dry run, when the copy would stay. */
     const char *skipped;
     /** What the item is on disk: "content" (DataLib INI and mirror),
      *  "mirror" (a DataLib folder without its INI, or a temp mirror),
      *  "filelib-entry" (data, .SIG and reference INI), "temp" (a temp
      *  file) or "lock" (a lock file of a dead run). */
     const char *what;
-    /** ORPHAN_FILE, CONTENT_FILE: the entry's hash (64 upper-case hex);
+    /** ORPHAN_FILE, CONTENT_FILE, DUPLICATE: the entry's hash (64
+     *  upper-case hex);
      *  else "". CONTENT_FILE's content_id is the orphan content that
      *  frees it. */
     const char *hash;

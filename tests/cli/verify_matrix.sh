@@ -244,6 +244,34 @@ cp "$L/$(fl "$A")" "$SPAN/FileLib/${A:0:4}/"   # also in the main root
 check span-duplicate 1 "--filelib $SPAN" \
     "ORPHAN_FILE $SPAN/FileLib/${O:0:4}/$O" \
     "STRAY $SPAN/FileLib/${A:0:4}/$A"
+# the finding names the used copy (expected) and its root (detail)
+python3 - "$SCRATCH/span-duplicate.json" "$SPAN" "$A" "$L" <<'PY' &&
+import json, sys
+j, span, a, lib = sys.argv[1:]
+f = [x for x in map(json.loads, open(j)) if x.get("code") == "STRAY"]
+assert len(f) == 1, f
+assert f[0]["actual"] == "duplicate", f[0]
+assert f[0]["expected"] == "FileLib/%s/%s" % (a[:4], a), f[0]
+assert f[0]["detail"] == ("duplicate of FileLib/%s/%s, the copy cmhash "
+                          "uses (on FileLib)" % (a[:4], a)), f[0]
+PY
+    ok "span-duplicate: JSON names the used copy and its root" ||
+    fail "span-duplicate: JSON finding"
+# one folder under two names (the primary FileLib, the extra root again,
+# its FileLib folder): one root each, never a duplicate of itself
+check span-same-folder 1 "--filelib $SPAN --filelib $L --filelib $SPAN/FileLib \
+--filelib $SPAN/" \
+    "ORPHAN_FILE $SPAN/FileLib/${O:0:4}/$O" \
+    "STRAY $SPAN/FileLib/${A:0:4}/$A"
+# the used copy is the one commands use: the data on the first root, and
+# the reference INI next to it (snapshot adds references there), so a
+# second INI on the primary root is the duplicate, not the one by the data
+cp "$SPAN/FileLib/${B:0:4}/$B.INI" "$L/$(fl "$B" .INI)"
+check span-ini-by-data 1 "--filelib $SPAN" \
+    "ORPHAN_FILE $SPAN/FileLib/${O:0:4}/$O" \
+    "STRAY $SPAN/FileLib/${A:0:4}/$A" \
+    "STRAY $(fl "$B" .INI)"
+rm "$L/$(fl "$B" .INI)"
 expect_rc 4 "$CMHASH" verify --lib "$L" --filelib "$SCRATCH/no-drive" &&
     ok "missing --filelib root: could not run"
 
