@@ -17,7 +17,7 @@
 #ifndef CMHASH_FORMAT_H
 #define CMHASH_FORMAT_H
 
-#include "../internal.h"
+#include "internal.h"
 
 #include <sys/stat.h>
 
