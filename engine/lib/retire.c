@@ -123,6 +123,34 @@ static bool cid_list_add(cid_list *c, const char *cid)
     return true;
 }
 
+/* A live content goes out of sight first: its INI, then its mirror
+ * under a temp name ".cmhash-tmp-<token>-<n>-<cid>" (into @p aside, ""
+ * when it has no mirror), made durable before any reference is dropped.
+ * A crash or power cut later leaves a temp (STRAY), references to a
+ * content that no longer exists (REF_DANGLING) and unreferenced entries
+ * (ORPHAN_FILE): warnings, which the package's next retirement or gc
+ * finishes - never a content whose files are missing (issue 11,
+ * item 5). */
+static cmh_status put_aside(cmh_ctx *ctx, cmh_library *l, const char *cid,
+                            bool do_fsync, char aside[128])
+{
+    char ini[CMH_CID_SIZE + 8], sfx[CMH_CID_SIZE + 2];
+    snprintf(ini, sizeof ini, "%s.INI", cid);
+    snprintf(sfx, sizeof sfx, "-%s", cid);
+    cmh_tmp_name(aside, 128, sfx);
+    unlinkat(l->datalib_fd, ini, 0);
+    cmh__crash_point("uninstall");
+    if (renameat(l->datalib_fd, cid, l->datalib_fd, aside) != 0) {
+        if (errno != ENOENT)
+            return cmh__fail_errno(ctx, CMH_E_IO, errno,
+                                   "cannot rename in %s/DataLib", l->path);
+        aside[0] = 0; /* no mirror: nothing references it */
+    }
+    if (do_fsync)
+        (void)cmh_os_fsync(l->datalib_fd);
+    return CMH_OK;
+}
+
 /* Drop @p cid from the reference lists of every hash in the mirror
  * DataLib/<dir> (the content's own mirror, or the temp mirror of a crashed
  * snapshot), delete entries left unreferenced, then delete the mirror. */
@@ -130,30 +158,11 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
                                 const char *dir, const char *cid,
                                 bool do_fsync, uint64_t *retired)
 {
-    /* A live content goes out of sight first: its INI, then its mirror
-     * under a temp name ".cmhash-tmp-<token>-<n>-<cid>", made durable
-     * before any reference is dropped. A crash or power cut later leaves
-     * a temp (STRAY), references to a content that no longer exists
-     * (REF_DANGLING) and unreferenced entries (ORPHAN_FILE): warnings,
-     * which the package's next retirement or gc finishes - never a
-     * content whose files are missing (issue 11, item 5). */
     char aside[128];
     if (!strcmp(dir, cid)) {
-        char ini[CMH_CID_SIZE + 8], sfx[CMH_CID_SIZE + 2];
-        snprintf(ini, sizeof ini, "%s.INI", cid);
-        snprintf(sfx, sizeof sfx, "-%s", cid);
-        cmh_tmp_name(aside, sizeof aside, sfx);
-        unlinkat(l->datalib_fd, ini, 0);
-        cmh__crash_point("uninstall");
-        if (renameat(l->datalib_fd, cid, l->datalib_fd, aside) != 0) {
-            if (errno != ENOENT)
-                return cmh__fail_errno(ctx, CMH_E_IO, errno,
-                                       "cannot rename in %s/DataLib",
-                                       l->path);
-            aside[0] = 0; /* no mirror: nothing references it */
-        }
-        if (do_fsync)
-            (void)cmh_os_fsync(l->datalib_fd);
+        cmh_status ast = put_aside(ctx, l, cid, do_fsync, aside);
+        if (ast != CMH_OK)
+            return ast;
         if (!aside[0])
             return CMH_OK;
         dir = aside;

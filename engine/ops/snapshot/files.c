@@ -241,6 +241,75 @@ static int place_small(snap *s, cmh_worker *w, file_state *fs,
     return e;
 }
 
+/* A worker's failure to write in the library's FileLib or DataLib. */
+static void write_failed(snap *s, int e, const char *where)
+{
+    worker_fail(s, cmh__status_for_write_errno(e),
+                "cannot write in %s/%s: %s; %s", s->lib.path, where,
+                strerror(e), cmh__write_hint(e));
+}
+
+/* A new temp "<temp><suffix>" at the FileLib root, its name in @p name
+ * ("" and -1 with errno on failure). */
+static int open_temp(snap *s, char name[64], const char *suffix)
+{
+    int fd;
+    do { /* EEXIST: a leftover holds the name, take another */
+        cmh_tmp_name(name, 64, suffix);
+        fd = openat(s->lib.filelib_fd, name, O_WRONLY | O_CREAT | O_EXCL |
+                                                 O_CLOEXEC | O_NOFOLLOW,
+                    0644);
+    } while (fd < 0 && errno == EEXIST);
+    if (fd < 0)
+        name[0] = 0;
+    return fd;
+}
+
+/* A small file's bytes and signature are kept in the worker's buffers. */
+static void small_hooks(cmh_worker *w, cmh_stream_hooks *hooks)
+{
+    if (w->copy.oom)
+        cmh_buf_free(&w->copy);
+    if (w->sigcopy.oom)
+        cmh_buf_free(&w->sigcopy);
+    cmh_buf_reset(&w->copy);
+    cmh_buf_reset(&w->sigcopy);
+    hooks->data_sink = copy_sink;
+    hooks->data_payload = &w->copy;
+    hooks->sig_sink = sigcopy_sink;
+    hooks->sig_payload = &w->sigcopy;
+}
+
+/* Stream @p path into its hashes and, for a large file, the two temps
+ * (closed here either way). Returns 0 or an errno, @p r says which side. */
+static int stream_file(snap *s, cmh_worker *w, const cmh_node *n,
+                       const char *path, int data_fd, int sig_fd,
+                       cmh_stream_res *r)
+{
+    cmh_stream_out so = {.data_fd = data_fd, .sig_fd = sig_fd};
+    cmh_stream_hooks hooks = {0};
+    bool small = data_fd < 0;
+    if (small)
+        small_hooks(w, &hooks);
+    int e = cmh_stream_fileat(w, AT_FDCWD, path, n->name, n->size,
+                              n->mtime_ns, &so, small ? &hooks : NULL, r,
+                              &s->bytes_done, cmh_pool_cancel_flag(s->pool));
+    if (e == 0 && data_fd >= 0 && close(data_fd) != 0) {
+        e = errno;
+        r->write_err = true;
+    }
+    if (e == 0 && sig_fd >= 0 && close(sig_fd) != 0) {
+        e = errno;
+        r->write_err = true;
+    }
+    /* on an error the descriptors are closed without a check */
+    if (e && data_fd >= 0)
+        close(data_fd);
+    if (e && sig_fd >= 0)
+        close(sig_fd);
+    return e;
+}
+
 static void file_task(void *tk, void *state, void *arg)
 {
     cmh_node *n = tk;
@@ -258,63 +327,14 @@ static void file_task(void *tk, void *state, void *arg)
         goto out;
     }
     bool small = n->size <= SMALL_FILE;
-    if (!small) {
-        int fl = s->lib.filelib_fd;
-        do { /* EEXIST: a leftover holds the name, take another */
-            cmh_tmp_name(fs->tmp, sizeof fs->tmp, NULL);
-            data_fd = openat(fl, fs->tmp, O_WRONLY | O_CREAT | O_EXCL |
-                                              O_CLOEXEC | O_NOFOLLOW, 0644);
-        } while (data_fd < 0 && errno == EEXIST);
-        if (data_fd < 0) {
-            int e = errno;
-            fs->tmp[0] = 0;
-            worker_fail(s, cmh__status_for_write_errno(e),
-                        "cannot write in %s/FileLib: %s; %s", s->lib.path,
-                        strerror(e), cmh__write_hint(e));
-            goto out;
-        }
-        do {
-            cmh_tmp_name(fs->sigtmp, sizeof fs->sigtmp, ".SIG");
-            sig_fd = openat(fl, fs->sigtmp, O_WRONLY | O_CREAT | O_EXCL |
-                                                O_CLOEXEC | O_NOFOLLOW, 0644);
-        } while (sig_fd < 0 && errno == EEXIST);
-        if (sig_fd < 0) {
-            int e = errno;
-            fs->sigtmp[0] = 0;
-            worker_fail(s, cmh__status_for_write_errno(e),
-                        "cannot write in %s/FileLib: %s; %s", s->lib.path,
-                        strerror(e), cmh__write_hint(e));
-            goto out;
-        }
-    }
-    cmh_stream_out so = {.data_fd = data_fd, .sig_fd = sig_fd};
-    cmh_stream_hooks hooks = {0};
-    if (small) {
-        if (w->copy.oom)
-            cmh_buf_free(&w->copy);
-        if (w->sigcopy.oom)
-            cmh_buf_free(&w->sigcopy);
-        cmh_buf_reset(&w->copy);
-        cmh_buf_reset(&w->sigcopy);
-        hooks.data_sink = copy_sink;
-        hooks.data_payload = &w->copy;
-        hooks.sig_sink = sigcopy_sink;
-        hooks.sig_payload = &w->sigcopy;
+    if (!small && ((data_fd = open_temp(s, fs->tmp, NULL)) < 0 ||
+                   (sig_fd = open_temp(s, fs->sigtmp, ".SIG")) < 0)) {
+        write_failed(s, errno, "FileLib");
+        goto out;
     }
     cmh_stream_res r;
-    int e = cmh_stream_fileat(w, AT_FDCWD, path, n->name, n->size,
-                              n->mtime_ns, &so, small ? &hooks : NULL, &r,
-                              &s->bytes_done, cmh_pool_cancel_flag(s->pool));
-    if (e == 0 && data_fd >= 0 && close(data_fd) != 0) {
-        e = errno;
-        r.write_err = true;
-    }
-    data_fd = -1;
-    if (e == 0 && sig_fd >= 0 && close(sig_fd) != 0) {
-        e = errno;
-        r.write_err = true;
-    }
-    sig_fd = -1;
+    int e = stream_file(s, w, n, path, data_fd, sig_fd, &r);
+    data_fd = sig_fd = -1;
     if (e) {
         if (e == ECANCELED)
             goto out;
@@ -327,22 +347,14 @@ static void file_task(void *tk, void *state, void *arg)
     n->attrs = r.attrs;
     memcpy(n->sha, r.sha, sizeof n->sha);
     memcpy(n->sig_sha, r.sig_sha, sizeof n->sig_sha);
-    if (small) {
-        e = place_small(s, w, fs, n);
-        if (e) {
-            worker_fail(s, cmh__status_for_write_errno(e),
-                        "cannot write in %s/FileLib: %s; %s", s->lib.path,
-                        strerror(e), cmh__write_hint(e));
-            goto out;
-        }
-    } else {
-        pin_existing(s, w, fs, n);
+    if (small && (e = place_small(s, w, fs, n)) != 0) {
+        write_failed(s, e, "FileLib");
+        goto out;
     }
-    e = write_mirror_ini(s, w, n, rel);
-    if (e) {
-        worker_fail(s, cmh__status_for_write_errno(e),
-                    "cannot write in %s/DataLib: %s; %s", s->lib.path,
-                    strerror(e), cmh__write_hint(e));
+    if (!small)
+        pin_existing(s, w, fs, n);
+    if ((e = write_mirror_ini(s, w, n, rel)) != 0) {
+        write_failed(s, e, "DataLib");
         goto out;
     }
     atomic_fetch_add(&s->files_done, 1);
@@ -350,8 +362,6 @@ static void file_task(void *tk, void *state, void *arg)
 out:
     if (data_fd >= 0)
         close(data_fd);
-    if (sig_fd >= 0)
-        close(sig_fd);
     free(rel);
     free(path);
 }
