@@ -47,7 +47,7 @@ typedef struct cmh_dp_opts {
 
 /** Summary. */
 typedef struct cmh_dp_result {
-    char pkgid[16];
+    char pkgid[CMH_PKGID_SIZE];
     uint32_t target_version;   /**< highest version over the libraries */
     uint32_t targeted;         /**< number of libraries */
     uint32_t installed;        /**< present and valid */
