@@ -205,22 +205,25 @@ out:
     free(path);
 }
 
-static cmh_status hash_all(scan *s)
+cmh_status cmh__scan_run(cmh_ctx *ctx, cmh_pool *pool, const cmh_walk *w,
+                         cmh_task_fn task, void *arg, int (*tick)(void *),
+                         const cmh_status *wst, const char *werr,
+                         const char *source)
 {
-    for (size_t i = 0; i < s->walk.nfiles; i++) {
-        if (cmh_pool_push(s->pool, hash_task, s->walk.files[i], s)) {
-            cmh_pool_cancel(s->pool);
-            cmh_pool_wait(s->pool, 0.1, NULL, NULL);
-            return cmh__fail(s->ctx, CMH_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < w->nfiles; i++) {
+        if (cmh_pool_push(pool, task, w->files[i], arg)) {
+            cmh_pool_cancel(pool);
+            cmh_pool_wait(pool, 0.1, NULL, NULL);
+            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         }
     }
-    cmh_pool_wait(s->pool, 0.1, NULL, NULL);
-    if (s->wst != CMH_OK)
-        return cmh__fail(s->ctx, s->wst, "%s", s->werr);
-    if (cmh_pool_canceled(s->pool))
-        return cmh__fail(s->ctx, CMH_E_CANCELED,
+    cmh_pool_wait(pool, 0.1, tick, arg);
+    if (*wst != CMH_OK)
+        return cmh__fail(ctx, *wst, "%s", werr);
+    if (cmh_pool_canceled(pool))
+        return cmh__fail(ctx, CMH_E_CANCELED,
                          "canceled while reading %s; nothing was written, "
-                         "run it again to finish", s->source);
+                         "run it again to finish", source);
     return CMH_OK;
 }
 
@@ -256,7 +259,8 @@ static cmh_status hash_dir_tree(cmh_ctx *ctx, const char *path,
                                               "XXX00000.999999999", path,
                                               true)) != CMH_OK)
         goto done;
-    if ((st = hash_all(&s)) != CMH_OK)
+    if ((st = cmh__scan_run(ctx, s.pool, &s.walk, hash_task, &s, NULL,
+                            &s.wst, s.werr, path)) != CMH_OK)
         goto done;
     *out = s.walk.root;
     s.walk.root = NULL;

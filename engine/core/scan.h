@@ -29,6 +29,15 @@ cmh_status cmh__scan_check_names(cmh_ctx *ctx, const cmh_node *root,
                                  const char *cid, const char *source,
                                  bool hash_only);
 
+/* Run @p task(file node, worker state, @p arg) on every file of @p w with
+ * @p pool and wait, ticking @p tick(@p arg) (NULL: none). The first worker
+ * failure (*@p wst and @p werr, read once the pool is idle) wins, then a
+ * cancellation. */
+cmh_status cmh__scan_run(cmh_ctx *ctx, cmh_pool *pool, const cmh_walk *w,
+                         cmh_task_fn task, void *arg, int (*tick)(void *),
+                         const cmh_status *wst, const char *werr,
+                         const char *source);
+
 /* The status and message (into @p msg) for a source file @p path that
  * cmh_stream_fileat failed to read with errno @p e; @p libpath names the
  * library when @p r says the write side failed. */

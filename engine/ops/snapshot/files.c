@@ -433,20 +433,8 @@ cmh_status cmh__snap_hash_files(snap *s)
         if (!s->fs)
             return cmh__fail(s->ctx, CMH_E_NOMEM, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         s->walk.files[i]->aux = &s->fs[i];
-        if (cmh_pool_push(s->pool, file_task, s->walk.files[i], s)) {
-            cmh_pool_cancel(s->pool);
-            cmh_pool_wait(s->pool, 0.1, NULL, NULL);
-            return cmh__fail(s->ctx, CMH_E_NOMEM, "out of memory");
-        }
-    }
-    cmh_pool_wait(s->pool, 0.1, cmh__snap_tick, s);
-    if (s->wst != CMH_OK)
-        return cmh__fail(s->ctx, s->wst, "%s", s->werr);
-    if (cmh_pool_canceled(s->pool))
-        return cmh__fail(s->ctx, CMH_E_CANCELED,
-                         "canceled while reading %s; nothing was written, "
-                         "run it again to finish", s->source);
-    return CMH_OK;
+    return cmh__scan_run(s->ctx, s->pool, &s->walk, file_task, s,
+                         cmh__snap_tick, &s->wst, s->werr, s->source);
 }
