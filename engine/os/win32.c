@@ -1466,46 +1466,6 @@ void cmh_os_advise_sequential(int fd)
     (void)fd;
 }
 
-void cmh_os_advise_dontneed(int fd)
-{
-    (void)fd;
-}
-
-int cmh_os_remove_tree(int parent, const char *name)
-{
-    if (cmh_w_unlinkat(parent, name, 0) == 0)
-        return 0;
-    if (errno == ENOENT)
-        return 0;
-    if (errno != EISDIR)
-        return errno;
-    int fd = -1;
-    int e = cmh_os_open_dir(parent, name, &fd);
-    if (e)
-        return e == ENOENT ? 0 : e;
-    cmh_w_DIR *d = cmh_w_fdopendir(fd);
-    if (!d) {
-        e = errno;
-        cmh_w_close(fd);
-        return e;
-    }
-    struct cmh_w_dirent *de;
-    e = 0;
-    while ((de = cmh_w_readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        int r = cmh_os_remove_tree(d->fd, de->d_name);
-        if (r && !e)
-            e = r;
-    }
-    cmh_w_closedir(d);
-    if (e)
-        return e;
-    if (cmh_w_unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-        return errno;
-    return 0;
-}
-
 /* status --watch: ReadDirectoryChangesW, one overlapped read per folder */
 
 static bool watch_arm(watch_set *ws, int i)
@@ -1590,34 +1550,6 @@ void cmh_os_watch_close(int w)
 {
     if (w >= 0)
         cmh_w_close(w);
-}
-
-int cmh_os_open_unbuffered(const char *path, int *out_fd,
-                           const char **method)
-{
-    *method = "FILE_FLAG_NO_BUFFERING";
-    int fd = cmh_w_open(path, O_RDONLY | O_DIRECT);
-    if (fd < 0)
-        return errno;
-    *out_fd = fd;
-    return 0;
-}
-
-double cmh_os_resident_fraction(int fd, uint64_t size)
-{
-    (void)fd;
-    (void)size;
-    return -1; /* Windows does not tell which pages of a file are cached */
-}
-
-void *cmh_os_aligned_alloc(size_t align, size_t size)
-{
-    return _aligned_malloc(size, align);
-}
-
-void cmh_os_aligned_free(void *p)
-{
-    _aligned_free(p);
 }
 
 /* ---- process ---- */
