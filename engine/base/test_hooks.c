@@ -3,7 +3,7 @@
  * whenever the tests are built: CMakeLists.txt); a release library has
  * none of this code, and the calls are empty inline functions there. This
  * file is the only engine code that reads test variables from the
- * environment or writes to stderr (docs/ARCHITECTURE.md, "Test hooks"). */
+ * environment or writes to stderr (README, "Building a release"). */
 #ifndef CMHASH_TEST_HOOKS
 #error "test_hooks.c is built only with CMHASH_TEST_HOOKS"
 #endif
