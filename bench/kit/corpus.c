@@ -262,15 +262,119 @@ static int make_dirs(const char *path)
     return e;
 }
 
+/* The plan of @p o's shape; CMH_OK, CMH_E_INVALID or CMH_E_NOMEM. */
+static cmh_status corpus_plan(cmh_ctx *ctx, const cmh_bench_corpus_opts *o,
+                              plan *p)
+{
+    rng r;
+    rng_seed(&r, o->seed ^ 0xC3A5C85C97CB3127ULL);
+    bool okp;
+    if (!strcmp(o->shape, "large"))
+        okp = plan_large(p, o->scale, 4);
+    else if (!strcmp(o->shape, "single"))
+        okp = plan_large(p, o->scale, 1);
+    else if (!strcmp(o->shape, "mixed"))
+        okp = plan_mixed(p, &r, o->scale);
+    else if (!strcmp(o->shape, "tiny"))
+        okp = plan_tiny(p, &r, o->scale);
+    else
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "unknown corpus shape '%s': use large, single, "
+                         "mixed or tiny", o->shape);
+    return okp ? CMH_OK : cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+}
+
+/* Create @p dir (mkdir -p) and open it in *root; it must be empty. */
+static cmh_status corpus_root(cmh_ctx *ctx, const char *dir, int *root)
+{
+    int e = make_dirs(dir);
+    if (e || (e = cmh_os_open_dir(AT_FDCWD, dir, root)) != 0)
+        return cmh__fail_errno(ctx, CMH_E_IO, e, "cannot create %s", dir);
+    if (!kit_os_dir_is_empty(*root))
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "%s is not empty; give a new or empty folder (the "
+                         "generator never overwrites)", dir);
+    return CMH_OK;
+}
+
+/* Write the planned folders and files under @p root; counts into @p s,
+ * has_files[d] for each folder d that got a file. */
+static cmh_status corpus_write(cmh_ctx *ctx, const char *dir, int root,
+                               const cmh_bench_corpus_opts *o, const plan *p,
+                               cmh_bench_corpus_stats *s, bool *has_files)
+{
+    for (size_t i = 1; i < p->ndirs; i++)
+        if (mkdirat(root, p->dirs[i].path, 0755) != 0)
+            return cmh__fail_errno(ctx, CMH_E_IO, errno,
+                                   "cannot create %s/%s", dir,
+                                   p->dirs[i].path);
+    unsigned char *buf = malloc(GEN_BUF);
+    if (!buf)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    static const char *const ext[] = {"cab", "dll", "inf", "sys", "msi",
+                                      "exe", "txt", "xml"};
+    bool large = !strcmp(o->shape, "large") || !strcmp(o->shape, "single");
+    cmh_status st = CMH_OK;
+    for (size_t i = 0; i < p->nfiles && st == CMH_OK; i++) {
+        const plan_file *f = &p->files[i];
+        char leaf[40];
+        if (large)
+            snprintf(leaf, sizeof leaf, "image%zu.wim", i + 1);
+        else
+            snprintf(leaf, sizeof leaf, "file%06zu.%s", i,
+                     ext[f->content % 8]);
+        const char *dp = p->dirs[f->dir].path;
+        char *rel = dp[0] ? cmh_path_join(dp, leaf) : cmh_strdup(leaf);
+        if (!rel) {
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+            break;
+        }
+        uint64_t seed = o->seed * 0x100000001B3ULL + f->content + 1;
+        int e = write_file(root, rel, f->size, seed, buf,
+                           1577836800 + (int64_t)(f->content % 86400));
+        if (e)
+            st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot write %s/%s",
+                                 dir, rel);
+        free(rel);
+        has_files[f->dir] = true;
+        s->files++;
+        s->bytes += f->size;
+        s->empty_files += f->size == 0;
+        s->duplicates += f->dup;
+        if (f->size > s->largest)
+            s->largest = f->size;
+    }
+    free(buf);
+    return st;
+}
+
+/* A folder is empty when it has neither files nor sub-folders. */
+static uint64_t corpus_empty_folders(const plan *p, const bool *has_files)
+{
+    uint64_t n = 0;
+    bool *has_kids = calloc(p->ndirs, sizeof *has_kids);
+    if (!has_kids)
+        return 0;
+    for (size_t i = 1; i < p->ndirs; i++) {
+        const char *sl = strrchr(p->dirs[i].path, '/');
+        size_t plen = sl ? (size_t)(sl - p->dirs[i].path) : 0;
+        for (size_t j = 0; j < i; j++)
+            if (strlen(p->dirs[j].path) == plen &&
+                !strncmp(p->dirs[j].path, p->dirs[i].path, plen)) {
+                has_kids[j] = true;
+                break;
+            }
+    }
+    for (size_t i = 1; i < p->ndirs; i++)
+        n += !has_files[i] && !has_kids[i];
+    free(has_kids);
+    return n;
+}
+
 cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
                             const cmh_bench_corpus_opts *o,
                             cmh_bench_corpus_stats *out)
 {
-    cmh_status st = CMH_OK;
-    plan p;
-    memset(&p, 0, sizeof p);
-    unsigned char *buf = NULL;
-    int root = -1;
     double t0 = cmh_now();
     if (!o || o->version != CMH_BENCH_CORPUS_OPTS_VERSION || !o->shape ||
         !(o->scale > 0 && o->scale <= 16) || !dir || !*dir)
@@ -278,119 +382,29 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
                          "bad corpus options: shape large, single, mixed or "
                          "tiny, "
                          "scale above 0 and at most 16");
-    rng r;
-    rng_seed(&r, o->seed ^ 0xC3A5C85C97CB3127ULL);
-    bool okp;
-    if (!strcmp(o->shape, "large"))
-        okp = plan_large(&p, o->scale, 4);
-    else if (!strcmp(o->shape, "single"))
-        okp = plan_large(&p, o->scale, 1);
-    else if (!strcmp(o->shape, "mixed"))
-        okp = plan_mixed(&p, &r, o->scale);
-    else if (!strcmp(o->shape, "tiny"))
-        okp = plan_tiny(&p, &r, o->scale);
-    else {
-        return cmh__fail(ctx, CMH_E_INVALID,
-                         "unknown corpus shape '%s': use large, single, "
-                         "mixed or tiny", o->shape);
-    }
-    if (!okp) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto out;
-    }
-    int e = make_dirs(dir);
-    if (e || (e = cmh_os_open_dir(AT_FDCWD, dir, &root)) != 0) {
-        st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot create %s", dir);
-        goto out;
-    }
-    if (!kit_os_dir_is_empty(root)) {
-        st = cmh__fail(ctx, CMH_E_INVALID,
-                       "%s is not empty; give a new or empty folder (the "
-                       "generator never overwrites)", dir);
-        goto out;
-    }
-    buf = malloc(GEN_BUF);
-    if (!buf) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto out;
-    }
+    plan p;
+    memset(&p, 0, sizeof p);
+    int root = -1;
+    bool *has_files = NULL;
     cmh_bench_corpus_stats s;
     memset(&s, 0, sizeof s);
-    bool *has_files = calloc(p.ndirs, sizeof *has_files);
-    if (!has_files) {
+    cmh_status st = corpus_plan(ctx, o, &p);
+    if (st == CMH_OK)
+        st = corpus_root(ctx, dir, &root);
+    if (st == CMH_OK && !(has_files = calloc(p.ndirs, sizeof *has_files)))
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t i = 1; i < p.ndirs; i++) {
-        if (mkdirat(root, p.dirs[i].path, 0755) != 0) {
-            free(has_files);
-            st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot create %s/%s",
-                                 dir, p.dirs[i].path);
-            goto out;
-        }
-    }
-    static const char *const ext[] = {"cab", "dll", "inf", "sys", "msi",
-                                      "exe", "txt", "xml"};
-    for (size_t i = 0; i < p.nfiles; i++) {
-        const plan_file *f = &p.files[i];
-        char leaf[40];
-        if (!strcmp(o->shape, "large") || !strcmp(o->shape, "single"))
-            snprintf(leaf, sizeof leaf, "image%zu.wim", i + 1);
-        else
-            snprintf(leaf, sizeof leaf, "file%06zu.%s", i,
-                     ext[f->content % 8]);
-        const char *dp = p.dirs[f->dir].path;
-        char *rel = dp[0] ? cmh_path_join(dp, leaf) : cmh_strdup(leaf);
-        if (!rel) {
-            free(has_files);
-            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-            goto out;
-        }
-        uint64_t seed = o->seed * 0x100000001B3ULL + f->content + 1;
-        e = write_file(root, rel, f->size, seed, buf,
-                       1577836800 + (int64_t)(f->content % 86400));
-        if (e) {
-            st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot write %s/%s", dir,
-                                 rel);
-            free(rel);
-            free(has_files);
-            goto out;
-        }
-        free(rel);
-        has_files[f->dir] = true;
-        s.files++;
-        s.bytes += f->size;
-        s.empty_files += f->size == 0;
-        s.duplicates += f->dup;
-        if (f->size > s.largest)
-            s.largest = f->size;
-    }
-    /* a folder is empty when it has neither files nor sub-folders */
-    bool *has_kids = calloc(p.ndirs, sizeof *has_kids);
-    if (has_kids) {
-        for (size_t i = 1; i < p.ndirs; i++) {
-            const char *sl = strrchr(p.dirs[i].path, '/');
-            size_t plen = sl ? (size_t)(sl - p.dirs[i].path) : 0;
-            for (size_t j = 0; j < i; j++)
-                if (strlen(p.dirs[j].path) == plen &&
-                    !strncmp(p.dirs[j].path, p.dirs[i].path, plen)) {
-                    has_kids[j] = true;
-                    break;
-                }
-        }
-        for (size_t i = 1; i < p.ndirs; i++)
-            s.empty_folders += !has_files[i] && !has_kids[i];
-        free(has_kids);
+    if (st == CMH_OK)
+        st = corpus_write(ctx, dir, root, o, &p, &s, has_files);
+    if (st == CMH_OK) {
+        s.empty_folders = corpus_empty_folders(&p, has_files);
+        s.folders = p.ndirs - 1;
+        s.seconds = cmh_now() - t0;
+        if (out)
+            *out = s;
     }
     free(has_files);
-    s.folders = p.ndirs - 1;
-    s.seconds = cmh_now() - t0;
-    if (out)
-        *out = s;
-out:
     if (root >= 0)
         close(root);
-    free(buf);
     plan_free(&p);
     return st;
 }

@@ -189,6 +189,35 @@ static ssize_t read_retry(int fd, void *buf, size_t n, double *cpu)
     }
 }
 
+/* The read test's file: @p bytes random bytes written and fsync'd (the
+ * write rate), in whole READ_CHUNKs of @p buf. */
+static cmh_status read_test_write(cmh_ctx *ctx, const char *dir,
+                                  const char *path, uint64_t bytes,
+                                  unsigned char *buf,
+                                  cmh_bench_read_result *out)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot write in %s",
+                               dir);
+    cmh_status st = CMH_OK;
+    rng r;
+    rng_seed(&r, 7);
+    double t0 = cmh_now();
+    for (uint64_t left = bytes; left && st == CMH_OK; left -= READ_CHUNK) {
+        rng_fill(&r, buf, READ_CHUNK);
+        int e = kit_write_all(fd, buf, READ_CHUNK);
+        if (e)
+            st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot write %s", path);
+    }
+    if (st == CMH_OK && fsync(fd) != 0)
+        st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot flush %s", path);
+    if (st == CMH_OK)
+        out->write_bytes_per_s = (double)bytes / (cmh_now() - t0);
+    close(fd);
+    return st;
+}
+
 cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
                           cmh_bench_read_result *out)
 {
@@ -211,29 +240,9 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto out;
     }
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot write in %s",
-                             dir);
+    st = read_test_write(ctx, dir, path, bytes, buf, out);
+    if (st != CMH_OK)
         goto out;
-    }
-    rng r;
-    rng_seed(&r, 7);
-    double t0 = cmh_now();
-    for (uint64_t left = bytes; left; left -= READ_CHUNK) {
-        rng_fill(&r, buf, READ_CHUNK);
-        int e = kit_write_all(fd, buf, READ_CHUNK);
-        if (e) {
-            st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot write %s", path);
-            goto out;
-        }
-    }
-    if (fsync(fd) != 0) {
-        st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot flush %s", path);
-        goto out;
-    }
-    out->write_bytes_per_s = (double)bytes / (cmh_now() - t0);
-    close(fd);
     /* Clean pages of a synced file can be dropped: DONTNEED first in both
      * modes, so O_DIRECT does not find them cached either. */
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -257,7 +266,7 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
         st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s", path);
         goto out;
     }
-    t0 = cmh_now();
+    double t0 = cmh_now();
     uint64_t total = 0;
     for (;;) {
         ssize_t n = read_retry(fd, buf, READ_CHUNK, NULL);
