@@ -71,7 +71,8 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
 typedef enum cmh_bench_kind {
     CMH_BENCH_SHA256 = 1, /**< SHA-256 (cmh_sha256_*) */
     /** Signature as a large file's snapshot makes it: block sums in
-     *  whole-block chunks (engine/core/sigsum.c; byte-identical to librsync). */
+     *  whole-block chunks (engine/core/sigsum.c; byte-identical to
+     *  librsync). */
     CMH_BENCH_SIG = 2,
     CMH_BENCH_BOTH = 3,   /**< both, fed from one pass over each buffer */
     /** Signature through librsync (cmh_sig_*: files below 8 MiB). */

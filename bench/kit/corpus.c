@@ -227,7 +227,7 @@ static int write_file(int dirfd, const char *rel, uint64_t size,
     for (uint64_t left = size; left && !e;) {
         size_t n = left < GEN_BUF ? (size_t)left : GEN_BUF;
         rng_fill(&r, buf, n);
-        e = kit_write_all(fd, buf, n);
+        e = cmh_write_all(fd, buf, n);
         left -= n;
     }
     /* Fixed times: snapshots of the same corpus give the same INIs. */

@@ -91,8 +91,6 @@ static inline double rng_normal(rng *r)
 
 /* ---- kit_posix.c / kit_win32.c ---- */
 
-/* Write all @p n bytes (again after EINTR); 0 or an errno. */
-int kit_write_all(int fd, const void *p, size_t n);
 /* Open @p path for reads that bypass the OS cache (O_DIRECT,
  * FILE_FLAG_NO_BUFFERING); *method names the mechanism. EINVAL when the
  * file system refuses it. Buffers and sizes must be 4 KiB aligned. */

@@ -12,22 +12,6 @@
 
 #include "os/os.h"
 
-int kit_write_all(int fd, const void *buf, size_t n)
-{
-    const unsigned char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 double kit_os_thread_cpu(void)
 {
     struct timespec ts;

@@ -206,7 +206,7 @@ static cmh_status read_test_write(cmh_ctx *ctx, const char *dir,
     double t0 = cmh_now();
     for (uint64_t left = bytes; left && st == CMH_OK; left -= READ_CHUNK) {
         rng_fill(&r, buf, READ_CHUNK);
-        int e = kit_write_all(fd, buf, READ_CHUNK);
+        int e = cmh_write_all(fd, buf, READ_CHUNK);
         if (e)
             st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot write %s", path);
     }
@@ -332,7 +332,7 @@ cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
     for (uint64_t left = bytes; left; left -= READ_CHUNK) {
         rng_fill(&r, buf, READ_CHUNK);
         double t = kit_os_thread_cpu();
-        int e = kit_write_all(fd, buf, READ_CHUNK);
+        int e = cmh_write_all(fd, buf, READ_CHUNK);
         store += kit_os_thread_cpu() - t;
         if (e) {
             st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot write %s", path);

@@ -75,6 +75,8 @@ char *cmh_path_join(const char *a, const char *b);
 int cmh_mkdir_p(const char *path);
 bool cmh_is_hex64(const char *s, bool *lower_seen);
 double cmh_now(void);
+/* write(2) all @p len bytes, again after EINTR; 0 or an errno. */
+int cmh_write_all(int fd, const void *data, size_t len);
 
 /* ---- names (names.c) ---- */
 /* UTF-8 -> UTF-16; returns false on invalid UTF-8 (overlong, surrogates,
@@ -192,8 +194,9 @@ int cmh_write_new(int dirfd, const char *name, const void *data, size_t len,
  * release build every hook is an empty inline function.
  *
  * Crash points (tests/cli/snapshot_crash.sh): inert unless
- * $CMHASH_TEST_CRASH_AT is "<point>:<n>": then the n-th time (counted over all threads, from 1) the named point is reached, the
- * process sends itself SIGKILL, like a power cut between two steps. Points:
+ * $CMHASH_TEST_CRASH_AT is "<point>:<n>": then the n-th time (counted
+ * over all threads, from 1) the named point is reached, the process sends
+ * itself SIGKILL, like a power cut between two steps. Points:
  * read (after each chunk a worker copied), file (a file streamed), temps,
  * refini, rename, install, commit, committed, drop, unlink,
  * retire-rename, uninstall - see the calls. When the variable is unset a
@@ -205,7 +208,8 @@ int cmh_write_new(int dirfd, const char *name, const void *data, size_t len,
  * waits (up to 60 s) until <file> exists, so a test can change the library
  * at an exact moment of a run. Points: verify-pkglib-listed (PkgLib is
  * listed, no INI read yet), verify-pkglib (PkgLib is read,
- * DataLib and FileLib not yet), verify-listed (all listings are read), verify-mirrors (the mirrors are walked), verify-entries (the
+ * DataLib and FileLib not yet), verify-listed (all listings are read),
+ * verify-mirrors (the mirrors are walked), verify-entries (the
  * FileLib entries are read, before the join and the hash pass),
  * snapshot-hashed (every source file is streamed into temps, nothing is
  * placed yet), snapshot-committed (PkgLib names the new version, older
