@@ -189,6 +189,26 @@ static ssize_t read_retry(int fd, void *buf, size_t n, double *cpu)
     }
 }
 
+/* Read @p fd to its end in READ_CHUNKs of @p buf (the thread's CPU time
+ * of the reads added to *cpu when not NULL), handing each chunk to
+ * @p each when not NULL. *total gets the bytes read. 0 or an errno. */
+static int read_to_end(int fd, unsigned char *buf, double *cpu,
+                       void (*each)(const unsigned char *, size_t, void *),
+                       void *arg, uint64_t *total)
+{
+    *total = 0;
+    for (;;) {
+        ssize_t n = read_retry(fd, buf, READ_CHUNK, cpu);
+        if (n < 0)
+            return errno;
+        if (n == 0)
+            return 0;
+        if (each)
+            each(buf, (size_t)n, arg);
+        *total += (uint64_t)n;
+    }
+}
+
 /* The read test's file: @p bytes random bytes written and fsync'd (the
  * write rate), in whole READ_CHUNKs of @p buf. */
 static cmh_status read_test_write(cmh_ctx *ctx, const char *dir,
@@ -268,16 +288,10 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
     }
     double t0 = cmh_now();
     uint64_t total = 0;
-    for (;;) {
-        ssize_t n = read_retry(fd, buf, READ_CHUNK, NULL);
-        if (n < 0) {
-            st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s",
-                                 path);
-            goto out;
-        }
-        if (n == 0)
-            break;
-        total += (uint64_t)n;
+    int e = read_to_end(fd, buf, NULL, NULL, NULL, &total);
+    if (e) {
+        st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot read %s", path);
+        goto out;
     }
     double dt = cmh_now() - t0;
     out->bytes = total;
@@ -301,6 +315,25 @@ cmh_status cmh_bench_remove(cmh_ctx *ctx, const char *path)
 }
 
 /* ---- stage costs of one large file ---- */
+
+/* The stage test's hashing of each chunk read, timed per stage. */
+typedef struct stage_hash {
+    cmh_sha256 *h;
+    uint32_t bl, sl;
+    uint8_t *sums;
+    double sha, sig; /* thread CPU seconds */
+} stage_hash;
+
+static void stage_chunk(const unsigned char *p, size_t n, void *arg)
+{
+    stage_hash *sh = arg;
+    double t = kit_os_thread_cpu();
+    cmh_sha256_update(sh->h, p, n);
+    double t2 = kit_os_thread_cpu();
+    cmh_sigsum_blocks(p, n, sh->bl, sh->sl, sh->sums);
+    sh->sha += t2 - t;
+    sh->sig += kit_os_thread_cpu() - t2;
+}
 
 cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
                                  uint64_t bytes, cmh_bench_stages *out)
@@ -345,31 +378,20 @@ cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
         st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s", path);
         goto out;
     }
-    double rd = 0, sha = 0, sig = 0;
+    double rd = 0;
     uint64_t total = 0;
-    for (;;) {
-        ssize_t n = read_retry(fd, buf, READ_CHUNK, &rd);
-        if (n < 0) {
-            st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s",
-                                 path);
-            goto out;
-        }
-        if (n == 0)
-            break;
-        double t = kit_os_thread_cpu();
-        cmh_sha256_update(h, buf, (size_t)n);
-        double t2 = kit_os_thread_cpu();
-        cmh_sigsum_blocks(buf, (size_t)n, bl, sl, sums);
-        sha += t2 - t;
-        sig += kit_os_thread_cpu() - t2;
-        total += (uint64_t)n;
+    stage_hash sh = {h, bl, sl, sums, 0, 0};
+    int e = read_to_end(fd, buf, &rd, stage_chunk, &sh, &total);
+    if (e) {
+        st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot read %s", path);
+        goto out;
     }
     uint8_t d[CMH_SHA256_LEN];
     cmh_sha256_final(h, d);
     double per = 1e9 / (double)(total ? total : 1);
     out->read = rd * per;
-    out->sha256 = sha * per;
-    out->sig = sig * per;
+    out->sha256 = sh.sha * per;
+    out->sig = sh.sig * per;
     out->store = store * per;
     out->bytes = total;
     out->sig_impl = cmh_sigsum_impl();
