@@ -178,6 +178,10 @@ cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
                                 cmh_placement *p, const char *cid,
                                 bool do_fsync, cmh_pool *pool,
                                 int (*canceled)(void *), void *arg);
+/* Drop @p cid from FileLib/<hex>.INI (filelib.c, used by retire.c; the
+ * contract is written there). */
+int cmh__drop_reference(cmh_library *l, const char *hex, const char *cid,
+                        char tmp_out[48]);
 /* Undo a committed placement (best effort, before the PkgLib commit). */
 void cmh_placement_rollback(cmh_library *l, cmh_placement *p,
                             const char *cid);
