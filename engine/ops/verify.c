@@ -1608,6 +1608,34 @@ static void shrink_content(vcontent *c)
     }
 }
 
+/* A small INI: one read into @p buf (SIG_CMP_BUF bytes, a worker's) when
+ * it is short and not empty - no fstat: the listing saw a regular file,
+ * and a non-empty read is of one; else (empty, 64 KiB or more, an error)
+ * the read every command uses (cmh_read_small_file: fstat, size limit),
+ * so those findings do not change. *owned: *data is malloc'd. */
+static int read_ini(unsigned char *buf, int dirfd, const char *name,
+                    char **data, size_t *len, bool *owned)
+{
+    int fd;
+    *owned = false;
+    int err = cmh_os_open_read(dirfd, name, &fd);
+    if (err)
+        return err;
+    ssize_t n;
+    do
+        n = read(fd, buf, SIG_CMP_BUF - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n > 0 && (size_t)n < SIG_CMP_BUF - 1) {
+        buf[n] = 0;
+        *data = (char *)buf;
+        *len = (size_t)n;
+        return 0;
+    }
+    *owned = true;
+    return cmh_read_small_file(dirfd, name, CMH_INI_MAX_FILE, data, len);
+}
+
 typedef struct mirror_walk {
     cmh_verify *v;
     vcontent *c;
@@ -1615,6 +1643,7 @@ typedef struct mirror_walk {
     cmh_node **dirs; /* folder being read is dirs[n - 1] */
     size_t *rel_len; /* rel.len when dirs[i] was entered */
     size_t n, cap;
+    unsigned char *buf; /* the worker's SIG_CMP_BUF bytes (read_ini) */
 } mirror_walk;
 
 static char *mirror_path(mirror_walk *m, const char *name)
@@ -1656,7 +1685,8 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
     cmh_buf_add(&c->names, name, n + 1);
     if (c->names.oom)
         goto no_name;
-    int e = cmh_read_small_file(dirfd, name, CMH_INI_MAX_FILE, &data, &len);
+    bool owned;
+    int e = read_ini(m->buf, dirfd, name, &data, &len, &owned);
     if (e) {
         c->mirror_complete = false;
         vfinds_add(&c->fnd, e == EFBIG ? CMH_VF_FILE_INI_BAD
@@ -1669,7 +1699,8 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
     cmh_fileini fi;
     char why[256];
     int r = cmh_fileini_parse(data, len, &fi, why, sizeof why);
-    free(data);
+    if (owned)
+        free(data);
     if (r != CMH_FILEINI_OK) {
         c->mirror_complete = false;
         if (r == CMH_FILEINI_UNPARSABLE)
@@ -1819,7 +1850,7 @@ static void content_task(void *tk, void *state, void *arg)
 {
     vcontent *c = tk;
     cmh_verify *v = arg;
-    (void)state;
+    vworker *w = state;
     if (atomic_load_explicit(&v->stop, memory_order_relaxed))
         return;
     char *data = NULL;
@@ -1882,6 +1913,7 @@ static void content_task(void *tk, void *state, void *arg)
         memset(&m, 0, sizeof m);
         m.v = v;
         m.c = c;
+        m.buf = w->buf;
         cmh_buf_init(&m.rel);
         c->mirror_complete = true;
         c->mirror_read = true;
@@ -2106,32 +2138,6 @@ static bool pack_refs(ventry *e, const cmh_reflist *r)
     return true;
 }
 
-/* The reference INI: one read into the worker's buffer when it is
- * short and not empty (no fstat: see the section comment); else the read
- * every command uses (cmh_read_small_file: fstat, size limit, ...). */
-static int read_ini(vworker *w, int dirfd, const char *name, char **data,
-                    size_t *len, bool *owned)
-{
-    int fd;
-    *owned = false;
-    int err = cmh_os_open_read(dirfd, name, &fd);
-    if (err)
-        return err;
-    ssize_t n;
-    do
-        n = read(fd, w->buf, SIG_CMP_BUF - 1);
-    while (n < 0 && errno == EINTR);
-    close(fd);
-    if (n > 0 && (size_t)n < SIG_CMP_BUF - 1) {
-        w->buf[n] = 0;
-        *data = (char *)w->buf;
-        *len = (size_t)n;
-        return 0;
-    }
-    *owned = true;
-    return cmh_read_small_file(dirfd, name, CMH_INI_MAX_FILE, data, len);
-}
-
 static void entry_read(cmh_verify *v, vworker *w, ventry *e, int *fds)
 {
     char rel[CMH_FILELIB_REL_SIZE];
@@ -2141,7 +2147,7 @@ static void entry_read(cmh_verify *v, vworker *w, ventry *e, int *fds)
         size_t len;
         bool owned;
         int dfd = part_at(v, fds, e, e->r_ini, ".INI", rel, &name);
-        int err = read_ini(w, dfd, name, &data, &len, &owned);
+        int err = read_ini(w->buf, dfd, name, &data, &len, &owned);
         char why[160];
         if (err == EFBIG) {
             e->ini_bad = true;
