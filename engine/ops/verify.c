@@ -343,6 +343,9 @@ struct cmh_verify {
     ventry **entries;     /* sorted by digest */
     size_t nentries, capentries;
     cmh_pool *pool;
+    cmh_pool *epool;      /* the entry reads' threads (index pass 2b) */
+    struct efolder *efold; /* their tasks: one per FileLib folder */
+    size_t nefold;
     const char *phase;
     double t0, deadline;
     /* stop: set by the caller's thread (time limit, cancel), read by
@@ -1416,6 +1419,25 @@ static void *vworker_make(void *arg)
     return w;
 }
 
+/* The entry reads' threads need no stream buffers (see entry_threads). */
+static void *eworker_make(void *arg)
+{
+    cmh_verify *v = arg;
+    vworker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->md = EVP_MD_CTX_new();
+    w->buf = malloc(SIG_CMP_BUF);
+    if (!w->md || !w->buf ||
+        !EVP_DigestInit_ex(w->md, v->ctx->sha256, NULL)) {
+        EVP_MD_CTX_free(w->md);
+        free(w->buf);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
 static void vworker_free(void *st)
 {
     vworker *w = st;
@@ -1586,6 +1608,34 @@ static void shrink_content(vcontent *c)
     }
 }
 
+/* A small INI: one read into @p buf (SIG_CMP_BUF bytes, a worker's) when
+ * it is short and not empty - no fstat: the listing saw a regular file,
+ * and a non-empty read is of one; else (empty, 64 KiB or more, an error)
+ * the read every command uses (cmh_read_small_file: fstat, size limit),
+ * so those findings do not change. *owned: *data is malloc'd. */
+static int read_ini(unsigned char *buf, int dirfd, const char *name,
+                    char **data, size_t *len, bool *owned)
+{
+    int fd;
+    *owned = false;
+    int err = cmh_os_open_read(dirfd, name, &fd);
+    if (err)
+        return err;
+    ssize_t n;
+    do
+        n = read(fd, buf, SIG_CMP_BUF - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n > 0 && (size_t)n < SIG_CMP_BUF - 1) {
+        buf[n] = 0;
+        *data = (char *)buf;
+        *len = (size_t)n;
+        return 0;
+    }
+    *owned = true;
+    return cmh_read_small_file(dirfd, name, CMH_INI_MAX_FILE, data, len);
+}
+
 typedef struct mirror_walk {
     cmh_verify *v;
     vcontent *c;
@@ -1593,6 +1643,7 @@ typedef struct mirror_walk {
     cmh_node **dirs; /* folder being read is dirs[n - 1] */
     size_t *rel_len; /* rel.len when dirs[i] was entered */
     size_t n, cap;
+    unsigned char *buf; /* the worker's SIG_CMP_BUF bytes (read_ini) */
 } mirror_walk;
 
 static char *mirror_path(mirror_walk *m, const char *name)
@@ -1634,7 +1685,8 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
     cmh_buf_add(&c->names, name, n + 1);
     if (c->names.oom)
         goto no_name;
-    int e = cmh_read_small_file(dirfd, name, CMH_INI_MAX_FILE, &data, &len);
+    bool owned;
+    int e = read_ini(m->buf, dirfd, name, &data, &len, &owned);
     if (e) {
         c->mirror_complete = false;
         vfinds_add(&c->fnd, e == EFBIG ? CMH_VF_FILE_INI_BAD
@@ -1647,7 +1699,8 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
     cmh_fileini fi;
     char why[256];
     int r = cmh_fileini_parse(data, len, &fi, why, sizeof why);
-    free(data);
+    if (owned)
+        free(data);
     if (r != CMH_FILEINI_OK) {
         c->mirror_complete = false;
         if (r == CMH_FILEINI_UNPARSABLE)
@@ -1797,7 +1850,7 @@ static void content_task(void *tk, void *state, void *arg)
 {
     vcontent *c = tk;
     cmh_verify *v = arg;
-    (void)state;
+    vworker *w = state;
     if (atomic_load_explicit(&v->stop, memory_order_relaxed))
         return;
     char *data = NULL;
@@ -1860,6 +1913,7 @@ static void content_task(void *tk, void *state, void *arg)
         memset(&m, 0, sizeof m);
         m.v = v;
         m.c = c;
+        m.buf = w->buf;
         cmh_buf_init(&m.rel);
         c->mirror_complete = true;
         c->mirror_read = true;
@@ -1921,39 +1975,107 @@ out:
     atomic_fetch_add(&v->items_done, 1);
 }
 
-/* ---- FileLib entry (index pass, worker) ---- */
+/* ---- FileLib entry (index pass, worker) ----
+ *
+ * One task per FileLib <h4> folder (the entries whose digests share their
+ * first two bytes: v->entries is sorted, so they are a run of it). The
+ * task opens the folder once per root it needs and names each part by
+ * its one-component name relative to that folder: no path re-resolution
+ * per file. Per entry in the common case (a cmhash library, every .SIG
+ * hashed for a SignatureHash): openat + read + close of the INI, one
+ * fstatat of the data, openat + read + close of the .SIG - the fstat of
+ * each small file is needed only when its first read is not a short,
+ * non-empty read (an empty or large file, an error, a file that changed
+ * kind since the listing): then the part is read again the way it
+ * always was, so its findings do not change. */
 
-static void read_sig(cmh_verify *v, vworker *w, ventry *e)
+typedef struct efolder {
+    size_t lo, hi;  /* v->entries[lo..hi) */
+} efolder;
+/* entries per task at most: a folder of a huge library holds thousands
+ * (1M entries / 65,536 folders = 16), the tasks stay short */
+#define EFOLDER_MAX 256
+#define ENTRY_THREADS_PER_CPU 4
+#define ENTRY_THREADS_MAX 64
+#define INDEX_PREFETCH_DEFAULT 1
+
+/* Where part @p sfx of @p e on root @p r is: the folder fd (opened on
+ * first use, kept in fds[r]) and the name in it; when the folder cannot
+ * be opened (it changed since the listing) or @p fds is NULL (no memory
+ * for it), the root fd and "ABCD/<hex>"
+ * - the read then fails or succeeds as it did before batching. */
+static int part_at(cmh_verify *v, int *fds, const ventry *e, int r,
+                   const char *sfx, char rel[CMH_FILELIB_REL_SIZE],
+                   const char **name)
 {
-    char rel[CMH_FILELIB_REL_SIZE];
-    cmh_filelib_rel_hex(rel, EHEX(e), ".SIG");
+    cmh_filelib_rel_hex(rel, EHEX(e), sfx);
+    if (fds && fds[r] == -1) {
+        char h4[5];
+        memcpy(h4, rel, 4);
+        h4[4] = 0;
+        if (cmh_os_open_dir_noatime(v->roots[r].fd, h4, &fds[r]))
+            fds[r] = -2; /* not again for this folder */
+    }
+    if (fds && fds[r] >= 0) {
+        *name = rel + 5;
+        return fds[r];
+    }
+    *name = rel;
+    return v->roots[r].fd;
+}
+
+static void read_sig(cmh_verify *v, vworker *w, ventry *e, int dirfd,
+                     const char *name)
+{
     int fd;
-    int err = cmh_os_open_read(v->roots[e->r_sig].fd, rel, &fd);
+    int err = cmh_os_open_read(dirfd, name, &fd);
     if (err) {
         e->sig_err = err;
         return;
     }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        e->sig_err = errno ? errno : EINVAL;
-        close(fd);
-        return;
-    }
-    e->sig_len = (uint64_t)sb.st_size;
     unsigned char hdr[12];
     size_t got = 0;
     bool hashing = e->want_sig_hash;
-    if (hashing && !EVP_DigestInit_ex(w->md, v->ctx->sha256, NULL)) {
-        e->sig_err = ENOMEM;
-        close(fd);
-        return;
-    }
     uint64_t total = 0;
+    ssize_t n0 = -1;
+    if (hashing) {
+        if (!EVP_DigestInit_ex(w->md, v->ctx->sha256, NULL)) {
+            e->sig_err = ENOMEM;
+            close(fd);
+            return;
+        }
+        /* the first read before any fstat: a non-empty read is of a
+         * regular file (the listing saw one; a read that returns 0 or
+         * fails moves nothing, and errno is kept for the fstat below) */
+        int saved = errno;
+        do
+            n0 = read(fd, w->buf, SIG_CMP_BUF);
+        while (n0 < 0 && errno == EINTR);
+        if (n0 <= 0) {
+            errno = saved;
+            n0 = -1;
+        }
+    }
+    if (n0 < 0) {
+        struct stat sb;
+        if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            e->sig_err = errno ? errno : EINVAL;
+            close(fd);
+            return;
+        }
+        e->sig_len = (uint64_t)sb.st_size;
+    }
     for (;;) {
         size_t want = hashing ? SIG_CMP_BUF : sizeof hdr - got;
         if (!hashing && got == sizeof hdr)
             break;
-        ssize_t n = read(fd, w->buf, want);
+        ssize_t n;
+        if (n0 > 0) {
+            n = n0; /* the first read, already done */
+            n0 = -1;
+        } else {
+            n = read(fd, w->buf, want);
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -2016,20 +2138,16 @@ static bool pack_refs(ventry *e, const cmh_reflist *r)
     return true;
 }
 
-static void entry_task(void *tk, void *state, void *arg)
+static void entry_read(cmh_verify *v, vworker *w, ventry *e, int *fds)
 {
-    ventry *e = tk;
-    cmh_verify *v = arg;
-    vworker *w = state;
-    if (atomic_load_explicit(&v->stop, memory_order_relaxed))
-        return;
     char rel[CMH_FILELIB_REL_SIZE];
+    const char *name;
     if (e->r_ini >= 0) {
         char *data;
         size_t len;
-        cmh_filelib_rel_hex(rel, EHEX(e), ".INI");
-        int err = cmh_read_small_file(v->roots[e->r_ini].fd, rel,
-                                      CMH_INI_MAX_FILE, &data, &len);
+        bool owned;
+        int dfd = part_at(v, fds, e, e->r_ini, ".INI", rel, &name);
+        int err = read_ini(w->buf, dfd, name, &data, &len, &owned);
         char why[160];
         if (err == EFBIG) {
             e->ini_bad = true;
@@ -2043,22 +2161,77 @@ static void entry_task(void *tk, void *state, void *arg)
             else if (!pack_refs(e, &refs))
                 e->ini_oom = true;
             cmh_reflist_free(&refs);
-            free(data);
+            if (owned)
+                free(data);
         }
         if (e->ini_bad && !(e->ini_why = cmh_strdup(why)))
             e->ini_oom = true;
     }
     if (e->r_data >= 0) {
-        cmh_filelib_rel_hex(rel, EHEX(e), "");
+        int dfd = part_at(v, fds, e, e->r_data, "", rel, &name);
         struct stat sb;
-        if (fstatat(v->roots[e->r_data].fd, rel, &sb, AT_SYMLINK_NOFOLLOW))
+        if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW))
             e->data_err = errno;
         else
             e->data_size = (uint64_t)sb.st_size;
     }
-    if (e->r_sig >= 0)
-        read_sig(v, w, e);
-    atomic_fetch_add(&v->items_done, 1);
+    if (e->r_sig >= 0) {
+        int dfd = part_at(v, fds, e, e->r_sig, ".SIG", rel, &name);
+        read_sig(v, w, e, dfd, name);
+    }
+}
+
+/* Threads for the entry reads. On a cold library each read waits on the
+ * disk for an inode or a block, so more reads in flight than cores keep
+ * the device busy: ENTRY_THREADS_PER_CPU per hashing thread
+ * (CMHASH_ENTRY_THREADS=N sets it, A/B); with --io-rate the hashing
+ * threads only (the limit is for the bytes read, and this pass reads
+ * few). */
+static unsigned entry_threads(const cmh_verify *v, unsigned threads)
+{
+    const char *env = getenv("CMHASH_ENTRY_THREADS");
+    if (env && *env) {
+        long n = strtol(env, NULL, 10);
+        if (n >= 1 && n <= 256)
+            return (unsigned)n;
+    }
+    if (v->o.io_rate > 0)
+        return threads;
+    unsigned n = threads * ENTRY_THREADS_PER_CPU;
+    return n > ENTRY_THREADS_MAX ? ENTRY_THREADS_MAX : n;
+}
+
+/* The index pass's fadvise prefetch of each INI and .SIG ahead of the
+ * entry reads (CMHASH_INDEX_PREFETCH=0 turns it off, A/B). */
+static bool index_prefetch(void)
+{
+    const char *env = getenv("CMHASH_INDEX_PREFETCH");
+    if (env && *env)
+        return strcmp(env, "0") != 0;
+    return INDEX_PREFETCH_DEFAULT;
+}
+
+static void folder_task(void *tk, void *state, void *arg)
+{
+    const efolder *f = tk;
+    cmh_verify *v = arg;
+    vworker *w = state;
+    int fds0[8];
+    int *fds = v->nroots <= 8 ? fds0 : malloc(v->nroots * sizeof *fds);
+    /* no memory for the folder fds: every part by its root path */
+    for (size_t r = 0; fds && r < v->nroots; r++)
+        fds[r] = -1;
+    for (size_t i = f->lo; i < f->hi; i++) {
+        if (atomic_load_explicit(&v->stop, memory_order_relaxed))
+            break;
+        entry_read(v, w, v->entries[i], fds);
+        atomic_fetch_add(&v->items_done, 1);
+    }
+    for (size_t r = 0; fds && r < v->nroots; r++)
+        if (fds[r] >= 0)
+            close(fds[r]);
+    if (fds != fds0)
+        free(fds);
 }
 
 /* ---- joining the two sides (caller's thread) ---- */
@@ -3246,7 +3419,7 @@ static void emit_content_findings(cmh_verify *v, vcontent *c)
 static cmh_status run_pass(cmh_verify *v, const char *phase)
 {
     v->phase = phase;
-    cmh_pool_wait(v->pool, 0.1, tick, v);
+    cmh_pool_wait(v->epool ? v->epool : v->pool, 0.1, tick, v);
     if (!strcmp(phase, "hash"))
         drain_done(v);
     return CMH_OK;
@@ -3328,6 +3501,11 @@ static void content_status(cmh_verify *v, vcontent *c)
 
 static void free_run(cmh_verify *v)
 {
+    cmh_pool_free(v->epool);
+    v->epool = NULL;
+    free(v->efold);
+    v->efold = NULL;
+    v->nefold = 0;
     cmh_pool_free(v->pool);
     v->pool = NULL;
     for (size_t i = 0; i < v->ncontents; i++) {
@@ -3502,8 +3680,27 @@ cmh_status cmh_verify_run(cmh_verify *v)
     /* 2b. FileLib entries */
     atomic_store(&v->items_done, 0);
     v->items_total = v->nentries;
-    for (size_t i = 0; i < v->nentries; i++)
-        if (cmh_pool_push(v->pool, entry_task, v->entries[i], v))
+    /* one task per FileLib <h4> folder (entries are sorted by digest) */
+    v->efold = v->nentries ? malloc(v->nentries * sizeof *v->efold) : NULL;
+    if (v->nentries && !v->efold)
+        goto nomem;
+    v->nefold = 0;
+    for (size_t i = 0, j; i < v->nentries; i = j) {
+        for (j = i + 1; j < v->nentries && j - i < EFOLDER_MAX &&
+                        !memcmp(v->entries[j]->sha, v->entries[i]->sha, 2);
+             j++)
+            ;
+        v->efold[v->nefold++] = (efolder){i, j};
+    }
+    {
+        unsigned et = entry_threads(v, threads);
+        if (et > threads &&
+            cmh_pool_new(&v->epool, et, eworker_make, vworker_free, v))
+            v->epool = NULL; /* no more threads: the pool's do it */
+    }
+    for (size_t i = 0; i < v->nefold; i++)
+        if (cmh_pool_push(v->epool ? v->epool : v->pool, folder_task,
+                          &v->efold[i], v))
             goto nomem;
     {
         /* two reads per entry; items_done counts entries: the window is
@@ -3512,9 +3709,11 @@ cmh_status cmh_verify_run(cmh_verify *v)
             .n = 2 * v->nentries, .per = 2, .item = index_item, .arg = v,
             .done = &v->items_done, .stop = &v->stop,
             .io_rate = v->o.io_rate, .threads = threads};
-        cmh_prefetch *pf = cmh_prefetch_run(&po);
+        cmh_prefetch *pf = index_prefetch() ? cmh_prefetch_run(&po) : NULL;
         run_pass(v, "index");
         cmh_prefetch_stop(pf);
+        cmh_pool_free(v->epool);
+        v->epool = NULL;
     }
     if (v->canceled || v->timed_out)
         goto stopped;
