@@ -382,7 +382,7 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
                             const cmh_bench_corpus_opts *o,
                             cmh_bench_corpus_stats *out)
 {
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     cmh_status st = CMH_OK;
     plan p;
     memset(&p, 0, sizeof p);
@@ -602,7 +602,7 @@ cmh_status cmh_bench_cpu(cmh_ctx *ctx, cmh_bench_kind kind, unsigned threads,
                          uint64_t bytes_per_thread, size_t chunk,
                          double *out_bytes_per_s)
 {
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     *out_bytes_per_s = 0;
     if (threads < 1 || threads > 256 || chunk == 0 || chunk > CPU_BUF ||
         kind < CMH_BENCH_SHA256 || kind > CMH_BENCH_LIBRSYNC)
@@ -698,7 +698,7 @@ static ssize_t read_retry(int fd, void *buf, size_t n, double *cpu)
 cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
                           cmh_bench_read_result *out)
 {
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     memset(out, 0, sizeof *out);
     if (bytes < READ_CHUNK)
         return cmh__fail(ctx, CMH_E_INVALID,
@@ -792,7 +792,7 @@ out:
 
 cmh_status cmh_bench_remove(cmh_ctx *ctx, const char *path)
 {
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     int e = cmh_os_remove_tree(AT_FDCWD, path);
     if (e)
         return cmh__fail_errno(ctx, CMH_E_IO, e, "cannot remove %s", path);
@@ -804,7 +804,7 @@ cmh_status cmh_bench_remove(cmh_ctx *ctx, const char *path)
 cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
                                  uint64_t bytes, cmh_bench_stages *out)
 {
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     memset(out, 0, sizeof *out);
     if (bytes < READ_CHUNK)
         return cmh__fail(ctx, CMH_E_INVALID,
@@ -918,7 +918,7 @@ static int evict_one(const char *p, const struct stat *sb, int type,
 
 cmh_status cmh_bench_evict(cmh_ctx *ctx, const char *path, uint64_t *files)
 {
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     evict_count = 0;
     evict_err = 0;
     if (nftw(path, evict_one, 64, FTW_PHYS) != 0)

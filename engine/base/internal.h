@@ -43,6 +43,32 @@ cmh_status cmh__fail(cmh_ctx *ctx, cmh_status st, const char *fmt, ...)
 cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
                            const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The error state of a context is touched only through these functions
+ * (util.c); engine files never read or write ctx->err themselves. */
+/* The message of the last failure ("" when none); owned by @p ctx, valid
+ * until the next failure or clear. */
+const char *cmh__err_msg(const cmh_ctx *ctx);
+/* Forget the last failure (message and its list detail): an error that was
+ * handled (reported as a warning, a finding, a problem of a result) must
+ * not reach the caller as the call's own error. */
+void cmh__err_clear(cmh_ctx *ctx);
+/* A copy of a context's error state, to run calls that may fail between
+ * cmh__err_capture and cmh__err_restore (or cmh__err_discard) without
+ * losing the error that was there before. */
+typedef struct cmh_err_saved {
+    char msg[CMH_ERRMSG_SIZE];
+    char *detail; /* copy of the list detail, or NULL */
+} cmh_err_saved;
+void cmh__err_capture(const cmh_ctx *ctx, cmh_err_saved *saved);
+/* Put the captured state back; releases @p saved. */
+void cmh__err_restore(cmh_ctx *ctx, cmh_err_saved *saved);
+/* Release @p saved without restoring it. */
+void cmh__err_discard(cmh_err_saved *saved);
+/* Replace the first occurrence of @p old in the message by the printf
+ * style text (the rest of the message is kept after it); the list detail
+ * stays. No-op when @p old does not occur. */
+void cmh__err_replace(cmh_ctx *ctx, const char *old, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Status for an errno from a library write (ENOSPC, EROFS, EIO...). */
 cmh_status cmh__status_for_write_errno(int err);
 /* A one-line fix hint for a write errno. */

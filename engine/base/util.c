@@ -139,6 +139,61 @@ cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
     return st;
 }
 
+const char *cmh__err_msg(const cmh_ctx *ctx)
+{
+    return ctx ? ctx->err : "";
+}
+
+void cmh__err_clear(cmh_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    ctx->err[0] = 0;
+    free(ctx->detail);
+    ctx->detail = NULL;
+}
+
+void cmh__err_capture(const cmh_ctx *ctx, cmh_err_saved *saved)
+{
+    snprintf(saved->msg, sizeof saved->msg, "%s", cmh__err_msg(ctx));
+    /* a detail that cannot be copied is lost, not the message */
+    saved->detail = ctx && ctx->detail ? strdup(ctx->detail) : NULL;
+}
+
+void cmh__err_restore(cmh_ctx *ctx, cmh_err_saved *saved)
+{
+    if (!ctx) {
+        cmh__err_discard(saved);
+        return;
+    }
+    snprintf(ctx->err, sizeof ctx->err, "%s", saved->msg);
+    free(ctx->detail);
+    ctx->detail = saved->detail;
+    saved->detail = NULL;
+}
+
+void cmh__err_discard(cmh_err_saved *saved)
+{
+    free(saved->detail);
+    saved->detail = NULL;
+}
+
+void cmh__err_replace(cmh_ctx *ctx, const char *old, const char *fmt, ...)
+{
+    char *at = ctx ? strstr(ctx->err, old) : NULL;
+    if (!at)
+        return;
+    char tail[CMH_ERRMSG_SIZE];
+    snprintf(tail, sizeof tail, "%s", at + strlen(old));
+    size_t room = sizeof ctx->err - (size_t)(at - ctx->err);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(at, room, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < room)
+        snprintf(at + n, room - (size_t)n, "%s", tail);
+}
+
 cmh_status cmh__status_for_write_errno(int err)
 {
     switch (err) {

@@ -553,7 +553,7 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
     dl d;
     memset(&d, 0, sizeof d);
     memset(res, 0, sizeof *res);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     double t0 = cmh_now();
     d.ctx = ctx;
     d.o = o;
@@ -901,7 +901,7 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
     pt p;
     memset(&p, 0, sizeof p);
     memset(res, 0, sizeof *res);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     double t0 = cmh_now();
     p.ctx = ctx;
     p.o = o;

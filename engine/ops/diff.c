@@ -203,7 +203,7 @@ static cmh_status walk(dctx *d, const cmh_node *a, const cmh_node *b,
 cmh_status cmh_diff(cmh_ctx *ctx, const cmh_diff_opts *o, cmh_diff_result *r)
 {
     memset(r, 0, sizeof *r);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     if (!o || o->version != CMH_DIFF_OPTS_VERSION || !o->a || !o->b)
         return cmh__fail(ctx, CMH_E_INVALID, "bad diff options");
     cmh_library l;

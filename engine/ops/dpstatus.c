@@ -42,7 +42,7 @@ static void read_version(cmh_ctx *ctx, const char *path, const char *pkgid,
     char why[256];
     if (cmh_library_open(ctx, &l, path, false) != CMH_OK ||
         cmh_pkglib_read(ctx, &l, pkgid, &info) != CMH_OK) {
-        snprintf(o->problem, sizeof o->problem, "%s", ctx->err);
+        snprintf(o->problem, sizeof o->problem, "%s", cmh__err_msg(ctx));
     } else if (!info.cid[0]) {
         o->absent = true;
         snprintf(o->problem, sizeof o->problem,
@@ -71,7 +71,7 @@ static void read_version(cmh_ctx *ctx, const char *path, const char *pkgid,
         }
     }
     cmh_pkgini_free(&pi);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     cmh_library_close(&l);
 }
 
@@ -150,10 +150,10 @@ static bool quick_check(cmh_ctx *ctx, const char *path, const char *cid,
               cmh__content_resolve(ctx, &l, cid, rcid, hash) == CMH_OK &&
               cmh__mirror_load(ctx, &l, cid, &root, &c) == CMH_OK;
     if (!ok)
-        snprintf(problem, psize, "%s", ctx->err);
+        snprintf(problem, psize, "%s", cmh__err_msg(ctx));
     else
         ok = quick_dir(&l, root, cid, problem, psize);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     cmh_node_free(root);
     cmh_library_close(&l);
     return ok;
@@ -191,10 +191,10 @@ static bool full_check(cmh_ctx *ctx, const char *path, const char *cid,
               cmh_verify_get_summary(v)->errors == 0;
     if (!ok)
         snprintf(problem, psize, "%s",
-                 st ? ctx->err : s.message[0] ? s.message
+                 st ? cmh__err_msg(ctx) : s.message[0] ? s.message
                                               : "verify found errors");
     cmh_verify_free(v);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     return ok;
 }
 
@@ -202,7 +202,7 @@ cmh_status cmh_dp_status(cmh_ctx *ctx, const cmh_dp_opts *o,
                          cmh_dp_result *res)
 {
     memset(res, 0, sizeof *res);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     char pkgid[CMH_PKGID_SIZE];
     if (!o || o->version != CMH_DP_OPTS_VERSION || !o->nlibs || !o->libs)
         return cmh__fail(ctx, CMH_E_INVALID,

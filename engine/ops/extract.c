@@ -363,7 +363,7 @@ static cmh_status extract_content(ext *x, const char *cid, const char *hash,
         char got[CMH_HEX_SIZE];
         if (!(cmh_hash_dir(ctx, x->out, got) == CMH_OK && !strcmp(got, hash)))
             res->tree_verified = 0;
-        ctx->err[0] = 0;
+        cmh__err_clear(ctx);
     }
     res->files += c.files;
     res->folders += c.folders;
@@ -412,7 +412,7 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
     ext x;
     memset(&x, 0, sizeof x);
     memset(res, 0, sizeof *res);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     x.ctx = ctx;
     x.o = o;
     x.t0 = cmh_now();

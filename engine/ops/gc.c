@@ -225,14 +225,14 @@ static bool reachable(gc_run *g, const char *cid)
         return false;
     cmh_pkg_info info;
     cmh_reflist kept = {0};
-    char saved[CMH_ERRMSG_SIZE];
-    snprintf(saved, sizeof saved, "%s", g->ctx->err);
+    cmh_err_saved saved;
+    cmh__err_capture(g->ctx, &saved);
     bool r = true; /* unreadable PkgLib INI: assume reachable */
     if (cmh_pkglib_read(g->ctx, &g->lib, pk, &info) == CMH_OK &&
         cmh_pkglib_kept(g->ctx, &g->lib, pk, &kept) == CMH_OK)
         r = !strcmp(info.cid, cid) || cmh_reflist_has(&kept, cid);
     cmh_reflist_free(&kept);
-    snprintf(g->ctx->err, sizeof g->ctx->err, "%s", saved);
+    cmh__err_restore(g->ctx, &saved);
     return r;
 }
 
@@ -653,7 +653,7 @@ static cmh_status gc_duplicates(gc_run *g, bool apply, cmh_gc_result *res)
 cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
 {
     memset(res, 0, sizeof *res);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     if (!o || o->version != CMH_GC_OPTS_VERSION || !o->lib ||
         o->min_age < 0)
         return cmh__fail(ctx, CMH_E_INVALID, "bad gc options");
@@ -680,7 +680,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     cmh_status st = cmh_library_open(ctx, &g.lib, o->lib, false);
     if (st != CMH_OK) {
         cmh_library_close(&g.lib);
-        ctx->err[0] = 0;
+        cmh__err_clear(ctx);
     }
     st = cmh_verify_new(&v, ctx, &vo);
     if (st == CMH_OK)
@@ -738,7 +738,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
         } else if (cmh_library_lock_package(ctx, &g.lib, pk, false) !=
                    CMH_OK) {
             why = "its package is locked by a running snapshot";
-            ctx->err[0] = 0;
+            cmh__err_clear(ctx);
         } else {
             /* re-check under the lock, then retire every content of the
              * package that PkgLib does not reach */
@@ -754,7 +754,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
                 removed = !content_exists(&g, it->cid);
             if (!why && !removed)
                 why = "still present after retirement";
-            ctx->err[0] = 0;
+            cmh__err_clear(ctx);
             close(g.lib.pkg_lock_fd);
             g.lib.pkg_lock_fd = -1;
         }

@@ -145,8 +145,8 @@ static cmh_status one_content(ls_run *r, const char *pkgid,
     if (st == CMH_OK)
         st = cmh_pkglib_kept(ctx, &r->lib, pkgid, &kept);
     if (st != CMH_OK && st != CMH_E_NOMEM) {
-        snprintf(problem, sizeof problem, "%s", ctx->err);
-        ctx->err[0] = 0;
+        snprintf(problem, sizeof problem, "%s", cmh__err_msg(ctx));
+        cmh__err_clear(ctx);
         p.problem = problem;
         res->damaged++;
         st = CMH_OK;
@@ -176,7 +176,7 @@ static cmh_status one_content(ls_run *r, const char *pkgid,
                 goto out;
             }
         }
-        ctx->err[0] = 0;
+        cmh__err_clear(ctx);
     }
     stored_unique(&mine);
     p.version = info.version;
@@ -303,7 +303,7 @@ cmh_status cmh_ls(cmh_ctx *ctx, const cmh_ls_opts *o, cmh_ls_result *res)
 {
     memset(res, 0, sizeof *res);
     res->dedup_ratio = 1.0;
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     if (!o || o->version != CMH_LS_OPTS_VERSION || !o->lib ||
         (o->npkgids && !o->pkgids))
         return cmh__fail(ctx, CMH_E_INVALID, "bad ls options");

@@ -763,19 +763,16 @@ static int node_sha_cmp(const void *a, const void *b)
 static void inode_hint(cmh_ctx *ctx, int fd)
 {
     const char *hint = cmh__write_hint(ENOSPC);
-    char *at = fd >= 0 ? strstr(ctx->err, hint) : NULL;
     bool no_inodes = false;
     unsigned long long used = 0;
-    if (!at || cmh_os_inodes_exhausted(fd, &no_inodes, &used) != 0 ||
-        !no_inodes)
+    if (fd < 0 || !strstr(cmh__err_msg(ctx), hint) ||
+        cmh_os_inodes_exhausted(fd, &no_inodes, &used) != 0 || !no_inodes)
         return;
-    char tail[CMH_ERRMSG_SIZE];
-    snprintf(tail, sizeof tail, "%s", at + strlen(hint));
-    snprintf(at, sizeof ctx->err - (size_t)(at - ctx->err),
-             "the library's filesystem has no free inodes left (%llu in "
-             "use; its free space is not the problem): delete files there "
-             "or use a filesystem with more inodes, and run again%s",
-             used, tail);
+    cmh__err_replace(ctx, hint,
+                     "the library's filesystem has no free inodes left "
+                     "(%llu in use; its free space is not the problem): "
+                     "delete files there or use a filesystem with more "
+                     "inodes, and run again", used);
 }
 
 static cmh_status cancel_fail(snap *s)
@@ -850,7 +847,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     cmh_placement_init(&pl);
     char content_tmp[64] = "";
     char pkgid[CMH_PKGID_SIZE];
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     s.ctx = ctx;
     s.o = o;
     s.mirror_fd = -1;
@@ -955,10 +952,10 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         if (o->warning) {
             char line[CMH_ERRMSG_SIZE + 64];
             snprintf(line, sizeof line, "cleaning up after a crashed "
-                     "snapshot: %s", ctx->err);
+                     "snapshot: %s", cmh__err_msg(ctx));
             o->warning(line, o->payload);
         }
-        ctx->err[0] = 0;
+        cmh__err_clear(ctx);
     }
     /* From here on we make temps. Temps of runs that died (kill -9, power
      * cut) are reclaimed: they would fill the disk. Not fatal. */
@@ -966,13 +963,13 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         goto done;
     uint64_t reclaimed = 0;
     if (cmh_reclaim_dead_temps(ctx, &s.lib, &reclaimed) != CMH_OK) {
-        if (ctx->err[0] && o->warning) {
+        if (cmh__err_msg(ctx)[0] && o->warning) {
             char line[CMH_ERRMSG_SIZE + 64];
             snprintf(line, sizeof line, "leftovers of dead runs not "
-                     "removed: %s", ctx->err);
+                     "removed: %s", cmh__err_msg(ctx));
             o->warning(line, o->payload);
         }
-        ctx->err[0] = 0;
+        cmh__err_clear(ctx);
     }
 
     /* temp mirror */
@@ -1034,9 +1031,9 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
             o->warning) {
             char line[CMH_ERRMSG_SIZE + 64];
             snprintf(line, sizeof line, "retiring old versions: %s",
-                     ctx->err);
+                     cmh__err_msg(ctx));
             o->warning(line, o->payload);
-            ctx->err[0] = 0;
+            cmh__err_clear(ctx);
         }
         res->retired_files = retired;
         goto done; /* temps are removed below */
@@ -1157,8 +1154,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
          * the new version is what PkgLib shows, and undoing the content it
          * points at would break the package. Look before rolling back. */
         cmh_pkg_info now;
-        char err[CMH_ERRMSG_SIZE];
-        snprintf(err, sizeof err, "%s", ctx->err);
+        cmh_err_saved err;
+        cmh__err_capture(ctx, &err);
         if (cmh_pkglib_read(ctx, &s.lib, pkgid, &now) == CMH_OK &&
             !strcmp(now.cid, s.cid)) {
             flushed = false;
@@ -1168,12 +1165,13 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
                 snprintf(line, sizeof line,
                          "%s is committed but may not survive a power loss "
                          "(%s); older versions are kept until the next "
-                         "snapshot", s.cid, err);
+                         "snapshot", s.cid, err.msg);
                 o->warning(line, o->payload);
             }
-            ctx->err[0] = 0;
+            cmh__err_discard(&err);
+            cmh__err_clear(ctx);
         } else {
-            snprintf(ctx->err, sizeof ctx->err, "%s", err);
+            cmh__err_restore(ctx, &err);
             cmh_datalib_uninstall(&s.lib, s.cid);
             cmh_placement_rollback(&s.lib, &pl, s.cid);
             goto done;
@@ -1195,9 +1193,9 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         o->warning) {
         char line[CMH_ERRMSG_SIZE + 64];
         snprintf(line, sizeof line, "retiring old versions: %s",
-                 ctx->err);
+                 cmh__err_msg(ctx));
         o->warning(line, o->payload);
-        ctx->err[0] = 0;
+        cmh__err_clear(ctx);
     }
     res->retired_files = retired;
 
@@ -1265,7 +1263,7 @@ static cmh_status hash_dir_tree(cmh_ctx *ctx, const char *path,
     s.mirror_fd = -1;
     s.t0 = cmh_now();
     s.phase = "scan";
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     pthread_mutex_init(&s.mu, NULL);
     cmh_library_init(&s.lib);
     cmh_status st = check_source_dir(ctx, path);
@@ -1300,7 +1298,7 @@ done:
 cmh_status cmh_hash_file(cmh_ctx *ctx, const char *path,
                          char out[CMH_HEX_SIZE])
 {
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     cmh_worker *w = cmh_worker_new(ctx->sha256);
     if (!w)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
@@ -1325,7 +1323,7 @@ cmh_status cmh_hash_file(cmh_ctx *ctx, const char *path,
 
 cmh_status cmh_sig_file(cmh_ctx *ctx, const char *path, const char *out_path)
 {
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     cmh_worker *w = cmh_worker_new(ctx->sha256);
     if (!w)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");

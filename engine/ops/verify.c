@@ -2992,7 +2992,7 @@ cmh_status cmh_verify_new(cmh_verify **out, cmh_ctx *ctx,
                           const cmh_verify_opts *o)
 {
     *out = NULL;
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     if (!o || o->version != CMH_VERIFY_OPTS_VERSION || !o->lib ||
         (o->nfilelibs && !o->filelibs) || (o->nids && !o->ids))
         return cmh__fail(ctx, CMH_E_INVALID, "bad verify options");
@@ -3377,7 +3377,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
     cmh_ctx *ctx = v->ctx;
     cmh_status st = CMH_OK;
     bool layout_ok;
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     free_run(v);
     unsigned sk = v->sum.subset_k, sn = v->sum.subset_n;
     memset(&v->sum, 0, sizeof v->sum);
