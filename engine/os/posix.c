@@ -512,7 +512,7 @@ int cmh_os_remove_tree(int parent, const char *name)
         return 0;
     if (errno != EISDIR && errno != EPERM)
         return errno;
-    int fd;
+    int fd = -1; /* GCC inlines cmh_os_open_dir and cannot tell */
     int e = cmh_os_open_dir(parent, name, &fd);
     if (e)
         return e == ENOENT ? 0 : e;
