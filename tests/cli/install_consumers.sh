@@ -14,6 +14,10 @@ for f in bin/cmhash include/cmhash/cmhash.h include/cmhash/extract.h \
     [ -f "$P/$f" ] || fail "not installed: $f"
 done
 LIBA=$(find "$P" -name libcmhash.a | head -1)
+# -DBUILD_SHARED_LIBS=ON installs libcmhash.so instead; the programs below
+# then load it from the prefix
+[ -n "$LIBA" ] || LIBA=$(find "$P" -name libcmhash.so | head -1)
+export LD_LIBRARY_PATH=$(dirname "${LIBA:-.}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 PCDIR=$(dirname "$(find "$P" -name cmhash.pc | head -1)")
 CFGDIR=$(dirname "$(find "$P" -name cmhashConfig.cmake | head -1)")
 [ -f "$LIBA" ] && [ -d "$PCDIR" ] && [ -d "$CFGDIR" ] || fail "lib/pc/config missing"
