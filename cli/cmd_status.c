@@ -18,7 +18,8 @@ static const char status_usage[] =
     "  --lib DIR       a library (repeat for each distribution point;\n"
     "                  default $CMHASH_LIB, else ./SCCMContentLib)\n"
     CLI_FILELIB_HELP
-    "  --quick         layout, sizes and references only (no hashing)\n"
+    "  --quick         verify's index-only pass: INIs, sizes, references\n"
+    "                  (no file data read)\n"
     "  --watch         report again whenever a library changes (inotify;\n"
     "                  polling where unavailable) until interrupted\n"
     "  --interval S    polling period in seconds (default 2)\n"

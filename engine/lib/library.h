@@ -6,7 +6,6 @@
 #include "internal.h"
 #include "format/format.h"
 
-#define CMH_CID_SIZE 64
 /* "H4/HASH.SIG" + NUL */
 #define CMH_FILELIB_REL_SIZE (5 + 64 + 4 + 1)
 /* cmhash's own state (locks) lives in <lib>/.cmhash/, never in PkgLib:

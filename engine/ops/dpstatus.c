@@ -98,102 +98,73 @@ static bool holds_target(const one_lib *o, const one_lib *t, char *problem,
     return true;
 }
 
-/* Every file below @p d: a FileLib entry of the right size whose
- * reference INI lists @p cid. */
-static bool quick_dir(cmh_library *l, const cmh_node *d, const char *cid,
-                      char *problem, size_t psize)
-{
-    for (size_t i = 0; i < d->nfiles; i++) {
-        char rel[CMH_FILELIB_REL_SIZE];
-        struct stat sb;
-        cmh_filelib_rel(rel, d->files[i]->sha, "");
-        int root = cmh_filelib_find(l, rel, &sb, NULL);
-        if (root < 0 || (uint64_t)sb.st_size != d->files[i]->size) {
-            snprintf(problem, psize, "%s/FileLib/%s is missing or has the "
-                     "wrong size", l->path, rel);
-            return false;
-        }
-        cmh_filelib_rel(rel, d->files[i]->sha, ".INI");
-        char *data, why[64];
-        size_t len;
-        cmh_reflist r = {0};
-        bool ok = cmh_read_small_file(root, rel, CMH_INI_MAX_FILE,
-                                      &data, &len) == 0;
-        if (ok) {
-            ok = cmh_reflist_parse(&r, data, len, why, sizeof why) &&
-                 cmh_reflist_has(&r, cid);
-            free(data);
-        }
-        cmh_reflist_free(&r);
-        if (!ok) {
-            snprintf(problem, psize, "%s/FileLib/%s does not list %s",
-                     l->path, rel, cid);
-            return false;
-        }
-    }
-    for (size_t i = 0; i < d->ndirs; i++)
-        if (!quick_dir(l, d->dirs[i], cid, problem, psize))
-            return false;
-    return true;
-}
-
-/* Layout, sizes and references of @p cid: no bytes read. */
-static bool quick_check(cmh_ctx *ctx, const char *path, const char *cid,
-                        char *problem, size_t psize)
-{
-    cmh_library l;
-    cmh_library_init(&l);
-    cmh_node *root = NULL;
-    cmh_tree_counts c;
-    char hash[CMH_HEX_SIZE], rcid[CMH_CID_SIZE];
-    bool ok = cmh_library_open(ctx, &l, path, false) == CMH_OK &&
-              cmh__content_resolve(ctx, &l, cid, rcid, hash) == CMH_OK &&
-              cmh__mirror_load(ctx, &l, cid, &root, &c) == CMH_OK;
-    if (!ok)
-        snprintf(problem, psize, "%s", cmh__err_msg(ctx));
-    else
-        ok = quick_dir(&l, root, cid, problem, psize);
-    cmh__err_clear(ctx);
-    cmh_node_free(root);
-    cmh_library_close(&l);
-    return ok;
-}
-
+/* One library's contents checked by verify's engine (issue 13): the full
+ * check hashes every file; --quick is verify's index-only mode (layout,
+ * sizes, references, INIs and the content hash over the mirror; no file
+ * data read). One run covers every content the library holds. */
 typedef struct vstate {
-    bool validated;
-    char message[512];
+    bool quick;
+    bool ok;
+    char message[512]; /* the first content that is not valid */
+    char first[512];   /* the first error finding */
 } vstate;
+
+static int on_finding(const cmh_verify_finding *f, void *payload)
+{
+    vstate *s = payload;
+    if (f->severity == CMH_SEV_ERROR && !s->first[0])
+        snprintf(s->first, sizeof s->first, "%s %s", f->code_name, f->path);
+    return 0;
+}
 
 static int on_content(const cmh_verify_content *c, void *payload)
 {
     vstate *s = payload;
-    s->validated = c->status == CMH_CSTATUS_VALIDATED;
-    snprintf(s->message, sizeof s->message, "%s", c->message);
+    bool valid = c->status == CMH_CSTATUS_VALIDATED ||
+                 (s->quick && c->status == CMH_CSTATUS_INCOMPLETE);
+    if (!valid && s->ok) {
+        s->ok = false;
+        snprintf(s->message, sizeof s->message, "%s", c->message);
+    }
     return 0;
 }
 
-static bool full_check(cmh_ctx *ctx, const char *path, const char *cid,
-                       char *problem, size_t psize)
+static bool lib_check(cmh_ctx *ctx, const char *path, const one_lib *l,
+                      bool quick, char *problem, size_t psize)
 {
+    if (!l->n)
+        return true; /* nothing to check (no IDs would mean: everything) */
+    const char **ids = calloc(l->n, sizeof *ids);
+    if (!ids) {
+        snprintf(problem, psize, "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        ids[i] = l->cids[i];
     cmh_verify_opts o = CMH_VERIFY_OPTS_INIT;
-    const char *ids[1] = {cid};
-    vstate s = {false, ""};
+    vstate s = {quick, true, "", ""};
     o.lib = path;
     o.ids = ids;
-    o.nids = 1;
+    o.nids = l->n;
+    o.flags = quick ? CMH_VERIFY_INDEX_ONLY : 0;
+    o.finding = on_finding;
     o.content = on_content;
     o.payload = &s;
     cmh_verify *v = NULL;
     cmh_status st = cmh_verify_new(&v, ctx, &o);
     if (st == CMH_OK)
         st = cmh_verify_run(v);
-    bool ok = st == CMH_OK && s.validated &&
-              cmh_verify_get_summary(v)->errors == 0;
-    if (!ok)
+    bool ok = st == CMH_OK && s.ok && cmh_verify_get_summary(v)->errors == 0;
+    if (st != CMH_OK)
+        snprintf(problem, psize, "%s", cmh__err_msg(ctx));
+    else if (!ok && s.first[0])
+        snprintf(problem, psize, "%s (%s)",
+                 s.message[0] ? s.message : "verify found errors", s.first);
+    else if (!ok)
         snprintf(problem, psize, "%s",
-                 st ? cmh__err_msg(ctx) : s.message[0] ? s.message
-                                              : "verify found errors");
+                 s.message[0] ? s.message : "verify found errors");
     cmh_verify_free(v);
+    free(ids);
     cmh__err_clear(ctx);
     return ok;
 }
@@ -240,15 +211,9 @@ cmh_status cmh_dp_status(cmh_ctx *ctx, const cmh_dp_opts *o,
             holds_target(&v[i], target, v[i].problem, sizeof v[i].problem);
         if (!v[i].problem[0]) {
             x.present = 1;
-            x.valid = 1;
-            for (size_t k = 0; k < v[i].n && x.valid; k++)
-                x.valid = (o->flags & CMH_DP_QUICK)
-                              ? quick_check(ctx, o->libs[i], v[i].cids[k],
-                                            v[i].problem,
-                                            sizeof v[i].problem)
-                              : full_check(ctx, o->libs[i], v[i].cids[k],
-                                           v[i].problem,
-                                           sizeof v[i].problem);
+            x.valid = lib_check(ctx, o->libs[i], &v[i],
+                                (o->flags & CMH_DP_QUICK) != 0, v[i].problem,
+                                sizeof v[i].problem);
         }
         x.problem = v[i].problem[0] ? v[i].problem : NULL;
         if (x.valid)

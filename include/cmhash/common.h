@@ -52,6 +52,36 @@ typedef enum cmh_status {
     CMH_E_CANCELED = -7, /**< a callback asked to stop */
 } cmh_status;
 
+/** Buffer sizes of the identifiers in the API's structs, NUL included:
+ *  a package ID (8 characters), a content ID ("MSC0000B.2",
+ *  "Content_<GUID>.1", a software update's GUID), a SHA-256 in upper-case
+ *  hex (64 digits). */
+#define CMH_PKGID_SIZE 9
+#define CMH_CID_SIZE 64
+#define CMH_HEX_SIZE 65
+/** Bytes of a binary SHA-256. */
+#define CMH_SHA256_LEN 32
+
+/** Progress of a long call, reported on the caller's thread. */
+typedef struct cmh_progress {
+    /** snapshot: "scan", "hash", "commit", "retire"; verify: "index",
+     *  "hash"; extract: "extract"; delta: "delta"; patch: "patch" */
+    const char *phase;
+    uint64_t files_done;
+    uint64_t files_total;  /**< 0 while still unknown */
+    uint64_t bytes_done;
+    uint64_t bytes_total;  /**< 0 while still unknown */
+    double elapsed;        /**< seconds since the call started */
+} cmh_progress;
+
+/** Progress callback: runs on the caller's thread, about every 100 ms
+ *  (snapshot: also at each step of the commit phase). Return nonzero to
+ *  cancel; the call then fails with CMH_E_CANCELED. Snapshot: up to the
+ *  commit point (phase "commit") the library is left as it was; once
+ *  phase "retire" is reported the version is committed, the return value
+ *  is ignored and the call finishes the retirement and succeeds. */
+typedef int (*cmh_progress_cb)(const cmh_progress *p, void *payload);
+
 /** Opaque context: settings shared by calls plus the last error message.
  *  A context is used by one thread at a time. */
 typedef struct cmh_ctx cmh_ctx;

@@ -14,7 +14,6 @@
 
 #include <cmhash/common.h>
 #include <cmhash/hash.h>
-#include <cmhash/snapshot.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,7 +35,7 @@ typedef struct cmh_delta_opts {
 
 /** What a delta holds. */
 typedef struct cmh_delta_result {
-    char from_id[64], to_id[64];
+    char from_id[CMH_CID_SIZE], to_id[CMH_CID_SIZE];
     char from_hash[CMH_HEX_SIZE], to_hash[CMH_HEX_SIZE];
     uint64_t unchanged;   /**< same path, same bytes */
     uint64_t copied;      /**< bytes found elsewhere in the old version */
@@ -81,7 +80,7 @@ typedef struct cmh_patch_opts {
 
 /** What a patch rebuilt. */
 typedef struct cmh_patch_result {
-    char to_id[64];
+    char to_id[CMH_CID_SIZE];
     uint64_t files, folders, bytes;
     char content_hash[CMH_HEX_SIZE]; /**< of out, == the manifest's "to" */
     double seconds;

@@ -26,8 +26,9 @@ typedef struct cmh_dp_lib {
                                   package (a damaged one is not absent) */
 } cmh_dp_lib;
 
-#define CMH_DP_QUICK 0x1u /**< layout, sizes and references only: no file
-                               bytes are read */
+#define CMH_DP_QUICK 0x1u /**< verify's index-only pass (layout, INIs,
+                               content hash over the mirror, sizes,
+                               references): no file bytes are read */
 
 #define CMH_DP_OPTS_VERSION 1
 /** Options of cmh_dp_status; borrowed for the call. */
@@ -46,7 +47,7 @@ typedef struct cmh_dp_opts {
 
 /** Summary. */
 typedef struct cmh_dp_result {
-    char pkgid[16];
+    char pkgid[CMH_PKGID_SIZE];
     uint32_t target_version;   /**< highest version over the libraries */
     uint32_t targeted;         /**< number of libraries */
     uint32_t installed;        /**< present and valid */
@@ -56,8 +57,8 @@ typedef struct cmh_dp_result {
 /**
  * Check package opts->pkgid in every library: is the targeted version
  * (the highest any library holds) present, and do its files pass a check
- * (full: cmh_verify of the content, every byte hashed; CMH_DP_QUICK: the
- * mirror, FileLib sizes and references only)? A library that is missing or
+ * (full: cmh_verify of its contents, every byte hashed; CMH_DP_QUICK: the
+ * same with CMH_VERIFY_INDEX_ONLY, no file data read)? A library that is missing or
  * damaged is a library "not installed", not an error of the call.
  * @return CMH_OK, CMH_E_INVALID (bad package ID, no library), CMH_E_NOMEM,
  *         CMH_E_CANCELED.

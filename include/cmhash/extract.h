@@ -7,7 +7,6 @@
 
 #include <cmhash/common.h>
 #include <cmhash/hash.h>
-#include <cmhash/snapshot.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,7 +37,7 @@ typedef struct cmh_extract_opts {
 
 /** What an extraction did. */
 typedef struct cmh_extract_result {
-    char content_id[64];    /**< the content extracted */
+    char content_id[CMH_CID_SIZE]; /**< the content extracted */
     uint64_t files;
     uint64_t folders;       /**< root excluded */
     uint64_t bytes;

@@ -6,7 +6,6 @@
 #define CMHASH_GC_H
 
 #include <cmhash/common.h>
-#include <cmhash/snapshot.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -15,9 +15,7 @@
 extern "C" {
 #endif
 
-#define CMH_SHA256_LEN 32
-/** Upper-case hex of a SHA-256 plus the terminating NUL. */
-#define CMH_HEX_SIZE 65
+/* CMH_SHA256_LEN, CMH_HEX_SIZE: common.h */
 
 /** Write @p n bytes of @p bin as upper-case hex plus NUL into @p out
  *  (2n+1 bytes). */

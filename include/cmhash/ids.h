@@ -11,8 +11,7 @@
 extern "C" {
 #endif
 
-/** Size of a package ID buffer: 8 characters plus NUL. */
-#define CMH_PKGID_SIZE 9
+/* CMH_PKGID_SIZE, CMH_CID_SIZE: common.h */
 
 /**
  * Parse a package ID: 3 characters [A-Z0-9] + 5 hex digits, any case.

@@ -12,24 +12,6 @@
 extern "C" {
 #endif
 
-/** Progress of a long call, reported on the caller's thread. */
-typedef struct cmh_progress {
-    const char *phase;     /**< "scan", "hash", "commit", "retire" */
-    uint64_t files_done;
-    uint64_t files_total;  /**< 0 while still unknown */
-    uint64_t bytes_done;
-    uint64_t bytes_total;  /**< 0 while still unknown */
-    double elapsed;        /**< seconds since the call started */
-} cmh_progress;
-
-/** Progress callback: runs on the caller's thread, about every 100 ms,
- *  and at each step of the commit phase. Return nonzero to cancel: up to
- *  the commit point (phase "commit") the call then fails with
- *  CMH_E_CANCELED and leaves the library as it was; once phase "retire"
- *  is reported the version is committed, the return value is ignored and
- *  the call finishes the retirement and succeeds. */
-typedef int (*cmh_progress_cb)(const cmh_progress *p, void *payload);
-
 #define CMH_SNAPSHOT_SKIP_LINKS 0x1u  /**< skip symlinks instead of failing */
 #define CMH_SNAPSHOT_NO_WAIT 0x2u     /**< fail with CMH_E_BUSY if locked */
 #define CMH_SNAPSHOT_NO_FSYNC 0x4u    /**< benchmarks only: no durability */
@@ -81,8 +63,8 @@ typedef struct cmh_snapshot_opts {
 
 /** What a snapshot did. */
 typedef struct cmh_snapshot_result {
-    char pkgid[9];
-    char content_id[32];        /**< e.g. "MSC0000B.2" */
+    char pkgid[CMH_PKGID_SIZE];
+    char content_id[CMH_CID_SIZE]; /**< e.g. "MSC0000B.2" */
     uint32_t version;           /**< n */
     uint32_t previous_version;  /**< 0 if none */
     int unchanged;              /**< 1: IF_CHANGED and hash equal; nothing

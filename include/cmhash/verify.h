@@ -30,7 +30,6 @@
 #define CMHASH_VERIFY_H
 
 #include <cmhash/common.h>
-#include <cmhash/snapshot.h> /* cmh_progress, cmh_progress_cb */
 
 #ifdef __cplusplus
 extern "C" {
