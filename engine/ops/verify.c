@@ -3276,14 +3276,14 @@ static void content_status(cmh_verify *v, vcontent *c)
     s.files_hashed = hashed;
     s.bytes = bytes;
     const char *pk = c->pkgid[0] ? c->pkgid : c->id;
-    int slot;
+    uint64_t *slot;
     if (c->busy) {
         s.status = CMH_CSTATUS_SKIPPED;
         s.status_name = "skipped";
         snprintf(msg, sizeof msg,
                  "Package %s is being written by a snapshot; content %s was "
                  "not checked", pk, c->id);
-        slot = 4;
+        slot = &v->sum.contents_skipped;
     } else if (c->failed) {
         s.status = CMH_CSTATUS_FAILED;
         s.status_name = "failed";
@@ -3291,7 +3291,7 @@ static void content_status(cmh_verify *v, vcontent *c)
                  "Failed to validate package %s (content %s): files are "
                  "missing or unreadable, or their INIs are broken", pk,
                  c->id);
-        slot = 2;
+        slot = &v->sum.contents_failed;
     } else if (c->hash_invalid || prev_bad) {
         s.status = CMH_CSTATUS_HASH_INVALID;
         s.status_name = "hash_invalid";
@@ -3300,7 +3300,7 @@ static void content_status(cmh_verify *v, vcontent *c)
                  c->id, prev_bad && !c->hash_invalid
                             ? " (a file found bad earlier in this cycle)"
                             : "");
-        slot = 1;
+        slot = &v->sum.contents_hash_invalid;
     } else if (hashed < c->nfiles) {
         s.status = CMH_CSTATUS_INCOMPLETE;
         s.status_name = "incomplete";
@@ -3308,17 +3308,17 @@ static void content_status(cmh_verify *v, vcontent *c)
                  "Content %s of package %s: %llu of %zu files hashed so "
                  "far in this cycle, no problem found", c->id, pk,
                  (unsigned long long)hashed, c->nfiles);
-        slot = 3;
+        slot = &v->sum.contents_incomplete;
     } else {
         s.status = CMH_CSTATUS_VALIDATED;
         s.status_name = "validated";
         snprintf(msg, sizeof msg,
                  "Package %s (content %s) has been verified successfully",
                  pk, c->id);
-        slot = 0;
+        slot = &v->sum.contents_validated;
     }
     s.message = msg;
-    v->sum.contents_by_status[slot]++;
+    (*slot)++;
     if (!c->busy)
         v->sum.contents++;
     if (v->o.content && !v->canceled && v->o.content(&s, v->o.payload)) {

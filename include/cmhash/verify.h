@@ -192,14 +192,19 @@ typedef struct cmh_verify_opts {
 typedef struct cmh_verify_summary {
     uint64_t packages;          /**< PkgLib INIs read */
     uint64_t contents;          /**< contents checked (not skipped) */
-    uint64_t contents_by_status[5]; /**< validated, hash_invalid, failed,
-                                        incomplete, skipped */
+    /** contents by status (cmh_content_status) */
+    uint64_t contents_validated;
+    uint64_t contents_hash_invalid;
+    uint64_t contents_failed;
+    uint64_t contents_incomplete;
+    uint64_t contents_skipped;
     uint64_t files_total;       /**< FileLib files in scope of this cycle
                                      (after --subset) */
     uint64_t files_hashed;      /**< hashed in this run */
     uint64_t files_previously;  /**< hashed by earlier runs (resume) */
     uint64_t bytes_hashed;
-    uint64_t findings[CMH_VF_NCODES]; /**< count per code */
+    uint64_t findings[CMH_VF_NCODES]; /**< count per code, indexed by
+                                           cmh_verify_code */
     uint64_t errors, warnings, infos;
     unsigned subset_k, subset_n; /**< 1/1 when no subset */
     int partial;       /**< 1: stopped before the end (time or cancel) */
