@@ -133,7 +133,7 @@ static bool plan_dirs(plan *p, rng *r, size_t n, unsigned max_depth,
     p->dirs = calloc(n, sizeof *p->dirs);
     if (!p->dirs)
         return false;
-    p->dirs[0].path = cmh_strdup("");
+    p->dirs[0].path = cmh__strdup("");
     if (!p->dirs[0].path)
         return false;
     p->ndirs = 1;
@@ -148,8 +148,8 @@ static bool plan_dirs(plan *p, rng *r, size_t n, unsigned max_depth,
         char leaf[32];
         snprintf(leaf, sizeof leaf, "dir%05zu", i);
         d->path = p->dirs[parent].path[0]
-                      ? cmh_path_join(p->dirs[parent].path, leaf)
-                      : cmh_strdup(leaf);
+                      ? cmh__path_join(p->dirs[parent].path, leaf)
+                      : cmh__strdup(leaf);
         if (!d->path) {
             free(open);
             return false;
@@ -277,7 +277,7 @@ static bool plan_large(plan *p, double scale, size_t count)
     p->files = calloc(count, sizeof *p->files);
     if (!p->dirs || !p->files)
         return false;
-    p->dirs[0].path = cmh_strdup("");
+    p->dirs[0].path = cmh__strdup("");
     if (!p->dirs[0].path)
         return false;
     p->ndirs = 1;
@@ -336,7 +336,7 @@ static int write_file(int dirfd, const char *rel, uint64_t size,
 
 static int make_dirs(const char *path)
 {
-    char *p = cmh_strdup(path);
+    char *p = cmh__strdup(path);
     if (!p)
         return ENOMEM;
     int e = 0;
@@ -388,7 +388,7 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
     memset(&p, 0, sizeof p);
     unsigned char *buf = NULL;
     int root = -1;
-    double t0 = cmh_now();
+    double t0 = cmh__now();
     if (!o || o->version != CMH_BENCH_CORPUS_OPTS_VERSION || !o->shape ||
         !(o->scale > 0 && o->scale <= 16) || !dir || !*dir)
         return cmh__fail(ctx, CMH_E_INVALID,
@@ -416,7 +416,7 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
         goto out;
     }
     int e = make_dirs(dir);
-    if (e || (e = cmh_os_open_dir(AT_FDCWD, dir, &root)) != 0) {
+    if (e || (e = cmh__os_open_dir(AT_FDCWD, dir, &root)) != 0) {
         st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot create %s", dir);
         goto out;
     }
@@ -457,7 +457,7 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
             snprintf(leaf, sizeof leaf, "file%06zu.%s", i,
                      ext[f->content % 8]);
         const char *dp = p.dirs[f->dir].path;
-        char *rel = dp[0] ? cmh_path_join(dp, leaf) : cmh_strdup(leaf);
+        char *rel = dp[0] ? cmh__path_join(dp, leaf) : cmh__strdup(leaf);
         if (!rel) {
             free(has_files);
             st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
@@ -501,7 +501,7 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
     }
     free(has_files);
     s.folders = p.ndirs - 1;
-    s.seconds = cmh_now() - t0;
+    s.seconds = cmh__now() - t0;
     if (out)
         *out = s;
 out:
@@ -568,7 +568,7 @@ static void *cpu_thread(void *a)
     if (c->gate->abort && c->st == CMH_OK)
         c->st = CMH_E_CANCELED;
     pthread_mutex_unlock(&c->gate->mu);
-    c->t0 = cmh_now();
+    c->t0 = cmh__now();
     size_t off = 0;
     for (uint64_t left = c->bytes; left && c->st == CMH_OK;) {
         size_t n = left < c->chunk ? (size_t)left : c->chunk;
@@ -579,7 +579,7 @@ static void *cpu_thread(void *a)
         if (sig && cmh_sig_update(sig, c->buf + off, n, discard_sink, NULL))
             c->st = CMH_E_IO;
         if (sums)
-            cmh_sigsum_blocks(c->buf + off, n, bl, sl, sums);
+            cmh__sigsum_blocks(c->buf + off, n, bl, sl, sums);
         off += n;
         left -= n;
     }
@@ -591,7 +591,7 @@ static void *cpu_thread(void *a)
     if (sig && c->st == CMH_OK &&
         cmh_sig_final(sig, discard_sink, NULL) != CMH_OK)
         c->st = CMH_E_IO;
-    c->t1 = cmh_now();
+    c->t1 = cmh__now();
     cmh_sha256_free(h);
     cmh_sig_free(sig);
     free(sums);
@@ -711,10 +711,10 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
     char leaf[64];
     snprintf(leaf, sizeof leaf, CMH_TMP_PREFIX "bench-read-%ld",
              (long)getpid());
-    path = cmh_path_join(dir, leaf);
+    path = cmh__path_join(dir, leaf);
     /* O_DIRECT needs an aligned buffer; 4 KiB covers every logical block
      * size in use. */
-    if (!path || !(buf = cmh_os_aligned_alloc(4096, READ_CHUNK))) {
+    if (!path || !(buf = cmh__os_aligned_alloc(4096, READ_CHUNK))) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto out;
     }
@@ -726,7 +726,7 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
     }
     rng r;
     rng_seed(&r, 7);
-    double t0 = cmh_now();
+    double t0 = cmh__now();
     for (uint64_t left = bytes; left; left -= READ_CHUNK) {
         rng_fill(&r, buf, READ_CHUNK);
         int e = write_all_fd(fd, buf, READ_CHUNK);
@@ -739,7 +739,7 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
         st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot flush %s", path);
         goto out;
     }
-    out->write_bytes_per_s = (double)bytes / (cmh_now() - t0);
+    out->write_bytes_per_s = (double)bytes / (cmh__now() - t0);
     close(fd);
     /* Clean pages of a synced file can be dropped: DONTNEED first in both
      * modes, so O_DIRECT does not find them cached either. */
@@ -748,10 +748,10 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
         st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s", path);
         goto out;
     }
-    cmh_os_advise_dontneed(fd);
-    out->resident_fraction = cmh_os_resident_fraction(fd, bytes);
+    cmh__os_advise_dontneed(fd);
+    out->resident_fraction = cmh__os_resident_fraction(fd, bytes);
     close(fd);
-    int ue = cmh_os_open_unbuffered(path, &fd, &out->method);
+    int ue = cmh__os_open_unbuffered(path, &fd, &out->method);
     if (ue && ue != EINVAL) {
         fd = -1;
         errno = ue;
@@ -764,7 +764,7 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
         st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s", path);
         goto out;
     }
-    t0 = cmh_now();
+    t0 = cmh__now();
     uint64_t total = 0;
     for (;;) {
         ssize_t n = read_retry(fd, buf, READ_CHUNK, NULL);
@@ -777,7 +777,7 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
             break;
         total += (uint64_t)n;
     }
-    double dt = cmh_now() - t0;
+    double dt = cmh__now() - t0;
     out->bytes = total;
     out->read_bytes_per_s = dt > 0 ? (double)total / dt : 0;
 out:
@@ -786,14 +786,14 @@ out:
     if (path)
         unlink(path);
     free(path);
-    cmh_os_aligned_free(buf);
+    cmh__os_aligned_free(buf);
     return st;
 }
 
 cmh_status cmh_bench_remove(cmh_ctx *ctx, const char *path)
 {
     cmh__err_clear(ctx);
-    int e = cmh_os_remove_tree(AT_FDCWD, path);
+    int e = cmh__os_remove_tree(AT_FDCWD, path);
     if (e)
         return cmh__fail_errno(ctx, CMH_E_IO, e, "cannot remove %s", path);
     return CMH_OK;
@@ -859,7 +859,7 @@ cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
         double t = thread_cpu();
         cmh_sha256_update(h, buf, (size_t)n);
         double t2 = thread_cpu();
-        cmh_sigsum_blocks(buf, (size_t)n, bl, sl, sums);
+        cmh__sigsum_blocks(buf, (size_t)n, bl, sl, sums);
         sha += t2 - t;
         sig += thread_cpu() - t2;
         total += (uint64_t)n;
@@ -872,7 +872,7 @@ cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
     out->sig = sig * per;
     out->store = store * per;
     out->bytes = total;
-    out->sig_impl = cmh_sigsum_impl();
+    out->sig_impl = cmh__sigsum_impl();
 out:
     if (fd >= 0)
         close(fd);
@@ -910,7 +910,7 @@ static int evict_one(const char *p, const struct stat *sb, int type,
         return 0;
     }
     fdatasync(fd);
-    cmh_os_advise_dontneed(fd);
+    cmh__os_advise_dontneed(fd);
     close(fd);
     evict_count++;
     return 0;

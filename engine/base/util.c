@@ -259,18 +259,18 @@ const char *cmh__read_hint(int err)
     }
 }
 
-void cmh_buf_init(cmh_buf *b)
+void cmh__buf_init(cmh_buf *b)
 {
     memset(b, 0, sizeof *b);
 }
 
-void cmh_buf_free(cmh_buf *b)
+void cmh__buf_free(cmh_buf *b)
 {
     free(b->data);
-    cmh_buf_init(b);
+    cmh__buf_init(b);
 }
 
-void cmh_buf_reset(cmh_buf *b)
+void cmh__buf_reset(cmh_buf *b)
 {
     b->len = 0;
     if (b->data)
@@ -296,7 +296,7 @@ static bool buf_grow(cmh_buf *b, size_t extra)
     return true;
 }
 
-void cmh_buf_add(cmh_buf *b, const void *data, size_t len)
+void cmh__buf_add(cmh_buf *b, const void *data, size_t len)
 {
     if (!buf_grow(b, len))
         return;
@@ -306,12 +306,12 @@ void cmh_buf_add(cmh_buf *b, const void *data, size_t len)
     b->data[b->len] = 0;
 }
 
-void cmh_buf_adds(cmh_buf *b, const char *s)
+void cmh__buf_adds(cmh_buf *b, const char *s)
 {
-    cmh_buf_add(b, s, strlen(s));
+    cmh__buf_add(b, s, strlen(s));
 }
 
-void cmh_buf_addf(cmh_buf *b, const char *fmt, ...)
+void cmh__buf_addf(cmh_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -325,12 +325,12 @@ void cmh_buf_addf(cmh_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-const char *cmh_buf_str(cmh_buf *b)
+const char *cmh__buf_str(cmh_buf *b)
 {
     return b->data ? b->data : "";
 }
 
-char *cmh_strdup(const char *s)
+char *cmh__strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
@@ -339,7 +339,7 @@ char *cmh_strdup(const char *s)
     return d;
 }
 
-char *cmh_path_join(const char *a, const char *b)
+char *cmh__path_join(const char *a, const char *b)
 {
     size_t na = strlen(a), nb = strlen(b);
     bool slash = na > 0 && a[na - 1] != '/';
@@ -353,7 +353,7 @@ char *cmh_path_join(const char *a, const char *b)
     return p;
 }
 
-bool cmh_is_hex64(const char *s, bool *lower_seen)
+bool cmh__is_hex64(const char *s, bool *lower_seen)
 {
     size_t i = 0;
     bool lower = false;
@@ -372,7 +372,7 @@ bool cmh_is_hex64(const char *s, bool *lower_seen)
     return i == 64;
 }
 
-double cmh_now(void)
+double cmh__now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -389,9 +389,9 @@ void cmh_hex_upper(const uint8_t *bin, size_t n, char *out)
     out[2 * n] = 0;
 }
 
-int cmh_mkdir_p(const char *path)
+int cmh__mkdir_p(const char *path)
 {
-    char *p = cmh_strdup(path);
+    char *p = cmh__strdup(path);
     if (!p)
         return ENOMEM;
     int e = 0;

@@ -17,7 +17,7 @@
 
 #include "os/os.h"
 
-void cmh_library_init(cmh_library *l)
+void cmh__library_init(cmh_library *l)
 {
     memset(l, 0, sizeof *l);
     l->root_fd = l->pkglib_fd = l->datalib_fd = l->filelib_fd = -1;
@@ -50,7 +50,7 @@ static bool is_fresh_library(int fd)
         while (i < 3 && strcmp(de->d_name, lib_dirs[i]))
             i++;
         int sub;
-        if (i == 3 || cmh_os_open_dir(fd, de->d_name, &sub) != 0) {
+        if (i == 3 || cmh__os_open_dir(fd, de->d_name, &sub) != 0) {
             fresh = false;
             break;
         }
@@ -78,7 +78,7 @@ cmh_status cmh_ctx_add_filelib(cmh_ctx *ctx, const char *dir)
     if (!n)
         return CMH_E_NOMEM;
     ctx->filelibs = n;
-    if (!(n[ctx->nfilelibs] = cmh_strdup(dir)))
+    if (!(n[ctx->nfilelibs] = cmh__strdup(dir)))
         return CMH_E_NOMEM;
     ctx->nfilelibs++;
     return CMH_OK;
@@ -90,7 +90,7 @@ cmh_status cmh_ctx_add_filelib(cmh_ctx *ctx, const char *dir)
 static int open_one_root(const char *p, bool noatime, int *out, char **disp)
 {
     int (*od)(int, const char *, int *) =
-        noatime ? cmh_os_open_dir_noatime : cmh_os_open_dir;
+        noatime ? cmh__os_open_dir_noatime : cmh__os_open_dir;
     int top, fd;
     int e = od(AT_FDCWD, p, &top);
     if (e)
@@ -129,14 +129,14 @@ static bool root_known(const cmh_library *l, int fd)
     return false;
 }
 
-cmh_status cmh_filelib_roots_open(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__filelib_roots_open(cmh_ctx *ctx, cmh_library *l,
                                   const char *const *paths, size_t npaths,
                                   bool noatime)
 {
     char **found = NULL;
     size_t nfound = 0;
     /* discovered roots are a convenience: none when the lookup fails */
-    if (cmh_os_filelib_drives(l->path, &found, &nfound) != 0) {
+    if (cmh__os_filelib_drives(l->path, &found, &nfound) != 0) {
         found = NULL;
         nfound = 0;
     }
@@ -175,7 +175,7 @@ cmh_status cmh_filelib_roots_open(cmh_ctx *ctx, cmh_library *l,
     return st;
 }
 
-int cmh_filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
+int cmh__filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
                      const char **where)
 {
     struct stat tmp;
@@ -194,14 +194,14 @@ int cmh_filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
     return -1;
 }
 
-cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
+cmh_status cmh__library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
                             bool create)
 {
     int e;
-    l->path = cmh_strdup(path);
+    l->path = cmh__strdup(path);
     if (!l->path)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    e = cmh_os_open_dir(AT_FDCWD, path, &l->root_fd);
+    e = cmh__os_open_dir(AT_FDCWD, path, &l->root_fd);
     if (e == ENOENT && create) {
         /* only the last component: a mistyped --lib is not created with
          * all its parents (docs/FORMAT.md, "Libraries") */
@@ -215,7 +215,7 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
             return cmh__fail(ctx, CMH_E_LIBRARY,
                              "cannot create library %s: %s; %s", path,
                              strerror(e), cmh__write_hint(e));
-        e = cmh_os_open_dir(AT_FDCWD, path, &l->root_fd);
+        e = cmh__os_open_dir(AT_FDCWD, path, &l->root_fd);
     }
     if (e == ENOENT)
         return cmh__fail(ctx, CMH_E_LIBRARY,
@@ -266,7 +266,7 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
             }
     }
     for (int i = 0; i < 3; i++) {
-        e = cmh_os_open_dir(l->root_fd, lib_dirs[i], fds[i]);
+        e = cmh__os_open_dir(l->root_fd, lib_dirs[i], fds[i]);
         if (e == ENOENT)
             return cmh__fail(ctx, CMH_E_LIBRARY,
                              "%s is not a content library: %s is missing; "
@@ -276,17 +276,17 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
             return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
                                    "cannot open %s/%s", path, lib_dirs[i]);
     }
-    return cmh_filelib_roots_open(ctx, l, (const char *const *)ctx->filelibs,
+    return cmh__filelib_roots_open(ctx, l, (const char *const *)ctx->filelibs,
                                   ctx->nfilelibs, false);
 }
 
-void cmh_library_close(cmh_library *l)
+void cmh__library_close(cmh_library *l)
 {
     if (l->run_lock_fd >= 0 && l->state_fd >= 0) {
         /* our temps are gone (a failure removes them): the next run need
          * not look for any. One left by accident reads as a dead run's. */
         char name[CMH_TMP_TOKEN_LEN + 16];
-        snprintf(name, sizeof name, "run-%s.lock", cmh_tmp_token());
+        snprintf(name, sizeof name, "run-%s.lock", cmh__tmp_token());
         unlinkat(l->state_fd, name, 0);
     }
     int fds[8] = {l->pkg_lock_fd, l->lib_lock_fd, l->run_lock_fd,
@@ -302,7 +302,7 @@ void cmh_library_close(cmh_library *l)
     free(l->xfd);
     free(l->xpath);
     free(l->path);
-    cmh_library_init(l);
+    cmh__library_init(l);
 }
 
 static int open_lock(int dirfd, const char *name, int *out)
@@ -323,7 +323,7 @@ static int open_state_dir(cmh_library *l, bool create)
     if (create && mkdirat(l->root_fd, CMH_STATE_DIR, 0755) != 0 &&
         errno != EEXIST)
         return errno;
-    return cmh_os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd);
+    return cmh__os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd);
 }
 
 /* Hold .cmhash/run-<token>.lock shared for as long as the library is
@@ -335,12 +335,12 @@ static int hold_run_lock(cmh_library *l)
     if (l->run_lock_fd >= 0)
         return 0;
     char name[CMH_TMP_TOKEN_LEN + 16];
-    snprintf(name, sizeof name, "run-%s.lock", cmh_tmp_token());
+    snprintf(name, sizeof name, "run-%s.lock", cmh__tmp_token());
     for (int tries = 0; tries < 100; tries++) {
         int fd = -1, e = open_lock(l->state_fd, name, &fd);
         if (e)
             return e;
-        e = cmh_os_lock(fd, false, true);
+        e = cmh__os_lock(fd, false, true);
         struct stat a, b;
         if (!e && fstat(fd, &a) == 0 &&
             fstatat(l->state_fd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -355,7 +355,7 @@ static int hold_run_lock(cmh_library *l)
     return EAGAIN;
 }
 
-cmh_status cmh_library_hold_run(cmh_ctx *ctx, cmh_library *l)
+cmh_status cmh__library_hold_run(cmh_ctx *ctx, cmh_library *l)
 {
     int e = open_state_dir(l, true);
     if (!e)
@@ -365,7 +365,7 @@ cmh_status cmh_library_hold_run(cmh_ctx *ctx, cmh_library *l)
                                   ? CMH_E_IO
                                   : CMH_E_LIBRARY,
                          "cannot create %s/" CMH_STATE_DIR "/run-%s.lock: "
-                         "%s; %s", l->path, cmh_tmp_token(), strerror(e),
+                         "%s; %s", l->path, cmh__tmp_token(), strerror(e),
                          cmh__write_hint(e));
     return CMH_OK;
 }
@@ -393,11 +393,11 @@ static void sleep_ms(long ms)
 static int lock_no_wait(int fd, int dirfd, const char *name)
 {
     for (int i = 0; i < 10000; i++) {
-        int e = cmh_os_lock(fd, true, false);
+        int e = cmh__os_lock(fd, true, false);
         if (e != EWOULDBLOCK)
             return e;
         bool excl = false;
-        e = cmh_os_lock_held_exclusive(dirfd, name, &excl);
+        e = cmh__os_lock_held_exclusive(dirfd, name, &excl);
         if (e)
             return e;
         if (excl)
@@ -415,7 +415,7 @@ static int take_legacy_lock(cmh_library *l, const char *name, bool wait)
                     O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? 0 : errno;
-    int e = wait ? cmh_os_lock(fd, true, true)
+    int e = wait ? cmh__os_lock(fd, true, true)
                  : lock_no_wait(fd, l->pkglib_fd, name);
     if (!e)
         unlinkat(l->pkglib_fd, name, 0); /* while held: nobody uses it */
@@ -423,7 +423,7 @@ static int take_legacy_lock(cmh_library *l, const char *name, bool wait)
     return e;
 }
 
-cmh_status cmh_library_lock_package(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__library_lock_package(cmh_ctx *ctx, cmh_library *l,
                                     const char *pkgid, bool wait)
 {
     char name[32];
@@ -433,7 +433,7 @@ cmh_status cmh_library_lock_package(cmh_ctx *ctx, cmh_library *l,
         e = open_lock(l->state_fd, name, &l->pkg_lock_fd);
     if (e)
         return lock_open_fail(ctx, l, name, e);
-    e = wait ? cmh_os_lock(l->pkg_lock_fd, true, true)
+    e = wait ? cmh__os_lock(l->pkg_lock_fd, true, true)
              : lock_no_wait(l->pkg_lock_fd, l->state_fd, name);
     const char *where = CMH_STATE_DIR;
     if (!e && (e = take_legacy_lock(l, name, wait)) != 0)
@@ -467,18 +467,18 @@ static cmh_status library_lock(cmh_ctx *ctx, cmh_library *l, bool wait)
             return lock_open_fail(ctx, l, CMH_STATE_LIB_LOCK, e);
     }
     if (wait) {
-        e = cmh_os_lock(l->lib_lock_fd, true, true);
+        e = cmh__os_lock(l->lib_lock_fd, true, true);
     } else {
-        double t0 = cmh_now();
-        while ((e = cmh_os_lock(l->lib_lock_fd, true, false)) ==
+        double t0 = cmh__now();
+        while ((e = cmh__os_lock(l->lib_lock_fd, true, false)) ==
                    EWOULDBLOCK &&
-               cmh_now() - t0 < CMH_NO_WAIT_LIB_SECONDS)
+               cmh__now() - t0 < CMH_NO_WAIT_LIB_SECONDS)
             sleep_ms(2);
     }
     if (!e) {
         e = take_legacy_lock(l, CMH_LIB_LOCK, wait);
         if (e)
-            cmh_os_unlock(l->lib_lock_fd);
+            cmh__os_unlock(l->lib_lock_fd);
     }
     if (e == EWOULDBLOCK)
         return cmh__fail(ctx, CMH_E_BUSY,
@@ -493,49 +493,49 @@ static cmh_status library_lock(cmh_ctx *ctx, cmh_library *l, bool wait)
     return CMH_OK;
 }
 
-cmh_status cmh_library_lock(cmh_ctx *ctx, cmh_library *l)
+cmh_status cmh__library_lock(cmh_ctx *ctx, cmh_library *l)
 {
     return library_lock(ctx, l, !l->no_wait);
 }
 
-cmh_status cmh_library_lock_wait(cmh_ctx *ctx, cmh_library *l)
+cmh_status cmh__library_lock_wait(cmh_ctx *ctx, cmh_library *l)
 {
     return library_lock(ctx, l, true);
 }
 
-void cmh_library_unlock(cmh_library *l)
+void cmh__library_unlock(cmh_library *l)
 {
     if (l->lib_lock_fd >= 0)
-        cmh_os_unlock(l->lib_lock_fd);
+        cmh__os_unlock(l->lib_lock_fd);
 }
 
-bool cmh_library_pkg_busy(cmh_library *l, const char *pkgid)
+bool cmh__library_pkg_busy(cmh_library *l, const char *pkgid)
 {
     char name[32];
     bool busy = false;
     snprintf(name, sizeof name, "%s.lock", pkgid);
     if (l->state_fd < 0)
-        (void)cmh_os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd);
+        (void)cmh__os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd);
     if (l->state_fd >= 0 &&
-        cmh_os_lock_probe(l->state_fd, name, &busy) == 0 && busy)
+        cmh__os_lock_probe(l->state_fd, name, &busy) == 0 && busy)
         return true;
-    return cmh_os_lock_probe(l->pkglib_fd, name, &busy) == 0 && busy;
+    return cmh__os_lock_probe(l->pkglib_fd, name, &busy) == 0 && busy;
 }
 
-bool cmh_tmp_is_dead(cmh_library *l, const char *name)
+bool cmh__tmp_is_dead(cmh_library *l, const char *name)
 {
     char tok[CMH_TMP_TOKEN_LEN + 1], lock[CMH_TMP_TOKEN_LEN + 16];
-    if (!cmh_tmp_token_of(name, tok) || !strcmp(tok, cmh_tmp_token()))
+    if (!cmh__tmp_token_of(name, tok) || !strcmp(tok, cmh__tmp_token()))
         return false;
     if (l->state_fd < 0 &&
-        cmh_os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd) != 0)
+        cmh__os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd) != 0)
         return true; /* no .cmhash/: no run lock, so nobody owns it */
     snprintf(lock, sizeof lock, "run-%s.lock", tok);
     int fd = openat(l->state_fd, lock,
                     O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT;
-    bool dead = cmh_os_lock(fd, true, false) == 0;
+    bool dead = cmh__os_lock(fd, true, false) == 0;
     close(fd); /* releases the instant lock */
     return dead;
 }
@@ -554,7 +554,7 @@ typedef struct dead_runs {
 static bool is_dead_token(const dead_runs *d, const char *name)
 {
     char tok[CMH_TMP_TOKEN_LEN + 1];
-    if (!cmh_tmp_token_of(name, tok))
+    if (!cmh__tmp_token_of(name, tok))
         return false;
     for (size_t i = 0; i < d->n; i++)
         if (!strcmp(d->tok[i], tok))
@@ -582,7 +582,7 @@ static int reclaim_cb(const char *name, unsigned char type, void *arg)
 static void reclaim_dir(dead_runs *d, int dirfd)
 {
     d->dirfd = dirfd;
-    (void)cmh_os_list_dir(dirfd, true, reclaim_cb, d);
+    (void)cmh__os_list_dir(dirfd, true, reclaim_cb, d);
 }
 
 typedef struct filelib_dirs {
@@ -600,9 +600,9 @@ static int reclaim_filelib_cb(const char *name, unsigned char type,
         return reclaim_cb(name, type, f->d);
     }
     int sub;
-    if (cmh_os_open_dir(f->filelib_fd, name, &sub) == 0) {
+    if (cmh__os_open_dir(f->filelib_fd, name, &sub) == 0) {
         f->d->dirfd = sub;
-        (void)cmh_os_list_dir(sub, false, reclaim_cb, f->d);
+        (void)cmh__os_list_dir(sub, false, reclaim_cb, f->d);
         close(sub);
     }
     return 0;
@@ -625,13 +625,13 @@ static int run_scan_cb(const char *name, unsigned char type, void *arg)
     char tok[CMH_TMP_TOKEN_LEN + 1];
     memcpy(tok, name + 4, CMH_TMP_TOKEN_LEN);
     tok[CMH_TMP_TOKEN_LEN] = 0;
-    if (!strcmp(tok, cmh_tmp_token()))
+    if (!strcmp(tok, cmh__tmp_token()))
         return 0;
     int fd = openat(r->state_fd, name,
                     O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return 0;
-    if (cmh_os_lock(fd, true, false) != 0) {
+    if (cmh__os_lock(fd, true, false) != 0) {
         close(fd); /* alive */
         return 0;
     }
@@ -650,7 +650,7 @@ static int run_scan_cb(const char *name, unsigned char type, void *arg)
     return 0;
 }
 
-cmh_status cmh_reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
                                   uint64_t *removed)
 {
     *removed = 0;
@@ -658,10 +658,10 @@ cmh_status cmh_reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
         return CMH_OK;
     dead_runs d = {0};
     run_scan r = {&d, l->state_fd, false};
-    (void)cmh_os_list_dir(l->state_fd, true, run_scan_cb, &r);
+    (void)cmh__os_list_dir(l->state_fd, true, run_scan_cb, &r);
     cmh_status st = CMH_OK;
     if (d.n) {
-        st = cmh_library_lock(ctx, l);
+        st = cmh__library_lock(ctx, l);
         if (st == CMH_OK) {
             d.files_only = false;
             reclaim_dir(&d, l->pkglib_fd);
@@ -669,18 +669,18 @@ cmh_status cmh_reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
             reclaim_dir(&d, l->datalib_fd);
             d.files_only = false;
             filelib_dirs f = {&d, l->filelib_fd};
-            (void)cmh_os_list_dir(l->filelib_fd, true, reclaim_filelib_cb,
+            (void)cmh__os_list_dir(l->filelib_fd, true, reclaim_filelib_cb,
                                   &f);
             /* A dead run's temp mirrors in DataLib stay: their package's
-             * next snapshot undoes their references (cmh_retire_stale),
+             * next snapshot undoes their references (cmh__retire_stale),
              * gc removes the rest. Without the lock file they still read
-             * as dead (cmh_tmp_is_dead). */
+             * as dead (cmh__tmp_is_dead). */
             for (size_t i = 0; i < d.n; i++) {
                 char name[CMH_TMP_TOKEN_LEN + 16];
                 snprintf(name, sizeof name, "run-%s.lock", d.tok[i]);
                 unlinkat(l->state_fd, name, 0);
             }
-            cmh_library_unlock(l);
+            cmh__library_unlock(l);
         }
     }
     for (size_t i = 0; i < d.n; i++)
@@ -691,18 +691,18 @@ cmh_status cmh_reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
     return st;
 }
 
-void cmh_filelib_rel_hex(char out[CMH_FILELIB_REL_SIZE], const char *hex,
+void cmh__filelib_rel_hex(char out[CMH_FILELIB_REL_SIZE], const char *hex,
                          const char *suffix)
 {
     snprintf(out, CMH_FILELIB_REL_SIZE, "%.4s/%.64s%s", hex, hex, suffix);
 }
 
-void cmh_filelib_rel(char out[CMH_FILELIB_REL_SIZE],
+void cmh__filelib_rel(char out[CMH_FILELIB_REL_SIZE],
                      const uint8_t sha[CMH_SHA256_LEN], const char *suffix)
 {
     char hex[CMH_HEX_SIZE];
     cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
-    cmh_filelib_rel_hex(out, hex, suffix);
+    cmh__filelib_rel_hex(out, hex, suffix);
 }
 
 /* ---- PkgLib ---- */
@@ -711,7 +711,7 @@ void cmh_filelib_rel(char out[CMH_FILELIB_REL_SIZE],
 static void content_hash_of(cmh_library *l, const char *cid,
                             char out[CMH_HEX_SIZE]);
 
-cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+cmh_status cmh__pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                            cmh_pkg_info *out)
 {
     memset(out, 0, sizeof *out);
@@ -719,7 +719,7 @@ cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
     snprintf(name, sizeof name, "%s.INI", pkgid);
     char *data;
     size_t len;
-    int e = cmh_read_small_file(l->pkglib_fd, name, CMH_INI_MAX_FILE, &data,
+    int e = cmh__read_small_file(l->pkglib_fd, name, CMH_INI_MAX_FILE, &data,
                                 &len);
     if (e == ENOENT)
         return CMH_OK;
@@ -728,15 +728,15 @@ cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                                "cannot read %s/PkgLib/%s", l->path, name);
     char why[256];
     cmh_pkgini pi;
-    bool ok = cmh_pkgini_parse(&pi, pkgid, data, len, why, sizeof why);
+    bool ok = cmh__pkgini_parse(&pi, pkgid, data, len, why, sizeof why);
     free(data);
     if (ok && pi.nbad) {
         ok = false;
         snprintf(why, sizeof why, "%s", pi.bad[0].why);
     }
     if (ok)
-        out->version = cmh_pkgini_current(&pi, out->cid);
-    cmh_pkgini_free(&pi);
+        out->version = cmh__pkgini_current(&pi, out->cid);
+    cmh__pkgini_free(&pi);
     if (!ok)
         return cmh__fail(ctx, CMH_E_LIBRARY,
                          "%s/PkgLib/%s is damaged (%s); run cmhash verify, "
@@ -746,12 +746,12 @@ cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
     return CMH_OK;
 }
 
-int cmh_content_ini_hash(cmh_library *l, const char *cid,
+int cmh__content_ini_hash(cmh_library *l, const char *cid,
                          char out[CMH_HEX_SIZE], char *why, size_t whylen)
 {
     cmh_contentini ci;
     out[0] = 0;
-    int e = cmh_contentini_read(l->datalib_fd, cid, &ci, why, whylen);
+    int e = cmh__contentini_read(l->datalib_fd, cid, &ci, why, whylen);
     if (e)
         return e;
     cmh_hex_upper(ci.hash, CMH_SHA256_LEN, out);
@@ -762,7 +762,7 @@ static void content_hash_of(cmh_library *l, const char *cid,
                             char out[CMH_HEX_SIZE])
 {
     char why[128];
-    (void)cmh_content_ini_hash(l, cid, out, why, sizeof why);
+    (void)cmh__content_ini_hash(l, cid, out, why, sizeof why);
 }
 
 /* The first .SIG in FileLib folder @p fl (at most 16 <H4> folders looked
@@ -785,7 +785,7 @@ static int sig_sample(int fl, char rel[CMH_FILELIB_REL_SIZE])
             continue;
         looked++;
         int sfd; /* (no atime change: verify and delta take this look) */
-        if (cmh_os_open_dir_noatime(fl, h4, &sfd) != 0)
+        if (cmh__os_open_dir_noatime(fl, h4, &sfd) != 0)
             continue;
         DIR *sd = fdopendir(sfd);
         if (!sd) {
@@ -801,13 +801,13 @@ static int sig_sample(int fl, char rel[CMH_FILELIB_REL_SIZE])
             rel[4] = '/';
             memcpy(rel + 5, se->d_name, 69);
             int in;
-            if (cmh_os_open_read(fl, rel, &in) != 0)
+            if (cmh__os_open_read(fl, rel, &in) != 0)
                 continue;
             unsigned char hdr[CMH_RDC_SIG_HEADER_LEN];
             ssize_t got = read(in, hdr, sizeof hdr);
             close(in);
             if (got > 0)
-                kind = cmh_sig_is_rdc(hdr, (size_t)got) ? 1 : 0;
+                kind = cmh__sig_is_rdc(hdr, (size_t)got) ? 1 : 0;
         }
         closedir(sd);
     }
@@ -815,7 +815,7 @@ static int sig_sample(int fl, char rel[CMH_FILELIB_REL_SIZE])
     return kind;
 }
 
-int cmh_library_sig_rdc(const cmh_library *l, char *where, size_t wlen)
+int cmh__library_sig_rdc(const cmh_library *l, char *where, size_t wlen)
 {
     char rel[CMH_FILELIB_REL_SIZE];
     const char *root = l->path;
@@ -828,7 +828,7 @@ int cmh_library_sig_rdc(const cmh_library *l, char *where, size_t wlen)
     return k > 0;
 }
 
-cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
                                       const char *cmd)
 {
     int fd = dup(l->datalib_fd);
@@ -852,7 +852,7 @@ cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
         cid[n - 4] = 0;
         cmh_contentini ci;
         if (cmh_content_id_parse(cid, NULL, NULL) == CMH_CONTENT_INVALID ||
-            cmh_contentini_read(l->datalib_fd, cid, &ci, why, sizeof why) ||
+            cmh__contentini_read(l->datalib_fd, cid, &ci, why, sizeof why) ||
             ci.has_cmhash)
             continue; /* damaged ones are verify's to report */
         st = cmh__fail(ctx, CMH_E_LIBRARY,
@@ -862,7 +862,7 @@ cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
     }
     closedir(d);
     char where[1200] = "";
-    if (!st && cmh_library_sig_rdc(l, where, sizeof where))
+    if (!st && cmh__library_sig_rdc(l, where, sizeof where))
         st = cmh__fail(ctx, CMH_E_LIBRARY,
                        "%s was written by Configuration Manager (%s is an "
                        "MS-RDC signature, not librsync); %s writes to it "
@@ -870,13 +870,13 @@ cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
     return st;
 }
 
-cmh_status cmh_pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+cmh_status cmh__pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                             uint32_t version, bool do_fsync)
 {
-    return cmh_pkglib_write_keep(ctx, l, pkgid, version, NULL, 0, do_fsync);
+    return cmh__pkglib_write_keep(ctx, l, pkgid, version, NULL, 0, do_fsync);
 }
 
-cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
                                  const char *pkgid, uint32_t version,
                                  const char (*keep)[CMH_CID_SIZE],
                                  size_t nkeep, bool do_fsync)
@@ -884,12 +884,12 @@ cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
     char name[32];
     snprintf(name, sizeof name, "%s.INI", pkgid);
     cmh_buf b;
-    cmh_buf_init(&b);
-    cmh_pkgini_write(&b, pkgid, version, keep, nkeep);
+    cmh__buf_init(&b);
+    cmh__pkgini_write(&b, pkgid, version, keep, nkeep);
     int e = b.oom ? ENOMEM
-                  : cmh_write_atomic(l->pkglib_fd, name, b.data, b.len,
+                  : cmh__write_atomic(l->pkglib_fd, name, b.data, b.len,
                                      do_fsync);
-    cmh_buf_free(&b);
+    cmh__buf_free(&b);
     if (e)
         return cmh__fail(ctx, cmh__status_for_write_errno(e),
                          "cannot write %s/PkgLib/%s: %s; %s", l->path, name,
@@ -899,12 +899,12 @@ cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
 
 /* ---- kept versions (snapshot --keep) ---- */
 
-cmh_status cmh_pkglib_kept(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+cmh_status cmh__pkglib_kept(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                            cmh_reflist *out)
 {
     char why[256];
     cmh_pkgini pi;
-    int e = cmh_pkgini_read(l->pkglib_fd, pkgid, &pi, why, sizeof why);
+    int e = cmh__pkgini_read(l->pkglib_fd, pkgid, &pi, why, sizeof why);
     if (e == ENOENT)
         return CMH_OK;
     if (e == ENOMEM)
@@ -921,9 +921,9 @@ cmh_status cmh_pkglib_kept(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
      * others) */
     bool oom = false;
     for (size_t i = 0; i < pi.nkeep; i++)
-        if (!cmh_reflist_add(out, pi.keep[i]))
+        if (!cmh__reflist_add(out, pi.keep[i]))
             oom = true;
-    cmh_pkgini_free(&pi);
+    cmh__pkgini_free(&pi);
     if (oom)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     return CMH_OK;
@@ -941,7 +941,7 @@ static int cand_newest_first(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-cmh_status cmh_keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+cmh_status cmh__keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                            uint32_t below, uint32_t max,
                            char (**ids)[CMH_CID_SIZE], size_t *n)
 {
@@ -1014,12 +1014,12 @@ cmh_status cmh_keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
 
 /* ---- FileLib placement ---- */
 
-void cmh_placement_init(cmh_placement *p)
+void cmh__placement_init(cmh_placement *p)
 {
     memset(p, 0, sizeof *p);
 }
 
-bool cmh_placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
+bool cmh__placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
                        uint64_t size, const char *tmp, const char *sigtmp)
 {
     if (p->n == p->cap) {
@@ -1051,7 +1051,7 @@ typedef struct refini {
 
 static void refini_free(refini *f)
 {
-    cmh_reflist_free(&f->r);
+    cmh__reflist_free(&f->r);
     free(f->foreign);
 }
 
@@ -1062,7 +1062,7 @@ static int read_refini(int fl, const char *inirel, refini *f, char *why,
     char *data;
     size_t len;
     memset(f, 0, sizeof *f);
-    int e = cmh_read_small_file(fl, inirel, CMH_INI_MAX_FILE,
+    int e = cmh__read_small_file(fl, inirel, CMH_INI_MAX_FILE,
                                 &data, &len);
     if (e == ENOENT) {
         f->missing = true;
@@ -1072,11 +1072,11 @@ static int read_refini(int fl, const char *inirel, refini *f, char *why,
         snprintf(why, whylen, "%s", strerror(e));
         return e;
     }
-    if (!cmh_reflist_parse(&f->r, data, len, why, whylen)) {
+    if (!cmh__reflist_parse(&f->r, data, len, why, whylen)) {
         free(data);
         return EINVAL;
     }
-    if (cmh_refini_is_cmhash(data, len, &f->r)) {
+    if (cmh__refini_is_cmhash(data, len, &f->r)) {
         free(data);
     } else {
         f->foreign = data;
@@ -1091,11 +1091,11 @@ static int refini_render(refini *f, const char *add, const char *drop,
                          cmh_buf *b)
 {
     if (f->foreign)
-        return cmh_refini_edit(f->foreign, f->foreign_len,
-                               add && !cmh_reflist_has(&f->r, add) ? add
+        return cmh__refini_edit(f->foreign, f->foreign_len,
+                               add && !cmh__reflist_has(&f->r, add) ? add
                                                                    : NULL,
                                drop, b);
-    cmh_reflist_write(&f->r, b);
+    cmh__reflist_write(&f->r, b);
     return b->oom ? ENOMEM : 0;
 }
 
@@ -1103,18 +1103,18 @@ static int write_refini_tmp(int fl, const char *h4, refini *f,
                             const char *add, const char *drop, char tmp[48])
 {
     cmh_buf b;
-    cmh_buf_init(&b);
+    cmh__buf_init(&b);
     int e = refini_render(f, add, drop, &b);
     if (e) {
-        cmh_buf_free(&b);
+        cmh__buf_free(&b);
         tmp[0] = 0;
         return e;
     }
     char rel[64];
-    cmh_tmp_name(tmp, 48, ".INI");
+    cmh__tmp_name(tmp, 48, ".INI");
     snprintf(rel, sizeof rel, "%s/%s", h4, tmp);
-    e = cmh_write_new(fl, rel, b.data, b.len, false);
-    cmh_buf_free(&b);
+    e = cmh__write_new(fl, rel, b.data, b.len, false);
+    cmh__buf_free(&b);
     if (e)
         tmp[0] = 0;
     return e;
@@ -1176,9 +1176,9 @@ static void place_prepare(size_t i, void *arg)
     cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
     memcpy(h4, hex, 4);
     h4[4] = 0;
-    cmh_filelib_rel_hex(rel, hex, "");
-    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
-    cmh_filelib_rel_hex(inirel, hex, ".INI");
+    cmh__filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh__filelib_rel_hex(inirel, hex, ".INI");
     /* a temp already in <H4>/ (small files) proves the folder exists; gc
      * removes empty folders only under the library lock, which we hold */
     if (!strchr(x->tmp, '/') && mkdirat(fl, h4, 0755) != 0 &&
@@ -1233,7 +1233,7 @@ static void place_prepare(size_t i, void *arg)
         return;
     }
     x->ini_new = f.missing;
-    if (!f.foreign && !cmh_reflist_add(&f.r, j->cid)) {
+    if (!f.foreign && !cmh__reflist_add(&f.r, j->cid)) {
         refini_free(&f);
         place_fail(j, CMH_E_NOMEM, "out of memory");
         return;
@@ -1262,9 +1262,9 @@ static void place_rename(size_t i, void *arg)
         sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE],
         initmp[64];
     cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
-    cmh_filelib_rel_hex(rel, hex, "");
-    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
-    cmh_filelib_rel_hex(inirel, hex, ".INI");
+    cmh__filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh__filelib_rel_hex(inirel, hex, ".INI");
     snprintf(initmp, sizeof initmp, "%.4s/%s", hex, x->initmp);
     x->done = true; /* from the first rename on: rollback undoes it */
     if (x->data_new) {
@@ -1291,12 +1291,12 @@ fail:;
                strerror(e), cmh__write_hint(e));
 }
 
-cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__placement_commit(cmh_ctx *ctx, cmh_library *l,
                                 cmh_placement *p, const char *cid,
                                 bool do_fsync, cmh_pool *pool,
                                 int (*canceled)(void *), void *arg)
 {
-    cmh_status st = cmh_library_lock(ctx, l);
+    cmh_status st = cmh__library_lock(ctx, l);
     if (st)
         return st;
     place_job j = {.l = l, .p = p, .cid = cid};
@@ -1305,10 +1305,10 @@ cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
     int e;
     /* all writes before any rename: a full disk fails here, with nothing
      * visible changed */
-    cmh_pool_for(pool, p->n, place_prepare, &j);
+    cmh__pool_for(pool, p->n, place_prepare, &j);
     if (atomic_load(&j.failed))
         goto fail;
-    if (do_fsync && (e = cmh_os_sync_fs(l->filelib_fd)) != 0) {
+    if (do_fsync && (e = cmh__os_sync_fs(l->filelib_fd)) != 0) {
         place_fail(&j, CMH_E_IO, "cannot flush %s to disk: %s; %s", l->path,
                    strerror(e), cmh__write_hint(e));
         goto fail;
@@ -1319,11 +1319,11 @@ cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
                    "changed, run it again to finish", l->path);
         goto fail;
     }
-    cmh_pool_for(pool, p->n, place_rename, &j);
+    cmh__pool_for(pool, p->n, place_rename, &j);
     if (atomic_load(&j.failed)) {
         st = cmh__fail(ctx, j.st, "%s", j.msg);
-        cmh_library_unlock(l);
-        cmh_placement_rollback(l, p, cid);
+        cmh__library_unlock(l);
+        cmh__placement_rollback(l, p, cid);
         pthread_mutex_destroy(&j.mu);
         return st;
     }
@@ -1332,14 +1332,14 @@ cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
             p->new_files++;
             p->new_bytes += p->v[i].size;
         }
-    cmh_library_unlock(l);
+    cmh__library_unlock(l);
     pthread_mutex_destroy(&j.mu);
     return CMH_OK;
 fail:
     st = cmh__fail(ctx, j.st, "%s", j.msg);
     for (size_t k = 0; k < p->n; k++)
         unlink_initmp(l, &p->v[k]);
-    cmh_library_unlock(l);
+    cmh__library_unlock(l);
     pthread_mutex_destroy(&j.mu);
     return st;
 }
@@ -1353,9 +1353,9 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
 {
     char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE],
         inirel[CMH_FILELIB_REL_SIZE], h4[5];
-    cmh_filelib_rel_hex(rel, hex, "");
-    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
-    cmh_filelib_rel_hex(inirel, hex, ".INI");
+    cmh__filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh__filelib_rel_hex(inirel, hex, ".INI");
     memcpy(h4, hex, 4);
     h4[4] = 0;
     if (tmp_out)
@@ -1379,7 +1379,7 @@ static int drop_reference(cmh_library *l, const char *hex, const char *cid,
         rc = f.missing ? 0 : -1;
         goto out;
     }
-    if (!cmh_reflist_remove(&f.r, cid))
+    if (!cmh__reflist_remove(&f.r, cid))
         goto out;
     if (f.r.n == 0) {
         /* INI first: a crash leaves an unreferenced file (ORPHAN_FILE,
@@ -1414,12 +1414,12 @@ out:
     return rc;
 }
 
-void cmh_placement_rollback(cmh_library *l, cmh_placement *p,
+void cmh__placement_rollback(cmh_library *l, cmh_placement *p,
                             const char *cid)
 {
     cmh_ctx dummy;
     memset(&dummy, 0, sizeof dummy);
-    if (cmh_library_lock_wait(&dummy, l) != CMH_OK)
+    if (cmh__library_lock_wait(&dummy, l) != CMH_OK)
         return;
     for (size_t i = 0; i < p->n; i++) {
         cmh_place *x = &p->v[i];
@@ -1430,10 +1430,10 @@ void cmh_placement_rollback(cmh_library *l, cmh_placement *p,
         drop_reference(l, hex, cid, NULL);
         x->done = false;
     }
-    cmh_library_unlock(l);
+    cmh__library_unlock(l);
 }
 
-void cmh_placement_free(cmh_library *l, cmh_placement *p)
+void cmh__placement_free(cmh_library *l, cmh_placement *p)
 {
     for (size_t i = 0; i < p->n; i++) {
         cmh_place *x = &p->v[i];
@@ -1444,12 +1444,12 @@ void cmh_placement_free(cmh_library *l, cmh_placement *p)
         unlink_initmp(l, x);
     }
     free(p->v);
-    cmh_placement_init(p);
+    cmh__placement_init(p);
 }
 
 /* ---- DataLib ---- */
 
-cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
+cmh_status cmh__datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
                                const char *mirror_tmp,
                                const char *content_tmp)
 {
@@ -1459,9 +1459,9 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
         /* stale mirror of a crashed snapshot of this same version */
         char aside[128], sfx[CMH_CID_SIZE + 2];
         snprintf(sfx, sizeof sfx, "-%s", cid);
-        cmh_tmp_name(aside, sizeof aside, sfx);
+        cmh__tmp_name(aside, sizeof aside, sfx);
         if (renameat(dl, cid, dl, aside) == 0)
-            cmh_tree_remove(dl, aside);
+            cmh__tree_remove(dl, aside);
     }
     if (renameat(dl, mirror_tmp, dl, cid) != 0) {
         int e = errno;
@@ -1474,7 +1474,7 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
     snprintf(ini, sizeof ini, "%s.INI", cid);
     if (renameat(dl, content_tmp, dl, ini) != 0) {
         int e = errno;
-        cmh_tree_remove(dl, cid);
+        cmh__tree_remove(dl, cid);
         return cmh__fail(ctx, cmh__status_for_write_errno(e),
                          "cannot rename in %s/DataLib: %s; %s", l->path,
                          strerror(e), cmh__write_hint(e));
@@ -1482,7 +1482,7 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
     return CMH_OK;
 }
 
-void cmh_datalib_uninstall(cmh_library *l, const char *cid)
+void cmh__datalib_uninstall(cmh_library *l, const char *cid)
 {
     char ini[CMH_CID_SIZE + 8];
     snprintf(ini, sizeof ini, "%s.INI", cid);
@@ -1492,9 +1492,9 @@ void cmh_datalib_uninstall(cmh_library *l, const char *cid)
      * killed) is recognised and removed by the package's next retirement */
     char aside[128], sfx[CMH_CID_SIZE + 2];
     snprintf(sfx, sizeof sfx, "-%s", cid);
-    cmh_tmp_name(aside, sizeof aside, sfx);
+    cmh__tmp_name(aside, sizeof aside, sfx);
     if (renameat(l->datalib_fd, cid, l->datalib_fd, aside) == 0)
-        cmh_tree_remove(l->datalib_fd, aside);
+        cmh__tree_remove(l->datalib_fd, aside);
 }
 
 /* ---- mirror hashes ---- */
@@ -1518,13 +1518,13 @@ static int collect_entry(void *arg, int dirfd, const char *nm,
         return 0;
     char *data, why[128];
     size_t dlen;
-    int e = cmh_read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
+    int e = cmh__read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
     if (e == EFBIG || e == EINVAL)
         return 0; /* not a file INI cmhash could have written */
     if (e)
         return e;
     cmh_fileini fi;
-    int r = cmh_fileini_parse(data, dlen, &fi, why, sizeof why);
+    int r = cmh__fileini_parse(data, dlen, &fi, why, sizeof why);
     free(data);
     /* the hash is what the references follow: take it whenever it is
      * valid, whatever else the INI lacks */
@@ -1548,7 +1548,7 @@ static int sha_cmp(const void *a, const void *b)
     return memcmp(a, b, CMH_SHA256_LEN);
 }
 
-int cmh_mirror_hashes(cmh_library *l, const char *cid, uint8_t **out,
+int cmh__mirror_hashes(cmh_library *l, const char *cid, uint8_t **out,
                       size_t *n)
 {
     hash_vec hv = {0};
@@ -1556,7 +1556,7 @@ int cmh_mirror_hashes(cmh_library *l, const char *cid, uint8_t **out,
     *n = 0;
     static const cmh_mirror_cb cb = {NULL, NULL, collect_entry, true};
     char *where = NULL;
-    int e = cmh_mirror_walk(l->datalib_fd, cid, &cb, &hv, &where);
+    int e = cmh__mirror_walk(l->datalib_fd, cid, &cb, &hv, &where);
     free(where);
     if (e) {
         free(hv.v);
@@ -1595,7 +1595,7 @@ static bool cid_list_add(cid_list *c, const char *cid)
         c->v = v;
         c->cap = nc;
     }
-    c->v[c->n] = cmh_strdup(cid);
+    c->v[c->n] = cmh__strdup(cid);
     if (!c->v[c->n])
         return false;
     c->n++;
@@ -1621,7 +1621,7 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
         char ini[CMH_CID_SIZE + 8], sfx[CMH_CID_SIZE + 2];
         snprintf(ini, sizeof ini, "%s.INI", cid);
         snprintf(sfx, sizeof sfx, "-%s", cid);
-        cmh_tmp_name(aside, sizeof aside, sfx);
+        cmh__tmp_name(aside, sizeof aside, sfx);
         unlinkat(l->datalib_fd, ini, 0);
         cmh__crash_point("uninstall");
         if (renameat(l->datalib_fd, cid, l->datalib_fd, aside) != 0) {
@@ -1632,18 +1632,18 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
             aside[0] = 0; /* no mirror: nothing references it */
         }
         if (do_fsync)
-            (void)cmh_os_fsync(l->datalib_fd);
+            (void)cmh__os_fsync(l->datalib_fd);
         if (!aside[0])
             return CMH_OK;
         dir = aside;
     }
     uint8_t *hashes = NULL;
     size_t nh = 0;
-    int e = cmh_mirror_hashes(l, dir, &hashes, &nh);
+    int e = cmh__mirror_hashes(l, dir, &hashes, &nh);
     if (e && e != ENOENT)
         return cmh__fail_errno(ctx, CMH_E_IO, e,
                                "cannot read %s/DataLib/%s", l->path, dir);
-    cmh_status st = cmh_library_lock(ctx, l);
+    cmh_status st = cmh__library_lock(ctx, l);
     if (st) {
         free(hashes);
         return st;
@@ -1651,7 +1651,7 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
     /* new INI temps, renamed after one durability barrier */
     char (*tmps)[48] = nh ? calloc(nh, sizeof *tmps) : NULL;
     if (nh && !tmps) {
-        cmh_library_unlock(l);
+        cmh__library_unlock(l);
         free(hashes);
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     }
@@ -1666,21 +1666,21 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
             failed = true;
     }
     if (do_fsync)
-        (void)cmh_os_sync_fs(l->filelib_fd);
+        (void)cmh__os_sync_fs(l->filelib_fd);
     for (size_t i = 0; i < nh; i++) {
         if (!tmps[i][0])
             continue;
         char hex[CMH_HEX_SIZE], trel[64], inirel[CMH_FILELIB_REL_SIZE];
         cmh_hex_upper(hashes + i * CMH_SHA256_LEN, CMH_SHA256_LEN, hex);
         snprintf(trel, sizeof trel, "%.4s/%s", hex, tmps[i]);
-        cmh_filelib_rel_hex(inirel, hex, ".INI");
+        cmh__filelib_rel_hex(inirel, hex, ".INI");
         if (renameat(l->filelib_fd, trel, l->filelib_fd, inirel) != 0) {
             unlinkat(l->filelib_fd, trel, 0);
             failed = true;
         }
         cmh__crash_point("retire-rename");
     }
-    cmh_library_unlock(l);
+    cmh__library_unlock(l);
     free(tmps);
     free(hashes);
     if (failed)
@@ -1689,9 +1689,9 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
                          " run cmhash verify", cid, l->path);
     /* the mirror last: while it exists, a rerun can finish the job */
     if (do_fsync)
-        (void)cmh_os_sync_fs(l->filelib_fd);
+        (void)cmh__os_sync_fs(l->filelib_fd);
     cmh__crash_point("retire-end");
-    cmh_tree_remove(l->datalib_fd, dir);
+    cmh__tree_remove(l->datalib_fd, dir);
     return CMH_OK;
 }
 
@@ -1721,7 +1721,7 @@ static bool temp_mirror_cid(const char *name, char cid[CMH_CID_SIZE])
     return true;
 }
 
-cmh_status cmh_retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+cmh_status cmh__retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                             uint32_t current, bool do_fsync,
                             uint64_t *retired_files)
 {
@@ -1783,7 +1783,7 @@ cmh_status cmh_retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
     return st;
 }
 
-cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__retire_package(cmh_ctx *ctx, cmh_library *l,
                               const char *pkgid, const char *keep_cid,
                               bool do_fsync, uint64_t *retired_files)
 {
@@ -1803,7 +1803,7 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
     bool oom = false;
     /* contents the PkgLib INI keeps (snapshot --keep) are not retired */
     cmh_reflist kept = {0};
-    cmh_status kst = cmh_pkglib_kept(ctx, l, pkgid, &kept);
+    cmh_status kst = cmh__pkglib_kept(ctx, l, pkgid, &kept);
     if (kst) {
         closedir(d);
         return kst;
@@ -1834,7 +1834,7 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
         char id[CMH_PKGID_SIZE];
         if (cmh_content_id_parse(name, id, NULL) != CMH_CONTENT_PACKAGE ||
             strcmp(id, pkgid) || !strcmp(name, keep_cid) ||
-            cmh_reflist_has(&kept, name))
+            cmh__reflist_has(&kept, name))
             continue;
         if (!cid_list_add(&old, name))
             oom = true;
@@ -1847,8 +1847,8 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
          * remaining references); a set-aside copy of a live content only
          * goes */
         const char *tcid = strrchr(temps.v[i], '-') + 1;
-        if (!strcmp(tcid, keep_cid) || cmh_reflist_has(&kept, tcid)) {
-            cmh_tree_remove(l->datalib_fd, temps.v[i]);
+        if (!strcmp(tcid, keep_cid) || cmh__reflist_has(&kept, tcid)) {
+            cmh__tree_remove(l->datalib_fd, temps.v[i]);
         } else if (st == CMH_OK) {
             char c[CMH_CID_SIZE];
             snprintf(c, sizeof c, "%s", tcid);
@@ -1858,7 +1858,7 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
         free(temps.v[i]);
     }
     free(temps.v);
-    cmh_reflist_free(&kept);
+    cmh__reflist_free(&kept);
     for (size_t i = 0; i < old.n; i++) {
         if (st == CMH_OK)
             st = retire_content(ctx, l, old.v[i], do_fsync, retired_files);

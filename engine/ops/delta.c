@@ -128,9 +128,9 @@ static void put_field(cmh_buf *b, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p <= 0x20 || *p == 0x7F || *p == '%')
-            cmh_buf_addf(b, "%%%02X", *p);
+            cmh__buf_addf(b, "%%%02X", *p);
         else
-            cmh_buf_add(b, p, 1);
+            cmh__buf_add(b, p, 1);
     }
 }
 
@@ -143,8 +143,8 @@ static bool decode_field(char *s)
             *o++ = *p;
             continue;
         }
-        int h = cmh_hex_nibble(p[1]);
-        int l = h < 0 ? -1 : cmh_hex_nibble(p[2]);
+        int h = cmh__hex_nibble(p[1]);
+        int l = h < 0 ? -1 : cmh__hex_nibble(p[2]);
         if (h < 0 || l < 0 || (h == 0 && l == 0))
             return false;
         *o++ = (char)(h << 4 | l);
@@ -237,7 +237,7 @@ static const cmh_node *find_bytes(dl *d, const uint8_t sha[CMH_SHA256_LEN])
 static int key_cmp(const void *a, const void *b)
 {
     const cmh_node *x = *(cmh_node *const *)a, *y = *(cmh_node *const *)b;
-    return cmh_utf16_cmp(x->key, x->key_len, y->key, y->key_len);
+    return cmh__utf16_cmp(x->key, x->key_len, y->key, y->key_len);
 }
 
 /* The child of old folder @p od matching @p n's name the NTFS way. */
@@ -258,14 +258,14 @@ static cmh_status send_full(dl *d, const cmh_node *n, const char *hex)
     if (fstatat(d->file_fd, hex, &sb, AT_SYMLINK_NOFOLLOW) == 0)
         return CMH_OK; /* same bytes at another path */
     char rel[CMH_FILELIB_REL_SIZE], tmp[64];
-    cmh_filelib_rel_hex(rel, hex, "");
-    int root = cmh_filelib_find(&d->lib, rel, NULL, NULL);
-    int in, e = root < 0 ? ENOENT : cmh_os_open_read(root, rel, &in);
+    cmh__filelib_rel_hex(rel, hex, "");
+    int root = cmh__filelib_find(&d->lib, rel, NULL, NULL);
+    int in, e = root < 0 ? ENOENT : cmh__os_open_read(root, rel, &in);
     if (e)
         return cmh__fail_errno(d->ctx, CMH_E_LIBRARY, e,
                                "cannot read %s/FileLib/%s; run cmhash "
                                "verify", d->lib.path, rel);
-    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    cmh__tmp_name(tmp, sizeof tmp, NULL);
     int out = openat(d->file_fd, tmp,
                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                      0644);
@@ -315,15 +315,15 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
     char sigrel[CMH_FILELIB_REL_SIZE], rel[CMH_FILELIB_REL_SIZE], tmp[64];
     cmh_hex_upper(o->sha, CMH_SHA256_LEN, ohex);
     cmh_hex_upper(n->sha, CMH_SHA256_LEN, nhex);
-    cmh_filelib_rel_hex(sigrel, ohex, ".SIG");
-    cmh_filelib_rel_hex(rel, nhex, "");
+    cmh__filelib_rel_hex(sigrel, ohex, ".SIG");
+    cmh__filelib_rel_hex(rel, nhex, "");
     int sig_fd = -1, in = -1, out = -1;
     rs_signature_t *sig = NULL;
     rs_job_t *job = NULL;
     cmh_status st = CMH_OK;
     tmp[0] = 0;
-    int sroot = cmh_filelib_find(&d->lib, sigrel, NULL, NULL);
-    if (sroot < 0 || cmh_os_open_read(sroot, sigrel, &sig_fd) != 0)
+    int sroot = cmh__filelib_find(&d->lib, sigrel, NULL, NULL);
+    if (sroot < 0 || cmh__os_open_read(sroot, sigrel, &sig_fd) != 0)
         goto out; /* no signature (verify: SIG_MISSING): send whole */
     if (d->rdc_lib) {
         /* ConfigMgr's library: an MS-RDC .SIG is not handed to librsync
@@ -331,7 +331,7 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
          * each header is looked at) */
         unsigned char hdr[CMH_RDC_SIG_HEADER_LEN];
         ssize_t got = pread(sig_fd, hdr, sizeof hdr, 0);
-        if (got > 0 && cmh_sig_is_rdc(hdr, (size_t)got)) {
+        if (got > 0 && cmh__sig_is_rdc(hdr, (size_t)got)) {
             d->r->foreign_sigs++;
             goto out;
         }
@@ -347,15 +347,15 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
      * librsync may leave no sumset, or a half-loaded one. */
     if (rr != RS_DONE || !sig || rs_build_hash_table(sig) != RS_DONE)
         goto out;
-    int droot = cmh_filelib_find(&d->lib, rel, NULL, NULL);
-    int e = droot < 0 ? ENOENT : cmh_os_open_read(droot, rel, &in);
+    int droot = cmh__filelib_find(&d->lib, rel, NULL, NULL);
+    int e = droot < 0 ? ENOENT : cmh__os_open_read(droot, rel, &in);
     if (e) {
         st = cmh__fail_errno(d->ctx, CMH_E_LIBRARY, e,
                              "cannot read %s/FileLib/%s; run cmhash verify",
                              d->lib.path, rel);
         goto out;
     }
-    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    cmh__tmp_name(tmp, sizeof tmp, NULL);
     out = openat(d->delta_fd, tmp,
                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (out < 0) {
@@ -416,14 +416,14 @@ static void man_file(dl *d, const char *kind, const cmh_node *n,
 {
     char hex[CMH_HEX_SIZE];
     cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
-    cmh_buf_addf(&d->man, "file %s %s %llu %lld %08X %s ", kind, hex,
+    cmh__buf_addf(&d->man, "file %s %s %llu %lld %08X %s ", kind, hex,
                  (unsigned long long)n->size,
-                 (long long)cmh_filetime_from_ns(n->mtime_ns), n->attrs,
+                 (long long)cmh__filetime_from_ns(n->mtime_ns), n->attrs,
                  oldhex);
     put_field(&d->man, src);
-    cmh_buf_adds(&d->man, " ");
+    cmh__buf_adds(&d->man, " ");
     put_field(&d->man, path);
-    cmh_buf_adds(&d->man, "\n");
+    cmh__buf_adds(&d->man, "\n");
 }
 
 static bool tick(dl *d)
@@ -441,8 +441,8 @@ static cmh_status delta_dir(dl *d, const cmh_node *nd, const cmh_node *od,
     for (size_t i = 0; st == CMH_OK && i < nd->nfiles; i++) {
         const cmh_node *n = nd->files[i];
         const cmh_node *o = find_child(od, n);
-        char *path = rel[0] ? cmh_path_join(rel, n->name)
-                            : cmh_strdup(n->name);
+        char *path = rel[0] ? cmh__path_join(rel, n->name)
+                            : cmh__strdup(n->name);
         char *src = NULL;
         if (!path)
             return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
@@ -450,7 +450,7 @@ static cmh_status delta_dir(dl *d, const cmh_node *nd, const cmh_node *od,
         const cmh_node *same = o && !memcmp(o->sha, n->sha, CMH_SHA256_LEN)
                                    ? o : find_bytes(d, n->sha);
         if (same) {
-            if (!(src = cmh_node_relpath(same))) {
+            if (!(src = cmh__node_relpath(same))) {
                 free(path);
                 return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
             }
@@ -475,7 +475,7 @@ static cmh_status delta_dir(dl *d, const cmh_node *nd, const cmh_node *od,
                     st = send_delta(d, o, n, name, &used);
             }
             if (st == CMH_OK && used) {
-                src = cmh_node_relpath(o);
+                src = cmh__node_relpath(o);
                 if (!src)
                     st = cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
                 else
@@ -495,13 +495,13 @@ static cmh_status delta_dir(dl *d, const cmh_node *nd, const cmh_node *od,
     }
     for (size_t i = 0; st == CMH_OK && i < nd->ndirs; i++) {
         const cmh_node *c = nd->dirs[i];
-        char *sub = rel[0] ? cmh_path_join(rel, c->name)
-                           : cmh_strdup(c->name);
+        char *sub = rel[0] ? cmh__path_join(rel, c->name)
+                           : cmh__strdup(c->name);
         if (!sub)
             return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
-        cmh_buf_adds(&d->man, "dir ");
+        cmh__buf_adds(&d->man, "dir ");
         put_field(&d->man, sub);
-        cmh_buf_adds(&d->man, "\n");
+        cmh__buf_adds(&d->man, "\n");
         d->r->folders++;
         st = delta_dir(d, c, find_child(od, c), sub);
         free(sub);
@@ -516,19 +516,19 @@ static cmh_status removed_dir(dl *d, const cmh_node *od, const cmh_node *nd,
     for (size_t i = 0; i < od->nfiles; i++) {
         if (find_child(nd, od->files[i]))
             continue;
-        char *p = rel[0] ? cmh_path_join(rel, od->files[i]->name)
-                         : cmh_strdup(od->files[i]->name);
+        char *p = rel[0] ? cmh__path_join(rel, od->files[i]->name)
+                         : cmh__strdup(od->files[i]->name);
         if (!p)
             return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
-        cmh_buf_adds(&d->man, "removed ");
+        cmh__buf_adds(&d->man, "removed ");
         put_field(&d->man, p);
-        cmh_buf_adds(&d->man, "\n");
+        cmh__buf_adds(&d->man, "\n");
         d->r->removed++;
         free(p);
     }
     for (size_t i = 0; i < od->ndirs; i++) {
-        char *p = rel[0] ? cmh_path_join(rel, od->dirs[i]->name)
-                         : cmh_strdup(od->dirs[i]->name);
+        char *p = rel[0] ? cmh__path_join(rel, od->dirs[i]->name)
+                         : cmh__strdup(od->dirs[i]->name);
         if (!p)
             return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
         cmh_status st = removed_dir(d, od->dirs[i],
@@ -544,7 +544,7 @@ static int open_sub(int parent, const char *name, int *out)
 {
     if (mkdirat(parent, name, 0755) != 0 && errno != EEXIST)
         return errno;
-    return cmh_os_open_dir(parent, name, out);
+    return cmh__os_open_dir(parent, name, out);
 }
 
 cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
@@ -554,13 +554,13 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
     memset(&d, 0, sizeof d);
     memset(res, 0, sizeof *res);
     cmh__err_clear(ctx);
-    double t0 = cmh_now();
+    double t0 = cmh__now();
     d.ctx = ctx;
     d.o = o;
     d.r = res;
     d.out_fd = d.delta_fd = d.file_fd = -1;
-    cmh_library_init(&d.lib);
-    cmh_buf_init(&d.man);
+    cmh__library_init(&d.lib);
+    cmh__buf_init(&d.man);
     cmh_node *oldt = NULL, *newt = NULL;
     cmh_status st;
     char ocid[CMH_CID_SIZE], ncid[CMH_CID_SIZE];
@@ -569,14 +569,14 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
         st = cmh__fail(ctx, CMH_E_INVALID, "bad delta options");
         goto done;
     }
-    if ((st = cmh_library_open(ctx, &d.lib, o->lib, false)) != CMH_OK ||
+    if ((st = cmh__library_open(ctx, &d.lib, o->lib, false)) != CMH_OK ||
         (st = cmh__content_resolve(ctx, &d.lib, o->from, ocid,
                                    res->from_hash)) != CMH_OK ||
         (st = cmh__content_resolve(ctx, &d.lib, o->to, ncid,
                                    res->to_hash)) != CMH_OK)
         goto done;
     snprintf(res->from_id, sizeof res->from_id, "%s", ocid);
-    d.rdc_lib = cmh_library_sig_rdc(&d.lib, NULL, 0);
+    d.rdc_lib = cmh__library_sig_rdc(&d.lib, NULL, 0);
     res->library_sigs_foreign = d.rdc_lib;
     snprintf(res->to_id, sizeof res->to_id, "%s", ncid);
     cmh_tree_counts c;
@@ -609,7 +609,7 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto done;
     }
-    cmh_buf_addf(&d.man, MANIFEST_MAGIC "\nfrom %s %s\nto %s %s\n", ocid,
+    cmh__buf_addf(&d.man, MANIFEST_MAGIC "\nfrom %s %s\nto %s %s\n", ocid,
                  res->from_hash, ncid, res->to_hash);
     if ((st = delta_dir(&d, newt, oldt, "")) != CMH_OK ||
         (st = removed_dir(&d, oldt, newt, "")) != CMH_OK)
@@ -619,7 +619,7 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
         goto done;
     }
     /* the manifest last: a delta folder with one is complete */
-    if ((e = cmh_write_atomic(d.out_fd, "MANIFEST", d.man.data, d.man.len,
+    if ((e = cmh__write_atomic(d.out_fd, "MANIFEST", d.man.data, d.man.len,
                               false)) != 0)
         st = cmh__fail(ctx, CMH_E_IO, "cannot write %s/MANIFEST: %s; %s",
                        o->outdir, strerror(e), cmh__dest_hint(e));
@@ -634,11 +634,11 @@ done:
     free(d.inbuf);
     free(d.outbuf);
     free(d.refs);
-    cmh_buf_free(&d.man);
-    cmh_node_free(oldt);
-    cmh_node_free(newt);
-    cmh_library_close(&d.lib);
-    res->seconds = cmh_now() - t0;
+    cmh__buf_free(&d.man);
+    cmh__node_free(oldt);
+    cmh__node_free(newt);
+    cmh__library_close(&d.lib);
+    res->seconds = cmh__now() - t0;
     return st;
 }
 
@@ -698,7 +698,7 @@ static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
     if (from_base) {
         e = open_parent(p->base_fd, src, false, &sdir, &sname);
         if (!e)
-            e = cmh_os_open_read(sdir, sname, &base);
+            e = cmh__os_open_read(sdir, sname, &base);
         if (e) {
             st = cmh__fail_errno(ctx, CMH_E_SOURCE, e,
                                  "cannot read %s/%s (the base file of "
@@ -713,14 +713,14 @@ static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
             snprintf(rel, sizeof rel, "file/%s", newhex);
         else
             snprintf(rel, sizeof rel, "delta/%s-%s", oldhex, newhex);
-        e = cmh_os_open_read(p->delta_fd, rel, &in);
+        e = cmh__os_open_read(p->delta_fd, rel, &in);
         if (e) {
             st = cmh__fail_errno(ctx, CMH_E_SOURCE, e, "cannot read %s/%s",
                                  p->o->delta, rel);
             goto out;
         }
     }
-    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    cmh__tmp_name(tmp, sizeof tmp, NULL);
     out = openat(dfd, tmp,
                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out < 0) {
@@ -789,7 +789,7 @@ static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
                        newhex, p->o->base, from_base ? src : "-");
         goto out;
     }
-    if ((e = cmh__apply_meta(out, attrs, cmh_ns_from_filetime(ft))) != 0 ||
+    if ((e = cmh__apply_meta(out, attrs, cmh__ns_from_filetime(ft))) != 0 ||
         (e = close(out) != 0 ? errno : 0) != 0) {
         out = -1;
         st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot write %s/%s",
@@ -824,7 +824,7 @@ out:
 static bool is_hex64_upper(const char *s)
 {
     bool lower = false;
-    return cmh_is_hex64(s, &lower) && !lower;
+    return cmh__is_hex64(s, &lower) && !lower;
 }
 
 static cmh_status patch_line(pt *p, char *line, char *to_hash)
@@ -902,7 +902,7 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
     memset(&p, 0, sizeof p);
     memset(res, 0, sizeof *res);
     cmh__err_clear(ctx);
-    double t0 = cmh_now();
+    double t0 = cmh__now();
     p.ctx = ctx;
     p.o = o;
     p.r = res;
@@ -930,7 +930,7 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
                              "cannot open DELTADIR %s", o->delta);
         goto done;
     }
-    int e = cmh_read_small_file(p.delta_fd, "MANIFEST", MANIFEST_MAX, &man,
+    int e = cmh__read_small_file(p.delta_fd, "MANIFEST", MANIFEST_MAX, &man,
                                 &len);
     if (e) {
         st = cmh__fail_errno(ctx, CMH_E_SOURCE, e, "cannot read %s/MANIFEST "
@@ -975,7 +975,7 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
         line = nl + 1;
         if (st == CMH_OK && o->progress) {
             cmh_progress pr = {"patch", res->files, 0, res->bytes, 0,
-                               cmh_now() - t0};
+                               cmh__now() - t0};
             if (o->progress(&pr, o->payload))
                 st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
         }
@@ -1008,7 +1008,7 @@ done:
         if (p.out_fd >= 0)
             close(p.out_fd);
         p.out_fd = -1;
-        cmh_tree_remove(AT_FDCWD, work);
+        cmh__tree_remove(AT_FDCWD, work);
         free(work);
         if (!out_existed)
             rmdir(o->out);
@@ -1023,6 +1023,6 @@ done:
     free(p.inbuf);
     free(p.outbuf);
     free(man);
-    res->seconds = cmh_now() - t0;
+    res->seconds = cmh__now() - t0;
     return st;
 }

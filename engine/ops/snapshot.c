@@ -64,7 +64,7 @@ typedef struct snap {
     cmh_pool *pool;
     file_state *fs;      /* nfiles entries */
     /* First worker failure: written under mu by workers, read by the main
-     * thread after cmh_pool_wait. */
+     * thread after cmh__pool_wait. */
     pthread_mutex_t mu;
     cmh_status wst;
     char werr[CMH_ERRMSG_SIZE];
@@ -81,10 +81,10 @@ typedef struct snap {
 static void *worker_make(void *arg)
 {
     snap *s = arg;
-    cmh_worker *w = cmh_worker_new(s->ctx->sha256);
+    cmh_worker *w = cmh__worker_new(s->ctx->sha256);
     /* A large file uses the run's other threads for its signature and
      * copy (stream_par.c). */
-    unsigned t = s->o && s->o->threads ? s->o->threads : cmh_online_cpus();
+    unsigned t = s->o && s->o->threads ? s->o->threads : cmh__online_cpus();
     if (w && s->write && t > 1)
         w->sig_helpers = t - 1;
     return w;
@@ -92,7 +92,7 @@ static void *worker_make(void *arg)
 
 static void worker_free(void *st)
 {
-    cmh_worker_free(st);
+    cmh__worker_free(st);
 }
 
 static void worker_fail(snap *s, cmh_status st, const char *fmt, ...)
@@ -109,7 +109,7 @@ static void worker_fail(snap *s, cmh_status st, const char *fmt, ...)
         va_end(ap);
     }
     pthread_mutex_unlock(&s->mu);
-    cmh_pool_cancel(s->pool);
+    cmh__pool_cancel(s->pool);
 }
 
 static int tick(void *arg)
@@ -127,7 +127,7 @@ static int tick(void *arg)
         p.files_total = s->walk.nfiles;
         p.bytes_total = s->walk.total_bytes;
     }
-    p.elapsed = cmh_now() - s->t0;
+    p.elapsed = cmh__now() - s->t0;
     return s->o->progress(&p, s->o->payload);
 }
 
@@ -149,7 +149,7 @@ static bool same_bytes(snap *s, const char *rel, const void *data, size_t len)
 {
     char *have = NULL;
     size_t hlen = 0;
-    if (cmh_read_small_file(s->lib.filelib_fd, rel, len + 1, &have, &hlen))
+    if (cmh__read_small_file(s->lib.filelib_fd, rel, len + 1, &have, &hlen))
         return false;
     bool same = hlen == len && (!len || !memcmp(have, data, len));
     free(have);
@@ -165,9 +165,9 @@ static bool same_hash(snap *s, cmh_worker *w, const char *rel,
     hooks.library_file = true;
     cmh_stream_res r;
     const char *base = strrchr(rel, '/');
-    if (cmh_stream_fileat(w, s->lib.filelib_fd, rel, base ? base + 1 : rel,
+    if (cmh__stream_fileat(w, s->lib.filelib_fd, rel, base ? base + 1 : rel,
                           UINT64_MAX, INT64_MIN, &so, &hooks, &r, NULL,
-                          cmh_pool_cancel_flag(s->pool)) != 0)
+                          cmh__pool_cancel_flag(s->pool)) != 0)
         return false;
     return !memcmp(r.sha, sha, CMH_SHA256_LEN);
 }
@@ -177,8 +177,8 @@ static int write_mirror_ini(snap *s, cmh_worker *w, const cmh_node *n,
                             const char *rel)
 {
     cmh_buf *b = &w->scratch;
-    cmh_buf_reset(b);
-    cmh_fileini_write(b, n->attrs, n->size, cmh_filetime_from_ns(n->mtime_ns),
+    cmh__buf_reset(b);
+    cmh__fileini_write(b, n->attrs, n->size, cmh__filetime_from_ns(n->mtime_ns),
                       n->sha);
     if (b->oom)
         return ENOMEM;
@@ -188,7 +188,7 @@ static int write_mirror_ini(snap *s, cmh_worker *w, const cmh_node *n,
         return ENOMEM;
     memcpy(name, rel, rl);
     memcpy(name + rl, ".INI", 5);
-    int e = cmh_write_new(s->mirror_fd, name, b->data, b->len, false);
+    int e = cmh__write_new(s->mirror_fd, name, b->data, b->len, false);
     free(name);
     return e;
 }
@@ -200,15 +200,15 @@ static void pin_existing(snap *s, cmh_worker *w, file_state *fs,
                          const cmh_node *n)
 {
     char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE];
-    cmh_filelib_rel(rel, n->sha, "");
-    cmh_filelib_rel(sigrel, n->sha, ".SIG");
+    cmh__filelib_rel(rel, n->sha, "");
+    cmh__filelib_rel(sigrel, n->sha, ".SIG");
     struct stat sb;
     int fl = s->lib.filelib_fd;
     if (fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
         !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != n->size)
         return;
     char pin[64];
-    cmh_tmp_name(pin, sizeof pin, NULL);
+    cmh__tmp_name(pin, sizeof pin, NULL);
     if (linkat(fl, rel, fl, pin, 0) != 0)
         return; /* no hard links here (some CIFS mounts): keep our copy */
     /* --heal: the entry has the right name and size; are its bytes ours?
@@ -224,7 +224,7 @@ static void pin_existing(snap *s, cmh_worker *w, file_state *fs,
     fs->pinned = true;
     if (fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == cmh_sig_size(n->size)) {
-        cmh_tmp_name(pin, sizeof pin, NULL);
+        cmh__tmp_name(pin, sizeof pin, NULL);
         if (linkat(fl, sigrel, fl, pin, 0) == 0) {
             unlinkat(fl, fs->sigtmp, 0);
             memcpy(fs->sigtmp, pin, sizeof pin);
@@ -244,7 +244,7 @@ static void pin_existing(snap *s, cmh_worker *w, file_state *fs,
 static int copy_sink(const void *data, size_t len, void *payload)
 {
     cmh_buf *b = payload;
-    cmh_buf_add(b, data, len);
+    cmh__buf_add(b, data, len);
     return b->oom ? ENOMEM : 0;
 }
 
@@ -261,9 +261,9 @@ static int write_h4_temp(snap *s, const char *h4, const char *suffix,
     char name[48];
     int e = 0;
     for (int tries = 0; tries < 6; tries++) {
-        cmh_tmp_name(name, sizeof name, suffix);
+        cmh__tmp_name(name, sizeof name, suffix);
         snprintf(out, 64, "%s/%s", h4, name);
-        e = cmh_write_new(s->lib.filelib_fd, out, data, len, false);
+        e = cmh__write_new(s->lib.filelib_fd, out, data, len, false);
         if (e == EEXIST)
             continue; /* a leftover holds the name: take another */
         if (e != ENOENT)
@@ -293,7 +293,7 @@ static bool pin_h4(snap *s, const char *h4, const char *rel,
         !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != want_size)
         return false;
     char name[48];
-    cmh_tmp_name(name, sizeof name, NULL);
+    cmh__tmp_name(name, sizeof name, NULL);
     snprintf(out, 64, "%s/%s", h4, name);
     if (linkat(fl, rel, fl, out, 0) != 0) {
         out[0] = 0;
@@ -311,8 +311,8 @@ static int place_small(snap *s, cmh_worker *w, file_state *fs,
     cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
     memcpy(h4, hex, 4);
     h4[4] = 0;
-    cmh_filelib_rel_hex(rel, hex, "");
-    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh__filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(sigrel, hex, ".SIG");
     fs->pinned = pin_h4(s, h4, rel, n->size, fs->tmp);
     /* The bytes are in memory: compare before trusting the entry, so a
      * re-snapshot repairs a damaged entry of the right size (7.2). */
@@ -343,10 +343,10 @@ static void file_task(void *tk, void *state, void *arg)
     file_state *fs = n->aux;
     char *rel = NULL, *path = NULL;
     int data_fd = -1, sig_fd = -1;
-    if (cmh_pool_canceled(s->pool))
+    if (cmh__pool_canceled(s->pool))
         return;
-    rel = cmh_node_relpath(n);
-    path = rel ? cmh_path_join(s->source, rel) : NULL;
+    rel = cmh__node_relpath(n);
+    path = rel ? cmh__path_join(s->source, rel) : NULL;
     if (!path) {
         worker_fail(s, CMH_E_NOMEM, "out of memory");
         goto out;
@@ -355,7 +355,7 @@ static void file_task(void *tk, void *state, void *arg)
     if (s->write && !small) {
         int fl = s->lib.filelib_fd;
         do { /* EEXIST: a leftover holds the name, take another */
-            cmh_tmp_name(fs->tmp, sizeof fs->tmp, NULL);
+            cmh__tmp_name(fs->tmp, sizeof fs->tmp, NULL);
             data_fd = openat(fl, fs->tmp, O_WRONLY | O_CREAT | O_EXCL |
                                               O_CLOEXEC | O_NOFOLLOW, 0644);
         } while (data_fd < 0 && errno == EEXIST);
@@ -368,7 +368,7 @@ static void file_task(void *tk, void *state, void *arg)
             goto out;
         }
         do {
-            cmh_tmp_name(fs->sigtmp, sizeof fs->sigtmp, ".SIG");
+            cmh__tmp_name(fs->sigtmp, sizeof fs->sigtmp, ".SIG");
             sig_fd = openat(fl, fs->sigtmp, O_WRONLY | O_CREAT | O_EXCL |
                                                 O_CLOEXEC | O_NOFOLLOW, 0644);
         } while (sig_fd < 0 && errno == EEXIST);
@@ -386,20 +386,20 @@ static void file_task(void *tk, void *state, void *arg)
     cmh_stream_hooks hooks = {0};
     if (small) {
         if (w->copy.oom)
-            cmh_buf_free(&w->copy);
+            cmh__buf_free(&w->copy);
         if (w->sigcopy.oom)
-            cmh_buf_free(&w->sigcopy);
-        cmh_buf_reset(&w->copy);
-        cmh_buf_reset(&w->sigcopy);
+            cmh__buf_free(&w->sigcopy);
+        cmh__buf_reset(&w->copy);
+        cmh__buf_reset(&w->sigcopy);
         hooks.data_sink = copy_sink;
         hooks.data_payload = &w->copy;
         hooks.sig_sink = sigcopy_sink;
         hooks.sig_payload = &w->sigcopy;
     }
     cmh_stream_res r;
-    int e = cmh_stream_fileat(w, AT_FDCWD, path, n->name, n->size,
+    int e = cmh__stream_fileat(w, AT_FDCWD, path, n->name, n->size,
                               n->mtime_ns, &so, small ? &hooks : NULL, &r,
-                              &s->bytes_done, cmh_pool_cancel_flag(s->pool));
+                              &s->bytes_done, cmh__pool_cancel_flag(s->pool));
     if (e == 0 && data_fd >= 0 && close(data_fd) != 0) {
         e = errno;
         r.write_err = true;
@@ -507,7 +507,7 @@ static void remove_temps(snap *s)
         s->mirror_fd = -1;
     }
     if (s->mirror_tmp[0]) {
-        cmh_tree_remove(s->lib.datalib_fd, s->mirror_tmp);
+        cmh__tree_remove(s->lib.datalib_fd, s->mirror_tmp);
         s->mirror_tmp[0] = 0;
     }
 }
@@ -515,8 +515,8 @@ static void remove_temps(snap *s)
 static int make_mirror_dirs(snap *s, const cmh_node *d, const char *rel)
 {
     for (size_t i = 0; i < d->ndirs; i++) {
-        char *sub = rel[0] ? cmh_path_join(rel, d->dirs[i]->name)
-                           : cmh_strdup(d->dirs[i]->name);
+        char *sub = rel[0] ? cmh__path_join(rel, d->dirs[i]->name)
+                           : cmh__strdup(d->dirs[i]->name);
         if (!sub)
             return ENOMEM;
         int e = 0;
@@ -579,8 +579,8 @@ static cmh_status check_names(cmh_ctx *ctx, const cmh_node *root,
                               bool hash_only)
 {
     cmh_buf b;
-    cmh_buf_init(&b);
-    size_t n = cmh_walk_check_names(root, cid, &b);
+    cmh__buf_init(&b);
+    size_t n = cmh__walk_check_names(root, cid, &b);
     cmh_status st = CMH_OK;
     if (n) {
         if (b.len && b.data[b.len - 1] == '\n')
@@ -588,12 +588,12 @@ static cmh_status check_names(cmh_ctx *ctx, const cmh_node *root,
         char head[CMH_PATH_HEAD];
         snprintf(head, sizeof head, "%.900s has %zu name(s) a Windows "
                  "distribution point cannot hold", source, n);
-        st = cmh__fail_list(ctx, CMH_E_SOURCE, head, cmh_buf_str(&b),
+        st = cmh__fail_list(ctx, CMH_E_SOURCE, head, cmh__buf_str(&b),
                             hash_only ? "a snapshot would refuse this "
                                         "folder; rename them"
                                       : "rename them and run again");
     }
-    cmh_buf_free(&b);
+    cmh__buf_free(&b);
     return st;
 }
 
@@ -601,7 +601,7 @@ static cmh_status walk_source(snap *s)
 {
     cmh_ctx *ctx = s->ctx;
     s->phase = "scan";
-    int e = cmh_walk_run(&s->walk, tick, s);
+    int e = cmh__walk_run(&s->walk, tick, s);
     if (e == ECANCELED)
         return cmh__fail(ctx, CMH_E_CANCELED,
                          "canceled while listing %s; nothing was written, "
@@ -618,23 +618,23 @@ static cmh_status walk_source(snap *s)
     if (s->walk.nlinks && !(s->o->flags & CMH_SNAPSHOT_SKIP_LINKS)) {
         /* quoted, the first few on the line, all in the detail */
         cmh_buf list;
-        cmh_buf_init(&list);
-        const char *p = cmh_buf_str(&s->walk.links);
+        cmh__buf_init(&list);
+        const char *p = cmh__buf_str(&s->walk.links);
         for (const char *q; *p; p = q + 1) {
             q = strchr(p, '\n');
-            cmh_buf_addf(&list, "%s'%.*s'", list.len ? "\n" : "",
+            cmh__buf_addf(&list, "%s'%.*s'", list.len ? "\n" : "",
                          (int)(q - p), p);
         }
         char head[CMH_PATH_HEAD];
         snprintf(head, sizeof head, "%.900s holds %zu symbolic link(s), "
                  "which are not stored", s->source, s->walk.nlinks);
         cmh_status st = cmh__fail_list(
-            ctx, CMH_E_SOURCE, head, cmh_buf_str(&list),
+            ctx, CMH_E_SOURCE, head, cmh__buf_str(&list),
             s->strict_hash ? "a snapshot would refuse this folder; replace "
                              "them with real files"
                            : "replace them with real files or pass "
                              "--skip-links");
-        cmh_buf_free(&list);
+        cmh__buf_free(&list);
         return st;
     }
     return CMH_OK;
@@ -642,7 +642,7 @@ static cmh_status walk_source(snap *s)
 
 static void warn_skipped(snap *s)
 {
-    const char *p = cmh_buf_str(&s->walk.specials);
+    const char *p = cmh__buf_str(&s->walk.specials);
     for (const char *q; *p; p = q + 1) {
         q = strchr(p, '\n');
         s->walk.skipped++;
@@ -655,7 +655,7 @@ static void warn_skipped(snap *s)
         }
     }
     if (s->walk.nlinks && (s->o->flags & CMH_SNAPSHOT_SKIP_LINKS)) {
-        p = cmh_buf_str(&s->walk.links);
+        p = cmh__buf_str(&s->walk.links);
         for (const char *q; *p; p = q + 1) {
             q = strchr(p, '\n');
             s->walk.skipped++;
@@ -681,16 +681,16 @@ static cmh_status hash_files(snap *s)
     }
     for (size_t i = 0; i < n; i++) {
         s->walk.files[i]->aux = &s->fs[i];
-        if (cmh_pool_push(s->pool, file_task, s->walk.files[i], s)) {
-            cmh_pool_cancel(s->pool);
-            cmh_pool_wait(s->pool, 0.1, NULL, NULL);
+        if (cmh__pool_push(s->pool, file_task, s->walk.files[i], s)) {
+            cmh__pool_cancel(s->pool);
+            cmh__pool_wait(s->pool, 0.1, NULL, NULL);
             return cmh__fail(s->ctx, CMH_E_NOMEM, "out of memory");
         }
     }
-    cmh_pool_wait(s->pool, 0.1, tick, s);
+    cmh__pool_wait(s->pool, 0.1, tick, s);
     if (s->wst != CMH_OK)
         return cmh__fail(s->ctx, s->wst, "%s", s->werr);
-    if (cmh_pool_canceled(s->pool))
+    if (cmh__pool_canceled(s->pool))
         return cmh__fail(s->ctx, CMH_E_CANCELED,
                          "canceled while reading %s; nothing was written, "
                          "run it again to finish", s->source);
@@ -720,7 +720,7 @@ static int barrier(snap *s)
 {
     if (!s->do_fsync)
         return 0;
-    return cmh_os_sync_fs(s->lib.root_fd);
+    return cmh__os_sync_fs(s->lib.root_fd);
 }
 
 static void content_ini(snap *s, cmh_buf *b, const char *hash,
@@ -739,16 +739,16 @@ static void content_ini(snap *s, cmh_buf *b, const char *hash,
     }
     cmh_contentini_facts f;
     memset(&f, 0, sizeof f);
-    (void)cmh_hex64_decode(hash, f.hash);
-    (void)cmh_hex64_decode(sighash, f.sighash);
+    (void)cmh__hex64_decode(hash, f.hash);
+    (void)cmh__hex64_decode(sighash, f.sighash);
     f.files = s->walk.nfiles;
     f.folders = s->walk.ndirs;
     f.bytes = s->walk.total_bytes;
     if (s->o->flags & CMH_SNAPSHOT_RECORD_SOURCE)
         f.source = s->o->source_display ? s->o->source_display
                                         : s->o->source;
-    f.created = cmh_filetime_from_ns(ns);
-    cmh_contentini_write(b, &f);
+    f.created = cmh__filetime_from_ns(ns);
+    cmh__contentini_write(b, &f);
 }
 
 static int node_sha_cmp(const void *a, const void *b)
@@ -766,7 +766,7 @@ static void inode_hint(cmh_ctx *ctx, int fd)
     bool no_inodes = false;
     unsigned long long used = 0;
     if (fd < 0 || !strstr(cmh__err_msg(ctx), hint) ||
-        cmh_os_inodes_exhausted(fd, &no_inodes, &used) != 0 || !no_inodes)
+        cmh__os_inodes_exhausted(fd, &no_inodes, &used) != 0 || !no_inodes)
         return;
     cmh__err_replace(ctx, hint,
                      "the library's filesystem has no free inodes left "
@@ -816,7 +816,7 @@ static cmh_status check_shrink(snap *s, const cmh_pkg_info *cur)
     mirror_count m = {0, empty ? 0 : now * 10};
     char *where = NULL;
     /* no mirror, or a damaged one: verify's to report; no guard */
-    (void)cmh_mirror_walk(s->lib.datalib_fd, cur->cid, &cb, &m, &where);
+    (void)cmh__mirror_walk(s->lib.datalib_fd, cur->cid, &cb, &m, &where);
     free(where);
     if (m.n <= m.stop)
         return CMH_OK;
@@ -842,19 +842,19 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     memset(res, 0, sizeof *res);
     cmh_status st = CMH_OK;
     cmh_buf b;
-    cmh_buf_init(&b);
+    cmh__buf_init(&b);
     cmh_placement pl;
-    cmh_placement_init(&pl);
+    cmh__placement_init(&pl);
     char content_tmp[64] = "";
     char pkgid[CMH_PKGID_SIZE];
     cmh__err_clear(ctx);
     s.ctx = ctx;
     s.o = o;
     s.mirror_fd = -1;
-    s.t0 = cmh_now();
+    s.t0 = cmh__now();
     s.phase = "scan";
     pthread_mutex_init(&s.mu, NULL);
-    cmh_library_init(&s.lib);
+    cmh__library_init(&s.lib);
 
     if (!o || (o->version != CMH_SNAPSHOT_OPTS_VERSION && o->version != 1) ||
         !o->source ||
@@ -875,15 +875,15 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     s.do_fsync = !(o->flags & CMH_SNAPSHOT_NO_FSYNC);
     if ((st = check_source_dir(ctx, o->source)) != CMH_OK)
         goto done;
-    if ((st = cmh_library_open(ctx, &s.lib, o->lib, true)) != CMH_OK)
+    if ((st = cmh__library_open(ctx, &s.lib, o->lib, true)) != CMH_OK)
         goto done;
     pl.allow_foreign = o->flags & CMH_SNAPSHOT_ALLOW_FOREIGN;
     if (!pl.allow_foreign &&
-        (st = cmh_library_refuse_foreign(ctx, &s.lib, "snapshot")) != CMH_OK)
+        (st = cmh__library_refuse_foreign(ctx, &s.lib, "snapshot")) != CMH_OK)
         goto done;
     s.lib.no_wait = o->flags & CMH_SNAPSHOT_NO_WAIT; /* every lock (11.12) */
     /* a wait for another snapshot's lock is announced, not silent */
-    st = cmh_library_lock_package(ctx, &s.lib, pkgid, false);
+    st = cmh__library_lock_package(ctx, &s.lib, pkgid, false);
     if (st == CMH_E_BUSY && !(o->flags & CMH_SNAPSHOT_NO_WAIT)) {
         if (o->warning) {
             char line[160];
@@ -895,12 +895,12 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         if (s.lib.pkg_lock_fd >= 0) /* the try's descriptor */
             close(s.lib.pkg_lock_fd);
         s.lib.pkg_lock_fd = -1;
-        st = cmh_library_lock_package(ctx, &s.lib, pkgid, true);
+        st = cmh__library_lock_package(ctx, &s.lib, pkgid, true);
     }
     if (st != CMH_OK)
         goto done;
     cmh_pkg_info cur;
-    if ((st = cmh_pkglib_read(ctx, &s.lib, pkgid, &cur)) != CMH_OK)
+    if ((st = cmh__pkglib_read(ctx, &s.lib, pkgid, &cur)) != CMH_OK)
         goto done;
     uint32_t n = cur.version + 1;
     if (cur.version == 0) /* no PkgLib INI: lost, or a first snapshot */
@@ -927,8 +927,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     res->version = n;
     res->previous_version = cur.version;
 
-    unsigned threads = o->threads ? o->threads : cmh_online_cpus();
-    if (cmh_pool_new(&s.pool, threads, worker_make, worker_free, &s)) {
+    unsigned threads = o->threads ? o->threads : cmh__online_cpus();
+    if (cmh__pool_new(&s.pool, threads, worker_make, worker_free, &s)) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "cannot start %u threads", threads);
         goto done;
     }
@@ -938,7 +938,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         goto done;
     if ((st = check_names(ctx, s.walk.root, s.cid, o->source, false)))
         goto done;
-    cmh_buf_reset(&b);
+    cmh__buf_reset(&b);
     warn_skipped(&s);
     if ((st = check_shrink(&s, &cur)) != CMH_OK)
         goto done;
@@ -947,7 +947,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
      * may not have would otherwise dangle (library.h). Not fatal: at worst
      * they stay, as warnings for verify. */
     uint64_t stale_files = 0;
-    if (cmh_retire_stale(ctx, &s.lib, pkgid, cur.version, s.do_fsync,
+    if (cmh__retire_stale(ctx, &s.lib, pkgid, cur.version, s.do_fsync,
                          &stale_files) != CMH_OK) {
         if (o->warning) {
             char line[CMH_ERRMSG_SIZE + 64];
@@ -959,10 +959,10 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     }
     /* From here on we make temps. Temps of runs that died (kill -9, power
      * cut) are reclaimed: they would fill the disk. Not fatal. */
-    if ((st = cmh_library_hold_run(ctx, &s.lib)) != CMH_OK)
+    if ((st = cmh__library_hold_run(ctx, &s.lib)) != CMH_OK)
         goto done;
     uint64_t reclaimed = 0;
-    if (cmh_reclaim_dead_temps(ctx, &s.lib, &reclaimed) != CMH_OK) {
+    if (cmh__reclaim_dead_temps(ctx, &s.lib, &reclaimed) != CMH_OK) {
         if (cmh__err_msg(ctx)[0] && o->warning) {
             char line[CMH_ERRMSG_SIZE + 64];
             snprintf(line, sizeof line, "leftovers of dead runs not "
@@ -974,7 +974,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
 
     /* temp mirror */
     snprintf(s.mirror_tmp, sizeof s.mirror_tmp, CMH_TMP_PREFIX "%s-%s",
-             cmh_tmp_token(), s.cid);
+             cmh__tmp_token(), s.cid);
     if (mkdirat(s.lib.datalib_fd, s.mirror_tmp, 0755) != 0) {
         int e = errno;
         s.mirror_tmp[0] = 0;
@@ -982,7 +982,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
                              "cannot write in %s/DataLib", s.lib.path);
         goto done;
     }
-    int oe = cmh_os_open_dir(s.lib.datalib_fd, s.mirror_tmp, &s.mirror_fd);
+    int oe = cmh__os_open_dir(s.lib.datalib_fd, s.mirror_tmp, &s.mirror_fd);
     if (oe) {
         int e = oe; /* remove_temps() deletes the folder */
         st = cmh__fail_errno(ctx, cmh__status_for_write_errno(e), e,
@@ -1001,8 +1001,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     cmh__pause_point("snapshot-hashed");
 
     uint8_t ch[CMH_SHA256_LEN], sh[CMH_SHA256_LEN];
-    if (cmh_tree_hash(s.walk.root, false, ctx->sha256, ch) ||
-        cmh_tree_hash(s.walk.root, true, ctx->sha256, sh)) {
+    if (cmh__tree_hash(s.walk.root, false, ctx->sha256, ch) ||
+        cmh__tree_hash(s.walk.root, true, ctx->sha256, sh)) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto done;
     }
@@ -1026,7 +1026,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         /* Nothing new is written, but a retirement an earlier run could not
          * finish (I/O error, crash) is finished now. */
         uint64_t retired = 0;
-        if (cmh_retire_package(ctx, &s.lib, pkgid, res->content_id,
+        if (cmh__retire_package(ctx, &s.lib, pkgid, res->content_id,
                                s.do_fsync, &retired) != CMH_OK &&
             o->warning) {
             char line[CMH_ERRMSG_SIZE + 64];
@@ -1041,8 +1041,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
 
     /* content INI temp */
     content_ini(&s, &b, res->content_hash, res->signature_hash);
-    cmh_tmp_name(content_tmp, sizeof content_tmp, ".INI");
-    if (b.oom || (e = cmh_write_new(s.lib.datalib_fd, content_tmp, b.data,
+    cmh__tmp_name(content_tmp, sizeof content_tmp, ".INI");
+    if (b.oom || (e = cmh__write_new(s.lib.datalib_fd, content_tmp, b.data,
                                     b.len, false)) != 0) {
         if (b.oom)
             e = ENOMEM;
@@ -1081,7 +1081,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         file_state *fs = nd->aux;
         if (i > 0 && !memcmp(byhash[i - 1]->sha, nd->sha, CMH_SHA256_LEN))
             continue; /* same bytes elsewhere in this package */
-        if (!cmh_placement_add(&pl, nd->sha, nd->size, fs->tmp, fs->sigtmp)) {
+        if (!cmh__placement_add(&pl, nd->sha, nd->size, fs->tmp, fs->sigtmp)) {
             free(byhash);
             st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
             goto done;
@@ -1098,7 +1098,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
             unlinkat(s.lib.filelib_fd, s.fs[i].sigtmp, 0);
         s.fs[i].tmp[0] = s.fs[i].sigtmp[0] = 0;
     }
-    if ((st = cmh_placement_commit(ctx, &s.lib, &pl, s.cid, s.do_fsync,
+    if ((st = cmh__placement_commit(ctx, &s.lib, &pl, s.cid, s.do_fsync,
                                    s.pool, canceled_cb, &s)) != CMH_OK)
         goto done;
     res->new_files = pl.new_files;
@@ -1108,16 +1108,16 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     /* mirror and content INI into place */
     close(s.mirror_fd);
     s.mirror_fd = -1;
-    if ((st = cmh_datalib_install(ctx, &s.lib, s.cid, s.mirror_tmp,
+    if ((st = cmh__datalib_install(ctx, &s.lib, s.cid, s.mirror_tmp,
                                   content_tmp)) != CMH_OK) {
-        cmh_placement_rollback(&s.lib, &pl, s.cid);
+        cmh__placement_rollback(&s.lib, &pl, s.cid);
         goto done;
     }
     s.mirror_tmp[0] = 0;
     content_tmp[0] = 0;
     if ((e = barrier(&s)) != 0 || canceled(&s)) {
-        cmh_datalib_uninstall(&s.lib, s.cid);
-        cmh_placement_rollback(&s.lib, &pl, s.cid);
+        cmh__datalib_uninstall(&s.lib, s.cid);
+        cmh__placement_rollback(&s.lib, &pl, s.cid);
         st = e ? cmh__fail(ctx, CMH_E_IO, "cannot flush %s to disk: %s; %s",
                            s.lib.path, strerror(e), cmh__write_hint(e))
                : cancel_fail(&s);
@@ -1128,23 +1128,23 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     char(*keep)[CMH_CID_SIZE] = NULL;
     size_t nkeep = 0;
     if (o->version >= 2 && o->keep &&
-        (st = cmh_keep_select(ctx, &s.lib, pkgid, n, o->keep, &keep,
+        (st = cmh__keep_select(ctx, &s.lib, pkgid, n, o->keep, &keep,
                               &nkeep)) != CMH_OK) {
-        cmh_datalib_uninstall(&s.lib, s.cid);
-        cmh_placement_rollback(&s.lib, &pl, s.cid);
+        cmh__datalib_uninstall(&s.lib, s.cid);
+        cmh__placement_rollback(&s.lib, &pl, s.cid);
         goto done;
     }
     /* the last moment a cancellation undoes the run */
     if (canceled(&s)) {
         free(keep);
-        cmh_datalib_uninstall(&s.lib, s.cid);
-        cmh_placement_rollback(&s.lib, &pl, s.cid);
+        cmh__datalib_uninstall(&s.lib, s.cid);
+        cmh__placement_rollback(&s.lib, &pl, s.cid);
         st = cancel_fail(&s);
         goto done;
     }
     /* the commit point */
     cmh__crash_point("commit");
-    st = cmh_pkglib_write_keep(ctx, &s.lib, pkgid, n,
+    st = cmh__pkglib_write_keep(ctx, &s.lib, pkgid, n,
                                (const char(*)[CMH_CID_SIZE])keep, nkeep,
                                s.do_fsync);
     free(keep);
@@ -1156,7 +1156,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
         cmh_pkg_info now;
         cmh_err_saved err;
         cmh__err_capture(ctx, &err);
-        if (cmh_pkglib_read(ctx, &s.lib, pkgid, &now) == CMH_OK &&
+        if (cmh__pkglib_read(ctx, &s.lib, pkgid, &now) == CMH_OK &&
             !strcmp(now.cid, s.cid)) {
             flushed = false;
             st = CMH_OK;
@@ -1172,8 +1172,8 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
             cmh__err_clear(ctx);
         } else {
             cmh__err_restore(ctx, &err);
-            cmh_datalib_uninstall(&s.lib, s.cid);
-            cmh_placement_rollback(&s.lib, &pl, s.cid);
+            cmh__datalib_uninstall(&s.lib, s.cid);
+            cmh__placement_rollback(&s.lib, &pl, s.cid);
             goto done;
         }
     }
@@ -1188,7 +1188,7 @@ cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
     (void)canceled(&s); /* shows the phase; too late to cancel */
     uint64_t retired = 0;
     if (flushed &&
-        cmh_retire_package(ctx, &s.lib, pkgid, s.cid, s.do_fsync,
+        cmh__retire_package(ctx, &s.lib, pkgid, s.cid, s.do_fsync,
                            &retired) != CMH_OK &&
         o->warning) {
         char line[CMH_ERRMSG_SIZE + 64];
@@ -1205,16 +1205,16 @@ done:
     if (content_tmp[0])
         unlinkat(s.lib.datalib_fd, content_tmp, 0);
     remove_temps(&s);
-    cmh_placement_free(&s.lib, &pl);
+    cmh__placement_free(&s.lib, &pl);
     if (s.write && (st != CMH_OK || res->unchanged))
         remove_made_h4(&s);
-    cmh_pool_free(s.pool);
-    cmh_walk_free(&s.walk);
+    cmh__pool_free(s.pool);
+    cmh__walk_free(&s.walk);
     free(s.fs);
-    cmh_library_close(&s.lib);
-    cmh_buf_free(&b);
+    cmh__library_close(&s.lib);
+    cmh__buf_free(&b);
     pthread_mutex_destroy(&s.mu);
-    res->seconds = cmh_now() - s.t0;
+    res->seconds = cmh__now() - s.t0;
     return st;
 }
 
@@ -1230,16 +1230,16 @@ cmh_status cmh_hash_dir(cmh_ctx *ctx, const char *path,
     cmh_status st = hash_dir_tree(ctx, path, &root, true);
     if (st == CMH_OK) {
         uint8_t h[CMH_SHA256_LEN];
-        if (cmh_tree_hash(root, false, ctx->sha256, h))
+        if (cmh__tree_hash(root, false, ctx->sha256, h))
             st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         else
             cmh_hex_upper(h, sizeof h, out);
     }
-    cmh_node_free(root);
+    cmh__node_free(root);
     return st;
 }
 
-cmh_status cmh_hash_dir_tree(cmh_ctx *ctx, const char *path, cmh_node **out)
+cmh_status cmh__hash_dir_tree(cmh_ctx *ctx, const char *path, cmh_node **out)
 {
     return hash_dir_tree(ctx, path, out, false);
 }
@@ -1261,15 +1261,15 @@ static cmh_status hash_dir_tree(cmh_ctx *ctx, const char *path,
     s.o = &o;
     s.source = path;
     s.mirror_fd = -1;
-    s.t0 = cmh_now();
+    s.t0 = cmh__now();
     s.phase = "scan";
     cmh__err_clear(ctx);
     pthread_mutex_init(&s.mu, NULL);
-    cmh_library_init(&s.lib);
+    cmh__library_init(&s.lib);
     cmh_status st = check_source_dir(ctx, path);
     if (st)
         goto done;
-    if (cmh_pool_new(&s.pool, cmh_online_cpus(), worker_make, worker_free,
+    if (cmh__pool_new(&s.pool, cmh__online_cpus(), worker_make, worker_free,
                      &s)) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "cannot start threads");
         goto done;
@@ -1288,8 +1288,8 @@ static cmh_status hash_dir_tree(cmh_ctx *ctx, const char *path,
     *out = s.walk.root;
     s.walk.root = NULL;
 done:
-    cmh_pool_free(s.pool);
-    cmh_walk_free(&s.walk);
+    cmh__pool_free(s.pool);
+    cmh__walk_free(&s.walk);
     free(s.fs);
     pthread_mutex_destroy(&s.mu);
     return st;
@@ -1299,14 +1299,14 @@ cmh_status cmh_hash_file(cmh_ctx *ctx, const char *path,
                          char out[CMH_HEX_SIZE])
 {
     cmh__err_clear(ctx);
-    cmh_worker *w = cmh_worker_new(ctx->sha256);
+    cmh_worker *w = cmh__worker_new(ctx->sha256);
     if (!w)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     const char *slash = strrchr(path, '/');
     cmh_stream_res r;
-    int e = cmh_stream_file(w, path, slash ? slash + 1 : path, UINT64_MAX,
+    int e = cmh__stream_file(w, path, slash ? slash + 1 : path, UINT64_MAX,
                             INT64_MIN, NULL, &r, NULL, NULL);
-    cmh_worker_free(w);
+    cmh__worker_free(w);
     if (e) {
         if (r.changed && e == ESTALE)
             return cmh__fail(ctx, CMH_E_SOURCE,
@@ -1324,12 +1324,12 @@ cmh_status cmh_hash_file(cmh_ctx *ctx, const char *path,
 cmh_status cmh_sig_file(cmh_ctx *ctx, const char *path, const char *out_path)
 {
     cmh__err_clear(ctx);
-    cmh_worker *w = cmh_worker_new(ctx->sha256);
+    cmh_worker *w = cmh__worker_new(ctx->sha256);
     if (!w)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    char *dir = cmh_strdup(out_path);
+    char *dir = cmh__strdup(out_path);
     if (!dir) {
-        cmh_worker_free(w);
+        cmh__worker_free(w);
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     }
     char *slash = strrchr(dir, '/');
@@ -1341,14 +1341,14 @@ cmh_status cmh_sig_file(cmh_ctx *ctx, const char *path, const char *out_path)
     int dfd = -1;
     cmh_status st = CMH_OK;
     char tmp[64] = "";
-    int e = cmh_os_open_dir(AT_FDCWD, slash ? (dir[0] ? dir : "/") : ".",
+    int e = cmh__os_open_dir(AT_FDCWD, slash ? (dir[0] ? dir : "/") : ".",
                             &dfd);
     if (e) {
         st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot open folder of %s",
                              out_path);
         goto out;
     }
-    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    cmh__tmp_name(tmp, sizeof tmp, NULL);
     int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         tmp[0] = 0;
@@ -1359,7 +1359,7 @@ cmh_status cmh_sig_file(cmh_ctx *ctx, const char *path, const char *out_path)
     cmh_stream_out so = {.data_fd = -1, .sig_fd = fd};
     cmh_stream_res r;
     const char *ps = strrchr(path, '/');
-    e = cmh_stream_file(w, path, ps ? ps + 1 : path, UINT64_MAX, INT64_MIN,
+    e = cmh__stream_file(w, path, ps ? ps + 1 : path, UINT64_MAX, INT64_MIN,
                         &so, &r, NULL, NULL);
     if (close(fd) != 0 && !e)
         e = errno;
@@ -1380,6 +1380,6 @@ out:
     if (dfd >= 0)
         close(dfd);
     free(dir);
-    cmh_worker_free(w);
+    cmh__worker_free(w);
     return st;
 }

@@ -30,7 +30,7 @@ static bool dot_or_dotdot(const char *n)
     return n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2]));
 }
 
-int cmh_os_list_dir(int fd, bool rewind,
+int cmh__os_list_dir(int fd, bool rewind,
                     int (*fn)(const char *name, unsigned char type,
                               void *arg),
                     void *arg)
@@ -89,7 +89,7 @@ int cmh_os_list_dir(int fd, bool rewind,
 #endif
 }
 
-int cmh_os_open_read(int dirfd, const char *path, int *out_fd)
+int cmh__os_open_read(int dirfd, const char *path, int *out_fd)
 {
     int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
     int fd = -1;
@@ -108,7 +108,7 @@ int cmh_os_open_read(int dirfd, const char *path, int *out_fd)
     return 0;
 }
 
-int cmh_os_open_dir(int dirfd, const char *path, int *out_fd)
+int cmh__os_open_dir(int dirfd, const char *path, int *out_fd)
 {
     int fd = openat(dirfd, path,
                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -118,7 +118,7 @@ int cmh_os_open_dir(int dirfd, const char *path, int *out_fd)
     return 0;
 }
 
-int cmh_os_sync_fs(int fd)
+int cmh__os_sync_fs(int fd)
 {
 #ifdef __linux__
     /* One syncfs replaces thousands of per-file fsyncs: the durability
@@ -128,15 +128,15 @@ int cmh_os_sync_fs(int fd)
         return errno;
     return 0;
 #else
-    return cmh_os_fsync(fd);
+    return cmh__os_fsync(fd);
 #endif
 }
 
-int cmh_os_prefetch(int dirfd, const char *path, uint64_t len)
+int cmh__os_prefetch(int dirfd, const char *path, uint64_t len)
 {
 #if defined(POSIX_FADV_WILLNEED)
     int fd;
-    int e = cmh_os_open_read(dirfd, path, &fd);
+    int e = cmh__os_open_read(dirfd, path, &fd);
     if (e)
         return e;
     /* WILLNEED queues the reads and returns: many files' reads are in
@@ -152,11 +152,11 @@ int cmh_os_prefetch(int dirfd, const char *path, uint64_t len)
 #endif
 }
 
-int cmh_os_physical_offset(int dirfd, const char *path, uint64_t *out)
+int cmh__os_physical_offset(int dirfd, const char *path, uint64_t *out)
 {
 #if defined(__linux__) && defined(FS_IOC_FIEMAP)
     int fd;
-    int e = cmh_os_open_read(dirfd, path, &fd);
+    int e = cmh__os_open_read(dirfd, path, &fd);
     if (e)
         return e;
     union {
@@ -194,7 +194,7 @@ struct cmh_os_aread {
     void *scratch; /* every read's destination; its bytes are dropped */
 };
 
-int cmh_os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
+int cmh__os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
 {
     *out = NULL;
     if (!depth || !maxlen)
@@ -221,7 +221,7 @@ int cmh_os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
     return 0;
 }
 
-int cmh_os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
+int cmh__os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
                         uint64_t tag)
 {
     if (q->inflight >= q->depth)
@@ -242,7 +242,7 @@ int cmh_os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
     return 0;
 }
 
-unsigned cmh_os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
+unsigned cmh__os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
                            unsigned max, unsigned wait_us)
 {
     unsigned k = 0;
@@ -267,7 +267,7 @@ unsigned cmh_os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
     return k;
 }
 
-void cmh_os_aread_close(cmh_os_aread *q)
+void cmh__os_aread_close(cmh_os_aread *q)
 {
     if (!q)
         return;
@@ -288,7 +288,7 @@ void cmh_os_aread_close(cmh_os_aread *q)
 }
 #endif
 
-int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+int cmh__os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
     const char *p = buf;
     while (len) {
@@ -307,7 +307,7 @@ int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-int cmh_os_filelib_drives(const char *lib, char ***out, size_t *n)
+int cmh__os_filelib_drives(const char *lib, char ***out, size_t *n)
 {
     (void)lib; /* no drive letters: extra roots only as given */
     *out = NULL;
@@ -315,7 +315,7 @@ int cmh_os_filelib_drives(const char *lib, char ***out, size_t *n)
     return 0;
 }
 
-int cmh_os_inodes_exhausted(int fd, bool *out, unsigned long long *used)
+int cmh__os_inodes_exhausted(int fd, bool *out, unsigned long long *used)
 {
     struct statvfs vs;
     *out = false;
@@ -327,7 +327,7 @@ int cmh_os_inodes_exhausted(int fd, bool *out, unsigned long long *used)
     return 0;
 }
 
-int cmh_os_fsync(int fd)
+int cmh__os_fsync(int fd)
 {
     if (fsync(fd) != 0)
         return errno;
@@ -383,7 +383,7 @@ static bool on_cifs(int fd, dev_t dev)
 }
 #endif
 
-uint32_t cmh_os_dos_attributes(int fd, const char *name, const struct stat *st)
+uint32_t cmh__os_dos_attributes(int fd, const char *name, const struct stat *st)
 {
 #ifdef __linux__
     unsigned char buf[64];
@@ -410,7 +410,7 @@ uint32_t cmh_os_dos_attributes(int fd, const char *name, const struct stat *st)
     return a;
 }
 
-int cmh_os_lock(int fd, bool exclusive, bool wait)
+int cmh__os_lock(int fd, bool exclusive, bool wait)
 {
     int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
     for (;;) {
@@ -421,12 +421,12 @@ int cmh_os_lock(int fd, bool exclusive, bool wait)
     }
 }
 
-void cmh_os_unlock(int fd)
+void cmh__os_unlock(int fd)
 {
     (void)flock(fd, LOCK_UN);
 }
 
-int cmh_os_lock_probe(int dirfd, const char *name, bool *busy)
+int cmh__os_lock_probe(int dirfd, const char *name, bool *busy)
 {
     *busy = false;
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
@@ -447,7 +447,7 @@ int cmh_os_lock_probe(int dirfd, const char *name, bool *busy)
     return 0;
 }
 
-int cmh_os_random(void *buf, size_t n)
+int cmh__os_random(void *buf, size_t n)
 {
     unsigned char *p = buf;
     while (n) {
@@ -476,7 +476,7 @@ int cmh_os_random(void *buf, size_t n)
     return 0;
 }
 
-int cmh_os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive)
+int cmh__os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive)
 {
     *exclusive = false;
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
@@ -494,17 +494,17 @@ int cmh_os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive)
     return e;
 }
 
-void cmh_os_advise_sequential(int fd)
+void cmh__os_advise_sequential(int fd)
 {
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
-void cmh_os_advise_dontneed(int fd)
+void cmh__os_advise_dontneed(int fd)
 {
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 }
 
-int cmh_os_remove_tree(int parent, const char *name)
+int cmh__os_remove_tree(int parent, const char *name)
 {
     if (unlinkat(parent, name, 0) == 0)
         return 0;
@@ -512,8 +512,8 @@ int cmh_os_remove_tree(int parent, const char *name)
         return 0;
     if (errno != EISDIR && errno != EPERM)
         return errno;
-    int fd = -1; /* GCC inlines cmh_os_open_dir and cannot tell */
-    int e = cmh_os_open_dir(parent, name, &fd);
+    int fd = -1; /* GCC inlines cmh__os_open_dir and cannot tell */
+    int e = cmh__os_open_dir(parent, name, &fd);
     if (e)
         return e == ENOENT ? 0 : e;
     DIR *d = fdopendir(fd);
@@ -527,7 +527,7 @@ int cmh_os_remove_tree(int parent, const char *name)
     while ((de = readdir(d)) != NULL) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
-        int r = cmh_os_remove_tree(dirfd(d), de->d_name);
+        int r = cmh__os_remove_tree(dirfd(d), de->d_name);
         if (r && !e)
             e = r;
     }
@@ -539,7 +539,7 @@ int cmh_os_remove_tree(int parent, const char *name)
     return 0;
 }
 
-int cmh_os_open_dir_noatime(int dirfd, const char *path, int *out_fd)
+int cmh__os_open_dir_noatime(int dirfd, const char *path, int *out_fd)
 {
     int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     int fd;
@@ -558,7 +558,7 @@ int cmh_os_open_dir_noatime(int dirfd, const char *path, int *out_fd)
     return 0;
 }
 
-void cmh_os_lower_priority(void)
+void cmh__os_lower_priority(void)
 {
     /* Linux applies both to the calling thread only; threads created
      * afterwards (the verify workers) inherit them. */
@@ -571,7 +571,7 @@ void cmh_os_lower_priority(void)
 
 /* ---- status --watch (moved here from dpstatus.c) ---- */
 
-int cmh_os_watch_open(void)
+int cmh__os_watch_open(void)
 {
 #ifdef __linux__
     return inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -580,7 +580,7 @@ int cmh_os_watch_open(void)
 #endif
 }
 
-void cmh_os_watch_add(int w, const char *dir)
+void cmh__os_watch_add(int w, const char *dir)
 {
 #ifdef __linux__
     if (w >= 0)
@@ -594,7 +594,7 @@ void cmh_os_watch_add(int w, const char *dir)
 #endif
 }
 
-bool cmh_os_watch_wait(int w, double secs)
+bool cmh__os_watch_wait(int w, double secs)
 {
     struct pollfd p = {w, POLLIN, 0};
     int ms = secs <= 0 ? 0 : (int)(secs * 1000) + 1;
@@ -606,7 +606,7 @@ bool cmh_os_watch_wait(int w, double secs)
     return true;
 }
 
-void cmh_os_watch_close(int w)
+void cmh__os_watch_close(int w)
 {
     if (w >= 0)
         close(w);
@@ -614,7 +614,7 @@ void cmh_os_watch_close(int w)
 
 /* ---- bench read test (moved here from bench.c) ---- */
 
-int cmh_os_open_unbuffered(const char *path, int *out_fd,
+int cmh__os_open_unbuffered(const char *path, int *out_fd,
                            const char **method)
 {
 #ifdef O_DIRECT
@@ -631,7 +631,7 @@ int cmh_os_open_unbuffered(const char *path, int *out_fd,
     return 0;
 }
 
-double cmh_os_resident_fraction(int fd, uint64_t size)
+double cmh__os_resident_fraction(int fd, uint64_t size)
 {
     if (size == 0)
         return 0;
@@ -653,13 +653,13 @@ double cmh_os_resident_fraction(int fd, uint64_t size)
     return frac;
 }
 
-void *cmh_os_aligned_alloc(size_t align, size_t size)
+void *cmh__os_aligned_alloc(size_t align, size_t size)
 {
     void *p;
     return posix_memalign(&p, align, size) == 0 ? p : NULL;
 }
 
-void cmh_os_aligned_free(void *p)
+void cmh__os_aligned_free(void *p)
 {
     free(p);
 }
