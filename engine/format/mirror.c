@@ -91,42 +91,36 @@ static int push_name(char ***v, size_t *n, size_t *cap, const char *s)
 /* Read the current folder: its sub-folders into the top level, its other
  * entries handed to @p cb (sorted by name). @p unlink_files: remove them
  * instead (cmh__tree_remove). */
+/* One folder's listing, split into sub-folders and other entries. */
+typedef struct listing {
+    int fd;
+    level *top;
+    size_t capsubs;
+    char **files;
+    size_t nfiles, capfiles;
+} listing;
+
+static int list_one(const char *nm, unsigned char type, void *arg)
+{
+    listing *l = arg;
+    bool dir = type == DT_DIR;
+    if (type == DT_UNKNOWN) {
+        struct stat sb;
+        dir = fstatat(l->fd, nm, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+              S_ISDIR(sb.st_mode);
+    }
+    return dir ? push_name(&l->top->subs, &l->top->nsubs, &l->capsubs, nm)
+               : push_name(&l->files, &l->nfiles, &l->capfiles, nm);
+}
+
 static int scan(walk *w, const cmh_mirror_cb *cb, void *arg,
                 bool unlink_files)
 {
     level *top = &w->v[w->n - 1];
-    int dfd = dup(w->fd);
-    if (dfd < 0)
-        return errno;
-    DIR *d = fdopendir(dfd);
-    if (!d) {
-        int e = errno;
-        close(dfd);
-        return e;
-    }
-    rewinddir(d);
-    char **files = NULL;
-    size_t nfiles = 0, capfiles = 0, capsubs = 0;
-    int e = 0;
-    struct dirent *de;
-    errno = 0;
-    while (!e && (de = readdir(d)) != NULL) {
-        const char *nm = de->d_name;
-        if (!strcmp(nm, ".") || !strcmp(nm, ".."))
-            continue;
-        bool dir = de->d_type == DT_DIR;
-        if (de->d_type == DT_UNKNOWN) {
-            struct stat sb;
-            dir = fstatat(w->fd, nm, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-                  S_ISDIR(sb.st_mode);
-        }
-        e = dir ? push_name(&top->subs, &top->nsubs, &capsubs, nm)
-                : push_name(&files, &nfiles, &capfiles, nm);
-        errno = 0;
-    }
-    if (!e && errno)
-        e = errno;
-    closedir(d);
+    listing l = {w->fd, top, 0, NULL, 0, 0};
+    int e = cmh__os_list_dir(w->fd, true, list_one, &l);
+    char **files = l.files;
+    size_t nfiles = l.nfiles, capsubs = l.capsubs;
     if (top->nsubs > 1)
         qsort(top->subs, top->nsubs, sizeof *top->subs, name_cmp);
     if (nfiles > 1)

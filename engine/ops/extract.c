@@ -197,26 +197,19 @@ static cmh_status write_dir(ext *x, int dfd, const cmh_node *d,
 }
 
 
+static int not_empty(const char *name, unsigned char type, void *arg)
+{
+    (void)name;
+    (void)type;
+    *(bool *)arg = false;
+    return -1; /* the first entry is enough */
+}
+
 static int dir_entries(int fd, bool *empty)
 {
-    int dup_fd = dup(fd);
-    if (dup_fd < 0)
-        return errno;
-    DIR *d = fdopendir(dup_fd);
-    if (!d) {
-        int e = errno;
-        close(dup_fd);
-        return e;
-    }
     *empty = true;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            *empty = false;
-            break;
-        }
-    closedir(d);
-    return 0;
+    int e = cmh__os_list_dir(fd, true, not_empty, empty);
+    return e == -1 ? 0 : e;
 }
 
 /* Every file of @p d is on a FileLib root: checked before anything is
