@@ -3,7 +3,7 @@
  * storage - what a nightly audit of a library far larger than RAM sees.
  * Dropping the whole page cache needs root and is never attempted.
  * Prints the number of files evicted. */
-#include <cmhash/bench.h>
+#include "benchkit.h"
 #include <cmhash/cmhash.h>
 
 #include <stdio.h>

@@ -2,9 +2,11 @@
  *
  *   gen_corpus SHAPE DIR [--scale F] [--seed N]
  *
- * SHAPE is large, mixed or tiny (include/cmhash/bench.h). Prints one JSON
+ * SHAPE is large, mixed or tiny (bench/kit/benchkit.h). Prints one JSON
  * object with what was written. */
 #include <cmhash/cmhash.h>
+
+#include "benchkit.h"
 
 #include <stdio.h>
 #include <stdlib.h>

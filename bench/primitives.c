@@ -8,6 +8,8 @@
  * `large` shape's block length of 32 KiB). */
 #include <cmhash/cmhash.h>
 
+#include "benchkit.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -13,7 +13,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 t0=$SECONDS
-exe=$(bash "$here/scripts/build-windows.sh" | tail -1)
+# with the test hooks (CMHASH_TEST_CRASH_AT, _PAUSE_AT, _IO_TRACE): the
+# crash, race and I/O tests below need them
+exe=$(CMHASH_TEST_HOOKS=ON bash "$here/scripts/build-windows.sh" | tail -1)
 echo "cmhash.exe: $exe ($(stat -c %s "$exe") bytes), built in $((SECONDS - t0)) s"
 x86_64-w64-mingw32-objdump -p "$exe" | grep 'DLL Name' | sed 's/^\s*/  /'
 lin=${CMHASH_LINUX_BUILD:-$here/build}

@@ -101,6 +101,8 @@ char *cmh__path_join(const char *a, const char *b);
 int cmh__mkdir_p(const char *path);
 bool cmh__is_hex64(const char *s, bool *lower_seen);
 double cmh__now(void);
+/* write(2) all @p len bytes, again after EINTR; 0 or an errno. */
+int cmh__write_all(int fd, const void *data, size_t len);
 
 /* ---- names (names.c) ---- */
 /* UTF-8 -> UTF-16; returns false on invalid UTF-8 (overlong, surrogates,
@@ -213,27 +215,49 @@ int cmh__write_atomic(int dirfd, const char *name, const void *data,
 /* Write a temp file in dirfd; returns 0 or errno. */
 int cmh__write_new(int dirfd, const char *name, const void *data, size_t len,
                   bool do_fsync);
-/* Test-only crash points (tests/cli/snapshot_crash.sh). Compiled in but
- * inert unless $CMHASH_TEST_CRASH_AT is "<point>:<n>": then the n-th time
- * (counted over all threads, from 1) the named point is reached, the
- * process sends itself SIGKILL, like a power cut between two steps. Points:
+/* Test hooks (base/test_hooks.c), compiled only with -DCMHASH_TEST_HOOKS
+ * (the CMake option of that name, on whenever the tests are built); in a
+ * release build every hook is an empty inline function.
+ *
+ * Crash points (tests/cli/snapshot_crash.sh): inert unless
+ * $CMHASH_TEST_CRASH_AT is "<point>:<n>": then the n-th time (counted
+ * over all threads, from 1) the named point is reached, the process sends
+ * itself SIGKILL, like a power cut between two steps. Points:
  * read (after each chunk a worker copied), file (a file streamed), temps,
  * refini, rename, install, commit, committed, drop, unlink,
  * retire-rename, uninstall - see the calls. When the variable is unset a
- * call costs a pthread_once check and a byte compare. */
-void cmh__crash_point(const char *point);
-/* Test-only pause points (tests/cli/verify_races.sh). Inert unless
+ * call costs a pthread_once check and a byte compare.
+ *
+ * Pause points (tests/cli/verify_races.sh). Inert unless
  * $CMHASH_TEST_PAUSE_AT is "<point>:<file>": then when the named point is
  * reached the process writes "cmhash: test pause at <point>" to stderr and
  * waits (up to 60 s) until <file> exists, so a test can change the library
  * at an exact moment of a run. Points: verify-pkglib-listed (PkgLib is
  * listed, no INI read yet), verify-pkglib (PkgLib is read,
- * DataLib and FileLib not yet), verify-listed (all listings are read), verify-mirrors (the mirrors are walked), verify-entries (the
+ * DataLib and FileLib not yet), verify-listed (all listings are read),
+ * verify-mirrors (the mirrors are walked), verify-entries (the
  * FileLib entries are read, before the join and the hash pass),
  * snapshot-hashed (every source file is streamed into temps, nothing is
  * placed yet), snapshot-committed (PkgLib names the new version, older
- * versions not yet retired). */
+ * versions not yet retired).
+ *
+ * Traces: when $<var> is "1", one line "cmhash-test: <message>" on
+ * stderr (CMHASH_TEST_IO_TRACE: verify's hash pass names its reads). */
+#ifdef CMHASH_TEST_HOOKS
+void cmh__crash_point(const char *point);
 void cmh__pause_point(const char *point);
+void cmh__test_trace(const char *var, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+#else
+static inline void cmh__crash_point(const char *point) { (void)point; }
+static inline void cmh__pause_point(const char *point) { (void)point; }
+static inline __attribute__((format(printf, 2, 3))) void
+cmh__test_trace(const char *var, const char *fmt, ...)
+{
+    (void)var;
+    (void)fmt;
+}
+#endif
 /* Percent-encode control characters, '%' and invalid UTF-8. */
 void cmh__percent_encode(cmh_buf *b, const char *s);
 /* FILETIME from POSIX ns. */

@@ -43,22 +43,6 @@ void cmh__worker_free(cmh_worker *w)
     free(w);
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static bool all_zero(const unsigned char *p, size_t n)
 {
     return n > 0 && p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
@@ -77,7 +61,7 @@ static int sig_sink(const void *data, size_t len, void *payload)
     sig_sink_arg *a = payload;
     EVP_DigestUpdate(a->w->sigmd, data, len);
     if (a->fd >= 0) {
-        a->err = write_all(a->fd, data, len);
+        a->err = cmh__write_all(a->fd, data, len);
         if (a->err)
             return 1;
     }
@@ -258,7 +242,7 @@ int cmh__stream_fileat(cmh_worker *w, int dirfd, const char *path,
                 }
                 hole_pending = true;
             } else {
-                e = write_all(data_fd, w->buf, (size_t)n);
+                e = cmh__write_all(data_fd, w->buf, (size_t)n);
                 if (e) {
                     res->write_err = true;
                     goto out;

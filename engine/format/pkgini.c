@@ -43,7 +43,11 @@ static bool push_id(char (**v)[64], size_t *n, size_t *cap, cmh_pkgini *p,
         *v = nv;
         *cap = nc;
     }
-    snprintf((*v)[(*n)++], 64, "%s", id);
+    /* at most 63 bytes, as snprintf(.., 64, "%s") did; memcpy because
+     * GCC -O3 flags that truncation (-Wformat-truncation) */
+    size_t len = strnlen(id, 63);
+    memcpy((*v)[*n], id, len);
+    (*v)[(*n)++][len] = 0;
     return true;
 }
 

@@ -40,21 +40,6 @@ typedef struct job_io {
     bool over;          /* stopped at limit */
 } job_io;
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Run @p job to completion. Returns the librsync result (RS_DONE on
  * success); io->err is set for I/O failures. */
 static rs_result drive(rs_job_t *job, job_io *io)
@@ -92,7 +77,7 @@ static rs_result drive(rs_job_t *job, job_io *io)
             if (io->md)
                 EVP_DigestUpdate(io->md, io->outbuf, n);
             if (io->out_fd >= 0 &&
-                (io->err = write_all(io->out_fd, io->outbuf, n)) != 0) {
+                (io->err = cmh__write_all(io->out_fd, io->outbuf, n)) != 0) {
                 io->write_err = true;
                 return RS_IO_ERROR;
             }

@@ -2570,15 +2570,14 @@ static void physical_order(cmh_verify *v, hash_order *o)
     free(tmp);
 }
 
-/* CMHASH_TEST_IO_TRACE=1: one line on stderr naming how the hash pass
- * reads (tests check that the io_uring path ran). */
+/* CMHASH_TEST_IO_TRACE=1 (test builds, internal.h): one line on stderr
+ * naming how the hash pass reads (tests check that the io_uring path ran). */
 static void trace_io(const cmh_prefetch *pf, const hash_order *o)
 {
-    const char *env = getenv("CMHASH_TEST_IO_TRACE");
-    if (env && !strcmp(env, "1"))
-        fprintf(stderr, "cmhash-test: hash pass: %s, %zu of %zu files in "
-                        "physical order (%.3f s)\n",
-                cmh__prefetch_method(pf), o->phys, o->n, o->phys_s);
+    cmh__test_trace("CMHASH_TEST_IO_TRACE",
+                    "hash pass: %s, %zu of %zu files in physical order "
+                    "(%.3f s)", cmh__prefetch_method(pf), o->phys, o->n,
+                    o->phys_s);
 }
 
 /* The index pass's reads, in its order: each entry's .INI, then its

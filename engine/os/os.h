@@ -53,8 +53,6 @@ int cmh__os_random(void *buf, size_t n);
 int cmh__os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive);
 /* Hint that @p fd will be read sequentially once. */
 void cmh__os_advise_sequential(int fd);
-/* The file's bytes are no longer needed in the page cache. */
-void cmh__os_advise_dontneed(int fd);
 /* Ask the system to start reading the first @p len bytes of dirfd/path
  * into its cache without waiting for them (verify's prefetch). Best
  * effort: 0 or an errno, and nothing else happens either way. Portable
@@ -103,9 +101,6 @@ int cmh__os_inodes_exhausted(int fd, bool *out, unsigned long long *used);
  * malloc'd paths (free each and the array). Portable fallback (POSIX):
  * none, *n = 0. */
 int cmh__os_filelib_drives(const char *lib, char ***out, size_t *n);
-/* Recursively remove dirfd/name (a folder tree or a file); no symlink is
- * followed. Returns 0 if it did not exist. */
-int cmh__os_remove_tree(int dirfd, const char *name);
 
 /* Change notification for `status --watch` on a set of folders: inotify
  * on Linux, ReadDirectoryChangesW on Windows. cmh__os_watch_open returns a
@@ -117,15 +112,5 @@ void cmh__os_watch_add(int w, const char *dir);
  * (all pending events are drained). */
 bool cmh__os_watch_wait(int w, double secs);
 void cmh__os_watch_close(int w);
-/* bench: open @p path for reads that bypass the OS cache (O_DIRECT,
- * FILE_FLAG_NO_BUFFERING); *method names the mechanism. EINVAL when the
- * file system refuses it. Buffers and sizes must be 4 KiB aligned. */
-int cmh__os_open_unbuffered(const char *path, int *out_fd,
-                           const char **method);
-/* Fraction of the file's pages in the OS cache, -1 when unknown. */
-double cmh__os_resident_fraction(int fd, uint64_t size);
-/* Memory aligned for unbuffered I/O; free with cmh__os_aligned_free. */
-void *cmh__os_aligned_alloc(size_t align, size_t size);
-void cmh__os_aligned_free(void *p);
 
 #endif

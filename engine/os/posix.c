@@ -8,7 +8,6 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -499,46 +498,6 @@ void cmh__os_advise_sequential(int fd)
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
-void cmh__os_advise_dontneed(int fd)
-{
-    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-}
-
-int cmh__os_remove_tree(int parent, const char *name)
-{
-    if (unlinkat(parent, name, 0) == 0)
-        return 0;
-    if (errno == ENOENT)
-        return 0;
-    if (errno != EISDIR && errno != EPERM)
-        return errno;
-    int fd = -1; /* GCC inlines cmh__os_open_dir and cannot tell */
-    int e = cmh__os_open_dir(parent, name, &fd);
-    if (e)
-        return e == ENOENT ? 0 : e;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        e = errno;
-        close(fd);
-        return e;
-    }
-    struct dirent *de;
-    e = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        int r = cmh__os_remove_tree(dirfd(d), de->d_name);
-        if (r && !e)
-            e = r;
-    }
-    closedir(d);
-    if (e)
-        return e;
-    if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-        return errno;
-    return 0;
-}
-
 int cmh__os_open_dir_noatime(int dirfd, const char *path, int *out_fd)
 {
     int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
@@ -612,54 +571,3 @@ void cmh__os_watch_close(int w)
         close(w);
 }
 
-/* ---- bench read test (moved here from bench.c) ---- */
-
-int cmh__os_open_unbuffered(const char *path, int *out_fd,
-                           const char **method)
-{
-#ifdef O_DIRECT
-    *method = "O_DIRECT";
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
-#else
-    *method = "none";
-    int fd = -1;
-    errno = EINVAL;
-#endif
-    if (fd < 0)
-        return errno;
-    *out_fd = fd;
-    return 0;
-}
-
-double cmh__os_resident_fraction(int fd, uint64_t size)
-{
-    if (size == 0)
-        return 0;
-    void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED)
-        return -1;
-    long pg = sysconf(_SC_PAGESIZE);
-    size_t npages = (size + (uint64_t)pg - 1) / (uint64_t)pg;
-    unsigned char *vec = malloc(npages);
-    double frac = -1;
-    if (vec && mincore(m, size, vec) == 0) {
-        size_t in = 0;
-        for (size_t i = 0; i < npages; i++)
-            in += vec[i] & 1;
-        frac = (double)in / (double)npages;
-    }
-    free(vec);
-    munmap(m, size);
-    return frac;
-}
-
-void *cmh__os_aligned_alloc(size_t align, size_t size)
-{
-    void *p;
-    return posix_memalign(&p, align, size) == 0 ? p : NULL;
-}
-
-void cmh__os_aligned_free(void *p)
-{
-    free(p);
-}

@@ -1466,46 +1466,6 @@ void cmh__os_advise_sequential(int fd)
     (void)fd;
 }
 
-void cmh__os_advise_dontneed(int fd)
-{
-    (void)fd;
-}
-
-int cmh__os_remove_tree(int parent, const char *name)
-{
-    if (cmh__w_unlinkat(parent, name, 0) == 0)
-        return 0;
-    if (errno == ENOENT)
-        return 0;
-    if (errno != EISDIR)
-        return errno;
-    int fd = -1;
-    int e = cmh__os_open_dir(parent, name, &fd);
-    if (e)
-        return e == ENOENT ? 0 : e;
-    cmh_w_DIR *d = cmh__w_fdopendir(fd);
-    if (!d) {
-        e = errno;
-        cmh__w_close(fd);
-        return e;
-    }
-    struct cmh_w_dirent *de;
-    e = 0;
-    while ((de = cmh__w_readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        int r = cmh__os_remove_tree(d->fd, de->d_name);
-        if (r && !e)
-            e = r;
-    }
-    cmh__w_closedir(d);
-    if (e)
-        return e;
-    if (cmh__w_unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-        return errno;
-    return 0;
-}
-
 /* status --watch: ReadDirectoryChangesW, one overlapped read per folder */
 
 static bool watch_arm(watch_set *ws, int i)
@@ -1592,34 +1552,6 @@ void cmh__os_watch_close(int w)
         cmh__w_close(w);
 }
 
-int cmh__os_open_unbuffered(const char *path, int *out_fd,
-                           const char **method)
-{
-    *method = "FILE_FLAG_NO_BUFFERING";
-    int fd = cmh__w_open(path, O_RDONLY | O_DIRECT);
-    if (fd < 0)
-        return errno;
-    *out_fd = fd;
-    return 0;
-}
-
-double cmh__os_resident_fraction(int fd, uint64_t size)
-{
-    (void)fd;
-    (void)size;
-    return -1; /* Windows does not tell which pages of a file are cached */
-}
-
-void *cmh__os_aligned_alloc(size_t align, size_t size)
-{
-    return _aligned_malloc(size, align);
-}
-
-void cmh__os_aligned_free(void *p)
-{
-    _aligned_free(p);
-}
-
 /* ---- process ---- */
 
 long cmh__w_sysconf(int name)
@@ -1644,21 +1576,6 @@ int cmh__w_raise(int sig)
 long cmh__w_gettid(void)
 {
     return (long)GetCurrentThreadId();
-}
-
-ssize_t cmh__w_readlink(const char *path, char *buf, size_t n)
-{
-    if (strcmp(path, "/proc/self/exe")) {
-        errno = EINVAL;
-        return -1;
-    }
-    wchar_t w[32768];
-    DWORD k = GetModuleFileNameW(NULL, w, 32768);
-    if (!k || k >= 32768 || !from_w(w, buf, n)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    return (ssize_t)strlen(buf); /* no NUL counted, as readlink */
 }
 
 /* open_memstream over a delete-on-close temporary file; the buffer is
@@ -1779,132 +1696,6 @@ int cmh__w_sigaction(int sig, const struct sigaction *sa,
     if (!installed && SetConsoleCtrlHandler(ctrl_handler, TRUE))
         installed = true;
     return 0;
-}
-
-/* posix_spawn: CreateProcessW, stdout/stderr optionally to NUL */
-#define CHILDREN 16
-static struct {
-    DWORD pid;
-    HANDLE h;
-} children[CHILDREN];
-
-int cmh__w_spawn_fa_addopen(posix_spawn_file_actions_t *fa, int fd,
-                           const char *path, int flags, unsigned mode)
-{
-    (void)flags;
-    (void)mode;
-    if ((fd == 1 || fd == 2) && !strcmp(path, "/dev/null"))
-        fa->null_out |= fd;
-    return 0;
-}
-
-/* Append @p a to @p cmd quoted as CommandLineToArgvW parses it. */
-static void quote_arg(wchar_t *cmd, size_t *o, const wchar_t *a)
-{
-    cmd[(*o)++] = L'"';
-    for (size_t i = 0;; i++) {
-        size_t bs = 0;
-        while (a[i] == L'\\') {
-            bs++;
-            i++;
-        }
-        if (!a[i]) {
-            for (size_t k = 0; k < bs * 2; k++)
-                cmd[(*o)++] = L'\\';
-            break;
-        }
-        if (a[i] == L'"') {
-            for (size_t k = 0; k < bs * 2 + 1; k++)
-                cmd[(*o)++] = L'\\';
-        } else {
-            for (size_t k = 0; k < bs; k++)
-                cmd[(*o)++] = L'\\';
-        }
-        cmd[(*o)++] = a[i];
-    }
-    cmd[(*o)++] = L'"';
-    cmd[(*o)++] = L' ';
-}
-
-int cmh__w_posix_spawn(pid_t *pid, const char *path,
-                      const posix_spawn_file_actions_t *fa,
-                      const posix_spawnattr_t *attr, char *const argv[],
-                      char *const envp[])
-{
-    (void)attr;
-    (void)envp; /* the child inherits this environment */
-    size_t cap = 1;
-    for (int i = 0; argv[i]; i++)
-        cap += strlen(argv[i]) * 2 + 4;
-    wchar_t *cmd = malloc(cap * sizeof *cmd), *exe = to_w(path, NULL);
-    if (!cmd || !exe) {
-        free(cmd);
-        free(exe);
-        return ENOMEM;
-    }
-    size_t o = 0;
-    for (int i = 0; argv[i]; i++) {
-        wchar_t *a = to_w(argv[i], NULL);
-        if (!a) {
-            free(cmd);
-            free(exe);
-            return EILSEQ;
-        }
-        quote_arg(cmd, &o, a);
-        free(a);
-    }
-    cmd[o ? o - 1 : 0] = 0;
-    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
-    HANDLE nul = CreateFileW(L"NUL", GENERIC_WRITE,
-                             FILE_SHARE_READ | FILE_SHARE_WRITE, &sa,
-                             OPEN_EXISTING, 0, NULL);
-    STARTUPINFOW si = {0};
-    si.cb = sizeof si;
-    si.dwFlags = STARTF_USESTDHANDLES;
-    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
-    si.hStdOutput = (fa && (fa->null_out & 1)) ? nul
-                                               : GetStdHandle(STD_OUTPUT_HANDLE);
-    si.hStdError = (fa && (fa->null_out & 2)) ? nul
-                                              : GetStdHandle(STD_ERROR_HANDLE);
-    PROCESS_INFORMATION pi;
-    BOOL ok = CreateProcessW(exe, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si,
-                             &pi);
-    DWORD le = GetLastError();
-    if (nul != INVALID_HANDLE_VALUE)
-        CloseHandle(nul);
-    free(cmd);
-    free(exe);
-    if (!ok)
-        return errno_from(le);
-    CloseHandle(pi.hThread);
-    for (int i = 0; i < CHILDREN; i++)
-        if (!children[i].h) {
-            children[i].pid = pi.dwProcessId;
-            children[i].h = pi.hProcess;
-            *pid = (pid_t)pi.dwProcessId;
-            return 0;
-        }
-    CloseHandle(pi.hProcess);
-    *pid = (pid_t)pi.dwProcessId;
-    return 0;
-}
-
-pid_t cmh__w_waitpid(pid_t pid, int *status, int options)
-{
-    (void)options;
-    for (int i = 0; i < CHILDREN; i++)
-        if (children[i].h && children[i].pid == (DWORD)pid) {
-            WaitForSingleObject(children[i].h, INFINITE);
-            DWORD code = 0;
-            GetExitCodeProcess(children[i].h, &code);
-            CloseHandle(children[i].h);
-            children[i].h = NULL;
-            if (status)
-                *status = (int)((code & 0xff) << 8);
-            return pid;
-        }
-    errno = ECHILD;
-    return -1;
 }
 
 /* ---- case mapping: the spec's table ---- */

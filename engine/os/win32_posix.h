@@ -226,9 +226,6 @@ long cmh__w_sysconf(int name);
 int cmh__w_raise(int sig);
 #define raise(s) cmh__w_raise(s)
 long cmh__w_gettid(void);
-/* only "/proc/self/exe" (the program's own path) */
-ssize_t cmh__w_readlink(const char *path, char *buf, size_t n);
-#define readlink(p, b, n) cmh__w_readlink(p, b, n)
 #define SYS_gettid 0
 #define syscall(n) cmh__w_gettid()
 FILE *cmh__w_open_memstream(char **buf, size_t *len);
@@ -254,38 +251,6 @@ static inline int cmh_w_sigemptyset(sigset_t *s)
 int cmh__w_sigaction(int sig, const struct sigaction *sa,
                     struct sigaction *old);
 #define sigaction(s, a, o) cmh__w_sigaction(s, a, o)
-
-/* posix_spawn (cmhash bench starts itself) over CreateProcessW. */
-typedef struct {
-    int null_out; /* bit 0: stdout to NUL, bit 1: stderr to NUL */
-} posix_spawn_file_actions_t;
-typedef int posix_spawnattr_t;
-int cmh__w_spawn_fa_addopen(posix_spawn_file_actions_t *fa, int fd,
-                           const char *path, int flags, unsigned mode);
-int cmh__w_posix_spawn(pid_t *pid, const char *path,
-                      const posix_spawn_file_actions_t *fa,
-                      const posix_spawnattr_t *attr, char *const argv[],
-                      char *const envp[]);
-pid_t cmh__w_waitpid(pid_t pid, int *status, int options);
-static inline int cmh_w_spawn_fa_init(posix_spawn_file_actions_t *fa)
-{
-    fa->null_out = 0;
-    return 0;
-}
-static inline int cmh_w_spawn_fa_destroy(posix_spawn_file_actions_t *fa)
-{
-    (void)fa;
-    return 0;
-}
-#define posix_spawn_file_actions_init(fa) cmh_w_spawn_fa_init(fa)
-#define posix_spawn_file_actions_destroy(fa) cmh_w_spawn_fa_destroy(fa)
-#define posix_spawn_file_actions_addopen cmh__w_spawn_fa_addopen
-#define posix_spawn cmh__w_posix_spawn
-#define waitpid(p, s, o) cmh__w_waitpid(p, s, o)
-#define WIFEXITED(s) (((s) & 0x7f) == 0)
-#define WEXITSTATUS(s) (((s) >> 8) & 0xff)
-#define WIFSIGNALED(s) (((s) & 0x7f) != 0)
-#define WTERMSIG(s) ((s) & 0x7f)
 
 /* Case mapping of the spec (glibc's simple mappings), not the OS's. */
 typedef int cmh_w_locale_t;

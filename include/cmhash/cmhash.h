@@ -16,6 +16,5 @@
 #include <cmhash/gc.h>
 #include <cmhash/dpstatus.h>
 #include <cmhash/verify.h>
-#include <cmhash/bench.h>
 
 #endif

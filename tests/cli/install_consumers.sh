@@ -18,6 +18,12 @@ LIBA=$(find "$P" -name libcmhash.a | head -1)
 # then load it from the prefix
 [ -n "$LIBA" ] || LIBA=$(find "$P" -name libcmhash.so | head -1)
 export LD_LIBRARY_PATH=$(dirname "${LIBA:-.}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# the benchmark kit is private (issue 13): no header, no symbols shipped
+TESTS_RUN=$((TESTS_RUN + 1))
+[ ! -e "$P/include/cmhash/bench.h" ] && [ -z "$(find "$P" -name '*benchkit*')" ] &&
+    ! nm "$LIBA" | grep -Eq ' T (cmh_bench_|cmh_os_open_unbuffered|cmh_os_remove_tree)' &&
+    ok "no benchmark kit installed (header, library, symbols)" ||
+    fail "benchmark kit installed: $(ls "$P/include/cmhash") / $(nm "$LIBA" | grep -E ' T cmh_bench_' | head -3)"
 PCDIR=$(dirname "$(find "$P" -name cmhash.pc | head -1)")
 CFGDIR=$(dirname "$(find "$P" -name cmhashConfig.cmake | head -1)")
 [ -f "$LIBA" ] && [ -d "$PCDIR" ] && [ -d "$CFGDIR" ] || fail "lib/pc/config missing"

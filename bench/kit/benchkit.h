@@ -1,14 +1,16 @@
 /**
- * @file bench.h
+ * @file benchkit.h
  * @brief Measuring instruments: a deterministic test corpus, the CPU rates
  *        of the hashing core and the cold read rate of storage.
  *
- * These back `cmhash bench` and the programs in bench/. None of them touches
+ * The private benchmark kit (bench/kit/, a static library that is not
+ * installed and not part of libcmhash; issue 13). It backs `cmhash bench`
+ * and the programs in bench/. None of them touches
  * a content library; the corpus generator and the read test write only
  * below the folder they are given.
  */
-#ifndef CMHASH_BENCH_H
-#define CMHASH_BENCH_H
+#ifndef CMHASH_BENCHKIT_H
+#define CMHASH_BENCHKIT_H
 
 #include <cmhash/common.h>
 
@@ -70,7 +72,8 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
 typedef enum cmh_bench_kind {
     CMH_BENCH_SHA256 = 1, /**< SHA-256 (cmh_sha256_*) */
     /** Signature as a large file's snapshot makes it: block sums in
-     *  whole-block chunks (engine/sigsum.c; byte-identical to librsync). */
+     *  whole-block chunks (engine/core/sigsum.c; byte-identical to
+     *  librsync). */
     CMH_BENCH_SIG = 2,
     CMH_BENCH_BOTH = 3,   /**< both, fed from one pass over each buffer */
     /** Signature through librsync (cmh_sig_*: files below 8 MiB). */
