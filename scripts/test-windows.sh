@@ -66,6 +66,7 @@ declare -A SKIP=(
   [log_cmtrace]="greps 'cmhash ' in the Started: line; on Windows argv[0] is cmhash.exe"
   [fault_sweep]="LD_PRELOAD fault-injection shim (Linux libc)"
   [install_consumers]="installs the Linux library and links programs against it"
+  [abi_exports]="checks the exports of the Linux shared library (nm -D) and links a program against it"
   [admin_agreement]="its hash/snapshot agreement cases plant Unix symbolic links in the source; Wine 8 shows a symlink as its target"
   [admin_errors]="runs cmhash as another Unix user (setpriv: Wine refuses a ~/.wine it does not own) and plants Unix symlinks for the advice cases"
   [admin_library_place]="expects the Linux spelling of absolute paths (/work/...); cmhash.exe prints the Windows one (Z:/work/...)"

@@ -61,6 +61,7 @@ typedef struct cmh_bench_corpus_stats {
  *         CMH_E_IO (write failure; the context says which path),
  *         CMH_E_NOMEM.
  */
+CMH_EXTERN
 cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
                             const cmh_bench_corpus_opts *opts,
                             cmh_bench_corpus_stats *out);
@@ -89,6 +90,7 @@ typedef enum cmh_bench_kind {
  * @return CMH_OK, CMH_E_INVALID (threads 0 or > 256, chunk 0),
  *         CMH_E_NOMEM.
  */
+CMH_EXTERN
 cmh_status cmh_bench_cpu(cmh_ctx *ctx, cmh_bench_kind kind, unsigned threads,
                          uint64_t bytes_per_thread, size_t chunk,
                          double *out_bytes_per_s);
@@ -116,6 +118,7 @@ typedef struct cmh_bench_read_result {
  * never attempted.
  * @return CMH_OK, CMH_E_INVALID (bytes < 1 MiB), CMH_E_IO, CMH_E_NOMEM.
  */
+CMH_EXTERN
 cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
                           cmh_bench_read_result *out);
 
@@ -139,6 +142,7 @@ typedef struct cmh_bench_stages {
  * a single-file snapshot of it; the caller removes it.
  * @return CMH_OK, CMH_E_INVALID (bytes < 1 MiB), CMH_E_IO, CMH_E_NOMEM.
  */
+CMH_EXTERN
 cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
                                  uint64_t bytes, cmh_bench_stages *out);
 
@@ -151,6 +155,7 @@ cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
  * @param[out] bound  if not NULL: "reading thread (read + SHA-256)" or
  *                    "all cores" - which term is the larger. Static.
  */
+CMH_EXTERN
 double cmh_bench_predict_single(const cmh_bench_stages *s, unsigned threads,
                                 const char **bound);
 
@@ -162,6 +167,7 @@ double cmh_bench_predict_single(const cmh_bench_stages *s, unsigned threads,
  * @param[out] files  files evicted; may be NULL.
  * @return CMH_OK or CMH_E_IO.
  */
+CMH_EXTERN
 cmh_status cmh_bench_evict(cmh_ctx *ctx, const char *path, uint64_t *files);
 
 /**
@@ -169,6 +175,7 @@ cmh_status cmh_bench_evict(cmh_ctx *ctx, const char *path, uint64_t *files);
  * symbolic links are removed, never followed. A missing path is CMH_OK.
  * @return CMH_OK or CMH_E_IO.
  */
+CMH_EXTERN
 cmh_status cmh_bench_remove(cmh_ctx *ctx, const char *path);
 
 #ifdef __cplusplus

@@ -53,7 +53,7 @@ static bool plan_dirs(plan *p, rng *r, size_t n, unsigned max_depth,
     p->dirs = calloc(n, sizeof *p->dirs);
     if (!p->dirs)
         return false;
-    p->dirs[0].path = cmh_strdup("");
+    p->dirs[0].path = cmh__strdup("");
     if (!p->dirs[0].path)
         return false;
     p->ndirs = 1;
@@ -68,8 +68,8 @@ static bool plan_dirs(plan *p, rng *r, size_t n, unsigned max_depth,
         char leaf[32];
         snprintf(leaf, sizeof leaf, "dir%05zu", i);
         d->path = p->dirs[parent].path[0]
-                      ? cmh_path_join(p->dirs[parent].path, leaf)
-                      : cmh_strdup(leaf);
+                      ? cmh__path_join(p->dirs[parent].path, leaf)
+                      : cmh__strdup(leaf);
         if (!d->path) {
             free(open);
             return false;
@@ -197,7 +197,7 @@ static bool plan_large(plan *p, double scale, size_t count)
     p->files = calloc(count, sizeof *p->files);
     if (!p->dirs || !p->files)
         return false;
-    p->dirs[0].path = cmh_strdup("");
+    p->dirs[0].path = cmh__strdup("");
     if (!p->dirs[0].path)
         return false;
     p->ndirs = 1;
@@ -227,7 +227,7 @@ static int write_file(int dirfd, const char *rel, uint64_t size,
     for (uint64_t left = size; left && !e;) {
         size_t n = left < GEN_BUF ? (size_t)left : GEN_BUF;
         rng_fill(&r, buf, n);
-        e = cmh_write_all(fd, buf, n);
+        e = cmh__write_all(fd, buf, n);
         left -= n;
     }
     /* Fixed times: snapshots of the same corpus give the same INIs. */
@@ -241,7 +241,7 @@ static int write_file(int dirfd, const char *rel, uint64_t size,
 
 static int make_dirs(const char *path)
 {
-    char *p = cmh_strdup(path);
+    char *p = cmh__strdup(path);
     if (!p)
         return ENOMEM;
     int e = 0;
@@ -288,7 +288,7 @@ static cmh_status corpus_plan(cmh_ctx *ctx, const cmh_bench_corpus_opts *o,
 static cmh_status corpus_root(cmh_ctx *ctx, const char *dir, int *root)
 {
     int e = make_dirs(dir);
-    if (e || (e = cmh_os_open_dir(AT_FDCWD, dir, root)) != 0)
+    if (e || (e = cmh__os_open_dir(AT_FDCWD, dir, root)) != 0)
         return cmh__fail_errno(ctx, CMH_E_IO, e, "cannot create %s", dir);
     if (!kit_os_dir_is_empty(*root))
         return cmh__fail(ctx, CMH_E_INVALID,
@@ -324,7 +324,7 @@ static cmh_status corpus_write(cmh_ctx *ctx, const char *dir, int root,
             snprintf(leaf, sizeof leaf, "file%06zu.%s", i,
                      ext[f->content % 8]);
         const char *dp = p->dirs[f->dir].path;
-        char *rel = dp[0] ? cmh_path_join(dp, leaf) : cmh_strdup(leaf);
+        char *rel = dp[0] ? cmh__path_join(dp, leaf) : cmh__strdup(leaf);
         if (!rel) {
             st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
             break;
@@ -375,7 +375,7 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
                             const cmh_bench_corpus_opts *o,
                             cmh_bench_corpus_stats *out)
 {
-    double t0 = cmh_now();
+    double t0 = cmh__now();
     if (!o || o->version != CMH_BENCH_CORPUS_OPTS_VERSION || !o->shape ||
         !(o->scale > 0 && o->scale <= 16) || !dir || !*dir)
         return cmh__fail(ctx, CMH_E_INVALID,
@@ -398,7 +398,7 @@ cmh_status cmh_bench_corpus(cmh_ctx *ctx, const char *dir,
     if (st == CMH_OK) {
         s.empty_folders = corpus_empty_folders(&p, has_files);
         s.folders = p.ndirs - 1;
-        s.seconds = cmh_now() - t0;
+        s.seconds = cmh__now() - t0;
         if (out)
             *out = s;
     }

@@ -82,7 +82,7 @@ int kit_os_remove_tree(int parent, const char *name)
     if (errno != EISDIR && errno != EPERM)
         return errno;
     int fd;
-    int e = cmh_os_open_dir(parent, name, &fd);
+    int e = cmh__os_open_dir(parent, name, &fd);
     if (e)
         return e == ENOENT ? 0 : e;
     DIR *d = fdopendir(fd);

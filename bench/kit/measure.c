@@ -70,7 +70,7 @@ static void *cpu_thread(void *a)
     if (c->gate->abort && c->st == CMH_OK)
         c->st = CMH_E_CANCELED;
     pthread_mutex_unlock(&c->gate->mu);
-    c->t0 = cmh_now();
+    c->t0 = cmh__now();
     size_t off = 0;
     for (uint64_t left = c->bytes; left && c->st == CMH_OK;) {
         size_t n = left < c->chunk ? (size_t)left : c->chunk;
@@ -81,7 +81,7 @@ static void *cpu_thread(void *a)
         if (sig && cmh_sig_update(sig, c->buf + off, n, discard_sink, NULL))
             c->st = CMH_E_IO;
         if (sums)
-            cmh_sigsum_blocks(c->buf + off, n, bl, sl, sums);
+            cmh__sigsum_blocks(c->buf + off, n, bl, sl, sums);
         off += n;
         left -= n;
     }
@@ -93,7 +93,7 @@ static void *cpu_thread(void *a)
     if (sig && c->st == CMH_OK &&
         cmh_sig_final(sig, discard_sink, NULL) != CMH_OK)
         c->st = CMH_E_IO;
-    c->t1 = cmh_now();
+    c->t1 = cmh__now();
     cmh_sha256_free(h);
     cmh_sig_free(sig);
     free(sums);
@@ -223,17 +223,17 @@ static cmh_status read_test_write(cmh_ctx *ctx, const char *dir,
     cmh_status st = CMH_OK;
     rng r;
     rng_seed(&r, 7);
-    double t0 = cmh_now();
+    double t0 = cmh__now();
     for (uint64_t left = bytes; left && st == CMH_OK; left -= READ_CHUNK) {
         rng_fill(&r, buf, READ_CHUNK);
-        int e = cmh_write_all(fd, buf, READ_CHUNK);
+        int e = cmh__write_all(fd, buf, READ_CHUNK);
         if (e)
             st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot write %s", path);
     }
     if (st == CMH_OK && fsync(fd) != 0)
         st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot flush %s", path);
     if (st == CMH_OK)
-        out->write_bytes_per_s = (double)bytes / (cmh_now() - t0);
+        out->write_bytes_per_s = (double)bytes / (cmh__now() - t0);
     close(fd);
     return st;
 }
@@ -253,7 +253,7 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
     char leaf[64];
     snprintf(leaf, sizeof leaf, CMH_TMP_PREFIX "bench-read-%ld",
              (long)getpid());
-    path = cmh_path_join(dir, leaf);
+    path = cmh__path_join(dir, leaf);
     /* O_DIRECT needs an aligned buffer; 4 KiB covers every logical block
      * size in use. */
     if (!path || !(buf = kit_os_aligned_alloc(4096, READ_CHUNK))) {
@@ -286,14 +286,14 @@ cmh_status cmh_bench_read(cmh_ctx *ctx, const char *dir, uint64_t bytes,
         st = cmh__fail_errno(ctx, CMH_E_IO, errno, "cannot read %s", path);
         goto out;
     }
-    double t0 = cmh_now();
+    double t0 = cmh__now();
     uint64_t total = 0;
     int e = read_to_end(fd, buf, NULL, NULL, NULL, &total);
     if (e) {
         st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot read %s", path);
         goto out;
     }
-    double dt = cmh_now() - t0;
+    double dt = cmh__now() - t0;
     out->bytes = total;
     out->read_bytes_per_s = dt > 0 ? (double)total / dt : 0;
 out:
@@ -330,7 +330,7 @@ static void stage_chunk(const unsigned char *p, size_t n, void *arg)
     double t = kit_os_thread_cpu();
     cmh_sha256_update(sh->h, p, n);
     double t2 = kit_os_thread_cpu();
-    cmh_sigsum_blocks(p, n, sh->bl, sh->sl, sh->sums);
+    cmh__sigsum_blocks(p, n, sh->bl, sh->sl, sh->sums);
     sh->sha += t2 - t;
     sh->sig += kit_os_thread_cpu() - t2;
 }
@@ -365,7 +365,7 @@ cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
     for (uint64_t left = bytes; left; left -= READ_CHUNK) {
         rng_fill(&r, buf, READ_CHUNK);
         double t = kit_os_thread_cpu();
-        int e = cmh_write_all(fd, buf, READ_CHUNK);
+        int e = cmh__write_all(fd, buf, READ_CHUNK);
         store += kit_os_thread_cpu() - t;
         if (e) {
             st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot write %s", path);
@@ -394,7 +394,7 @@ cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
     out->sig = sh.sig * per;
     out->store = store * per;
     out->bytes = total;
-    out->sig_impl = cmh_sigsum_impl();
+    out->sig_impl = cmh__sigsum_impl();
 out:
     if (fd >= 0)
         close(fd);

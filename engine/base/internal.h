@@ -43,6 +43,32 @@ cmh_status cmh__fail(cmh_ctx *ctx, cmh_status st, const char *fmt, ...)
 cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
                            const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The error state of a context is touched only through these functions
+ * (util.c); engine files never read or write ctx->err themselves. */
+/* The message of the last failure ("" when none); owned by @p ctx, valid
+ * until the next failure or clear. */
+const char *cmh__err_msg(const cmh_ctx *ctx);
+/* Forget the last failure (message and its list detail): an error that was
+ * handled (reported as a warning, a finding, a problem of a result) must
+ * not reach the caller as the call's own error. */
+void cmh__err_clear(cmh_ctx *ctx);
+/* A copy of a context's error state, to run calls that may fail between
+ * cmh__err_capture and cmh__err_restore (or cmh__err_discard) without
+ * losing the error that was there before. */
+typedef struct cmh_err_saved {
+    char msg[CMH_ERRMSG_SIZE];
+    char *detail; /* copy of the list detail, or NULL */
+} cmh_err_saved;
+void cmh__err_capture(const cmh_ctx *ctx, cmh_err_saved *saved);
+/* Put the captured state back; releases @p saved. */
+void cmh__err_restore(cmh_ctx *ctx, cmh_err_saved *saved);
+/* Release @p saved without restoring it. */
+void cmh__err_discard(cmh_err_saved *saved);
+/* Replace the first occurrence of @p old in the message by the printf
+ * style text (the rest of the message is kept after it); the list detail
+ * stays. No-op when @p old does not occur. */
+void cmh__err_replace(cmh_ctx *ctx, const char *old, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Status for an errno from a library write (ENOSPC, EROFS, EIO...). */
 cmh_status cmh__status_for_write_errno(int err);
 /* A one-line fix hint for a write errno. */
@@ -59,41 +85,41 @@ typedef struct cmh_buf {
     size_t len, cap;
     bool oom; /* sticky: set when an append failed */
 } cmh_buf;
-void cmh_buf_init(cmh_buf *b);
-void cmh_buf_free(cmh_buf *b);
-void cmh_buf_reset(cmh_buf *b);
-void cmh_buf_add(cmh_buf *b, const void *data, size_t len);
-void cmh_buf_adds(cmh_buf *b, const char *s);
-void cmh_buf_addf(cmh_buf *b, const char *fmt, ...)
+void cmh__buf_init(cmh_buf *b);
+void cmh__buf_free(cmh_buf *b);
+void cmh__buf_reset(cmh_buf *b);
+void cmh__buf_add(cmh_buf *b, const void *data, size_t len);
+void cmh__buf_adds(cmh_buf *b, const char *s);
+void cmh__buf_addf(cmh_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* NUL-terminated view (data may be NULL when empty: returns ""). */
-const char *cmh_buf_str(cmh_buf *b);
+const char *cmh__buf_str(cmh_buf *b);
 
-char *cmh_strdup(const char *s);
-char *cmh_path_join(const char *a, const char *b);
+char *cmh__strdup(const char *s);
+char *cmh__path_join(const char *a, const char *b);
 /* mkdir -p (0755); returns 0 or an errno. */
-int cmh_mkdir_p(const char *path);
-bool cmh_is_hex64(const char *s, bool *lower_seen);
-double cmh_now(void);
+int cmh__mkdir_p(const char *path);
+bool cmh__is_hex64(const char *s, bool *lower_seen);
+double cmh__now(void);
 /* write(2) all @p len bytes, again after EINTR; 0 or an errno. */
-int cmh_write_all(int fd, const void *data, size_t len);
+int cmh__write_all(int fd, const void *data, size_t len);
 
 /* ---- names (names.c) ---- */
 /* UTF-8 -> UTF-16; returns false on invalid UTF-8 (overlong, surrogates,
  * > U+10FFFF). *out is malloc'd (may be NULL when len 0). */
-bool cmh_utf8_to_utf16(const char *s, size_t len, uint16_t **out,
+bool cmh__utf8_to_utf16(const char *s, size_t len, uint16_t **out,
                        size_t *out_len);
 /* UTF-16LE bytes -> UTF-8 (lone surrogates become U+FFFD). */
-char *cmh_utf16le_to_utf8(const unsigned char *s, size_t nbytes,
+char *cmh__utf16le_to_utf8(const unsigned char *s, size_t nbytes,
                           size_t *out_len);
-void cmh_utf16_upper(uint16_t *s, size_t n);
-void cmh_utf16_lower(uint16_t *s, size_t n);
+void cmh__utf16_upper(uint16_t *s, size_t n);
+void cmh__utf16_lower(uint16_t *s, size_t n);
 /* NTFS order of two upper-cased names. */
-int cmh_utf16_cmp(const uint16_t *a, size_t an, const uint16_t *b, size_t bn);
+int cmh__utf16_cmp(const uint16_t *a, size_t an, const uint16_t *b, size_t bn);
 /* Why a name cannot live on Windows, or NULL if it can. */
-const char *cmh_name_problem(const char *name);
+const char *cmh__name_problem(const char *name);
 /* The same for a folder (is_dir: no ".INI" is added in the mirror). */
-const char *cmh_name_problem_kind(const char *name, bool is_dir);
+const char *cmh__name_problem_kind(const char *name, bool is_dir);
 
 /* ---- content tree (tree.c): what the content hash is computed over ---- */
 typedef struct cmh_node cmh_node;
@@ -114,17 +140,17 @@ struct cmh_node {
     uint8_t sig_sha[CMH_SHA256_LEN];
     void *aux;         /* owner-defined (snapshot per-file state) */
 };
-cmh_node *cmh_node_new(const char *name, size_t len, bool is_dir);
+cmh_node *cmh__node_new(const char *name, size_t len, bool is_dir);
 /* Thread-unsafe: caller serialises additions to one folder. */
-bool cmh_node_add(cmh_node *dir, cmh_node *child);
-void cmh_node_free(cmh_node *n);
+bool cmh__node_add(cmh_node *dir, cmh_node *child);
+void cmh__node_free(cmh_node *n);
 /* Sort every folder's dirs and files in NTFS order (recursive). */
-void cmh_tree_sort(cmh_node *root);
+void cmh__tree_sort(cmh_node *root);
 /* Content hash (section 5); sig = true: signature hash (6.2). */
-cmh_status cmh_tree_hash(const cmh_node *root, bool sig, EVP_MD *md,
+cmh_status cmh__tree_hash(const cmh_node *root, bool sig, EVP_MD *md,
                          uint8_t out[CMH_SHA256_LEN]);
 /* Emit the content-hash stream string by string (tests, diagnostics). */
-cmh_status cmh_tree_stream(const cmh_node *root, bool sig,
+cmh_status cmh__tree_stream(const cmh_node *root, bool sig,
                            void (*fn)(const uint16_t *s, size_t n, void *arg),
                            void *arg);
 /* A lower-cased UTF-16 relative path as the stream spells it. */
@@ -133,7 +159,7 @@ typedef struct cmh_path16 {
     size_t len, cap;
 } cmh_path16;
 /* Append one UTF-8 name, after a '\\' unless p is empty; false: no memory. */
-bool cmh_path16_push(cmh_path16 *p, const char *name, size_t len);
+bool cmh__path16_push(cmh_path16 *p, const char *name, size_t len);
 /* The same stream, each string with its kind and the node it comes from
  * (verify records where the strings come from, then frees the tree). */
 typedef enum cmh_stream_kind {
@@ -143,16 +169,16 @@ typedef enum cmh_stream_kind {
 } cmh_stream_kind;
 typedef void (*cmh_stream_fn)(cmh_stream_kind kind, const cmh_node *node,
                               const uint16_t *s, size_t n, void *arg);
-cmh_status cmh_tree_stream_nodes(const cmh_node *root, bool sig,
+cmh_status cmh__tree_stream_nodes(const cmh_node *root, bool sig,
                                  cmh_stream_fn fn, void *arg);
 /* Feed one stream string to @p md (an EVP_MD_CTX *) as UTF-16LE. */
-void cmh_utf16le_digest(const uint16_t *u, size_t n, void *md_ctx);
+void cmh__utf16le_digest(const uint16_t *u, size_t n, void *md_ctx);
 /* Walk and hash the folder @p path (no library): the content tree with every
- * file's SHA-256 filled in. Caller frees with cmh_node_free. */
-cmh_status cmh_hash_dir_tree(cmh_ctx *ctx, const char *path,
+ * file's SHA-256 filled in. Caller frees with cmh__node_free. */
+cmh_status cmh__hash_dir_tree(cmh_ctx *ctx, const char *path,
                              cmh_node **out);
 /* Relative path with '/' separators, malloc'd. */
-char *cmh_node_relpath(const cmh_node *n);
+char *cmh__node_relpath(const cmh_node *n);
 
 /* ---- INI (ini.c) ---- */
 /* Called for each key; value is the full value even for long lines.
@@ -163,31 +189,31 @@ typedef int (*cmh_ini_cb)(void *payload, const char *section,
 #define CMH_INI_MAX_LINE 65536       /* longer lines are refused */
 /* Parse bytes (any of the encodings spec section 9 accepts). On failure
  * @p why (size whylen) says what is wrong, and the return is false. */
-bool cmh_ini_parse(const char *data, size_t len, cmh_ini_cb cb, void *payload,
+bool cmh__ini_parse(const char *data, size_t len, cmh_ini_cb cb, void *payload,
                    char *why, size_t whylen);
 /* Read a whole INI file (regular files only, no symlinks, <= max bytes).
  * Returns 0, or an errno (ENOENT, EFBIG for too large, EFTYPE-like EINVAL
  * for not a regular file). */
-int cmh_read_small_file(int dirfd, const char *name, size_t max, char **out,
+int cmh__read_small_file(int dirfd, const char *name, size_t max, char **out,
                         size_t *out_len);
 
 /* ---- library layout (layout.c) ---- */
 #define CMH_TMP_PREFIX ".cmhash-tmp-"
 /* Unique temp name: ".cmhash-tmp-<token>-<counter><suffix>" into buf;
- * <token> is cmh_tmp_token(). Creators use O_EXCL and, on EEXIST, take
+ * <token> is cmh__tmp_token(). Creators use O_EXCL and, on EEXIST, take
  * another name. */
 #define CMH_TMP_TOKEN_LEN 16
-void cmh_tmp_name(char *buf, size_t size, const char *suffix);
+void cmh__tmp_name(char *buf, size_t size, const char *suffix);
 /* This process's run token (16 upper-case hex digits, random). */
-const char *cmh_tmp_token(void);
+const char *cmh__tmp_token(void);
 /* The run token of temp @p name, when it has one (earlier cmhash versions
  * named temps ".cmhash-tmp-<pid>-..."). */
-bool cmh_tmp_token_of(const char *name, char token[CMH_TMP_TOKEN_LEN + 1]);
+bool cmh__tmp_token_of(const char *name, char token[CMH_TMP_TOKEN_LEN + 1]);
 /* Write @p len bytes to dirfd/name atomically (temp + [fsync] + rename). */
-int cmh_write_atomic(int dirfd, const char *name, const void *data,
+int cmh__write_atomic(int dirfd, const char *name, const void *data,
                      size_t len, bool do_fsync);
 /* Write a temp file in dirfd; returns 0 or errno. */
-int cmh_write_new(int dirfd, const char *name, const void *data, size_t len,
+int cmh__write_new(int dirfd, const char *name, const void *data, size_t len,
                   bool do_fsync);
 /* Test hooks (base/test_hooks.c), compiled only with -DCMHASH_TEST_HOOKS
  * (the CMake option of that name, on whenever the tests are built); in a
@@ -233,47 +259,47 @@ cmh__test_trace(const char *var, const char *fmt, ...)
 }
 #endif
 /* Percent-encode control characters, '%' and invalid UTF-8. */
-void cmh_percent_encode(cmh_buf *b, const char *s);
+void cmh__percent_encode(cmh_buf *b, const char *s);
 /* FILETIME from POSIX ns. */
-int64_t cmh_filetime_from_ns(int64_t ns);
-int64_t cmh_ns_from_filetime(int64_t ft);
+int64_t cmh__filetime_from_ns(int64_t ns);
+int64_t cmh__ns_from_filetime(int64_t ft);
 
 /* FileLib reference list: a sorted, de-duplicated list of content IDs. */
 typedef struct cmh_reflist {
     char **ids;
     size_t n, cap;
 } cmh_reflist;
-void cmh_reflist_free(cmh_reflist *r);
-bool cmh_reflist_add(cmh_reflist *r, const char *id); /* keeps sorted */
-bool cmh_reflist_remove(cmh_reflist *r, const char *id);
-bool cmh_reflist_has(const cmh_reflist *r, const char *id);
+void cmh__reflist_free(cmh_reflist *r);
+bool cmh__reflist_add(cmh_reflist *r, const char *id); /* keeps sorted */
+bool cmh__reflist_remove(cmh_reflist *r, const char *id);
+bool cmh__reflist_has(const cmh_reflist *r, const char *id);
 /* Parse a FileLib INI (any single section). Returns false on bad INI. */
-bool cmh_reflist_parse(cmh_reflist *r, const char *data, size_t len,
+bool cmh__reflist_parse(cmh_reflist *r, const char *data, size_t len,
                        char *why, size_t whylen);
-void cmh_reflist_write(const cmh_reflist *r, cmh_buf *b);
+void cmh__reflist_write(const cmh_reflist *r, cmh_buf *b);
 
 /* ---- thread pool (pool.c) ---- */
 typedef struct cmh_pool cmh_pool;
 typedef void (*cmh_task_fn)(void *task, void *worker_state, void *arg);
 /* Start @p n workers; each gets its own state from make_state. */
-int cmh_pool_new(cmh_pool **out, unsigned n,
+int cmh__pool_new(cmh_pool **out, unsigned n,
                  void *(*make_state)(void *arg),
                  void (*free_state)(void *state), void *arg);
 /* Queue a task (unbounded FIFO; producers are the walk and the caller). */
-int cmh_pool_push(cmh_pool *p, cmh_task_fn fn, void *task, void *arg);
+int cmh__pool_push(cmh_pool *p, cmh_task_fn fn, void *task, void *arg);
 /* Wait until the queue is empty and all workers idle, calling tick every
  * interval seconds on the caller's thread; tick returning nonzero sets the
- * pool's cancel flag (tasks should check cmh_pool_canceled). */
-int cmh_pool_wait(cmh_pool *p, double interval, int (*tick)(void *), void *a);
-bool cmh_pool_canceled(const cmh_pool *p);
+ * pool's cancel flag (tasks should check cmh__pool_canceled). */
+int cmh__pool_wait(cmh_pool *p, double interval, int (*tick)(void *), void *a);
+bool cmh__pool_canceled(const cmh_pool *p);
 /* The cancel flag itself, for long tasks to poll between reads. */
-const _Atomic bool *cmh_pool_cancel_flag(const cmh_pool *p);
-void cmh_pool_cancel(cmh_pool *p);
-void cmh_pool_free(cmh_pool *p);
+const _Atomic bool *cmh__pool_cancel_flag(const cmh_pool *p);
+void cmh__pool_cancel(cmh_pool *p);
+void cmh__pool_free(cmh_pool *p);
 /* Run fn(0..n-1, arg) on the pool's workers (in chunks, any order) and
  * wait for all; @p p NULL runs them here. fn must be thread-safe. */
-void cmh_pool_for(cmh_pool *p, size_t n, void (*fn)(size_t i, void *arg),
+void cmh__pool_for(cmh_pool *p, size_t n, void (*fn)(size_t i, void *arg),
                   void *arg);
-unsigned cmh_online_cpus(void);
+unsigned cmh__online_cpus(void);
 
 #endif

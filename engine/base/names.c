@@ -9,7 +9,7 @@
 #include <strings.h>
 #include <wctype.h>
 
-bool cmh_utf8_to_utf16(const char *s, size_t len, uint16_t **out,
+bool cmh__utf8_to_utf16(const char *s, size_t len, uint16_t **out,
                        size_t *out_len)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -65,7 +65,7 @@ bad:
     return false;
 }
 
-char *cmh_utf16le_to_utf8(const unsigned char *s, size_t nbytes,
+char *cmh__utf16le_to_utf8(const unsigned char *s, size_t nbytes,
                           size_t *out_len)
 {
     size_t units = nbytes / 2;
@@ -138,19 +138,19 @@ static uint16_t map_unit(uint16_t c, bool upper)
     return r <= 0xFFFF ? (uint16_t)r : c;
 }
 
-void cmh_utf16_upper(uint16_t *s, size_t n)
+void cmh__utf16_upper(uint16_t *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         s[i] = map_unit(s[i], true);
 }
 
-void cmh_utf16_lower(uint16_t *s, size_t n)
+void cmh__utf16_lower(uint16_t *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         s[i] = map_unit(s[i], false);
 }
 
-int cmh_utf16_cmp(const uint16_t *a, size_t an, const uint16_t *b, size_t bn)
+int cmh__utf16_cmp(const uint16_t *a, size_t an, const uint16_t *b, size_t bn)
 {
     size_t n = an < bn ? an : bn;
     for (size_t i = 0; i < n; i++)
@@ -180,17 +180,17 @@ static bool reserved_device(const char *s, size_t n)
             (unsigned char)s[4] == 0xB3);
 }
 
-const char *cmh_name_problem(const char *name)
+const char *cmh__name_problem(const char *name)
 {
-    return cmh_name_problem_kind(name, false);
+    return cmh__name_problem_kind(name, false);
 }
 
-const char *cmh_name_problem_kind(const char *name, bool is_dir)
+const char *cmh__name_problem_kind(const char *name, bool is_dir)
 {
     size_t len = strlen(name);
     uint16_t *u;
     size_t ulen;
-    if (!cmh_utf8_to_utf16(name, len, &u, &ulen))
+    if (!cmh__utf8_to_utf16(name, len, &u, &ulen))
         return "is not valid UTF-8";
     free(u);
     for (size_t i = 0; i < len; i++) {

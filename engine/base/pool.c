@@ -1,7 +1,7 @@
 /* A fixed pool of worker threads over one FIFO task queue.
  *
  * Tasks may push further tasks (the parallel walk queues sub-folders). The
- * caller's thread waits in cmh_pool_wait(), where it runs the progress tick;
+ * caller's thread waits in cmh__pool_wait(), where it runs the progress tick;
  * callbacks of the public API therefore never run on a worker. */
 #include "internal.h"
 
@@ -69,13 +69,13 @@ static void *worker_main(void *a)
     return NULL;
 }
 
-unsigned cmh_online_cpus(void)
+unsigned cmh__online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
 }
 
-int cmh_pool_new(cmh_pool **out, unsigned n, void *(*make_state)(void *arg),
+int cmh__pool_new(cmh_pool **out, unsigned n, void *(*make_state)(void *arg),
                  void (*free_state)(void *state), void *arg)
 {
     *out = NULL;
@@ -116,11 +116,11 @@ int cmh_pool_new(cmh_pool **out, unsigned n, void *(*make_state)(void *arg),
     *out = p;
     return 0;
 fail:
-    cmh_pool_free(p);
+    cmh__pool_free(p);
     return EAGAIN;
 }
 
-int cmh_pool_push(cmh_pool *p, cmh_task_fn fn, void *tk, void *arg)
+int cmh__pool_push(cmh_pool *p, cmh_task_fn fn, void *tk, void *arg)
 {
     task *t = malloc(sizeof *t);
     if (!t)
@@ -140,7 +140,7 @@ int cmh_pool_push(cmh_pool *p, cmh_task_fn fn, void *tk, void *arg)
     return 0;
 }
 
-int cmh_pool_wait(cmh_pool *p, double interval, int (*tick)(void *), void *a)
+int cmh__pool_wait(cmh_pool *p, double interval, int (*tick)(void *), void *a)
 {
     pthread_mutex_lock(&p->mu);
     while (p->head || p->busy) {
@@ -165,23 +165,23 @@ int cmh_pool_wait(cmh_pool *p, double interval, int (*tick)(void *), void *a)
     return 0;
 }
 
-bool cmh_pool_canceled(const cmh_pool *p)
+bool cmh__pool_canceled(const cmh_pool *p)
 {
     return atomic_load_explicit(&((cmh_pool *)p)->canceled,
                                 memory_order_relaxed);
 }
 
-const _Atomic bool *cmh_pool_cancel_flag(const cmh_pool *p)
+const _Atomic bool *cmh__pool_cancel_flag(const cmh_pool *p)
 {
     return &p->canceled;
 }
 
-void cmh_pool_cancel(cmh_pool *p)
+void cmh__pool_cancel(cmh_pool *p)
 {
     atomic_store(&p->canceled, true);
 }
 
-void cmh_pool_free(cmh_pool *p)
+void cmh__pool_free(cmh_pool *p)
 {
     if (!p)
         return;
@@ -224,7 +224,7 @@ static void for_task(void *tk, void *state, void *arg)
     free(c);
 }
 
-void cmh_pool_for(cmh_pool *p, size_t n, void (*fn)(size_t i, void *arg),
+void cmh__pool_for(cmh_pool *p, size_t n, void (*fn)(size_t i, void *arg),
                   void *arg)
 {
     /* Several chunks per worker so uneven items still spread; with no
@@ -242,7 +242,7 @@ void cmh_pool_for(cmh_pool *p, size_t n, void (*fn)(size_t i, void *arg),
         c->to = to;
         c->fn = fn;
         c->arg = arg;
-        if (cmh_pool_push(p, for_task, c, NULL)) {
+        if (cmh__pool_push(p, for_task, c, NULL)) {
             free(c);
             break;
         }
@@ -251,6 +251,6 @@ void cmh_pool_for(cmh_pool *p, size_t n, void (*fn)(size_t i, void *arg),
     for (; i < n; i++)
         fn(i, arg);
     if (p)
-        cmh_pool_wait(p, 0.1, NULL, NULL);
+        cmh__pool_wait(p, 0.1, NULL, NULL);
 }
 

@@ -140,6 +140,61 @@ cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
     return st;
 }
 
+const char *cmh__err_msg(const cmh_ctx *ctx)
+{
+    return ctx ? ctx->err : "";
+}
+
+void cmh__err_clear(cmh_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    ctx->err[0] = 0;
+    free(ctx->detail);
+    ctx->detail = NULL;
+}
+
+void cmh__err_capture(const cmh_ctx *ctx, cmh_err_saved *saved)
+{
+    snprintf(saved->msg, sizeof saved->msg, "%s", cmh__err_msg(ctx));
+    /* a detail that cannot be copied is lost, not the message */
+    saved->detail = ctx && ctx->detail ? strdup(ctx->detail) : NULL;
+}
+
+void cmh__err_restore(cmh_ctx *ctx, cmh_err_saved *saved)
+{
+    if (!ctx) {
+        cmh__err_discard(saved);
+        return;
+    }
+    snprintf(ctx->err, sizeof ctx->err, "%s", saved->msg);
+    free(ctx->detail);
+    ctx->detail = saved->detail;
+    saved->detail = NULL;
+}
+
+void cmh__err_discard(cmh_err_saved *saved)
+{
+    free(saved->detail);
+    saved->detail = NULL;
+}
+
+void cmh__err_replace(cmh_ctx *ctx, const char *old, const char *fmt, ...)
+{
+    char *at = ctx ? strstr(ctx->err, old) : NULL;
+    if (!at)
+        return;
+    char tail[CMH_ERRMSG_SIZE];
+    snprintf(tail, sizeof tail, "%s", at + strlen(old));
+    size_t room = sizeof ctx->err - (size_t)(at - ctx->err);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(at, room, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < room)
+        snprintf(at + n, room - (size_t)n, "%s", tail);
+}
+
 cmh_status cmh__status_for_write_errno(int err)
 {
     switch (err) {
@@ -205,18 +260,18 @@ const char *cmh__read_hint(int err)
     }
 }
 
-void cmh_buf_init(cmh_buf *b)
+void cmh__buf_init(cmh_buf *b)
 {
     memset(b, 0, sizeof *b);
 }
 
-void cmh_buf_free(cmh_buf *b)
+void cmh__buf_free(cmh_buf *b)
 {
     free(b->data);
-    cmh_buf_init(b);
+    cmh__buf_init(b);
 }
 
-void cmh_buf_reset(cmh_buf *b)
+void cmh__buf_reset(cmh_buf *b)
 {
     b->len = 0;
     if (b->data)
@@ -242,7 +297,7 @@ static bool buf_grow(cmh_buf *b, size_t extra)
     return true;
 }
 
-void cmh_buf_add(cmh_buf *b, const void *data, size_t len)
+void cmh__buf_add(cmh_buf *b, const void *data, size_t len)
 {
     if (!buf_grow(b, len))
         return;
@@ -252,12 +307,12 @@ void cmh_buf_add(cmh_buf *b, const void *data, size_t len)
     b->data[b->len] = 0;
 }
 
-void cmh_buf_adds(cmh_buf *b, const char *s)
+void cmh__buf_adds(cmh_buf *b, const char *s)
 {
-    cmh_buf_add(b, s, strlen(s));
+    cmh__buf_add(b, s, strlen(s));
 }
 
-void cmh_buf_addf(cmh_buf *b, const char *fmt, ...)
+void cmh__buf_addf(cmh_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -271,12 +326,12 @@ void cmh_buf_addf(cmh_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-const char *cmh_buf_str(cmh_buf *b)
+const char *cmh__buf_str(cmh_buf *b)
 {
     return b->data ? b->data : "";
 }
 
-char *cmh_strdup(const char *s)
+char *cmh__strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
@@ -285,7 +340,7 @@ char *cmh_strdup(const char *s)
     return d;
 }
 
-char *cmh_path_join(const char *a, const char *b)
+char *cmh__path_join(const char *a, const char *b)
 {
     size_t na = strlen(a), nb = strlen(b);
     bool slash = na > 0 && a[na - 1] != '/';
@@ -299,7 +354,7 @@ char *cmh_path_join(const char *a, const char *b)
     return p;
 }
 
-bool cmh_is_hex64(const char *s, bool *lower_seen)
+bool cmh__is_hex64(const char *s, bool *lower_seen)
 {
     size_t i = 0;
     bool lower = false;
@@ -318,14 +373,14 @@ bool cmh_is_hex64(const char *s, bool *lower_seen)
     return i == 64;
 }
 
-double cmh_now(void)
+double cmh__now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int cmh_write_all(int fd, const void *data, size_t len)
+int cmh__write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len) {
@@ -351,9 +406,9 @@ void cmh_hex_upper(const uint8_t *bin, size_t n, char *out)
     out[2 * n] = 0;
 }
 
-int cmh_mkdir_p(const char *path)
+int cmh__mkdir_p(const char *path)
 {
-    char *p = cmh_strdup(path);
+    char *p = cmh__strdup(path);
     if (!p)
         return ENOMEM;
     int e = 0;

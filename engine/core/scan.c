@@ -1,5 +1,5 @@
 /* Scan: walk a source folder and hash its files, without a library
- * (cmh_hash_dir, cmh_hash_dir_tree, cmh_hash_file, cmh_sig_file), and the
+ * (cmh_hash_dir, cmh__hash_dir_tree, cmh_hash_file, cmh_sig_file), and the
  * source checks a snapshot shares with them (scan.h). */
 #include "scan.h"
 
@@ -40,8 +40,8 @@ cmh_status cmh__scan_check_names(cmh_ctx *ctx, const cmh_node *root,
                                  bool hash_only)
 {
     cmh_buf b;
-    cmh_buf_init(&b);
-    size_t n = cmh_walk_check_names(root, cid, &b);
+    cmh__buf_init(&b);
+    size_t n = cmh__walk_check_names(root, cid, &b);
     cmh_status st = CMH_OK;
     if (n) {
         if (b.len && b.data[b.len - 1] == '\n')
@@ -49,12 +49,12 @@ cmh_status cmh__scan_check_names(cmh_ctx *ctx, const cmh_node *root,
         char head[CMH_PATH_HEAD];
         snprintf(head, sizeof head, "%.900s has %zu name(s) a Windows "
                  "distribution point cannot hold", source, n);
-        st = cmh__fail_list(ctx, CMH_E_SOURCE, head, cmh_buf_str(&b),
+        st = cmh__fail_list(ctx, CMH_E_SOURCE, head, cmh__buf_str(&b),
                             hash_only ? "a snapshot would refuse this "
                                         "folder; rename them"
                                       : "rename them and run again");
     }
-    cmh_buf_free(&b);
+    cmh__buf_free(&b);
     return st;
 }
 
@@ -64,23 +64,23 @@ static cmh_status links_fail(cmh_ctx *ctx, cmh_walk *w, const char *source,
                              bool hash_only)
 {
     cmh_buf list;
-    cmh_buf_init(&list);
-    const char *p = cmh_buf_str(&w->links);
+    cmh__buf_init(&list);
+    const char *p = cmh__buf_str(&w->links);
     for (const char *q; *p; p = q + 1) {
         q = strchr(p, '\n');
-        cmh_buf_addf(&list, "%s'%.*s'", list.len ? "\n" : "", (int)(q - p),
+        cmh__buf_addf(&list, "%s'%.*s'", list.len ? "\n" : "", (int)(q - p),
                      p);
     }
     char head[CMH_PATH_HEAD];
     snprintf(head, sizeof head, "%.900s holds %zu symbolic link(s), "
              "which are not stored", source, w->nlinks);
     cmh_status st = cmh__fail_list(
-        ctx, CMH_E_SOURCE, head, cmh_buf_str(&list),
+        ctx, CMH_E_SOURCE, head, cmh__buf_str(&list),
         hash_only ? "a snapshot would refuse this folder; replace "
                     "them with real files"
                   : "replace them with real files or pass "
                     "--skip-links");
-    cmh_buf_free(&list);
+    cmh__buf_free(&list);
     return st;
 }
 
@@ -88,7 +88,7 @@ cmh_status cmh__scan_walk(cmh_ctx *ctx, cmh_walk *w, const char *source,
                           bool allow_links, bool hash_only,
                           int (*tick)(void *), void *arg)
 {
-    int e = cmh_walk_run(w, tick, arg);
+    int e = cmh__walk_run(w, tick, arg);
     if (e == ECANCELED)
         return cmh__fail(ctx, CMH_E_CANCELED,
                          "canceled while listing %s; nothing was written, "
@@ -144,7 +144,7 @@ typedef struct scan {
     cmh_walk walk;
     cmh_pool *pool;
     /* First worker failure: written under mu by workers, read by the main
-     * thread after cmh_pool_wait. */
+     * thread after cmh__pool_wait. */
     pthread_mutex_t mu;
     cmh_status wst;
     char werr[CMH_ERRMSG_SIZE];
@@ -153,12 +153,12 @@ typedef struct scan {
 static void *worker_make(void *arg)
 {
     scan *s = arg;
-    return cmh_worker_new(s->ctx->sha256);
+    return cmh__worker_new(s->ctx->sha256);
 }
 
 static void worker_free(void *st)
 {
-    cmh_worker_free(st);
+    cmh__worker_free(st);
 }
 
 static void hash_fail(scan *s, cmh_status st, const char *msg)
@@ -169,7 +169,7 @@ static void hash_fail(scan *s, cmh_status st, const char *msg)
         snprintf(s->werr, sizeof s->werr, "%s", msg);
     }
     pthread_mutex_unlock(&s->mu);
-    cmh_pool_cancel(s->pool);
+    cmh__pool_cancel(s->pool);
 }
 
 static void hash_task(void *tk, void *state, void *arg)
@@ -177,19 +177,19 @@ static void hash_task(void *tk, void *state, void *arg)
     cmh_node *n = tk;
     cmh_worker *w = state;
     scan *s = arg;
-    if (cmh_pool_canceled(s->pool))
+    if (cmh__pool_canceled(s->pool))
         return;
-    char *rel = cmh_node_relpath(n);
-    char *path = rel ? cmh_path_join(s->source, rel) : NULL;
+    char *rel = cmh__node_relpath(n);
+    char *path = rel ? cmh__path_join(s->source, rel) : NULL;
     if (!path) {
         hash_fail(s, CMH_E_NOMEM, "out of memory");
         goto out;
     }
     cmh_stream_out so = {.data_fd = -1, .sig_fd = -1};
     cmh_stream_res r;
-    int e = cmh_stream_fileat(w, AT_FDCWD, path, n->name, n->size,
+    int e = cmh__stream_fileat(w, AT_FDCWD, path, n->name, n->size,
                               n->mtime_ns, &so, NULL, &r, NULL,
-                              cmh_pool_cancel_flag(s->pool));
+                              cmh__pool_cancel_flag(s->pool));
     if (e) {
         char msg[CMH_ERRMSG_SIZE];
         if (e != ECANCELED)
@@ -211,16 +211,16 @@ cmh_status cmh__scan_run(cmh_ctx *ctx, cmh_pool *pool, const cmh_walk *w,
                          const char *source)
 {
     for (size_t i = 0; i < w->nfiles; i++) {
-        if (cmh_pool_push(pool, task, w->files[i], arg)) {
-            cmh_pool_cancel(pool);
-            cmh_pool_wait(pool, 0.1, NULL, NULL);
+        if (cmh__pool_push(pool, task, w->files[i], arg)) {
+            cmh__pool_cancel(pool);
+            cmh__pool_wait(pool, 0.1, NULL, NULL);
             return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         }
     }
-    cmh_pool_wait(pool, 0.1, tick, arg);
+    cmh__pool_wait(pool, 0.1, tick, arg);
     if (*wst != CMH_OK)
         return cmh__fail(ctx, *wst, "%s", werr);
-    if (cmh_pool_canceled(pool))
+    if (cmh__pool_canceled(pool))
         return cmh__fail(ctx, CMH_E_CANCELED,
                          "canceled while reading %s; nothing was written, "
                          "run it again to finish", source);
@@ -238,12 +238,12 @@ static cmh_status hash_dir_tree(cmh_ctx *ctx, const char *path,
     memset(&s, 0, sizeof s);
     s.ctx = ctx;
     s.source = path;
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     pthread_mutex_init(&s.mu, NULL);
     cmh_status st = cmh__scan_check_source(ctx, path);
     if (st)
         goto done;
-    if (cmh_pool_new(&s.pool, cmh_online_cpus(), worker_make, worker_free,
+    if (cmh__pool_new(&s.pool, cmh__online_cpus(), worker_make, worker_free,
                      &s)) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "cannot start threads");
         goto done;
@@ -265,8 +265,8 @@ static cmh_status hash_dir_tree(cmh_ctx *ctx, const char *path,
     *out = s.walk.root;
     s.walk.root = NULL;
 done:
-    cmh_pool_free(s.pool);
-    cmh_walk_free(&s.walk);
+    cmh__pool_free(s.pool);
+    cmh__walk_free(&s.walk);
     pthread_mutex_destroy(&s.mu);
     return st;
 }
@@ -278,16 +278,16 @@ cmh_status cmh_hash_dir(cmh_ctx *ctx, const char *path,
     cmh_status st = hash_dir_tree(ctx, path, &root, true);
     if (st == CMH_OK) {
         uint8_t h[CMH_SHA256_LEN];
-        if (cmh_tree_hash(root, false, ctx->sha256, h))
+        if (cmh__tree_hash(root, false, ctx->sha256, h))
             st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         else
             cmh_hex_upper(h, sizeof h, out);
     }
-    cmh_node_free(root);
+    cmh__node_free(root);
     return st;
 }
 
-cmh_status cmh_hash_dir_tree(cmh_ctx *ctx, const char *path, cmh_node **out)
+cmh_status cmh__hash_dir_tree(cmh_ctx *ctx, const char *path, cmh_node **out)
 {
     return hash_dir_tree(ctx, path, out, false);
 }
@@ -297,15 +297,15 @@ cmh_status cmh_hash_dir_tree(cmh_ctx *ctx, const char *path, cmh_node **out)
 cmh_status cmh_hash_file(cmh_ctx *ctx, const char *path,
                          char out[CMH_HEX_SIZE])
 {
-    ctx->err[0] = 0;
-    cmh_worker *w = cmh_worker_new(ctx->sha256);
+    cmh__err_clear(ctx);
+    cmh_worker *w = cmh__worker_new(ctx->sha256);
     if (!w)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     const char *slash = strrchr(path, '/');
     cmh_stream_res r;
-    int e = cmh_stream_file(w, path, slash ? slash + 1 : path, UINT64_MAX,
+    int e = cmh__stream_file(w, path, slash ? slash + 1 : path, UINT64_MAX,
                             INT64_MIN, NULL, &r, NULL, NULL);
-    cmh_worker_free(w);
+    cmh__worker_free(w);
     if (e) {
         if (r.changed && e == ESTALE)
             return cmh__fail(ctx, CMH_E_SOURCE,
@@ -322,13 +322,13 @@ cmh_status cmh_hash_file(cmh_ctx *ctx, const char *path,
 
 cmh_status cmh_sig_file(cmh_ctx *ctx, const char *path, const char *out_path)
 {
-    ctx->err[0] = 0;
-    cmh_worker *w = cmh_worker_new(ctx->sha256);
+    cmh__err_clear(ctx);
+    cmh_worker *w = cmh__worker_new(ctx->sha256);
     if (!w)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    char *dir = cmh_strdup(out_path);
+    char *dir = cmh__strdup(out_path);
     if (!dir) {
-        cmh_worker_free(w);
+        cmh__worker_free(w);
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     }
     char *slash = strrchr(dir, '/');
@@ -340,14 +340,14 @@ cmh_status cmh_sig_file(cmh_ctx *ctx, const char *path, const char *out_path)
     int dfd = -1;
     cmh_status st = CMH_OK;
     char tmp[64] = "";
-    int e = cmh_os_open_dir(AT_FDCWD, slash ? (dir[0] ? dir : "/") : ".",
+    int e = cmh__os_open_dir(AT_FDCWD, slash ? (dir[0] ? dir : "/") : ".",
                             &dfd);
     if (e) {
         st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot open folder of %s",
                              out_path);
         goto out;
     }
-    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    cmh__tmp_name(tmp, sizeof tmp, NULL);
     int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         tmp[0] = 0;
@@ -358,7 +358,7 @@ cmh_status cmh_sig_file(cmh_ctx *ctx, const char *path, const char *out_path)
     cmh_stream_out so = {.data_fd = -1, .sig_fd = fd};
     cmh_stream_res r;
     const char *ps = strrchr(path, '/');
-    e = cmh_stream_file(w, path, ps ? ps + 1 : path, UINT64_MAX, INT64_MIN,
+    e = cmh__stream_file(w, path, ps ? ps + 1 : path, UINT64_MAX, INT64_MIN,
                         &so, &r, NULL, NULL);
     if (close(fd) != 0 && !e)
         e = errno;
@@ -379,6 +379,6 @@ out:
     if (dfd >= 0)
         close(dfd);
     free(dir);
-    cmh_worker_free(w);
+    cmh__worker_free(w);
     return st;
 }

@@ -1,7 +1,7 @@
 /* Scan: walk a source folder and hash its files (no library). The checks
  * a snapshot and `cmhash hash` share live here, so an op never reaches
  * into another op's file: snapshot, diff, extract and delta all hash a
- * folder through this module (cmh_hash_dir, cmh_hash_dir_tree). */
+ * folder through this module (cmh_hash_dir, cmh__hash_dir_tree). */
 #ifndef CMHASH_SCAN_H
 #define CMHASH_SCAN_H
 
@@ -39,7 +39,7 @@ cmh_status cmh__scan_run(cmh_ctx *ctx, cmh_pool *pool, const cmh_walk *w,
                          const char *source);
 
 /* The status and message (into @p msg) for a source file @p path that
- * cmh_stream_fileat failed to read with errno @p e; @p libpath names the
+ * cmh__stream_fileat failed to read with errno @p e; @p libpath names the
  * library when @p r says the write side failed. */
 cmh_status cmh__scan_read_error(int e, const cmh_stream_res *r,
                                 const char *path, const char *libpath,

@@ -11,7 +11,7 @@
 #include <immintrin.h>
 #endif
 
-bool cmh_sigsum_supported(uint32_t magic)
+bool cmh__sigsum_supported(uint32_t magic)
 {
     return magic == CMH_SIG_RK_BLAKE2_MAGIC;
 }
@@ -24,7 +24,7 @@ static void put_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-void cmh_sigsum_header(uint8_t out[CMH_SIG_HEADER_LEN], uint32_t magic,
+void cmh__sigsum_header(uint8_t out[CMH_SIG_HEADER_LEN], uint32_t magic,
                        uint32_t block_len, uint32_t strong_len)
 {
     put_be32(out, magic);
@@ -223,7 +223,7 @@ static void b2_out(const uint64_t h[8], uint8_t out[32])
 
 /* Message lengths are below 2^64 bytes here: the counter's high word
  * stays 0. */
-void cmh_sigsum_blake2b256(const uint8_t *data, size_t len, uint8_t out[32])
+void cmh__sigsum_blake2b256(const uint8_t *data, size_t len, uint8_t out[32])
 {
     uint64_t h[8];
     memcpy(h, b2_iv, sizeof h);
@@ -377,12 +377,12 @@ void cmh__sigsum_force(int i)
     __atomic_store_n(&g_impl, i, __ATOMIC_RELAXED);
 }
 
-const char *cmh_sigsum_impl(void)
+const char *cmh__sigsum_impl(void)
 {
     return impl() ? "avx2-4way" : "portable";
 }
 
-uint32_t cmh_sigsum_rabinkarp(const uint8_t *data, size_t len)
+uint32_t cmh__sigsum_rabinkarp(const uint8_t *data, size_t len)
 {
 #ifdef SIGSUM_X86
     if (impl())
@@ -394,12 +394,12 @@ uint32_t cmh_sigsum_rabinkarp(const uint8_t *data, size_t len)
 static uint8_t *put_block(uint8_t *o, const uint8_t *p, size_t n,
                           const uint8_t strong[32], uint32_t sl)
 {
-    put_be32(o, cmh_sigsum_rabinkarp(p, n));
+    put_be32(o, cmh__sigsum_rabinkarp(p, n));
     memcpy(o + 4, strong, sl);
     return o + 4 + sl;
 }
 
-size_t cmh_sigsum_blocks(const uint8_t *data, size_t len, uint32_t block_len,
+size_t cmh__sigsum_blocks(const uint8_t *data, size_t len, uint32_t block_len,
                          uint32_t strong_len, uint8_t *out)
 {
     uint8_t *o = out;
@@ -419,7 +419,7 @@ size_t cmh_sigsum_blocks(const uint8_t *data, size_t len, uint32_t block_len,
     while (len) {
         size_t n = len < bl ? len : bl;
         uint8_t s[32];
-        cmh_sigsum_blake2b256(data, n, s);
+        cmh__sigsum_blake2b256(data, n, s);
         o = put_block(o, data, n, s, strong_len);
         data += n;
         len -= n;

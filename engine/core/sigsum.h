@@ -22,23 +22,23 @@
 #define CMH_SIG_RK_BLAKE2_MAGIC 0x72730147u
 #define CMH_SIG_HEADER_LEN 12
 
-/* Can the signature with @p magic be computed by cmh_sigsum_blocks? */
-bool cmh_sigsum_supported(uint32_t magic);
+/* Can the signature with @p magic be computed by cmh__sigsum_blocks? */
+bool cmh__sigsum_supported(uint32_t magic);
 /* The 12-byte header. */
-void cmh_sigsum_header(uint8_t out[CMH_SIG_HEADER_LEN], uint32_t magic,
+void cmh__sigsum_header(uint8_t out[CMH_SIG_HEADER_LEN], uint32_t magic,
                        uint32_t block_len, uint32_t strong_len);
 /* Sums of the blocks of @p data (@p len bytes, starting at a block
  * boundary of the file: every block is @p block_len bytes but the last,
  * which may be shorter). Writes ceil(len / block_len) * (4 + strong_len)
  * bytes to @p out; returns that count. @p strong_len <= 32. */
-size_t cmh_sigsum_blocks(const uint8_t *data, size_t len, uint32_t block_len,
+size_t cmh__sigsum_blocks(const uint8_t *data, size_t len, uint32_t block_len,
                          uint32_t strong_len, uint8_t *out);
 /* The pieces, for tests and the benchmark. */
-uint32_t cmh_sigsum_rabinkarp(const uint8_t *data, size_t len);
-void cmh_sigsum_blake2b256(const uint8_t *data, size_t len, uint8_t out[32]);
-/* Which BLAKE2b code cmh_sigsum_blocks uses on this CPU ("avx2-4way" or
+uint32_t cmh__sigsum_rabinkarp(const uint8_t *data, size_t len);
+void cmh__sigsum_blake2b256(const uint8_t *data, size_t len, uint8_t out[32]);
+/* Which BLAKE2b code cmh__sigsum_blocks uses on this CPU ("avx2-4way" or
  * "portable"); CMHASH_SIGSUM=portable forces the portable code. */
-const char *cmh_sigsum_impl(void);
+const char *cmh__sigsum_impl(void);
 /* Tests and the benchmark: 0 = portable code, 1 = the CPU's best, -1 =
  * decide again (CMHASH_SIGSUM). Not thread-safe against running sums. */
 void cmh__sigsum_force(int impl);

@@ -12,7 +12,7 @@
 #include "os/os.h"
 #include "sigsum.h"
 
-cmh_worker *cmh_worker_new(EVP_MD *md)
+cmh_worker *cmh__worker_new(EVP_MD *md)
 {
     cmh_worker *w = calloc(1, sizeof *w);
     if (!w)
@@ -24,22 +24,22 @@ cmh_worker *cmh_worker_new(EVP_MD *md)
     if (!w->md || !w->sigmd || !w->buf ||
         !EVP_DigestInit_ex(w->md, md, NULL) ||
         !EVP_DigestInit_ex(w->sigmd, md, NULL)) {
-        cmh_worker_free(w);
+        cmh__worker_free(w);
         return NULL;
     }
     return w;
 }
 
-void cmh_worker_free(cmh_worker *w)
+void cmh__worker_free(cmh_worker *w)
 {
     if (!w)
         return;
     EVP_MD_CTX_free(w->md);
     EVP_MD_CTX_free(w->sigmd);
     free(w->buf);
-    cmh_buf_free(&w->scratch);
-    cmh_buf_free(&w->copy);
-    cmh_buf_free(&w->sigcopy);
+    cmh__buf_free(&w->scratch);
+    cmh__buf_free(&w->copy);
+    cmh__buf_free(&w->sigcopy);
     free(w);
 }
 
@@ -61,7 +61,7 @@ static int sig_sink(const void *data, size_t len, void *payload)
     sig_sink_arg *a = payload;
     EVP_DigestUpdate(a->w->sigmd, data, len);
     if (a->fd >= 0) {
-        a->err = cmh_write_all(a->fd, data, len);
+        a->err = cmh__write_all(a->fd, data, len);
         if (a->err)
             return 1;
     }
@@ -91,7 +91,7 @@ static bool use_par(const cmh_worker *w, uint64_t size, bool want_sig,
         return data_fd >= 0;
     uint32_t magic, bl, sl;
     cmh_sig_params(size, &magic, &bl, &sl);
-    return cmh_sigsum_supported(magic) && bl > 0 && sl <= 32;
+    return cmh__sigsum_supported(magic) && bl > 0 && sl <= 32;
 }
 
 static int64_t stat_mtime(const struct stat *sb)
@@ -99,18 +99,18 @@ static int64_t stat_mtime(const struct stat *sb)
     return (int64_t)sb->st_mtim.tv_sec * 1000000000LL + sb->st_mtim.tv_nsec;
 }
 
-int cmh_stream_file(cmh_worker *w, const char *path, const char *name,
+int cmh__stream_file(cmh_worker *w, const char *path, const char *name,
                     uint64_t expect_size, int64_t expect_mtime_ns,
                     const cmh_stream_out *out, cmh_stream_res *res,
                     _Atomic uint_fast64_t *progress,
                     const _Atomic bool *cancel)
 {
-    return cmh_stream_fileat(w, AT_FDCWD, path, name, expect_size,
+    return cmh__stream_fileat(w, AT_FDCWD, path, name, expect_size,
                              expect_mtime_ns, out, NULL, res, progress,
                              cancel);
 }
 
-int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
+int cmh__stream_fileat(cmh_worker *w, int dirfd, const char *path,
                       const char *name, uint64_t expect_size,
                       int64_t expect_mtime_ns, const cmh_stream_out *out,
                       const cmh_stream_hooks *hooks, cmh_stream_res *res,
@@ -126,7 +126,7 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
     bool want_sig = (out && out->sig_fd >= 0) || (hooks && hooks->sig_sink);
     int data_fd = out ? out->data_fd : -1;
 
-    e = cmh_os_open_read(dirfd, path, &fd);
+    e = cmh__os_open_read(dirfd, path, &fd);
     if (e) {
         /* ELOOP: replaced by a symlink after the walk; ENXIO/EWOULDBLOCK:
          * became a FIFO or socket. Both mean the source changed. */
@@ -153,11 +153,11 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
     res->mtime_ns = stat_mtime(&before);
     bool lib_file = hooks && hooks->library_file;
     if (!lib_file)
-        res->attrs = cmh_os_dos_attributes(fd, name, &before);
+        res->attrs = cmh__os_dos_attributes(fd, name, &before);
     /* Readahead hint for big files only: for a tiny file it is one more
      * system call and the default readahead already covers it. */
     if (size >= (1u << 20))
-        cmh_os_advise_sequential(fd);
+        cmh__os_advise_sequential(fd);
     /* (Re)start both digests here and check it: an init that failed (out
      * of memory) leaves a context that crashes on update. */
     if (!EVP_DigestInit_ex(w->md, w->type, NULL) ||
@@ -242,7 +242,7 @@ int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
                 }
                 hole_pending = true;
             } else {
-                e = cmh_write_all(data_fd, w->buf, (size_t)n);
+                e = cmh__write_all(data_fd, w->buf, (size_t)n);
                 if (e) {
                     res->write_err = true;
                     goto out;

@@ -41,8 +41,8 @@ typedef struct cmh_worker {
  * small enough that a ring of 2 x (threads) + 1 chunks stays a few MiB. */
 #define CMH_PAR_CHUNK (1u << 20)
 
-cmh_worker *cmh_worker_new(EVP_MD *md);
-void cmh_worker_free(cmh_worker *w);
+cmh_worker *cmh__worker_new(EVP_MD *md);
+void cmh__worker_free(cmh_worker *w);
 
 /* What to do with the bytes besides hashing them. */
 typedef struct cmh_stream_out {
@@ -87,7 +87,7 @@ typedef struct cmh_stream_res {
     bool changed;     /* file changed while read (size/mtime/type) */
 } cmh_stream_res;
 
-/* What the chunked path (stream_par.c) needs from cmh_stream_fileat. */
+/* What the chunked path (stream_par.c) needs from cmh__stream_fileat. */
 typedef struct cmh_stream_par_io {
     int data_fd;              /* copy destination (written with pwrite), -1 */
     /* Signature bytes in order (NULL = no signature); nonzero = fail. */
@@ -113,7 +113,7 @@ int cmh__stream_par(cmh_worker *w, int fd, uint64_t size,
  * UINT64_MAX / INT64_MIN to skip) must match what is read. @p progress, if
  * not NULL, is advanced as bytes are read. Returns 0 or an errno (also in
  * res->err). */
-int cmh_stream_file(cmh_worker *w, const char *path, const char *name,
+int cmh__stream_file(cmh_worker *w, const char *path, const char *name,
                     uint64_t expect_size, int64_t expect_mtime_ns,
                     const cmh_stream_out *out, cmh_stream_res *res,
                     _Atomic uint_fast64_t *progress,
@@ -121,7 +121,7 @@ int cmh_stream_file(cmh_worker *w, const char *path, const char *name,
 /* The same with @p path relative to the folder @p dirfd (verify opens
  * library files relative to the library's folders, never by full path),
  * and optional @p hooks (may be NULL). */
-int cmh_stream_fileat(cmh_worker *w, int dirfd, const char *path,
+int cmh__stream_fileat(cmh_worker *w, int dirfd, const char *path,
                       const char *name, uint64_t expect_size,
                       int64_t expect_mtime_ns, const cmh_stream_out *out,
                       const cmh_stream_hooks *hooks, cmh_stream_res *res,

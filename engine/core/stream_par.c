@@ -54,7 +54,7 @@ static bool zero_piece(const uint8_t *p, size_t n)
 static void do_work(par *p, par_slot *s)
 {
     if (p->want_sig)
-        s->siglen = cmh_sigsum_blocks(s->data, s->len, p->bl, p->sl, s->sig);
+        s->siglen = cmh__sigsum_blocks(s->data, s->len, p->bl, p->sl, s->sig);
     s->err = 0;
     if (p->data_fd < 0)
         return;
@@ -69,7 +69,7 @@ static void do_work(par *p, par_slot *s)
             atomic_store_explicit(&p->hole, true, memory_order_relaxed);
             continue;
         }
-        int e = cmh_os_pwrite_all(p->data_fd, s->data + o, n,
+        int e = cmh__os_pwrite_all(p->data_fd, s->data + o, n,
                                   s->off + o);
         if (e) {
             s->err = e;
@@ -176,7 +176,7 @@ int cmh__stream_par(cmh_worker *w, int fd, uint64_t size,
             started++;
     if (p.want_sig) {
         uint8_t hdr[CMH_SIG_HEADER_LEN];
-        cmh_sigsum_header(hdr, magic, p.bl, p.sl);
+        cmh__sigsum_header(hdr, magic, p.bl, p.sl);
         if ((e = io->sig_emit(hdr, sizeof hdr, io->sig_payload)))
             goto out;
     }

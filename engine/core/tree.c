@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-cmh_node *cmh_node_new(const char *name, size_t len, bool is_dir)
+cmh_node *cmh__node_new(const char *name, size_t len, bool is_dir)
 {
     cmh_node *n = calloc(1, sizeof *n);
     if (!n)
@@ -16,7 +16,7 @@ cmh_node *cmh_node_new(const char *name, size_t len, bool is_dir)
     n->name[len] = 0;
     n->is_dir = is_dir;
     size_t klen = 0;
-    if (!cmh_utf8_to_utf16(name, len, &n->key, &klen)) {
+    if (!cmh__utf8_to_utf16(name, len, &n->key, &klen)) {
         /* Invalid UTF-8: keep a byte-wise key so the tree still sorts; the
          * snapshot refuses such names before hashing anything. */
         n->key = malloc((len + 1) * sizeof *n->key);
@@ -26,7 +26,7 @@ cmh_node *cmh_node_new(const char *name, size_t len, bool is_dir)
             n->key[i] = (unsigned char)name[i];
         klen = len;
     }
-    cmh_utf16_upper(n->key, klen);
+    cmh__utf16_upper(n->key, klen);
     n->key_len = (uint32_t)klen;
     return n;
 fail:
@@ -49,7 +49,7 @@ static bool push(cmh_node ***arr, size_t *n, size_t *cap, cmh_node *c)
     return true;
 }
 
-bool cmh_node_add(cmh_node *dir, cmh_node *child)
+bool cmh__node_add(cmh_node *dir, cmh_node *child)
 {
     child->parent = dir;
     if (child->is_dir)
@@ -57,7 +57,7 @@ bool cmh_node_add(cmh_node *dir, cmh_node *child)
     return push(&dir->files, &dir->nfiles, &dir->capfiles, child);
 }
 
-void cmh_node_free(cmh_node *n)
+void cmh__node_free(cmh_node *n)
 {
     if (!n)
         return;
@@ -65,9 +65,9 @@ void cmh_node_free(cmh_node *n)
      * depth is bounded by the 32,000-unit path rule (at most 16,000 levels
      * of one-letter folders), and each frame here is small. */
     for (size_t i = 0; i < n->ndirs; i++)
-        cmh_node_free(n->dirs[i]);
+        cmh__node_free(n->dirs[i]);
     for (size_t i = 0; i < n->nfiles; i++)
-        cmh_node_free(n->files[i]);
+        cmh__node_free(n->files[i]);
     free(n->dirs);
     free(n->files);
     free(n->name);
@@ -78,7 +78,7 @@ void cmh_node_free(cmh_node *n)
 static int node_cmp(const void *a, const void *b)
 {
     const cmh_node *x = *(cmh_node *const *)a, *y = *(cmh_node *const *)b;
-    int c = cmh_utf16_cmp(x->key, x->key_len, y->key, y->key_len);
+    int c = cmh__utf16_cmp(x->key, x->key_len, y->key, y->key_len);
     if (c)
         return c;
     /* Case-insensitive duplicates are refused by the snapshot; readers of
@@ -86,21 +86,21 @@ static int node_cmp(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-void cmh_tree_sort(cmh_node *root)
+void cmh__tree_sort(cmh_node *root)
 {
     if (root->ndirs > 1)
         qsort(root->dirs, root->ndirs, sizeof *root->dirs, node_cmp);
     if (root->nfiles > 1)
         qsort(root->files, root->nfiles, sizeof *root->files, node_cmp);
     for (size_t i = 0; i < root->ndirs; i++)
-        cmh_tree_sort(root->dirs[i]);
+        cmh__tree_sort(root->dirs[i]);
 }
 
-bool cmh_path16_push(cmh_path16 *p, const char *s, size_t slen)
+bool cmh__path16_push(cmh_path16 *p, const char *s, size_t slen)
 {
     uint16_t *name;
     size_t nlen;
-    if (!cmh_utf8_to_utf16(s, slen, &name, &nlen)) {
+    if (!cmh__utf8_to_utf16(s, slen, &name, &nlen)) {
         /* never reached for snapshot input (names are checked first) */
         nlen = slen;
         name = malloc((nlen + 1) * sizeof *name);
@@ -109,7 +109,7 @@ bool cmh_path16_push(cmh_path16 *p, const char *s, size_t slen)
         for (size_t i = 0; i < nlen; i++)
             name[i] = (unsigned char)s[i];
     }
-    cmh_utf16_lower(name, nlen);
+    cmh__utf16_lower(name, nlen);
     size_t need = p->len + 1 + nlen;
     if (need > p->cap) {
         size_t nc = p->cap ? p->cap : 256;
@@ -136,7 +136,7 @@ typedef cmh_path16 path16;
 static bool path_push(path16 *p, const cmh_node *n, size_t *saved)
 {
     *saved = p->len;
-    return cmh_path16_push(p, n->name, strlen(n->name));
+    return cmh__path16_push(p, n->name, strlen(n->name));
 }
 
 /* The hashed stream is a sequence of UTF-16LE strings; the emitter gets
@@ -187,7 +187,7 @@ static bool visit(const emitter *em, const cmh_node *f, path16 *p, bool sig)
     return true;
 }
 
-cmh_status cmh_tree_stream_nodes(const cmh_node *root, bool sig,
+cmh_status cmh__tree_stream_nodes(const cmh_node *root, bool sig,
                                  cmh_stream_fn fn, void *arg)
 {
     path16 p = {0};
@@ -211,15 +211,15 @@ static void plain_emit(cmh_stream_kind kind, const cmh_node *node,
     pf->fn(s, n, pf->arg);
 }
 
-cmh_status cmh_tree_stream(const cmh_node *root, bool sig,
+cmh_status cmh__tree_stream(const cmh_node *root, bool sig,
                            void (*fn)(const uint16_t *s, size_t n, void *arg),
                            void *arg)
 {
     plain_fn pf = {fn, arg};
-    return cmh_tree_stream_nodes(root, sig, plain_emit, &pf);
+    return cmh__tree_stream_nodes(root, sig, plain_emit, &pf);
 }
 
-void cmh_utf16le_digest(const uint16_t *u, size_t n, void *arg)
+void cmh__utf16le_digest(const uint16_t *u, size_t n, void *arg)
 {
     EVP_MD_CTX *md = arg;
     unsigned char buf[512];
@@ -236,14 +236,14 @@ void cmh_utf16le_digest(const uint16_t *u, size_t n, void *arg)
         EVP_DigestUpdate(md, buf, k);
 }
 
-cmh_status cmh_tree_hash(const cmh_node *root, bool sig, EVP_MD *mdt,
+cmh_status cmh__tree_hash(const cmh_node *root, bool sig, EVP_MD *mdt,
                          uint8_t out[CMH_SHA256_LEN])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     cmh_status st = CMH_E_NOMEM;
     if (!md || !EVP_DigestInit_ex(md, mdt, NULL))
         goto out;
-    st = cmh_tree_stream(root, sig, cmh_utf16le_digest, md);
+    st = cmh__tree_stream(root, sig, cmh__utf16le_digest, md);
     if (st == CMH_OK) {
         unsigned int len = 0;
         EVP_DigestFinal_ex(md, out, &len);
@@ -253,7 +253,7 @@ out:
     return st;
 }
 
-char *cmh_node_relpath(const cmh_node *n)
+char *cmh__node_relpath(const cmh_node *n)
 {
     size_t len = 0, count = 0;
     for (const cmh_node *x = n; x && x->parent; x = x->parent) {

@@ -29,35 +29,35 @@ static void walk_error(cmh_walk *w, int err, const cmh_node *n,
     pthread_mutex_lock(&w->mu);
     if (!w->err) {
         w->err = err;
-        char *rel = cmh_node_relpath(n);
+        char *rel = cmh__node_relpath(n);
         if (rel && leaf) {
-            char *j = rel[0] ? cmh_path_join(rel, leaf) : cmh_strdup(leaf);
+            char *j = rel[0] ? cmh__path_join(rel, leaf) : cmh__strdup(leaf);
             free(rel);
             rel = j;
         }
         w->err_path = rel;
     }
     pthread_mutex_unlock(&w->mu);
-    cmh_pool_cancel(w->pool);
+    cmh__pool_cancel(w->pool);
 }
 
 static void note(cmh_walk *w, cmh_buf *list, const cmh_node *dir,
                  const char *name, const char *what, bool is_link)
 {
-    char *rel = cmh_node_relpath(dir);
+    char *rel = cmh__node_relpath(dir);
     pthread_mutex_lock(&w->mu);
     /* Percent-encoded like Source= (control characters, '%', invalid
      * UTF-8): a name holding a newline must neither split this
      * newline-separated list nor break the one-line messages built from
      * it. */
     if (rel && rel[0]) {
-        cmh_percent_encode(list, rel);
-        cmh_buf_adds(list, "/");
+        cmh__percent_encode(list, rel);
+        cmh__buf_adds(list, "/");
     }
-    cmh_percent_encode(list, name);
+    cmh__percent_encode(list, name);
     if (what)
-        cmh_buf_addf(list, " (%s)", what);
-    cmh_buf_adds(list, "\n");
+        cmh__buf_addf(list, " (%s)", what);
+    cmh__buf_adds(list, "\n");
     if (is_link)
         w->nlinks++;
     pthread_mutex_unlock(&w->mu);
@@ -74,9 +74,9 @@ static void dir_task_run(void *tk, void *state, void *arg)
     cmh_walk *w = t->w;
     int fd = -1;
     DIR *d = NULL;
-    if (cmh_pool_canceled(w->pool))
+    if (cmh__pool_canceled(w->pool))
         goto out;
-    int e = cmh_os_open_dir(AT_FDCWD, t->path, &fd);
+    int e = cmh__os_open_dir(AT_FDCWD, t->path, &fd);
     if (e) {
         walk_error(w, e, t->node, NULL);
         goto out;
@@ -114,16 +114,16 @@ static void dir_task_run(void *tk, void *state, void *arg)
             note(w, &w->specials, t->node, nm, what, false);
             continue;
         }
-        cmh_node *c = cmh_node_new(nm, strlen(nm), S_ISDIR(sb.st_mode));
-        if (!c || !cmh_node_add(t->node, c)) {
-            cmh_node_free(c);
+        cmh_node *c = cmh__node_new(nm, strlen(nm), S_ISDIR(sb.st_mode));
+        if (!c || !cmh__node_add(t->node, c)) {
+            cmh__node_free(c);
             walk_error(w, ENOMEM, t->node, nm);
             break;
         }
         if (c->is_dir) {
             atomic_fetch_add(&w->seen_dirs, 1);
             dir_task *sub = malloc(sizeof *sub);
-            char *sp = cmh_path_join(t->path, nm);
+            char *sp = cmh__path_join(t->path, nm);
             if (!sub || !sp) {
                 free(sub);
                 free(sp);
@@ -133,7 +133,7 @@ static void dir_task_run(void *tk, void *state, void *arg)
             sub->w = w;
             sub->node = c;
             sub->path = sp;
-            if (cmh_pool_push(w->pool, dir_task_run, sub, NULL)) {
+            if (cmh__pool_push(w->pool, dir_task_run, sub, NULL)) {
                 free(sub->path);
                 free(sub);
                 walk_error(w, ENOMEM, t->node, nm);
@@ -181,15 +181,15 @@ static int size_desc(const void *a, const void *b)
     return x->size < y->size ? 1 : x->size > y->size ? -1 : 0;
 }
 
-int cmh_walk_run(cmh_walk *w, int (*tick)(void *), void *arg)
+int cmh__walk_run(cmh_walk *w, int (*tick)(void *), void *arg)
 {
     pthread_mutex_init(&w->mu, NULL);
     w->started = true;
     atomic_init(&w->seen_files, 0);
     atomic_init(&w->seen_dirs, 0);
-    w->root = cmh_node_new("", 0, true);
+    w->root = cmh__node_new("", 0, true);
     dir_task *t = malloc(sizeof *t);
-    char *p = cmh_strdup(w->root_path);
+    char *p = cmh__strdup(w->root_path);
     if (!w->root || !t || !p) {
         free(t);
         free(p);
@@ -198,22 +198,22 @@ int cmh_walk_run(cmh_walk *w, int (*tick)(void *), void *arg)
     t->w = w;
     t->node = w->root;
     t->path = p;
-    if (cmh_pool_push(w->pool, dir_task_run, t, NULL)) {
+    if (cmh__pool_push(w->pool, dir_task_run, t, NULL)) {
         free(t);
         free(p);
         return ENOMEM;
     }
-    cmh_pool_wait(w->pool, 0.1, tick, arg);
+    cmh__pool_wait(w->pool, 0.1, tick, arg);
     if (w->err)
         return w->err;
-    if (cmh_pool_canceled(w->pool))
+    if (cmh__pool_canceled(w->pool))
         return ECANCELED;
     size_t cap = 0;
     bool oom = false;
     collect(w, w->root, &cap, &oom);
     if (oom)
         return ENOMEM;
-    cmh_tree_sort(w->root);
+    cmh__tree_sort(w->root);
     /* Largest first: one big file must not be the last to start. (No
      * qsort of an empty source: files is NULL then, and qsort(NULL, 0)
      * is undefined.) */
@@ -222,13 +222,13 @@ int cmh_walk_run(cmh_walk *w, int (*tick)(void *), void *arg)
     return 0;
 }
 
-void cmh_walk_free(cmh_walk *w)
+void cmh__walk_free(cmh_walk *w)
 {
-    cmh_node_free(w->root);
+    cmh__node_free(w->root);
     free(w->files);
     free(w->err_path);
-    cmh_buf_free(&w->links);
-    cmh_buf_free(&w->specials);
+    cmh__buf_free(&w->links);
+    cmh__buf_free(&w->specials);
     if (w->started)
         pthread_mutex_destroy(&w->mu);
     w->root = NULL;
@@ -247,23 +247,23 @@ typedef struct name_key {
 static int key_cmp(const void *a, const void *b)
 {
     const name_key *x = a, *y = b;
-    return cmh_utf16_cmp(x->key, x->len, y->key, y->len);
+    return cmh__utf16_cmp(x->key, x->len, y->key, y->len);
 }
 
 static void problem(cmh_buf *out, const cmh_node *n, const char *why,
                     const char *other)
 {
-    char *rel = cmh_node_relpath(n);
+    char *rel = cmh__node_relpath(n);
     /* encoded as in note(): these are the names with control characters
      * and invalid UTF-8, and the report is one line per name */
-    cmh_buf_adds(out, "'");
-    cmh_percent_encode(out, rel ? rel : n->name);
-    cmh_buf_addf(out, "': %s", why);
+    cmh__buf_adds(out, "'");
+    cmh__percent_encode(out, rel ? rel : n->name);
+    cmh__buf_addf(out, "': %s", why);
     if (other) {
-        cmh_buf_adds(out, " ");
-        cmh_percent_encode(out, other);
+        cmh__buf_adds(out, " ");
+        cmh__percent_encode(out, other);
     }
-    cmh_buf_adds(out, "\n");
+    cmh__buf_adds(out, "\n");
     free(rel);
 }
 
@@ -274,7 +274,7 @@ static size_t check_dir(const cmh_node *d, size_t prefix_units,
     for (size_t i = 0; i < n; i++) {
         const cmh_node *c = i < d->ndirs ? d->dirs[i]
                                          : d->files[i - d->ndirs];
-        const char *why = cmh_name_problem_kind(c->name, c->is_dir);
+        const char *why = cmh__name_problem_kind(c->name, c->is_dir);
         if (why) {
             problem(out, c, why, NULL);
             bad++;
@@ -292,7 +292,7 @@ static size_t check_dir(const cmh_node *d, size_t prefix_units,
      * would meet a folder named F.INI. */
     name_key *keys = n ? calloc(n, sizeof *keys) : NULL;
     if (n && !keys) {
-        cmh_buf_adds(out, "out of memory\n");
+        cmh__buf_adds(out, "out of memory\n");
         return bad + 1;
     }
     size_t k = 0;
@@ -320,7 +320,7 @@ static size_t check_dir(const cmh_node *d, size_t prefix_units,
     for (size_t i = 1; i < k; i++) {
         if (key_cmp(&keys[i - 1], &keys[i]) == 0) {
             const cmh_node *a = keys[i - 1].node, *b = keys[i].node;
-            char *ra = cmh_node_relpath(a);
+            char *ra = cmh__node_relpath(a);
             bool same_kind = a->is_dir == b->is_dir;
             problem(out, b,
                     same_kind ? "differs only in case from"
@@ -339,7 +339,7 @@ static size_t check_dir(const cmh_node *d, size_t prefix_units,
     return bad;
 }
 
-size_t cmh_walk_check_names(const cmh_node *root, const char *cid,
+size_t cmh__walk_check_names(const cmh_node *root, const char *cid,
                             cmh_buf *out)
 {
     /* "DataLib\" + cid + "\" */

@@ -11,9 +11,9 @@ typedef struct cmh_walk {
     /* Inputs */
     const char *root_path;
     bool skip_links;
-    bool started;         /* set by cmh_walk_run */
+    bool started;         /* set by cmh__walk_run */
     cmh_pool *pool;
-    /* Results (valid after cmh_walk_run). */
+    /* Results (valid after cmh__walk_run). */
     cmh_node *root;
     cmh_node **files;     /* every file node, largest first */
     size_t nfiles;
@@ -22,7 +22,7 @@ typedef struct cmh_walk {
     uint64_t skipped;     /* specials and (with skip_links) links */
     /* Shared between walk tasks, protected by mu. */
     pthread_mutex_t mu;
-    /* Names in these lists are percent-encoded (cmh_percent_encode). */
+    /* Names in these lists are percent-encoded (cmh__percent_encode). */
     cmh_buf links;        /* "rel\n" lines of symbolic links */
     cmh_buf specials;     /* "rel (fifo)\n" lines */
     size_t nlinks;
@@ -35,14 +35,14 @@ typedef struct cmh_walk {
 /* Walk w->root_path with w->pool. Returns 0 or the first errno (with
  * w->err_path). Symbolic links and specials are listed, never followed or
  * opened. */
-int cmh_walk_run(cmh_walk *w, int (*tick)(void *), void *arg);
-void cmh_walk_free(cmh_walk *w);
+int cmh__walk_run(cmh_walk *w, int (*tick)(void *), void *arg);
+void cmh__walk_free(cmh_walk *w);
 
 /* Check every name against contentlib.md section 4; lists problems (one
  * "rel: why" line each, rel percent-encoded) into @p out. @p cid is the
  * content ID used to measure mirror path lengths. Returns the number of
  * problems. */
-size_t cmh_walk_check_names(const cmh_node *root, const char *cid,
+size_t cmh__walk_check_names(const cmh_node *root, const char *cid,
                             cmh_buf *out);
 
 #endif

@@ -29,7 +29,7 @@ cmh_status cmh_pkgid_parse(char out[CMH_PKGID_SIZE], const char *text)
 
 /* Decimal n >= 1, no padding, at most 9 digits: the version of a content
  * ID and of [Info] Version= (one grammar). */
-bool cmh_version_parse(const char *s, uint32_t *out)
+bool cmh__version_parse(const char *s, uint32_t *out)
 {
     if (!*s || *s == '0' || strlen(s) > 9)
         return false;
@@ -60,7 +60,7 @@ static bool is_guid(const char *s, size_t len)
         } else if (!((s[i] >= '0' && s[i] <= '9') ||
                      (s[i] >= 'a' && s[i] <= 'f'))) {
             /* spec 2: content IDs carry lower-case GUIDs; lookups still
-             * compare case-insensitively (cmh_cid_equal) */
+             * compare case-insensitively (cmh__cid_equal) */
             return false;
         }
     }
@@ -80,7 +80,7 @@ cmh_content_kind cmh_content_id_parse(const char *text,
     if (!dot)
         return CMH_CONTENT_INVALID;
     uint32_t v;
-    if (!cmh_version_parse(dot + 1, &v))
+    if (!cmh__version_parse(dot + 1, &v))
         return CMH_CONTENT_INVALID;
     size_t stem = (size_t)(dot - text);
     if (stem == 8) {
@@ -107,12 +107,12 @@ cmh_content_kind cmh_content_id_parse(const char *text,
 /* Valid content IDs differ in case only in their GUID part (package IDs
  * are upper-case, the "Content_" prefix is fixed), so a case-insensitive
  * compare is exactly "GUIDs compare case-insensitively". */
-int cmh_cid_cmp(const char *a, const char *b)
+int cmh__cid_cmp(const char *a, const char *b)
 {
     return strcasecmp(a, b);
 }
 
-bool cmh_cid_equal(const char *a, const char *b)
+bool cmh__cid_equal(const char *a, const char *b)
 {
     return strcasecmp(a, b) == 0;
 }

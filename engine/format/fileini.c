@@ -28,7 +28,7 @@ static bool parse_hex8(const char *s, uint32_t *out, bool *lower)
         return false;
     for (int i = 0; i < 8; i++) {
         char c = s[i];
-        int d = cmh_hex_nibble(c); /* the one hex decoder (hex.c) */
+        int d = cmh__hex_nibble(c); /* the one hex decoder (hex.c) */
         if (d < 0)
             return false;
         if (c >= 'a')
@@ -89,8 +89,8 @@ static int file_cb(void *payload, const char *section, const char *key,
             set_bad(f, "TimeModified is not a decimal FILETIME", value);
         break;
     case K_HASH:
-        if (cmh_is_hex64(value, &f->lower_hash))
-            f->have_hash = cmh_hex64_decode(value, f->sha);
+        if (cmh__is_hex64(value, &f->lower_hash))
+            f->have_hash = cmh__hex64_decode(value, f->sha);
         else
             set_bad(f, "Hash is not 64 hex digits", value);
         break;
@@ -98,12 +98,12 @@ static int file_cb(void *payload, const char *section, const char *key,
     return 0;
 }
 
-int cmh_fileini_parse(const char *data, size_t len, cmh_fileini *f,
+int cmh__fileini_parse(const char *data, size_t len, cmh_fileini *f,
                       char *why, size_t whylen)
 {
     memset(f, 0, sizeof *f);
     fparse p = {f, {false}};
-    if (!cmh_ini_parse(data, len, file_cb, &p, why, whylen))
+    if (!cmh__ini_parse(data, len, file_cb, &p, why, whylen))
         return CMH_FILEINI_UNPARSABLE;
     for (int k = 0; k < K_N; k++)
         if (!p.have[k]) {
@@ -115,12 +115,12 @@ int cmh_fileini_parse(const char *data, size_t len, cmh_fileini *f,
     return CMH_FILEINI_OK;
 }
 
-void cmh_fileini_write(cmh_buf *b, uint32_t attrs, uint64_t size,
+void cmh__fileini_write(cmh_buf *b, uint32_t attrs, uint64_t size,
                        int64_t filetime, const uint8_t sha[CMH_SHA256_LEN])
 {
     char hex[CMH_HEX_SIZE];
     cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
-    cmh_buf_addf(b,
+    cmh__buf_addf(b,
                  "[File]\r\nAttributes=%08X\r\nSize=%llu\r\n"
                  "TimeModified=%lld\r\nHash=%s\r\n",
                  (unsigned)attrs, (unsigned long long)size,

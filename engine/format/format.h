@@ -24,18 +24,18 @@
 /* ---- content IDs (cid.c; parse is cmh_content_id_parse, ids.h) ---- */
 /* Content IDs name the same content: GUID parts compare case-
  * insensitively (ConfigMgr writes them lower-case, admins type either). */
-bool cmh_cid_equal(const char *a, const char *b);
+bool cmh__cid_equal(const char *a, const char *b);
 /* A version number: decimal n >= 1, no padding, at most 9 digits. */
-bool cmh_version_parse(const char *s, uint32_t *out);
-/* Order of content IDs that agrees with cmh_cid_equal. */
-int cmh_cid_cmp(const char *a, const char *b);
+bool cmh__version_parse(const char *s, uint32_t *out);
+/* Order of content IDs that agrees with cmh__cid_equal. */
+int cmh__cid_cmp(const char *a, const char *b);
 
 /* ---- hex (hex.c) ---- */
 /* Value of one hex digit (either case), or -1. */
-int cmh_hex_nibble(int c);
+int cmh__hex_nibble(int c);
 /* The first 64 chars of @p s, hex digits of either case, to 32 bytes;
  * false if one is not a hex digit (what follows is not looked at). */
-bool cmh_hex64_decode(const char *s, uint8_t out[CMH_SHA256_LEN]);
+bool cmh__hex64_decode(const char *s, uint8_t out[CMH_SHA256_LEN]);
 
 /* ---- PkgLib/<PackageID>.INI (pkgini.c) ---- */
 typedef struct cmh_pkgini_bad {
@@ -55,7 +55,7 @@ typedef struct cmh_pkgini {
     size_t nkeep, capkeep;
     cmh_pkgini_bad *bad;    /* per-line problems (entries ignored) */
     size_t nbad;
-    char (*sorted)[64];     /* ids + keep sorted by cmh_cid_cmp */
+    char (*sorted)[64];     /* ids + keep sorted by cmh__cid_cmp */
     size_t nsorted;
     bool oom;
 } cmh_pkgini;
@@ -63,22 +63,22 @@ typedef struct cmh_pkgini {
 /* Parse PkgLib/<pkgid>.INI bytes. False: not an INI at all (@p why says
  * why); true: parsed, per-line problems in out->bad. A [Packages] key of
  * another package, a key that is no content ID, a Version that is not a
- * version number (cmh_version_parse), and a Keep entry of another package
+ * version number (cmh__version_parse), and a Keep entry of another package
  * are problems; no [Packages] section is one too. */
-bool cmh_pkgini_parse(cmh_pkgini *out, const char *pkgid, const char *data,
+bool cmh__pkgini_parse(cmh_pkgini *out, const char *pkgid, const char *data,
                       size_t len, char *why, size_t whylen);
 /* Read and parse PkgLib/<pkgid>.INI from @p pkglib_fd. Returns 0, ENOENT,
  * EINVAL (unparsable: @p why), EFBIG or another errno. */
-int cmh_pkgini_read(int pkglib_fd, const char *pkgid, cmh_pkgini *out,
+int cmh__pkgini_read(int pkglib_fd, const char *pkgid, cmh_pkgini *out,
                     char *why, size_t whylen);
-void cmh_pkgini_free(cmh_pkgini *p);
+void cmh__pkgini_free(cmh_pkgini *p);
 /* Is @p cid one the INI lists ([Packages] or Keep)? O(log n). */
-bool cmh_pkgini_lists(const cmh_pkgini *p, const char *cid);
+bool cmh__pkgini_lists(const cmh_pkgini *p, const char *cid);
 /* The highest package version among [Packages] and Version, and the
  * content ID of that version (or the first listed ID) into @p cid. */
-uint32_t cmh_pkgini_current(const cmh_pkgini *p, char cid[64]);
+uint32_t cmh__pkgini_current(const cmh_pkgini *p, char cid[64]);
 /* cmhash's bytes (section 3.1 plus docs/FORMAT.md "Kept versions"). */
-void cmh_pkgini_write(cmh_buf *b, const char *pkgid, uint32_t version,
+void cmh__pkgini_write(cmh_buf *b, const char *pkgid, uint32_t version,
                       const char (*keep)[64], size_t nkeep);
 
 /* ---- DataLib content INI (contentini.c) ---- */
@@ -98,11 +98,11 @@ enum {
     CMH_CONTENTINI_BAD_ALG,    /* HashAlgorithm other than 32780 */
 };
 /* Lenient; @p why gets a one-line reason for every result but OK. */
-int cmh_contentini_parse(const char *data, size_t len, cmh_contentini *p,
+int cmh__contentini_parse(const char *data, size_t len, cmh_contentini *p,
                          char *why, size_t whylen);
 /* Read and parse DataLib/<cid>.INI: 0, ENOENT, EINVAL (@p why), EFBIG or
  * another errno. */
-int cmh_contentini_read(int datalib_fd, const char *cid, cmh_contentini *p,
+int cmh__contentini_read(int datalib_fd, const char *cid, cmh_contentini *p,
                         char *why, size_t whylen);
 typedef struct cmh_contentini_facts {
     uint8_t hash[CMH_SHA256_LEN], sighash[CMH_SHA256_LEN];
@@ -111,7 +111,7 @@ typedef struct cmh_contentini_facts {
     int64_t created;    /* FILETIME */
 } cmh_contentini_facts;
 /* cmhash's content INI (section 3.2). */
-void cmh_contentini_write(cmh_buf *b, const cmh_contentini_facts *f);
+void cmh__contentini_write(cmh_buf *b, const cmh_contentini_facts *f);
 
 /* ---- DataLib per-file INI (fileini.c) ---- */
 typedef struct cmh_fileini {
@@ -133,22 +133,22 @@ enum {
 };
 /* All four [File] keys, lenient (section 9: lower-case hex accepted and
  * flagged). */
-int cmh_fileini_parse(const char *data, size_t len, cmh_fileini *f,
+int cmh__fileini_parse(const char *data, size_t len, cmh_fileini *f,
                       char *why, size_t whylen);
 /* cmhash's 4-line file INI (section 3.3). */
-void cmh_fileini_write(cmh_buf *b, uint32_t attrs, uint64_t size,
+void cmh__fileini_write(cmh_buf *b, uint32_t attrs, uint64_t size,
                        int64_t filetime, const uint8_t sha[CMH_SHA256_LEN]);
 
 /* ---- FileLib reference INI (refini.c; parse and write are
- * cmh_reflist_parse / cmh_reflist_write, internal.h) ---- */
+ * cmh__reflist_parse / cmh__reflist_write, internal.h) ---- */
 /* Are @p data exactly the bytes cmhash writes for @p r (section 3.4)? */
-bool cmh_refini_is_cmhash(const char *data, size_t len,
+bool cmh__refini_is_cmhash(const char *data, size_t len,
                           const cmh_reflist *r);
 /* Edit a foreign reference INI in its own encoding (UTF-16LE with BOM, or
  * bytes) and line ending, keeping every other line as it is: drop the
  * lines whose key is @p drop (GUIDs compared case-insensitively), then
  * add "<add>=" at the end. Either may be NULL. 0 or an errno. */
-int cmh_refini_edit(const char *data, size_t len, const char *add,
+int cmh__refini_edit(const char *data, size_t len, const char *add,
                     const char *drop, cmh_buf *out);
 
 /* ---- .SIG (sig.c) ---- */
@@ -159,7 +159,7 @@ enum {
 };
 /* The 24-byte header that starts an MS-RDC signature (ConfigMgr's). */
 #define CMH_RDC_SIG_HEADER_LEN 24
-extern const unsigned char cmh_rdc_sig_header[CMH_RDC_SIG_HEADER_LEN];
+extern const unsigned char cmh__rdc_sig_header[CMH_RDC_SIG_HEADER_LEN];
 /* Classify the first @p got (<= 12 used) bytes @p hdr of a .SIG. */
 int cmh__sig_header_parse(const unsigned char *hdr, size_t got,
                           uint32_t *magic, uint32_t *bl, uint32_t *sl);
@@ -172,7 +172,7 @@ bool cmh__sig_params_ok(uint32_t magic, uint32_t bl, uint32_t sl);
  * would not fit 64 bits (a crafted Size= must not wrap to a match). */
 uint64_t cmh__sig_expected_len(uint32_t bl, uint32_t sl, uint64_t size);
 /* Does @p hdr (@p got bytes) start with the MS-RDC header? */
-bool cmh_sig_is_rdc(const unsigned char *hdr, size_t got);
+bool cmh__sig_is_rdc(const unsigned char *hdr, size_t got);
 
 /* ---- DataLib mirror walk (mirror.c) ---- */
 /* The deepest mirror any command reads: the 32,000-unit path rule
@@ -199,13 +199,13 @@ typedef struct cmh_mirror_cb {
  * nonzero stops the walk with that value. Errors: an errno, with the
  * relative path of the folder concerned in @p where (malloc'd, "" for the
  * root; caller frees); ELOOP: deeper than CMH_MIRROR_MAX_DEPTH. */
-int cmh_mirror_walk(int parent_fd, const char *name, const cmh_mirror_cb *cb,
+int cmh__mirror_walk(int parent_fd, const char *name, const cmh_mirror_cb *cb,
                     void *arg, char **where);
 /* Shorten a long relative path in place to its first 80 and last 60
  * bytes around "..." (error lines stay one readable line). */
-void cmh_path_abbrev(char *s);
+void cmh__path_abbrev(char *s);
 /* Remove the tree @p name below @p parent_fd the same way (no descriptor
  * per level). Returns 0 or an errno. */
-int cmh_tree_remove(int parent_fd, const char *name);
+int cmh__tree_remove(int parent_fd, const char *name);
 
 #endif

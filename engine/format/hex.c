@@ -1,7 +1,7 @@
 /* Hex digests: the one decoder (encoding is cmh_hex_upper, util.c). */
 #include "format.h"
 
-int cmh_hex_nibble(int c)
+int cmh__hex_nibble(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -12,11 +12,11 @@ int cmh_hex_nibble(int c)
     return -1;
 }
 
-bool cmh_hex64_decode(const char *s, uint8_t out[CMH_SHA256_LEN])
+bool cmh__hex64_decode(const char *s, uint8_t out[CMH_SHA256_LEN])
 {
     for (int i = 0; i < CMH_SHA256_LEN; i++) {
-        int hi = cmh_hex_nibble(s[2 * i]);
-        int lo = hi < 0 ? -1 : cmh_hex_nibble(s[2 * i + 1]);
+        int hi = cmh__hex_nibble(s[2 * i]);
+        int lo = hi < 0 ? -1 : cmh__hex_nibble(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[i] = (uint8_t)(hi << 4 | lo);

@@ -109,7 +109,7 @@ static int cmh_ini_handler(void *user, const char *section, const char *name,
     return 1;
 }
 
-bool cmh_ini_parse(const char *data, size_t len, cmh_ini_cb cb, void *payload,
+bool cmh__ini_parse(const char *data, size_t len, cmh_ini_cb cb, void *payload,
                    char *why, size_t whylen)
 {
     char *conv = NULL;
@@ -118,7 +118,7 @@ bool cmh_ini_parse(const char *data, size_t len, cmh_ini_cb cb, void *payload,
     if (len >= 2 && (unsigned char)data[0] == 0xFF &&
         (unsigned char)data[1] == 0xFE) {
         size_t n;
-        conv = cmh_utf16le_to_utf8((const unsigned char *)data + 2, len - 2,
+        conv = cmh__utf16le_to_utf8((const unsigned char *)data + 2, len - 2,
                                    &n);
         if (!conv) {
             snprintf(why, whylen, "out of memory");
@@ -175,13 +175,13 @@ out:
     return ok;
 }
 
-int cmh_read_small_file(int dirfd, const char *name, size_t max, char **out,
+int cmh__read_small_file(int dirfd, const char *name, size_t max, char **out,
                         size_t *out_len)
 {
     int fd;
     *out = NULL;
     *out_len = 0;
-    int e = cmh_os_open_read(dirfd, name, &fd);
+    int e = cmh__os_open_read(dirfd, name, &fd);
     if (e)
         return e;
     struct stat sb;

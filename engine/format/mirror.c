@@ -56,19 +56,19 @@ static int name_cmp(const void *a, const void *b)
 static char *walk_path(const walk *w, const char *leaf)
 {
     cmh_buf b;
-    cmh_buf_init(&b);
+    cmh__buf_init(&b);
     for (size_t i = 1; i < w->n; i++) {
         if (b.len)
-            cmh_buf_adds(&b, "/");
-        cmh_buf_adds(&b, w->v[i].name);
+            cmh__buf_adds(&b, "/");
+        cmh__buf_adds(&b, w->v[i].name);
     }
     if (leaf) {
         if (b.len)
-            cmh_buf_adds(&b, "/");
-        cmh_buf_adds(&b, leaf);
+            cmh__buf_adds(&b, "/");
+        cmh__buf_adds(&b, leaf);
     }
-    char *s = cmh_strdup(cmh_buf_str(&b));
-    cmh_buf_free(&b);
+    char *s = cmh__strdup(cmh__buf_str(&b));
+    cmh__buf_free(&b);
     return s;
 }
 
@@ -82,7 +82,7 @@ static int push_name(char ***v, size_t *n, size_t *cap, const char *s)
         *v = nv;
         *cap = nc;
     }
-    if (!((*v)[*n] = cmh_strdup(s)))
+    if (!((*v)[*n] = cmh__strdup(s)))
         return ENOMEM;
     (*n)++;
     return 0;
@@ -90,7 +90,7 @@ static int push_name(char ***v, size_t *n, size_t *cap, const char *s)
 
 /* Read the current folder: its sub-folders into the top level, its other
  * entries handed to @p cb (sorted by name). @p unlink_files: remove them
- * instead (cmh_tree_remove). */
+ * instead (cmh__tree_remove). */
 /* One folder's listing, split into sub-folders and other entries. */
 typedef struct listing {
     int fd;
@@ -118,7 +118,7 @@ static int scan(walk *w, const cmh_mirror_cb *cb, void *arg,
 {
     level *top = &w->v[w->n - 1];
     listing l = {w->fd, top, 0, NULL, 0, 0};
-    int e = cmh_os_list_dir(w->fd, true, list_one, &l);
+    int e = cmh__os_list_dir(w->fd, true, list_one, &l);
     char **files = l.files;
     size_t nfiles = l.nfiles, capsubs = l.capsubs;
     if (top->nsubs > 1)
@@ -137,7 +137,7 @@ static int scan(walk *w, const cmh_mirror_cb *cb, void *arg,
              * Windows cannot hold, seen through Wine or a share) must not
              * silently drop out of the content */
             e = errno;
-            w->bad = cmh_strdup(files[i]);
+            w->bad = cmh__strdup(files[i]);
             break;
         }
         if (S_ISDIR(sb.st_mode)) {
@@ -164,7 +164,7 @@ static int descend(walk *w, const char *name)
         w->cap = nc;
     }
     int nfd;
-    int e = cmh_os_open_dir_noatime(w->fd, name, &nfd);
+    int e = cmh__os_open_dir_noatime(w->fd, name, &nfd);
     if (e)
         return e;
     struct stat sb;
@@ -175,7 +175,7 @@ static int descend(walk *w, const char *name)
     }
     level *l = &w->v[w->n];
     memset(l, 0, sizeof *l);
-    if (!(l->name = cmh_strdup(name))) {
+    if (!(l->name = cmh__strdup(name))) {
         close(nfd);
         return ENOMEM;
     }
@@ -194,7 +194,7 @@ static int ascend(walk *w)
     if (w->n == 0)
         return 0;
     int pfd;
-    int e = cmh_os_open_dir(w->fd, "..", &pfd);
+    int e = cmh__os_open_dir(w->fd, "..", &pfd);
     if (e)
         return e;
     struct stat sb;
@@ -216,20 +216,20 @@ static int walk_start(walk *w, int parent_fd, const char *name)
     if (!w->v)
         return ENOMEM;
     w->cap = 16;
-    int e = cmh_os_open_dir_noatime(parent_fd, name, &w->fd);
+    int e = cmh__os_open_dir_noatime(parent_fd, name, &w->fd);
     if (e)
         return e;
     struct stat sb;
     if (fstat(w->fd, &sb) != 0)
         return errno;
-    w->v[0].name = cmh_strdup("");
+    w->v[0].name = cmh__strdup("");
     w->v[0].dev = (uint64_t)sb.st_dev;
     w->v[0].ino = (uint64_t)sb.st_ino;
     w->n = 1;
     return w->v[0].name ? 0 : ENOMEM;
 }
 
-void cmh_path_abbrev(char *s)
+void cmh__path_abbrev(char *s)
 {
     size_t n = strlen(s);
     if (n <= 160)
@@ -238,7 +238,7 @@ void cmh_path_abbrev(char *s)
     memcpy(s + 80, "...", 3);
 }
 
-int cmh_mirror_walk(int parent_fd, const char *name, const cmh_mirror_cb *cb,
+int cmh__mirror_walk(int parent_fd, const char *name, const cmh_mirror_cb *cb,
                     void *arg, char **where)
 {
     walk w;
@@ -272,7 +272,7 @@ int cmh_mirror_walk(int parent_fd, const char *name, const cmh_mirror_cb *cb,
         e = scan(&w, cb, arg, false);
     }
     if (e && !failed_at)
-        failed_at = w.n ? walk_path(&w, w.bad) : cmh_strdup("");
+        failed_at = w.n ? walk_path(&w, w.bad) : cmh__strdup("");
     walk_free(&w);
     if (e)
         *where = failed_at;
@@ -281,7 +281,7 @@ int cmh_mirror_walk(int parent_fd, const char *name, const cmh_mirror_cb *cb,
     return e;
 }
 
-int cmh_tree_remove(int parent_fd, const char *name)
+int cmh__tree_remove(int parent_fd, const char *name)
 {
     if (unlinkat(parent_fd, name, 0) == 0 || errno == ENOENT)
         return 0;
@@ -299,7 +299,7 @@ int cmh_tree_remove(int parent_fd, const char *name)
     while (!e && w.n) {
         level *top = &w.v[w.n - 1];
         if (top->next == top->nsubs) {
-            char *done = cmh_strdup(top->name);
+            char *done = cmh__strdup(top->name);
             if (!done) {
                 e = ENOMEM;
                 break;

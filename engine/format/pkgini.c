@@ -110,7 +110,7 @@ static int pkg_cb(void *payload, const char *section, const char *key,
         if (check_id(p, line, key, false))
             push_id(&p->ids, &p->nids, &p->capids, p, key);
     } else if (!strcasecmp(section, "Info") && !strcasecmp(key, "Version")) {
-        if (cmh_version_parse(value, &p->version))
+        if (cmh__version_parse(value, &p->version))
             p->have_version = true;
         else
             add_bad(p, line, value, "line %d: Version '%.40s' is not a "
@@ -124,16 +124,16 @@ static int pkg_cb(void *payload, const char *section, const char *key,
 
 static int sorted_cmp(const void *a, const void *b)
 {
-    return cmh_cid_cmp(a, b);
+    return cmh__cid_cmp(a, b);
 }
 
-bool cmh_pkgini_parse(cmh_pkgini *out, const char *pkgid, const char *data,
+bool cmh__pkgini_parse(cmh_pkgini *out, const char *pkgid, const char *data,
                       size_t len, char *why, size_t whylen)
 {
     memset(out, 0, sizeof *out);
     snprintf(out->pkgid, sizeof out->pkgid, "%s", pkgid);
     pparse pp = {out};
-    if (!cmh_ini_parse(data, len, pkg_cb, &pp, why, whylen))
+    if (!cmh__ini_parse(data, len, pkg_cb, &pp, why, whylen))
         return false;
     if (!out->have_packages)
         add_bad(out, 0, "[Packages]", "no [Packages] section");
@@ -160,27 +160,27 @@ bool cmh_pkgini_parse(cmh_pkgini *out, const char *pkgid, const char *data,
     return true;
 }
 
-int cmh_pkgini_read(int pkglib_fd, const char *pkgid, cmh_pkgini *out,
+int cmh__pkgini_read(int pkglib_fd, const char *pkgid, cmh_pkgini *out,
                     char *why, size_t whylen)
 {
     char name[32], *data;
     size_t len;
     memset(out, 0, sizeof *out);
     snprintf(name, sizeof name, "%s.INI", pkgid);
-    int e = cmh_read_small_file(pkglib_fd, name, CMH_INI_MAX_FILE, &data,
+    int e = cmh__read_small_file(pkglib_fd, name, CMH_INI_MAX_FILE, &data,
                                 &len);
     if (e)
         return e;
-    bool ok = cmh_pkgini_parse(out, pkgid, data, len, why, whylen);
+    bool ok = cmh__pkgini_parse(out, pkgid, data, len, why, whylen);
     free(data);
     if (!ok) {
         e = out->oom ? ENOMEM : EINVAL;
-        cmh_pkgini_free(out);
+        cmh__pkgini_free(out);
     }
     return e;
 }
 
-void cmh_pkgini_free(cmh_pkgini *p)
+void cmh__pkgini_free(cmh_pkgini *p)
 {
     free(p->ids);
     free(p->keep);
@@ -189,14 +189,14 @@ void cmh_pkgini_free(cmh_pkgini *p)
     memset(p, 0, sizeof *p);
 }
 
-bool cmh_pkgini_lists(const cmh_pkgini *p, const char *cid)
+bool cmh__pkgini_lists(const cmh_pkgini *p, const char *cid)
 {
     return p->nsorted &&
            bsearch(cid, p->sorted, p->nsorted, sizeof *p->sorted,
                    sorted_cmp) != NULL;
 }
 
-uint32_t cmh_pkgini_current(const cmh_pkgini *p, char cid[64])
+uint32_t cmh__pkgini_current(const cmh_pkgini *p, char cid[64])
 {
     uint32_t best = 0;
     cid[0] = 0;
@@ -216,16 +216,16 @@ uint32_t cmh_pkgini_current(const cmh_pkgini *p, char cid[64])
     return best;
 }
 
-void cmh_pkgini_write(cmh_buf *b, const char *pkgid, uint32_t version,
+void cmh__pkgini_write(cmh_buf *b, const char *pkgid, uint32_t version,
                       const char (*keep)[64], size_t nkeep)
 {
-    cmh_buf_addf(b, "[Packages]\r\n%s.%u=\r\n[Info]\r\nVersion=%u\r\n",
+    cmh__buf_addf(b, "[Packages]\r\n%s.%u=\r\n[Info]\r\nVersion=%u\r\n",
                  pkgid, version, version);
     if (!nkeep)
         return;
     /* docs/FORMAT.md "Kept versions" */
-    cmh_buf_adds(b, "[cmhash]\r\nKeep=");
+    cmh__buf_adds(b, "[cmhash]\r\nKeep=");
     for (size_t i = 0; i < nkeep; i++)
-        cmh_buf_addf(b, "%s%s", i ? "," : "", keep[i]);
-    cmh_buf_adds(b, "\r\n");
+        cmh__buf_addf(b, "%s%s", i ? "," : "", keep[i]);
+    cmh__buf_adds(b, "\r\n");
 }

@@ -37,35 +37,35 @@ static int reflist_cb(void *payload, const char *section, const char *key,
         snprintf(p->why, p->whylen, "line %d: bad content ID", lineno);
         return 1;
     }
-    if (!cmh_reflist_add(p->r, key)) {
+    if (!cmh__reflist_add(p->r, key)) {
         snprintf(p->why, p->whylen, "out of memory");
         return 1;
     }
     return 0;
 }
 
-bool cmh_reflist_parse(cmh_reflist *r, const char *data, size_t len,
+bool cmh__reflist_parse(cmh_reflist *r, const char *data, size_t len,
                        char *why, size_t whylen)
 {
     reflist_parse p = {.r = r, .why = why, .whylen = whylen};
-    return cmh_ini_parse(data, len, reflist_cb, &p, why, whylen);
+    return cmh__ini_parse(data, len, reflist_cb, &p, why, whylen);
 }
 
-void cmh_reflist_write(const cmh_reflist *r, cmh_buf *b)
+void cmh__reflist_write(const cmh_reflist *r, cmh_buf *b)
 {
-    cmh_buf_adds(b, "[File]\r\n");
+    cmh__buf_adds(b, "[File]\r\n");
     for (size_t i = 0; i < r->n; i++)
-        cmh_buf_addf(b, "%s=\r\n", r->ids[i]);
+        cmh__buf_addf(b, "%s=\r\n", r->ids[i]);
 }
 
-bool cmh_refini_is_cmhash(const char *data, size_t len,
+bool cmh__refini_is_cmhash(const char *data, size_t len,
                           const cmh_reflist *r)
 {
     cmh_buf b;
-    cmh_buf_init(&b);
-    cmh_reflist_write(r, &b);
+    cmh__buf_init(&b);
+    cmh__reflist_write(r, &b);
     bool same = !b.oom && b.len == len && !memcmp(b.data, data, len);
-    cmh_buf_free(&b);
+    cmh__buf_free(&b);
     return same;
 }
 
@@ -86,7 +86,7 @@ static unsigned unit_at(const enc *e, const char *p)
 static void add_unit(const enc *e, cmh_buf *b, unsigned c)
 {
     unsigned char u[2] = {(unsigned char)(c & 0xFF), (unsigned char)(c >> 8)};
-    cmh_buf_add(b, u, e->unit);
+    cmh__buf_add(b, u, e->unit);
 }
 
 static void detect(enc *e, const char *data, size_t len)
@@ -126,7 +126,7 @@ static void line_key(const enc *e, const char *b, const char *end, char *key,
         key[0] = 0;
 }
 
-int cmh_refini_edit(const char *data, size_t len, const char *add,
+int cmh__refini_edit(const char *data, size_t len, const char *add,
                     const char *drop, cmh_buf *out)
 {
     enc e;
@@ -137,7 +137,7 @@ int cmh_refini_edit(const char *data, size_t len, const char *add,
                                                        3))
                                      ? 3
                                      : 0;
-    cmh_buf_add(out, data, start);
+    cmh__buf_add(out, data, start);
     const char *p = data + start, *end = data + len;
     while (p < end) {
         const char *q = p;
@@ -146,8 +146,8 @@ int cmh_refini_edit(const char *data, size_t len, const char *add,
         const char *next = q < end ? q + e.unit : end;
         char key[80];
         line_key(&e, p, q, key, sizeof key);
-        if (!(drop && key[0] && cmh_cid_equal(key, drop)))
-            cmh_buf_add(out, p, (size_t)(next - p));
+        if (!(drop && key[0] && cmh__cid_equal(key, drop)))
+            cmh__buf_add(out, p, (size_t)(next - p));
         p = next;
     }
     if (add) {

@@ -8,7 +8,7 @@
 #define SIG_RK_MD4 0x72730146u
 #define SIG_RK_BLAKE2 0x72730147u
 
-const unsigned char cmh_rdc_sig_header[CMH_RDC_SIG_HEADER_LEN] = {
+const unsigned char cmh__rdc_sig_header[CMH_RDC_SIG_HEADER_LEN] = {
     0x18, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
 };
 
@@ -56,8 +56,8 @@ uint64_t cmh__sig_expected_len(uint32_t bl, uint32_t sl, uint64_t size)
     return 12 + blocks * rec;
 }
 
-bool cmh_sig_is_rdc(const unsigned char *hdr, size_t got)
+bool cmh__sig_is_rdc(const unsigned char *hdr, size_t got)
 {
     return got >= CMH_RDC_SIG_HEADER_LEN &&
-           !memcmp(hdr, cmh_rdc_sig_header, CMH_RDC_SIG_HEADER_LEN);
+           !memcmp(hdr, cmh__rdc_sig_header, CMH_RDC_SIG_HEADER_LEN);
 }

@@ -37,7 +37,7 @@ cmh_status cmh__content_resolve(cmh_ctx *ctx, cmh_library *l,
     hash[0] = 0;
     if (cmh_pkgid_parse(pkgid, text) == CMH_OK) {
         cmh_pkg_info info;
-        cmh_status st = cmh_pkglib_read(ctx, l, pkgid, &info);
+        cmh_status st = cmh__pkglib_read(ctx, l, pkgid, &info);
         if (st)
             return st;
         if (!info.cid[0])
@@ -57,7 +57,7 @@ cmh_status cmh__content_resolve(cmh_ctx *ctx, cmh_library *l,
     }
     char name[CMH_CID_SIZE + 8], why[256];
     snprintf(name, sizeof name, "%s.INI", cid);
-    int e = cmh_content_ini_hash(l, cid, hash, why, sizeof why);
+    int e = cmh__content_ini_hash(l, cid, hash, why, sizeof why);
     if (e == ENOENT)
         return cmh__fail(ctx, CMH_E_LIBRARY,
                          "content %s is not in %s (no DataLib/%s); run "
@@ -89,10 +89,10 @@ typedef struct mload {
 static char *entry_rel(const mload *m, const char *name)
 {
     const cmh_node *d = m->stack[m->n - 1];
-    char *rel = d->parent ? cmh_node_relpath(d) : cmh_strdup("");
+    char *rel = d->parent ? cmh__node_relpath(d) : cmh__strdup("");
     if (!rel)
         return NULL;
-    char *s = rel[0] ? cmh_path_join(rel, name) : cmh_strdup(name);
+    char *s = rel[0] ? cmh__path_join(rel, name) : cmh__strdup(name);
     free(rel);
     return s;
 }
@@ -109,13 +109,13 @@ static cmh_node *mload_node(mload *m, const char *name, size_t len,
                             bool is_dir)
 {
     cmh_ctx *ctx = m->ctx;
-    cmh_node *n = cmh_node_new(name, len, is_dir);
+    cmh_node *n = cmh__node_new(name, len, is_dir);
     if (!n) {
         mload_fail(m, cmh__fail(ctx, CMH_E_NOMEM, "out of memory"));
         return NULL;
     }
-    if (!cmh__safe_component(n->name) || cmh_name_problem(n->name)) {
-        const char *why = cmh_name_problem(n->name);
+    if (!cmh__safe_component(n->name) || cmh__name_problem(n->name)) {
+        const char *why = cmh__name_problem(n->name);
         char *sub = entry_rel(m, name);
         mload_fail(m, cmh__fail(ctx, CMH_E_LIBRARY,
                                 "%s/DataLib/%s/%s names a path that is not "
@@ -124,11 +124,11 @@ static cmh_node *mload_node(mload *m, const char *name, size_t len,
                                 sub ? sub : name,
                                 why ? why : "'.', '..' or a path separator"));
         free(sub);
-        cmh_node_free(n);
+        cmh__node_free(n);
         return NULL;
     }
-    if (!cmh_node_add(m->stack[m->n - 1], n)) {
-        cmh_node_free(n);
+    if (!cmh__node_add(m->stack[m->n - 1], n)) {
+        cmh__node_free(n);
         mload_fail(m, cmh__fail(ctx, CMH_E_NOMEM, "out of memory"));
         return NULL;
     }
@@ -189,16 +189,16 @@ static int mload_entry(void *arg, int dirfd, const char *nm,
         return 1;
     char *data, why[256];
     size_t dlen;
-    int e = cmh_read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
+    int e = cmh__read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
     cmh_fileini fi;
     int r = e ? CMH_FILEINI_UNPARSABLE
-              : cmh_fileini_parse(data, dlen, &fi, why, sizeof why);
+              : cmh__fileini_parse(data, dlen, &fi, why, sizeof why);
     if (!e)
         free(data);
     if (!e && r == CMH_FILEINI_OK) {
         n->size = fi.size;
         n->attrs = fi.attrs;
-        n->mtime_ns = cmh_ns_from_filetime(fi.filetime);
+        n->mtime_ns = cmh__ns_from_filetime(fi.filetime);
         memcpy(n->sha, fi.sha, CMH_SHA256_LEN);
         m->c->files++;
         m->c->bytes += fi.size;
@@ -230,7 +230,7 @@ static int mload_entry(void *arg, int dirfd, const char *nm,
     return 1;
 }
 
-/* Read DataLib/<cid> into the tree @p r (cmh_mirror_walk: no descriptor
+/* Read DataLib/<cid> into the tree @p r (cmh__mirror_walk: no descriptor
  * per level, one depth limit). */
 static cmh_status mirror_read(mload *m, cmh_node *r)
 {
@@ -243,11 +243,11 @@ static cmh_status mirror_read(mload *m, cmh_node *r)
     m->stack[0] = r;
     m->n = 1;
     char *where = NULL;
-    int e = cmh_mirror_walk(m->l->datalib_fd, m->cid, &cb, m, &where);
+    int e = cmh__mirror_walk(m->l->datalib_fd, m->cid, &cb, m, &where);
     free(m->stack);
     cmh_status st = m->st;
     if (where)
-        cmh_path_abbrev(where);
+        cmh__path_abbrev(where);
     if (!st && e == ELOOP)
         st = cmh__fail(m->ctx, CMH_E_LIBRARY,
                        "%s/DataLib/%s is nested deeper than %d folders, at "
@@ -280,7 +280,7 @@ static cmh_status mirror_read(mload *m, cmh_node *r)
 
 static int key_cmp(const cmh_node *a, const cmh_node *b)
 {
-    return cmh_utf16_cmp(a->key, a->key_len, b->key, b->key_len);
+    return cmh__utf16_cmp(a->key, a->key_len, b->key, b->key_len);
 }
 
 /* NTFS cannot hold two names that differ only in case, nor a file and a
@@ -319,26 +319,26 @@ cmh_status cmh__mirror_load(cmh_ctx *ctx, cmh_library *l, const char *cid,
     if (cmh_content_id_parse(cid, NULL, NULL) == CMH_CONTENT_INVALID)
         return cmh__fail(ctx, CMH_E_INVALID, "'%s' is not a content ID",
                          cid);
-    cmh_node *r = cmh_node_new("", 0, true);
+    cmh_node *r = cmh__node_new("", 0, true);
     if (!r)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     mload m = {ctx, l, cid, counts, NULL, 0, 0, CMH_OK};
     cmh_status st = mirror_read(&m, r);
     if (st) {
-        cmh_node_free(r);
+        cmh__node_free(r);
         return st;
     }
-    cmh_tree_sort(r);
+    cmh__tree_sort(r);
     const cmh_node *twin = find_twin(r);
     if (twin) {
-        char *rel = cmh_node_relpath(twin);
+        char *rel = cmh__node_relpath(twin);
         st = cmh__fail(ctx, CMH_E_LIBRARY,
                        "%s/DataLib/%s/%s: two mirror entries map to this "
                        "name (differing only in case, or a file and a "
                        "folder); run cmhash verify", l->path, cid,
                        rel ? rel : "?");
         free(rel);
-        cmh_node_free(r);
+        cmh__node_free(r);
         return st;
     }
     *root = r;
@@ -368,10 +368,10 @@ void cmh__tree_count(const cmh_node *root, cmh_tree_counts *c)
 cmh_status cmh__source_load(cmh_ctx *ctx, const char *path, cmh_node **root,
                             cmh_tree_counts *counts)
 {
-    cmh_status st = cmh_hash_dir_tree(ctx, path, root);
+    cmh_status st = cmh__hash_dir_tree(ctx, path, root);
     if (st)
         return st;
-    cmh_tree_sort(*root);
+    cmh__tree_sort(*root);
     cmh__tree_count(*root, counts);
     return CMH_OK;
 }
@@ -428,7 +428,7 @@ cmh_status cmh__dest_tmp(cmh_ctx *ctx, const char *dest, const char *tag,
     int e = 0;
     if (plen) { /* DEST's parents are made as before */
         work[plen] = 0;
-        e = cmh_mkdir_p(work);
+        e = cmh__mkdir_p(work);
         work[plen] = '/';
     }
     if (!e && mkdir(work, 0755) != 0)
@@ -448,7 +448,7 @@ cmh_status cmh__dest_open(cmh_ctx *ctx, const char *path,
 {
     *fd = -1;
     *was_empty = false;
-    int e = cmh_mkdir_p(path);
+    int e = cmh__mkdir_p(path);
     int dfd = -1;
     if (!e && (dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         e = errno;
@@ -509,7 +509,7 @@ int cmh__open_rel_dir(int root, const char *rel, bool create, int *out)
             return e;
         }
         int next;
-        int e = cmh_os_open_dir(cur, name, &next);
+        int e = cmh__os_open_dir(cur, name, &next);
         close(cur);
         if (e)
             return e;

@@ -18,28 +18,28 @@
 
 #include "os/os.h"
 
-void cmh_filelib_rel_hex(char out[CMH_FILELIB_REL_SIZE], const char *hex,
+void cmh__filelib_rel_hex(char out[CMH_FILELIB_REL_SIZE], const char *hex,
                          const char *suffix)
 {
     snprintf(out, CMH_FILELIB_REL_SIZE, "%.4s/%.64s%s", hex, hex, suffix);
 }
 
-void cmh_filelib_rel(char out[CMH_FILELIB_REL_SIZE],
+void cmh__filelib_rel(char out[CMH_FILELIB_REL_SIZE],
                      const uint8_t sha[CMH_SHA256_LEN], const char *suffix)
 {
     char hex[CMH_HEX_SIZE];
     cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
-    cmh_filelib_rel_hex(out, hex, suffix);
+    cmh__filelib_rel_hex(out, hex, suffix);
 }
 
 /* ---- FileLib placement ---- */
 
-void cmh_placement_init(cmh_placement *p)
+void cmh__placement_init(cmh_placement *p)
 {
     memset(p, 0, sizeof *p);
 }
 
-bool cmh_placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
+bool cmh__placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
                        uint64_t size, const char *tmp, const char *sigtmp)
 {
     if (p->n == p->cap) {
@@ -71,7 +71,7 @@ typedef struct refini {
 
 static void refini_free(refini *f)
 {
-    cmh_reflist_free(&f->r);
+    cmh__reflist_free(&f->r);
     free(f->foreign);
 }
 
@@ -82,7 +82,7 @@ static int read_refini(int fl, const char *inirel, refini *f, char *why,
     char *data;
     size_t len;
     memset(f, 0, sizeof *f);
-    int e = cmh_read_small_file(fl, inirel, CMH_INI_MAX_FILE,
+    int e = cmh__read_small_file(fl, inirel, CMH_INI_MAX_FILE,
                                 &data, &len);
     if (e == ENOENT) {
         f->missing = true;
@@ -92,11 +92,11 @@ static int read_refini(int fl, const char *inirel, refini *f, char *why,
         snprintf(why, whylen, "%s", strerror(e));
         return e;
     }
-    if (!cmh_reflist_parse(&f->r, data, len, why, whylen)) {
+    if (!cmh__reflist_parse(&f->r, data, len, why, whylen)) {
         free(data);
         return EINVAL;
     }
-    if (cmh_refini_is_cmhash(data, len, &f->r)) {
+    if (cmh__refini_is_cmhash(data, len, &f->r)) {
         free(data);
     } else {
         f->foreign = data;
@@ -111,11 +111,11 @@ static int refini_render(refini *f, const char *add, const char *drop,
                          cmh_buf *b)
 {
     if (f->foreign)
-        return cmh_refini_edit(f->foreign, f->foreign_len,
-                               add && !cmh_reflist_has(&f->r, add) ? add
+        return cmh__refini_edit(f->foreign, f->foreign_len,
+                               add && !cmh__reflist_has(&f->r, add) ? add
                                                                    : NULL,
                                drop, b);
-    cmh_reflist_write(&f->r, b);
+    cmh__reflist_write(&f->r, b);
     return b->oom ? ENOMEM : 0;
 }
 
@@ -123,18 +123,18 @@ static int write_refini_tmp(int fl, const char *h4, refini *f,
                             const char *add, const char *drop, char tmp[48])
 {
     cmh_buf b;
-    cmh_buf_init(&b);
+    cmh__buf_init(&b);
     int e = refini_render(f, add, drop, &b);
     if (e) {
-        cmh_buf_free(&b);
+        cmh__buf_free(&b);
         tmp[0] = 0;
         return e;
     }
     char rel[64];
-    cmh_tmp_name(tmp, 48, ".INI");
+    cmh__tmp_name(tmp, 48, ".INI");
     snprintf(rel, sizeof rel, "%s/%s", h4, tmp);
-    e = cmh_write_new(fl, rel, b.data, b.len, false);
-    cmh_buf_free(&b);
+    e = cmh__write_new(fl, rel, b.data, b.len, false);
+    cmh__buf_free(&b);
     if (e)
         tmp[0] = 0;
     return e;
@@ -196,9 +196,9 @@ static void place_prepare(size_t i, void *arg)
     cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
     memcpy(h4, hex, 4);
     h4[4] = 0;
-    cmh_filelib_rel_hex(rel, hex, "");
-    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
-    cmh_filelib_rel_hex(inirel, hex, ".INI");
+    cmh__filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh__filelib_rel_hex(inirel, hex, ".INI");
     /* a temp already in <H4>/ (small files) proves the folder exists; gc
      * removes empty folders only under the library lock, which we hold */
     if (!strchr(x->tmp, '/') && mkdirat(fl, h4, 0755) != 0 &&
@@ -253,7 +253,7 @@ static void place_prepare(size_t i, void *arg)
         return;
     }
     x->ini_new = f.missing;
-    if (!f.foreign && !cmh_reflist_add(&f.r, j->cid)) {
+    if (!f.foreign && !cmh__reflist_add(&f.r, j->cid)) {
         refini_free(&f);
         place_fail(j, CMH_E_NOMEM, "out of memory");
         return;
@@ -282,9 +282,9 @@ static void place_rename(size_t i, void *arg)
         sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE],
         initmp[64];
     cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
-    cmh_filelib_rel_hex(rel, hex, "");
-    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
-    cmh_filelib_rel_hex(inirel, hex, ".INI");
+    cmh__filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh__filelib_rel_hex(inirel, hex, ".INI");
     snprintf(initmp, sizeof initmp, "%.4s/%s", hex, x->initmp);
     x->done = true; /* from the first rename on: rollback undoes it */
     if (x->data_new) {
@@ -311,12 +311,12 @@ fail:;
                strerror(e), cmh__write_hint(e));
 }
 
-cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__placement_commit(cmh_ctx *ctx, cmh_library *l,
                                 cmh_placement *p, const char *cid,
                                 bool do_fsync, cmh_pool *pool,
                                 int (*canceled)(void *), void *arg)
 {
-    cmh_status st = cmh_library_lock(ctx, l);
+    cmh_status st = cmh__library_lock(ctx, l);
     if (st)
         return st;
     place_job j = {.l = l, .p = p, .cid = cid};
@@ -325,10 +325,10 @@ cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
     int e;
     /* all writes before any rename: a full disk fails here, with nothing
      * visible changed */
-    cmh_pool_for(pool, p->n, place_prepare, &j);
+    cmh__pool_for(pool, p->n, place_prepare, &j);
     if (atomic_load(&j.failed))
         goto fail;
-    if (do_fsync && (e = cmh_os_sync_fs(l->filelib_fd)) != 0) {
+    if (do_fsync && (e = cmh__os_sync_fs(l->filelib_fd)) != 0) {
         place_fail(&j, CMH_E_IO, "cannot flush %s to disk: %s; %s", l->path,
                    strerror(e), cmh__write_hint(e));
         goto fail;
@@ -339,11 +339,11 @@ cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
                    "changed, run it again to finish", l->path);
         goto fail;
     }
-    cmh_pool_for(pool, p->n, place_rename, &j);
+    cmh__pool_for(pool, p->n, place_rename, &j);
     if (atomic_load(&j.failed)) {
         st = cmh__fail(ctx, j.st, "%s", j.msg);
-        cmh_library_unlock(l);
-        cmh_placement_rollback(l, p, cid);
+        cmh__library_unlock(l);
+        cmh__placement_rollback(l, p, cid);
         pthread_mutex_destroy(&j.mu);
         return st;
     }
@@ -352,14 +352,14 @@ cmh_status cmh_placement_commit(cmh_ctx *ctx, cmh_library *l,
             p->new_files++;
             p->new_bytes += p->v[i].size;
         }
-    cmh_library_unlock(l);
+    cmh__library_unlock(l);
     pthread_mutex_destroy(&j.mu);
     return CMH_OK;
 fail:
     st = cmh__fail(ctx, j.st, "%s", j.msg);
     for (size_t k = 0; k < p->n; k++)
         unlink_initmp(l, &p->v[k]);
-    cmh_library_unlock(l);
+    cmh__library_unlock(l);
     pthread_mutex_destroy(&j.mu);
     return st;
 }
@@ -373,9 +373,9 @@ int cmh__drop_reference(cmh_library *l, const char *hex, const char *cid,
 {
     char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE],
         inirel[CMH_FILELIB_REL_SIZE], h4[5];
-    cmh_filelib_rel_hex(rel, hex, "");
-    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
-    cmh_filelib_rel_hex(inirel, hex, ".INI");
+    cmh__filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh__filelib_rel_hex(inirel, hex, ".INI");
     memcpy(h4, hex, 4);
     h4[4] = 0;
     if (tmp_out)
@@ -399,7 +399,7 @@ int cmh__drop_reference(cmh_library *l, const char *hex, const char *cid,
         rc = f.missing ? 0 : -1;
         goto out;
     }
-    if (!cmh_reflist_remove(&f.r, cid))
+    if (!cmh__reflist_remove(&f.r, cid))
         goto out;
     if (f.r.n == 0) {
         /* INI first: a crash leaves an unreferenced file (ORPHAN_FILE,
@@ -434,12 +434,12 @@ out:
     return rc;
 }
 
-void cmh_placement_rollback(cmh_library *l, cmh_placement *p,
+void cmh__placement_rollback(cmh_library *l, cmh_placement *p,
                             const char *cid)
 {
     cmh_ctx dummy;
     memset(&dummy, 0, sizeof dummy);
-    if (cmh_library_lock_wait(&dummy, l) != CMH_OK)
+    if (cmh__library_lock_wait(&dummy, l) != CMH_OK)
         return;
     for (size_t i = 0; i < p->n; i++) {
         cmh_place *x = &p->v[i];
@@ -450,10 +450,10 @@ void cmh_placement_rollback(cmh_library *l, cmh_placement *p,
         cmh__drop_reference(l, hex, cid, NULL);
         x->done = false;
     }
-    cmh_library_unlock(l);
+    cmh__library_unlock(l);
 }
 
-void cmh_placement_free(cmh_library *l, cmh_placement *p)
+void cmh__placement_free(cmh_library *l, cmh_placement *p)
 {
     for (size_t i = 0; i < p->n; i++) {
         cmh_place *x = &p->v[i];
@@ -464,12 +464,12 @@ void cmh_placement_free(cmh_library *l, cmh_placement *p)
         unlink_initmp(l, x);
     }
     free(p->v);
-    cmh_placement_init(p);
+    cmh__placement_init(p);
 }
 
 /* ---- DataLib ---- */
 
-cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
+cmh_status cmh__datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
                                const char *mirror_tmp,
                                const char *content_tmp)
 {
@@ -479,9 +479,9 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
         /* stale mirror of a crashed snapshot of this same version */
         char aside[128], sfx[CMH_CID_SIZE + 2];
         snprintf(sfx, sizeof sfx, "-%s", cid);
-        cmh_tmp_name(aside, sizeof aside, sfx);
+        cmh__tmp_name(aside, sizeof aside, sfx);
         if (renameat(dl, cid, dl, aside) == 0)
-            cmh_tree_remove(dl, aside);
+            cmh__tree_remove(dl, aside);
     }
     if (renameat(dl, mirror_tmp, dl, cid) != 0) {
         int e = errno;
@@ -494,7 +494,7 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
     snprintf(ini, sizeof ini, "%s.INI", cid);
     if (renameat(dl, content_tmp, dl, ini) != 0) {
         int e = errno;
-        cmh_tree_remove(dl, cid);
+        cmh__tree_remove(dl, cid);
         return cmh__fail(ctx, cmh__status_for_write_errno(e),
                          "cannot rename in %s/DataLib: %s; %s", l->path,
                          strerror(e), cmh__write_hint(e));
@@ -502,7 +502,7 @@ cmh_status cmh_datalib_install(cmh_ctx *ctx, cmh_library *l, const char *cid,
     return CMH_OK;
 }
 
-void cmh_datalib_uninstall(cmh_library *l, const char *cid)
+void cmh__datalib_uninstall(cmh_library *l, const char *cid)
 {
     char ini[CMH_CID_SIZE + 8];
     snprintf(ini, sizeof ini, "%s.INI", cid);
@@ -512,7 +512,7 @@ void cmh_datalib_uninstall(cmh_library *l, const char *cid)
      * killed) is recognised and removed by the package's next retirement */
     char aside[128], sfx[CMH_CID_SIZE + 2];
     snprintf(sfx, sizeof sfx, "-%s", cid);
-    cmh_tmp_name(aside, sizeof aside, sfx);
+    cmh__tmp_name(aside, sizeof aside, sfx);
     if (renameat(l->datalib_fd, cid, l->datalib_fd, aside) == 0)
-        cmh_tree_remove(l->datalib_fd, aside);
+        cmh__tree_remove(l->datalib_fd, aside);
 }

@@ -28,7 +28,7 @@ static char g_token[CMH_TMP_TOKEN_LEN + 1];
 static void token_init(void)
 {
     uint8_t r[CMH_TMP_TOKEN_LEN / 2];
-    if (cmh_os_random(r, sizeof r) != 0) {
+    if (cmh__os_random(r, sizeof r) != 0) {
         /* no entropy source: time, PID and an address still differ
          * between runs far more often than a PID alone */
         struct timespec ts;
@@ -41,20 +41,20 @@ static void token_init(void)
     cmh_hex_upper(r, sizeof r, g_token);
 }
 
-const char *cmh_tmp_token(void)
+const char *cmh__tmp_token(void)
 {
     pthread_once(&g_token_once, token_init);
     return g_token;
 }
 
-void cmh_tmp_name(char *buf, size_t size, const char *suffix)
+void cmh__tmp_name(char *buf, size_t size, const char *suffix)
 {
     uint64_t n = atomic_fetch_add(&g_tmp_counter, 1);
-    snprintf(buf, size, CMH_TMP_PREFIX "%s-%llu%s", cmh_tmp_token(),
+    snprintf(buf, size, CMH_TMP_PREFIX "%s-%llu%s", cmh__tmp_token(),
              (unsigned long long)n, suffix ? suffix : "");
 }
 
-bool cmh_tmp_token_of(const char *name, char token[CMH_TMP_TOKEN_LEN + 1])
+bool cmh__tmp_token_of(const char *name, char token[CMH_TMP_TOKEN_LEN + 1])
 {
     size_t pl = strlen(CMH_TMP_PREFIX);
     if (strncmp(name, CMH_TMP_PREFIX, pl) != 0)
@@ -70,7 +70,7 @@ bool cmh_tmp_token_of(const char *name, char token[CMH_TMP_TOKEN_LEN + 1])
     return true;
 }
 
-int cmh_write_new(int dirfd, const char *name, const void *data, size_t len,
+int cmh__write_new(int dirfd, const char *name, const void *data, size_t len,
                   bool do_fsync)
 {
     int fd = openat(dirfd, name,
@@ -92,7 +92,7 @@ int cmh_write_new(int dirfd, const char *name, const void *data, size_t len,
         len -= (size_t)w;
     }
     if (!e && do_fsync)
-        e = cmh_os_fsync(fd);
+        e = cmh__os_fsync(fd);
     if (close(fd) != 0 && !e)
         e = errno;
     if (e)
@@ -100,14 +100,14 @@ int cmh_write_new(int dirfd, const char *name, const void *data, size_t len,
     return e;
 }
 
-int cmh_write_atomic(int dirfd, const char *name, const void *data,
+int cmh__write_atomic(int dirfd, const char *name, const void *data,
                      size_t len, bool do_fsync)
 {
     char tmp[64];
     int e;
     do { /* a name taken (a leftover) only costs another try */
-        cmh_tmp_name(tmp, sizeof tmp, NULL);
-        e = cmh_write_new(dirfd, tmp, data, len, do_fsync);
+        cmh__tmp_name(tmp, sizeof tmp, NULL);
+        e = cmh__write_new(dirfd, tmp, data, len, do_fsync);
     } while (e == EEXIST);
     if (e)
         return e;
@@ -117,11 +117,11 @@ int cmh_write_atomic(int dirfd, const char *name, const void *data,
         return e;
     }
     if (do_fsync)
-        e = cmh_os_fsync(dirfd);
+        e = cmh__os_fsync(dirfd);
     return e;
 }
 
-void cmh_percent_encode(cmh_buf *b, const char *s)
+void cmh__percent_encode(cmh_buf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t len = strlen(s);
@@ -139,7 +139,7 @@ void cmh_percent_encode(cmh_buf *b, const char *s)
             } else {
                 uint16_t *u;
                 size_t ul;
-                if (cmh_utf8_to_utf16((const char *)p + i, clen, &u, &ul))
+                if (cmh__utf8_to_utf16((const char *)p + i, clen, &u, &ul))
                     free(u);
                 else {
                     valid = false;
@@ -148,18 +148,18 @@ void cmh_percent_encode(cmh_buf *b, const char *s)
             }
         }
         if (c < 0x20 || c == 0x7F || c == '%' || !valid) {
-            cmh_buf_addf(b, "%%%02X", c);
+            cmh__buf_addf(b, "%%%02X", c);
             i++;
             continue;
         }
-        cmh_buf_add(b, p + i, clen);
+        cmh__buf_add(b, p + i, clen);
         i += clen;
     }
 }
 
 #define FILETIME_EPOCH_DIFF 11644473600LL
 
-int64_t cmh_filetime_from_ns(int64_t ns)
+int64_t cmh__filetime_from_ns(int64_t ns)
 {
     /* floor division so pre-1970 times stay consistent */
     int64_t sec = ns / 1000000000LL, rem = ns % 1000000000LL;
@@ -170,7 +170,7 @@ int64_t cmh_filetime_from_ns(int64_t ns)
     return (sec + FILETIME_EPOCH_DIFF) * 10000000LL + rem / 100;
 }
 
-int64_t cmh_ns_from_filetime(int64_t ft)
+int64_t cmh__ns_from_filetime(int64_t ft)
 {
     int64_t sec = ft / 10000000LL - FILETIME_EPOCH_DIFF;
     int64_t rem = ft % 10000000LL;
@@ -179,7 +179,7 @@ int64_t cmh_ns_from_filetime(int64_t ft)
 
 /* ---- reference lists ---- */
 
-void cmh_reflist_free(cmh_reflist *r)
+void cmh__reflist_free(cmh_reflist *r)
 {
     for (size_t i = 0; i < r->n; i++)
         free(r->ids[i]);
@@ -207,7 +207,7 @@ static size_t reflist_find(const cmh_reflist *r, const char *id, bool *found)
     return lo;
 }
 
-bool cmh_reflist_add(cmh_reflist *r, const char *id)
+bool cmh__reflist_add(cmh_reflist *r, const char *id)
 {
     bool found;
     size_t at = reflist_find(r, id, &found);
@@ -221,7 +221,7 @@ bool cmh_reflist_add(cmh_reflist *r, const char *id)
         r->ids = a;
         r->cap = nc;
     }
-    char *d = cmh_strdup(id);
+    char *d = cmh__strdup(id);
     if (!d)
         return false;
     memmove(r->ids + at + 1, r->ids + at, (r->n - at) * sizeof *r->ids);
@@ -244,7 +244,7 @@ static size_t reflist_find_ci(const cmh_reflist *r, const char *id,
     return at;
 }
 
-bool cmh_reflist_remove(cmh_reflist *r, const char *id)
+bool cmh__reflist_remove(cmh_reflist *r, const char *id)
 {
     bool found;
     size_t at = reflist_find_ci(r, id, &found);
@@ -256,7 +256,7 @@ bool cmh_reflist_remove(cmh_reflist *r, const char *id)
     return true;
 }
 
-bool cmh_reflist_has(const cmh_reflist *r, const char *id)
+bool cmh__reflist_has(const cmh_reflist *r, const char *id)
 {
     bool found;
     reflist_find_ci(r, id, &found);

@@ -20,7 +20,7 @@
 
 #include "os/os.h"
 
-void cmh_library_init(cmh_library *l)
+void cmh__library_init(cmh_library *l)
 {
     memset(l, 0, sizeof *l);
     l->root_fd = l->pkglib_fd = l->datalib_fd = l->filelib_fd = -1;
@@ -53,7 +53,7 @@ static bool is_fresh_library(int fd)
         while (i < 3 && strcmp(de->d_name, lib_dirs[i]))
             i++;
         int sub;
-        if (i == 3 || cmh_os_open_dir(fd, de->d_name, &sub) != 0) {
+        if (i == 3 || cmh__os_open_dir(fd, de->d_name, &sub) != 0) {
             fresh = false;
             break;
         }
@@ -81,7 +81,7 @@ cmh_status cmh_ctx_add_filelib(cmh_ctx *ctx, const char *dir)
     if (!n)
         return CMH_E_NOMEM;
     ctx->filelibs = n;
-    if (!(n[ctx->nfilelibs] = cmh_strdup(dir)))
+    if (!(n[ctx->nfilelibs] = cmh__strdup(dir)))
         return CMH_E_NOMEM;
     ctx->nfilelibs++;
     return CMH_OK;
@@ -93,7 +93,7 @@ cmh_status cmh_ctx_add_filelib(cmh_ctx *ctx, const char *dir)
 static int open_one_root(const char *p, bool noatime, int *out, char **disp)
 {
     int (*od)(int, const char *, int *) =
-        noatime ? cmh_os_open_dir_noatime : cmh_os_open_dir;
+        noatime ? cmh__os_open_dir_noatime : cmh__os_open_dir;
     int top, fd;
     int e = od(AT_FDCWD, p, &top);
     if (e)
@@ -132,14 +132,14 @@ static bool root_known(const cmh_library *l, int fd)
     return false;
 }
 
-cmh_status cmh_filelib_roots_open(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__filelib_roots_open(cmh_ctx *ctx, cmh_library *l,
                                   const char *const *paths, size_t npaths,
                                   bool noatime)
 {
     char **found = NULL;
     size_t nfound = 0;
     /* discovered roots are a convenience: none when the lookup fails */
-    if (cmh_os_filelib_drives(l->path, &found, &nfound) != 0) {
+    if (cmh__os_filelib_drives(l->path, &found, &nfound) != 0) {
         found = NULL;
         nfound = 0;
     }
@@ -178,7 +178,7 @@ cmh_status cmh_filelib_roots_open(cmh_ctx *ctx, cmh_library *l,
     return st;
 }
 
-int cmh_filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
+int cmh__filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
                      const char **where)
 {
     struct stat tmp;
@@ -197,14 +197,14 @@ int cmh_filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
     return -1;
 }
 
-cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
+cmh_status cmh__library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
                             bool create)
 {
     int e;
-    l->path = cmh_strdup(path);
+    l->path = cmh__strdup(path);
     if (!l->path)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    e = cmh_os_open_dir(AT_FDCWD, path, &l->root_fd);
+    e = cmh__os_open_dir(AT_FDCWD, path, &l->root_fd);
     if (e == ENOENT && create) {
         /* only the last component: a mistyped --lib is not created with
          * all its parents (docs/FORMAT.md, "Libraries") */
@@ -218,7 +218,7 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
             return cmh__fail(ctx, CMH_E_LIBRARY,
                              "cannot create library %s: %s; %s", path,
                              strerror(e), cmh__write_hint(e));
-        e = cmh_os_open_dir(AT_FDCWD, path, &l->root_fd);
+        e = cmh__os_open_dir(AT_FDCWD, path, &l->root_fd);
     }
     if (e == ENOENT)
         return cmh__fail(ctx, CMH_E_LIBRARY,
@@ -269,7 +269,7 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
             }
     }
     for (int i = 0; i < 3; i++) {
-        e = cmh_os_open_dir(l->root_fd, lib_dirs[i], fds[i]);
+        e = cmh__os_open_dir(l->root_fd, lib_dirs[i], fds[i]);
         if (e == ENOENT)
             return cmh__fail(ctx, CMH_E_LIBRARY,
                              "%s is not a content library: %s is missing; "
@@ -279,17 +279,17 @@ cmh_status cmh_library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
             return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
                                    "cannot open %s/%s", path, lib_dirs[i]);
     }
-    return cmh_filelib_roots_open(ctx, l, (const char *const *)ctx->filelibs,
+    return cmh__filelib_roots_open(ctx, l, (const char *const *)ctx->filelibs,
                                   ctx->nfilelibs, false);
 }
 
-void cmh_library_close(cmh_library *l)
+void cmh__library_close(cmh_library *l)
 {
     if (l->run_lock_fd >= 0 && l->state_fd >= 0) {
         /* our temps are gone (a failure removes them): the next run need
          * not look for any. One left by accident reads as a dead run's. */
         char name[CMH_TMP_TOKEN_LEN + 16];
-        snprintf(name, sizeof name, "run-%s.lock", cmh_tmp_token());
+        snprintf(name, sizeof name, "run-%s.lock", cmh__tmp_token());
         unlinkat(l->state_fd, name, 0);
     }
     int fds[8] = {l->pkg_lock_fd, l->lib_lock_fd, l->run_lock_fd,
@@ -305,5 +305,5 @@ void cmh_library_close(cmh_library *l)
     free(l->xfd);
     free(l->xpath);
     free(l->path);
-    cmh_library_init(l);
+    cmh__library_init(l);
 }

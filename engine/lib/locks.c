@@ -36,7 +36,7 @@ static int open_state_dir(cmh_library *l, bool create)
     if (create && mkdirat(l->root_fd, CMH_STATE_DIR, 0755) != 0 &&
         errno != EEXIST)
         return errno;
-    return cmh_os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd);
+    return cmh__os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd);
 }
 
 /* Hold .cmhash/run-<token>.lock shared for as long as the library is
@@ -48,12 +48,12 @@ static int hold_run_lock(cmh_library *l)
     if (l->run_lock_fd >= 0)
         return 0;
     char name[CMH_TMP_TOKEN_LEN + 16];
-    snprintf(name, sizeof name, "run-%s.lock", cmh_tmp_token());
+    snprintf(name, sizeof name, "run-%s.lock", cmh__tmp_token());
     for (int tries = 0; tries < 100; tries++) {
         int fd = -1, e = open_lock(l->state_fd, name, &fd);
         if (e)
             return e;
-        e = cmh_os_lock(fd, false, true);
+        e = cmh__os_lock(fd, false, true);
         struct stat a, b;
         if (!e && fstat(fd, &a) == 0 &&
             fstatat(l->state_fd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -68,7 +68,7 @@ static int hold_run_lock(cmh_library *l)
     return EAGAIN;
 }
 
-cmh_status cmh_library_hold_run(cmh_ctx *ctx, cmh_library *l)
+cmh_status cmh__library_hold_run(cmh_ctx *ctx, cmh_library *l)
 {
     int e = open_state_dir(l, true);
     if (!e)
@@ -78,7 +78,7 @@ cmh_status cmh_library_hold_run(cmh_ctx *ctx, cmh_library *l)
                                   ? CMH_E_IO
                                   : CMH_E_LIBRARY,
                          "cannot create %s/" CMH_STATE_DIR "/run-%s.lock: "
-                         "%s; %s", l->path, cmh_tmp_token(), strerror(e),
+                         "%s; %s", l->path, cmh__tmp_token(), strerror(e),
                          cmh__write_hint(e));
     return CMH_OK;
 }
@@ -106,11 +106,11 @@ static void sleep_ms(long ms)
 static int lock_no_wait(int fd, int dirfd, const char *name)
 {
     for (int i = 0; i < 10000; i++) {
-        int e = cmh_os_lock(fd, true, false);
+        int e = cmh__os_lock(fd, true, false);
         if (e != EWOULDBLOCK)
             return e;
         bool excl = false;
-        e = cmh_os_lock_held_exclusive(dirfd, name, &excl);
+        e = cmh__os_lock_held_exclusive(dirfd, name, &excl);
         if (e)
             return e;
         if (excl)
@@ -128,7 +128,7 @@ static int take_legacy_lock(cmh_library *l, const char *name, bool wait)
                     O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? 0 : errno;
-    int e = wait ? cmh_os_lock(fd, true, true)
+    int e = wait ? cmh__os_lock(fd, true, true)
                  : lock_no_wait(fd, l->pkglib_fd, name);
     if (!e)
         unlinkat(l->pkglib_fd, name, 0); /* while held: nobody uses it */
@@ -136,7 +136,7 @@ static int take_legacy_lock(cmh_library *l, const char *name, bool wait)
     return e;
 }
 
-cmh_status cmh_library_lock_package(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__library_lock_package(cmh_ctx *ctx, cmh_library *l,
                                     const char *pkgid, bool wait)
 {
     char name[32];
@@ -146,7 +146,7 @@ cmh_status cmh_library_lock_package(cmh_ctx *ctx, cmh_library *l,
         e = open_lock(l->state_fd, name, &l->pkg_lock_fd);
     if (e)
         return lock_open_fail(ctx, l, name, e);
-    e = wait ? cmh_os_lock(l->pkg_lock_fd, true, true)
+    e = wait ? cmh__os_lock(l->pkg_lock_fd, true, true)
              : lock_no_wait(l->pkg_lock_fd, l->state_fd, name);
     const char *where = CMH_STATE_DIR;
     if (!e && (e = take_legacy_lock(l, name, wait)) != 0)
@@ -180,18 +180,18 @@ static cmh_status library_lock(cmh_ctx *ctx, cmh_library *l, bool wait)
             return lock_open_fail(ctx, l, CMH_STATE_LIB_LOCK, e);
     }
     if (wait) {
-        e = cmh_os_lock(l->lib_lock_fd, true, true);
+        e = cmh__os_lock(l->lib_lock_fd, true, true);
     } else {
-        double t0 = cmh_now();
-        while ((e = cmh_os_lock(l->lib_lock_fd, true, false)) ==
+        double t0 = cmh__now();
+        while ((e = cmh__os_lock(l->lib_lock_fd, true, false)) ==
                    EWOULDBLOCK &&
-               cmh_now() - t0 < CMH_NO_WAIT_LIB_SECONDS)
+               cmh__now() - t0 < CMH_NO_WAIT_LIB_SECONDS)
             sleep_ms(2);
     }
     if (!e) {
         e = take_legacy_lock(l, CMH_LIB_LOCK, wait);
         if (e)
-            cmh_os_unlock(l->lib_lock_fd);
+            cmh__os_unlock(l->lib_lock_fd);
     }
     if (e == EWOULDBLOCK)
         return cmh__fail(ctx, CMH_E_BUSY,
@@ -206,49 +206,49 @@ static cmh_status library_lock(cmh_ctx *ctx, cmh_library *l, bool wait)
     return CMH_OK;
 }
 
-cmh_status cmh_library_lock(cmh_ctx *ctx, cmh_library *l)
+cmh_status cmh__library_lock(cmh_ctx *ctx, cmh_library *l)
 {
     return library_lock(ctx, l, !l->no_wait);
 }
 
-cmh_status cmh_library_lock_wait(cmh_ctx *ctx, cmh_library *l)
+cmh_status cmh__library_lock_wait(cmh_ctx *ctx, cmh_library *l)
 {
     return library_lock(ctx, l, true);
 }
 
-void cmh_library_unlock(cmh_library *l)
+void cmh__library_unlock(cmh_library *l)
 {
     if (l->lib_lock_fd >= 0)
-        cmh_os_unlock(l->lib_lock_fd);
+        cmh__os_unlock(l->lib_lock_fd);
 }
 
-bool cmh_library_pkg_busy(cmh_library *l, const char *pkgid)
+bool cmh__library_pkg_busy(cmh_library *l, const char *pkgid)
 {
     char name[32];
     bool busy = false;
     snprintf(name, sizeof name, "%s.lock", pkgid);
     if (l->state_fd < 0)
-        (void)cmh_os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd);
+        (void)cmh__os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd);
     if (l->state_fd >= 0 &&
-        cmh_os_lock_probe(l->state_fd, name, &busy) == 0 && busy)
+        cmh__os_lock_probe(l->state_fd, name, &busy) == 0 && busy)
         return true;
-    return cmh_os_lock_probe(l->pkglib_fd, name, &busy) == 0 && busy;
+    return cmh__os_lock_probe(l->pkglib_fd, name, &busy) == 0 && busy;
 }
 
-bool cmh_tmp_is_dead(cmh_library *l, const char *name)
+bool cmh__tmp_is_dead(cmh_library *l, const char *name)
 {
     char tok[CMH_TMP_TOKEN_LEN + 1], lock[CMH_TMP_TOKEN_LEN + 16];
-    if (!cmh_tmp_token_of(name, tok) || !strcmp(tok, cmh_tmp_token()))
+    if (!cmh__tmp_token_of(name, tok) || !strcmp(tok, cmh__tmp_token()))
         return false;
     if (l->state_fd < 0 &&
-        cmh_os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd) != 0)
+        cmh__os_open_dir(l->root_fd, CMH_STATE_DIR, &l->state_fd) != 0)
         return true; /* no .cmhash/: no run lock, so nobody owns it */
     snprintf(lock, sizeof lock, "run-%s.lock", tok);
     int fd = openat(l->state_fd, lock,
                     O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT;
-    bool dead = cmh_os_lock(fd, true, false) == 0;
+    bool dead = cmh__os_lock(fd, true, false) == 0;
     close(fd); /* releases the instant lock */
     return dead;
 }
@@ -267,7 +267,7 @@ typedef struct dead_runs {
 static bool is_dead_token(const dead_runs *d, const char *name)
 {
     char tok[CMH_TMP_TOKEN_LEN + 1];
-    if (!cmh_tmp_token_of(name, tok))
+    if (!cmh__tmp_token_of(name, tok))
         return false;
     for (size_t i = 0; i < d->n; i++)
         if (!strcmp(d->tok[i], tok))
@@ -295,7 +295,7 @@ static int reclaim_cb(const char *name, unsigned char type, void *arg)
 static void reclaim_dir(dead_runs *d, int dirfd)
 {
     d->dirfd = dirfd;
-    (void)cmh_os_list_dir(dirfd, true, reclaim_cb, d);
+    (void)cmh__os_list_dir(dirfd, true, reclaim_cb, d);
 }
 
 typedef struct filelib_dirs {
@@ -313,9 +313,9 @@ static int reclaim_filelib_cb(const char *name, unsigned char type,
         return reclaim_cb(name, type, f->d);
     }
     int sub;
-    if (cmh_os_open_dir(f->filelib_fd, name, &sub) == 0) {
+    if (cmh__os_open_dir(f->filelib_fd, name, &sub) == 0) {
         f->d->dirfd = sub;
-        (void)cmh_os_list_dir(sub, false, reclaim_cb, f->d);
+        (void)cmh__os_list_dir(sub, false, reclaim_cb, f->d);
         close(sub);
     }
     return 0;
@@ -338,13 +338,13 @@ static int run_scan_cb(const char *name, unsigned char type, void *arg)
     char tok[CMH_TMP_TOKEN_LEN + 1];
     memcpy(tok, name + 4, CMH_TMP_TOKEN_LEN);
     tok[CMH_TMP_TOKEN_LEN] = 0;
-    if (!strcmp(tok, cmh_tmp_token()))
+    if (!strcmp(tok, cmh__tmp_token()))
         return 0;
     int fd = openat(r->state_fd, name,
                     O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return 0;
-    if (cmh_os_lock(fd, true, false) != 0) {
+    if (cmh__os_lock(fd, true, false) != 0) {
         close(fd); /* alive */
         return 0;
     }
@@ -363,7 +363,7 @@ static int run_scan_cb(const char *name, unsigned char type, void *arg)
     return 0;
 }
 
-cmh_status cmh_reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
                                   uint64_t *removed)
 {
     *removed = 0;
@@ -371,10 +371,10 @@ cmh_status cmh_reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
         return CMH_OK;
     dead_runs d = {0};
     run_scan r = {&d, l->state_fd, false};
-    (void)cmh_os_list_dir(l->state_fd, true, run_scan_cb, &r);
+    (void)cmh__os_list_dir(l->state_fd, true, run_scan_cb, &r);
     cmh_status st = CMH_OK;
     if (d.n) {
-        st = cmh_library_lock(ctx, l);
+        st = cmh__library_lock(ctx, l);
         if (st == CMH_OK) {
             d.files_only = false;
             reclaim_dir(&d, l->pkglib_fd);
@@ -382,18 +382,18 @@ cmh_status cmh_reclaim_dead_temps(cmh_ctx *ctx, cmh_library *l,
             reclaim_dir(&d, l->datalib_fd);
             d.files_only = false;
             filelib_dirs f = {&d, l->filelib_fd};
-            (void)cmh_os_list_dir(l->filelib_fd, true, reclaim_filelib_cb,
+            (void)cmh__os_list_dir(l->filelib_fd, true, reclaim_filelib_cb,
                                   &f);
             /* A dead run's temp mirrors in DataLib stay: their package's
-             * next snapshot undoes their references (cmh_retire_stale),
+             * next snapshot undoes their references (cmh__retire_stale),
              * gc removes the rest. Without the lock file they still read
-             * as dead (cmh_tmp_is_dead). */
+             * as dead (cmh__tmp_is_dead). */
             for (size_t i = 0; i < d.n; i++) {
                 char name[CMH_TMP_TOKEN_LEN + 16];
                 snprintf(name, sizeof name, "run-%s.lock", d.tok[i]);
                 unlinkat(l->state_fd, name, 0);
             }
-            cmh_library_unlock(l);
+            cmh__library_unlock(l);
         }
     }
     for (size_t i = 0; i < d.n; i++)

@@ -24,7 +24,7 @@
 static void content_hash_of(cmh_library *l, const char *cid,
                             char out[CMH_HEX_SIZE]);
 
-cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+cmh_status cmh__pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                            cmh_pkg_info *out)
 {
     memset(out, 0, sizeof *out);
@@ -32,7 +32,7 @@ cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
     snprintf(name, sizeof name, "%s.INI", pkgid);
     char *data;
     size_t len;
-    int e = cmh_read_small_file(l->pkglib_fd, name, CMH_INI_MAX_FILE, &data,
+    int e = cmh__read_small_file(l->pkglib_fd, name, CMH_INI_MAX_FILE, &data,
                                 &len);
     if (e == ENOENT)
         return CMH_OK;
@@ -41,15 +41,15 @@ cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                                "cannot read %s/PkgLib/%s", l->path, name);
     char why[256];
     cmh_pkgini pi;
-    bool ok = cmh_pkgini_parse(&pi, pkgid, data, len, why, sizeof why);
+    bool ok = cmh__pkgini_parse(&pi, pkgid, data, len, why, sizeof why);
     free(data);
     if (ok && pi.nbad) {
         ok = false;
         snprintf(why, sizeof why, "%s", pi.bad[0].why);
     }
     if (ok)
-        out->version = cmh_pkgini_current(&pi, out->cid);
-    cmh_pkgini_free(&pi);
+        out->version = cmh__pkgini_current(&pi, out->cid);
+    cmh__pkgini_free(&pi);
     if (!ok)
         return cmh__fail(ctx, CMH_E_LIBRARY,
                          "%s/PkgLib/%s is damaged (%s); run cmhash verify, "
@@ -59,12 +59,12 @@ cmh_status cmh_pkglib_read(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
     return CMH_OK;
 }
 
-int cmh_content_ini_hash(cmh_library *l, const char *cid,
+int cmh__content_ini_hash(cmh_library *l, const char *cid,
                          char out[CMH_HEX_SIZE], char *why, size_t whylen)
 {
     cmh_contentini ci;
     out[0] = 0;
-    int e = cmh_contentini_read(l->datalib_fd, cid, &ci, why, whylen);
+    int e = cmh__contentini_read(l->datalib_fd, cid, &ci, why, whylen);
     if (e)
         return e;
     cmh_hex_upper(ci.hash, CMH_SHA256_LEN, out);
@@ -75,7 +75,7 @@ static void content_hash_of(cmh_library *l, const char *cid,
                             char out[CMH_HEX_SIZE])
 {
     char why[128];
-    (void)cmh_content_ini_hash(l, cid, out, why, sizeof why);
+    (void)cmh__content_ini_hash(l, cid, out, why, sizeof why);
 }
 
 /* The first .SIG in FileLib folder @p fl (at most 16 <H4> folders looked
@@ -98,7 +98,7 @@ static int sig_sample(int fl, char rel[CMH_FILELIB_REL_SIZE])
             continue;
         looked++;
         int sfd; /* (no atime change: verify and delta take this look) */
-        if (cmh_os_open_dir_noatime(fl, h4, &sfd) != 0)
+        if (cmh__os_open_dir_noatime(fl, h4, &sfd) != 0)
             continue;
         DIR *sd = fdopendir(sfd);
         if (!sd) {
@@ -114,13 +114,13 @@ static int sig_sample(int fl, char rel[CMH_FILELIB_REL_SIZE])
             rel[4] = '/';
             memcpy(rel + 5, se->d_name, 69);
             int in;
-            if (cmh_os_open_read(fl, rel, &in) != 0)
+            if (cmh__os_open_read(fl, rel, &in) != 0)
                 continue;
             unsigned char hdr[CMH_RDC_SIG_HEADER_LEN];
             ssize_t got = read(in, hdr, sizeof hdr);
             close(in);
             if (got > 0)
-                kind = cmh_sig_is_rdc(hdr, (size_t)got) ? 1 : 0;
+                kind = cmh__sig_is_rdc(hdr, (size_t)got) ? 1 : 0;
         }
         closedir(sd);
     }
@@ -128,7 +128,7 @@ static int sig_sample(int fl, char rel[CMH_FILELIB_REL_SIZE])
     return kind;
 }
 
-int cmh_library_sig_rdc(const cmh_library *l, char *where, size_t wlen)
+int cmh__library_sig_rdc(const cmh_library *l, char *where, size_t wlen)
 {
     char rel[CMH_FILELIB_REL_SIZE];
     const char *root = l->path;
@@ -141,7 +141,7 @@ int cmh_library_sig_rdc(const cmh_library *l, char *where, size_t wlen)
     return k > 0;
 }
 
-cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
                                       const char *cmd)
 {
     int fd = dup(l->datalib_fd);
@@ -165,7 +165,7 @@ cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
         cid[n - 4] = 0;
         cmh_contentini ci;
         if (cmh_content_id_parse(cid, NULL, NULL) == CMH_CONTENT_INVALID ||
-            cmh_contentini_read(l->datalib_fd, cid, &ci, why, sizeof why) ||
+            cmh__contentini_read(l->datalib_fd, cid, &ci, why, sizeof why) ||
             ci.has_cmhash)
             continue; /* damaged ones are verify's to report */
         st = cmh__fail(ctx, CMH_E_LIBRARY,
@@ -175,7 +175,7 @@ cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
     }
     closedir(d);
     char where[1200] = "";
-    if (!st && cmh_library_sig_rdc(l, where, sizeof where))
+    if (!st && cmh__library_sig_rdc(l, where, sizeof where))
         st = cmh__fail(ctx, CMH_E_LIBRARY,
                        "%s was written by Configuration Manager (%s is an "
                        "MS-RDC signature, not librsync); %s writes to it "
@@ -183,13 +183,13 @@ cmh_status cmh_library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
     return st;
 }
 
-cmh_status cmh_pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+cmh_status cmh__pkglib_write(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                             uint32_t version, bool do_fsync)
 {
-    return cmh_pkglib_write_keep(ctx, l, pkgid, version, NULL, 0, do_fsync);
+    return cmh__pkglib_write_keep(ctx, l, pkgid, version, NULL, 0, do_fsync);
 }
 
-cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
                                  const char *pkgid, uint32_t version,
                                  const char (*keep)[CMH_CID_SIZE],
                                  size_t nkeep, bool do_fsync)
@@ -197,12 +197,12 @@ cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
     char name[32];
     snprintf(name, sizeof name, "%s.INI", pkgid);
     cmh_buf b;
-    cmh_buf_init(&b);
-    cmh_pkgini_write(&b, pkgid, version, keep, nkeep);
+    cmh__buf_init(&b);
+    cmh__pkgini_write(&b, pkgid, version, keep, nkeep);
     int e = b.oom ? ENOMEM
-                  : cmh_write_atomic(l->pkglib_fd, name, b.data, b.len,
+                  : cmh__write_atomic(l->pkglib_fd, name, b.data, b.len,
                                      do_fsync);
-    cmh_buf_free(&b);
+    cmh__buf_free(&b);
     if (e)
         return cmh__fail(ctx, cmh__status_for_write_errno(e),
                          "cannot write %s/PkgLib/%s: %s; %s", l->path, name,
@@ -212,12 +212,12 @@ cmh_status cmh_pkglib_write_keep(cmh_ctx *ctx, cmh_library *l,
 
 /* ---- kept versions (snapshot --keep) ---- */
 
-cmh_status cmh_pkglib_kept(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+cmh_status cmh__pkglib_kept(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                            cmh_reflist *out)
 {
     char why[256];
     cmh_pkgini pi;
-    int e = cmh_pkgini_read(l->pkglib_fd, pkgid, &pi, why, sizeof why);
+    int e = cmh__pkgini_read(l->pkglib_fd, pkgid, &pi, why, sizeof why);
     if (e == ENOENT)
         return CMH_OK;
     if (e == ENOMEM)
@@ -234,9 +234,9 @@ cmh_status cmh_pkglib_kept(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
      * others) */
     bool oom = false;
     for (size_t i = 0; i < pi.nkeep; i++)
-        if (!cmh_reflist_add(out, pi.keep[i]))
+        if (!cmh__reflist_add(out, pi.keep[i]))
             oom = true;
-    cmh_pkgini_free(&pi);
+    cmh__pkgini_free(&pi);
     if (oom)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     return CMH_OK;
@@ -254,7 +254,7 @@ static int cand_newest_first(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-cmh_status cmh_keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+cmh_status cmh__keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                            uint32_t below, uint32_t max,
                            char (**ids)[CMH_CID_SIZE], size_t *n)
 {

@@ -39,13 +39,13 @@ static int collect_entry(void *arg, int dirfd, const char *nm,
         return 0;
     char *data, why[128];
     size_t dlen;
-    int e = cmh_read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
+    int e = cmh__read_small_file(dirfd, nm, CMH_INI_MAX_FILE, &data, &dlen);
     if (e == EFBIG || e == EINVAL)
         return 0; /* not a file INI cmhash could have written */
     if (e)
         return e;
     cmh_fileini fi;
-    int r = cmh_fileini_parse(data, dlen, &fi, why, sizeof why);
+    int r = cmh__fileini_parse(data, dlen, &fi, why, sizeof why);
     free(data);
     /* the hash is what the references follow: take it whenever it is
      * valid, whatever else the INI lacks */
@@ -69,7 +69,7 @@ static int sha_cmp(const void *a, const void *b)
     return memcmp(a, b, CMH_SHA256_LEN);
 }
 
-int cmh_mirror_hashes(cmh_library *l, const char *cid, uint8_t **out,
+int cmh__mirror_hashes(cmh_library *l, const char *cid, uint8_t **out,
                       size_t *n)
 {
     hash_vec hv = {0};
@@ -77,7 +77,7 @@ int cmh_mirror_hashes(cmh_library *l, const char *cid, uint8_t **out,
     *n = 0;
     static const cmh_mirror_cb cb = {NULL, NULL, collect_entry, true};
     char *where = NULL;
-    int e = cmh_mirror_walk(l->datalib_fd, cid, &cb, &hv, &where);
+    int e = cmh__mirror_walk(l->datalib_fd, cid, &cb, &hv, &where);
     free(where);
     if (e) {
         free(hv.v);
@@ -116,7 +116,7 @@ static bool cid_list_add(cid_list *c, const char *cid)
         c->v = v;
         c->cap = nc;
     }
-    c->v[c->n] = cmh_strdup(cid);
+    c->v[c->n] = cmh__strdup(cid);
     if (!c->v[c->n])
         return false;
     c->n++;
@@ -137,7 +137,7 @@ static cmh_status put_aside(cmh_ctx *ctx, cmh_library *l, const char *cid,
     char ini[CMH_CID_SIZE + 8], sfx[CMH_CID_SIZE + 2];
     snprintf(ini, sizeof ini, "%s.INI", cid);
     snprintf(sfx, sizeof sfx, "-%s", cid);
-    cmh_tmp_name(aside, 128, sfx);
+    cmh__tmp_name(aside, 128, sfx);
     unlinkat(l->datalib_fd, ini, 0);
     cmh__crash_point("uninstall");
     if (renameat(l->datalib_fd, cid, l->datalib_fd, aside) != 0) {
@@ -147,7 +147,7 @@ static cmh_status put_aside(cmh_ctx *ctx, cmh_library *l, const char *cid,
         aside[0] = 0; /* no mirror: nothing references it */
     }
     if (do_fsync)
-        (void)cmh_os_fsync(l->datalib_fd);
+        (void)cmh__os_fsync(l->datalib_fd);
     return CMH_OK;
 }
 
@@ -169,11 +169,11 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
     }
     uint8_t *hashes = NULL;
     size_t nh = 0;
-    int e = cmh_mirror_hashes(l, dir, &hashes, &nh);
+    int e = cmh__mirror_hashes(l, dir, &hashes, &nh);
     if (e && e != ENOENT)
         return cmh__fail_errno(ctx, CMH_E_IO, e,
                                "cannot read %s/DataLib/%s", l->path, dir);
-    cmh_status st = cmh_library_lock(ctx, l);
+    cmh_status st = cmh__library_lock(ctx, l);
     if (st) {
         free(hashes);
         return st;
@@ -181,7 +181,7 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
     /* new INI temps, renamed after one durability barrier */
     char (*tmps)[48] = nh ? calloc(nh, sizeof *tmps) : NULL;
     if (nh && !tmps) {
-        cmh_library_unlock(l);
+        cmh__library_unlock(l);
         free(hashes);
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     }
@@ -196,21 +196,21 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
             failed = true;
     }
     if (do_fsync)
-        (void)cmh_os_sync_fs(l->filelib_fd);
+        (void)cmh__os_sync_fs(l->filelib_fd);
     for (size_t i = 0; i < nh; i++) {
         if (!tmps[i][0])
             continue;
         char hex[CMH_HEX_SIZE], trel[64], inirel[CMH_FILELIB_REL_SIZE];
         cmh_hex_upper(hashes + i * CMH_SHA256_LEN, CMH_SHA256_LEN, hex);
         snprintf(trel, sizeof trel, "%.4s/%s", hex, tmps[i]);
-        cmh_filelib_rel_hex(inirel, hex, ".INI");
+        cmh__filelib_rel_hex(inirel, hex, ".INI");
         if (renameat(l->filelib_fd, trel, l->filelib_fd, inirel) != 0) {
             unlinkat(l->filelib_fd, trel, 0);
             failed = true;
         }
         cmh__crash_point("retire-rename");
     }
-    cmh_library_unlock(l);
+    cmh__library_unlock(l);
     free(tmps);
     free(hashes);
     if (failed)
@@ -219,9 +219,9 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
                          " run cmhash verify", cid, l->path);
     /* the mirror last: while it exists, a rerun can finish the job */
     if (do_fsync)
-        (void)cmh_os_sync_fs(l->filelib_fd);
+        (void)cmh__os_sync_fs(l->filelib_fd);
     cmh__crash_point("retire-end");
-    cmh_tree_remove(l->datalib_fd, dir);
+    cmh__tree_remove(l->datalib_fd, dir);
     return CMH_OK;
 }
 
@@ -251,7 +251,7 @@ static bool temp_mirror_cid(const char *name, char cid[CMH_CID_SIZE])
     return true;
 }
 
-cmh_status cmh_retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+cmh_status cmh__retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                             uint32_t current, bool do_fsync,
                             uint64_t *retired_files)
 {
@@ -313,7 +313,7 @@ cmh_status cmh_retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
     return st;
 }
 
-cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
+cmh_status cmh__retire_package(cmh_ctx *ctx, cmh_library *l,
                               const char *pkgid, const char *keep_cid,
                               bool do_fsync, uint64_t *retired_files)
 {
@@ -333,7 +333,7 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
     bool oom = false;
     /* contents the PkgLib INI keeps (snapshot --keep) are not retired */
     cmh_reflist kept = {0};
-    cmh_status kst = cmh_pkglib_kept(ctx, l, pkgid, &kept);
+    cmh_status kst = cmh__pkglib_kept(ctx, l, pkgid, &kept);
     if (kst) {
         closedir(d);
         return kst;
@@ -364,7 +364,7 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
         char id[CMH_PKGID_SIZE];
         if (cmh_content_id_parse(name, id, NULL) != CMH_CONTENT_PACKAGE ||
             strcmp(id, pkgid) || !strcmp(name, keep_cid) ||
-            cmh_reflist_has(&kept, name))
+            cmh__reflist_has(&kept, name))
             continue;
         if (!cid_list_add(&old, name))
             oom = true;
@@ -377,8 +377,8 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
          * remaining references); a set-aside copy of a live content only
          * goes */
         const char *tcid = strrchr(temps.v[i], '-') + 1;
-        if (!strcmp(tcid, keep_cid) || cmh_reflist_has(&kept, tcid)) {
-            cmh_tree_remove(l->datalib_fd, temps.v[i]);
+        if (!strcmp(tcid, keep_cid) || cmh__reflist_has(&kept, tcid)) {
+            cmh__tree_remove(l->datalib_fd, temps.v[i]);
         } else if (st == CMH_OK) {
             char c[CMH_CID_SIZE];
             snprintf(c, sizeof c, "%s", tcid);
@@ -388,7 +388,7 @@ cmh_status cmh_retire_package(cmh_ctx *ctx, cmh_library *l,
         free(temps.v[i]);
     }
     free(temps.v);
-    cmh_reflist_free(&kept);
+    cmh__reflist_free(&kept);
     for (size_t i = 0; i < old.n; i++) {
         if (st == CMH_OK)
             st = retire_content(ctx, l, old.v[i], do_fsync, retired_files);

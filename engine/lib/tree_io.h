@@ -29,7 +29,7 @@ cmh_status cmh__content_resolve(cmh_ctx *ctx, cmh_library *l,
 cmh_status cmh__mirror_load(cmh_ctx *ctx, cmh_library *l, const char *cid,
                             cmh_node **root, cmh_tree_counts *counts);
 
-/* Load and hash a source folder (cmh_hash_dir_tree: symbolic links are
+/* Load and hash a source folder (cmh__hash_dir_tree: symbolic links are
  * skipped), sorted, with its counts. */
 cmh_status cmh__source_load(cmh_ctx *ctx, const char *path, cmh_node **root,
                             cmh_tree_counts *counts);

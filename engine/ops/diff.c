@@ -33,7 +33,7 @@ static cmh_status load_side(cmh_ctx *ctx, const char *text, const char *lib,
         if (st)
             return st;
         uint8_t h[CMH_SHA256_LEN];
-        if (cmh_tree_hash(s->root, false, ctx->sha256, h))
+        if (cmh__tree_hash(s->root, false, ctx->sha256, h))
             return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         cmh_hex_upper(h, sizeof h, s->hash);
         return CMH_OK;
@@ -55,7 +55,7 @@ static cmh_status load_side(cmh_ctx *ctx, const char *text, const char *lib,
                          "%s is a content ID but no library was given; "
                          "pass --lib", text);
     if (l->root_fd < 0) {
-        cmh_status st = cmh_library_open(ctx, l, lib, false);
+        cmh_status st = cmh__library_open(ctx, l, lib, false);
         if (st)
             return st;
     }
@@ -70,7 +70,7 @@ static cmh_status load_side(cmh_ctx *ctx, const char *text, const char *lib,
 
 static int key_cmp(const cmh_node *a, const cmh_node *b)
 {
-    return cmh_utf16_cmp(a->key, a->key_len, b->key, b->key_len);
+    return cmh__utf16_cmp(a->key, a->key_len, b->key, b->key_len);
 }
 
 static void emit(dctx *d, cmh_diff_kind kind, const char *rel,
@@ -113,13 +113,13 @@ static void emit(dctx *d, cmh_diff_kind kind, const char *rel,
     e.is_dir = n->is_dir;
     if (a && !a->is_dir) {
         e.old_size = a->size;
-        e.old_time = cmh_filetime_from_ns(a->mtime_ns);
+        e.old_time = cmh__filetime_from_ns(a->mtime_ns);
         e.old_attrs = a->attrs;
         cmh_hex_upper(a->sha, CMH_SHA256_LEN, ha);
     }
     if (b && !b->is_dir) {
         e.new_size = b->size;
-        e.new_time = cmh_filetime_from_ns(b->mtime_ns);
+        e.new_time = cmh__filetime_from_ns(b->mtime_ns);
         e.new_attrs = b->attrs;
         cmh_hex_upper(b->sha, CMH_SHA256_LEN, hb);
     }
@@ -145,7 +145,7 @@ static cmh_status one_sided(dctx *d, const cmh_node *n, bool added,
 
 static char *join(const char *rel, const char *name)
 {
-    return rel[0] ? cmh_path_join(rel, name) : cmh_strdup(name);
+    return rel[0] ? cmh__path_join(rel, name) : cmh__strdup(name);
 }
 
 /* Merge two sorted child arrays (either may be absent). */
@@ -175,8 +175,8 @@ static cmh_status merge(dctx *d, cmh_node *const *av, size_t an,
             } else if (na->size != nb->size ||
                        memcmp(na->sha, nb->sha, CMH_SHA256_LEN)) {
                 emit(d, CMH_DIFF_CHANGED, sub, na, nb);
-            } else if (cmh_filetime_from_ns(na->mtime_ns) !=
-                           cmh_filetime_from_ns(nb->mtime_ns) ||
+            } else if (cmh__filetime_from_ns(na->mtime_ns) !=
+                           cmh__filetime_from_ns(nb->mtime_ns) ||
                        na->attrs != nb->attrs) {
                 emit(d, CMH_DIFF_METADATA, sub, na, nb);
             } else {
@@ -203,11 +203,11 @@ static cmh_status walk(dctx *d, const cmh_node *a, const cmh_node *b,
 cmh_status cmh_diff(cmh_ctx *ctx, const cmh_diff_opts *o, cmh_diff_result *r)
 {
     memset(r, 0, sizeof *r);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     if (!o || o->version != CMH_DIFF_OPTS_VERSION || !o->a || !o->b)
         return cmh__fail(ctx, CMH_E_INVALID, "bad diff options");
     cmh_library l;
-    cmh_library_init(&l);
+    cmh__library_init(&l);
     side a = {0}, b = {0};
     cmh_status st = load_side(ctx, o->a, o->lib, &l, &a, r->label_a,
                               sizeof r->label_a);
@@ -230,8 +230,8 @@ cmh_status cmh_diff(cmh_ctx *ctx, const cmh_diff_opts *o, cmh_diff_result *r)
                   !r->changed && !r->metadata && !r->added_dirs &&
                   !r->removed_dirs;
     }
-    cmh_node_free(a.root);
-    cmh_node_free(b.root);
-    cmh_library_close(&l);
+    cmh__node_free(a.root);
+    cmh__node_free(b.root);
+    cmh__library_close(&l);
     return st;
 }

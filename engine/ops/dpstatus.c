@@ -35,19 +35,19 @@ static void read_version(cmh_ctx *ctx, const char *path, const char *pkgid,
                          one_lib *o)
 {
     cmh_library l;
-    cmh_library_init(&l);
+    cmh__library_init(&l);
     cmh_pkg_info info;
     cmh_pkgini pi;
     memset(&pi, 0, sizeof pi);
     char why[256];
-    if (cmh_library_open(ctx, &l, path, false) != CMH_OK ||
-        cmh_pkglib_read(ctx, &l, pkgid, &info) != CMH_OK) {
-        snprintf(o->problem, sizeof o->problem, "%s", ctx->err);
+    if (cmh__library_open(ctx, &l, path, false) != CMH_OK ||
+        cmh__pkglib_read(ctx, &l, pkgid, &info) != CMH_OK) {
+        snprintf(o->problem, sizeof o->problem, "%s", cmh__err_msg(ctx));
     } else if (!info.cid[0]) {
         o->absent = true;
         snprintf(o->problem, sizeof o->problem,
                  "package %s is not in %s", pkgid, path);
-    } else if (cmh_pkgini_read(l.pkglib_fd, pkgid, &pi, why, sizeof why)) {
+    } else if (cmh__pkgini_read(l.pkglib_fd, pkgid, &pi, why, sizeof why)) {
         snprintf(o->problem, sizeof o->problem, "%s/PkgLib/%s.INI: %s",
                  path, pkgid, why);
     } else {
@@ -65,14 +65,14 @@ static void read_version(cmh_ctx *ctx, const char *path, const char *pkgid,
                 snprintf(o->cids[i], CMH_CID_SIZE, "%s",
                          pkg ? info.cid : pi.ids[i]);
                 /* compared by content hash, not by version number */
-                (void)cmh_content_ini_hash(&l, o->cids[i], o->hashes[i],
+                (void)cmh__content_ini_hash(&l, o->cids[i], o->hashes[i],
                                            why, sizeof why);
             }
         }
     }
-    cmh_pkgini_free(&pi);
-    ctx->err[0] = 0;
-    cmh_library_close(&l);
+    cmh__pkgini_free(&pi);
+    cmh__err_clear(ctx);
+    cmh__library_close(&l);
 }
 
 /* Does @p o hold every content of @p t with the same content hash? */
@@ -81,7 +81,7 @@ static bool holds_target(const one_lib *o, const one_lib *t, char *problem,
 {
     for (size_t i = 0; i < t->n; i++) {
         size_t k = 0;
-        while (k < o->n && !cmh_cid_equal(o->cids[k], t->cids[i]))
+        while (k < o->n && !cmh__cid_equal(o->cids[k], t->cids[i]))
             k++;
         if (k == o->n) {
             snprintf(problem, psize, "does not hold %s", t->cids[i]);
@@ -156,7 +156,7 @@ static bool lib_check(cmh_ctx *ctx, const char *path, const one_lib *l,
         st = cmh_verify_run(v);
     bool ok = st == CMH_OK && s.ok && cmh_verify_get_summary(v)->errors == 0;
     if (st != CMH_OK)
-        snprintf(problem, psize, "%s", ctx->err);
+        snprintf(problem, psize, "%s", cmh__err_msg(ctx));
     else if (!ok && s.first[0])
         snprintf(problem, psize, "%s (%s)",
                  s.message[0] ? s.message : "verify found errors", s.first);
@@ -165,7 +165,7 @@ static bool lib_check(cmh_ctx *ctx, const char *path, const one_lib *l,
                  s.message[0] ? s.message : "verify found errors");
     cmh_verify_free(v);
     free(ids);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     return ok;
 }
 
@@ -173,7 +173,7 @@ cmh_status cmh_dp_status(cmh_ctx *ctx, const cmh_dp_opts *o,
                          cmh_dp_result *res)
 {
     memset(res, 0, sizeof *res);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     char pkgid[CMH_PKGID_SIZE];
     if (!o || o->version != CMH_DP_OPTS_VERSION || !o->nlibs || !o->libs)
         return cmh__fail(ctx, CMH_E_INVALID,
@@ -241,7 +241,7 @@ static const char *const watched[] = {"PkgLib", "DataLib", "FileLib"};
 #define QUIET_SECONDS 0.1
 
 struct cmh_dp_watch {
-    int fd;          /* cmh_os_watch_open, -1 = polling */
+    int fd;          /* cmh__os_watch_open, -1 = polling */
     char **paths;    /* lib/<watched>, nlibs * NWATCHED */
     size_t npaths;
     int64_t *mtimes; /* polling: last seen folder mtimes (ns) */
@@ -272,17 +272,17 @@ cmh_status cmh_dp_watch_new(cmh_dp_watch **out, cmh_ctx *ctx,
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < w->npaths; i++) {
-        w->paths[i] = cmh_path_join(libs[i / NWATCHED], watched[i % NWATCHED]);
+        w->paths[i] = cmh__path_join(libs[i / NWATCHED], watched[i % NWATCHED]);
         if (!w->paths[i]) {
             cmh_dp_watch_free(w);
             return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         }
         w->mtimes[i] = mtime_ns(w->paths[i]);
     }
-    w->fd = cmh_os_watch_open();
+    w->fd = cmh__os_watch_open();
     for (size_t i = 0; w->fd >= 0 && i < w->npaths; i++)
         /* a library that does not exist yet is polled by its mtime -1 */
-        cmh_os_watch_add(w->fd, w->paths[i]);
+        cmh__os_watch_add(w->fd, w->paths[i]);
     *polling = w->fd < 0;
     *out = w;
     return CMH_OK;
@@ -304,18 +304,18 @@ static bool poll_changed(cmh_dp_watch *w)
 /* Wait up to @p secs for a change event (drained). */
 static bool wait_event(cmh_dp_watch *w, double secs)
 {
-    return cmh_os_watch_wait(w->fd, secs);
+    return cmh__os_watch_wait(w->fd, secs);
 }
 
 cmh_status cmh_dp_watch_wait(cmh_dp_watch *w, double timeout,
                              double interval, int *changed)
 {
     *changed = 0;
-    double t0 = cmh_now();
+    double t0 = cmh__now();
     if (interval <= 0)
         interval = 1;
-    while (cmh_now() - t0 < timeout) {
-        double left = timeout - (cmh_now() - t0);
+    while (cmh__now() - t0 < timeout) {
+        double left = timeout - (cmh__now() - t0);
         bool c;
         if (w->fd >= 0) {
             c = wait_event(w, left) || poll_changed(w);
@@ -349,7 +349,7 @@ void cmh_dp_watch_free(cmh_dp_watch *w)
 {
     if (!w)
         return;
-    cmh_os_watch_close(w->fd);
+    cmh__os_watch_close(w->fd);
     for (size_t i = 0; w->paths && i < w->npaths; i++)
         free(w->paths[i]);
     free(w->paths);

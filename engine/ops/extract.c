@@ -45,7 +45,7 @@ static bool tick(ext *x)
 {
     if (!x->o->progress)
         return false;
-    double now = cmh_now();
+    double now = cmh__now();
     if (now - x->last_tick < 0.1 && x->files_done < x->files_total)
         return false;
     x->last_tick = now;
@@ -66,11 +66,11 @@ static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
     cmh_ctx *ctx = x->ctx;
     char hex[CMH_HEX_SIZE], frel[CMH_FILELIB_REL_SIZE], tmp[64] = "";
     cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
-    cmh_filelib_rel_hex(frel, hex, "");
+    cmh__filelib_rel_hex(frel, hex, "");
     int in = -1, out = -1;
     cmh_status st = CMH_OK;
-    int root = cmh_filelib_find(&x->lib, frel, NULL, NULL);
-    int e = root < 0 ? ENOENT : cmh_os_open_read(root, frel, &in);
+    int root = cmh__filelib_find(&x->lib, frel, NULL, NULL);
+    int e = root < 0 ? ENOENT : cmh__os_open_read(root, frel, &in);
     if (e) {
         st = cmh__fail_errno(ctx, e == ENOENT ? CMH_E_LIBRARY : CMH_E_IO, e,
                              "cannot read %s/FileLib/%s (the bytes of %s); "
@@ -86,7 +86,7 @@ static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
     }
     /* the FileLib fd was opened non-blocking for FIFO safety; a regular
      * file reads the same either way */
-    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    cmh__tmp_name(tmp, sizeof tmp, NULL);
     out = openat(dfd, tmp,
                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out < 0) {
@@ -159,8 +159,8 @@ static cmh_status write_dir(ext *x, int dfd, const cmh_node *d,
 {
     cmh_status st = CMH_OK;
     for (size_t i = 0; st == CMH_OK && i < d->nfiles; i++) {
-        char *r = rel[0] ? cmh_path_join(rel, d->files[i]->name)
-                         : cmh_strdup(d->files[i]->name);
+        char *r = rel[0] ? cmh__path_join(rel, d->files[i]->name)
+                         : cmh__strdup(d->files[i]->name);
         if (!r)
             return cmh__fail(x->ctx, CMH_E_NOMEM, "out of memory");
         st = write_file(x, dfd, d->files[i], r);
@@ -170,14 +170,14 @@ static cmh_status write_dir(ext *x, int dfd, const cmh_node *d,
     }
     for (size_t i = 0; st == CMH_OK && i < d->ndirs; i++) {
         const cmh_node *c = d->dirs[i];
-        char *r = rel[0] ? cmh_path_join(rel, c->name) : cmh_strdup(c->name);
+        char *r = rel[0] ? cmh__path_join(rel, c->name) : cmh__strdup(c->name);
         if (!r)
             return cmh__fail(x->ctx, CMH_E_NOMEM, "out of memory");
         int cfd = -1;
         if (mkdirat(dfd, c->name, 0755) != 0 && errno != EEXIST) {
             st = fail_write(x, errno, r);
         } else {
-            int e = cmh_os_open_dir(dfd, c->name, &cfd);
+            int e = cmh__os_open_dir(dfd, c->name, &cfd);
             if (e == ELOOP || e == ENOTDIR)
                 st = cmh__fail(x->ctx, CMH_E_IO,
                                "%s/%s exists and is not a folder (a symbolic "
@@ -208,7 +208,7 @@ static int not_empty(const char *name, unsigned char type, void *arg)
 static int dir_entries(int fd, bool *empty)
 {
     *empty = true;
-    int e = cmh_os_list_dir(fd, true, not_empty, empty);
+    int e = cmh__os_list_dir(fd, true, not_empty, empty);
     return e == -1 ? 0 : e;
 }
 
@@ -218,9 +218,9 @@ static cmh_status check_present(ext *x, const cmh_node *d, const char *cid)
 {
     for (size_t i = 0; i < d->nfiles; i++) {
         char frel[CMH_FILELIB_REL_SIZE];
-        cmh_filelib_rel(frel, d->files[i]->sha, "");
-        if (cmh_filelib_find(&x->lib, frel, NULL, NULL) < 0) {
-            char *rel = cmh_node_relpath(d->files[i]);
+        cmh__filelib_rel(frel, d->files[i]->sha, "");
+        if (cmh__filelib_find(&x->lib, frel, NULL, NULL) < 0) {
+            char *rel = cmh__node_relpath(d->files[i]);
             cmh_status st = cmh__fail(
                 x->ctx, CMH_E_LIBRARY,
                 "%s/FileLib/%s (the bytes of %s in %s) is on no FileLib root;"
@@ -287,7 +287,7 @@ static cmh_status extract_content(ext *x, const char *cid, const char *hash,
     if ((st = cmh__mirror_load(ctx, &x->lib, cid, &root, &c)) != CMH_OK)
         goto done;
     uint8_t h[CMH_SHA256_LEN];
-    if (cmh_tree_hash(root, false, ctx->sha256, h)) {
+    if (cmh__tree_hash(root, false, ctx->sha256, h)) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto done;
     }
@@ -307,12 +307,12 @@ static cmh_status extract_content(ext *x, const char *cid, const char *hash,
     const char *oroot;
     if ((st = out_root(x, &oroot)) != CMH_OK)
         goto done;
-    if (sub && !(subout = cmh_path_join(oroot, cid))) {
+    if (sub && !(subout = cmh__path_join(oroot, cid))) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto done;
     }
     x->out = sub ? subout : oroot;
-    int e = x->work && !sub ? 0 : cmh_mkdir_p(x->out);
+    int e = x->work && !sub ? 0 : cmh__mkdir_p(x->out);
     if (!e)
         e = (dfd = open(x->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
                 ? errno : 0;
@@ -356,7 +356,7 @@ static cmh_status extract_content(ext *x, const char *cid, const char *hash,
         char got[CMH_HEX_SIZE];
         if (!(cmh_hash_dir(ctx, x->out, got) == CMH_OK && !strcmp(got, hash)))
             res->tree_verified = 0;
-        ctx->err[0] = 0;
+        cmh__err_clear(ctx);
     }
     res->files += c.files;
     res->folders += c.folders;
@@ -365,7 +365,7 @@ done:
     if (dfd >= 0)
         close(dfd);
     free(subout);
-    cmh_node_free(root);
+    cmh__node_free(root);
     return st;
 }
 
@@ -375,7 +375,7 @@ static cmh_status package_contents(ext *x, const char *pkgid,
                                    cmh_pkgini *pi)
 {
     char why[256];
-    int e = cmh_pkgini_read(x->lib.pkglib_fd, pkgid, pi, why, sizeof why);
+    int e = cmh__pkgini_read(x->lib.pkglib_fd, pkgid, pi, why, sizeof why);
     if (e == ENOENT)
         return cmh__fail(x->ctx, CMH_E_LIBRARY,
                          "package %s is not in %s (no PkgLib/%s.INI); run "
@@ -387,7 +387,7 @@ static cmh_status package_contents(ext *x, const char *pkgid,
                          "verify, then restore or remove it", x->lib.path,
                          pkgid, e ? why : pi->bad[0].why);
     char cur[64];
-    cmh_pkgini_current(pi, cur);
+    cmh__pkgini_current(pi, cur);
     if (cmh_content_id_parse(cur, NULL, NULL) == CMH_CONTENT_PACKAGE) {
         snprintf(pi->ids[0], sizeof pi->ids[0], "%s", cur);
         pi->nids = 1;
@@ -405,11 +405,11 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
     ext x;
     memset(&x, 0, sizeof x);
     memset(res, 0, sizeof *res);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     x.ctx = ctx;
     x.o = o;
-    x.t0 = cmh_now();
-    cmh_library_init(&x.lib);
+    x.t0 = cmh__now();
+    cmh__library_init(&x.lib);
     cmh_pkgini pi;
     memset(&pi, 0, sizeof pi);
     char *sub = NULL;
@@ -427,7 +427,7 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto done;
     }
-    if ((st = cmh_library_open(ctx, &x.lib, o->lib, false)) != CMH_OK)
+    if ((st = cmh__library_open(ctx, &x.lib, o->lib, false)) != CMH_OK)
         goto done;
     if (cmh_pkgid_parse(pkgid, o->id) == CMH_OK) {
         if ((st = package_contents(&x, pkgid, &pi)) != CMH_OK)
@@ -445,7 +445,7 @@ cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
                 CMH_OK)
                 break;
             free(sub);
-            if (!(sub = cmh_path_join(o->dest, cid))) {
+            if (!(sub = cmh__path_join(o->dest, cid))) {
                 st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
                 break;
             }
@@ -476,14 +476,14 @@ moved:
     }
 done:
     if (x.work) { /* a failed run into a temp folder: remove it */
-        cmh_tree_remove(AT_FDCWD, x.work);
+        cmh__tree_remove(AT_FDCWD, x.work);
         free(x.work);
     }
     free(sub);
-    cmh_pkgini_free(&pi);
+    cmh__pkgini_free(&pi);
     EVP_MD_CTX_free(x.md);
     free(x.buf);
-    cmh_library_close(&x.lib);
-    res->seconds = cmh_now() - x.t0;
+    cmh__library_close(&x.lib);
+    res->seconds = cmh__now() - x.t0;
     return st;
 }

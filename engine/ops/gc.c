@@ -66,7 +66,7 @@ static bool temp_is_dead(gc_run *g, const char *path)
 {
     const char *base = strrchr(path, '/');
     return g->lib.root_fd >= 0 &&
-           cmh_tmp_is_dead(&g->lib, base ? base + 1 : path);
+           cmh__tmp_is_dead(&g->lib, base ? base + 1 : path);
 }
 
 static gc_item *item_new(gc_run *g, cmh_gc_kind kind, const char *path)
@@ -86,7 +86,7 @@ static gc_item *item_new(gc_run *g, cmh_gc_kind kind, const char *path)
     it->kind = kind;
     it->age = -1;
     it->what = "filelib-entry";
-    if (!(it->path = cmh_strdup(path))) {
+    if (!(it->path = cmh__strdup(path))) {
         g->oom = true;
         return NULL;
     }
@@ -191,7 +191,7 @@ static uint64_t du(int parent, const char *name)
     static const cmh_mirror_cb cb = {NULL, NULL, du_entry, true};
     uint64_t sum = 0;
     char *where = NULL;
-    (void)cmh_mirror_walk(parent, name, &cb, &sum, &where);
+    (void)cmh__mirror_walk(parent, name, &cb, &sum, &where);
     free(where);
     return sum;
 }
@@ -225,14 +225,14 @@ static bool reachable(gc_run *g, const char *cid)
         return false;
     cmh_pkg_info info;
     cmh_reflist kept = {0};
-    char saved[CMH_ERRMSG_SIZE];
-    snprintf(saved, sizeof saved, "%s", g->ctx->err);
+    cmh_err_saved saved;
+    cmh__err_capture(g->ctx, &saved);
     bool r = true; /* unreadable PkgLib INI: assume reachable */
-    if (cmh_pkglib_read(g->ctx, &g->lib, pk, &info) == CMH_OK &&
-        cmh_pkglib_kept(g->ctx, &g->lib, pk, &kept) == CMH_OK)
-        r = !strcmp(info.cid, cid) || cmh_reflist_has(&kept, cid);
-    cmh_reflist_free(&kept);
-    snprintf(g->ctx->err, sizeof g->ctx->err, "%s", saved);
+    if (cmh__pkglib_read(g->ctx, &g->lib, pk, &info) == CMH_OK &&
+        cmh__pkglib_kept(g->ctx, &g->lib, pk, &kept) == CMH_OK)
+        r = !strcmp(info.cid, cid) || cmh__reflist_has(&kept, cid);
+    cmh__reflist_free(&kept);
+    cmh__err_restore(g->ctx, &saved);
     return r;
 }
 
@@ -250,7 +250,7 @@ static bool package_busy(gc_run *g, const char *cid)
     char pk[CMH_PKGID_SIZE];
     if (cmh_content_id_parse(cid, pk, NULL) != CMH_CONTENT_PACKAGE)
         return false;
-    return cmh_library_pkg_busy(&g->lib, pk);
+    return cmh__library_pkg_busy(&g->lib, pk);
 }
 
 /* Every hash a content in DataLib uses (sorted, 32 bytes each). */
@@ -280,7 +280,7 @@ static cmh_status used_hashes(gc_run *g, uint8_t **out, size_t *n)
             continue;
         uint8_t *h;
         size_t nh;
-        int e = cmh_mirror_hashes(&g->lib, de->d_name, &h, &nh);
+        int e = cmh__mirror_hashes(&g->lib, de->d_name, &h, &nh);
         if (e == ENOENT)
             continue; /* retired meanwhile */
         if (e) {
@@ -327,8 +327,8 @@ static int entry_root(gc_run *g, const char *hex)
     static const char *const sfx[] = {"", ".SIG", ".INI"};
     for (int i = 0; i < 3; i++) {
         char rel[CMH_FILELIB_REL_SIZE];
-        cmh_filelib_rel_hex(rel, hex, sfx[i]);
-        int fd = cmh_filelib_find(&g->lib, rel, NULL, NULL);
+        cmh__filelib_rel_hex(rel, hex, sfx[i]);
+        int fd = cmh__filelib_find(&g->lib, rel, NULL, NULL);
         if (fd >= 0)
             return fd;
     }
@@ -339,11 +339,11 @@ static int entry_root(gc_run *g, const char *hex)
 static uint64_t entry_bytes(int fl, const char *hex)
 {
     char rel[CMH_FILELIB_REL_SIZE];
-    cmh_filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(rel, hex, "");
     uint64_t b = du(fl, rel);
-    cmh_filelib_rel_hex(rel, hex, ".SIG");
+    cmh__filelib_rel_hex(rel, hex, ".SIG");
     b += du(fl, rel);
-    cmh_filelib_rel_hex(rel, hex, ".INI");
+    cmh__filelib_rel_hex(rel, hex, ".INI");
     return b + du(fl, rel);
 }
 
@@ -354,7 +354,7 @@ static bool entry_present(int fl, const char *hex)
     for (int i = 0; i < 3; i++) {
         char rel[CMH_FILELIB_REL_SIZE];
         struct stat sb;
-        cmh_filelib_rel_hex(rel, hex, sfx[i]);
+        cmh__filelib_rel_hex(rel, hex, sfx[i]);
         if (fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0)
             return true;
     }
@@ -368,23 +368,23 @@ static const char *remove_file(gc_run *g, gc_item *it, const uint8_t *used,
 {
     const char *hex = it->hash;
     uint8_t sha[CMH_SHA256_LEN];
-    if (!cmh_hex64_decode(hex, sha))
+    if (!cmh__hex64_decode(hex, sha))
         return "no FileLib hash";
     if (hash_in(used, nused, sha))
         return "a content in DataLib uses it";
     char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE],
         inirel[CMH_FILELIB_REL_SIZE];
-    cmh_filelib_rel_hex(rel, hex, "");
-    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
-    cmh_filelib_rel_hex(inirel, hex, ".INI");
+    cmh__filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh__filelib_rel_hex(inirel, hex, ".INI");
     int fl = entry_root(g, hex);
     char *data;
     size_t len;
-    if (cmh_read_small_file(fl, inirel, CMH_INI_MAX_FILE, &data, &len) ==
+    if (cmh__read_small_file(fl, inirel, CMH_INI_MAX_FILE, &data, &len) ==
         0) {
         cmh_reflist r = {0};
         char why[128];
-        bool ok = cmh_reflist_parse(&r, data, len, why, sizeof why);
+        bool ok = cmh__reflist_parse(&r, data, len, why, sizeof why);
         free(data);
         const char *keep = ok ? NULL : "its reference INI cannot be read";
         for (size_t i = 0; ok && !keep && i < r.n; i++) {
@@ -393,7 +393,7 @@ static const char *remove_file(gc_run *g, gc_item *it, const uint8_t *used,
             else if (package_busy(g, r.ids[i]))
                 keep = "its reference INI names a package being written";
         }
-        cmh_reflist_free(&r);
+        cmh__reflist_free(&r);
         if (keep)
             return keep;
     }
@@ -410,7 +410,7 @@ static bool listed_orphan(gc_run *g, const char *cid)
 {
     for (size_t i = 0; i < g->n; i++)
         if (g->v[i].kind == CMH_GC_ORPHAN_CONTENT &&
-            cmh_cid_equal(g->v[i].cid, cid))
+            cmh__cid_equal(g->v[i].cid, cid))
             return true;
     return false;
 }
@@ -428,7 +428,7 @@ static cmh_status add_content_files(gc_run *g)
         snprintf(cid, sizeof cid, "%s", g->v[i].cid);
         uint8_t *h = NULL;
         size_t nh = 0;
-        if (cmh_mirror_hashes(&g->lib, cid, &h, &nh) != 0)
+        if (cmh__mirror_hashes(&g->lib, cid, &h, &nh) != 0)
             continue; /* unreadable mirror: nothing known to be freed */
         for (size_t k = 0; k < nh; k++) {
             char hex[CMH_HEX_SIZE], inirel[CMH_FILELIB_REL_SIZE];
@@ -438,20 +438,20 @@ static cmh_status add_content_files(gc_run *g)
                 dup = !strcmp(g->v[j].hash, hex);
             if (dup)
                 continue;
-            cmh_filelib_rel_hex(inirel, hex, ".INI");
+            cmh__filelib_rel_hex(inirel, hex, ".INI");
             int fl = entry_root(g, hex);
             char *data;
             size_t len;
-            if (cmh_read_small_file(fl, inirel, CMH_INI_MAX_FILE, &data,
+            if (cmh__read_small_file(fl, inirel, CMH_INI_MAX_FILE, &data,
                                     &len) != 0)
                 continue;
             cmh_reflist r = {0};
             char why[128];
-            bool freed = cmh_reflist_parse(&r, data, len, why, sizeof why);
+            bool freed = cmh__reflist_parse(&r, data, len, why, sizeof why);
             free(data);
             for (size_t j = 0; freed && j < r.n; j++)
                 freed = listed_orphan(g, r.ids[j]);
-            cmh_reflist_free(&r);
+            cmh__reflist_free(&r);
             if (!freed)
                 continue;
             char path[8 + CMH_FILELIB_REL_SIZE];
@@ -484,9 +484,9 @@ static const char *remove_temp(gc_run *g, gc_item *it)
     else if (fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) != 0)
         why = "gone already";
     else if ((double)time(NULL) - (double)sb.st_mtime < g->o->min_age &&
-             !cmh_tmp_is_dead(&g->lib, base))
+             !cmh__tmp_is_dead(&g->lib, base))
         why = "modified since (younger than --min-age)";
-    else if (cmh_tree_remove(fd, base) != 0)
+    else if (cmh__tree_remove(fd, base) != 0)
         why = "cannot delete it";
     close(fd);
     return why;
@@ -509,19 +509,19 @@ static int report(gc_run *g, gc_item *it, bool removed, const char *why,
 }
 
 /* FileLib root @p r of the library: 0 the primary, then the extra roots
- * in lookup order (cmh_filelib_roots_open). */
+ * in lookup order (cmh__filelib_roots_open). */
 static int root_fd(gc_run *g, size_t r)
 {
     return r ? g->lib.xfd[r - 1] : g->lib.filelib_fd;
 }
 
 /* The root commands use for entry @p hex: the first holding its data
- * (cmh_filelib_find's order, verify's rule); -1 when none does. */
+ * (cmh__filelib_find's order, verify's rule); -1 when none does. */
 static int used_root(gc_run *g, const char *hex)
 {
     char rel[CMH_FILELIB_REL_SIZE];
     struct stat sb;
-    cmh_filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(rel, hex, "");
     for (size_t r = 0; r <= g->lib.nx; r++)
         if (fstatat(root_fd(g, r), rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
             S_ISREG(sb.st_mode))
@@ -536,9 +536,9 @@ static int used_root(gc_run *g, const char *hex)
 static bool data_intact(gc_run *g, int fl, const char *hex)
 {
     char rel[CMH_FILELIB_REL_SIZE];
-    cmh_filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(rel, hex, "");
     int fd;
-    if (cmh_os_open_read(fl, rel, &fd) != 0)
+    if (cmh__os_open_read(fl, rel, &fd) != 0)
         return false;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char *buf = malloc(1 << 20);
@@ -549,7 +549,7 @@ static bool data_intact(gc_run *g, int fl, const char *hex)
     uint8_t sha[EVP_MAX_MD_SIZE], want[CMH_SHA256_LEN];
     unsigned len = 0;
     ok = ok && EVP_DigestFinal_ex(md, sha, &len) && len == CMH_SHA256_LEN &&
-         cmh_hex64_decode(hex, want) && !memcmp(sha, want, len);
+         cmh__hex64_decode(hex, want) && !memcmp(sha, want, len);
     EVP_MD_CTX_free(md);
     free(buf);
     close(fd);
@@ -570,7 +570,7 @@ static const char *dup_keep(gc_run *g, const char *hex, int dfd, int ufd)
     for (int k = 0; k < 3; k++) {
         char rel[CMH_FILELIB_REL_SIZE];
         struct stat ds, us;
-        cmh_filelib_rel_hex(rel, hex, sfx[k]);
+        cmh__filelib_rel_hex(rel, hex, sfx[k]);
         if (fstatat(dfd, rel, &ds, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
         if (!S_ISREG(ds.st_mode))
@@ -588,9 +588,9 @@ static const char *dup_keep(gc_run *g, const char *hex, int dfd, int ufd)
             char *a = NULL, *b = NULL;
             size_t na = 0, nb = 0;
             bool same =
-                cmh_read_small_file(dfd, rel, CMH_INI_MAX_FILE, &a, &na) ==
+                cmh__read_small_file(dfd, rel, CMH_INI_MAX_FILE, &a, &na) ==
                     0 &&
-                cmh_read_small_file(ufd, rel, CMH_INI_MAX_FILE, &b, &nb) ==
+                cmh__read_small_file(ufd, rel, CMH_INI_MAX_FILE, &b, &nb) ==
                     0 &&
                 na == nb && !memcmp(a, b, na);
             free(a);
@@ -636,7 +636,7 @@ static cmh_status gc_duplicates(gc_run *g, bool apply, cmh_gc_result *res)
             if (apply && !why) {
                 for (int k = 0; k < 3; k++) {
                     char rel[CMH_FILELIB_REL_SIZE];
-                    cmh_filelib_rel_hex(rel, hex, sfx[k]);
+                    cmh__filelib_rel_hex(rel, hex, sfx[k]);
                     if (unlinkat(dfd, rel, 0) != 0 && errno != ENOENT &&
                         !why)
                         why = "cannot delete it";
@@ -653,7 +653,7 @@ static cmh_status gc_duplicates(gc_run *g, bool apply, cmh_gc_result *res)
 cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
 {
     memset(res, 0, sizeof *res);
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     if (!o || o->version != CMH_GC_OPTS_VERSION || !o->lib ||
         o->min_age < 0)
         return cmh__fail(ctx, CMH_E_INVALID, "bad gc options");
@@ -661,7 +661,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     memset(&g, 0, sizeof g);
     g.ctx = ctx;
     g.o = o;
-    cmh_library_init(&g.lib);
+    cmh__library_init(&g.lib);
     uint8_t *used = NULL;
     size_t nused = 0;
     bool apply = o->flags & CMH_GC_APPLY;
@@ -677,10 +677,10 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     cmh_verify *v = NULL;
     /* open first (read-only): on_finding asks it whether a temp's run is
      * dead; a missing library is verify's error to report */
-    cmh_status st = cmh_library_open(ctx, &g.lib, o->lib, false);
+    cmh_status st = cmh__library_open(ctx, &g.lib, o->lib, false);
     if (st != CMH_OK) {
-        cmh_library_close(&g.lib);
-        ctx->err[0] = 0;
+        cmh__library_close(&g.lib);
+        cmh__err_clear(ctx);
     }
     st = cmh_verify_new(&v, ctx, &vo);
     if (st == CMH_OK)
@@ -691,7 +691,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     if (st)
         goto done;
     if (g.lib.root_fd < 0 &&
-        (st = cmh_library_open(ctx, &g.lib, o->lib, false)) != CMH_OK)
+        (st = cmh__library_open(ctx, &g.lib, o->lib, false)) != CMH_OK)
         goto done;
     if (apply && g.unparsed[0]) {
         st = cmh__fail(ctx, CMH_E_LIBRARY,
@@ -701,7 +701,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
         goto done;
     }
     if (apply && !(o->flags & CMH_GC_ALLOW_FOREIGN) &&
-        (st = cmh_library_refuse_foreign(ctx, &g.lib, "gc --apply")) !=
+        (st = cmh__library_refuse_foreign(ctx, &g.lib, "gc --apply")) !=
             CMH_OK)
         goto done;
 
@@ -735,10 +735,10 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
         } else if (cmh_content_id_parse(it->cid, pk, NULL) !=
                    CMH_CONTENT_PACKAGE) {
             why = "not a package content; remove it by hand";
-        } else if (cmh_library_lock_package(ctx, &g.lib, pk, false) !=
+        } else if (cmh__library_lock_package(ctx, &g.lib, pk, false) !=
                    CMH_OK) {
             why = "its package is locked by a running snapshot";
-            ctx->err[0] = 0;
+            cmh__err_clear(ctx);
         } else {
             /* re-check under the lock, then retire every content of the
              * package that PkgLib does not reach */
@@ -746,15 +746,15 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
             uint64_t retired = 0;
             if (reachable(&g, it->cid))
                 why = "a PkgLib INI lists it now";
-            else if (cmh_pkglib_read(ctx, &g.lib, pk, &info) != CMH_OK ||
-                     cmh_retire_package(ctx, &g.lib, pk, info.cid, true,
+            else if (cmh__pkglib_read(ctx, &g.lib, pk, &info) != CMH_OK ||
+                     cmh__retire_package(ctx, &g.lib, pk, info.cid, true,
                                         &retired) != CMH_OK)
                 why = "could not retire it (run cmhash verify)";
             else
                 removed = !content_exists(&g, it->cid);
             if (!why && !removed)
                 why = "still present after retirement";
-            ctx->err[0] = 0;
+            cmh__err_clear(ctx);
             close(g.lib.pkg_lock_fd);
             g.lib.pkg_lock_fd = -1;
         }
@@ -784,7 +784,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
     /* 3. FileLib entries, under the library lock */
     if (apply && (st = used_hashes(&g, &used, &nused)) != CMH_OK)
         goto done;
-    if (apply && (st = cmh_library_lock(ctx, &g.lib)) != CMH_OK)
+    if (apply && (st = cmh__library_lock(ctx, &g.lib)) != CMH_OK)
         goto done;
     /* copies on a second root first: an orphan's duplicate goes with it */
     st = gc_duplicates(&g, apply, res);
@@ -800,7 +800,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
             st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
     }
     if (apply)
-        cmh_library_unlock(&g.lib);
+        cmh__library_unlock(&g.lib);
     if (st)
         goto done;
 
@@ -828,6 +828,6 @@ done:
     free(g.dups);
     free(g.bad);
     free(used);
-    cmh_library_close(&g.lib);
+    cmh__library_close(&g.lib);
     return st;
 }

@@ -83,22 +83,22 @@ static int files_cb(ls_run *r, const cmh_ls_package *p, const cmh_node *d,
 {
     for (size_t i = 0; i < d->nfiles; i++) {
         const cmh_node *n = d->files[i];
-        char *path = rel[0] ? cmh_path_join(rel, n->name)
-                            : cmh_strdup(n->name);
+        char *path = rel[0] ? cmh__path_join(rel, n->name)
+                            : cmh__strdup(n->name);
         char hex[CMH_HEX_SIZE];
         if (!path)
             return -1;
         cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
         cmh_ls_file f = {path, n->size, n->attrs,
-                         cmh_filetime_from_ns(n->mtime_ns), hex};
+                         cmh__filetime_from_ns(n->mtime_ns), hex};
         int rc = r->o->file(p, &f, r->o->payload);
         free(path);
         if (rc)
             return 1;
     }
     for (size_t i = 0; i < d->ndirs; i++) {
-        char *sub = rel[0] ? cmh_path_join(rel, d->dirs[i]->name)
-                           : cmh_strdup(d->dirs[i]->name);
+        char *sub = rel[0] ? cmh__path_join(rel, d->dirs[i]->name)
+                           : cmh__strdup(d->dirs[i]->name);
         if (!sub)
             return -1;
         int rc = files_cb(r, p, d->dirs[i], sub);
@@ -131,7 +131,7 @@ static cmh_status one_content(ls_run *r, const char *pkgid,
         info.version = version;
         snprintf(info.cid, sizeof info.cid, "%s", content);
     } else {
-        st = cmh_pkglib_read(ctx, &r->lib, pkgid, &info);
+        st = cmh__pkglib_read(ctx, &r->lib, pkgid, &info);
     }
     if (st == CMH_OK && !info.cid[0])
         st = cmh__fail(ctx, CMH_E_LIBRARY, "%s/PkgLib/%s.INI lists no "
@@ -143,10 +143,10 @@ static cmh_status one_content(ls_run *r, const char *pkgid,
     if (st == CMH_OK)
         st = cmh__mirror_load(ctx, &r->lib, cid, &root, &c);
     if (st == CMH_OK)
-        st = cmh_pkglib_kept(ctx, &r->lib, pkgid, &kept);
+        st = cmh__pkglib_kept(ctx, &r->lib, pkgid, &kept);
     if (st != CMH_OK && st != CMH_E_NOMEM) {
-        snprintf(problem, sizeof problem, "%s", ctx->err);
-        ctx->err[0] = 0;
+        snprintf(problem, sizeof problem, "%s", cmh__err_msg(ctx));
+        cmh__err_clear(ctx);
         p.problem = problem;
         res->damaged++;
         st = CMH_OK;
@@ -170,13 +170,13 @@ static cmh_status one_content(ls_run *r, const char *pkgid,
             kept_bytes += kc.bytes; /* logical bytes of the totals too */
             kept_files += kc.files;
             bool okc = collect(kroot, &mine);
-            cmh_node_free(kroot);
+            cmh__node_free(kroot);
             if (!okc) {
                 st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
                 goto out;
             }
         }
-        ctx->err[0] = 0;
+        cmh__err_clear(ctx);
     }
     stored_unique(&mine);
     p.version = info.version;
@@ -189,9 +189,9 @@ static cmh_status one_content(ls_run *r, const char *pkgid,
     for (size_t i = 0; i < mine.n; i++) {
         char rel[CMH_FILELIB_REL_SIZE];
         struct stat sb;
-        cmh_filelib_rel(rel, mine.v[i].sha, "");
+        cmh__filelib_rel(rel, mine.v[i].sha, "");
         /* the bytes FileLib really holds (0 if the entry is missing) */
-        mine.v[i].size = cmh_filelib_find(&r->lib, rel, &sb, NULL) >= 0
+        mine.v[i].size = cmh__filelib_find(&r->lib, rel, &sb, NULL) >= 0
                              ? (uint64_t)sb.st_size
                              : 0; /* on every root of a spanned library */
         p.stored_bytes += mine.v[i].size;
@@ -220,8 +220,8 @@ report:
     }
 out:
     free(mine.v);
-    cmh_reflist_free(&kept);
-    cmh_node_free(root);
+    cmh__reflist_free(&kept);
+    cmh__node_free(root);
     return st;
 }
 
@@ -233,7 +233,7 @@ static cmh_status one_package(ls_run *r, const char *pkgid,
     cmh_pkgini pi;
     char why[256];
     size_t other = 0;
-    int e = cmh_pkgini_read(r->lib.pkglib_fd, pkgid, &pi, why, sizeof why);
+    int e = cmh__pkgini_read(r->lib.pkglib_fd, pkgid, &pi, why, sizeof why);
     for (size_t i = 0; !e && i < pi.nids; i++)
         if (cmh_content_id_parse(pi.ids[i], NULL, NULL) !=
             CMH_CONTENT_PACKAGE)
@@ -244,7 +244,7 @@ static cmh_status one_package(ls_run *r, const char *pkgid,
     else
         for (size_t i = 0; i < pi.nids && !st; i++)
             st = one_content(r, pkgid, pi.ids[i], pi.version, i == 0, res);
-    cmh_pkgini_free(&pi);
+    cmh__pkgini_free(&pi);
     return st;
 }
 
@@ -285,7 +285,7 @@ static cmh_status list_packages(ls_run *r, char ***out, size_t *n)
             v = nvp;
             cap = nc;
         }
-        if (!(v[nv] = cmh_strdup(id))) {
+        if (!(v[nv] = cmh__strdup(id))) {
             st = cmh__fail(r->ctx, CMH_E_NOMEM, "out of memory");
             break;
         }
@@ -303,7 +303,7 @@ cmh_status cmh_ls(cmh_ctx *ctx, const cmh_ls_opts *o, cmh_ls_result *res)
 {
     memset(res, 0, sizeof *res);
     res->dedup_ratio = 1.0;
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     if (!o || o->version != CMH_LS_OPTS_VERSION || !o->lib ||
         (o->npkgids && !o->pkgids))
         return cmh__fail(ctx, CMH_E_INVALID, "bad ls options");
@@ -311,7 +311,7 @@ cmh_status cmh_ls(cmh_ctx *ctx, const cmh_ls_opts *o, cmh_ls_result *res)
     memset(&r, 0, sizeof r);
     r.ctx = ctx;
     r.o = o;
-    cmh_library_init(&r.lib);
+    cmh__library_init(&r.lib);
     char **ids = NULL;
     size_t nids = 0;
     cmh_status st = CMH_OK;
@@ -329,13 +329,13 @@ cmh_status cmh_ls(cmh_ctx *ctx, const cmh_ls_opts *o, cmh_ls_result *res)
                                "e.g. MSC0000B", o->pkgids[i]);
                 goto done;
             }
-            if (!(ids[nids++] = cmh_strdup(id))) {
+            if (!(ids[nids++] = cmh__strdup(id))) {
                 st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
                 goto done;
             }
         }
     }
-    if ((st = cmh_library_open(ctx, &r.lib, o->lib, false)) != CMH_OK)
+    if ((st = cmh__library_open(ctx, &r.lib, o->lib, false)) != CMH_OK)
         goto done;
     if (o->npkgids) {
         for (size_t i = 0; i < nids; i++) {
@@ -368,6 +368,6 @@ done:
         free(ids[i]);
     free(ids);
     free(r.all.v);
-    cmh_library_close(&r.lib);
+    cmh__library_close(&r.lib);
     return st;
 }

@@ -415,8 +415,8 @@ static void vfinds_add(vfinds *f, cmh_verify_code code, double age,
     x->code = code;
     x->age = age;
     x->path = path_owned;
-    x->expected = cmh_strdup(expected ? expected : "");
-    x->actual = cmh_strdup(actual ? actual : "");
+    x->expected = cmh__strdup(expected ? expected : "");
+    x->actual = cmh__strdup(actual ? actual : "");
     va_list ap;
     va_start(ap, fmt);
     x->detail = xvasprintf(fmt, ap);
@@ -523,7 +523,7 @@ static vcontent *find_content(cmh_verify *v, const char *id)
                           sizeof *v->contents, content_cmp);
     /* a GUID in another case names the same content (section 2) */
     for (size_t i = 0; !c && i < v->ncontents; i++)
-        if (cmh_cid_equal(v->contents[i].id, id))
+        if (cmh__cid_equal(v->contents[i].id, id))
             c = &v->contents[i];
     return c;
 }
@@ -718,7 +718,7 @@ typedef struct pkg_cache {
 static void pkg_cache_free(pkg_cache *pc)
 {
     for (size_t i = 0; i < pc->n; i++)
-        cmh_pkgini_free(&pc->v[i].ini);
+        cmh__pkgini_free(&pc->v[i].ini);
     free(pc->v);
     memset(pc, 0, sizeof *pc);
 }
@@ -745,7 +745,7 @@ static pkg_reread *pkg_cache_get(cmh_verify *v, pkg_cache *pc,
     memset(r, 0, sizeof *r);
     memcpy(r->pkgid, pkgid, CMH_PKGID_SIZE);
     char why[64];
-    r->err = cmh_pkgini_read(v->lib.pkglib_fd, pkgid, &r->ini, why,
+    r->err = cmh__pkgini_read(v->lib.pkglib_fd, pkgid, &r->ini, why,
                              sizeof why);
     return r;
 }
@@ -758,13 +758,13 @@ static bool pkg_lists_now(cmh_verify *v, pkg_cache *pc, const char *pkgid,
     pkg_reread *r = pkg_cache_get(v, pc, pkgid);
     if (!r || r->err)
         return r && r->err == ENOENT ? false : dflt;
-    return cmh_pkgini_lists(&r->ini, id);
+    return cmh__pkgini_lists(&r->ini, id);
 }
 
 /* The package's lock is held now: a snapshot that started after the probe. */
 static bool pkg_locked_now(cmh_verify *v, const char *pkgid)
 {
-    return cmh_library_pkg_busy(&v->lib, pkgid);
+    return cmh__library_pkg_busy(&v->lib, pkgid);
 }
 
 /* Skip content @p c like a BUSY one: a snapshot that started after the
@@ -908,7 +908,7 @@ static int dlist_add(const char *name, unsigned char type, void *arg)
         out->v = nv;
         out->cap = nc;
     }
-    char *nm = cmh_strdup(name);
+    char *nm = cmh__strdup(name);
     if (!nm)
         return ENOMEM;
     out->v[out->n].name = nm;
@@ -922,7 +922,7 @@ static int dlist_add(const char *name, unsigned char type, void *arg)
 static int list_dir_at(int fd, bool fresh, dlist *out)
 {
     memset(out, 0, sizeof *out);
-    int e = cmh_os_list_dir(fd, !fresh, dlist_add, out);
+    int e = cmh__os_list_dir(fd, !fresh, dlist_add, out);
     if (e) {
         dlist_free(out);
         return e;
@@ -1010,7 +1010,7 @@ static void read_package(cmh_verify *v, const char *name, const char *pkgid,
         return;
     }
     v->sum.packages++;
-    int e = cmh_read_small_file(v->lib.pkglib_fd, name, CMH_INI_MAX_FILE,
+    int e = cmh__read_small_file(v->lib.pkglib_fd, name, CMH_INI_MAX_FILE,
                                 &data, &len);
     if (e == ENOENT) {
         /* listed a moment ago: the package was deleted during the run (by
@@ -1028,12 +1028,12 @@ static void read_package(cmh_verify *v, const char *name, const char *pkgid,
     }
     char why[256];
     cmh_pkgini pi;
-    if (!cmh_pkgini_parse(&pi, pkgid, data, len, why, sizeof why)) {
+    if (!cmh__pkgini_parse(&pi, pkgid, data, len, why, sizeof why)) {
         if (pi.oom)
             v->oom = true;
         emitf(v, CMH_VF_PKG_INI_BAD, "", path, "", "", -1,
               "unparsable package INI: %s", why);
-        cmh_pkgini_free(&pi);
+        cmh__pkgini_free(&pi);
         goto out;
     }
     /* versions snapshot --keep retains (docs/FORMAT.md) are referenced
@@ -1045,7 +1045,7 @@ static void read_package(cmh_verify *v, const char *name, const char *pkgid,
     for (size_t i = 0; i < pi.nbad; i++)
         emitf(v, CMH_VF_PKG_INI_BAD, "", path, "", pi.bad[i].key, -1, "%s",
               pi.bad[i].why);
-    cmh_pkgini_free(&pi);
+    cmh__pkgini_free(&pi);
 out:
     free(data);
     free(path);
@@ -1076,7 +1076,7 @@ static void probe_lock(cmh_verify *v, const char *pkgid)
 static void probe_state_locks(cmh_verify *v)
 {
     int fd;
-    if (cmh_os_open_dir_noatime(v->lib.root_fd, CMH_STATE_DIR, &fd) != 0)
+    if (cmh__os_open_dir_noatime(v->lib.root_fd, CMH_STATE_DIR, &fd) != 0)
         return;
     dlist dl;
     if (list_dir(fd, &dl) == 0) {
@@ -1241,7 +1241,7 @@ static void scan_h4(cmh_verify *v, int r, const char *h4, fnames *out)
         v->oom = true;
         return;
     }
-    int e = cmh_os_open_dir_noatime(root->fd, h4, &fd);
+    int e = cmh__os_open_dir_noatime(root->fd, h4, &fd);
     dlist dl = {0};
     if (!e)
         e = list_dir_at(fd, true, &dl);
@@ -1285,7 +1285,7 @@ static void scan_h4(cmh_verify *v, int r, const char *h4, fnames *out)
                 out->cap = nc;
             }
             fname *f = &out->v[out->n++];
-            (void)cmh_hex64_decode(nm, f->sha);
+            (void)cmh__hex64_decode(nm, f->sha);
             f->kind = kind;
             f->root = r;
         } else {
@@ -1334,7 +1334,7 @@ static void scan_filelib(cmh_verify *v)
     if (fn.n > 1)
         qsort(fn.v, fn.n, sizeof *fn.v, fname_cmp);
     /* One entry per hash. The copy used is the one every command uses
-     * (cmh_filelib_find, snapshot's placement): the data on the first
+     * (cmh__filelib_find, snapshot's placement): the data on the first
      * root in lookup order (primary, --filelib, $CMHASH_FILELIB,
      * discovered), and the reference INI and .SIG next to it, else the
      * first root holding them. Any other copy is a STRAY duplicate
@@ -1388,7 +1388,7 @@ static ventry *probe_entry(cmh_verify *v, const uint8_t sha[CMH_SHA256_LEN])
     for (int k = 0; k < 3; k++)
         for (size_t r = 0; r < v->nroots && *slots[k] < 0; r++) {
             char rel[CMH_FILELIB_REL_SIZE];
-            cmh_filelib_rel_hex(rel, EHEX(e), sfx[k]);
+            cmh__filelib_rel_hex(rel, EHEX(e), sfx[k]);
             struct stat sb;
             if (fstatat(v->roots[r].fd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
                 S_ISREG(sb.st_mode))
@@ -1405,12 +1405,12 @@ static void *vworker_make(void *arg)
     vworker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    w->w = cmh_worker_new(v->ctx->sha256);
+    w->w = cmh__worker_new(v->ctx->sha256);
     w->md = EVP_MD_CTX_new();
     w->buf = malloc(SIG_CMP_BUF);
     if (!w->w || !w->md || !w->buf ||
         !EVP_DigestInit_ex(w->md, v->ctx->sha256, NULL)) {
-        cmh_worker_free(w->w);
+        cmh__worker_free(w->w);
         EVP_MD_CTX_free(w->md);
         free(w->buf);
         free(w);
@@ -1443,7 +1443,7 @@ static void vworker_free(void *st)
     vworker *w = st;
     if (!w)
         return;
-    cmh_worker_free(w->w);
+    cmh__worker_free(w->w);
     EVP_MD_CTX_free(w->md);
     free(w->buf);
     free(w);
@@ -1514,7 +1514,7 @@ static void plan_cb(cmh_stream_kind kind, const cmh_node *node,
 static bool make_plan(vcontent *c)
 {
     plan_rec r = {.c = c};
-    if (cmh_tree_stream_nodes(c->root, false, plan_cb, &r) != CMH_OK ||
+    if (cmh__tree_stream_nodes(c->root, false, plan_cb, &r) != CMH_OK ||
         r.bad)
         return false;
     /* exact size: plans live for the whole run */
@@ -1543,23 +1543,23 @@ static cmh_status plan_hash(const vcontent *c, bool sig, EVP_MD *mdt,
         switch (PLAN_KIND(c->plan[i])) {
         case PLAN_DIR: {
             size_t n = c->dirs16[a] | (size_t)c->dirs16[a + 1] << 16;
-            cmh_utf16le_digest(c->dirs16 + a + 2, n, md);
+            cmh__utf16le_digest(c->dirs16 + a + 2, n, md);
             break;
         }
         case PLAN_PATH: {
             /* the node's path: its INI's path without ".INI", as
-             * cmh_tree_stream spells it */
+             * cmh__tree_stream spells it */
             const char *rel = frel(c, &c->files[a]);
             size_t n = strlen(rel) - 4;
             p.len = 0;
             for (size_t s = 0; s < n;) {
                 const char *sl = memchr(rel + s, '/', n - s);
                 size_t e = sl ? (size_t)(sl - rel) : n;
-                if (!cmh_path16_push(&p, rel + s, e - s))
+                if (!cmh__path16_push(&p, rel + s, e - s))
                     goto out;
                 s = e + 1;
             }
-            cmh_utf16le_digest(p.u, p.len, md);
+            cmh__utf16le_digest(p.u, p.len, md);
             break;
         }
         default: {
@@ -1575,7 +1575,7 @@ static cmh_status plan_hash(const vcontent *c, bool sig, EVP_MD *mdt,
             cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
             for (size_t k = 0; k < 64; k++)
                 u[k] = (uint16_t)hex[k];
-            cmh_utf16le_digest(u, 64, md);
+            cmh__utf16le_digest(u, 64, md);
             break;
         }
         }
@@ -1611,14 +1611,14 @@ static void shrink_content(vcontent *c)
 /* A small INI: one read into @p buf (SIG_CMP_BUF bytes, a worker's) when
  * it is short and not empty - no fstat: the listing saw a regular file,
  * and a non-empty read is of one; else (empty, 64 KiB or more, an error)
- * the read every command uses (cmh_read_small_file: fstat, size limit),
+ * the read every command uses (cmh__read_small_file: fstat, size limit),
  * so those findings do not change. *owned: *data is malloc'd. */
 static int read_ini(unsigned char *buf, int dirfd, const char *name,
                     char **data, size_t *len, bool *owned)
 {
     int fd;
     *owned = false;
-    int err = cmh_os_open_read(dirfd, name, &fd);
+    int err = cmh__os_open_read(dirfd, name, &fd);
     if (err)
         return err;
     ssize_t n;
@@ -1633,7 +1633,7 @@ static int read_ini(unsigned char *buf, int dirfd, const char *name,
         return 0;
     }
     *owned = true;
-    return cmh_read_small_file(dirfd, name, CMH_INI_MAX_FILE, data, len);
+    return cmh__read_small_file(dirfd, name, CMH_INI_MAX_FILE, data, len);
 }
 
 typedef struct mirror_walk {
@@ -1648,7 +1648,7 @@ typedef struct mirror_walk {
 
 static char *mirror_path(mirror_walk *m, const char *name)
 {
-    return xasprintf("DataLib/%s/%s%s", m->c->id, cmh_buf_str(&m->rel),
+    return xasprintf("DataLib/%s/%s%s", m->c->id, cmh__buf_str(&m->rel),
                      name);
 }
 
@@ -1659,9 +1659,9 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
     size_t n = strlen(name);
     char *data = NULL;
     size_t len;
-    cmh_node *node = cmh_node_new(name, n - 4, false);
-    if (!node || !cmh_node_add(dir, node)) {
-        cmh_node_free(node);
+    cmh_node *node = cmh__node_new(name, n - 4, false);
+    if (!node || !cmh__node_add(dir, node)) {
+        cmh__node_free(node);
         c->fnd.oom = true;
         return;
     }
@@ -1681,8 +1681,8 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
     if (c->names.len >= UINT32_MAX - 2 * PATH_MAX || c->names.oom)
         goto no_name; /* 4 GiB of names in one content, or no memory */
     f->rel = (uint32_t)c->names.len;
-    cmh_buf_add(&c->names, m->rel.data ? m->rel.data : "", m->rel.len);
-    cmh_buf_add(&c->names, name, n + 1);
+    cmh__buf_add(&c->names, m->rel.data ? m->rel.data : "", m->rel.len);
+    cmh__buf_add(&c->names, name, n + 1);
     if (c->names.oom)
         goto no_name;
     bool owned;
@@ -1698,7 +1698,7 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
     }
     cmh_fileini fi;
     char why[256];
-    int r = cmh_fileini_parse(data, len, &fi, why, sizeof why);
+    int r = cmh__fileini_parse(data, len, &fi, why, sizeof why);
     if (owned)
         free(data);
     if (r != CMH_FILEINI_OK) {
@@ -1754,16 +1754,16 @@ static int mw_enter(void *arg, const char *nm, int depth)
         m->rel_len = nl;
         m->cap = nc;
     }
-    cmh_node *sub = cmh_node_new(nm, strlen(nm), true);
-    if (!sub || !cmh_node_add(m->dirs[m->n - 1], sub)) {
-        cmh_node_free(sub);
+    cmh_node *sub = cmh__node_new(nm, strlen(nm), true);
+    if (!sub || !cmh__node_add(m->dirs[m->n - 1], sub)) {
+        cmh__node_free(sub);
         c->fnd.oom = true;
         return 1;
     }
     m->rel_len[m->n] = m->rel.len;
     m->dirs[m->n++] = sub;
-    cmh_buf_adds(&m->rel, nm);
-    cmh_buf_adds(&m->rel, "/");
+    cmh__buf_adds(&m->rel, nm);
+    cmh__buf_adds(&m->rel, "/");
     return 0;
 }
 
@@ -1802,7 +1802,7 @@ static int mw_entry(void *arg, int fd, const char *nm, const struct stat *sb)
     return c->fnd.oom;
 }
 
-/* Read the mirror DataLib/<id> into c->root (cmh_mirror_walk: one depth
+/* Read the mirror DataLib/<id> into c->root (cmh__mirror_walk: one depth
  * limit for every command, no descriptor per level). A folder that cannot
  * be read ends the walk: the mirror is incomplete and not recomputed. */
 static void walk_mirror(mirror_walk *m)
@@ -1820,7 +1820,7 @@ static void walk_mirror(mirror_walk *m)
     m->dirs[0] = c->root;
     m->rel_len[0] = 0;
     char *where = NULL;
-    int e = cmh_mirror_walk(m->v->lib.datalib_fd, c->id, &cb, m, &where);
+    int e = cmh__mirror_walk(m->v->lib.datalib_fd, c->id, &cb, m, &where);
     if (e && !c->fnd.oom && where && !where[0] &&
         (e == ENOENT || e == ENOTDIR || e == ELOOP || e == EACCES)) {
         /* the mirror folder itself could not be opened */
@@ -1831,7 +1831,7 @@ static void walk_mirror(mirror_walk *m)
     } else if (e && !c->fnd.oom) {
         c->mirror_complete = false;
         if (where)
-            cmh_path_abbrev(where);
+            cmh__path_abbrev(where);
         char *path = xasprintf("DataLib/%s%s%s", c->id,
                                where && where[0] ? "/" : "",
                                where ? where : "");
@@ -1859,13 +1859,13 @@ static void content_task(void *tk, void *state, void *arg)
     snprintf(name, sizeof name, "%s%s", c->id,
              c->ini_suffix[0] ? c->ini_suffix : ".INI");
     if (c->has_ini) {
-        int e = cmh_read_small_file(v->lib.datalib_fd, name,
+        int e = cmh__read_small_file(v->lib.datalib_fd, name,
                                     CMH_INI_MAX_FILE, &data, &len);
         /* vfinds_add takes over the path it is given */
         char *path = xasprintf("DataLib/%s", name);
         cmh_contentini p;
         char why[256];
-        int r = e ? -1 : cmh_contentini_parse(data, len, &p, why, sizeof why);
+        int r = e ? -1 : cmh__contentini_parse(data, len, &p, why, sizeof why);
         if (e) {
             vfinds_add(&c->fnd, e == EFBIG ? CMH_VF_CONTENT_INI_BAD
                                            : CMH_VF_FILE_UNREADABLE,
@@ -1904,7 +1904,7 @@ static void content_task(void *tk, void *state, void *arg)
         free(data);
     }
     if (c->has_dir) {
-        c->root = cmh_node_new("", 0, true);
+        c->root = cmh__node_new("", 0, true);
         if (!c->root) {
             c->fnd.oom = true;
             goto out;
@@ -1914,11 +1914,11 @@ static void content_task(void *tk, void *state, void *arg)
         m.v = v;
         m.c = c;
         m.buf = w->buf;
-        cmh_buf_init(&m.rel);
+        cmh__buf_init(&m.rel);
         c->mirror_complete = true;
         c->mirror_read = true;
         walk_mirror(&m);
-        cmh_buf_free(&m.rel);
+        cmh__buf_free(&m.rel);
         free(m.dirs);
         free(m.rel_len);
         if (m.rel.oom)
@@ -1928,12 +1928,12 @@ static void content_task(void *tk, void *state, void *arg)
          * nothing is recomputed from them; the run reports the failure. */
         if (c->fnd.oom)
             c->mirror_complete = false;
-        cmh_tree_sort(c->root);
+        cmh__tree_sort(c->root);
         shrink_content(c);
         uint8_t h[CMH_SHA256_LEN];
         bool have_h = false;
         if (c->mirror_complete) {
-            if (cmh_tree_hash(c->root, false, v->ctx->sha256, h) != CMH_OK)
+            if (cmh__tree_hash(c->root, false, v->ctx->sha256, h) != CMH_OK)
                 c->fnd.oom = true;
             else
                 have_h = true;
@@ -1946,7 +1946,7 @@ static void content_task(void *tk, void *state, void *arg)
             if (make_plan(c) &&
                 plan_hash(c, false, v->ctx->sha256, hp) == CMH_OK &&
                 !memcmp(hp, h, CMH_SHA256_LEN)) {
-                cmh_node_free(c->root);
+                cmh__node_free(c->root);
                 c->root = NULL;
             } else {
                 free(c->plan);
@@ -1956,7 +1956,7 @@ static void content_task(void *tk, void *state, void *arg)
                 c->nplan = c->ndirs16 = 0;
             }
         } else {
-            cmh_node_free(c->root);
+            cmh__node_free(c->root);
             c->root = NULL;
         }
         if (have_h && c->ini_ok) {
@@ -2008,12 +2008,12 @@ static int part_at(cmh_verify *v, int *fds, const ventry *e, int r,
                    const char *sfx, char rel[CMH_FILELIB_REL_SIZE],
                    const char **name)
 {
-    cmh_filelib_rel_hex(rel, EHEX(e), sfx);
+    cmh__filelib_rel_hex(rel, EHEX(e), sfx);
     if (fds && fds[r] == -1) {
         char h4[5];
         memcpy(h4, rel, 4);
         h4[4] = 0;
-        if (cmh_os_open_dir_noatime(v->roots[r].fd, h4, &fds[r]))
+        if (cmh__os_open_dir_noatime(v->roots[r].fd, h4, &fds[r]))
             fds[r] = -2; /* not again for this folder */
     }
     if (fds && fds[r] >= 0) {
@@ -2028,7 +2028,7 @@ static void read_sig(cmh_verify *v, vworker *w, ventry *e, int dirfd,
                      const char *name)
 {
     int fd;
-    int err = cmh_os_open_read(dirfd, name, &fd);
+    int err = cmh__os_open_read(dirfd, name, &fd);
     if (err) {
         e->sig_err = err;
         return;
@@ -2156,15 +2156,15 @@ static void entry_read(cmh_verify *v, vworker *w, ventry *e, int *fds)
             e->ini_err = err;
         } else {
             cmh_reflist refs = {0};
-            if (!cmh_reflist_parse(&refs, data, len, why, sizeof why))
+            if (!cmh__reflist_parse(&refs, data, len, why, sizeof why))
                 e->ini_bad = true;
             else if (!pack_refs(e, &refs))
                 e->ini_oom = true;
-            cmh_reflist_free(&refs);
+            cmh__reflist_free(&refs);
             if (owned)
                 free(data);
         }
-        if (e->ini_bad && !(e->ini_why = cmh_strdup(why)))
+        if (e->ini_bad && !(e->ini_why = cmh__strdup(why)))
             e->ini_oom = true;
     }
     if (e->r_data >= 0) {
@@ -2431,7 +2431,7 @@ static void join_entry(cmh_verify *v, ventry *e)
                 continue;
             last = use_at(e, i).c;
             vcontent *c = &v->contents[last];
-            if (refs_known && cmh_reflist_has(&refs, c->id))
+            if (refs_known && cmh__reflist_has(&refs, c->id))
                 continue;
             if (content_retired(v, c, true))
                 continue; /* its reference was dropped by a retirement */
@@ -2534,7 +2534,7 @@ static void check_sighash(cmh_verify *v, vcontent *c)
     if (c->root)
         set_tree_sig(c->root, c);
     uint8_t h[CMH_SHA256_LEN];
-    if ((c->root ? cmh_tree_hash(c->root, true, v->ctx->sha256, h)
+    if ((c->root ? cmh__tree_hash(c->root, true, v->ctx->sha256, h)
                  : plan_hash(c, true, v->ctx->sha256, h)) != CMH_OK) {
         v->oom = true;
         return;
@@ -2587,7 +2587,7 @@ static void throttle(size_t n, void *payload)
     if (rate <= 0)
         return;
     pthread_mutex_lock(&v->rate_mu);
-    double now = cmh_now();
+    double now = cmh__now();
     if (v->rate_next < now)
         v->rate_next = now;
     v->rate_next += (double)n / rate;
@@ -2595,7 +2595,7 @@ static void throttle(size_t n, void *payload)
     pthread_mutex_unlock(&v->rate_mu);
     /* sleep in short steps so a stop is seen quickly */
     while (!atomic_load_explicit(&v->stop, memory_order_relaxed)) {
-        double left = until - cmh_now();
+        double left = until - cmh__now();
         if (left <= 0)
             break;
         if (left > 0.05)
@@ -2610,7 +2610,7 @@ static int hash_once(cmh_verify *v, vworker *w, ventry *e, uint8_t *sha,
                      bool *changed, bool *deep, bool *dmis)
 {
     char rel[CMH_FILELIB_REL_SIZE];
-    cmh_filelib_rel_hex(rel, EHEX(e), "");
+    cmh__filelib_rel_hex(rel, EHEX(e), "");
     cmh_stream_out so = {-1, -1};
     cmh_stream_hooks hk = {
         .on_read = throttle, .read_payload = v, .library_file = true};
@@ -2620,14 +2620,14 @@ static int hash_once(cmh_verify *v, vworker *w, ventry *e, uint8_t *sha,
     if ((v->o.flags & CMH_VERIFY_DEEP) && e->r_sig >= 0 && e->sig_hdr &&
         !e->sig_err && !e->sig_bad) {
         char srel[CMH_FILELIB_REL_SIZE];
-        cmh_filelib_rel_hex(srel, EHEX(e), ".SIG");
-        if (cmh_os_open_read(v->roots[e->r_sig].fd, srel, &sc.fd) == 0) {
+        cmh__filelib_rel_hex(srel, EHEX(e), ".SIG");
+        if (cmh__os_open_read(v->roots[e->r_sig].fd, srel, &sc.fd) == 0) {
             hk.sig_sink = sig_cmp_sink;
             hk.sig_payload = &sc;
         }
     }
     cmh_stream_res r;
-    int err = cmh_stream_fileat(w->w, v->roots[e->r_data].fd, rel, EHEX(e),
+    int err = cmh__stream_fileat(w->w, v->roots[e->r_data].fd, rel, EHEX(e),
                                 UINT64_MAX, INT64_MIN, &so, &hk, &r,
                                 &v->bytes_done, &v->stop);
     *changed = r.changed;
@@ -2666,7 +2666,7 @@ static void hash_item(void *arg, size_t i, int *dirfd, char *rel,
     const hash_order *o = arg;
     const ventry *e = o->e[i];
     char r[CMH_FILELIB_REL_SIZE];
-    cmh_filelib_rel_hex(r, EHEX(e), "");
+    cmh__filelib_rel_hex(r, EHEX(e), "");
     snprintf(rel, relsize, "%s", r);
     *dirfd = o->v->roots[e->r_data].fd;
     *size = e->data_size;
@@ -2723,10 +2723,10 @@ static void physical_order(cmh_verify *v, hash_order *o)
         for (size_t i = 0; i < m; i++) {
             const ventry *e = o->e[b + i];
             char rel[CMH_FILELIB_REL_SIZE];
-            cmh_filelib_rel_hex(rel, EHEX(e), "");
+            cmh__filelib_rel_hex(rel, EHEX(e), "");
             k[i].i = i;
             k[i].known = (asked < PHYS_PROBE || told) &&
-                         cmh_os_physical_offset(v->roots[e->r_data].fd, rel,
+                         cmh__os_physical_offset(v->roots[e->r_data].fd, rel,
                                                 &k[i].off) == 0;
             asked++;
             told += k[i].known;
@@ -2749,7 +2749,7 @@ static void trace_io(const cmh_prefetch *pf, const hash_order *o)
 {
     cmh__test_trace("CMHASH_TEST_IO_TRACE",
                     "hash pass: %s, %zu of %zu files in physical order "
-                    "(%.3f s)", cmh_prefetch_method(pf), o->phys, o->n,
+                    "(%.3f s)", cmh__prefetch_method(pf), o->phys, o->n,
                     o->phys_s);
 }
 
@@ -2762,7 +2762,7 @@ static void index_item(void *arg, size_t i, int *dirfd, char *rel,
     const ventry *e = v->entries[i / 2];
     int r = i % 2 ? e->r_sig : e->r_ini;
     char b[CMH_FILELIB_REL_SIZE];
-    cmh_filelib_rel_hex(b, EHEX(e), i % 2 ? ".SIG" : ".INI");
+    cmh__filelib_rel_hex(b, EHEX(e), i % 2 ? ".SIG" : ".INI");
     snprintf(rel, relsize, "%s", b);
     *dirfd = r >= 0 ? v->roots[r].fd : -1;
     *size = 64 * 1024; /* the INI, and the .SIG's head that is read */
@@ -2929,7 +2929,7 @@ static void drain_done(cmh_verify *v)
 static int tick(void *arg)
 {
     cmh_verify *v = arg;
-    if (v->deadline > 0 && cmh_now() >= v->deadline &&
+    if (v->deadline > 0 && cmh__now() >= v->deadline &&
         !atomic_load(&v->stop)) {
         v->timed_out = true;
         atomic_store(&v->stop, true);
@@ -2943,7 +2943,7 @@ static int tick(void *arg)
         p.files_total = v->items_total;
         p.bytes_done = atomic_load(&v->bytes_done);
         p.bytes_total = v->bytes_total;
-        p.elapsed = cmh_now() - v->t0;
+        p.elapsed = cmh__now() - v->t0;
         if (v->o.progress(&p, v->o.payload)) {
             v->canceled = true;
             atomic_store(&v->stop, true);
@@ -2965,7 +2965,7 @@ static bool set_add(uint8_t **set, size_t *n, const char *hex)
     if (!s)
         return false;
     *set = s;
-    (void)cmh_hex64_decode(hex, s + *n * CMH_SHA256_LEN);
+    (void)cmh__hex64_decode(hex, s + *n * CMH_SHA256_LEN);
     (*n)++;
     return true;
 }
@@ -3055,13 +3055,13 @@ static cmh_status parse_state(cmh_verify *v, const char *text)
             hex = line + 4;
             kind = 2;
         }
-        if (!hex || !cmh_is_hex64(hex, &lower) || lower)
+        if (!hex || !cmh__is_hex64(hex, &lower) || lower)
             return cmh__fail(ctx, CMH_E_INVALID,
                              "resume state: line %d is not understood",
                              lineno);
         bool ok = true;
         if (kind == 0) {
-            (void)cmh_hex64_decode(hex, v->cursor);
+            (void)cmh__hex64_decode(hex, v->cursor);
             v->have_cursor = true;
         } else if (kind == 1) {
             ok = set_add(&v->prev_done, &v->nprev_done, hex);
@@ -3118,31 +3118,31 @@ static void build_state(cmh_verify *v)
     if (!first)
         return; /* cycle complete */
     cmh_buf b;
-    cmh_buf_init(&b);
-    cmh_buf_addf(&b, STATE_MAGIC "\nsubset %u/%u\ndeep %d\n",
+    cmh__buf_init(&b);
+    cmh__buf_addf(&b, STATE_MAGIC "\nsubset %u/%u\ndeep %d\n",
                  v->sum.subset_k, v->sum.subset_n,
                  (v->o.flags & CMH_VERIFY_DEEP) ? 1 : 0);
     struct stat lsb;
     if (fstat(v->lib.root_fd, &lsb) == 0)
-        cmh_buf_addf(&b, "library %llu %llu\n",
+        cmh__buf_addf(&b, "library %llu %llu\n",
                      (unsigned long long)lsb.st_dev,
                      (unsigned long long)lsb.st_ino);
-    cmh_buf_addf(&b, "cursor %s\n", EHEX(first));
+    cmh__buf_addf(&b, "cursor %s\n", EHEX(first));
     for (size_t i = 0; i < v->nentries; i++) {
         const ventry *e = v->entries[i];
         if (e->scope && memcmp(e->sha, first->sha, CMH_SHA256_LEN) > 0 &&
             (e->prev_done || e->hashed))
-            cmh_buf_addf(&b, "done %s\n", EHEX(e));
+            cmh__buf_addf(&b, "done %s\n", EHEX(e));
         if (e->prev_bad || e->bad)
-            cmh_buf_addf(&b, "bad %s\n", EHEX(e));
+            cmh__buf_addf(&b, "bad %s\n", EHEX(e));
     }
     char dg[CMH_HEX_SIZE];
     if (!b.oom && state_digest(v->ctx, b.data, b.len, dg))
-        cmh_buf_addf(&b, "check %s\n", dg);
+        cmh__buf_addf(&b, "check %s\n", dg);
     else
         b.oom = true;
     if (b.oom) {
-        cmh_buf_free(&b);
+        cmh__buf_free(&b);
         v->oom = true;
         return;
     }
@@ -3164,7 +3164,7 @@ cmh_status cmh_verify_new(cmh_verify **out, cmh_ctx *ctx,
                           const cmh_verify_opts *o)
 {
     *out = NULL;
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     if (!o || o->version != CMH_VERIFY_OPTS_VERSION || !o->lib ||
         (o->nfilelibs && !o->filelibs) || (o->nids && !o->ids))
         return cmh__fail(ctx, CMH_E_INVALID, "bad verify options");
@@ -3189,7 +3189,7 @@ cmh_status cmh_verify_new(cmh_verify **out, cmh_ctx *ctx,
     v->phase = "index";
     pthread_mutex_init(&v->mu, NULL);
     pthread_mutex_init(&v->rate_mu, NULL);
-    cmh_library_init(&v->lib);
+    cmh__library_init(&v->lib);
     atomic_init(&v->stop, false);
     if (o->resume_state && *o->resume_state) {
         cmh_status st = parse_state(v, o->resume_state);
@@ -3209,10 +3209,10 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
     cmh_ctx *ctx = v->ctx;
     const char *path = v->o.lib;
     *layout_ok = false;
-    v->lib.path = cmh_strdup(path);
+    v->lib.path = cmh__strdup(path);
     if (!v->lib.path)
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    int e = cmh_os_open_dir_noatime(AT_FDCWD, path, &v->lib.root_fd);
+    int e = cmh__os_open_dir_noatime(AT_FDCWD, path, &v->lib.root_fd);
     if (e == ENOENT)
         return cmh__fail(ctx, CMH_E_LIBRARY,
                          "library %s does not exist; check --lib or "
@@ -3224,7 +3224,7 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
     int *fds[3] = {&v->lib.pkglib_fd, &v->lib.datalib_fd, &v->lib.filelib_fd};
     int errs[3], present = 0;
     for (int i = 0; i < 3; i++) {
-        errs[i] = cmh_os_open_dir_noatime(v->lib.root_fd, names[i], fds[i]);
+        errs[i] = cmh__os_open_dir_noatime(v->lib.root_fd, names[i], fds[i]);
         if (errs[i] != ENOENT)
             present++;
     }
@@ -3246,7 +3246,7 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
     /* nroots only once the array exists: free_run() walks it */
     /* --filelib roots, then the context's (cmh_ctx_add_filelib), then
      * the discovered ones; one folder under two names is opened once
-     * (the lookup order of every command: cmh_filelib_roots_open) */
+     * (the lookup order of every command: cmh__filelib_roots_open) */
     size_t ngiven = v->o.nfilelibs + ctx->nfilelibs;
     const char **given = ngiven ? malloc(ngiven * sizeof *given) : NULL;
     if (ngiven && !given)
@@ -3254,7 +3254,7 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
     for (size_t i = 0; i < ngiven; i++)
         given[i] = i < v->o.nfilelibs ? v->o.filelibs[i]
                                       : ctx->filelibs[i - v->o.nfilelibs];
-    cmh_status st = cmh_filelib_roots_open(ctx, &v->lib, given, ngiven,
+    cmh_status st = cmh__filelib_roots_open(ctx, &v->lib, given, ngiven,
                                            true);
     free(given);
     if (st != CMH_OK)
@@ -3267,7 +3267,7 @@ static cmh_status open_library(cmh_verify *v, bool *layout_ok)
     for (size_t i = 0; i < v->nroots; i++)
         v->roots[i].fd = -1;
     for (size_t i = 0; i < v->nroots; i++) {
-        v->roots[i].display = cmh_strdup(i ? v->lib.xpath[i - 1] : "FileLib");
+        v->roots[i].display = cmh__strdup(i ? v->lib.xpath[i - 1] : "FileLib");
         v->roots[i].fd = dup(i ? v->lib.xfd[i - 1] : v->lib.filelib_fd);
         if (!v->roots[i].display || v->roots[i].fd < 0)
             return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
@@ -3419,7 +3419,7 @@ static void emit_content_findings(cmh_verify *v, vcontent *c)
 static cmh_status run_pass(cmh_verify *v, const char *phase)
 {
     v->phase = phase;
-    cmh_pool_wait(v->epool ? v->epool : v->pool, 0.1, tick, v);
+    cmh__pool_wait(v->epool ? v->epool : v->pool, 0.1, tick, v);
     if (!strcmp(phase, "hash"))
         drain_done(v);
     return CMH_OK;
@@ -3501,20 +3501,20 @@ static void content_status(cmh_verify *v, vcontent *c)
 
 static void free_run(cmh_verify *v)
 {
-    cmh_pool_free(v->epool);
+    cmh__pool_free(v->epool);
     v->epool = NULL;
     free(v->efold);
     v->efold = NULL;
     v->nefold = 0;
-    cmh_pool_free(v->pool);
+    cmh__pool_free(v->pool);
     v->pool = NULL;
     for (size_t i = 0; i < v->ncontents; i++) {
         vcontent *c = &v->contents[i];
         free(c->files);
-        cmh_buf_free(&c->names);
+        cmh__buf_free(&c->names);
         free(c->plan);
         free(c->dirs16);
-        cmh_node_free(c->root);
+        cmh__node_free(c->root);
         vfinds_free(&c->fnd);
     }
     free(v->contents);
@@ -3546,7 +3546,7 @@ static void free_run(cmh_verify *v)
     free(v->doneq);
     v->doneq = NULL;
     v->ndoneq = v->capdoneq = 0;
-    cmh_library_close(&v->lib);
+    cmh__library_close(&v->lib);
 }
 
 cmh_status cmh_verify_run(cmh_verify *v)
@@ -3554,7 +3554,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
     cmh_ctx *ctx = v->ctx;
     cmh_status st = CMH_OK;
     bool layout_ok;
-    ctx->err[0] = 0;
+    cmh__err_clear(ctx);
     free_run(v);
     unsigned sk = v->sum.subset_k, sn = v->sum.subset_n;
     memset(&v->sum, 0, sizeof v->sum);
@@ -3565,14 +3565,14 @@ cmh_status cmh_verify_run(cmh_verify *v)
     atomic_store(&v->stop, false);
     atomic_store(&v->bytes_done, 0);
     atomic_store(&v->items_done, 0);
-    v->t0 = cmh_now();
+    v->t0 = cmh__now();
     v->deadline = v->o.max_seconds > 0 ? v->t0 + v->o.max_seconds : 0;
     v->rate_next = 0;
     v->full = v->o.nids == 0;
     v->phase = "index";
     v->retire_gen = 1; /* contents start at 0: nothing remembered */
     if (v->o.flags & CMH_VERIFY_NICE)
-        cmh_os_lower_priority();
+        cmh__os_lower_priority();
 
     if ((st = open_library(v, &layout_ok)) != CMH_OK || !layout_ok)
         goto done;
@@ -3591,8 +3591,8 @@ cmh_status cmh_verify_run(cmh_verify *v)
     cmh__pause_point("verify-listed");
     classify_contents(v);
 
-    unsigned threads = v->o.threads ? v->o.threads : cmh_online_cpus();
-    if (cmh_pool_new(&v->pool, threads, vworker_make, vworker_free, v)) {
+    unsigned threads = v->o.threads ? v->o.threads : cmh__online_cpus();
+    if (cmh__pool_new(&v->pool, threads, vworker_make, vworker_free, v)) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "cannot start %u threads", threads);
         goto done;
     }
@@ -3603,7 +3603,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
         if (!c->selected || c->busy)
             continue;
         v->items_total++;
-        if (cmh_pool_push(v->pool, content_task, c, v))
+        if (cmh__pool_push(v->pool, content_task, c, v))
             goto nomem;
     }
     run_pass(v, "index");
@@ -3676,7 +3676,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
      * library whose .SIG files are MS-RDC is ConfigMgr-written before any
      * entry is judged */
     if (!v->foreign_lib)
-        v->foreign_lib = cmh_library_sig_rdc(&v->lib, NULL, 0);
+        v->foreign_lib = cmh__library_sig_rdc(&v->lib, NULL, 0);
     /* 2b. FileLib entries */
     atomic_store(&v->items_done, 0);
     v->items_total = v->nentries;
@@ -3695,11 +3695,11 @@ cmh_status cmh_verify_run(cmh_verify *v)
     {
         unsigned et = entry_threads(v, threads);
         if (et > threads &&
-            cmh_pool_new(&v->epool, et, eworker_make, vworker_free, v))
+            cmh__pool_new(&v->epool, et, eworker_make, vworker_free, v))
             v->epool = NULL; /* no more threads: the pool's do it */
     }
     for (size_t i = 0; i < v->nefold; i++)
-        if (cmh_pool_push(v->epool ? v->epool : v->pool, folder_task,
+        if (cmh__pool_push(v->epool ? v->epool : v->pool, folder_task,
                           &v->efold[i], v))
             goto nomem;
     {
@@ -3709,10 +3709,10 @@ cmh_status cmh_verify_run(cmh_verify *v)
             .n = 2 * v->nentries, .per = 2, .item = index_item, .arg = v,
             .done = &v->items_done, .stop = &v->stop,
             .io_rate = v->o.io_rate, .threads = threads};
-        cmh_prefetch *pf = index_prefetch() ? cmh_prefetch_run(&po) : NULL;
+        cmh_prefetch *pf = index_prefetch() ? cmh__prefetch_run(&po) : NULL;
         run_pass(v, "index");
-        cmh_prefetch_stop(pf);
-        cmh_pool_free(v->epool);
+        cmh__prefetch_stop(pf);
+        cmh__pool_free(v->epool);
         v->epool = NULL;
     }
     if (v->canceled || v->timed_out)
@@ -3770,7 +3770,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
                 /* what was collected first, then the rest as listed */
                 ho.oom = true;
                 for (size_t j = 0; j < ho.n; j++)
-                    if (cmh_pool_push(v->pool, hash_task, ho.e[j], v)) {
+                    if (cmh__pool_push(v->pool, hash_task, ho.e[j], v)) {
                         free(ho.e);
                         goto nomem;
                     }
@@ -3778,18 +3778,18 @@ cmh_status cmh_verify_run(cmh_verify *v)
         }
         if (ho.n < ho.cap && !ho.oom)
             ho.e[ho.n++] = e;
-        else if (cmh_pool_push(v->pool, hash_task, e, v)) {
+        else if (cmh__pool_push(v->pool, hash_task, e, v)) {
             free(ho.e);
             goto nomem; /* no order: pushed in digest order as listed */
         }
     }
     if (!ho.oom) {
         /* each batch of the digest order in physical order */
-        double tp = cmh_now();
+        double tp = cmh__now();
         physical_order(v, &ho);
-        ho.phys_s = cmh_now() - tp;
+        ho.phys_s = cmh__now() - tp;
         for (size_t i = 0; i < ho.n; i++)
-            if (cmh_pool_push(v->pool, hash_task, ho.e[i], v)) {
+            if (cmh__pool_push(v->pool, hash_task, ho.e[i], v)) {
                 free(ho.e);
                 goto nomem;
             }
@@ -3798,10 +3798,10 @@ cmh_status cmh_verify_run(cmh_verify *v)
         .n = ho.oom ? 0 : ho.n, .item = hash_item, .arg = &ho,
         .done = &v->items_done, .bytes = &v->bytes_done, .stop = &v->stop,
         .io_rate = v->o.io_rate, .threads = threads};
-    cmh_prefetch *pf = cmh_prefetch_run(&po);
+    cmh_prefetch *pf = cmh__prefetch_run(&po);
     trace_io(pf, &ho);
     run_pass(v, "hash");
-    cmh_prefetch_stop(pf);
+    cmh__prefetch_stop(pf);
     free(ho.e);
     if (v->oom)
         goto nomem;
@@ -3810,7 +3810,7 @@ stopped:
         v->sum.partial = 1;
         v->sum.stop_reason = v->canceled ? "canceled" : "time limit";
         /* let queued tasks see the stop flag and leave */
-        cmh_pool_wait(v->pool, 0.1, NULL, NULL);
+        cmh__pool_wait(v->pool, 0.1, NULL, NULL);
         drain_done(v);
     }
     /* 5. per content */
@@ -3833,11 +3833,11 @@ nomem:
     st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     if (v->pool) {
         atomic_store(&v->stop, true);
-        cmh_pool_wait(v->pool, 0.1, NULL, NULL);
+        cmh__pool_wait(v->pool, 0.1, NULL, NULL);
     }
 done:
-    v->sum.seconds = cmh_now() - v->t0;
-    cmh_pool_free(v->pool);
+    v->sum.seconds = cmh__now() - v->t0;
+    cmh__pool_free(v->pool);
     v->pool = NULL;
     return st;
 }

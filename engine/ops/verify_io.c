@@ -77,7 +77,7 @@ static void run_fadvise(cmh_prefetch *p)
         p->item(p->arg, next, &dirfd, rel, sizeof rel, &size);
         uint64_t len = size < PREFETCH_HEAD ? size : PREFETCH_HEAD;
         if (next >= done && dirfd >= 0) { /* else read already, or none */
-            cmh_os_prefetch(dirfd, rel, len);
+            cmh__os_prefetch(dirfd, rel, len);
             ring[next % W] = len;
             inflight += len;
         }
@@ -139,7 +139,7 @@ static void run_aread(cmh_prefetch *p)
     acur cur[AREAD_ACTIVE_MAX];
     unsigned ncur = 0, rr = 0;
     if (!f)
-        return; /* no read-ahead; cmh_prefetch_stop closes the queue */
+        return; /* no read-ahead; cmh__prefetch_stop closes the queue */
     for (unsigned i = 0; i < nf; i++)
         f[i] = (afile){-1, 0, false};
     /* bytes of the order queued (or skipped: hashed already, or not
@@ -151,7 +151,7 @@ static void run_aread(cmh_prefetch *p)
                     atomic_load_explicit(p->stop, memory_order_relaxed);
         uint64_t tags[64];
         int res[64];
-        unsigned k = cmh_os_aread_reap(p->aq, tags, res, 64, 0);
+        unsigned k = cmh__os_aread_reap(p->aq, tags, res, 64, 0);
         for (unsigned i = 0; i < k; i++) {
             afile *a = &f[tags[i]];
             a->pending--;
@@ -180,7 +180,7 @@ static void run_aread(cmh_prefetch *p)
             }
             if (size <= p->small) {
                 /* CMHASH_IO_SMALL: WILLNEED queues it, with no slot */
-                cmh_os_prefetch(dirfd, rel, size);
+                cmh__os_prefetch(dirfd, rel, size);
                 issued += size;
                 continue;
             }
@@ -188,7 +188,7 @@ static void run_aread(cmh_prefetch *p)
             int fd;
             if (s < 0)
                 break; /* cannot happen: nf > reads in flight + active */
-            if (cmh_os_open_read(dirfd, rel, &fd))
+            if (cmh__os_open_read(dirfd, rel, &fd))
                 continue; /* the hashing thread reports it */
             f[s] = (afile){fd, 0, false};
             cur[ncur++] = (acur){(unsigned)s, 0, size};
@@ -200,7 +200,7 @@ static void run_aread(cmh_prefetch *p)
             acur *c = &cur[rr];
             uint64_t left = c->size - c->off;
             size_t len = left < AREAD_CHUNK ? (size_t)left : AREAD_CHUNK;
-            if (cmh_os_aread_submit(p->aq, f[c->slot].fd, c->off, len,
+            if (cmh__os_aread_submit(p->aq, f[c->slot].fd, c->off, len,
                                     c->slot))
                 break; /* queue full */
             f[c->slot].pending++;
@@ -218,7 +218,7 @@ static void run_aread(cmh_prefetch *p)
             break; /* everything queued: the last reads finish below */
         if (!queued) {
             /* wait for a read to finish, or for the threads to move */
-            k = cmh_os_aread_reap(p->aq, tags, res, 64, 200);
+            k = cmh__os_aread_reap(p->aq, tags, res, 64, 200);
             for (unsigned i = 0; i < k; i++) {
                 afile *a = &f[tags[i]];
                 a->pending--;
@@ -230,7 +230,7 @@ static void run_aread(cmh_prefetch *p)
     }
     /* the kernel writes into the scratch buffer until each read is reaped:
      * close the queue (it waits), then the files */
-    cmh_os_aread_close(p->aq);
+    cmh__os_aread_close(p->aq);
     p->aq = NULL;
     for (unsigned i = 0; i < nf; i++)
         if (f[i].fd >= 0)
@@ -258,7 +258,7 @@ static unsigned env_uint(const char *name, unsigned lo, unsigned hi,
     return w >= (long)lo && w <= (long)hi ? (unsigned)w : def;
 }
 
-const char *cmh_prefetch_method(const cmh_prefetch *p)
+const char *cmh__prefetch_method(const cmh_prefetch *p)
 {
     static _Thread_local char b[64];
     if (p && !p->uring && p->aerr) {
@@ -268,7 +268,7 @@ const char *cmh_prefetch_method(const cmh_prefetch *p)
     return !p ? "none" : p->uring ? "io_uring" : "fadvise";
 }
 
-cmh_prefetch *cmh_prefetch_run(const cmh_prefetch_opts *o)
+cmh_prefetch *cmh__prefetch_run(const cmh_prefetch_opts *o)
 {
     const char *env = getenv("CMHASH_PREFETCH");
     if ((env && strcmp(env, "0") == 0) || o->io_rate > 0 || o->n < 2)
@@ -294,23 +294,23 @@ cmh_prefetch *cmh_prefetch_run(const cmh_prefetch_opts *o)
     const char *io = getenv("CMHASH_IO");
     bool uring = io && *io ? strcmp(io, "uring") == 0 : IO_DEFAULT_URING;
     if (uring)
-        p->aerr = cmh_os_aread_open(p->depth, AREAD_CHUNK, &p->aq);
+        p->aerr = cmh__os_aread_open(p->depth, AREAD_CHUNK, &p->aq);
     p->uring = p->aq != NULL;
     atomic_init(&p->quit, false);
     if (pthread_create(&p->tid, NULL, run, p) != 0) {
-        cmh_os_aread_close(p->aq);
+        cmh__os_aread_close(p->aq);
         free(p);
         return NULL;
     }
     return p;
 }
 
-void cmh_prefetch_stop(cmh_prefetch *p)
+void cmh__prefetch_stop(cmh_prefetch *p)
 {
     if (!p)
         return;
     atomic_store(&p->quit, true);
     pthread_join(p->tid, NULL);
-    cmh_os_aread_close(p->aq); /* NULL unless run_aread could not start */
+    cmh__os_aread_close(p->aq); /* NULL unless run_aread could not start */
     free(p);
 }

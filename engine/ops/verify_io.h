@@ -7,7 +7,7 @@
  * that is one or two small reads in flight, and the disk waits on each
  * seek. The prefetcher walks the same order a window ahead of the
  * threads and asks the kernel to start reading each file
- * (cmh_os_prefetch: posix_fadvise WILLNEED on Linux), so the device has
+ * (cmh__os_prefetch: posix_fadvise WILLNEED on Linux), so the device has
  * a queue of requests to serve and reorder; the threads then find the
  * bytes in the page cache. Memory: nothing but the window's page cache.
  *
@@ -54,10 +54,10 @@ typedef struct cmh_prefetch_opts {
     double io_rate;
     unsigned threads;
 } cmh_prefetch_opts;
-cmh_prefetch *cmh_prefetch_run(const cmh_prefetch_opts *o);
+cmh_prefetch *cmh__prefetch_run(const cmh_prefetch_opts *o);
 /* "io_uring", "fadvise", or "none" for NULL (logs and tests). */
-const char *cmh_prefetch_method(const cmh_prefetch *p);
+const char *cmh__prefetch_method(const cmh_prefetch *p);
 /* Stop (if still running) and free. NULL is a no-op. */
-void cmh_prefetch_stop(cmh_prefetch *p);
+void cmh__prefetch_stop(cmh_prefetch *p);
 
 #endif

@@ -5,7 +5,7 @@
 
 #include <errno.h>
 
-int cmh_os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
+int cmh__os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
 {
     (void)depth;
     (void)maxlen;
@@ -13,7 +13,7 @@ int cmh_os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
     return ENOSYS;
 }
 
-int cmh_os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
+int cmh__os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
                         uint64_t tag)
 {
     (void)q;
@@ -24,7 +24,7 @@ int cmh_os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
     return ENOSYS;
 }
 
-unsigned cmh_os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
+unsigned cmh__os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
                            unsigned max, unsigned wait_us)
 {
     (void)q;
@@ -35,7 +35,7 @@ unsigned cmh_os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
     return 0;
 }
 
-void cmh_os_aread_close(cmh_os_aread *q)
+void cmh__os_aread_close(cmh_os_aread *q)
 {
     (void)q;
 }

@@ -29,7 +29,7 @@ static bool dot_or_dotdot(const char *n)
     return n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2]));
 }
 
-int cmh_os_list_dir(int fd, bool rewind,
+int cmh__os_list_dir(int fd, bool rewind,
                     int (*fn)(const char *name, unsigned char type,
                               void *arg),
                     void *arg)
@@ -88,7 +88,7 @@ int cmh_os_list_dir(int fd, bool rewind,
 #endif
 }
 
-int cmh_os_open_read(int dirfd, const char *path, int *out_fd)
+int cmh__os_open_read(int dirfd, const char *path, int *out_fd)
 {
     int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
     int fd = -1;
@@ -107,7 +107,7 @@ int cmh_os_open_read(int dirfd, const char *path, int *out_fd)
     return 0;
 }
 
-int cmh_os_open_dir(int dirfd, const char *path, int *out_fd)
+int cmh__os_open_dir(int dirfd, const char *path, int *out_fd)
 {
     int fd = openat(dirfd, path,
                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -117,7 +117,7 @@ int cmh_os_open_dir(int dirfd, const char *path, int *out_fd)
     return 0;
 }
 
-int cmh_os_sync_fs(int fd)
+int cmh__os_sync_fs(int fd)
 {
 #ifdef __linux__
     /* One syncfs replaces thousands of per-file fsyncs: the durability
@@ -127,15 +127,15 @@ int cmh_os_sync_fs(int fd)
         return errno;
     return 0;
 #else
-    return cmh_os_fsync(fd);
+    return cmh__os_fsync(fd);
 #endif
 }
 
-int cmh_os_prefetch(int dirfd, const char *path, uint64_t len)
+int cmh__os_prefetch(int dirfd, const char *path, uint64_t len)
 {
 #if defined(POSIX_FADV_WILLNEED)
     int fd;
-    int e = cmh_os_open_read(dirfd, path, &fd);
+    int e = cmh__os_open_read(dirfd, path, &fd);
     if (e)
         return e;
     /* WILLNEED queues the reads and returns: many files' reads are in
@@ -151,11 +151,11 @@ int cmh_os_prefetch(int dirfd, const char *path, uint64_t len)
 #endif
 }
 
-int cmh_os_physical_offset(int dirfd, const char *path, uint64_t *out)
+int cmh__os_physical_offset(int dirfd, const char *path, uint64_t *out)
 {
 #if defined(__linux__) && defined(FS_IOC_FIEMAP)
     int fd;
-    int e = cmh_os_open_read(dirfd, path, &fd);
+    int e = cmh__os_open_read(dirfd, path, &fd);
     if (e)
         return e;
     union {
@@ -193,7 +193,7 @@ struct cmh_os_aread {
     void *scratch; /* every read's destination; its bytes are dropped */
 };
 
-int cmh_os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
+int cmh__os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
 {
     *out = NULL;
     if (!depth || !maxlen)
@@ -220,7 +220,7 @@ int cmh_os_aread_open(unsigned depth, size_t maxlen, cmh_os_aread **out)
     return 0;
 }
 
-int cmh_os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
+int cmh__os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
                         uint64_t tag)
 {
     if (q->inflight >= q->depth)
@@ -241,7 +241,7 @@ int cmh_os_aread_submit(cmh_os_aread *q, int fd, uint64_t off, size_t len,
     return 0;
 }
 
-unsigned cmh_os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
+unsigned cmh__os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
                            unsigned max, unsigned wait_us)
 {
     unsigned k = 0;
@@ -266,7 +266,7 @@ unsigned cmh_os_aread_reap(cmh_os_aread *q, uint64_t *tags, int *res,
     return k;
 }
 
-void cmh_os_aread_close(cmh_os_aread *q)
+void cmh__os_aread_close(cmh_os_aread *q)
 {
     if (!q)
         return;
@@ -287,7 +287,7 @@ void cmh_os_aread_close(cmh_os_aread *q)
 }
 #endif
 
-int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+int cmh__os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
     const char *p = buf;
     while (len) {
@@ -306,7 +306,7 @@ int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-int cmh_os_filelib_drives(const char *lib, char ***out, size_t *n)
+int cmh__os_filelib_drives(const char *lib, char ***out, size_t *n)
 {
     (void)lib; /* no drive letters: extra roots only as given */
     *out = NULL;
@@ -314,7 +314,7 @@ int cmh_os_filelib_drives(const char *lib, char ***out, size_t *n)
     return 0;
 }
 
-int cmh_os_inodes_exhausted(int fd, bool *out, unsigned long long *used)
+int cmh__os_inodes_exhausted(int fd, bool *out, unsigned long long *used)
 {
     struct statvfs vs;
     *out = false;
@@ -326,7 +326,7 @@ int cmh_os_inodes_exhausted(int fd, bool *out, unsigned long long *used)
     return 0;
 }
 
-int cmh_os_fsync(int fd)
+int cmh__os_fsync(int fd)
 {
     if (fsync(fd) != 0)
         return errno;
@@ -382,7 +382,7 @@ static bool on_cifs(int fd, dev_t dev)
 }
 #endif
 
-uint32_t cmh_os_dos_attributes(int fd, const char *name, const struct stat *st)
+uint32_t cmh__os_dos_attributes(int fd, const char *name, const struct stat *st)
 {
 #ifdef __linux__
     unsigned char buf[64];
@@ -409,7 +409,7 @@ uint32_t cmh_os_dos_attributes(int fd, const char *name, const struct stat *st)
     return a;
 }
 
-int cmh_os_lock(int fd, bool exclusive, bool wait)
+int cmh__os_lock(int fd, bool exclusive, bool wait)
 {
     int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
     for (;;) {
@@ -420,12 +420,12 @@ int cmh_os_lock(int fd, bool exclusive, bool wait)
     }
 }
 
-void cmh_os_unlock(int fd)
+void cmh__os_unlock(int fd)
 {
     (void)flock(fd, LOCK_UN);
 }
 
-int cmh_os_lock_probe(int dirfd, const char *name, bool *busy)
+int cmh__os_lock_probe(int dirfd, const char *name, bool *busy)
 {
     *busy = false;
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
@@ -446,7 +446,7 @@ int cmh_os_lock_probe(int dirfd, const char *name, bool *busy)
     return 0;
 }
 
-int cmh_os_random(void *buf, size_t n)
+int cmh__os_random(void *buf, size_t n)
 {
     unsigned char *p = buf;
     while (n) {
@@ -475,7 +475,7 @@ int cmh_os_random(void *buf, size_t n)
     return 0;
 }
 
-int cmh_os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive)
+int cmh__os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive)
 {
     *exclusive = false;
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
@@ -493,12 +493,12 @@ int cmh_os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive)
     return e;
 }
 
-void cmh_os_advise_sequential(int fd)
+void cmh__os_advise_sequential(int fd)
 {
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
-int cmh_os_open_dir_noatime(int dirfd, const char *path, int *out_fd)
+int cmh__os_open_dir_noatime(int dirfd, const char *path, int *out_fd)
 {
     int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     int fd;
@@ -517,7 +517,7 @@ int cmh_os_open_dir_noatime(int dirfd, const char *path, int *out_fd)
     return 0;
 }
 
-void cmh_os_lower_priority(void)
+void cmh__os_lower_priority(void)
 {
     /* Linux applies both to the calling thread only; threads created
      * afterwards (the verify workers) inherit them. */
@@ -530,7 +530,7 @@ void cmh_os_lower_priority(void)
 
 /* ---- status --watch (moved here from dpstatus.c) ---- */
 
-int cmh_os_watch_open(void)
+int cmh__os_watch_open(void)
 {
 #ifdef __linux__
     return inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -539,7 +539,7 @@ int cmh_os_watch_open(void)
 #endif
 }
 
-void cmh_os_watch_add(int w, const char *dir)
+void cmh__os_watch_add(int w, const char *dir)
 {
 #ifdef __linux__
     if (w >= 0)
@@ -553,7 +553,7 @@ void cmh_os_watch_add(int w, const char *dir)
 #endif
 }
 
-bool cmh_os_watch_wait(int w, double secs)
+bool cmh__os_watch_wait(int w, double secs)
 {
     struct pollfd p = {w, POLLIN, 0};
     int ms = secs <= 0 ? 0 : (int)(secs * 1000) + 1;
@@ -565,7 +565,7 @@ bool cmh_os_watch_wait(int w, double secs)
     return true;
 }
 
-void cmh_os_watch_close(int w)
+void cmh__os_watch_close(int w)
 {
     if (w >= 0)
         close(w);

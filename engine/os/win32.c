@@ -391,7 +391,7 @@ static bool name_surrogate(DWORD tag)
     return IsReparseTagNameSurrogate(tag);
 }
 
-static void fill_stat(struct cmh_w_stat *st, DWORD attr, FILETIME a,
+static void fill_stat(struct cmh__w_stat *st, DWORD attr, FILETIME a,
                       FILETIME m, FILETIME c, uint64_t size, bool link)
 {
     memset(st, 0, sizeof *st);
@@ -411,7 +411,7 @@ static void fill_stat(struct cmh_w_stat *st, DWORD attr, FILETIME a,
     st->st_ctim = ts_from_ft(c);
 }
 
-static int stat_handle(HANDLE h, struct cmh_w_stat *st, bool nofollow)
+static int stat_handle(HANDLE h, struct cmh__w_stat *st, bool nofollow)
 {
     BY_HANDLE_FILE_INFORMATION bi;
     if (!GetFileInformationByHandle(h, &bi))
@@ -432,7 +432,7 @@ static int stat_handle(HANDLE h, struct cmh_w_stat *st, bool nofollow)
     return 0;
 }
 
-int cmh_w_fstat(int fd, struct cmh_w_stat *st)
+int cmh__w_fstat(int fd, struct cmh__w_stat *st)
 {
     if (fd >= 0 && fd < 3) {
         memset(st, 0, sizeof *st);
@@ -455,7 +455,7 @@ static HANDLE open_meta(const wchar_t *w, bool nofollow)
                        NULL);
 }
 
-int cmh_w_fstatat(int dirfd, const char *path, struct cmh_w_stat *st,
+int cmh__w_fstatat(int dirfd, const char *path, struct cmh__w_stat *st,
                   int flags)
 {
     wchar_t *w = wpath_at(dirfd, path);
@@ -478,14 +478,14 @@ int cmh_w_fstatat(int dirfd, const char *path, struct cmh_w_stat *st,
     return r;
 }
 
-int cmh_w_stat(const char *path, struct cmh_w_stat *st)
+int cmh__w_stat(const char *path, struct cmh__w_stat *st)
 {
-    return cmh_w_fstatat(AT_FDCWD, path, st, 0);
+    return cmh__w_fstatat(AT_FDCWD, path, st, 0);
 }
 
-int cmh_w_lstat(const char *path, struct cmh_w_stat *st)
+int cmh__w_lstat(const char *path, struct cmh__w_stat *st)
 {
-    return cmh_w_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+    return cmh__w_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 /* ---- open, read, write ---- */
@@ -592,7 +592,7 @@ static int open_at(int dirfd, const char *path, int flags, unsigned mode)
     return open_w(w, flags, mode);
 }
 
-int cmh_w_openat(int dirfd, const char *path, int flags, ...)
+int cmh__w_openat(int dirfd, const char *path, int flags, ...)
 {
     unsigned mode = 0666;
     if (flags & O_CREAT) {
@@ -604,7 +604,7 @@ int cmh_w_openat(int dirfd, const char *path, int flags, ...)
     return open_at(dirfd, path, flags, mode);
 }
 
-int cmh_w_open(const char *path, int flags, ...)
+int cmh__w_open(const char *path, int flags, ...)
 {
     va_list ap;
     va_start(ap, flags);
@@ -613,7 +613,7 @@ int cmh_w_open(const char *path, int flags, ...)
     return open_at(AT_FDCWD, path, flags, mode);
 }
 
-int cmh_w_close(int fd)
+int cmh__w_close(int fd)
 {
     if (fd >= 0 && fd < 3)
         return _close(fd);
@@ -622,7 +622,7 @@ int cmh_w_close(int fd)
         return -1;
     int r = 0;
     /* Durability: a file this process wrote is flushed when closed, so
-     * cmh_os_sync_fs has nothing left to do (see there). */
+     * cmh__os_sync_fs has nothing left to do (see there). */
     if (e->wrote && !FlushFileBuffers(e->h))
         r = fail(GetLastError());
     if (e->kind == K_WATCH) {
@@ -642,7 +642,7 @@ int cmh_w_close(int fd)
     return r;
 }
 
-ssize_t cmh_w_read(int fd, void *buf, size_t n)
+ssize_t cmh__w_read(int fd, void *buf, size_t n)
 {
     if (fd >= 0 && fd < 3)
         return _read(fd, buf, n > 0x40000000u ? 0x40000000u : (unsigned)n);
@@ -664,7 +664,7 @@ ssize_t cmh_w_read(int fd, void *buf, size_t n)
     return (ssize_t)got;
 }
 
-ssize_t cmh_w_pread(int fd, void *buf, size_t n, int64_t off)
+ssize_t cmh__w_pread(int fd, void *buf, size_t n, int64_t off)
 {
     fdent *e = fd_get(fd);
     if (!e)
@@ -683,7 +683,7 @@ ssize_t cmh_w_pread(int fd, void *buf, size_t n, int64_t off)
     return (ssize_t)got;
 }
 
-ssize_t cmh_w_write(int fd, const void *buf, size_t n)
+ssize_t cmh__w_write(int fd, const void *buf, size_t n)
 {
     if (fd >= 0 && fd < 3)
         return _write(fd, buf, n > 0x40000000u ? 0x40000000u : (unsigned)n);
@@ -698,7 +698,7 @@ ssize_t cmh_w_write(int fd, const void *buf, size_t n)
     return (ssize_t)put;
 }
 
-ssize_t cmh_w_pwrite(int fd, const void *buf, size_t n, int64_t off)
+ssize_t cmh__w_pwrite(int fd, const void *buf, size_t n, int64_t off)
 {
     fdent *e = fd_get(fd);
     if (!e)
@@ -714,7 +714,7 @@ ssize_t cmh_w_pwrite(int fd, const void *buf, size_t n, int64_t off)
     return (ssize_t)put;
 }
 
-int64_t cmh_w_lseek(int fd, int64_t off, int whence)
+int64_t cmh__w_lseek(int fd, int64_t off, int whence)
 {
     if (fd >= 0 && fd < 3)
         return _lseeki64(fd, off, whence);
@@ -742,7 +742,7 @@ int64_t cmh_w_lseek(int fd, int64_t off, int whence)
     return now.QuadPart;
 }
 
-int cmh_w_fsync(int fd)
+int cmh__w_fsync(int fd)
 {
     fdent *e = fd_get(fd);
     if (!e)
@@ -754,7 +754,7 @@ int cmh_w_fsync(int fd)
     return 0;
 }
 
-int cmh_w_ftruncate(int fd, int64_t len)
+int cmh__w_ftruncate(int fd, int64_t len)
 {
     fdent *e = fd_get(fd);
     if (!e)
@@ -767,7 +767,7 @@ int cmh_w_ftruncate(int fd, int64_t len)
     return 0;
 }
 
-int cmh_w_fchmod(int fd, unsigned mode)
+int cmh__w_fchmod(int fd, unsigned mode)
 {
     fdent *e = fd_get(fd);
     if (!e)
@@ -804,7 +804,7 @@ static bool ft_of(const struct timespec *t, FILETIME *f)
     return true;
 }
 
-int cmh_w_futimens(int fd, const struct timespec ts[2])
+int cmh__w_futimens(int fd, const struct timespec ts[2])
 {
     fdent *e = fd_get(fd);
     if (!e)
@@ -819,7 +819,7 @@ int cmh_w_futimens(int fd, const struct timespec ts[2])
     return 0;
 }
 
-int cmh_w_dup(int fd)
+int cmh__w_dup(int fd)
 {
     fdent *e = fd_get(fd);
     if (!e)
@@ -839,7 +839,7 @@ int cmh_w_dup(int fd)
     return n;
 }
 
-int cmh_w_isatty(int fd)
+int cmh__w_isatty(int fd)
 {
     if (fd < 0 || fd >= 3)
         return 0;
@@ -847,7 +847,7 @@ int cmh_w_isatty(int fd)
     return GetConsoleMode((HANDLE)_get_osfhandle(fd), &m) ? 1 : 0;
 }
 
-int cmh_w_ioctl_winsize(int fd, unsigned long req, struct winsize *ws)
+int cmh__w_ioctl_winsize(int fd, unsigned long req, struct winsize *ws)
 {
     CONSOLE_SCREEN_BUFFER_INFO ci;
     if (req != TIOCGWINSZ || fd < 0 || fd >= 3 ||
@@ -863,7 +863,7 @@ int cmh_w_ioctl_winsize(int fd, unsigned long req, struct winsize *ws)
 
 /* ---- names ---- */
 
-char *cmh_w_strndup(const char *s, size_t n)
+char *cmh__w_strndup(const char *s, size_t n)
 {
     size_t len = strnlen(s, n);
     char *r = malloc(len + 1);
@@ -874,7 +874,7 @@ char *cmh_w_strndup(const char *s, size_t n)
     return r;
 }
 
-char *cmh_w_realpath(const char *path, char *resolved)
+char *cmh__w_realpath(const char *path, char *resolved)
 {
     if (resolved) { /* the CLI only asks for a malloc'd result */
         errno = EINVAL;
@@ -970,7 +970,7 @@ static int delete_w(const wchar_t *w, bool want_dir)
     return 0;
 }
 
-int cmh_w_unlinkat(int dirfd, const char *path, int flags)
+int cmh__w_unlinkat(int dirfd, const char *path, int flags)
 {
     wchar_t *w = wpath_at(dirfd, path);
     if (!w)
@@ -980,7 +980,7 @@ int cmh_w_unlinkat(int dirfd, const char *path, int flags)
     return r;
 }
 
-int cmh_w_renameat(int odir, const char *op, int ndir, const char *np)
+int cmh__w_renameat(int odir, const char *op, int ndir, const char *np)
 {
     wchar_t *o = wpath_at(odir, op), *n = o ? wpath_at(ndir, np) : NULL;
     int r = 0;
@@ -1028,7 +1028,7 @@ out:
     return r;
 }
 
-int cmh_w_linkat(int odir, const char *op, int ndir, const char *np,
+int cmh__w_linkat(int odir, const char *op, int ndir, const char *np,
                  int flags)
 {
     (void)flags;
@@ -1043,7 +1043,7 @@ int cmh_w_linkat(int odir, const char *op, int ndir, const char *np,
     return r;
 }
 
-int cmh_w_mkdirat(int dirfd, const char *path, unsigned mode)
+int cmh__w_mkdirat(int dirfd, const char *path, unsigned mode)
 {
     (void)mode;
     wchar_t *w = wpath_at(dirfd, path);
@@ -1054,7 +1054,7 @@ int cmh_w_mkdirat(int dirfd, const char *path, unsigned mode)
     return r;
 }
 
-FILE *cmh_w_fopen(const char *path, const char *mode)
+FILE *cmh__w_fopen(const char *path, const char *mode)
 {
     wchar_t *w = wpath_at(AT_FDCWD, path), *m = to_w(mode, NULL);
     FILE *f = NULL;
@@ -1099,7 +1099,7 @@ static void unlock_handle(HANDLE h)
     (void)UnlockFileEx(h, 0, 1, 0, &ov);
 }
 
-int cmh_w_flock(int fd, int op)
+int cmh__w_flock(int fd, int op)
 {
     fdent *e = fd_get(fd);
     if (!e)
@@ -1116,7 +1116,7 @@ int cmh_w_flock(int fd, int op)
     return 0;
 }
 
-int cmh_os_lock(int fd, bool exclusive, bool wait)
+int cmh__os_lock(int fd, bool exclusive, bool wait)
 {
     fdent *e = fd_get(fd);
     if (!e)
@@ -1124,17 +1124,17 @@ int cmh_os_lock(int fd, bool exclusive, bool wait)
     return lock_handle(e->h, exclusive, wait);
 }
 
-void cmh_os_unlock(int fd)
+void cmh__os_unlock(int fd)
 {
     fdent *e = fd_get(fd);
     if (e)
         unlock_handle(e->h);
 }
 
-int cmh_os_lock_probe(int dirfd, const char *name, bool *busy)
+int cmh__os_lock_probe(int dirfd, const char *name, bool *busy)
 {
     *busy = false;
-    int fd = cmh_w_openat(dirfd, name, O_RDONLY | O_NOFOLLOW);
+    int fd = cmh__w_openat(dirfd, name, O_RDONLY | O_NOFOLLOW);
     if (fd < 0)
         return errno == ENOENT ? 0 : errno;
     int e = lock_handle(fds[fd].h, false, false);
@@ -1144,17 +1144,17 @@ int cmh_os_lock_probe(int dirfd, const char *name, bool *busy)
     } else if (!e) {
         unlock_handle(fds[fd].h);
     }
-    cmh_w_close(fd);
+    cmh__w_close(fd);
     return e;
 }
 
-int cmh_os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive)
+int cmh__os_lock_held_exclusive(int dirfd, const char *name, bool *exclusive)
 {
     /* a shared LockFileEx fails only against an exclusive holder */
-    return cmh_os_lock_probe(dirfd, name, exclusive);
+    return cmh__os_lock_probe(dirfd, name, exclusive);
 }
 
-int cmh_os_random(void *buf, size_t n)
+int cmh__os_random(void *buf, size_t n)
 {
     unsigned char *p = buf;
     while (n) {
@@ -1167,7 +1167,7 @@ int cmh_os_random(void *buf, size_t n)
     return 0;
 }
 
-int cmh_os_prefetch(int dirfd, const char *path, uint64_t len)
+int cmh__os_prefetch(int dirfd, const char *path, uint64_t len)
 {
     (void)dirfd; /* no WILLNEED on Windows: the portable no-op */
     (void)path;
@@ -1175,7 +1175,7 @@ int cmh_os_prefetch(int dirfd, const char *path, uint64_t len)
     return 0;
 }
 
-int cmh_os_physical_offset(int dirfd, const char *path, uint64_t *out)
+int cmh__os_physical_offset(int dirfd, const char *path, uint64_t *out)
 {
     (void)dirfd; /* the portable fallback: the caller's own order */
     (void)path;
@@ -1183,11 +1183,11 @@ int cmh_os_physical_offset(int dirfd, const char *path, uint64_t *out)
     return ENOTSUP;
 }
 
-int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+int cmh__os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
     const char *p = buf;
     while (len) {
-        ssize_t n = cmh_w_pwrite(fd, p, len, (int64_t)off);
+        ssize_t n = cmh__w_pwrite(fd, p, len, (int64_t)off);
         if (n < 0)
             return errno;
         if (n == 0)
@@ -1199,7 +1199,7 @@ int cmh_os_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-int cmh_os_inodes_exhausted(int fd, bool *out, unsigned long long *used)
+int cmh__os_inodes_exhausted(int fd, bool *out, unsigned long long *used)
 {
     (void)fd; /* NTFS has no fixed inode table */
     *out = false;
@@ -1239,7 +1239,7 @@ static HANDLE find_first(const wchar_t *dir, WIN32_FIND_DATAW *f)
     return h;
 }
 
-cmh_w_DIR *cmh_w_fdopendir(int fd)
+cmh_w_DIR *cmh__w_fdopendir(int fd)
 {
     fdent *e = fd_get(fd);
     if (!e)
@@ -1258,18 +1258,18 @@ cmh_w_DIR *cmh_w_fdopendir(int fd)
     return d;
 }
 
-cmh_w_DIR *cmh_w_opendir(const char *path)
+cmh_w_DIR *cmh__w_opendir(const char *path)
 {
-    int fd = cmh_w_open(path, O_RDONLY | O_DIRECTORY);
+    int fd = cmh__w_open(path, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
         return NULL;
-    cmh_w_DIR *d = cmh_w_fdopendir(fd);
+    cmh_w_DIR *d = cmh__w_fdopendir(fd);
     if (!d)
-        cmh_w_close(fd);
+        cmh__w_close(fd);
     return d;
 }
 
-struct cmh_w_dirent *cmh_w_readdir(cmh_w_DIR *d)
+struct cmh_w_dirent *cmh__w_readdir(cmh_w_DIR *d)
 {
     for (;;) {
         if (d->done)
@@ -1299,7 +1299,7 @@ struct cmh_w_dirent *cmh_w_readdir(cmh_w_DIR *d)
     }
 }
 
-void cmh_w_rewinddir(cmh_w_DIR *d)
+void cmh__w_rewinddir(cmh_w_DIR *d)
 {
     if (d->find != INVALID_HANDLE_VALUE)
         FindClose(d->find);
@@ -1307,23 +1307,23 @@ void cmh_w_rewinddir(cmh_w_DIR *d)
     d->started = d->done = false;
 }
 
-int cmh_w_closedir(cmh_w_DIR *d)
+int cmh__w_closedir(cmh_w_DIR *d)
 {
     if (!d)
         return 0;
     if (d->find != INVALID_HANDLE_VALUE)
         FindClose(d->find);
-    int r = cmh_w_close(d->fd);
+    int r = cmh__w_close(d->fd);
     free(d);
     return r;
 }
 
-int cmh_w_dirfd(cmh_w_DIR *d)
+int cmh__w_dirfd(cmh_w_DIR *d)
 {
     return d->fd;
 }
 
-int cmh_os_list_dir(int fd, bool rewind,
+int cmh__os_list_dir(int fd, bool rewind,
                     int (*fn)(const char *name, unsigned char type,
                               void *arg),
                     void *arg)
@@ -1357,30 +1357,30 @@ int cmh_os_list_dir(int fd, bool rewind,
 
 /* ---- the seam ---- */
 
-int cmh_os_open_read(int dirfd, const char *path, int *out_fd)
+int cmh__os_open_read(int dirfd, const char *path, int *out_fd)
 {
-    int fd = cmh_w_openat(dirfd, path, O_RDONLY | O_NOFOLLOW);
+    int fd = cmh__w_openat(dirfd, path, O_RDONLY | O_NOFOLLOW);
     if (fd < 0)
         return errno;
     *out_fd = fd;
     return 0;
 }
 
-int cmh_os_open_dir(int dirfd, const char *path, int *out_fd)
+int cmh__os_open_dir(int dirfd, const char *path, int *out_fd)
 {
-    int fd = cmh_w_openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    int fd = cmh__w_openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     if (fd < 0)
         return errno;
     *out_fd = fd;
     return 0;
 }
 
-int cmh_os_open_dir_noatime(int dirfd, const char *path, int *out_fd)
+int cmh__os_open_dir_noatime(int dirfd, const char *path, int *out_fd)
 {
-    return cmh_os_open_dir(dirfd, path, out_fd);
+    return cmh__os_open_dir(dirfd, path, out_fd);
 }
 
-int cmh_os_filelib_drives(const char *lib, char ***out, size_t *n)
+int cmh__os_filelib_drives(const char *lib, char ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -1419,14 +1419,14 @@ int cmh_os_filelib_drives(const char *lib, char ***out, size_t *n)
     return 0;
 }
 
-void cmh_os_lower_priority(void)
+void cmh__os_lower_priority(void)
 {
     /* lowest CPU, I/O and memory priority for the whole process (Windows
      * has no per-thread inheritance to rely on) */
     (void)SetPriorityClass(GetCurrentProcess(), PROCESS_MODE_BACKGROUND_BEGIN);
 }
 
-int cmh_os_sync_fs(int fd)
+int cmh__os_sync_fs(int fd)
 {
     /* Every file this process wrote was flushed (FlushFileBuffers) when it
      * was closed, and renames are MOVEFILE_WRITE_THROUGH; NTFS journals
@@ -1441,12 +1441,12 @@ int cmh_os_sync_fs(int fd)
     return 0;
 }
 
-int cmh_os_fsync(int fd)
+int cmh__os_fsync(int fd)
 {
-    return cmh_w_fsync(fd) ? errno : 0;
+    return cmh__w_fsync(fd) ? errno : 0;
 }
 
-uint32_t cmh_os_dos_attributes(int fd, const char *name,
+uint32_t cmh__os_dos_attributes(int fd, const char *name,
                                const struct stat *st)
 {
     (void)name;
@@ -1461,7 +1461,7 @@ uint32_t cmh_os_dos_attributes(int fd, const char *name,
     return FILE_ATTRIBUTE_ARCHIVE;
 }
 
-void cmh_os_advise_sequential(int fd)
+void cmh__os_advise_sequential(int fd)
 {
     (void)fd;
 }
@@ -1480,7 +1480,7 @@ static bool watch_arm(watch_set *ws, int i)
         NULL, &ws->ov[i], NULL);
 }
 
-int cmh_os_watch_open(void)
+int cmh__os_watch_open(void)
 {
     watch_set *ws = calloc(1, sizeof *ws);
     if (!ws)
@@ -1494,7 +1494,7 @@ int cmh_os_watch_open(void)
     return fd;
 }
 
-void cmh_os_watch_add(int w, const char *dir)
+void cmh__os_watch_add(int w, const char *dir)
 {
     fdent *e = fd_get(w);
     if (!e || e->kind != K_WATCH || e->ws->n >= WATCH_MAX)
@@ -1524,7 +1524,7 @@ void cmh_os_watch_add(int w, const char *dir)
     ws->n++;
 }
 
-bool cmh_os_watch_wait(int w, double secs)
+bool cmh__os_watch_wait(int w, double secs)
 {
     fdent *e = fd_get(w);
     if (!e || e->kind != K_WATCH || e->ws->n == 0) {
@@ -1546,15 +1546,15 @@ bool cmh_os_watch_wait(int w, double secs)
     return true;
 }
 
-void cmh_os_watch_close(int w)
+void cmh__os_watch_close(int w)
 {
     if (w >= 0)
-        cmh_w_close(w);
+        cmh__w_close(w);
 }
 
 /* ---- process ---- */
 
-long cmh_w_sysconf(int name)
+long cmh__w_sysconf(int name)
 {
     SYSTEM_INFO si;
     GetSystemInfo(&si);
@@ -1566,14 +1566,14 @@ long cmh_w_sysconf(int name)
     return -1;
 }
 
-int cmh_w_raise(int sig)
+int cmh__w_raise(int sig)
 {
     if (sig == SIGKILL) /* the crash tests: die at once, no cleanup */
         TerminateProcess(GetCurrentProcess(), 128 + SIGKILL);
     return raise(sig);
 }
 
-long cmh_w_gettid(void)
+long cmh__w_gettid(void)
 {
     return (long)GetCurrentThreadId();
 }
@@ -1588,7 +1588,7 @@ static struct {
 } memstreams[MEMSTREAMS];
 static SRWLOCK mem_lock = SRWLOCK_INIT;
 
-FILE *cmh_w_open_memstream(char **buf, size_t *len)
+FILE *cmh__w_open_memstream(char **buf, size_t *len)
 {
     wchar_t dir[MAX_PATH + 1], name[MAX_PATH + 1];
     if (!GetTempPathW(MAX_PATH + 1, dir) ||
@@ -1633,7 +1633,7 @@ FILE *cmh_w_open_memstream(char **buf, size_t *len)
     return NULL;
 }
 
-int cmh_w_fclose(FILE *f)
+int cmh__w_fclose(FILE *f)
 {
     int slot = -1;
     AcquireSRWLockExclusive(&mem_lock);
@@ -1676,7 +1676,7 @@ static BOOL WINAPI ctrl_handler(DWORD type)
     return TRUE;
 }
 
-int cmh_w_sigaction(int sig, const struct sigaction *sa,
+int cmh__w_sigaction(int sig, const struct sigaction *sa,
                     struct sigaction *old)
 {
     static bool installed;
@@ -1715,7 +1715,7 @@ static wint_t map_table(const uint16_t (*t)[2], size_t n, wint_t c)
     return c;
 }
 
-wint_t cmh_w_towupper(wint_t c)
+wint_t cmh__w_towupper(wint_t c)
 {
     if (c < 0x80)
         return c >= 'a' && c <= 'z' ? c - 32 : c;
@@ -1723,7 +1723,7 @@ wint_t cmh_w_towupper(wint_t c)
                      sizeof cmh_w_upper_map / sizeof cmh_w_upper_map[0], c);
 }
 
-wint_t cmh_w_towlower(wint_t c)
+wint_t cmh__w_towlower(wint_t c)
 {
     if (c < 0x80)
         return c >= 'A' && c <= 'Z' ? c + 32 : c;

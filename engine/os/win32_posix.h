@@ -19,7 +19,7 @@
  *     current drive (what Wine maps to Z:);
  *   - struct stat carries st_mtim with the FILETIME's full 100-ns precision
  *     (TimeModified round-trips exactly) and the file's FILE_ATTRIBUTE_*
- *     bits (st_attributes) for cmh_os_dos_attributes;
+ *     bits (st_attributes) for cmh__os_dos_attributes;
  *   - rename = MoveFileExW(REPLACE_EXISTING | WRITE_THROUGH), fsync =
  *     FlushFileBuffers, flock = LockFileEx on one byte far past the end of
  *     the file (so the lock never blocks reading the file's bytes).
@@ -103,7 +103,7 @@
 #define LOCK_UN 8
 
 /* ---- struct stat with nanosecond times ---- */
-struct cmh_w_stat {
+struct cmh__w_stat {
     uint64_t st_dev;
     uint64_t st_ino;
     unsigned st_mode;
@@ -115,32 +115,32 @@ struct cmh_w_stat {
 #undef stat
 #undef fstat
 #undef lstat
-#define stat cmh_w_stat /* struct stat and stat() alike */
+#define stat cmh__w_stat /* struct stat and stat() alike */
 #define st_mtime st_mtim.tv_sec
-int cmh_w_stat(const char *path, struct cmh_w_stat *st);
-int cmh_w_fstat(int fd, struct cmh_w_stat *st);
-int cmh_w_lstat(const char *path, struct cmh_w_stat *st);
-int cmh_w_fstatat(int dirfd, const char *path, struct cmh_w_stat *st,
+int cmh__w_stat(const char *path, struct cmh__w_stat *st);
+int cmh__w_fstat(int fd, struct cmh__w_stat *st);
+int cmh__w_lstat(const char *path, struct cmh__w_stat *st);
+int cmh__w_fstatat(int dirfd, const char *path, struct cmh__w_stat *st,
                   int flags);
-#define fstat(fd, st) cmh_w_fstat(fd, st)
-#define lstat(p, st) cmh_w_lstat(p, st)
-#define fstatat(d, p, st, f) cmh_w_fstatat(d, p, st, f)
+#define fstat(fd, st) cmh__w_fstat(fd, st)
+#define lstat(p, st) cmh__w_lstat(p, st)
+#define fstatat(d, p, st, f) cmh__w_fstatat(d, p, st, f)
 
 /* ---- descriptors ---- */
-int cmh_w_open(const char *path, int flags, ...);
-int cmh_w_openat(int dirfd, const char *path, int flags, ...);
-int cmh_w_close(int fd);
-ssize_t cmh_w_read(int fd, void *buf, size_t n);
-ssize_t cmh_w_write(int fd, const void *buf, size_t n);
-ssize_t cmh_w_pread(int fd, void *buf, size_t n, int64_t off);
-ssize_t cmh_w_pwrite(int fd, const void *buf, size_t n, int64_t off);
-int64_t cmh_w_lseek(int fd, int64_t off, int whence);
-int cmh_w_fsync(int fd);
-int cmh_w_ftruncate(int fd, int64_t len);
-int cmh_w_fchmod(int fd, unsigned mode);
-int cmh_w_futimens(int fd, const struct timespec ts[2]);
-int cmh_w_dup(int fd);
-int cmh_w_isatty(int fd);
+int cmh__w_open(const char *path, int flags, ...);
+int cmh__w_openat(int dirfd, const char *path, int flags, ...);
+int cmh__w_close(int fd);
+ssize_t cmh__w_read(int fd, void *buf, size_t n);
+ssize_t cmh__w_write(int fd, const void *buf, size_t n);
+ssize_t cmh__w_pread(int fd, void *buf, size_t n, int64_t off);
+ssize_t cmh__w_pwrite(int fd, const void *buf, size_t n, int64_t off);
+int64_t cmh__w_lseek(int fd, int64_t off, int whence);
+int cmh__w_fsync(int fd);
+int cmh__w_ftruncate(int fd, int64_t len);
+int cmh__w_fchmod(int fd, unsigned mode);
+int cmh__w_futimens(int fd, const struct timespec ts[2]);
+int cmh__w_dup(int fd);
+int cmh__w_isatty(int fd);
 #undef open
 #undef close
 #undef read
@@ -149,52 +149,52 @@ int cmh_w_isatty(int fd);
 #undef isatty
 #undef dup
 #undef ftruncate
-#define open cmh_w_open
-#define openat cmh_w_openat
-#define close(fd) cmh_w_close(fd)
-#define read(fd, b, n) cmh_w_read(fd, b, n)
-#define write(fd, b, n) cmh_w_write(fd, b, n)
-#define pread(fd, b, n, o) cmh_w_pread(fd, b, n, o)
-#define pwrite(fd, b, n, o) cmh_w_pwrite(fd, b, n, o)
-#define lseek(fd, o, w) cmh_w_lseek(fd, o, w)
-#define fsync(fd) cmh_w_fsync(fd)
-#define fdatasync(fd) cmh_w_fsync(fd)
-#define ftruncate(fd, n) cmh_w_ftruncate(fd, n)
-#define fchmod(fd, m) cmh_w_fchmod(fd, m)
-#define futimens(fd, ts) cmh_w_futimens(fd, ts)
-#define dup(fd) cmh_w_dup(fd)
-#define isatty(fd) cmh_w_isatty(fd)
+#define open cmh__w_open
+#define openat cmh__w_openat
+#define close(fd) cmh__w_close(fd)
+#define read(fd, b, n) cmh__w_read(fd, b, n)
+#define write(fd, b, n) cmh__w_write(fd, b, n)
+#define pread(fd, b, n, o) cmh__w_pread(fd, b, n, o)
+#define pwrite(fd, b, n, o) cmh__w_pwrite(fd, b, n, o)
+#define lseek(fd, o, w) cmh__w_lseek(fd, o, w)
+#define fsync(fd) cmh__w_fsync(fd)
+#define fdatasync(fd) cmh__w_fsync(fd)
+#define ftruncate(fd, n) cmh__w_ftruncate(fd, n)
+#define fchmod(fd, m) cmh__w_fchmod(fd, m)
+#define futimens(fd, ts) cmh__w_futimens(fd, ts)
+#define dup(fd) cmh__w_dup(fd)
+#define isatty(fd) cmh__w_isatty(fd)
 
 /* strndup: POSIX 2008, missing from mingw's C library */
-char *cmh_w_strndup(const char *s, size_t n);
-#define strndup(s, n) cmh_w_strndup(s, n)
+char *cmh__w_strndup(const char *s, size_t n);
+#define strndup(s, n) cmh__w_strndup(s, n)
 
 /* ---- names ---- */
 /* realpath(path, NULL) only: the full path of an existing file or folder,
  * malloc'd, with '/' separators and no \\?\ prefix; NULL + errno. */
-char *cmh_w_realpath(const char *path, char *resolved);
-#define realpath(p, r) cmh_w_realpath(p, r)
-int cmh_w_unlinkat(int dirfd, const char *path, int flags);
-int cmh_w_renameat(int odir, const char *op, int ndir, const char *np);
-int cmh_w_linkat(int odir, const char *op, int ndir, const char *np,
+char *cmh__w_realpath(const char *path, char *resolved);
+#define realpath(p, r) cmh__w_realpath(p, r)
+int cmh__w_unlinkat(int dirfd, const char *path, int flags);
+int cmh__w_renameat(int odir, const char *op, int ndir, const char *np);
+int cmh__w_linkat(int odir, const char *op, int ndir, const char *np,
                  int flags);
-int cmh_w_mkdirat(int dirfd, const char *path, unsigned mode);
-int cmh_w_flock(int fd, int op);
+int cmh__w_mkdirat(int dirfd, const char *path, unsigned mode);
+int cmh__w_flock(int fd, int op);
 #undef unlink
 #undef mkdir
 #undef rmdir
 #undef rename
-#define unlinkat(d, p, f) cmh_w_unlinkat(d, p, f)
-#define unlink(p) cmh_w_unlinkat(AT_FDCWD, p, 0)
-#define rmdir(p) cmh_w_unlinkat(AT_FDCWD, p, AT_REMOVEDIR)
-#define renameat(a, b, c, d) cmh_w_renameat(a, b, c, d)
-#define rename(a, b) cmh_w_renameat(AT_FDCWD, a, AT_FDCWD, b)
-#define linkat(a, b, c, d, f) cmh_w_linkat(a, b, c, d, f)
-#define mkdirat(d, p, m) cmh_w_mkdirat(d, p, m)
-#define mkdir(p, m) cmh_w_mkdirat(AT_FDCWD, p, m)
-#define flock(fd, op) cmh_w_flock(fd, op)
-FILE *cmh_w_fopen(const char *path, const char *mode);
-#define fopen(p, m) cmh_w_fopen(p, m)
+#define unlinkat(d, p, f) cmh__w_unlinkat(d, p, f)
+#define unlink(p) cmh__w_unlinkat(AT_FDCWD, p, 0)
+#define rmdir(p) cmh__w_unlinkat(AT_FDCWD, p, AT_REMOVEDIR)
+#define renameat(a, b, c, d) cmh__w_renameat(a, b, c, d)
+#define rename(a, b) cmh__w_renameat(AT_FDCWD, a, AT_FDCWD, b)
+#define linkat(a, b, c, d, f) cmh__w_linkat(a, b, c, d, f)
+#define mkdirat(d, p, m) cmh__w_mkdirat(d, p, m)
+#define mkdir(p, m) cmh__w_mkdirat(AT_FDCWD, p, m)
+#define flock(fd, op) cmh__w_flock(fd, op)
+FILE *cmh__w_fopen(const char *path, const char *mode);
+#define fopen(p, m) cmh__w_fopen(p, m)
 
 /* ---- folder streams ---- */
 struct cmh_w_dirent {
@@ -205,33 +205,33 @@ typedef struct cmh_w_dir cmh_w_DIR;
 #undef DIR
 #define DIR cmh_w_DIR
 #define dirent cmh_w_dirent
-cmh_w_DIR *cmh_w_fdopendir(int fd);
-cmh_w_DIR *cmh_w_opendir(const char *path);
-struct cmh_w_dirent *cmh_w_readdir(cmh_w_DIR *d);
-int cmh_w_closedir(cmh_w_DIR *d);
-int cmh_w_dirfd(cmh_w_DIR *d);
-void cmh_w_rewinddir(cmh_w_DIR *d);
-#define fdopendir(fd) cmh_w_fdopendir(fd)
-#define opendir(p) cmh_w_opendir(p)
-#define readdir(d) cmh_w_readdir(d)
-#define closedir(d) cmh_w_closedir(d)
-#define dirfd(d) cmh_w_dirfd(d)
-#define rewinddir(d) cmh_w_rewinddir(d)
+cmh_w_DIR *cmh__w_fdopendir(int fd);
+cmh_w_DIR *cmh__w_opendir(const char *path);
+struct cmh_w_dirent *cmh__w_readdir(cmh_w_DIR *d);
+int cmh__w_closedir(cmh_w_DIR *d);
+int cmh__w_dirfd(cmh_w_DIR *d);
+void cmh__w_rewinddir(cmh_w_DIR *d);
+#define fdopendir(fd) cmh__w_fdopendir(fd)
+#define opendir(p) cmh__w_opendir(p)
+#define readdir(d) cmh__w_readdir(d)
+#define closedir(d) cmh__w_closedir(d)
+#define dirfd(d) cmh__w_dirfd(d)
+#define rewinddir(d) cmh__w_rewinddir(d)
 
 /* ---- process, time, memory ---- */
-long cmh_w_sysconf(int name);
-#define sysconf(n) cmh_w_sysconf(n)
+long cmh__w_sysconf(int name);
+#define sysconf(n) cmh__w_sysconf(n)
 #define gmtime_r(t, tm) (gmtime_s(tm, t) == 0 ? (tm) : NULL)
 #define localtime_r(t, tm) (localtime_s(tm, t) == 0 ? (tm) : NULL)
-int cmh_w_raise(int sig);
-#define raise(s) cmh_w_raise(s)
-long cmh_w_gettid(void);
+int cmh__w_raise(int sig);
+#define raise(s) cmh__w_raise(s)
+long cmh__w_gettid(void);
 #define SYS_gettid 0
-#define syscall(n) cmh_w_gettid()
-FILE *cmh_w_open_memstream(char **buf, size_t *len);
-int cmh_w_fclose(FILE *f);
-#define open_memstream(b, n) cmh_w_open_memstream(b, n)
-#define fclose(f) cmh_w_fclose(f)
+#define syscall(n) cmh__w_gettid()
+FILE *cmh__w_open_memstream(char **buf, size_t *len);
+int cmh__w_fclose(FILE *f);
+#define open_memstream(b, n) cmh__w_open_memstream(b, n)
+#define fclose(f) cmh__w_fclose(f)
 
 /* sigaction for SIGINT and SIGTERM: SetConsoleCtrlHandler (Ctrl-C is
  * SIGINT; Ctrl-Break, console close, logoff, shutdown and a service stop
@@ -248,9 +248,9 @@ static inline int cmh_w_sigemptyset(sigset_t *s)
     return 0;
 }
 #define sigemptyset(s) cmh_w_sigemptyset(s)
-int cmh_w_sigaction(int sig, const struct sigaction *sa,
+int cmh__w_sigaction(int sig, const struct sigaction *sa,
                     struct sigaction *old);
-#define sigaction(s, a, o) cmh_w_sigaction(s, a, o)
+#define sigaction(s, a, o) cmh__w_sigaction(s, a, o)
 
 /* Case mapping of the spec (glibc's simple mappings), not the OS's. */
 typedef int cmh_w_locale_t;
@@ -260,10 +260,10 @@ typedef int cmh_w_locale_t;
 /* wint_t is 16 bits here; the code expects glibc's 32 */
 typedef uint32_t cmh_w_wint_t;
 #define wint_t cmh_w_wint_t
-wint_t cmh_w_towupper(wint_t c);
-wint_t cmh_w_towlower(wint_t c);
-#define towupper_l(c, l) cmh_w_towupper(c)
-#define towlower_l(c, l) cmh_w_towlower(c)
+wint_t cmh__w_towupper(wint_t c);
+wint_t cmh__w_towlower(wint_t c);
+#define towupper_l(c, l) cmh__w_towupper(c)
+#define towlower_l(c, l) cmh__w_towlower(c)
 
 /* The program's entry point: main() receives its arguments in UTF-8 (from
  * GetCommandLineW), not in the ANSI code page. */

@@ -12,6 +12,29 @@
 extern "C" {
 #endif
 
+/*
+ * CMH_EXTERN marks every function of the API (and nothing else): libcmhash
+ * is built with hidden visibility, so only these are exported from the
+ * shared library (tests/cli/abi_exports.sh checks `nm -D`). On Windows the
+ * DLL build defines CMH_BUILDING_DLL and its consumers CMH_DLL (the CMake
+ * package sets it for them); the static library needs neither.
+ */
+#ifndef CMH_EXTERN
+#if defined(_WIN32) || defined(__CYGWIN__)
+#if defined(CMH_BUILDING_DLL)
+#define CMH_EXTERN __declspec(dllexport)
+#elif defined(CMH_DLL)
+#define CMH_EXTERN __declspec(dllimport)
+#else
+#define CMH_EXTERN
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define CMH_EXTERN __attribute__((visibility("default")))
+#else
+#define CMH_EXTERN
+#endif
+#endif
+
 #define CMH_VERSION_STRING "0.1.0"
 
 /**
@@ -68,9 +91,11 @@ typedef struct cmh_ctx cmh_ctx;
  * @param[out] out  receives the new context; caller frees with cmh_ctx_free.
  * @return CMH_OK or CMH_E_NOMEM / CMH_E_IO (crypto provider unavailable).
  */
+CMH_EXTERN
 cmh_status cmh_ctx_new(cmh_ctx **out);
 
 /** Free a context. NULL is a no-op. */
+CMH_EXTERN
 void cmh_ctx_free(cmh_ctx *ctx);
 
 /**
@@ -78,6 +103,7 @@ void cmh_ctx_free(cmh_ctx *ctx);
  * the path concerned and what to do. Owned by the context; valid until the
  * next call on it. Never NULL ("" when there was no error).
  */
+CMH_EXTERN
 const char *cmh_ctx_last_error(const cmh_ctx *ctx);
 
 /**
@@ -86,6 +112,7 @@ const char *cmh_ctx_last_error(const cmh_ctx *ctx);
  * this returns the whole list, one item a line. "" otherwise. Owned by
  * @p ctx, valid until its next call; never NULL.
  */
+CMH_EXTERN
 const char *cmh_ctx_last_detail(const cmh_ctx *ctx);
 
 /**
@@ -95,12 +122,15 @@ const char *cmh_ctx_last_detail(const cmh_ctx *ctx);
  * on the primary root first, then on these in the order added.
  * @return CMH_OK or CMH_E_NOMEM.
  */
+CMH_EXTERN
 cmh_status cmh_ctx_add_filelib(cmh_ctx *ctx, const char *dir);
 
 /** A static, human-readable name for a status ("I/O error", ...). */
+CMH_EXTERN
 const char *cmh_status_str(cmh_status st);
 
 /** The library version, e.g. "0.1.0". Static string. */
+CMH_EXTERN
 const char *cmh_version(void);
 
 #ifdef __cplusplus

@@ -61,6 +61,7 @@ typedef struct cmh_delta_result {
  *         CMH_E_LIBRARY (content missing or damaged, FileLib entry or
  *         .SIG unreadable); CMH_E_IO (cannot write outdir); CMH_E_NOMEM.
  */
+CMH_EXTERN
 cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *opts,
                      cmh_delta_result *out);
 
@@ -96,6 +97,7 @@ typedef struct cmh_patch_result {
  *         missing or a base file absent or different, delta folder
  *         missing or damaged); CMH_E_IO; CMH_E_NOMEM.
  */
+CMH_EXTERN
 cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *opts,
                      cmh_patch_result *out);
 

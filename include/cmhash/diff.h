@@ -77,6 +77,7 @@ typedef struct cmh_diff_result {
  *         CMH_E_INVALID (neither a folder nor an ID), CMH_E_SOURCE,
  *         CMH_E_LIBRARY, CMH_E_IO, CMH_E_CANCELED, CMH_E_NOMEM.
  */
+CMH_EXTERN
 cmh_status cmh_diff(cmh_ctx *ctx, const cmh_diff_opts *opts,
                     cmh_diff_result *out);
 

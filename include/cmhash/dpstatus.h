@@ -63,6 +63,7 @@ typedef struct cmh_dp_result {
  * @return CMH_OK, CMH_E_INVALID (bad package ID, no library), CMH_E_NOMEM,
  *         CMH_E_CANCELED.
  */
+CMH_EXTERN
 cmh_status cmh_dp_status(cmh_ctx *ctx, const cmh_dp_opts *opts,
                          cmh_dp_result *out);
 
@@ -72,6 +73,7 @@ typedef struct cmh_dp_watch cmh_dp_watch;
 
 /** Watch the PkgLib, DataLib and FileLib folders of @p libs. *polling is
  *  set when inotify is unavailable. Free with cmh_dp_watch_free. */
+CMH_EXTERN
 cmh_status cmh_dp_watch_new(cmh_dp_watch **out, cmh_ctx *ctx,
                             const char *const *libs, size_t nlibs,
                             int *polling);
@@ -79,10 +81,12 @@ cmh_status cmh_dp_watch_new(cmh_dp_watch **out, cmh_ctx *ctx,
 /** Wait up to @p timeout seconds (polling: check every @p interval
  *  seconds) for a change; after one, wait until the libraries have been
  *  quiet for 100 ms. *changed = 1 when something changed. */
+CMH_EXTERN
 cmh_status cmh_dp_watch_wait(cmh_dp_watch *w, double timeout,
                              double interval, int *changed);
 
 /** Free; NULL is a no-op. */
+CMH_EXTERN
 void cmh_dp_watch_free(cmh_dp_watch *w);
 
 #ifdef __cplusplus

@@ -71,6 +71,7 @@ typedef struct cmh_extract_result {
  *         On failure files already written stay; the message names the
  *         path.
  */
+CMH_EXTERN
 cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *opts,
                        cmh_extract_result *out);
 

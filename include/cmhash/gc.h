@@ -93,6 +93,7 @@ typedef struct cmh_gc_result {
  * @return CMH_OK; CMH_E_INVALID; CMH_E_LIBRARY; CMH_E_IO; CMH_E_NOMEM;
  *         CMH_E_CANCELED.
  */
+CMH_EXTERN
 cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *opts,
                   cmh_gc_result *out);
 

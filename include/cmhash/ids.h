@@ -18,6 +18,7 @@ extern "C" {
  * @param[out] out  the canonical upper-case ID (CMH_PKGID_SIZE bytes).
  * @return CMH_OK or CMH_E_INVALID.
  */
+CMH_EXTERN
 cmh_status cmh_pkgid_parse(char out[CMH_PKGID_SIZE], const char *text);
 
 /** Kind of a content ID. */
@@ -34,6 +35,7 @@ typedef enum cmh_content_kind {
  * @param[out] pkgid    for packages, the package ID (may be NULL)
  * @param[out] version  for packages and apps, n (may be NULL)
  */
+CMH_EXTERN
 cmh_content_kind cmh_content_id_parse(const char *text,
                                       char pkgid[CMH_PKGID_SIZE],
                                       uint32_t *version);

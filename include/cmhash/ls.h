@@ -79,6 +79,7 @@ typedef struct cmh_ls_result {
  *         opts->pkgids); CMH_E_LIBRARY (not a library, or a requested
  *         package is not in it); CMH_E_IO; CMH_E_NOMEM; CMH_E_CANCELED.
  */
+CMH_EXTERN
 cmh_status cmh_ls(cmh_ctx *ctx, const cmh_ls_opts *opts, cmh_ls_result *out);
 
 #ifdef __cplusplus

@@ -91,6 +91,7 @@ typedef struct cmh_snapshot_result {
  * @return CMH_E_INVALID (bad ID or version), CMH_E_SOURCE, CMH_E_LIBRARY,
  *         CMH_E_IO, CMH_E_BUSY, CMH_E_CANCELED, CMH_E_NOMEM.
  */
+CMH_EXTERN
 cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *opts,
                         cmh_snapshot_result *out);
 

@@ -72,10 +72,13 @@ typedef enum cmh_severity {
 } cmh_severity;
 
 /** "FILE_MISSING"... Static string; "?" for an unknown code. */
+CMH_EXTERN
 const char *cmh_verify_code_name(cmh_verify_code code);
 /** The fixed severity of a code (section 8 table). */
+CMH_EXTERN
 cmh_severity cmh_verify_code_severity(cmh_verify_code code);
 /** "info", "warning" or "error". Static string. */
+CMH_EXTERN
 const char *cmh_severity_name(cmh_severity sev);
 
 /**
@@ -220,6 +223,7 @@ typedef struct cmh_verify cmh_verify;
  * @return CMH_OK, CMH_E_INVALID (bad options or resume state),
  *         CMH_E_NOMEM.
  */
+CMH_EXTERN
 cmh_status cmh_verify_new(cmh_verify **out, cmh_ctx *ctx,
                           const cmh_verify_opts *opts);
 
@@ -232,9 +236,11 @@ cmh_status cmh_verify_new(cmh_verify **out, cmh_ctx *ctx,
  *         library at opts->lib or an extra FileLib root is missing),
  *         CMH_E_INVALID (an ID that is not in the library), CMH_E_NOMEM.
  */
+CMH_EXTERN
 cmh_status cmh_verify_run(cmh_verify *v);
 
 /** Totals of the last run; owned by @p v, valid until it is freed. */
+CMH_EXTERN
 const cmh_verify_summary *cmh_verify_get_summary(const cmh_verify *v);
 
 /**
@@ -242,9 +248,11 @@ const cmh_verify_summary *cmh_verify_get_summary(const cmh_verify *v);
  * caller stores it, e.g. in a file). NULL when the cycle is complete.
  * Owned by @p v.
  */
+CMH_EXTERN
 const char *cmh_verify_resume_state(const cmh_verify *v);
 
 /** Free; NULL is a no-op. */
+CMH_EXTERN
 void cmh_verify_free(cmh_verify *v);
 
 #ifdef __cplusplus

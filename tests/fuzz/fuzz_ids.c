@@ -26,24 +26,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (k != CMH_CONTENT_UPDATE && v == 0)
             abort();
     }
-    (void)cmh_name_problem(s);
+    (void)cmh__name_problem(s);
     uint16_t *u;
     size_t n;
-    if (cmh_utf8_to_utf16(s, strlen(s), &u, &n)) {
-        cmh_utf16_upper(u, n);
-        cmh_utf16_lower(u, n);
+    if (cmh__utf8_to_utf16(s, strlen(s), &u, &n)) {
+        cmh__utf16_upper(u, n);
+        cmh__utf16_lower(u, n);
         free(u);
     }
     cmh_buf b;
-    cmh_buf_init(&b);
-    cmh_percent_encode(&b, s);
+    cmh__buf_init(&b);
+    cmh__percent_encode(&b, s);
     /* the encoded value is one INI line of printable text */
     for (size_t i = 0; i < b.len; i++) {
         unsigned char c = (unsigned char)b.data[i];
         if (c < 0x20 || c == 0x7F)
             abort();
     }
-    cmh_buf_free(&b);
+    cmh__buf_free(&b);
     free(s);
     return 0;
 }

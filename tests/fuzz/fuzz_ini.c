@@ -23,10 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char why[256];
     size_t n = 0;
-    (void)cmh_ini_parse((const char *)data, size, count_keys, &n, why,
+    (void)cmh__ini_parse((const char *)data, size, count_keys, &n, why,
                         sizeof why);
     cmh_reflist r = {0};
-    if (cmh_reflist_parse(&r, (const char *)data, size, why, sizeof why)) {
+    if (cmh__reflist_parse(&r, (const char *)data, size, why, sizeof why)) {
         for (size_t i = 0; i < r.n; i++) {
             /* every accepted reference is a safe content ID */
             if (strchr(r.ids[i], '/') || strstr(r.ids[i], ".."))
@@ -35,16 +35,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort(); /* sorted, unique */
         }
         cmh_buf b;
-        cmh_buf_init(&b);
-        cmh_reflist_write(&r, &b);
+        cmh__buf_init(&b);
+        cmh__reflist_write(&r, &b);
         cmh_reflist rr = {0};
         /* what we write, we read back identically */
-        if (!cmh_reflist_parse(&rr, b.data, b.len, why, sizeof why) ||
+        if (!cmh__reflist_parse(&rr, b.data, b.len, why, sizeof why) ||
             rr.n != r.n)
             abort();
-        cmh_reflist_free(&rr);
-        cmh_buf_free(&b);
+        cmh__reflist_free(&rr);
+        cmh__buf_free(&b);
     }
-    cmh_reflist_free(&r);
+    cmh__reflist_free(&r);
     return 0;
 }

@@ -284,14 +284,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     /* 1. the strict reader of extract, diff, ls and delta */
     cmh_library l;
-    cmh_library_init(&l);
-    if (cmh_library_open(ctx, &l, lib, false) == CMH_OK) {
+    cmh__library_init(&l);
+    if (cmh__library_open(ctx, &l, lib, false) == CMH_OK) {
         cmh_node *root = NULL;
         cmh_tree_counts c;
         if (cmh__mirror_load(ctx, &l, "FUZ00001.1", &root, &c) == CMH_OK)
-            cmh_node_free(root);
+            cmh__node_free(root);
     }
-    cmh_library_close(&l);
+    cmh__library_close(&l);
     check_canary();
     /* 2. extract, by content and by package ID */
     const char *ids[] = {"FUZ00001.1", "FUZ00001"};

@@ -27,7 +27,7 @@ static int collect(void *payload, const char *section, const char *key,
 static bool parse(const char *data, size_t len, kv *k, char *why)
 {
     memset(k, 0, sizeof *k);
-    return cmh_ini_parse(data, len, collect, k, why, 256);
+    return cmh__ini_parse(data, len, collect, k, why, 256);
 }
 
 static void test_crlf_lf_bom_spaces(void **state)
@@ -54,7 +54,7 @@ static void test_utf16le(void **state)
     buf[n++] = 0xFE;
     uint16_t *u;
     size_t ul;
-    assert_true(cmh_utf8_to_utf16(src, strlen(src), &u, &ul));
+    assert_true(cmh__utf8_to_utf16(src, strlen(src), &u, &ul));
     for (size_t i = 0; i < ul; i++) {
         buf[n++] = (unsigned char)(u[i] & 0xFF);
         buf[n++] = (unsigned char)(u[i] >> 8);
@@ -114,29 +114,29 @@ static void test_reflist(void **state)
     cmh_reflist r = {0};
     char why[256];
     const char ini[] = "[anything]\nMSC00011.1=\nMSC0000B.2=\nMSC0000B.2=\n";
-    assert_true(cmh_reflist_parse(&r, ini, sizeof ini - 1, why, sizeof why));
+    assert_true(cmh__reflist_parse(&r, ini, sizeof ini - 1, why, sizeof why));
     assert_int_equal(r.n, 2);
-    assert_true(cmh_reflist_add(&r, "ABC00001.1"));
-    assert_true(cmh_reflist_add(&r, "MSC0000B.10"));
+    assert_true(cmh__reflist_add(&r, "ABC00001.1"));
+    assert_true(cmh__reflist_add(&r, "MSC0000B.10"));
     cmh_buf b;
-    cmh_buf_init(&b);
-    cmh_reflist_write(&r, &b);
+    cmh__buf_init(&b);
+    cmh__reflist_write(&r, &b);
     /* ordinal byte order */
-    assert_string_equal(cmh_buf_str(&b),
+    assert_string_equal(cmh__buf_str(&b),
                         "[File]\r\nABC00001.1=\r\nMSC0000B.10=\r\n"
                         "MSC0000B.2=\r\nMSC00011.1=\r\n");
-    assert_true(cmh_reflist_remove(&r, "MSC00011.1"));
-    assert_false(cmh_reflist_remove(&r, "MSC00011.1"));
-    assert_true(cmh_reflist_has(&r, "MSC0000B.2"));
-    cmh_buf_free(&b);
-    cmh_reflist_free(&r);
+    assert_true(cmh__reflist_remove(&r, "MSC00011.1"));
+    assert_false(cmh__reflist_remove(&r, "MSC00011.1"));
+    assert_true(cmh__reflist_has(&r, "MSC0000B.2"));
+    cmh__buf_free(&b);
+    cmh__reflist_free(&r);
     /* crafted IDs and two sections are refused */
     const char bad1[] = "[File]\n../../etc.1=\n";
-    assert_false(cmh_reflist_parse(&r, bad1, sizeof bad1 - 1, why, sizeof why));
-    cmh_reflist_free(&r);
+    assert_false(cmh__reflist_parse(&r, bad1, sizeof bad1 - 1, why, sizeof why));
+    cmh__reflist_free(&r);
     const char bad2[] = "[File]\nMSC00001.1=\n[Other]\nMSC00002.1=\n";
-    assert_false(cmh_reflist_parse(&r, bad2, sizeof bad2 - 1, why, sizeof why));
-    cmh_reflist_free(&r);
+    assert_false(cmh__reflist_parse(&r, bad2, sizeof bad2 - 1, why, sizeof why));
+    cmh__reflist_free(&r);
 }
 
 int main(void)

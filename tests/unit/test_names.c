@@ -56,19 +56,19 @@ static void test_name_rules(void **state)
                           "com10", "a b", "\xC3\xA9t\xC3\xA9",
                           "\xF0\x9F\x98\x80.txt"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-        assert_null(cmh_name_problem(good[i]));
+        assert_null(cmh__name_problem(good[i]));
     const char *bad[] = {"a:b", "a*b", "a?b", "a\"b", "a<b", "a>b", "a|b",
                          "a\\b", "tab\there", "end.", "end ", "CON",
                          "con.txt", "Aux.tar.gz", "nul", "COM1", "lpt9.log",
                          "bad\xC3", "\xED\xA0\x80surrogate"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        assert_non_null(cmh_name_problem(bad[i]));
+        assert_non_null(cmh__name_problem(bad[i]));
     char longname[260];
     memset(longname, 'a', 252);
     longname[252] = 0;
-    assert_non_null(cmh_name_problem(longname));
+    assert_non_null(cmh__name_problem(longname));
     longname[251] = 0;
-    assert_null(cmh_name_problem(longname));
+    assert_null(cmh__name_problem(longname));
 }
 
 static void test_case_mapping(void **state)
@@ -76,14 +76,14 @@ static void test_case_mapping(void **state)
     (void)state;
     /* simple 1:1 mappings as glibc's towupper/towlower in UTF-8 */
     uint16_t s[] = {'a', 0xE4, 0xDF, 0xFF41, 0xD83D, 0xDE00, 0x0130};
-    cmh_utf16_upper(s, 7);
+    cmh__utf16_upper(s, 7);
     assert_int_equal(s[0], 'A');
     assert_int_equal(s[1], 0xC4);
     assert_int_equal(s[2], 0xDF); /* no simple upper of sharp s */
     assert_int_equal(s[3], 0xFF21);
     assert_int_equal(s[4], 0xD83D); /* above U+FFFF unchanged */
     assert_int_equal(s[5], 0xDE00);
-    cmh_utf16_lower(s, 7);
+    cmh__utf16_lower(s, 7);
     assert_int_equal(s[6], 'i'); /* U+0130 lowers to i */
 }
 
@@ -91,28 +91,28 @@ static void test_encodings(void **state)
 {
     (void)state;
     cmh_buf b;
-    cmh_buf_init(&b);
-    cmh_percent_encode(&b, "C:\\src\n100%\x7f\xC3\xA9\xFF");
-    assert_string_equal(cmh_buf_str(&b), "C:\\src%0A100%25%7F\xC3\xA9%FF");
-    cmh_buf_free(&b);
+    cmh__buf_init(&b);
+    cmh__percent_encode(&b, "C:\\src\n100%\x7f\xC3\xA9\xFF");
+    assert_string_equal(cmh__buf_str(&b), "C:\\src%0A100%25%7F\xC3\xA9%FF");
+    cmh__buf_free(&b);
     /* spec 3.3 example and the epoch */
-    assert_int_equal(cmh_filetime_from_ns(0), 116444736000000000LL);
-    assert_int_equal(cmh_filetime_from_ns(1234567891234567891LL),
+    assert_int_equal(cmh__filetime_from_ns(0), 116444736000000000LL);
+    assert_int_equal(cmh__filetime_from_ns(1234567891234567891LL),
                      (1234567891LL + 11644473600LL) * 10000000LL +
                          234567891LL / 100);
-    assert_int_equal(cmh_ns_from_filetime(cmh_filetime_from_ns(
+    assert_int_equal(cmh__ns_from_filetime(cmh__filetime_from_ns(
                          1700000000123456700LL)),
                      1700000000123456700LL);
     uint16_t *u;
     size_t n;
-    assert_true(cmh_utf8_to_utf16("\xF0\x9F\x98\x80", 4, &u, &n));
+    assert_true(cmh__utf8_to_utf16("\xF0\x9F\x98\x80", 4, &u, &n));
     assert_int_equal(n, 2);
     assert_int_equal(u[0], 0xD83D);
     assert_int_equal(u[1], 0xDE00);
     free(u);
-    assert_false(cmh_utf8_to_utf16("\xC0\x80", 2, &u, &n)); /* overlong */
-    assert_false(cmh_utf8_to_utf16("\xE2\x82", 2, &u, &n)); /* truncated */
-    assert_false(cmh_utf8_to_utf16("\xF4\x90\x80\x80", 4, &u, &n));
+    assert_false(cmh__utf8_to_utf16("\xC0\x80", 2, &u, &n)); /* overlong */
+    assert_false(cmh__utf8_to_utf16("\xE2\x82", 2, &u, &n)); /* truncated */
+    assert_false(cmh__utf8_to_utf16("\xF4\x90\x80\x80", 4, &u, &n));
 }
 
 int main(void)

@@ -49,14 +49,14 @@ static membuf ranged_sig(const uint8_t *data, size_t n, size_t range_blocks)
 {
     uint32_t magic, bl, sl;
     cmh_sig_params(n, &magic, &bl, &sl);
-    assert_true(cmh_sigsum_supported(magic));
+    assert_true(cmh__sigsum_supported(magic));
     membuf m = {0};
     m.p = malloc(cmh_sig_size(n) + 1);
-    cmh_sigsum_header(m.p, magic, bl, sl);
+    cmh__sigsum_header(m.p, magic, bl, sl);
     m.n = CMH_SIG_HEADER_LEN;
     size_t range = range_blocks * bl;
     for (size_t off = 0; off < n; off += range)
-        m.n += cmh_sigsum_blocks(data + off, n - off < range ? n - off : range,
+        m.n += cmh__sigsum_blocks(data + off, n - off < range ? n - off : range,
                                  bl, sl, m.p + m.n);
     return m;
 }
@@ -104,11 +104,11 @@ static void test_blake2b_known(void **state)
         0x3f, 0xee, 0x98, 0x57, 0x9b, 0x94, 0x96, 0x4e, 0x3b, 0xb1, 0xcb,
         0x3e, 0x42, 0x72, 0x62, 0xc8, 0xc0, 0x68, 0xd5, 0x23, 0x19};
     uint8_t out[32];
-    cmh_sigsum_blake2b256((const uint8_t *)"abc", 3, out);
+    cmh__sigsum_blake2b256((const uint8_t *)"abc", 3, out);
     assert_memory_equal(out, abc, 32);
     /* Rollsum: seed 1 times M^n plus the bytes. */
-    assert_int_equal(cmh_sigsum_rabinkarp(NULL, 0), 1);
-    assert_int_equal(cmh_sigsum_rabinkarp((const uint8_t *)"\x05", 1),
+    assert_int_equal(cmh__sigsum_rabinkarp(NULL, 0), 1);
+    assert_int_equal(cmh__sigsum_rabinkarp((const uint8_t *)"\x05", 1),
                      0x08104225u + 5);
 }
 
@@ -143,7 +143,7 @@ static void write_file(const char *path, const uint8_t *b, size_t n)
     close(fd);
 }
 
-/* Stream a file of @p n bytes through cmh_stream_fileat with @p helpers
+/* Stream a file of @p n bytes through cmh__stream_fileat with @p helpers
  * helper threads, chunks of @p chunk bytes and the chunked path from
  * @p par_min: the copy, SHA-256 and .SIG must equal the source, a one-shot
  * SHA-256 and @p want (rdiff's signature). */
@@ -155,7 +155,7 @@ static void check_stream(cmh_ctx *ctx, const char *dir, const uint8_t *d,
     snprintf(in, sizeof in, "%s/in", dir);
     snprintf(cp, sizeof cp, "%s/copy", dir);
     snprintf(sg, sizeof sg, "%s/sig", dir);
-    cmh_worker *w = cmh_worker_new(ctx->sha256);
+    cmh_worker *w = cmh__worker_new(ctx->sha256);
     assert_non_null(w);
     w->sig_helpers = helpers;
     w->par_chunk = chunk;
@@ -165,12 +165,12 @@ static void check_stream(cmh_ctx *ctx, const char *dir, const uint8_t *d,
     assert_true(dfd >= 0 && sfd >= 0);
     cmh_stream_out out = {.data_fd = dfd, .sig_fd = sfd};
     cmh_stream_res res;
-    assert_int_equal(cmh_stream_file(w, in, "in", n, INT64_MIN, &out, &res,
+    assert_int_equal(cmh__stream_file(w, in, "in", n, INT64_MIN, &out, &res,
                                      NULL, NULL),
                      0);
     close(dfd);
     close(sfd);
-    cmh_worker_free(w);
+    cmh__worker_free(w);
     size_t gn;
     uint8_t *got = read_all(sg, &gn);
     assert_int_equal(gn, want->n);

@@ -26,7 +26,7 @@ static void sv_push(strvec *s, const char *x)
         s->v = realloc(s->v, s->cap * sizeof *s->v);
         assert_non_null(s->v);
     }
-    s->v[s->n++] = cmh_strdup(x);
+    s->v[s->n++] = cmh__strdup(x);
 }
 
 static void sv_free(strvec *s)
@@ -39,7 +39,7 @@ static void sv_free(strvec *s)
 
 static void mkdirs(const char *root, const char *rel, bool last_too)
 {
-    char *p = cmh_path_join(root, rel);
+    char *p = cmh__path_join(root, rel);
     size_t rl = strlen(root) + 1;
     for (char *q = p + rl; *q; q++)
         if (*q == '/') {
@@ -60,7 +60,7 @@ static int hexval(char c)
 static void write_file(const char *root, const char *rel, const char *spec)
 {
     mkdirs(root, rel, false);
-    char *p = cmh_path_join(root, rel);
+    char *p = cmh__path_join(root, rel);
     FILE *f = fopen(p, "wb");
     assert_non_null(f);
     if (!strncmp(spec, "repeat:", 7)) {
@@ -86,7 +86,7 @@ static void collect(const uint16_t *u, size_t n, void *arg)
         le[2 * i + 1] = (unsigned char)(u[i] >> 8);
     }
     size_t len;
-    char *s8 = cmh_utf16le_to_utf8(le, n * 2, &len);
+    char *s8 = cmh__utf16le_to_utf8(le, n * 2, &len);
     sv_push(s, s8);
     free(s8);
     free(le);
@@ -135,7 +135,7 @@ static int run_vector(const char *path)
     cmh_ctx *ctx;
     assert_int_equal(cmh_ctx_new(&ctx), CMH_OK);
     for (size_t i = 0; i < sha_paths.n; i++) {
-        char *p = cmh_path_join(root, sha_paths.v[i]);
+        char *p = cmh__path_join(root, sha_paths.v[i]);
         char hex[CMH_HEX_SIZE];
         assert_int_equal(cmh_hash_file(ctx, p, hex), CMH_OK);
         if (strcmp(hex, sha_vals.v[i]))
@@ -144,9 +144,9 @@ static int run_vector(const char *path)
         free(p);
     }
     cmh_node *tree = NULL;
-    assert_int_equal(cmh_hash_dir_tree(ctx, root, &tree), CMH_OK);
+    assert_int_equal(cmh__hash_dir_tree(ctx, root, &tree), CMH_OK);
     strvec got = {0};
-    assert_int_equal(cmh_tree_stream(tree, false, collect, &got), CMH_OK);
+    assert_int_equal(cmh__tree_stream(tree, false, collect, &got), CMH_OK);
     for (size_t i = 0; i < order.n || i < got.n; i++) {
         const char *w = i < order.n ? order.v[i] : "(end)";
         const char *g = i < got.n ? got.v[i] : "(end)";
@@ -158,7 +158,7 @@ static int run_vector(const char *path)
     assert_int_equal(cmh_hash_dir(ctx, root, hex), CMH_OK);
     if (strcmp(hex, expect))
         fail_msg("%s: content hash %s, want %s", path, hex, expect);
-    cmh_node_free(tree);
+    cmh__node_free(tree);
     cmh_ctx_free(ctx);
     sv_free(&got);
     sv_free(&order);
@@ -173,7 +173,7 @@ static int run_vector(const char *path)
 /* Run every vector of VEC/content-hash; returns how many passed. */
 static int run_vector_dir(const char *vec)
 {
-    char *dir = cmh_path_join(vec, "content-hash");
+    char *dir = cmh__path_join(vec, "content-hash");
     DIR *d = opendir(dir);
     if (!d)
         fail_msg("vector folder %s: cannot open", dir);
@@ -183,7 +183,7 @@ static int run_vector_dir(const char *vec)
         size_t l = strlen(de->d_name);
         if (l < 5 || strcmp(de->d_name + l - 5, ".tree"))
             continue;
-        char *p = cmh_path_join(dir, de->d_name);
+        char *p = cmh__path_join(dir, de->d_name);
         print_message("vector %s\n", p);
         n += run_vector(p);
         free(p);
@@ -220,15 +220,15 @@ static void test_ntfs_order(void **state)
                            "\xF0\x9F\x98\x80", "\xEF\xBC\xA1", "a"};
     const char *want[] = {"a", "A-B", "ab", "aZ", "a_b", "a~", "Zdir",
                           "_dir", "\xF0\x9F\x98\x80", "\xEF\xBC\xA1"};
-    cmh_node *root = cmh_node_new("", 0, true);
+    cmh_node *root = cmh__node_new("", 0, true);
     for (size_t i = 0; i < 10; i++) {
-        cmh_node *c = cmh_node_new(names[i], strlen(names[i]), false);
-        assert_true(cmh_node_add(root, c));
+        cmh_node *c = cmh__node_new(names[i], strlen(names[i]), false);
+        assert_true(cmh__node_add(root, c));
     }
-    cmh_tree_sort(root);
+    cmh__tree_sort(root);
     for (size_t i = 0; i < 10; i++)
         assert_string_equal(root->files[i]->name, want[i]);
-    cmh_node_free(root);
+    cmh__node_free(root);
 }
 
 /* Empty tree: SHA-256 of nothing. */
@@ -237,37 +237,37 @@ static void test_empty(void **state)
     (void)state;
     cmh_ctx *ctx;
     assert_int_equal(cmh_ctx_new(&ctx), CMH_OK);
-    cmh_node *root = cmh_node_new("", 0, true);
+    cmh_node *root = cmh__node_new("", 0, true);
     uint8_t h[32];
     char hex[65];
-    assert_int_equal(cmh_tree_hash(root, false, ctx->sha256, h), CMH_OK);
+    assert_int_equal(cmh__tree_hash(root, false, ctx->sha256, h), CMH_OK);
     cmh_hex_upper(h, 32, hex);
     assert_string_equal(hex, "E3B0C44298FC1C149AFBF4C8996FB92427AE41E464"
                              "9B934CA495991B7852B855");
-    cmh_node_free(root);
+    cmh__node_free(root);
     cmh_ctx_free(ctx);
 }
 
 static void test_relpath(void **state)
 {
     (void)state;
-    cmh_node *root = cmh_node_new("", 0, true);
-    cmh_node *a = cmh_node_new("a", 1, true);
-    cmh_node *b = cmh_node_new("bb", 2, true);
-    cmh_node *c = cmh_node_new("c.txt", 5, false);
-    cmh_node_add(root, a);
-    cmh_node_add(a, b);
-    cmh_node_add(b, c);
-    char *p = cmh_node_relpath(c);
+    cmh_node *root = cmh__node_new("", 0, true);
+    cmh_node *a = cmh__node_new("a", 1, true);
+    cmh_node *b = cmh__node_new("bb", 2, true);
+    cmh_node *c = cmh__node_new("c.txt", 5, false);
+    cmh__node_add(root, a);
+    cmh__node_add(a, b);
+    cmh__node_add(b, c);
+    char *p = cmh__node_relpath(c);
     assert_string_equal(p, "a/bb/c.txt");
     free(p);
-    p = cmh_node_relpath(a);
+    p = cmh__node_relpath(a);
     assert_string_equal(p, "a");
     free(p);
-    p = cmh_node_relpath(root);
+    p = cmh__node_relpath(root);
     assert_string_equal(p, "");
     free(p);
-    cmh_node_free(root);
+    cmh__node_free(root);
 }
 
 int main(void)

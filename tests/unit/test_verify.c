@@ -1,5 +1,5 @@
 /* Unit tests of cmh_verify (engine/verify.c) and of the stream hooks it
- * uses (cmh_stream_fileat with a signature sink and a read hook). */
+ * uses (cmh__stream_fileat with a signature sink and a read hook). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -438,7 +438,7 @@ static void on_read(size_t n, void *payload)
     b->read_bytes += n;
 }
 
-/* cmh_stream_fileat's signature sink yields what cmh_sig_file writes, for
+/* cmh__stream_fileat's signature sink yields what cmh_sig_file writes, for
  * the buffer sizes of STYLE.md. */
 static void test_stream_hooks(void **state)
 {
@@ -447,7 +447,7 @@ static void test_stream_hooks(void **state)
                                    600000};
     cmh_ctx *ctx;
     assert_int_equal(cmh_ctx_new(&ctx), CMH_OK);
-    cmh_worker *w = cmh_worker_new(ctx->sha256);
+    cmh_worker *w = cmh__worker_new(ctx->sha256);
     assert_non_null(w);
     unsigned char *data = malloc(600000);
     assert_non_null(data);
@@ -465,7 +465,7 @@ static void test_stream_hooks(void **state)
         cmh_stream_hooks hk = {.sig_sink = to_buf, .sig_payload = &b,
                                .on_read = on_read, .read_payload = &b};
         cmh_stream_res r;
-        assert_int_equal(cmh_stream_fileat(w, dfd, "s.bin", "s.bin",
+        assert_int_equal(cmh__stream_fileat(w, dfd, "s.bin", "s.bin",
                                            UINT64_MAX, INT64_MIN, &so, &hk,
                                            &r, NULL, NULL),
                          0);
@@ -494,13 +494,13 @@ static void test_stream_hooks(void **state)
     snprintf(lnk, sizeof lnk, "%s/lnk", g_dir);
     assert_int_equal(symlink("s.bin", lnk), 0);
     cmh_stream_res r;
-    assert_int_equal(cmh_stream_fileat(w, dfd, "lnk", "lnk", UINT64_MAX,
+    assert_int_equal(cmh__stream_fileat(w, dfd, "lnk", "lnk", UINT64_MAX,
                                        INT64_MIN, NULL, NULL, &r, NULL,
                                        NULL),
                      ELOOP);
     close(dfd);
     free(data);
-    cmh_worker_free(w);
+    cmh__worker_free(w);
     cmh_ctx_free(ctx);
 }
 

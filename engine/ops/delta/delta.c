@@ -73,7 +73,7 @@ static const cmh_node *find_bytes(dl *d, const uint8_t sha[CMH_SHA256_LEN])
 static int key_cmp(const void *a, const void *b)
 {
     const cmh_node *x = *(cmh_node *const *)a, *y = *(cmh_node *const *)b;
-    return cmh_utf16_cmp(x->key, x->key_len, y->key, y->key_len);
+    return cmh__utf16_cmp(x->key, x->key_len, y->key, y->key_len);
 }
 
 /* The child of old folder @p od matching @p n's name the NTFS way. */
@@ -94,14 +94,14 @@ static cmh_status send_full(dl *d, const cmh_node *n, const char *hex)
     if (fstatat(d->file_fd, hex, &sb, AT_SYMLINK_NOFOLLOW) == 0)
         return CMH_OK; /* same bytes at another path */
     char rel[CMH_FILELIB_REL_SIZE], tmp[64];
-    cmh_filelib_rel_hex(rel, hex, "");
-    int root = cmh_filelib_find(&d->lib, rel, NULL, NULL);
-    int in, e = root < 0 ? ENOENT : cmh_os_open_read(root, rel, &in);
+    cmh__filelib_rel_hex(rel, hex, "");
+    int root = cmh__filelib_find(&d->lib, rel, NULL, NULL);
+    int in, e = root < 0 ? ENOENT : cmh__os_open_read(root, rel, &in);
     if (e)
         return cmh__fail_errno(d->ctx, CMH_E_LIBRARY, e,
                                "cannot read %s/FileLib/%s; run cmhash "
                                "verify", d->lib.path, rel);
-    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    cmh__tmp_name(tmp, sizeof tmp, NULL);
     int out = openat(d->file_fd, tmp,
                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                      0644);
@@ -151,15 +151,15 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
     char sigrel[CMH_FILELIB_REL_SIZE], rel[CMH_FILELIB_REL_SIZE], tmp[64];
     cmh_hex_upper(o->sha, CMH_SHA256_LEN, ohex);
     cmh_hex_upper(n->sha, CMH_SHA256_LEN, nhex);
-    cmh_filelib_rel_hex(sigrel, ohex, ".SIG");
-    cmh_filelib_rel_hex(rel, nhex, "");
+    cmh__filelib_rel_hex(sigrel, ohex, ".SIG");
+    cmh__filelib_rel_hex(rel, nhex, "");
     int sig_fd = -1, in = -1, out = -1;
     rs_signature_t *sig = NULL;
     rs_job_t *job = NULL;
     cmh_status st = CMH_OK;
     tmp[0] = 0;
-    int sroot = cmh_filelib_find(&d->lib, sigrel, NULL, NULL);
-    if (sroot < 0 || cmh_os_open_read(sroot, sigrel, &sig_fd) != 0)
+    int sroot = cmh__filelib_find(&d->lib, sigrel, NULL, NULL);
+    if (sroot < 0 || cmh__os_open_read(sroot, sigrel, &sig_fd) != 0)
         goto out; /* no signature (verify: SIG_MISSING): send whole */
     if (d->rdc_lib) {
         /* ConfigMgr's library: an MS-RDC .SIG is not handed to librsync
@@ -167,7 +167,7 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
          * each header is looked at) */
         unsigned char hdr[CMH_RDC_SIG_HEADER_LEN];
         ssize_t got = pread(sig_fd, hdr, sizeof hdr, 0);
-        if (got > 0 && cmh_sig_is_rdc(hdr, (size_t)got)) {
+        if (got > 0 && cmh__sig_is_rdc(hdr, (size_t)got)) {
             d->r->foreign_sigs++;
             goto out;
         }
@@ -183,15 +183,15 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
      * librsync may leave no sumset, or a half-loaded one. */
     if (rr != RS_DONE || !sig || rs_build_hash_table(sig) != RS_DONE)
         goto out;
-    int droot = cmh_filelib_find(&d->lib, rel, NULL, NULL);
-    int e = droot < 0 ? ENOENT : cmh_os_open_read(droot, rel, &in);
+    int droot = cmh__filelib_find(&d->lib, rel, NULL, NULL);
+    int e = droot < 0 ? ENOENT : cmh__os_open_read(droot, rel, &in);
     if (e) {
         st = cmh__fail_errno(d->ctx, CMH_E_LIBRARY, e,
                              "cannot read %s/FileLib/%s; run cmhash verify",
                              d->lib.path, rel);
         goto out;
     }
-    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    cmh__tmp_name(tmp, sizeof tmp, NULL);
     out = openat(d->delta_fd, tmp,
                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (out < 0) {
@@ -252,14 +252,14 @@ static void man_file(dl *d, const char *kind, const cmh_node *n,
 {
     char hex[CMH_HEX_SIZE];
     cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
-    cmh_buf_addf(&d->man, "file %s %s %llu %lld %08X %s ", kind, hex,
+    cmh__buf_addf(&d->man, "file %s %s %llu %lld %08X %s ", kind, hex,
                  (unsigned long long)n->size,
-                 (long long)cmh_filetime_from_ns(n->mtime_ns), n->attrs,
+                 (long long)cmh__filetime_from_ns(n->mtime_ns), n->attrs,
                  oldhex);
     cmh__delta_put_field(&d->man, src);
-    cmh_buf_adds(&d->man, " ");
+    cmh__buf_adds(&d->man, " ");
     cmh__delta_put_field(&d->man, path);
-    cmh_buf_adds(&d->man, "\n");
+    cmh__buf_adds(&d->man, "\n");
 }
 
 static bool tick(dl *d)
@@ -277,8 +277,8 @@ static cmh_status delta_dir(dl *d, const cmh_node *nd, const cmh_node *od,
     for (size_t i = 0; st == CMH_OK && i < nd->nfiles; i++) {
         const cmh_node *n = nd->files[i];
         const cmh_node *o = find_child(od, n);
-        char *path = rel[0] ? cmh_path_join(rel, n->name)
-                            : cmh_strdup(n->name);
+        char *path = rel[0] ? cmh__path_join(rel, n->name)
+                            : cmh__strdup(n->name);
         char *src = NULL;
         if (!path)
             return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
@@ -286,7 +286,7 @@ static cmh_status delta_dir(dl *d, const cmh_node *nd, const cmh_node *od,
         const cmh_node *same = o && !memcmp(o->sha, n->sha, CMH_SHA256_LEN)
                                    ? o : find_bytes(d, n->sha);
         if (same) {
-            if (!(src = cmh_node_relpath(same))) {
+            if (!(src = cmh__node_relpath(same))) {
                 free(path);
                 return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
             }
@@ -311,7 +311,7 @@ static cmh_status delta_dir(dl *d, const cmh_node *nd, const cmh_node *od,
                     st = send_delta(d, o, n, name, &used);
             }
             if (st == CMH_OK && used) {
-                src = cmh_node_relpath(o);
+                src = cmh__node_relpath(o);
                 if (!src)
                     st = cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
                 else
@@ -331,13 +331,13 @@ static cmh_status delta_dir(dl *d, const cmh_node *nd, const cmh_node *od,
     }
     for (size_t i = 0; st == CMH_OK && i < nd->ndirs; i++) {
         const cmh_node *c = nd->dirs[i];
-        char *sub = rel[0] ? cmh_path_join(rel, c->name)
-                           : cmh_strdup(c->name);
+        char *sub = rel[0] ? cmh__path_join(rel, c->name)
+                           : cmh__strdup(c->name);
         if (!sub)
             return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
-        cmh_buf_adds(&d->man, "dir ");
+        cmh__buf_adds(&d->man, "dir ");
         cmh__delta_put_field(&d->man, sub);
-        cmh_buf_adds(&d->man, "\n");
+        cmh__buf_adds(&d->man, "\n");
         d->r->folders++;
         st = delta_dir(d, c, find_child(od, c), sub);
         free(sub);
@@ -352,19 +352,19 @@ static cmh_status removed_dir(dl *d, const cmh_node *od, const cmh_node *nd,
     for (size_t i = 0; i < od->nfiles; i++) {
         if (find_child(nd, od->files[i]))
             continue;
-        char *p = rel[0] ? cmh_path_join(rel, od->files[i]->name)
-                         : cmh_strdup(od->files[i]->name);
+        char *p = rel[0] ? cmh__path_join(rel, od->files[i]->name)
+                         : cmh__strdup(od->files[i]->name);
         if (!p)
             return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
-        cmh_buf_adds(&d->man, "removed ");
+        cmh__buf_adds(&d->man, "removed ");
         cmh__delta_put_field(&d->man, p);
-        cmh_buf_adds(&d->man, "\n");
+        cmh__buf_adds(&d->man, "\n");
         d->r->removed++;
         free(p);
     }
     for (size_t i = 0; i < od->ndirs; i++) {
-        char *p = rel[0] ? cmh_path_join(rel, od->dirs[i]->name)
-                         : cmh_strdup(od->dirs[i]->name);
+        char *p = rel[0] ? cmh__path_join(rel, od->dirs[i]->name)
+                         : cmh__strdup(od->dirs[i]->name);
         if (!p)
             return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
         cmh_status st = removed_dir(d, od->dirs[i],
@@ -380,7 +380,7 @@ static int open_sub(int parent, const char *name, int *out)
 {
     if (mkdirat(parent, name, 0755) != 0 && errno != EEXIST)
         return errno;
-    return cmh_os_open_dir(parent, name, out);
+    return cmh__os_open_dir(parent, name, out);
 }
 
 cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
@@ -389,14 +389,14 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
     dl d;
     memset(&d, 0, sizeof d);
     memset(res, 0, sizeof *res);
-    ctx->err[0] = 0;
-    double t0 = cmh_now();
+    cmh__err_clear(ctx);
+    double t0 = cmh__now();
     d.ctx = ctx;
     d.o = o;
     d.r = res;
     d.out_fd = d.delta_fd = d.file_fd = -1;
-    cmh_library_init(&d.lib);
-    cmh_buf_init(&d.man);
+    cmh__library_init(&d.lib);
+    cmh__buf_init(&d.man);
     cmh_node *oldt = NULL, *newt = NULL;
     cmh_status st;
     char ocid[CMH_CID_SIZE], ncid[CMH_CID_SIZE];
@@ -405,14 +405,14 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
         st = cmh__fail(ctx, CMH_E_INVALID, "bad delta options");
         goto done;
     }
-    if ((st = cmh_library_open(ctx, &d.lib, o->lib, false)) != CMH_OK ||
+    if ((st = cmh__library_open(ctx, &d.lib, o->lib, false)) != CMH_OK ||
         (st = cmh__content_resolve(ctx, &d.lib, o->from, ocid,
                                    res->from_hash)) != CMH_OK ||
         (st = cmh__content_resolve(ctx, &d.lib, o->to, ncid,
                                    res->to_hash)) != CMH_OK)
         goto done;
     snprintf(res->from_id, sizeof res->from_id, "%s", ocid);
-    d.rdc_lib = cmh_library_sig_rdc(&d.lib, NULL, 0);
+    d.rdc_lib = cmh__library_sig_rdc(&d.lib, NULL, 0);
     res->library_sigs_foreign = d.rdc_lib;
     snprintf(res->to_id, sizeof res->to_id, "%s", ncid);
     cmh_tree_counts c;
@@ -445,7 +445,7 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto done;
     }
-    cmh_buf_addf(&d.man, MANIFEST_MAGIC "\nfrom %s %s\nto %s %s\n", ocid,
+    cmh__buf_addf(&d.man, MANIFEST_MAGIC "\nfrom %s %s\nto %s %s\n", ocid,
                  res->from_hash, ncid, res->to_hash);
     if ((st = delta_dir(&d, newt, oldt, "")) != CMH_OK ||
         (st = removed_dir(&d, oldt, newt, "")) != CMH_OK)
@@ -455,7 +455,7 @@ cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
         goto done;
     }
     /* the manifest last: a delta folder with one is complete */
-    if ((e = cmh_write_atomic(d.out_fd, "MANIFEST", d.man.data, d.man.len,
+    if ((e = cmh__write_atomic(d.out_fd, "MANIFEST", d.man.data, d.man.len,
                               false)) != 0)
         st = cmh__fail(ctx, CMH_E_IO, "cannot write %s/MANIFEST: %s; %s",
                        o->outdir, strerror(e), cmh__dest_hint(e));
@@ -470,10 +470,10 @@ done:
     free(d.inbuf);
     free(d.outbuf);
     free(d.refs);
-    cmh_buf_free(&d.man);
-    cmh_node_free(oldt);
-    cmh_node_free(newt);
-    cmh_library_close(&d.lib);
-    res->seconds = cmh_now() - t0;
+    cmh__buf_free(&d.man);
+    cmh__node_free(oldt);
+    cmh__node_free(newt);
+    cmh__library_close(&d.lib);
+    res->seconds = cmh__now() - t0;
     return st;
 }

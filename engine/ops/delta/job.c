@@ -48,7 +48,7 @@ rs_result cmh__delta_drive(rs_job_t *job, job_io *io)
             if (io->md)
                 EVP_DigestUpdate(io->md, io->outbuf, n);
             if (io->out_fd >= 0 &&
-                (io->err = cmh_write_all(io->out_fd, io->outbuf, n)) != 0) {
+                (io->err = cmh__write_all(io->out_fd, io->outbuf, n)) != 0) {
                 io->write_err = true;
                 return RS_IO_ERROR;
             }
@@ -85,9 +85,9 @@ void cmh__delta_put_field(cmh_buf *b, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p <= 0x20 || *p == 0x7F || *p == '%')
-            cmh_buf_addf(b, "%%%02X", *p);
+            cmh__buf_addf(b, "%%%02X", *p);
         else
-            cmh_buf_add(b, p, 1);
+            cmh__buf_add(b, p, 1);
     }
 }
 
@@ -100,8 +100,8 @@ bool cmh__delta_decode_field(char *s)
             *o++ = *p;
             continue;
         }
-        int h = cmh_hex_nibble(p[1]);
-        int l = h < 0 ? -1 : cmh_hex_nibble(p[2]);
+        int h = cmh__hex_nibble(p[1]);
+        int l = h < 0 ? -1 : cmh__hex_nibble(p[2]);
         if (h < 0 || l < 0 || (h == 0 && l == 0))
             return false;
         *o++ = (char)(h << 4 | l);

@@ -102,7 +102,7 @@ static cmh_status open_inputs(pt *p, const char *kind, const char *newhex,
     if (strcmp(kind, "full") != 0) {
         e = open_parent(p->base_fd, src, false, sdir, &sname);
         if (!e)
-            e = cmh_os_open_read(*sdir, sname, base);
+            e = cmh__os_open_read(*sdir, sname, base);
         if (e)
             return cmh__fail_errno(ctx, CMH_E_SOURCE, e,
                                    "cannot read %s/%s (the base file of "
@@ -115,7 +115,7 @@ static cmh_status open_inputs(pt *p, const char *kind, const char *newhex,
             snprintf(rel, sizeof rel, "file/%s", newhex);
         else
             snprintf(rel, sizeof rel, "delta/%s-%s", oldhex, newhex);
-        e = cmh_os_open_read(p->delta_fd, rel, in);
+        e = cmh__os_open_read(p->delta_fd, rel, in);
         if (e)
             return cmh__fail_errno(ctx, CMH_E_SOURCE, e, "cannot read %s/%s",
                                    p->o->delta, rel);
@@ -142,7 +142,7 @@ static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
     if ((st = open_inputs(p, kind, newhex, oldhex, src, path, &sdir, &base,
                           &in)) != CMH_OK)
         goto out;
-    cmh_tmp_name(tmp, sizeof tmp, NULL);
+    cmh__tmp_name(tmp, sizeof tmp, NULL);
     out = openat(dfd, tmp,
                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out < 0) {
@@ -182,7 +182,7 @@ static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
                        newhex, p->o->base, from_base ? src : "-");
         goto out;
     }
-    if ((e = cmh__apply_meta(out, attrs, cmh_ns_from_filetime(ft))) != 0 ||
+    if ((e = cmh__apply_meta(out, attrs, cmh__ns_from_filetime(ft))) != 0 ||
         (e = close(out) != 0 ? errno : 0) != 0) {
         out = -1;
         st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot write %s/%s",
@@ -217,7 +217,7 @@ out:
 static bool is_hex64_upper(const char *s)
 {
     bool lower = false;
-    return cmh_is_hex64(s, &lower) && !lower;
+    return cmh__is_hex64(s, &lower) && !lower;
 }
 
 static cmh_status patch_line(pt *p, char *line, char *to_hash)
@@ -296,8 +296,8 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
     pt p;
     memset(&p, 0, sizeof p);
     memset(res, 0, sizeof *res);
-    ctx->err[0] = 0;
-    double t0 = cmh_now();
+    cmh__err_clear(ctx);
+    double t0 = cmh__now();
     p.ctx = ctx;
     p.o = o;
     p.r = res;
@@ -325,7 +325,7 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
                              "cannot open DELTADIR %s", o->delta);
         goto done;
     }
-    int e = cmh_read_small_file(p.delta_fd, "MANIFEST", MANIFEST_MAX, &man,
+    int e = cmh__read_small_file(p.delta_fd, "MANIFEST", MANIFEST_MAX, &man,
                                 &len);
     if (e) {
         st = cmh__fail_errno(ctx, CMH_E_SOURCE, e, "cannot read %s/MANIFEST "
@@ -370,7 +370,7 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
         line = nl + 1;
         if (st == CMH_OK && o->progress) {
             cmh_progress pr = {"patch", res->files, 0, res->bytes, 0,
-                               cmh_now() - t0};
+                               cmh__now() - t0};
             if (o->progress(&pr, o->payload))
                 st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
         }
@@ -403,7 +403,7 @@ done:
         if (p.out_fd >= 0)
             close(p.out_fd);
         p.out_fd = -1;
-        cmh_tree_remove(AT_FDCWD, work);
+        cmh__tree_remove(AT_FDCWD, work);
         free(work);
         if (!out_existed)
             rmdir(o->out);
@@ -418,6 +418,6 @@ done:
     free(p.inbuf);
     free(p.outbuf);
     free(man);
-    res->seconds = cmh_now() - t0;
+    res->seconds = cmh__now() - t0;
     return st;
 }

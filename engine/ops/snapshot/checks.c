@@ -57,7 +57,7 @@ uint32_t cmh__snap_highest_datalib_version(cmh_library *l,
 
 void cmh__snap_warn_skipped(snap *s)
 {
-    const char *p = cmh_buf_str(&s->walk.specials);
+    const char *p = cmh__buf_str(&s->walk.specials);
     for (const char *q; *p; p = q + 1) {
         q = strchr(p, '\n');
         s->walk.skipped++;
@@ -70,7 +70,7 @@ void cmh__snap_warn_skipped(snap *s)
         }
     }
     if (s->walk.nlinks && (s->o->flags & CMH_SNAPSHOT_SKIP_LINKS)) {
-        p = cmh_buf_str(&s->walk.links);
+        p = cmh__buf_str(&s->walk.links);
         for (const char *q; *p; p = q + 1) {
             q = strchr(p, '\n');
             s->walk.skipped++;
@@ -101,16 +101,16 @@ void cmh__snap_content_ini(snap *s, cmh_buf *b, const char *hash,
     }
     cmh_contentini_facts f;
     memset(&f, 0, sizeof f);
-    (void)cmh_hex64_decode(hash, f.hash);
-    (void)cmh_hex64_decode(sighash, f.sighash);
+    (void)cmh__hex64_decode(hash, f.hash);
+    (void)cmh__hex64_decode(sighash, f.sighash);
     f.files = s->walk.nfiles;
     f.folders = s->walk.ndirs;
     f.bytes = s->walk.total_bytes;
     if (s->o->flags & CMH_SNAPSHOT_RECORD_SOURCE)
         f.source = s->o->source_display ? s->o->source_display
                                         : s->o->source;
-    f.created = cmh_filetime_from_ns(ns);
-    cmh_contentini_write(b, &f);
+    f.created = cmh__filetime_from_ns(ns);
+    cmh__contentini_write(b, &f);
 }
 
 /* ENOSPC also means "no free inodes": then "free space" misleads an admin
@@ -119,19 +119,16 @@ void cmh__snap_content_ini(snap *s, cmh_buf *b, const char *hash,
 void cmh__snap_inode_hint(cmh_ctx *ctx, int fd)
 {
     const char *hint = cmh__write_hint(ENOSPC);
-    char *at = fd >= 0 ? strstr(ctx->err, hint) : NULL;
     bool no_inodes = false;
     unsigned long long used = 0;
-    if (!at || cmh_os_inodes_exhausted(fd, &no_inodes, &used) != 0 ||
-        !no_inodes)
+    if (fd < 0 || !strstr(cmh__err_msg(ctx), hint) ||
+        cmh__os_inodes_exhausted(fd, &no_inodes, &used) != 0 || !no_inodes)
         return;
-    char tail[CMH_ERRMSG_SIZE];
-    snprintf(tail, sizeof tail, "%s", at + strlen(hint));
-    snprintf(at, sizeof ctx->err - (size_t)(at - ctx->err),
-             "the library's filesystem has no free inodes left (%llu in "
-             "use; its free space is not the problem): delete files there "
-             "or use a filesystem with more inodes, and run again%s",
-             used, tail);
+    cmh__err_replace(ctx, hint,
+                     "the library's filesystem has no free inodes left "
+                     "(%llu in use; its free space is not the problem): "
+                     "delete files there or use a filesystem with more "
+                     "inodes, and run again", used);
 }
 
 /* Count the file INIs of a mirror (names only, no file read), stopping
@@ -167,7 +164,7 @@ cmh_status cmh__snap_check_shrink(snap *s, const cmh_pkg_info *cur)
     mirror_count m = {0, empty ? 0 : now * 10};
     char *where = NULL;
     /* no mirror, or a damaged one: verify's to report; no guard */
-    (void)cmh_mirror_walk(s->lib.datalib_fd, cur->cid, &cb, &m, &where);
+    (void)cmh__mirror_walk(s->lib.datalib_fd, cur->cid, &cb, &m, &where);
     free(where);
     if (m.n <= m.stop)
         return CMH_OK;

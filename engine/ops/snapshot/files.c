@@ -18,10 +18,10 @@
 void *cmh__snap_worker_make(void *arg)
 {
     snap *s = arg;
-    cmh_worker *w = cmh_worker_new(s->ctx->sha256);
+    cmh_worker *w = cmh__worker_new(s->ctx->sha256);
     /* A large file uses the run's other threads for its signature and
      * copy (stream_par.c). */
-    unsigned t = s->o && s->o->threads ? s->o->threads : cmh_online_cpus();
+    unsigned t = s->o && s->o->threads ? s->o->threads : cmh__online_cpus();
     if (w && t > 1)
         w->sig_helpers = t - 1;
     return w;
@@ -29,7 +29,7 @@ void *cmh__snap_worker_make(void *arg)
 
 void cmh__snap_worker_free(void *st)
 {
-    cmh_worker_free(st);
+    cmh__worker_free(st);
 }
 
 static void worker_fail(snap *s, cmh_status st, const char *fmt, ...)
@@ -46,7 +46,7 @@ static void worker_fail(snap *s, cmh_status st, const char *fmt, ...)
         va_end(ap);
     }
     pthread_mutex_unlock(&s->mu);
-    cmh_pool_cancel(s->pool);
+    cmh__pool_cancel(s->pool);
 }
 
 /* Same bytes as @p len bytes at @p data: FileLib/<rel> read whole (small
@@ -55,7 +55,7 @@ static bool same_bytes(snap *s, const char *rel, const void *data, size_t len)
 {
     char *have = NULL;
     size_t hlen = 0;
-    if (cmh_read_small_file(s->lib.filelib_fd, rel, len + 1, &have, &hlen))
+    if (cmh__read_small_file(s->lib.filelib_fd, rel, len + 1, &have, &hlen))
         return false;
     bool same = hlen == len && (!len || !memcmp(have, data, len));
     free(have);
@@ -71,9 +71,9 @@ static bool same_hash(snap *s, cmh_worker *w, const char *rel,
     hooks.library_file = true;
     cmh_stream_res r;
     const char *base = strrchr(rel, '/');
-    if (cmh_stream_fileat(w, s->lib.filelib_fd, rel, base ? base + 1 : rel,
+    if (cmh__stream_fileat(w, s->lib.filelib_fd, rel, base ? base + 1 : rel,
                           UINT64_MAX, INT64_MIN, &so, &hooks, &r, NULL,
-                          cmh_pool_cancel_flag(s->pool)) != 0)
+                          cmh__pool_cancel_flag(s->pool)) != 0)
         return false;
     return !memcmp(r.sha, sha, CMH_SHA256_LEN);
 }
@@ -83,8 +83,8 @@ static int write_mirror_ini(snap *s, cmh_worker *w, const cmh_node *n,
                             const char *rel)
 {
     cmh_buf *b = &w->scratch;
-    cmh_buf_reset(b);
-    cmh_fileini_write(b, n->attrs, n->size, cmh_filetime_from_ns(n->mtime_ns),
+    cmh__buf_reset(b);
+    cmh__fileini_write(b, n->attrs, n->size, cmh__filetime_from_ns(n->mtime_ns),
                       n->sha);
     if (b->oom)
         return ENOMEM;
@@ -94,7 +94,7 @@ static int write_mirror_ini(snap *s, cmh_worker *w, const cmh_node *n,
         return ENOMEM;
     memcpy(name, rel, rl);
     memcpy(name + rl, ".INI", 5);
-    int e = cmh_write_new(s->mirror_fd, name, b->data, b->len, false);
+    int e = cmh__write_new(s->mirror_fd, name, b->data, b->len, false);
     free(name);
     return e;
 }
@@ -106,15 +106,15 @@ static void pin_existing(snap *s, cmh_worker *w, file_state *fs,
                          const cmh_node *n)
 {
     char rel[CMH_FILELIB_REL_SIZE], sigrel[CMH_FILELIB_REL_SIZE];
-    cmh_filelib_rel(rel, n->sha, "");
-    cmh_filelib_rel(sigrel, n->sha, ".SIG");
+    cmh__filelib_rel(rel, n->sha, "");
+    cmh__filelib_rel(sigrel, n->sha, ".SIG");
     struct stat sb;
     int fl = s->lib.filelib_fd;
     if (fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
         !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != n->size)
         return;
     char pin[64];
-    cmh_tmp_name(pin, sizeof pin, NULL);
+    cmh__tmp_name(pin, sizeof pin, NULL);
     if (linkat(fl, rel, fl, pin, 0) != 0)
         return; /* no hard links here (some CIFS mounts): keep our copy */
     /* --heal: the entry has the right name and size; are its bytes ours?
@@ -130,7 +130,7 @@ static void pin_existing(snap *s, cmh_worker *w, file_state *fs,
     fs->pinned = true;
     if (fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == cmh_sig_size(n->size)) {
-        cmh_tmp_name(pin, sizeof pin, NULL);
+        cmh__tmp_name(pin, sizeof pin, NULL);
         if (linkat(fl, sigrel, fl, pin, 0) == 0) {
             unlinkat(fl, fs->sigtmp, 0);
             memcpy(fs->sigtmp, pin, sizeof pin);
@@ -150,7 +150,7 @@ static void pin_existing(snap *s, cmh_worker *w, file_state *fs,
 static int copy_sink(const void *data, size_t len, void *payload)
 {
     cmh_buf *b = payload;
-    cmh_buf_add(b, data, len);
+    cmh__buf_add(b, data, len);
     return b->oom ? ENOMEM : 0;
 }
 
@@ -167,9 +167,9 @@ static int write_h4_temp(snap *s, const char *h4, const char *suffix,
     char name[48];
     int e = 0;
     for (int tries = 0; tries < 6; tries++) {
-        cmh_tmp_name(name, sizeof name, suffix);
+        cmh__tmp_name(name, sizeof name, suffix);
         snprintf(out, 64, "%s/%s", h4, name);
-        e = cmh_write_new(s->lib.filelib_fd, out, data, len, false);
+        e = cmh__write_new(s->lib.filelib_fd, out, data, len, false);
         if (e == EEXIST)
             continue; /* a leftover holds the name: take another */
         if (e != ENOENT)
@@ -199,7 +199,7 @@ static bool pin_h4(snap *s, const char *h4, const char *rel,
         !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != want_size)
         return false;
     char name[48];
-    cmh_tmp_name(name, sizeof name, NULL);
+    cmh__tmp_name(name, sizeof name, NULL);
     snprintf(out, 64, "%s/%s", h4, name);
     if (linkat(fl, rel, fl, out, 0) != 0) {
         out[0] = 0;
@@ -217,8 +217,8 @@ static int place_small(snap *s, cmh_worker *w, file_state *fs,
     cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
     memcpy(h4, hex, 4);
     h4[4] = 0;
-    cmh_filelib_rel_hex(rel, hex, "");
-    cmh_filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh__filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(sigrel, hex, ".SIG");
     fs->pinned = pin_h4(s, h4, rel, n->size, fs->tmp);
     /* The bytes are in memory: compare before trusting the entry, so a
      * re-snapshot repairs a damaged entry of the right size (7.2). */
@@ -255,7 +255,7 @@ static int open_temp(snap *s, char name[64], const char *suffix)
 {
     int fd;
     do { /* EEXIST: a leftover holds the name, take another */
-        cmh_tmp_name(name, 64, suffix);
+        cmh__tmp_name(name, 64, suffix);
         fd = openat(s->lib.filelib_fd, name, O_WRONLY | O_CREAT | O_EXCL |
                                                  O_CLOEXEC | O_NOFOLLOW,
                     0644);
@@ -269,11 +269,11 @@ static int open_temp(snap *s, char name[64], const char *suffix)
 static void small_hooks(cmh_worker *w, cmh_stream_hooks *hooks)
 {
     if (w->copy.oom)
-        cmh_buf_free(&w->copy);
+        cmh__buf_free(&w->copy);
     if (w->sigcopy.oom)
-        cmh_buf_free(&w->sigcopy);
-    cmh_buf_reset(&w->copy);
-    cmh_buf_reset(&w->sigcopy);
+        cmh__buf_free(&w->sigcopy);
+    cmh__buf_reset(&w->copy);
+    cmh__buf_reset(&w->sigcopy);
     hooks->data_sink = copy_sink;
     hooks->data_payload = &w->copy;
     hooks->sig_sink = sigcopy_sink;
@@ -291,9 +291,9 @@ static int stream_file(snap *s, cmh_worker *w, const cmh_node *n,
     bool small = data_fd < 0;
     if (small)
         small_hooks(w, &hooks);
-    int e = cmh_stream_fileat(w, AT_FDCWD, path, n->name, n->size,
+    int e = cmh__stream_fileat(w, AT_FDCWD, path, n->name, n->size,
                               n->mtime_ns, &so, small ? &hooks : NULL, r,
-                              &s->bytes_done, cmh_pool_cancel_flag(s->pool));
+                              &s->bytes_done, cmh__pool_cancel_flag(s->pool));
     if (e == 0 && data_fd >= 0 && close(data_fd) != 0) {
         e = errno;
         r->write_err = true;
@@ -318,10 +318,10 @@ static void file_task(void *tk, void *state, void *arg)
     file_state *fs = n->aux;
     char *rel = NULL, *path = NULL;
     int data_fd = -1, sig_fd = -1;
-    if (cmh_pool_canceled(s->pool))
+    if (cmh__pool_canceled(s->pool))
         return;
-    rel = cmh_node_relpath(n);
-    path = rel ? cmh_path_join(s->source, rel) : NULL;
+    rel = cmh__node_relpath(n);
+    path = rel ? cmh__path_join(s->source, rel) : NULL;
     if (!path) {
         worker_fail(s, CMH_E_NOMEM, "out of memory");
         goto out;
@@ -399,7 +399,7 @@ void cmh__snap_remove_temps(snap *s)
         s->mirror_fd = -1;
     }
     if (s->mirror_tmp[0]) {
-        cmh_tree_remove(s->lib.datalib_fd, s->mirror_tmp);
+        cmh__tree_remove(s->lib.datalib_fd, s->mirror_tmp);
         s->mirror_tmp[0] = 0;
     }
 }
@@ -407,8 +407,8 @@ void cmh__snap_remove_temps(snap *s)
 int cmh__snap_make_mirror_dirs(snap *s, const cmh_node *d, const char *rel)
 {
     for (size_t i = 0; i < d->ndirs; i++) {
-        char *sub = rel[0] ? cmh_path_join(rel, d->dirs[i]->name)
-                           : cmh_strdup(d->dirs[i]->name);
+        char *sub = rel[0] ? cmh__path_join(rel, d->dirs[i]->name)
+                           : cmh__strdup(d->dirs[i]->name);
         if (!sub)
             return ENOMEM;
         int e = 0;

@@ -50,7 +50,7 @@ typedef struct snap {
     cmh_pool *pool;
     file_state *fs;      /* nfiles entries */
     /* First worker failure: written under mu by workers, read by the main
-     * thread after cmh_pool_wait. */
+     * thread after cmh__pool_wait. */
     pthread_mutex_t mu;
     cmh_status wst;
     char werr[CMH_ERRMSG_SIZE];

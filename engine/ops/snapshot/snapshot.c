@@ -47,7 +47,7 @@ int cmh__snap_tick(void *arg)
         p.files_total = s->walk.nfiles;
         p.bytes_total = s->walk.total_bytes;
     }
-    p.elapsed = cmh_now() - s->t0;
+    p.elapsed = cmh__now() - s->t0;
     return s->o->progress(&p, s->o->payload);
 }
 
@@ -75,7 +75,7 @@ static int barrier(snap *s)
 {
     if (!s->do_fsync)
         return 0;
-    return cmh_os_sync_fs(s->lib.root_fd);
+    return cmh__os_sync_fs(s->lib.root_fd);
 }
 
 static cmh_status flush_fail(snap *s, int e)
@@ -97,10 +97,10 @@ static void warn_and_clear(snap *s, const char *what)
 {
     if (s->o->warning) {
         char line[CMH_ERRMSG_SIZE + 64];
-        snprintf(line, sizeof line, "%s: %s", what, s->ctx->err);
+        snprintf(line, sizeof line, "%s: %s", what, cmh__err_msg(s->ctx));
         s->o->warning(line, s->o->payload);
     }
-    s->ctx->err[0] = 0;
+    cmh__err_clear(s->ctx);
 }
 
 static void begin(snap *s, cmh_ctx *ctx, const cmh_snapshot_opts *o,
@@ -108,16 +108,16 @@ static void begin(snap *s, cmh_ctx *ctx, const cmh_snapshot_opts *o,
 {
     memset(s, 0, sizeof *s);
     memset(res, 0, sizeof *res);
-    cmh_placement_init(&s->pl);
-    ctx->err[0] = 0;
+    cmh__placement_init(&s->pl);
+    cmh__err_clear(ctx);
     s->ctx = ctx;
     s->o = o;
     s->res = res;
     s->mirror_fd = -1;
-    s->t0 = cmh_now();
+    s->t0 = cmh__now();
     s->phase = "scan";
     pthread_mutex_init(&s->mu, NULL);
-    cmh_library_init(&s->lib);
+    cmh__library_init(&s->lib);
 }
 
 /* The options, the package ID and the source folder. */
@@ -144,16 +144,16 @@ static cmh_status open_and_lock(snap *s)
 {
     cmh_ctx *ctx = s->ctx;
     const cmh_snapshot_opts *o = s->o;
-    cmh_status st = cmh_library_open(ctx, &s->lib, o->lib, true);
+    cmh_status st = cmh__library_open(ctx, &s->lib, o->lib, true);
     if (st != CMH_OK)
         return st;
     s->pl.allow_foreign = o->flags & CMH_SNAPSHOT_ALLOW_FOREIGN;
     if (!s->pl.allow_foreign &&
-        (st = cmh_library_refuse_foreign(ctx, &s->lib, "snapshot")) != CMH_OK)
+        (st = cmh__library_refuse_foreign(ctx, &s->lib, "snapshot")) != CMH_OK)
         return st;
     s->lib.no_wait = o->flags & CMH_SNAPSHOT_NO_WAIT; /* every lock (11.12) */
     /* a wait for another snapshot's lock is announced, not silent */
-    st = cmh_library_lock_package(ctx, &s->lib, s->pkgid, false);
+    st = cmh__library_lock_package(ctx, &s->lib, s->pkgid, false);
     if (st == CMH_E_BUSY && !(o->flags & CMH_SNAPSHOT_NO_WAIT)) {
         if (o->warning) {
             char line[160];
@@ -165,7 +165,7 @@ static cmh_status open_and_lock(snap *s)
         if (s->lib.pkg_lock_fd >= 0) /* the try's descriptor */
             close(s->lib.pkg_lock_fd);
         s->lib.pkg_lock_fd = -1;
-        st = cmh_library_lock_package(ctx, &s->lib, s->pkgid, true);
+        st = cmh__library_lock_package(ctx, &s->lib, s->pkgid, true);
     }
     return st;
 }
@@ -174,7 +174,7 @@ static cmh_status open_and_lock(snap *s)
 static cmh_status pick_version(snap *s)
 {
     cmh_ctx *ctx = s->ctx;
-    cmh_status st = cmh_pkglib_read(ctx, &s->lib, s->pkgid, &s->cur);
+    cmh_status st = cmh__pkglib_read(ctx, &s->lib, s->pkgid, &s->cur);
     if (st != CMH_OK)
         return st;
     uint32_t n = s->cur.version + 1;
@@ -207,8 +207,8 @@ static cmh_status pick_version(snap *s)
 static cmh_status walk_source(snap *s)
 {
     const cmh_snapshot_opts *o = s->o;
-    unsigned threads = o->threads ? o->threads : cmh_online_cpus();
-    if (cmh_pool_new(&s->pool, threads, cmh__snap_worker_make,
+    unsigned threads = o->threads ? o->threads : cmh__online_cpus();
+    if (cmh__pool_new(&s->pool, threads, cmh__snap_worker_make,
                      cmh__snap_worker_free, s))
         return cmh__fail(s->ctx, CMH_E_NOMEM, "cannot start %u threads",
                          threads);
@@ -235,19 +235,19 @@ static cmh_status clean_leftovers(snap *s)
 {
     cmh_ctx *ctx = s->ctx;
     uint64_t stale_files = 0;
-    if (cmh_retire_stale(ctx, &s->lib, s->pkgid, s->cur.version, s->do_fsync,
+    if (cmh__retire_stale(ctx, &s->lib, s->pkgid, s->cur.version, s->do_fsync,
                          &stale_files) != CMH_OK)
         warn_and_clear(s, "cleaning up after a crashed snapshot");
     /* From here on we make temps. Temps of runs that died (kill -9, power
      * cut) are reclaimed: they would fill the disk. Not fatal. */
-    cmh_status st = cmh_library_hold_run(ctx, &s->lib);
+    cmh_status st = cmh__library_hold_run(ctx, &s->lib);
     if (st != CMH_OK)
         return st;
     uint64_t reclaimed = 0;
-    if (cmh_reclaim_dead_temps(ctx, &s->lib, &reclaimed) != CMH_OK) {
-        if (ctx->err[0])
+    if (cmh__reclaim_dead_temps(ctx, &s->lib, &reclaimed) != CMH_OK) {
+        if (cmh__err_msg(ctx)[0])
             warn_and_clear(s, "leftovers of dead runs not removed");
-        ctx->err[0] = 0;
+        cmh__err_clear(ctx);
     }
     return CMH_OK;
 }
@@ -258,14 +258,14 @@ static cmh_status hash_into_temps(snap *s)
 {
     cmh_ctx *ctx = s->ctx;
     snprintf(s->mirror_tmp, sizeof s->mirror_tmp, CMH_TMP_PREFIX "%s-%s",
-             cmh_tmp_token(), s->cid);
+             cmh__tmp_token(), s->cid);
     if (mkdirat(s->lib.datalib_fd, s->mirror_tmp, 0755) != 0) {
         int e = errno;
         s->mirror_tmp[0] = 0;
         return cmh__fail_errno(ctx, cmh__status_for_write_errno(e), e,
                                "cannot write in %s/DataLib", s->lib.path);
     }
-    int e = cmh_os_open_dir(s->lib.datalib_fd, s->mirror_tmp, &s->mirror_fd);
+    int e = cmh__os_open_dir(s->lib.datalib_fd, s->mirror_tmp, &s->mirror_fd);
     if (e) /* cmh__snap_remove_temps() deletes the folder */
         return cmh__fail_errno(ctx, cmh__status_for_write_errno(e), e,
                                "cannot write in %s/DataLib", s->lib.path);
@@ -278,8 +278,8 @@ static cmh_status hash_into_temps(snap *s)
 
     cmh_snapshot_result *res = s->res;
     uint8_t ch[CMH_SHA256_LEN], sh[CMH_SHA256_LEN];
-    if (cmh_tree_hash(s->walk.root, false, ctx->sha256, ch) ||
-        cmh_tree_hash(s->walk.root, true, ctx->sha256, sh))
+    if (cmh__tree_hash(s->walk.root, false, ctx->sha256, ch) ||
+        cmh__tree_hash(s->walk.root, true, ctx->sha256, sh))
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     cmh_hex_upper(ch, sizeof ch, res->content_hash);
     cmh_hex_upper(sh, sizeof sh, res->signature_hash);
@@ -304,7 +304,7 @@ static bool keep_unchanged(snap *s)
     snprintf(res->content_id, sizeof res->content_id, "%s.%u", s->pkgid,
              s->cur.version);
     uint64_t retired = 0;
-    if (cmh_retire_package(s->ctx, &s->lib, s->pkgid, res->content_id,
+    if (cmh__retire_package(s->ctx, &s->lib, s->pkgid, res->content_id,
                            s->do_fsync, &retired) != CMH_OK &&
         s->o->warning)
         warn_and_clear(s, "retiring old versions");
@@ -316,14 +316,14 @@ static bool keep_unchanged(snap *s)
 static cmh_status write_content_temp(snap *s)
 {
     cmh_buf b;
-    cmh_buf_init(&b);
+    cmh__buf_init(&b);
     cmh__snap_content_ini(s, &b, s->res->content_hash,
                           s->res->signature_hash);
-    cmh_tmp_name(s->content_tmp, sizeof s->content_tmp, ".INI");
+    cmh__tmp_name(s->content_tmp, sizeof s->content_tmp, ".INI");
     int e = b.oom ? ENOMEM
-                  : cmh_write_new(s->lib.datalib_fd, s->content_tmp, b.data,
+                  : cmh__write_new(s->lib.datalib_fd, s->content_tmp, b.data,
                                   b.len, false);
-    cmh_buf_free(&b);
+    cmh__buf_free(&b);
     if (e) {
         s->content_tmp[0] = 0;
         return write_fail(s, e, "DataLib");
@@ -362,7 +362,7 @@ static cmh_status place_filelib(snap *s)
         file_state *fs = nd->aux;
         if (i > 0 && !memcmp(byhash[i - 1]->sha, nd->sha, CMH_SHA256_LEN))
             continue; /* same bytes elsewhere in this package */
-        if (!cmh_placement_add(&s->pl, nd->sha, nd->size, fs->tmp,
+        if (!cmh__placement_add(&s->pl, nd->sha, nd->size, fs->tmp,
                                fs->sigtmp)) {
             free(byhash);
             return cmh__fail(s->ctx, CMH_E_NOMEM, "out of memory");
@@ -379,7 +379,7 @@ static cmh_status place_filelib(snap *s)
             unlinkat(s->lib.filelib_fd, s->fs[i].sigtmp, 0);
         s->fs[i].tmp[0] = s->fs[i].sigtmp[0] = 0;
     }
-    cmh_status st = cmh_placement_commit(s->ctx, &s->lib, &s->pl, s->cid,
+    cmh_status st = cmh__placement_commit(s->ctx, &s->lib, &s->pl, s->cid,
                                          s->do_fsync, s->pool, canceled_cb, s);
     if (st != CMH_OK)
         return st;
@@ -392,8 +392,8 @@ static cmh_status place_filelib(snap *s)
 /* Undo steps 5-6 (before the commit point). */
 static void undo_install(snap *s)
 {
-    cmh_datalib_uninstall(&s->lib, s->cid);
-    cmh_placement_rollback(&s->lib, &s->pl, s->cid);
+    cmh__datalib_uninstall(&s->lib, s->cid);
+    cmh__placement_rollback(&s->lib, &s->pl, s->cid);
 }
 
 /* Step 6: mirror and content INI into place; barrier 2. */
@@ -401,10 +401,10 @@ static cmh_status install_datalib(snap *s)
 {
     close(s->mirror_fd);
     s->mirror_fd = -1;
-    cmh_status st = cmh_datalib_install(s->ctx, &s->lib, s->cid,
+    cmh_status st = cmh__datalib_install(s->ctx, &s->lib, s->cid,
                                         s->mirror_tmp, s->content_tmp);
     if (st != CMH_OK) {
-        cmh_placement_rollback(&s->lib, &s->pl, s->cid);
+        cmh__placement_rollback(&s->lib, &s->pl, s->cid);
         return st;
     }
     s->mirror_tmp[0] = 0;
@@ -425,9 +425,9 @@ static cmh_status commit_failed(snap *s, cmh_status st)
 {
     cmh_ctx *ctx = s->ctx;
     cmh_pkg_info now;
-    char err[CMH_ERRMSG_SIZE];
-    snprintf(err, sizeof err, "%s", ctx->err);
-    if (cmh_pkglib_read(ctx, &s->lib, s->pkgid, &now) == CMH_OK &&
+    cmh_err_saved err;
+    cmh__err_capture(ctx, &err);
+    if (cmh__pkglib_read(ctx, &s->lib, s->pkgid, &now) == CMH_OK &&
         !strcmp(now.cid, s->cid)) {
         s->flushed = false;
         if (s->o->warning) {
@@ -435,13 +435,14 @@ static cmh_status commit_failed(snap *s, cmh_status st)
             snprintf(line, sizeof line,
                      "%s is committed but may not survive a power loss "
                      "(%s); older versions are kept until the next "
-                     "snapshot", s->cid, err);
+                     "snapshot", s->cid, err.msg);
             s->o->warning(line, s->o->payload);
         }
-        ctx->err[0] = 0;
+        cmh__err_discard(&err);
+        cmh__err_clear(ctx);
         return CMH_OK;
     }
-    snprintf(ctx->err, sizeof ctx->err, "%s", err);
+    cmh__err_restore(ctx, &err);
     undo_install(s);
     return st;
 }
@@ -456,7 +457,7 @@ static cmh_status commit_pkglib(snap *s)
     size_t nkeep = 0;
     cmh_status st;
     if (s->o->version >= 2 && s->o->keep &&
-        (st = cmh_keep_select(s->ctx, &s->lib, s->pkgid, s->version,
+        (st = cmh__keep_select(s->ctx, &s->lib, s->pkgid, s->version,
                               s->o->keep, &keep, &nkeep)) != CMH_OK) {
         undo_install(s);
         return st;
@@ -469,7 +470,7 @@ static cmh_status commit_pkglib(snap *s)
     }
     /* the commit point */
     cmh__crash_point("commit");
-    st = cmh_pkglib_write_keep(s->ctx, &s->lib, s->pkgid, s->version,
+    st = cmh__pkglib_write_keep(s->ctx, &s->lib, s->pkgid, s->version,
                                (const char(*)[CMH_CID_SIZE])keep, nkeep,
                                s->do_fsync);
     free(keep);
@@ -492,7 +493,7 @@ static void retire_old(snap *s)
     (void)canceled(s); /* shows the phase; too late to cancel */
     uint64_t retired = 0;
     if (s->flushed &&
-        cmh_retire_package(s->ctx, &s->lib, s->pkgid, s->cid, s->do_fsync,
+        cmh__retire_package(s->ctx, &s->lib, s->pkgid, s->cid, s->do_fsync,
                            &retired) != CMH_OK &&
         s->o->warning)
         warn_and_clear(s, "retiring old versions");
@@ -507,15 +508,15 @@ static cmh_status finish(snap *s, cmh_status st)
     if (s->content_tmp[0])
         unlinkat(s->lib.datalib_fd, s->content_tmp, 0);
     cmh__snap_remove_temps(s);
-    cmh_placement_free(&s->lib, &s->pl);
+    cmh__placement_free(&s->lib, &s->pl);
     if (st != CMH_OK || s->res->unchanged)
         cmh__snap_remove_made_h4(s);
-    cmh_pool_free(s->pool);
-    cmh_walk_free(&s->walk);
+    cmh__pool_free(s->pool);
+    cmh__walk_free(&s->walk);
     free(s->fs);
-    cmh_library_close(&s->lib);
+    cmh__library_close(&s->lib);
     pthread_mutex_destroy(&s->mu);
-    s->res->seconds = cmh_now() - s->t0;
+    s->res->seconds = cmh__now() - s->t0;
     return st;
 }
 

@@ -6,6 +6,6 @@ struct winsize {
     unsigned short ws_row, ws_col, ws_xpixel, ws_ypixel;
 };
 #define TIOCGWINSZ 0x5413
-int cmh_w_ioctl_winsize(int fd, unsigned long req, struct winsize *ws);
-#define ioctl(fd, req, ws) cmh_w_ioctl_winsize(fd, req, ws)
+int cmh__w_ioctl_winsize(int fd, unsigned long req, struct winsize *ws);
+#define ioctl(fd, req, ws) cmh__w_ioctl_winsize(fd, req, ws)
 #endif
