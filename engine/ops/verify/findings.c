@@ -173,3 +173,100 @@ void cmh__v_emitf(cmh_verify *v, cmh_verify_code code, const char *cid,
     cmh__v_emit(v, code, cid, path, expected, actual, age, d ? d : "");
     free(d);
 }
+
+/* ---- per content: its findings from the index pass, its status ---- */
+
+void cmh__v_emit_content_findings(cmh_verify *v, vcontent *c)
+{
+    if (c->fnd.oom)
+        v->oom = true;
+    /* a mirror that a snapshot started meanwhile retired (deleted) */
+    bool errors = false;
+    for (size_t i = 0; i < c->fnd.n && !errors; i++)
+        errors = cmh_verify_code_severity(c->fnd.v[i].code) == CMH_SEV_ERROR;
+    if (errors && cmh__v_content_retired(v, c, true)) {
+        cmh__v_vfinds_free(&c->fnd);
+        return;
+    }
+    for (size_t i = 0; i < c->fnd.n; i++) {
+        vfind *f = &c->fnd.v[i];
+        cmh__v_attribute(c, f->code);
+        cmh__v_emit(v, f->code, c->id, f->path ? f->path : "", f->expected,
+                    f->actual, f->age, f->detail);
+    }
+    cmh__v_vfinds_free(&c->fnd);
+}
+
+void cmh__v_content_status(cmh_verify *v, vcontent *c)
+{
+    cmh_verify_content s;
+    memset(&s, 0, sizeof s);
+    char msg[256];
+    s.content_id = c->id;
+    s.package_id = c->pkgid;
+    s.files = c->nfiles;
+    s.errors = c->errors;
+    s.warnings = c->warnings;
+    uint64_t hashed = 0, bytes = 0;
+    bool prev_bad = false;
+    for (size_t i = 0; i < c->nfiles; i++) {
+        ventry *e = c->files[i].entry;
+        bytes += c->files[i].size;
+        if (e && (e->hashed || e->prev_done))
+            hashed++;
+        if (e && e->prev_bad && !e->hashed)
+            prev_bad = true;
+    }
+    s.files_hashed = hashed;
+    s.bytes = bytes;
+    const char *pk = c->pkgid[0] ? c->pkgid : c->id;
+    uint64_t *slot;
+    if (c->busy) {
+        s.status = CMH_CSTATUS_SKIPPED;
+        s.status_name = "skipped";
+        snprintf(msg, sizeof msg,
+                 "Package %s is being written by a snapshot; content %s was "
+                 "not checked", pk, c->id);
+        slot = &v->sum.contents_skipped;
+    } else if (c->failed) {
+        s.status = CMH_CSTATUS_FAILED;
+        s.status_name = "failed";
+        snprintf(msg, sizeof msg,
+                 "Failed to validate package %s (content %s): files are "
+                 "missing or unreadable, or their INIs are broken", pk,
+                 c->id);
+        slot = &v->sum.contents_failed;
+    } else if (c->hash_invalid || prev_bad) {
+        s.status = CMH_CSTATUS_HASH_INVALID;
+        s.status_name = "hash_invalid";
+        snprintf(msg, sizeof msg,
+                 "The hash of package %s (content %s) is invalid%s", pk,
+                 c->id, prev_bad && !c->hash_invalid
+                            ? " (a file found bad earlier in this cycle)"
+                            : "");
+        slot = &v->sum.contents_hash_invalid;
+    } else if (hashed < c->nfiles) {
+        s.status = CMH_CSTATUS_INCOMPLETE;
+        s.status_name = "incomplete";
+        snprintf(msg, sizeof msg,
+                 "Content %s of package %s: %llu of %zu files hashed so "
+                 "far in this cycle, no problem found", c->id, pk,
+                 (unsigned long long)hashed, c->nfiles);
+        slot = &v->sum.contents_incomplete;
+    } else {
+        s.status = CMH_CSTATUS_VALIDATED;
+        s.status_name = "validated";
+        snprintf(msg, sizeof msg,
+                 "Package %s (content %s) has been verified successfully",
+                 pk, c->id);
+        slot = &v->sum.contents_validated;
+    }
+    s.message = msg;
+    (*slot)++;
+    if (!c->busy)
+        v->sum.contents++;
+    if (v->o.content && !v->canceled && v->o.content(&s, v->o.payload)) {
+        v->canceled = true;
+        atomic_store(&v->stop, true);
+    }
+}

@@ -23,7 +23,8 @@
  * go through cmh_content_id_parse() before they name anything.
  *
  * The parts (this header holds what they share; the rest is static):
- *   run.c       cmh_verify_new/run/free: the phases above in order
+ *   run.c       cmh_verify_run: the phases above in order; free
+ *   setup.c     cmh_verify_new, library open, ID selection, PkgLib checks
  *   findings.c  codes, emit/emitf, attribution to contents
  *   model.c     the contents and entries tables
  *   listing.c   1: PkgLib, DataLib, FileLib listings, stray names
@@ -394,6 +395,8 @@ void cmh__v_vfinds_add(vfinds *f, cmh_verify_code code, double age,
                        char *path_owned, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 void cmh__v_vfinds_free(vfinds *f);
+void cmh__v_emit_content_findings(cmh_verify *v, vcontent *c);
+void cmh__v_content_status(cmh_verify *v, vcontent *c);
 
 /* model.c */
 vcontent *cmh__v_add_content(cmh_verify *v, const char *id);
@@ -464,6 +467,11 @@ void cmh__v_index_item(void *arg, size_t i, int *dirfd, char *rel,
 void cmh__v_physical_order(cmh_verify *v, hash_order *o);
 int cmh__v_tick(void *arg);
 void cmh__v_trace_io(const cmh_prefetch *pf, const hash_order *o);
+
+/* setup.c */
+cmh_status cmh__v_open_library(cmh_verify *v, bool *layout_ok);
+cmh_status cmh__v_select_ids(cmh_verify *v);
+void cmh__v_classify_contents(cmh_verify *v);
 
 /* state.c */
 void cmh__v_build_state(cmh_verify *v);
