@@ -401,6 +401,139 @@ static void walk_mirror(mirror_walk *m)
     free(where);
 }
 
+/* The content INI: its hash, signature hash and whether cmhash wrote it
+ * (findings into c->fnd). */
+static void content_ini(cmh_verify *v, vcontent *c, const char *name)
+{
+    char *data = NULL;
+    size_t len;
+    int e = cmh__read_small_file(v->lib.datalib_fd, name, CMH_INI_MAX_FILE,
+                                 &data, &len);
+    /* cmh__v_vfinds_add takes over the path it is given */
+    char *path = xasprintf("DataLib/%s", name);
+    cmh_contentini p;
+    char why[256];
+    int r = e ? -1 : cmh__contentini_parse(data, len, &p, why, sizeof why);
+    if (e) {
+        cmh__v_vfinds_add(&c->fnd,
+                          e == EFBIG ? CMH_VF_CONTENT_INI_BAD
+                                     : CMH_VF_FILE_UNREADABLE,
+                          -1, "", "", path, "cannot read the content INI: %s",
+                          e == EFBIG ? "larger than 4 MiB" : strerror(e));
+    } else if (r == CMH_CONTENTINI_UNPARSABLE) {
+        cmh__v_vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "", "", path,
+                          "unparsable content INI: %s", why);
+    } else if (r == CMH_CONTENTINI_BAD) {
+        cmh__v_vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "", "", path,
+                          "content INI: %s", why);
+    } else if (r == CMH_CONTENTINI_NO_HASH) {
+        cmh__v_vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "Hash", "", path,
+                          "content INI has no [Info] Hash");
+    } else if (r == CMH_CONTENTINI_BAD_ALG) {
+        cmh__v_vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "32780", p.alg,
+                          path,
+                          "unknown HashAlgorithm (32780 = SHA-256 is "
+                          "the only one)");
+    } else {
+        c->ini_ok = true;
+        c->foreign = !p.has_cmhash;
+        memcpy(c->hash, p.hash, CMH_SHA256_LEN);
+        if (p.have_sighash) {
+            c->has_sighash = true;
+            memcpy(c->sighash, p.sighash, CMH_SHA256_LEN);
+        }
+        if (p.hash_lower || p.sighash_lower)
+            cmh__v_vfinds_add(&c->fnd, CMH_VF_INI_NONCANONICAL, -1, "", "",
+                              path,
+                              "lower-case hex in %s (accepted; writers use "
+                              "upper case)",
+                              p.hash_lower ? "Hash" : "SignatureHash");
+        else
+            free(path);
+    }
+    free(data);
+}
+
+/* The mirror walked into c->root and its file table; false: no memory
+ * for the tree's root. */
+static bool content_mirror(cmh_verify *v, vworker *w, vcontent *c)
+{
+    c->root = cmh__node_new("", 0, true);
+    if (!c->root) {
+        c->fnd.oom = true;
+        return false;
+    }
+    mirror_walk m;
+    memset(&m, 0, sizeof m);
+    m.v = v;
+    m.c = c;
+    m.buf = w->buf;
+    cmh__buf_init(&m.rel);
+    c->mirror_complete = true;
+    c->mirror_read = true;
+    walk_mirror(&m);
+    cmh__buf_free(&m.rel);
+    free(m.dirs);
+    free(m.rel_len);
+    if (m.rel.oom)
+        c->fnd.oom = true;
+    /* Out of memory part-way: the tree and the file table may be
+     * incomplete (a file counted whose name was never stored), so
+     * nothing is recomputed from them; the run reports the failure. */
+    if (c->fnd.oom)
+        c->mirror_complete = false;
+    cmh__tree_sort(c->root);
+    shrink_content(c);
+    return true;
+}
+
+/* The content hash recomputed from the mirror, compared with the INI's;
+ * the tree traded for the signature-hash plan when it stands in for it. */
+static void content_hash(cmh_verify *v, vcontent *c, const char *name)
+{
+    uint8_t h[CMH_SHA256_LEN];
+    bool have_h = false;
+    if (c->mirror_complete) {
+        if (cmh__tree_hash(c->root, false, v->ctx->sha256, h) != CMH_OK)
+            c->fnd.oom = true;
+        else
+            have_h = true;
+    }
+    /* The tree is the bulk of a content's memory; only the signature
+     * hash needs it later, and the plan stands in for it (checked: it
+     * must give the same content hash). Kept only if that fails. */
+    if (have_h && c->has_sighash) {
+        uint8_t hp[CMH_SHA256_LEN];
+        if (make_plan(c) &&
+            cmh__v_plan_hash(c, false, v->ctx->sha256, hp) == CMH_OK &&
+            !memcmp(hp, h, CMH_SHA256_LEN)) {
+            cmh__node_free(c->root);
+            c->root = NULL;
+        } else {
+            free(c->plan);
+            free(c->dirs16);
+            c->plan = NULL;
+            c->dirs16 = NULL;
+            c->nplan = c->ndirs16 = 0;
+        }
+    } else {
+        cmh__node_free(c->root);
+        c->root = NULL;
+    }
+    if (have_h && c->ini_ok) {
+        if (memcmp(h, c->hash, CMH_SHA256_LEN)) {
+            char exp[CMH_HEX_SIZE], act[CMH_HEX_SIZE];
+            cmh_hex_upper(c->hash, CMH_SHA256_LEN, exp);
+            cmh_hex_upper(h, CMH_SHA256_LEN, act);
+            cmh__v_vfinds_add(
+                &c->fnd, CMH_VF_CONTENT_HASH_MISMATCH, -1, exp, act,
+                xasprintf("DataLib/%s", name),
+                "the content hash recomputed from the mirror's "
+                "file INIs differs from [Info] Hash");
+        }
+    }
+}
+
 void cmh__v_content_task(void *tk, void *state, void *arg)
 {
     vcontent *c = tk;
@@ -408,126 +541,12 @@ void cmh__v_content_task(void *tk, void *state, void *arg)
     vworker *w = state;
     if (atomic_load_explicit(&v->stop, memory_order_relaxed))
         return;
-    char *data = NULL;
-    size_t len;
     char name[CMH_CID_SIZE + 8];
     snprintf(name, sizeof name, "%s%s", c->id,
              c->ini_suffix[0] ? c->ini_suffix : ".INI");
-    if (c->has_ini) {
-        int e = cmh__read_small_file(v->lib.datalib_fd, name,
-                                    CMH_INI_MAX_FILE, &data, &len);
-        /* cmh__v_vfinds_add takes over the path it is given */
-        char *path = xasprintf("DataLib/%s", name);
-        cmh_contentini p;
-        char why[256];
-        int r = e ? -1 : cmh__contentini_parse(data, len, &p, why, sizeof why);
-        if (e) {
-            cmh__v_vfinds_add(&c->fnd, e == EFBIG ? CMH_VF_CONTENT_INI_BAD
-                                           : CMH_VF_FILE_UNREADABLE,
-                       -1, "", "", path, "cannot read the content INI: %s",
-                       e == EFBIG ? "larger than 4 MiB" : strerror(e));
-        } else if (r == CMH_CONTENTINI_UNPARSABLE) {
-            cmh__v_vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "", "", path,
-                              "unparsable content INI: %s", why);
-        } else if (r == CMH_CONTENTINI_BAD) {
-            cmh__v_vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "", "", path,
-                              "content INI: %s", why);
-        } else if (r == CMH_CONTENTINI_NO_HASH) {
-            cmh__v_vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "Hash", "",
-                              path, "content INI has no [Info] Hash");
-        } else if (r == CMH_CONTENTINI_BAD_ALG) {
-            cmh__v_vfinds_add(&c->fnd, CMH_VF_CONTENT_INI_BAD, -1, "32780",
-                              p.alg, path,
-                              "unknown HashAlgorithm (32780 = SHA-256 is "
-                              "the only one)");
-        } else {
-            c->ini_ok = true;
-            c->foreign = !p.has_cmhash;
-            memcpy(c->hash, p.hash, CMH_SHA256_LEN);
-            if (p.have_sighash) {
-                c->has_sighash = true;
-                memcpy(c->sighash, p.sighash, CMH_SHA256_LEN);
-            }
-            if (p.hash_lower || p.sighash_lower)
-                cmh__v_vfinds_add(&c->fnd, CMH_VF_INI_NONCANONICAL, -1, "", "",
-                                  path,
-                                  "lower-case hex in %s (accepted; writers use "
-                                  "upper case)",
-                           p.hash_lower ? "Hash" : "SignatureHash");
-            else
-                free(path);
-        }
-        free(data);
-    }
-    if (c->has_dir) {
-        c->root = cmh__node_new("", 0, true);
-        if (!c->root) {
-            c->fnd.oom = true;
-            goto out;
-        }
-        mirror_walk m;
-        memset(&m, 0, sizeof m);
-        m.v = v;
-        m.c = c;
-        m.buf = w->buf;
-        cmh__buf_init(&m.rel);
-        c->mirror_complete = true;
-        c->mirror_read = true;
-        walk_mirror(&m);
-        cmh__buf_free(&m.rel);
-        free(m.dirs);
-        free(m.rel_len);
-        if (m.rel.oom)
-            c->fnd.oom = true;
-        /* Out of memory part-way: the tree and the file table may be
-         * incomplete (a file counted whose name was never stored), so
-         * nothing is recomputed from them; the run reports the failure. */
-        if (c->fnd.oom)
-            c->mirror_complete = false;
-        cmh__tree_sort(c->root);
-        shrink_content(c);
-        uint8_t h[CMH_SHA256_LEN];
-        bool have_h = false;
-        if (c->mirror_complete) {
-            if (cmh__tree_hash(c->root, false, v->ctx->sha256, h) != CMH_OK)
-                c->fnd.oom = true;
-            else
-                have_h = true;
-        }
-        /* The tree is the bulk of a content's memory; only the signature
-         * hash needs it later, and the plan stands in for it (checked: it
-         * must give the same content hash). Kept only if that fails. */
-        if (have_h && c->has_sighash) {
-            uint8_t hp[CMH_SHA256_LEN];
-            if (make_plan(c) &&
-                cmh__v_plan_hash(c, false, v->ctx->sha256, hp) == CMH_OK &&
-                !memcmp(hp, h, CMH_SHA256_LEN)) {
-                cmh__node_free(c->root);
-                c->root = NULL;
-            } else {
-                free(c->plan);
-                free(c->dirs16);
-                c->plan = NULL;
-                c->dirs16 = NULL;
-                c->nplan = c->ndirs16 = 0;
-            }
-        } else {
-            cmh__node_free(c->root);
-            c->root = NULL;
-        }
-        if (have_h && c->ini_ok) {
-            if (memcmp(h, c->hash, CMH_SHA256_LEN)) {
-                char exp[CMH_HEX_SIZE], act[CMH_HEX_SIZE];
-                cmh_hex_upper(c->hash, CMH_SHA256_LEN, exp);
-                cmh_hex_upper(h, CMH_SHA256_LEN, act);
-                cmh__v_vfinds_add(
-                    &c->fnd, CMH_VF_CONTENT_HASH_MISMATCH, -1, exp, act,
-                    xasprintf("DataLib/%s", name),
-                    "the content hash recomputed from the mirror's "
-                    "file INIs differs from [Info] Hash");
-            }
-        }
-    }
-out:
+    if (c->has_ini)
+        content_ini(v, c, name);
+    if (c->has_dir && content_mirror(v, w, c))
+        content_hash(v, c, name);
     atomic_fetch_add(&v->items_done, 1);
 }

@@ -33,10 +33,9 @@ static bool state_digest(cmh_ctx *ctx, const char *text, size_t len,
     return true;
 }
 
-cmh_status cmh__v_parse_state(cmh_verify *v, const char *text)
+/* Integrity first: nothing of a damaged state is believed. */
+static cmh_status state_intact(cmh_ctx *ctx, const char *text)
 {
-    cmh_ctx *ctx = v->ctx;
-    /* integrity first: nothing of a damaged state is believed */
     const char *chk = strstr(text, "\ncheck ");
     char want[CMH_HEX_SIZE];
     if (strncmp(text, STATE_MAGIC "\n", strlen(STATE_MAGIC) + 1) != 0)
@@ -51,6 +50,81 @@ cmh_status cmh__v_parse_state(cmh_verify *v, const char *text)
         return cmh__fail(ctx, CMH_E_INVALID,
                          "resume state is damaged or was edited (its check "
                          "line does not match); start a new state");
+    return CMH_OK;
+}
+
+/* A "cursor", "done" or "bad" line of digest @p line. */
+static cmh_status state_digest_line(cmh_verify *v, const char *line,
+                                    int lineno)
+{
+    cmh_ctx *ctx = v->ctx;
+    bool lower;
+    const char *hex = NULL;
+    int kind = -1;
+    if (!strncmp(line, "cursor ", 7)) {
+        hex = line + 7;
+        kind = 0;
+    } else if (!strncmp(line, "done ", 5)) {
+        hex = line + 5;
+        kind = 1;
+    } else if (!strncmp(line, "bad ", 4)) {
+        hex = line + 4;
+        kind = 2;
+    }
+    if (!hex || !cmh__is_hex64(hex, &lower) || lower)
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "resume state: line %d is not understood",
+                         lineno);
+    bool ok = true;
+    if (kind == 0) {
+        (void)cmh__hex64_decode(hex, v->cursor);
+        v->have_cursor = true;
+    } else if (kind == 1) {
+        ok = set_add(&v->prev_done, &v->nprev_done, hex);
+    } else {
+        ok = set_add(&v->prev_bad, &v->nprev_bad, hex);
+    }
+    if (!ok)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    return CMH_OK;
+}
+
+/* The state must be of this library, subset and mode. */
+static cmh_status state_matches(cmh_verify *v, unsigned k, unsigned n,
+                                int deep)
+{
+    cmh_ctx *ctx = v->ctx;
+    struct stat lsb;
+    if (!v->state_lib_set)
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "resume state names no library; start a new state");
+    if (stat(v->o.lib, &lsb) == 0 &&
+        ((unsigned long long)lsb.st_dev != v->state_dev ||
+         (unsigned long long)lsb.st_ino != v->state_ino))
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "resume state was made for another library "
+                         "(device %llu inode %llu), not %s; give this "
+                         "library's state or start a new one",
+                         v->state_dev, v->state_ino, v->o.lib);
+    if (k != v->sum.subset_k || n != v->sum.subset_n)
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "resume state was made with --subset %u/%u, not "
+                         "%u/%u; use the same subset or start a new state",
+                         k, n, v->sum.subset_k, v->sum.subset_n);
+    if (deep != ((v->o.flags & CMH_VERIFY_DEEP) != 0))
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "resume state was made %s --deep; use the same "
+                         "mode or start a new state",
+                         deep == 1 ? "with" : "without");
+    return CMH_OK;
+}
+
+cmh_status cmh__v_parse_state(cmh_verify *v, const char *text)
+{
+    cmh_ctx *ctx = v->ctx;
+    cmh_status st = state_intact(ctx, text);
+    if (st != CMH_OK)
+        return st;
     const char *p = text;
     unsigned k = 0, n = 0;
     int deep = -1;
@@ -79,7 +153,6 @@ cmh_status cmh__v_parse_state(cmh_verify *v, const char *text)
             magic = true;
             continue;
         }
-        bool lower;
         if (sscanf(line, "subset %u/%u", &k, &n) == 2)
             continue;
         if (!strncmp(line, "deep ", 5)) {
@@ -93,58 +166,13 @@ cmh_status cmh__v_parse_state(cmh_verify *v, const char *text)
         }
         if (!strncmp(line, "check ", 6))
             break; /* checked above; nothing follows it */
-        const char *hex = NULL;
-        int kind = -1;
-        if (!strncmp(line, "cursor ", 7)) {
-            hex = line + 7;
-            kind = 0;
-        } else if (!strncmp(line, "done ", 5)) {
-            hex = line + 5;
-            kind = 1;
-        } else if (!strncmp(line, "bad ", 4)) {
-            hex = line + 4;
-            kind = 2;
-        }
-        if (!hex || !cmh__is_hex64(hex, &lower) || lower)
-            return cmh__fail(ctx, CMH_E_INVALID,
-                             "resume state: line %d is not understood",
-                             lineno);
-        bool ok = true;
-        if (kind == 0) {
-            (void)cmh__hex64_decode(hex, v->cursor);
-            v->have_cursor = true;
-        } else if (kind == 1) {
-            ok = set_add(&v->prev_done, &v->nprev_done, hex);
-        } else {
-            ok = set_add(&v->prev_bad, &v->nprev_bad, hex);
-        }
-        if (!ok)
-            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        if ((st = state_digest_line(v, line, lineno)) != CMH_OK)
+            return st;
     }
     if (!magic)
         return cmh__fail(ctx, CMH_E_INVALID, "resume state is empty");
-    struct stat lsb;
-    if (!v->state_lib_set)
-        return cmh__fail(ctx, CMH_E_INVALID,
-                         "resume state names no library; start a new state");
-    if (stat(v->o.lib, &lsb) == 0 &&
-        ((unsigned long long)lsb.st_dev != v->state_dev ||
-         (unsigned long long)lsb.st_ino != v->state_ino))
-        return cmh__fail(ctx, CMH_E_INVALID,
-                         "resume state was made for another library "
-                         "(device %llu inode %llu), not %s; give this "
-                         "library's state or start a new one",
-                         v->state_dev, v->state_ino, v->o.lib);
-    if (k != v->sum.subset_k || n != v->sum.subset_n)
-        return cmh__fail(ctx, CMH_E_INVALID,
-                         "resume state was made with --subset %u/%u, not "
-                         "%u/%u; use the same subset or start a new state",
-                         k, n, v->sum.subset_k, v->sum.subset_n);
-    if (deep != ((v->o.flags & CMH_VERIFY_DEEP) != 0))
-        return cmh__fail(ctx, CMH_E_INVALID,
-                         "resume state was made %s --deep; use the same "
-                         "mode or start a new state",
-                         deep == 1 ? "with" : "without");
+    if ((st = state_matches(v, k, n, deep)) != CMH_OK)
+        return st;
     if (v->nprev_done > 1)
         qsort(v->prev_done, v->nprev_done, CMH_SHA256_LEN, sha_cmp);
     if (v->nprev_bad > 1)
