@@ -534,6 +534,7 @@ static void content_hash(cmh_verify *v, vcontent *c, const char *name)
     }
 }
 
+/* One content, on a worker: its INI, its mirror, its content hash. */
 void cmh__v_content_task(void *tk, void *state, void *arg)
 {
     vcontent *c = tk;

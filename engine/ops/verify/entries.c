@@ -98,6 +98,10 @@ static int part_at(cmh_verify *v, int *fds, const ventry *e, int r,
     return v->roots[r].fd;
 }
 
+/* An entry's .SIG: its header, and its SHA-256 when a content has a
+ * SignatureHash, in one pass over the file. One function (about 90 lines)
+ * on purpose: the first read before any fstat, the header and the hash
+ * share the worker buffer and the read loop's state. */
 static void read_sig(cmh_verify *v, vworker *w, ventry *e, int dirfd,
                      const char *name)
 {

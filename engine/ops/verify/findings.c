@@ -127,9 +127,8 @@ void cmh__v_attribute(vcontent *c, cmh_verify_code code)
 }
 
 /* Deliver one finding (caller's thread). */
-void cmh__v_emit(cmh_verify *v, cmh_verify_code code, const char *cid,
-                 const char *path, const char *expected, const char *actual,
-                 double age, const char *detail)
+void cmh__v_emit(cmh_verify *v, cmh_verify_code code, vfield w,
+                 const char *detail)
 {
     v->sum.findings[code]++;
     cmh_severity sev = v->info_override ? CMH_SEV_INFO : g_codes[code].sev;
@@ -144,12 +143,12 @@ void cmh__v_emit(cmh_verify *v, cmh_verify_code code, const char *cid,
     f.code = code;
     f.severity = sev;
     f.code_name = g_codes[code].name;
-    f.content_id = cid ? cid : "";
-    f.path = path ? path : "";
-    f.expected = expected ? expected : "";
-    f.actual = actual ? actual : "";
+    f.content_id = w.cid ? w.cid : "";
+    f.path = w.path ? w.path : "";
+    f.expected = w.expected ? w.expected : "";
+    f.actual = w.actual ? w.actual : "";
     f.detail = detail ? detail : "";
-    f.age_seconds = age;
+    f.age_seconds = w.aged ? w.age : -1;
     char hash[CMH_HEX_SIZE] = "";
     if (v->emit_sha)
         cmh_hex_upper(v->emit_sha, CMH_SHA256_LEN, hash);
@@ -160,9 +159,8 @@ void cmh__v_emit(cmh_verify *v, cmh_verify_code code, const char *cid,
     }
 }
 
-void cmh__v_emitf(cmh_verify *v, cmh_verify_code code, const char *cid,
-                  const char *path, const char *expected, const char *actual,
-                  double age, const char *fmt, ...)
+void cmh__v_emitf(cmh_verify *v, cmh_verify_code code, vfield w,
+                  const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -170,7 +168,7 @@ void cmh__v_emitf(cmh_verify *v, cmh_verify_code code, const char *cid,
     va_end(ap);
     if (!d)
         v->oom = true;
-    cmh__v_emit(v, code, cid, path, expected, actual, age, d ? d : "");
+    cmh__v_emit(v, code, w, d ? d : "");
     free(d);
 }
 
@@ -191,8 +189,11 @@ void cmh__v_emit_content_findings(cmh_verify *v, vcontent *c)
     for (size_t i = 0; i < c->fnd.n; i++) {
         vfind *f = &c->fnd.v[i];
         cmh__v_attribute(c, f->code);
-        cmh__v_emit(v, f->code, c->id, f->path ? f->path : "", f->expected,
-                    f->actual, f->age, f->detail);
+        cmh__v_emit(v, f->code,
+                    VF(.cid = c->id, .path = f->path ? f->path : "",
+                       .expected = f->expected, .actual = f->actual,
+                       .age = f->age, .aged = true),
+                    f->detail);
     }
     cmh__v_vfinds_free(&c->fnd);
 }

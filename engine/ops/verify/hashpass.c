@@ -269,6 +269,32 @@ static const char *read_err_text(int err, bool changed)
     return strerror(err);
 }
 
+/* Both reads ended, one or both with an error: a file deleted by a
+ * snapshot is not reported; otherwise missing or unreadable. */
+static void report_read_error(cmh_verify *v, ventry *e, const vhash *h,
+                              const char *path)
+{
+    if (h->err2 == ENOENT && h->err1 == ENOENT) {
+        /* deleted by a running snapshot's retirement (cmh__v_join_entry) */
+        if (!e->nuses && v->any_busy)
+            return;
+        /* ... or by a snapshot that started after the lock probe:
+         * every content using it is now locked or retired */
+        if (cmh__v_all_uses_retired(v, e, false))
+            return;
+        cmh__v_emit_entry(v, e, CMH_VF_FILE_MISSING, VF(.path = path),
+                          "the FileLib file disappeared during the run");
+    } else {
+        int err = h->err2 ? h->err2 : h->err1;
+        bool ch = h->err2 ? h->changed2 : h->changed1;
+        cmh__v_emit_entry(v, e, CMH_VF_FILE_UNREADABLE, VF(.path = path),
+                          "cannot read the FileLib file: %s (%s)",
+                          read_err_text(err, ch),
+                          h->err1 && h->err2 ? "both reads failed"
+                                             : "one of two reads failed");
+    }
+}
+
 /* Findings of one hashed entry (caller's thread). */
 static void report_hashed(cmh_verify *v, ventry *e)
 {
@@ -292,13 +318,14 @@ static void report_hashed(cmh_verify *v, ventry *e)
     if (clean(e, h->err2, h->sha2, h->dmis2)) {
         if (h->err1)
             cmh__v_emit_entry(
-                v, e, CMH_VF_FILE_UNREADABLE, path, "", "",
+                v, e, CMH_VF_FILE_UNREADABLE, VF(.path = path),
                 "first read failed (%s), a second read was correct: "
                 "unreliable I/O, not corruption",
                 read_err_text(h->err1, h->changed1));
         else
             cmh__v_emit_entry(
-                v, e, CMH_VF_FILE_UNREADABLE, path, EHEX(e), a1,
+                v, e, CMH_VF_FILE_UNREADABLE,
+                VF(.path = path, .expected = EHEX(e), .actual = a1),
                 "first read gave different bytes (%s), a second read "
                 "was correct: unreliable I/O, not corruption",
                 memcmp(h->sha1, e->sha, CMH_SHA256_LEN) ? "hash differed"
@@ -306,25 +333,7 @@ static void report_hashed(cmh_verify *v, ventry *e)
         goto out;
     }
     if (h->err1 || h->err2) {
-        if (h->err2 == ENOENT && h->err1 == ENOENT) {
-            /* deleted by a running snapshot's retirement (cmh__v_join_entry) */
-            if (!e->nuses && v->any_busy)
-                goto out;
-            /* ... or by a snapshot that started after the lock probe:
-             * every content using it is now locked or retired */
-            if (cmh__v_all_uses_retired(v, e, false))
-                goto out;
-            cmh__v_emit_entry(v, e, CMH_VF_FILE_MISSING, path, "", "",
-                              "the FileLib file disappeared during the run");
-        } else {
-            int err = h->err2 ? h->err2 : h->err1;
-            bool ch = h->err2 ? h->changed2 : h->changed1;
-            cmh__v_emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, "", "",
-                              "cannot read the FileLib file: %s (%s)",
-                              read_err_text(err, ch),
-                              h->err1 && h->err2 ? "both reads failed"
-                                          : "one of two reads failed");
-        }
+        report_read_error(v, e, h, path);
         goto out;
     }
     bool bad1 = memcmp(h->sha1, e->sha, CMH_SHA256_LEN) != 0;
@@ -332,13 +341,17 @@ static void report_hashed(cmh_verify *v, ventry *e)
     if (bad1 || bad2) {
         if (bad1 && bad2 && !memcmp(h->sha1, h->sha2, CMH_SHA256_LEN))
             cmh__v_emit_entry(
-                v, e, CMH_VF_FILE_HASH_MISMATCH, path, EHEX(e), a1,
+                v, e, CMH_VF_FILE_HASH_MISMATCH,
+                VF(.path = path, .expected = EHEX(e), .actual = a1),
                 "the SHA-256 of the FileLib file differs from its "
                 "name (corruption; confirmed by a second read)");
         else
-            cmh__v_emit_entry(v, e, CMH_VF_FILE_UNREADABLE, path, EHEX(e), a2,
-                              "two reads gave different bytes (%s then %s): "
-                              "unreliable I/O", a1, a2);
+            cmh__v_emit_entry(
+                v, e, CMH_VF_FILE_UNREADABLE,
+                VF(.path = path, .expected = EHEX(e), .actual = a2),
+                "two reads gave different bytes (%s then %s): "
+                "unreliable I/O",
+                a1, a2);
         goto out;
     }
     /* bytes are right, the fresh signature differed both times */
@@ -346,7 +359,7 @@ static void report_hashed(cmh_verify *v, ventry *e)
     path = cmh__v_entry_path(v, e, e->r_sig, ".SIG");
     e->sig_bad = true;
     cmh__v_emit_entry(
-        v, e, CMH_VF_SIG_BAD, path ? path : "", "", "",
+        v, e, CMH_VF_SIG_BAD, VF(.path = path ? path : ""),
         "the signature differs from one made from the file's bytes "
         "(--deep; confirmed by a second read)");
 out:

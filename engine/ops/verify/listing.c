@@ -106,14 +106,14 @@ static void stray(cmh_verify *v, int dirfd, const char *name,
                 age = 0;
         }
         cmh__v_emitf(
-            v, CMH_VF_STRAY, "", path, "", "", age,
+            v, CMH_VF_STRAY, VF(.path = path, .age = age, .aged = true),
             "leftover temporary of an interrupted cmhash run, %.0f s old;"
             " cmhash gc --apply removes it once it is older than "
             "--min-age (default 1d)",
             age);
         return;
     }
-    cmh__v_emitf(v, CMH_VF_STRAY, "", path, "", "", -1, "%s", why);
+    cmh__v_emitf(v, CMH_VF_STRAY, VF(.path = path), "%s", why);
 }
 
 /* ---- PkgLib ---- */
@@ -149,14 +149,14 @@ void cmh__v_read_package(cmh_verify *v, const char *name, const char *pkgid,
         /* listed a moment ago: the package was deleted during the run (by
          * ConfigMgr or an admin) - not damage (issue 11, item 15) */
         cmh__v_emitf(
-            v, CMH_VF_BUSY, "", path, "", "", -1,
+            v, CMH_VF_BUSY, VF(.path = path),
             "package %s was removed during this run; it is not checked", pkgid);
         goto out;
     }
     if (e) {
         cmh__v_emitf(v,
                      e == EFBIG ? CMH_VF_PKG_INI_BAD : CMH_VF_FILE_UNREADABLE,
-                     "", path, "", "", -1, "cannot read the package INI: %s",
+                     VF(.path = path), "cannot read the package INI: %s",
                      e == EFBIG ? "larger than 4 MiB" : strerror(e));
         goto out;
     }
@@ -165,7 +165,7 @@ void cmh__v_read_package(cmh_verify *v, const char *name, const char *pkgid,
     if (!cmh__pkgini_parse(&pi, pkgid, data, len, why, sizeof why)) {
         if (pi.oom)
             v->oom = true;
-        cmh__v_emitf(v, CMH_VF_PKG_INI_BAD, "", path, "", "", -1,
+        cmh__v_emitf(v, CMH_VF_PKG_INI_BAD, VF(.path = path),
                      "unparsable package INI: %s", why);
         cmh__pkgini_free(&pi);
         goto out;
@@ -177,8 +177,9 @@ void cmh__v_read_package(cmh_verify *v, const char *name, const char *pkgid,
     for (size_t i = 0; i < pi.nids; i++)
         list_content(v, pkgid, pi.ids[i], selected);
     for (size_t i = 0; i < pi.nbad; i++)
-        cmh__v_emitf(v, CMH_VF_PKG_INI_BAD, "", path, "", pi.bad[i].key, -1,
-                     "%s", pi.bad[i].why);
+        cmh__v_emitf(v, CMH_VF_PKG_INI_BAD,
+                     VF(.path = path, .actual = pi.bad[i].key), "%s",
+                     pi.bad[i].why);
     cmh__pkgini_free(&pi);
 out:
     free(data);
@@ -202,7 +203,7 @@ void cmh__v_probe_lock(cmh_verify *v, const char *pkgid)
     char path[48];
     snprintf(path, sizeof path, CMH_STATE_DIR "/%s.lock", pkgid);
     cmh__v_emitf(
-        v, CMH_VF_BUSY, "", path, "", "", -1,
+        v, CMH_VF_BUSY, VF(.path = path),
         "package %s is being written by a snapshot (its lock is held); "
         "its contents and their files are skipped",
         pkgid);
@@ -237,7 +238,7 @@ void cmh__v_scan_pkglib(cmh_verify *v)
     probe_state_locks(v);
     int e = list_dir(v->lib.pkglib_fd, &dl);
     if (e) {
-        cmh__v_emitf(v, CMH_VF_LIB_LAYOUT, "", "PkgLib", "", "", -1,
+        cmh__v_emitf(v, CMH_VF_LIB_LAYOUT, VF(.path = "PkgLib"),
                      "cannot list PkgLib: %s", strerror(e));
         return;
     }
@@ -298,7 +299,7 @@ void cmh__v_scan_datalib(cmh_verify *v)
     dlist dl;
     int e = list_dir(v->lib.datalib_fd, &dl);
     if (e) {
-        cmh__v_emitf(v, CMH_VF_LIB_LAYOUT, "", "DataLib", "", "", -1,
+        cmh__v_emitf(v, CMH_VF_LIB_LAYOUT, VF(.path = "DataLib"),
                      "cannot list DataLib: %s", strerror(e));
         return;
     }
@@ -382,7 +383,7 @@ static void scan_h4(cmh_verify *v, int r, const char *h4, fnames *out)
     if (!e)
         e = list_dir_at(fd, true, &dl);
     if (e) {
-        cmh__v_emitf(v, CMH_VF_FILE_UNREADABLE, "", dpath, "", "", -1,
+        cmh__v_emitf(v, CMH_VF_FILE_UNREADABLE, VF(.path = dpath),
                      "cannot list the FileLib folder: %s", strerror(e));
         free(dpath);
         if (fd >= 0)
@@ -444,8 +445,8 @@ void cmh__v_scan_filelib(cmh_verify *v)
         dlist dl;
         int e = list_dir(v->roots[r].fd, &dl);
         if (e) {
-            cmh__v_emitf(v, CMH_VF_LIB_LAYOUT, "", v->roots[r].display, "", "",
-                         -1, "cannot list the FileLib folder: %s", strerror(e));
+            cmh__v_emitf(v, CMH_VF_LIB_LAYOUT, VF(.path = v->roots[r].display),
+                         "cannot list the FileLib folder: %s", strerror(e));
             continue;
         }
         for (size_t i = 0; i < dl.n; i++) {
@@ -498,9 +499,11 @@ void cmh__v_scan_filelib(cmh_verify *v)
             char *upath = cmh__v_entry_path(v, cur, used, sfx[f->kind]);
             if (path && upath) {
                 v->emit_sha = cur->sha;
-                cmh__v_emitf(v, CMH_VF_STRAY, "", path, upath, "duplicate", -1,
-                             "duplicate of %s, the copy cmhash uses (on %s)",
-                             upath, v->roots[used].display);
+                cmh__v_emitf(
+                    v, CMH_VF_STRAY,
+                    VF(.path = path, .expected = upath, .actual = "duplicate"),
+                    "duplicate of %s, the copy cmhash uses (on %s)", upath,
+                    v->roots[used].display);
                 v->emit_sha = NULL;
             } else {
                 v->oom = true;

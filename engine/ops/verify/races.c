@@ -66,7 +66,7 @@ void cmh__v_skip_changed(cmh_verify *v, vcontent *c, const char *what)
     char *path = c->pkgid[0] ? xasprintf(CMH_STATE_DIR "/%s.lock", c->pkgid)
                              : xasprintf("DataLib/%s", c->id);
     cmh__v_emitf(
-        v, CMH_VF_BUSY, c->id, path ? path : "", "", "", -1,
+        v, CMH_VF_BUSY, VF(.cid = c->id, .path = path ? path : ""),
         "package %s was written by a snapshot that started during this "
         "run; content %s %s, so it is not checked",
         pk, c->id, what);
@@ -143,8 +143,7 @@ bool cmh__v_content_appeared(cmh_verify *v, const char *id)
 }
 
 void cmh__v_emit_entry(cmh_verify *v, ventry *e, cmh_verify_code code,
-                       const char *path, const char *expected,
-                       const char *actual, const char *fmt, ...)
+                       vfield w, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -153,8 +152,9 @@ void cmh__v_emit_entry(cmh_verify *v, ventry *e, cmh_verify_code code,
     vcontent *c = cmh__v_first_user(v, e);
     cmh__v_attribute_users(v, e, code);
     v->emit_sha = e->sha;
-    cmh__v_emit(v, code, c ? c->id : "", path, expected, actual, -1,
-                d ? d : "");
+    w.cid = c ? c->id : "";
+    w.aged = false;
+    cmh__v_emit(v, code, w, d ? d : "");
     v->emit_sha = NULL;
     free(d);
 }

@@ -79,8 +79,8 @@ cmh_status cmh__v_open_library(cmh_verify *v, bool *layout_ok)
         if (!errs[i])
             continue;
         *layout_ok = false;
-        cmh__v_emitf(v, CMH_VF_LIB_LAYOUT, "", names[i], "", "", -1,
-                     "%s: %s", names[i],
+        cmh__v_emitf(v, CMH_VF_LIB_LAYOUT, VF(.path = names[i]), "%s: %s",
+                     names[i],
                      errs[i] == ENOENT ? "missing" : strerror(errs[i]));
     }
     if (!*layout_ok)
@@ -210,9 +210,9 @@ void cmh__v_classify_contents(cmh_verify *v)
             memcpy(pk, c->pkgid, sizeof pk);
             snprintf(path, sizeof path, "PkgLib/%s.INI", pk);
             cmh__v_attribute(c, CMH_VF_PKG_CONTENT_MISSING);
-            cmh__v_emitf(v, CMH_VF_PKG_CONTENT_MISSING, c->id, path, c->id, "",
-                         -1, "the package lists %s but DataLib has no %s",
-                         c->id,
+            cmh__v_emitf(v, CMH_VF_PKG_CONTENT_MISSING,
+                         VF(.cid = c->id, .path = path, .expected = c->id),
+                         "the package lists %s but DataLib has no %s", c->id,
                          !c->has_ini && !c->has_dir ? "INI or folder for it"
                          : !c->has_ini              ? "INI for it"
                                                     : "folder for it");
@@ -231,8 +231,8 @@ void cmh__v_classify_contents(cmh_verify *v)
         if (v->full && !c->listed) {
             char *path = xasprintf("DataLib/%s%s", c->id,
                                    c->has_dir ? "" : ".INI");
-            cmh__v_emitf(v, CMH_VF_ORPHAN_CONTENT, c->id, path ? path : "", "",
-                         "", -1,
+            cmh__v_emitf(v, CMH_VF_ORPHAN_CONTENT,
+                         VF(.cid = c->id, .path = path ? path : ""),
                          "content that no PkgLib INI lists; cmhash gc "
                          "--apply removes it");
             free(path);

@@ -119,6 +119,7 @@ static cmh_status state_matches(cmh_verify *v, unsigned k, unsigned n,
     return CMH_OK;
 }
 
+/* The previous run's resume state (--resume) into v: cursor, done, bad. */
 cmh_status cmh__v_parse_state(cmh_verify *v, const char *text)
 {
     cmh_ctx *ctx = v->ctx;

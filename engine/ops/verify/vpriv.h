@@ -379,17 +379,24 @@ typedef struct efolder {
  * (1M entries / 65,536 folders = 16), the tasks stay short */
 #define EFOLDER_MAX 256
 
+/* A finding's fields besides its code and detail, by name; a field not
+ * given is "" (the age: unknown, -1):
+ *   cmh__v_emitf(v, CMH_VF_STRAY, VF(.path = p, .actual = "dup"), ...) */
+typedef struct vfield {
+    const char *cid, *path, *expected, *actual;
+    double age; /* seconds since the thing changed, when .aged */
+    bool aged;
+} vfield;
+#define VF(...) ((vfield){__VA_ARGS__})
+
 /* ---- shared between the parts ---- */
 
 /* findings.c */
 void cmh__v_attribute(vcontent *c, cmh_verify_code code);
-void cmh__v_emit(cmh_verify *v, cmh_verify_code code, const char *cid,
-                 const char *path, const char *expected, const char *actual,
-                 double age, const char *detail);
-void cmh__v_emitf(cmh_verify *v, cmh_verify_code code, const char *cid,
-                  const char *path, const char *expected, const char *actual,
-                  double age, const char *fmt, ...)
-    __attribute__((format(printf, 8, 9)));
+void cmh__v_emit(cmh_verify *v, cmh_verify_code code, vfield w,
+                 const char *detail);
+void cmh__v_emitf(cmh_verify *v, cmh_verify_code code, vfield w,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void cmh__v_vfinds_add(vfinds *f, cmh_verify_code code, double age,
                        const char *expected, const char *actual,
                        char *path_owned, const char *fmt, ...)
@@ -418,10 +425,11 @@ vuse cmh__v_use_at(const ventry *e, size_t i);
 bool cmh__v_all_uses_retired(cmh_verify *v, const ventry *e, bool cache);
 bool cmh__v_content_appeared(cmh_verify *v, const char *id);
 bool cmh__v_content_retired(cmh_verify *v, vcontent *c, bool cache);
+/* The entry's first user is the finding's content (w.cid and w.age are
+ * not used) and the entry's digest its hash. */
 void cmh__v_emit_entry(cmh_verify *v, ventry *e, cmh_verify_code code,
-                       const char *path, const char *expected,
-                       const char *actual, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
+                       vfield w, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 void cmh__v_pkg_cache_free(pkg_cache *pc);
 bool cmh__v_pkg_lists_now(cmh_verify *v, pkg_cache *pc, const char *pkgid,
                           const char *id, bool dflt);
