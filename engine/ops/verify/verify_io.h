@@ -16,7 +16,7 @@
  * reads of 512 KiB in flight and reads large files whole within the byte
  * window, the files the threads are on round-robin (not the default: see
  * IO_DEFAULT_URING). The hash pass also sorts its work by physical
- * position (FIEMAP) in digest-order batches: see verify.c's hash pass. */
+ * position (FIEMAP) in digest-order batches: see hashpass.c. */
 #ifndef CMHASH_VERIFY_IO_H
 #define CMHASH_VERIFY_IO_H
 
