@@ -353,7 +353,7 @@ static cmh_status bench_snapshot(cmh_ctx *ctx, const bench_args *a,
     if (a->no_fsync)
         so.flags |= CMH_SNAPSHOT_NO_FSYNC;
     cmh_snapshot_result sr;
-    cmh_status st = cmh_snapshot(ctx, &so, &sr);
+    cmh_status st = cmh_snapshot(&sr, ctx, &so);
     if (st == CMH_OK)
         *secs = sr.seconds;
     return st;

@@ -60,7 +60,7 @@ int cmd_delta(int argc, char **argv)
     if (!ctx)
         return EXIT_IO;
     cmh_delta_result r;
-    cmh_status st = cmh_delta(ctx, &o, &r);
+    cmh_status st = cmh_delta(&r, ctx, &o);
     int rc = EXIT_OK;
     double pct = r.full_bytes ? 100.0 * (double)r.send_bytes /
                                     (double)r.full_bytes

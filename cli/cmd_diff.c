@@ -153,7 +153,7 @@ int cmd_diff(int argc, char **argv)
         return EXIT_IO;
     }
     cmh_diff_result r;
-    cmh_status st = cmh_diff(ctx, &o, &r);
+    cmh_status st = cmh_diff(&r, ctx, &o);
     if (s.mem)
         fclose(s.mem);
     int rc;

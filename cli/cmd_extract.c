@@ -71,7 +71,7 @@ int cmd_extract(int argc, char **argv)
     if (!ctx)
         return EXIT_IO;
     cmh_extract_result r;
-    cmh_status st = cmh_extract(ctx, &o, &r);
+    cmh_status st = cmh_extract(&r, ctx, &o);
     progress_done(&pr);
     int rc = EXIT_OK;
     if (st) {

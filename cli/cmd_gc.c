@@ -182,7 +182,7 @@ int cmd_gc(int argc, char **argv)
         return EXIT_IO;
     }
     cmh_gc_result r;
-    cmh_status st = cmh_gc(ctx, &o, &r);
+    cmh_status st = cmh_gc(&r, ctx, &o);
     if (s.mem)
         fclose(s.mem);
     int rc = EXIT_OK;

@@ -82,8 +82,8 @@ int cmd_hash(int argc, char **argv)
         } else {
             struct stat sb;
             dir = stat(local, &sb) == 0 && S_ISDIR(sb.st_mode);
-            st = dir ? cmh_hash_dir(ctx, local, hex)
-                     : cmh_hash_file(ctx, local, hex);
+            st = dir ? cmh_hash_dir(hex, ctx, local)
+                     : cmh_hash_file(hex, ctx, local);
             if (st)
                 cli_error_ctx(ctx);
         }

@@ -177,7 +177,7 @@ int cmd_ls(int argc, char **argv)
         cli_say("%-8s %5s  %-12s %7s %7s %14s %14s  %s\n", "PACKAGE", "VER",
                 "CONTENT", "FILES", "FOLDERS", "BYTES", "STORED", "HASH");
     cmh_ls_result r;
-    cmh_status st = cmh_ls(ctx, &o, &r);
+    cmh_status st = cmh_ls(&r, ctx, &o);
     if (s.f) {
         close_pk(&s);
         fclose(s.f);

@@ -47,7 +47,7 @@ int cmd_patch(int argc, char **argv)
     if (!ctx)
         return EXIT_IO;
     cmh_patch_result r;
-    cmh_status st = cmh_patch(ctx, &o, &r);
+    cmh_status st = cmh_patch(&r, ctx, &o);
     int rc = EXIT_OK;
     if (st) {
         rc = cli_fail(ctx, st, "patch", json);

@@ -187,7 +187,7 @@ static char *kept_versions(cmh_ctx *ctx, const char *lib, const char *pkgid)
     lo.package = kept_cb;
     lo.payload = &out;
     cmh_ls_result lr;
-    if (cmh_ls(ctx, &lo, &lr) != CMH_OK) {
+    if (cmh_ls(&lr, ctx, &lo) != CMH_OK) {
         free(out);
         return NULL;
     }
@@ -408,7 +408,7 @@ int cmd_snapshot(int argc, char **argv)
     char *kept_before = lib_was_there ? kept_versions(ctx, o.lib, pkgid)
                                       : NULL;
     cmh_snapshot_result r;
-    cmh_status st = cmh_snapshot(ctx, &o, &r);
+    cmh_status st = cmh_snapshot(&r, ctx, &o);
     progress_done(&ui.pr);
     int rc = cli_exit_for(st);
     if (st == CMH_OK && cli_interrupted && !r.unchanged)

@@ -76,7 +76,7 @@ static int report(cmh_ctx *ctx, cmh_dp_opts *o, st_out *s)
         printf("{\"command\":\"status\",\"time\":\"%s\",\"libraries\":[",
                when);
     }
-    cmh_status st = cmh_dp_status(ctx, o, &r);
+    cmh_status st = cmh_dp_status(&r, ctx, o);
     if (st) {
         if (s->json)
             printf("]}\n");
@@ -189,7 +189,7 @@ int cmd_status(int argc, char **argv)
     int polling = 0;
     if (watch) {
         cli_install_signals();
-        cmh_status st = cmh_dp_watch_new(&w, ctx, libs, nlibs, &polling);
+        cmh_status st = cmh_dp_watch_new(&w, &polling, ctx, libs, nlibs);
         if (st) {
             rc = cli_fail(ctx, st, "status", s.json);
             goto out;
@@ -202,7 +202,7 @@ int cmd_status(int argc, char **argv)
     while (watch && !cli_interrupted && rc != EXIT_USAGE) {
         int changed = 0;
         /* short waits so SIGINT/SIGTERM end the watch promptly */
-        cmh_dp_watch_wait(w, 0.5, interval, &changed);
+        cmh_dp_watch_wait(&changed, w, 0.5, interval);
         if (changed && !cli_interrupted)
             rc = report(ctx, &o, &s);
     }

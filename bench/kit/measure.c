@@ -59,7 +59,7 @@ static void *cpu_thread(void *a)
     uint32_t magic, bl = 0, sl = 0;
     uint8_t *sums = NULL;
     if (c->kind & CMH_BENCH_SIG) {
-        cmh_sig_params(c->bytes, &magic, &bl, &sl);
+        cmh_sig_params(&magic, &bl, &sl, c->bytes);
         sums = malloc((c->chunk / bl + 2) * (4 + (size_t)sl));
         if (!sums)
             c->st = CMH_E_NOMEM;
@@ -87,7 +87,7 @@ static void *cpu_thread(void *a)
     }
     if (h) {
         uint8_t d[CMH_SHA256_LEN];
-        if (cmh_sha256_final(h, d) != CMH_OK && c->st == CMH_OK)
+        if (cmh_sha256_final(d, h) != CMH_OK && c->st == CMH_OK)
             c->st = CMH_E_NOMEM;
     }
     if (sig && c->st == CMH_OK &&
@@ -346,7 +346,7 @@ cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
     cmh_status st = CMH_OK;
     unsigned char *buf = malloc(READ_CHUNK);
     uint32_t magic, bl, sl;
-    cmh_sig_params(bytes, &magic, &bl, &sl);
+    cmh_sig_params(&magic, &bl, &sl, bytes);
     uint8_t *sums = malloc((READ_CHUNK / bl + 2) * (4 + (size_t)sl));
     cmh_sha256 *h = NULL;
     int fd = -1;
@@ -387,7 +387,7 @@ cmh_status cmh_bench_stage_costs(cmh_ctx *ctx, const char *path,
         goto out;
     }
     uint8_t d[CMH_SHA256_LEN];
-    cmh_sha256_final(h, d);
+    cmh_sha256_final(d, h);
     double per = 1e9 / (double)(total ? total : 1);
     out->read = rd * per;
     out->sha256 = sh.sha * per;

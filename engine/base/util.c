@@ -396,7 +396,7 @@ int cmh__write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-void cmh_hex_upper(const uint8_t *bin, size_t n, char *out)
+void cmh_hex_upper(char *out, const uint8_t *bin, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {

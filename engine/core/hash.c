@@ -45,7 +45,7 @@ void cmh_sha256_update(cmh_sha256 *h, const void *data, size_t len)
         h->ok = false;
 }
 
-cmh_status cmh_sha256_final(cmh_sha256 *h, uint8_t out[CMH_SHA256_LEN])
+cmh_status cmh_sha256_final(uint8_t out[CMH_SHA256_LEN], cmh_sha256 *h)
 {
     unsigned int n = 0;
     bool ok = h->ok && EVP_DigestFinal_ex(h->md, out, &n);
@@ -65,8 +65,8 @@ void cmh_sha256_free(cmh_sha256 *h)
     free(h);
 }
 
-void cmh_sig_params(uint64_t size, uint32_t *magic, uint32_t *block_len,
-                    uint32_t *strong_len)
+void cmh_sig_params(uint32_t *magic, uint32_t *block_len, uint32_t *strong_len,
+                    uint64_t size)
 {
     rs_magic_number m = 0;
     size_t bl = 0, sl = 0;
@@ -79,7 +79,7 @@ void cmh_sig_params(uint64_t size, uint32_t *magic, uint32_t *block_len,
 uint64_t cmh_sig_size(uint64_t size)
 {
     uint32_t magic, bl, sl;
-    cmh_sig_params(size, &magic, &bl, &sl);
+    cmh_sig_params(&magic, &bl, &sl, size);
     return cmh__sig_expected_len(bl, sl, size); /* format/sig.c */
 }
 
@@ -96,7 +96,7 @@ cmh_status cmh_sig_new(cmh_sig **out, uint64_t size)
 {
     *out = NULL;
     uint32_t magic, bl, sl;
-    cmh_sig_params(size, &magic, &bl, &sl);
+    cmh_sig_params(&magic, &bl, &sl, size);
     cmh_sig *s = malloc(sizeof *s);
     if (!s)
         return CMH_E_NOMEM;

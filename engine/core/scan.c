@@ -271,8 +271,7 @@ done:
     return st;
 }
 
-cmh_status cmh_hash_dir(cmh_ctx *ctx, const char *path,
-                        char out[CMH_HEX_SIZE])
+cmh_status cmh_hash_dir(char out[CMH_HEX_SIZE], cmh_ctx *ctx, const char *path)
 {
     cmh_node *root = NULL;
     cmh_status st = hash_dir_tree(ctx, path, &root, true);
@@ -281,7 +280,7 @@ cmh_status cmh_hash_dir(cmh_ctx *ctx, const char *path,
         if (cmh__tree_hash(root, false, ctx->sha256, h))
             st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         else
-            cmh_hex_upper(h, sizeof h, out);
+            cmh_hex_upper(out, h, sizeof h);
     }
     cmh__node_free(root);
     return st;
@@ -294,8 +293,7 @@ cmh_status cmh__hash_dir_tree(cmh_ctx *ctx, const char *path, cmh_node **out)
 
 /* ---- one file ---- */
 
-cmh_status cmh_hash_file(cmh_ctx *ctx, const char *path,
-                         char out[CMH_HEX_SIZE])
+cmh_status cmh_hash_file(char out[CMH_HEX_SIZE], cmh_ctx *ctx, const char *path)
 {
     cmh__err_clear(ctx);
     cmh_worker *w = cmh__worker_new(ctx->sha256);
@@ -316,7 +314,7 @@ cmh_status cmh_hash_file(cmh_ctx *ctx, const char *path,
                                         : CMH_E_IO,
                                e, "cannot read %s", path);
     }
-    cmh_hex_upper(r.sha, CMH_SHA256_LEN, out);
+    cmh_hex_upper(out, r.sha, CMH_SHA256_LEN);
     return CMH_OK;
 }
 

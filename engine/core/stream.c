@@ -90,7 +90,7 @@ static bool use_par(const cmh_worker *w, uint64_t size, bool want_sig,
     if (!want_sig)
         return data_fd >= 0;
     uint32_t magic, bl, sl;
-    cmh_sig_params(size, &magic, &bl, &sl);
+    cmh_sig_params(&magic, &bl, &sl, size);
     return cmh__sigsum_supported(magic) && bl > 0 && sl <= 32;
 }
 

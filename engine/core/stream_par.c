@@ -132,7 +132,7 @@ int cmh__stream_par(cmh_worker *w, int fd, uint64_t size,
     par p = {0};
     int e = 0;
     uint32_t magic;
-    cmh_sig_params(size, &magic, &p.bl, &p.sl);
+    cmh_sig_params(&magic, &p.bl, &p.sl, size);
     p.data_fd = io->data_fd;
     p.want_sig = io->sig_emit != NULL;
     atomic_init(&p.hole, false);

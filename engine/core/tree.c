@@ -152,7 +152,7 @@ static void emit_hex(const emitter *em, const cmh_node *f,
 {
     char hex[CMH_HEX_SIZE];
     uint16_t u[64];
-    cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
+    cmh_hex_upper(hex, sha, CMH_SHA256_LEN);
     for (size_t i = 0; i < 64; i++)
         u[i] = (uint16_t)hex[i];
     em->fn(CMH_STREAM_HASH, f, u, 64, em->arg);

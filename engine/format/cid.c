@@ -67,9 +67,8 @@ static bool is_guid(const char *s, size_t len)
     return true;
 }
 
-cmh_content_kind cmh_content_id_parse(const char *text,
-                                      char pkgid[CMH_PKGID_SIZE],
-                                      uint32_t *version)
+cmh_content_kind cmh_content_id_parse(char pkgid[CMH_PKGID_SIZE],
+                                      uint32_t *version, const char *text)
 {
     if (!text)
         return CMH_CONTENT_INVALID;

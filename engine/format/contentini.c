@@ -80,8 +80,8 @@ int cmh__contentini_read(int datalib_fd, const char *cid, cmh_contentini *p,
 void cmh__contentini_write(cmh_buf *b, const cmh_contentini_facts *f)
 {
     char hex[CMH_HEX_SIZE], sighex[CMH_HEX_SIZE];
-    cmh_hex_upper(f->hash, CMH_SHA256_LEN, hex);
-    cmh_hex_upper(f->sighash, CMH_SHA256_LEN, sighex);
+    cmh_hex_upper(hex, f->hash, CMH_SHA256_LEN);
+    cmh_hex_upper(sighex, f->sighash, CMH_SHA256_LEN);
     cmh__buf_addf(b, "[Info]\r\nHash=%s\r\nHashAlgorithm=32780\r\n", hex);
     cmh__buf_addf(b,
                  "[cmhash]\r\nSignatureHash=%s\r\nFiles=%llu\r\n"

@@ -119,7 +119,7 @@ void cmh__fileini_write(cmh_buf *b, uint32_t attrs, uint64_t size,
                        int64_t filetime, const uint8_t sha[CMH_SHA256_LEN])
 {
     char hex[CMH_HEX_SIZE];
-    cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
+    cmh_hex_upper(hex, sha, CMH_SHA256_LEN);
     cmh__buf_addf(b,
                  "[File]\r\nAttributes=%08X\r\nSize=%llu\r\n"
                  "TimeModified=%lld\r\nHash=%s\r\n",

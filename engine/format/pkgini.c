@@ -56,9 +56,8 @@ static bool push_id(char (**v)[64], size_t *n, size_t *cap, cmh_pkgini *p,
 static bool check_id(cmh_pkgini *p, int line, const char *id, bool keep)
 {
     char pk[CMH_PKGID_SIZE];
-    cmh_content_kind k =
-        strlen(id) < 64 ? cmh_content_id_parse(id, pk, NULL)
-                        : CMH_CONTENT_INVALID;
+    cmh_content_kind k = strlen(id) < 64 ? cmh_content_id_parse(pk, NULL, id)
+                                         : CMH_CONTENT_INVALID;
     if (k == CMH_CONTENT_INVALID) {
         add_bad(p, line, id, "line %d: '%.80s' is not a content ID "
                 "(PackageID.n, Content_<guid>.n or a GUID); ignored", line,
@@ -202,8 +201,7 @@ uint32_t cmh__pkgini_current(const cmh_pkgini *p, char cid[64])
     cid[0] = 0;
     for (size_t i = 0; i < p->nids; i++) {
         uint32_t v = 0;
-        if (cmh_content_id_parse(p->ids[i], NULL, &v) ==
-                CMH_CONTENT_PACKAGE &&
+        if (cmh_content_id_parse(NULL, &v, p->ids[i]) == CMH_CONTENT_PACKAGE &&
             v > best) {
             best = v;
             snprintf(cid, 64, "%s", p->ids[i]);

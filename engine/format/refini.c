@@ -33,7 +33,7 @@ static int reflist_cb(void *payload, const char *section, const char *key,
                  lineno);
         return 1;
     }
-    if (cmh_content_id_parse(key, NULL, NULL) == CMH_CONTENT_INVALID) {
+    if (cmh_content_id_parse(NULL, NULL, key) == CMH_CONTENT_INVALID) {
         snprintf(p->why, p->whylen, "line %d: bad content ID", lineno);
         return 1;
     }

@@ -46,8 +46,7 @@ cmh_status cmh__content_resolve(cmh_ctx *ctx, cmh_library *l,
                              "run cmhash ls to see what is there",
                              pkgid, l->path, pkgid);
         snprintf(cid, CMH_CID_SIZE, "%s", info.cid);
-    } else if (cmh_content_id_parse(text, NULL, NULL) !=
-               CMH_CONTENT_INVALID) {
+    } else if (cmh_content_id_parse(NULL, NULL, text) != CMH_CONTENT_INVALID) {
         snprintf(cid, CMH_CID_SIZE, "%s", text);
     } else {
         return cmh__fail(ctx, CMH_E_INVALID,
@@ -316,7 +315,7 @@ cmh_status cmh__mirror_load(cmh_ctx *ctx, cmh_library *l, const char *cid,
 {
     *root = NULL;
     memset(counts, 0, sizeof *counts);
-    if (cmh_content_id_parse(cid, NULL, NULL) == CMH_CONTENT_INVALID)
+    if (cmh_content_id_parse(NULL, NULL, cid) == CMH_CONTENT_INVALID)
         return cmh__fail(ctx, CMH_E_INVALID, "'%s' is not a content ID",
                          cid);
     cmh_node *r = cmh__node_new("", 0, true);

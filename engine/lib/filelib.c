@@ -28,7 +28,7 @@ void cmh__filelib_rel(char out[CMH_FILELIB_REL_SIZE],
                      const uint8_t sha[CMH_SHA256_LEN], const char *suffix)
 {
     char hex[CMH_HEX_SIZE];
-    cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
+    cmh_hex_upper(hex, sha, CMH_SHA256_LEN);
     cmh__filelib_rel_hex(out, hex, suffix);
 }
 
@@ -146,7 +146,7 @@ static void unlink_initmp(cmh_library *l, cmh_place *x)
         return;
     char rel[64];
     char hex[CMH_HEX_SIZE];
-    cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
+    cmh_hex_upper(hex, x->sha, CMH_SHA256_LEN);
     snprintf(rel, sizeof rel, "%.4s/%s", hex, x->initmp);
     unlinkat(x->xroot >= 0 ? l->xfd[x->xroot] : l->filelib_fd, rel, 0);
     x->initmp[0] = 0;
@@ -193,7 +193,7 @@ static void place_prepare(size_t i, void *arg)
     int fl = l->filelib_fd;
     char hex[CMH_HEX_SIZE], h4[5], rel[CMH_FILELIB_REL_SIZE],
         sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE];
-    cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
+    cmh_hex_upper(hex, x->sha, CMH_SHA256_LEN);
     memcpy(h4, hex, 4);
     h4[4] = 0;
     cmh__filelib_rel_hex(rel, hex, "");
@@ -281,7 +281,7 @@ static void place_rename(size_t i, void *arg)
     char hex[CMH_HEX_SIZE], rel[CMH_FILELIB_REL_SIZE],
         sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE],
         initmp[64];
-    cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
+    cmh_hex_upper(hex, x->sha, CMH_SHA256_LEN);
     cmh__filelib_rel_hex(rel, hex, "");
     cmh__filelib_rel_hex(sigrel, hex, ".SIG");
     cmh__filelib_rel_hex(inirel, hex, ".INI");
@@ -446,7 +446,7 @@ void cmh__placement_rollback(cmh_library *l, cmh_placement *p,
         if (!x->done)
             continue;
         char hex[CMH_HEX_SIZE];
-        cmh_hex_upper(x->sha, CMH_SHA256_LEN, hex);
+        cmh_hex_upper(hex, x->sha, CMH_SHA256_LEN);
         cmh__drop_reference(l, hex, cid, NULL);
         x->done = false;
     }

@@ -38,7 +38,7 @@ static void token_init(void)
                      (uint64_t)(uintptr_t)&ts;
         memcpy(r, &x, sizeof r < sizeof x ? sizeof r : sizeof x);
     }
-    cmh_hex_upper(r, sizeof r, g_token);
+    cmh_hex_upper(g_token, r, sizeof r);
 }
 
 const char *cmh__tmp_token(void)

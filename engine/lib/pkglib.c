@@ -67,7 +67,7 @@ int cmh__content_ini_hash(cmh_library *l, const char *cid,
     int e = cmh__contentini_read(l->datalib_fd, cid, &ci, why, whylen);
     if (e)
         return e;
-    cmh_hex_upper(ci.hash, CMH_SHA256_LEN, out);
+    cmh_hex_upper(out, ci.hash, CMH_SHA256_LEN);
     return 0;
 }
 
@@ -164,7 +164,7 @@ cmh_status cmh__library_refuse_foreign(cmh_ctx *ctx, cmh_library *l,
         memcpy(cid, nm, n - 4);
         cid[n - 4] = 0;
         cmh_contentini ci;
-        if (cmh_content_id_parse(cid, NULL, NULL) == CMH_CONTENT_INVALID ||
+        if (cmh_content_id_parse(NULL, NULL, cid) == CMH_CONTENT_INVALID ||
             cmh__contentini_read(l->datalib_fd, cid, &ci, why, sizeof why) ||
             ci.has_cmhash)
             continue; /* damaged ones are verify's to report */
@@ -282,8 +282,7 @@ cmh_status cmh__keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
         char ini[CMH_CID_SIZE + 8];
         size_t dl = strlen(de->d_name);
         if (dl >= CMH_CID_SIZE ||
-            cmh_content_id_parse(de->d_name, id, &ver) !=
-                CMH_CONTENT_PACKAGE ||
+            cmh_content_id_parse(id, &ver, de->d_name) != CMH_CONTENT_PACKAGE ||
             strcmp(id, pkgid) || ver >= below)
             continue;
         /* only complete contents: folder and content INI */

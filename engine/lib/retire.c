@@ -188,7 +188,7 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
     bool failed = false;
     for (size_t i = 0; i < nh; i++) {
         char hex[CMH_HEX_SIZE];
-        cmh_hex_upper(hashes + i * CMH_SHA256_LEN, CMH_SHA256_LEN, hex);
+        cmh_hex_upper(hex, hashes + i * CMH_SHA256_LEN, CMH_SHA256_LEN);
         int rc = cmh__drop_reference(l, hex, cid, tmps[i]);
         if (rc == 1)
             (*retired)++;
@@ -201,7 +201,7 @@ static cmh_status retire_mirror(cmh_ctx *ctx, cmh_library *l,
         if (!tmps[i][0])
             continue;
         char hex[CMH_HEX_SIZE], trel[64], inirel[CMH_FILELIB_REL_SIZE];
-        cmh_hex_upper(hashes + i * CMH_SHA256_LEN, CMH_SHA256_LEN, hex);
+        cmh_hex_upper(hex, hashes + i * CMH_SHA256_LEN, CMH_SHA256_LEN);
         snprintf(trel, sizeof trel, "%.4s/%s", hex, tmps[i]);
         cmh__filelib_rel_hex(inirel, hex, ".INI");
         if (renameat(l->filelib_fd, trel, l->filelib_fd, inirel) != 0) {
@@ -284,7 +284,7 @@ cmh_status cmh__retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
         } else {
             continue;
         }
-        if (cmh_content_id_parse(cid, id, &v) != CMH_CONTENT_PACKAGE ||
+        if (cmh_content_id_parse(id, &v, cid) != CMH_CONTENT_PACKAGE ||
             strcmp(id, pkgid) || v <= current)
             continue;
         /* cid_list_add skips duplicates: "P.n" and "P.n.INI" once */
@@ -350,7 +350,7 @@ cmh_status cmh__retire_package(cmh_ctx *ctx, cmh_library *l,
         if (!strncmp(de->d_name, CMH_TMP_PREFIX, strlen(CMH_TMP_PREFIX)) &&
             dash) {
             char id[CMH_PKGID_SIZE];
-            if (cmh_content_id_parse(dash + 1, id, NULL) ==
+            if (cmh_content_id_parse(id, NULL, dash + 1) ==
                     CMH_CONTENT_PACKAGE &&
                 !strcmp(id, pkgid) && !cid_list_add(&temps, de->d_name))
                 oom = true;
@@ -362,7 +362,7 @@ cmh_status cmh__retire_package(cmh_ctx *ctx, cmh_library *l,
         if (len > 4 && !strcasecmp(name + len - 4, ".INI"))
             name[len - 4] = 0;
         char id[CMH_PKGID_SIZE];
-        if (cmh_content_id_parse(name, id, NULL) != CMH_CONTENT_PACKAGE ||
+        if (cmh_content_id_parse(id, NULL, name) != CMH_CONTENT_PACKAGE ||
             strcmp(id, pkgid) || !strcmp(name, keep_cid) ||
             cmh__reflist_has(&kept, name))
             continue;

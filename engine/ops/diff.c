@@ -35,12 +35,12 @@ static cmh_status load_side(cmh_ctx *ctx, const char *text, const char *lib,
         uint8_t h[CMH_SHA256_LEN];
         if (cmh__tree_hash(s->root, false, ctx->sha256, h))
             return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        cmh_hex_upper(h, sizeof h, s->hash);
+        cmh_hex_upper(s->hash, h, sizeof h);
         return CMH_OK;
     }
     char pk[CMH_PKGID_SIZE];
     bool is_id = cmh_pkgid_parse(pk, text) == CMH_OK ||
-                 cmh_content_id_parse(text, NULL, NULL) != CMH_CONTENT_INVALID;
+                 cmh_content_id_parse(NULL, NULL, text) != CMH_CONTENT_INVALID;
     if (!se && !is_id)
         return cmh__fail(ctx, CMH_E_SOURCE,
                          "%s is not a folder; give a source folder or a "
@@ -115,13 +115,13 @@ static void emit(dctx *d, cmh_diff_kind kind, const char *rel,
         e.old_size = a->size;
         e.old_time = cmh__filetime_from_ns(a->mtime_ns);
         e.old_attrs = a->attrs;
-        cmh_hex_upper(a->sha, CMH_SHA256_LEN, ha);
+        cmh_hex_upper(ha, a->sha, CMH_SHA256_LEN);
     }
     if (b && !b->is_dir) {
         e.new_size = b->size;
         e.new_time = cmh__filetime_from_ns(b->mtime_ns);
         e.new_attrs = b->attrs;
-        cmh_hex_upper(b->sha, CMH_SHA256_LEN, hb);
+        cmh_hex_upper(hb, b->sha, CMH_SHA256_LEN);
     }
     e.old_hash = ha;
     e.new_hash = hb;
@@ -200,7 +200,7 @@ static cmh_status walk(dctx *d, const cmh_node *a, const cmh_node *b,
     return st;
 }
 
-cmh_status cmh_diff(cmh_ctx *ctx, const cmh_diff_opts *o, cmh_diff_result *r)
+cmh_status cmh_diff(cmh_diff_result *r, cmh_ctx *ctx, const cmh_diff_opts *o)
 {
     memset(r, 0, sizeof *r);
     cmh__err_clear(ctx);

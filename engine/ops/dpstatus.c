@@ -52,8 +52,8 @@ static void read_version(cmh_ctx *ctx, const char *path, const char *pkgid,
                  path, pkgid, why);
     } else {
         o->version = info.version;
-        bool pkg = cmh_content_id_parse(info.cid, NULL, NULL) ==
-                   CMH_CONTENT_PACKAGE;
+        bool pkg =
+            cmh_content_id_parse(NULL, NULL, info.cid) == CMH_CONTENT_PACKAGE;
         size_t n = pkg ? 1 : pi.nids;
         o->cids = calloc(n, sizeof *o->cids);
         o->hashes = calloc(n, sizeof *o->hashes);
@@ -169,8 +169,7 @@ static bool lib_check(cmh_ctx *ctx, const char *path, const one_lib *l,
     return ok;
 }
 
-cmh_status cmh_dp_status(cmh_ctx *ctx, const cmh_dp_opts *o,
-                         cmh_dp_result *res)
+cmh_status cmh_dp_status(cmh_dp_result *res, cmh_ctx *ctx, const cmh_dp_opts *o)
 {
     memset(res, 0, sizeof *res);
     cmh__err_clear(ctx);
@@ -202,7 +201,7 @@ cmh_status cmh_dp_status(cmh_ctx *ctx, const cmh_dp_opts *o,
         cmh_dp_lib x = {o->libs[i], v[i].version, v[i].n ? v[i].cids[0] : "",
                         0, 0, NULL, v[i].absent};
         if (!v[i].problem[0] && v[i].version != res->target_version &&
-            cmh_content_id_parse(target->cids[0], NULL, NULL) ==
+            cmh_content_id_parse(NULL, NULL, target->cids[0]) ==
                 CMH_CONTENT_PACKAGE)
             snprintf(v[i].problem, sizeof v[i].problem,
                      "holds version %u, not %u", v[i].version,
@@ -255,9 +254,8 @@ static int64_t mtime_ns(const char *p)
     return (int64_t)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec;
 }
 
-cmh_status cmh_dp_watch_new(cmh_dp_watch **out, cmh_ctx *ctx,
-                            const char *const *libs, size_t nlibs,
-                            int *polling)
+cmh_status cmh_dp_watch_new(cmh_dp_watch **out, int *polling, cmh_ctx *ctx,
+                            const char *const *libs, size_t nlibs)
 {
     *out = NULL;
     cmh_dp_watch *w = calloc(1, sizeof *w);
@@ -307,8 +305,8 @@ static bool wait_event(cmh_dp_watch *w, double secs)
     return cmh__os_watch_wait(w->fd, secs);
 }
 
-cmh_status cmh_dp_watch_wait(cmh_dp_watch *w, double timeout,
-                             double interval, int *changed)
+cmh_status cmh_dp_watch_wait(int *changed, cmh_dp_watch *w, double timeout,
+                             double interval)
 {
     *changed = 0;
     double t0 = cmh__now();

@@ -65,7 +65,7 @@ static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
 {
     cmh_ctx *ctx = x->ctx;
     char hex[CMH_HEX_SIZE], frel[CMH_FILELIB_REL_SIZE], tmp[64] = "";
-    cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
+    cmh_hex_upper(hex, n->sha, CMH_SHA256_LEN);
     cmh__filelib_rel_hex(frel, hex, "");
     int in = -1, out = -1;
     cmh_status st = CMH_OK;
@@ -108,7 +108,7 @@ static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
     }
     if (nb != n->size || memcmp(sha, n->sha, CMH_SHA256_LEN)) {
         char got[CMH_HEX_SIZE];
-        cmh_hex_upper(sha, CMH_SHA256_LEN, got);
+        cmh_hex_upper(got, sha, CMH_SHA256_LEN);
         st = cmh__fail(ctx, CMH_E_LIBRARY,
                        "%s/FileLib/%s is corrupt: %llu bytes with SHA-256 "
                        "%s, expected %llu bytes (for %s); run cmhash verify",
@@ -291,7 +291,7 @@ static cmh_status extract_content(ext *x, const char *cid, const char *hash,
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         goto done;
     }
-    cmh_hex_upper(h, sizeof h, res->content_hash);
+    cmh_hex_upper(res->content_hash, h, sizeof h);
     if (strcmp(res->content_hash, hash)) {
         st = cmh__fail(ctx, CMH_E_LIBRARY,
                        "the mirror %s/DataLib/%s hashes to %s, not to its "
@@ -341,7 +341,7 @@ static cmh_status extract_content(ext *x, const char *cid, const char *hash,
      * so the check is over what we wrote (hashes taken while copying). */
     if (empty) {
         char got[CMH_HEX_SIZE];
-        if ((st = cmh_hash_dir(ctx, x->out, got)) != CMH_OK)
+        if ((st = cmh_hash_dir(got, ctx, x->out)) != CMH_OK)
             goto done;
         if (strcmp(got, hash)) {
             st = cmh__fail(ctx, CMH_E_IO,
@@ -354,7 +354,7 @@ static cmh_status extract_content(ext *x, const char *cid, const char *hash,
         /* --force into a folder that held entries: the tree as a whole is
          * verified only if it now holds exactly the content */
         char got[CMH_HEX_SIZE];
-        if (!(cmh_hash_dir(ctx, x->out, got) == CMH_OK && !strcmp(got, hash)))
+        if (!(cmh_hash_dir(got, ctx, x->out) == CMH_OK && !strcmp(got, hash)))
             res->tree_verified = 0;
         cmh__err_clear(ctx);
     }
@@ -388,7 +388,7 @@ static cmh_status package_contents(ext *x, const char *pkgid,
                          pkgid, e ? why : pi->bad[0].why);
     char cur[64];
     cmh__pkgini_current(pi, cur);
-    if (cmh_content_id_parse(cur, NULL, NULL) == CMH_CONTENT_PACKAGE) {
+    if (cmh_content_id_parse(NULL, NULL, cur) == CMH_CONTENT_PACKAGE) {
         snprintf(pi->ids[0], sizeof pi->ids[0], "%s", cur);
         pi->nids = 1;
     }
@@ -399,8 +399,8 @@ static cmh_status package_contents(ext *x, const char *pkgid,
     return CMH_OK;
 }
 
-cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *o,
-                       cmh_extract_result *res)
+cmh_status cmh_extract(cmh_extract_result *res, cmh_ctx *ctx,
+                       const cmh_extract_opts *o)
 {
     ext x;
     memset(&x, 0, sizeof x);

@@ -221,7 +221,7 @@ static int open_parent(gc_run *g, const char *rel, int *fd,
 static bool reachable(gc_run *g, const char *cid)
 {
     char pk[CMH_PKGID_SIZE];
-    if (cmh_content_id_parse(cid, pk, NULL) != CMH_CONTENT_PACKAGE)
+    if (cmh_content_id_parse(pk, NULL, cid) != CMH_CONTENT_PACKAGE)
         return false;
     cmh_pkg_info info;
     cmh_reflist kept = {0};
@@ -248,7 +248,7 @@ static bool content_exists(gc_run *g, const char *cid)
 static bool package_busy(gc_run *g, const char *cid)
 {
     char pk[CMH_PKGID_SIZE];
-    if (cmh_content_id_parse(cid, pk, NULL) != CMH_CONTENT_PACKAGE)
+    if (cmh_content_id_parse(pk, NULL, cid) != CMH_CONTENT_PACKAGE)
         return false;
     return cmh__library_pkg_busy(&g->lib, pk);
 }
@@ -432,7 +432,7 @@ static cmh_status add_content_files(gc_run *g)
             continue; /* unreadable mirror: nothing known to be freed */
         for (size_t k = 0; k < nh; k++) {
             char hex[CMH_HEX_SIZE], inirel[CMH_FILELIB_REL_SIZE];
-            cmh_hex_upper(h + k * CMH_SHA256_LEN, CMH_SHA256_LEN, hex);
+            cmh_hex_upper(hex, h + k * CMH_SHA256_LEN, CMH_SHA256_LEN);
             bool dup = false;
             for (size_t j = n0; j < g->n && !dup; j++)
                 dup = !strcmp(g->v[j].hash, hex);
@@ -650,7 +650,7 @@ static cmh_status gc_duplicates(gc_run *g, bool apply, cmh_gc_result *res)
     return CMH_OK;
 }
 
-cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
+cmh_status cmh_gc(cmh_gc_result *res, cmh_ctx *ctx, const cmh_gc_opts *o)
 {
     memset(res, 0, sizeof *res);
     cmh__err_clear(ctx);
@@ -732,7 +732,7 @@ cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *o, cmh_gc_result *res)
         bool removed = false;
         char pk[CMH_PKGID_SIZE];
         if (!apply) {
-        } else if (cmh_content_id_parse(it->cid, pk, NULL) !=
+        } else if (cmh_content_id_parse(pk, NULL, it->cid) !=
                    CMH_CONTENT_PACKAGE) {
             why = "not a package content; remove it by hand";
         } else if (cmh__library_lock_package(ctx, &g.lib, pk, false) !=

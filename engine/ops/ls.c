@@ -88,7 +88,7 @@ static int files_cb(ls_run *r, const cmh_ls_package *p, const cmh_node *d,
         char hex[CMH_HEX_SIZE];
         if (!path)
             return -1;
-        cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
+        cmh_hex_upper(hex, n->sha, CMH_SHA256_LEN);
         cmh_ls_file f = {path, n->size, n->attrs,
                          cmh__filetime_from_ns(n->mtime_ns), hex};
         int rc = r->o->file(p, &f, r->o->payload);
@@ -235,8 +235,7 @@ static cmh_status one_package(ls_run *r, const char *pkgid,
     size_t other = 0;
     int e = cmh__pkgini_read(r->lib.pkglib_fd, pkgid, &pi, why, sizeof why);
     for (size_t i = 0; !e && i < pi.nids; i++)
-        if (cmh_content_id_parse(pi.ids[i], NULL, NULL) !=
-            CMH_CONTENT_PACKAGE)
+        if (cmh_content_id_parse(NULL, NULL, pi.ids[i]) != CMH_CONTENT_PACKAGE)
             other++;
     cmh_status st = CMH_OK;
     if (e || pi.nbad || !other || other != pi.nids)
@@ -299,7 +298,7 @@ static cmh_status list_packages(ls_run *r, char ***out, size_t *n)
     return st;
 }
 
-cmh_status cmh_ls(cmh_ctx *ctx, const cmh_ls_opts *o, cmh_ls_result *res)
+cmh_status cmh_ls(cmh_ls_result *res, cmh_ctx *ctx, const cmh_ls_opts *o)
 {
     memset(res, 0, sizeof *res);
     res->dedup_ratio = 1.0;

@@ -62,8 +62,8 @@ typedef struct cmh_delta_result {
  *         .SIG unreadable); CMH_E_IO (cannot write outdir); CMH_E_NOMEM.
  */
 CMH_EXTERN
-cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *opts,
-                     cmh_delta_result *out);
+cmh_status cmh_delta(cmh_delta_result *out, cmh_ctx *ctx,
+                     const cmh_delta_opts *opts);
 
 #define CMH_PATCH_OPTS_VERSION 1
 /** Options of cmh_patch. */
@@ -98,8 +98,8 @@ typedef struct cmh_patch_result {
  *         missing or damaged); CMH_E_IO; CMH_E_NOMEM.
  */
 CMH_EXTERN
-cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *opts,
-                     cmh_patch_result *out);
+cmh_status cmh_patch(cmh_patch_result *out, cmh_ctx *ctx,
+                     const cmh_patch_opts *opts);
 
 #ifdef __cplusplus
 }

@@ -78,8 +78,8 @@ typedef struct cmh_diff_result {
  *         CMH_E_LIBRARY, CMH_E_IO, CMH_E_CANCELED, CMH_E_NOMEM.
  */
 CMH_EXTERN
-cmh_status cmh_diff(cmh_ctx *ctx, const cmh_diff_opts *opts,
-                    cmh_diff_result *out);
+cmh_status cmh_diff(cmh_diff_result *out, cmh_ctx *ctx,
+                    const cmh_diff_opts *opts);
 
 #ifdef __cplusplus
 }

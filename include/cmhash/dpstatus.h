@@ -64,8 +64,8 @@ typedef struct cmh_dp_result {
  *         CMH_E_CANCELED.
  */
 CMH_EXTERN
-cmh_status cmh_dp_status(cmh_ctx *ctx, const cmh_dp_opts *opts,
-                         cmh_dp_result *out);
+cmh_status cmh_dp_status(cmh_dp_result *out, cmh_ctx *ctx,
+                         const cmh_dp_opts *opts);
 
 /** Watch of library folders for changes (inotify where available, else
  *  polling of modification times). */
@@ -74,16 +74,15 @@ typedef struct cmh_dp_watch cmh_dp_watch;
 /** Watch the PkgLib, DataLib and FileLib folders of @p libs. *polling is
  *  set when inotify is unavailable. Free with cmh_dp_watch_free. */
 CMH_EXTERN
-cmh_status cmh_dp_watch_new(cmh_dp_watch **out, cmh_ctx *ctx,
-                            const char *const *libs, size_t nlibs,
-                            int *polling);
+cmh_status cmh_dp_watch_new(cmh_dp_watch **out, int *polling, cmh_ctx *ctx,
+                            const char *const *libs, size_t nlibs);
 
 /** Wait up to @p timeout seconds (polling: check every @p interval
  *  seconds) for a change; after one, wait until the libraries have been
  *  quiet for 100 ms. *changed = 1 when something changed. */
 CMH_EXTERN
-cmh_status cmh_dp_watch_wait(cmh_dp_watch *w, double timeout,
-                             double interval, int *changed);
+cmh_status cmh_dp_watch_wait(int *changed, cmh_dp_watch *w, double timeout,
+                             double interval);
 
 /** Free; NULL is a no-op. */
 CMH_EXTERN

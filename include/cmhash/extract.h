@@ -72,8 +72,8 @@ typedef struct cmh_extract_result {
  *         path.
  */
 CMH_EXTERN
-cmh_status cmh_extract(cmh_ctx *ctx, const cmh_extract_opts *opts,
-                       cmh_extract_result *out);
+cmh_status cmh_extract(cmh_extract_result *out, cmh_ctx *ctx,
+                       const cmh_extract_opts *opts);
 
 #ifdef __cplusplus
 }

@@ -94,8 +94,7 @@ typedef struct cmh_gc_result {
  *         CMH_E_CANCELED.
  */
 CMH_EXTERN
-cmh_status cmh_gc(cmh_ctx *ctx, const cmh_gc_opts *opts,
-                  cmh_gc_result *out);
+cmh_status cmh_gc(cmh_gc_result *out, cmh_ctx *ctx, const cmh_gc_opts *opts);
 
 #ifdef __cplusplus
 }

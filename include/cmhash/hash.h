@@ -20,7 +20,7 @@ extern "C" {
 /** Write @p n bytes of @p bin as upper-case hex plus NUL into @p out
  *  (2n+1 bytes). */
 CMH_EXTERN
-void cmh_hex_upper(const uint8_t *bin, size_t n, char *out);
+void cmh_hex_upper(char *out, const uint8_t *bin, size_t n);
 
 /** Streaming SHA-256 (OpenSSL EVP). */
 typedef struct cmh_sha256 cmh_sha256;
@@ -34,7 +34,7 @@ void cmh_sha256_update(cmh_sha256 *h, const void *data, size_t len);
 /** Finish into @p out and reset @p h for reuse. CMH_E_NOMEM (and @p out
  * zeroed) when OpenSSL ran out of memory since the last final. */
 CMH_EXTERN
-cmh_status cmh_sha256_final(cmh_sha256 *h, uint8_t out[CMH_SHA256_LEN]);
+cmh_status cmh_sha256_final(uint8_t out[CMH_SHA256_LEN], cmh_sha256 *h);
 /** Free; NULL is a no-op. */
 CMH_EXTERN
 void cmh_sha256_free(cmh_sha256 *h);
@@ -43,8 +43,8 @@ void cmh_sha256_free(cmh_sha256 *h);
  *  rs_sig_args() returns with magic, block and strong length all 0
  *  (RS_RK_BLAKE2_SIG_MAGIC, recommended block length, strong length 32). */
 CMH_EXTERN
-void cmh_sig_params(uint64_t size, uint32_t *magic, uint32_t *block_len,
-                    uint32_t *strong_len);
+void cmh_sig_params(uint32_t *magic, uint32_t *block_len, uint32_t *strong_len,
+                    uint64_t size);
 
 /** Exact size in bytes of the signature of a @p size byte file. */
 CMH_EXTERN
@@ -79,8 +79,8 @@ void cmh_sig_free(cmh_sig *s);
  * Refuses anything that is not a regular file (never opens FIFOs).
  */
 CMH_EXTERN
-cmh_status cmh_hash_file(cmh_ctx *ctx, const char *path,
-                         char out[CMH_HEX_SIZE]);
+cmh_status cmh_hash_file(char out[CMH_HEX_SIZE], cmh_ctx *ctx,
+                         const char *path);
 
 /**
  * Write the librsync signature of the file at @p path to @p out_path
@@ -94,8 +94,7 @@ cmh_status cmh_sig_file(cmh_ctx *ctx, const char *path, const char *out_path);
  * `[Info] Hash` a snapshot of it would get. Uses the context's threads.
  */
 CMH_EXTERN
-cmh_status cmh_hash_dir(cmh_ctx *ctx, const char *path,
-                        char out[CMH_HEX_SIZE]);
+cmh_status cmh_hash_dir(char out[CMH_HEX_SIZE], cmh_ctx *ctx, const char *path);
 
 #ifdef __cplusplus
 }

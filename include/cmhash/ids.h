@@ -36,9 +36,8 @@ typedef enum cmh_content_kind {
  * @param[out] version  for packages and apps, n (may be NULL)
  */
 CMH_EXTERN
-cmh_content_kind cmh_content_id_parse(const char *text,
-                                      char pkgid[CMH_PKGID_SIZE],
-                                      uint32_t *version);
+cmh_content_kind cmh_content_id_parse(char pkgid[CMH_PKGID_SIZE],
+                                      uint32_t *version, const char *text);
 
 #ifdef __cplusplus
 }

@@ -80,7 +80,7 @@ typedef struct cmh_ls_result {
  *         package is not in it); CMH_E_IO; CMH_E_NOMEM; CMH_E_CANCELED.
  */
 CMH_EXTERN
-cmh_status cmh_ls(cmh_ctx *ctx, const cmh_ls_opts *opts, cmh_ls_result *out);
+cmh_status cmh_ls(cmh_ls_result *out, cmh_ctx *ctx, const cmh_ls_opts *opts);
 
 #ifdef __cplusplus
 }

@@ -92,8 +92,8 @@ typedef struct cmh_snapshot_result {
  *         CMH_E_IO, CMH_E_BUSY, CMH_E_CANCELED, CMH_E_NOMEM.
  */
 CMH_EXTERN
-cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *opts,
-                        cmh_snapshot_result *out);
+cmh_status cmh_snapshot(cmh_snapshot_result *out, cmh_ctx *ctx,
+                        const cmh_snapshot_opts *opts);
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,7 @@ int main(int argc, char **argv)
     char hex[CMH_HEX_SIZE];
     if (argc != 2 || cmh_ctx_new(&ctx) != CMH_OK)
         return 2;
-    cmh_status st = cmh_hash_file(ctx, argv[1], hex);
+    cmh_status st = cmh_hash_file(hex, ctx, argv[1]);
     if (st != CMH_OK) {
         fprintf(stderr, "%s\n", cmh_ctx_last_error(ctx));
         cmh_ctx_free(ctx);

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cmh_pkgid_parse(id, s) == CMH_OK && strlen(id) != 8)
         abort();
     uint32_t v = 0;
-    cmh_content_kind k = cmh_content_id_parse(s, id, &v);
+    cmh_content_kind k = cmh_content_id_parse(id, &v, s);
     if (k != CMH_CONTENT_INVALID) {
         /* accepted IDs can be used as one path component */
         if (strchr(s, '/') || strchr(s, '\\') || strstr(s, "..") ||

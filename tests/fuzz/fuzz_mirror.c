@@ -302,7 +302,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         xo.dest = dest;
         xo.flags = CMH_EXTRACT_FORCE;
         cmh_extract_result xr;
-        (void)cmh_extract(ctx, &xo, &xr);
+        (void)cmh_extract(&xr, ctx, &xo);
         nftw(dest, dest_cb, 16, FTW_PHYS);
         check_canary();
     }

@@ -46,7 +46,7 @@ static void snapshot(const char *src, uint32_t keep)
     o.pkgid = "msc00001";
     o.flags = CMH_SNAPSHOT_NO_FSYNC;
     o.keep = keep;
-    assert_int_equal(cmh_snapshot(g_ctx, &o, &r), CMH_OK);
+    assert_int_equal(cmh_snapshot(&r, g_ctx, &o), CMH_OK);
 }
 
 static int setup(void **state)
@@ -104,28 +104,28 @@ static void test_extract_diff_roundtrip(void **state)
     o.lib = path("lib");
     o.id = "MSC00001.1"; /* kept by --keep 1 */
     o.dest = path("out1");
-    assert_int_equal(cmh_extract(g_ctx, &o, &r), CMH_OK);
+    assert_int_equal(cmh_extract(&r, g_ctx, &o), CMH_OK);
     assert_int_equal(r.files, 10);
     assert_int_equal(r.folders, 3);
     char want[CMH_HEX_SIZE];
-    assert_int_equal(cmh_hash_dir(g_ctx, path("v1"), want), CMH_OK);
+    assert_int_equal(cmh_hash_dir(want, g_ctx, path("v1")), CMH_OK);
     assert_string_equal(r.content_hash, want);
     /* a second extraction into the same folder needs FORCE */
-    assert_int_equal(cmh_extract(g_ctx, &o, &r), CMH_E_INVALID);
+    assert_int_equal(cmh_extract(&r, g_ctx, &o), CMH_E_INVALID);
     assert_non_null(strstr(cmh_ctx_last_error(g_ctx), "not empty"));
     o.flags = CMH_EXTRACT_FORCE;
-    assert_int_equal(cmh_extract(g_ctx, &o, &r), CMH_OK);
+    assert_int_equal(cmh_extract(&r, g_ctx, &o), CMH_OK);
 
     cmh_diff_opts d = CMH_DIFF_OPTS_INIT;
     cmh_diff_result dr;
     d.lib = path("lib");
     d.a = "MSC00001.1";
     d.b = path("out1");
-    assert_int_equal(cmh_diff(g_ctx, &d, &dr), CMH_OK);
+    assert_int_equal(cmh_diff(&dr, g_ctx, &d), CMH_OK);
     assert_true(dr.same);
     assert_int_equal(dr.unchanged, 10);
     d.b = "MSC00001"; /* current version: v2 */
-    assert_int_equal(cmh_diff(g_ctx, &d, &dr), CMH_OK);
+    assert_int_equal(cmh_diff(&dr, g_ctx, &d), CMH_OK);
     assert_false(dr.same);
     assert_true(dr.hash_changed);
     assert_int_equal(dr.changed, 1);
@@ -143,7 +143,7 @@ static void test_delta_patch(void **state)
     o.from = "MSC00001.1";
     o.to = "MSC00001.2";
     o.outdir = path("delta");
-    assert_int_equal(cmh_delta(g_ctx, &o, &r), CMH_OK);
+    assert_int_equal(cmh_delta(&r, g_ctx, &o), CMH_OK);
     assert_int_equal(r.changed, 1);
     assert_int_equal(r.unchanged, 8);
     assert_int_equal(r.removed, 1);
@@ -155,15 +155,15 @@ static void test_delta_patch(void **state)
     e.lib = path("lib");
     e.id = "MSC00001.1";
     e.dest = path("base");
-    assert_int_equal(cmh_extract(g_ctx, &e, &er), CMH_OK);
+    assert_int_equal(cmh_extract(&er, g_ctx, &e), CMH_OK);
     cmh_patch_opts p = CMH_PATCH_OPTS_INIT;
     cmh_patch_result pr;
     p.base = path("base");
     p.delta = path("delta");
     p.out = path("new");
-    assert_int_equal(cmh_patch(g_ctx, &p, &pr), CMH_OK);
+    assert_int_equal(cmh_patch(&pr, g_ctx, &p), CMH_OK);
     char want[CMH_HEX_SIZE];
-    assert_int_equal(cmh_hash_dir(g_ctx, path("v2"), want), CMH_OK);
+    assert_int_equal(cmh_hash_dir(want, g_ctx, path("v2")), CMH_OK);
     assert_string_equal(pr.content_hash, want);
     assert_string_equal(pr.to_id, "MSC00001.2");
 }
@@ -184,7 +184,7 @@ static void test_ls_and_bad_options(void **state)
     o.lib = path("lib");
     o.package = count_pkg;
     o.payload = &n;
-    assert_int_equal(cmh_ls(g_ctx, &o, &r), CMH_OK);
+    assert_int_equal(cmh_ls(&r, g_ctx, &o), CMH_OK);
     assert_int_equal(n, 1);
     assert_int_equal(r.packages, 1);
     /* the totals count the kept v1 too: logical 2 x 472,273 bytes;
@@ -193,18 +193,18 @@ static void test_ls_and_bad_options(void **state)
     const char *bad[] = {"MSC0001"};
     o.pkgids = bad;
     o.npkgids = 1;
-    assert_int_equal(cmh_ls(g_ctx, &o, &r), CMH_E_INVALID);
+    assert_int_equal(cmh_ls(&r, g_ctx, &o), CMH_E_INVALID);
     o.version = 99;
-    assert_int_equal(cmh_ls(g_ctx, &o, &r), CMH_E_INVALID);
+    assert_int_equal(cmh_ls(&r, g_ctx, &o), CMH_E_INVALID);
 
     cmh_extract_opts e = CMH_EXTRACT_OPTS_INIT;
     cmh_extract_result er;
     e.lib = path("lib");
     e.dest = path("never");
     e.id = "../../etc";
-    assert_int_equal(cmh_extract(g_ctx, &e, &er), CMH_E_INVALID);
+    assert_int_equal(cmh_extract(&er, g_ctx, &e), CMH_E_INVALID);
     e.id = "MSC00001.9";
-    assert_int_equal(cmh_extract(g_ctx, &e, &er), CMH_E_LIBRARY);
+    assert_int_equal(cmh_extract(&er, g_ctx, &e), CMH_E_LIBRARY);
     struct stat sb;
     assert_int_not_equal(stat(path("never"), &sb), 0);
 }

@@ -25,19 +25,18 @@ static void test_content_id(void **state)
     (void)state;
     char id[CMH_PKGID_SIZE];
     uint32_t v = 0;
-    assert_int_equal(cmh_content_id_parse("MSC0000B.12", id, &v),
+    assert_int_equal(cmh_content_id_parse(id, &v, "MSC0000B.12"),
                      CMH_CONTENT_PACKAGE);
     assert_string_equal(id, "MSC0000B");
     assert_int_equal(v, 12);
     assert_int_equal(
-        cmh_content_id_parse("Content_0a1b2c3d-0000-4000-8000-00000000abcd.3",
-                             NULL, &v),
+        cmh_content_id_parse(NULL, &v,
+                             "Content_0a1b2c3d-0000-4000-8000-00000000abcd.3"),
         CMH_CONTENT_APP);
     assert_int_equal(v, 3);
-    assert_int_equal(
-        cmh_content_id_parse("0a1b2c3d-0000-4000-8000-00000000abcd", NULL,
-                             NULL),
-        CMH_CONTENT_UPDATE);
+    assert_int_equal(cmh_content_id_parse(
+                         NULL, NULL, "0a1b2c3d-0000-4000-8000-00000000abcd"),
+                     CMH_CONTENT_UPDATE);
     const char *bad[] = {"MSC0000B", "MSC0000B.0", "MSC0000B.01",
                          "msc0000b.1", "MSC0000B.1/..", "../MSC0000B.1",
                          "MSC0000B..1", "MSC0000B.1x", "..", ".",
@@ -45,7 +44,7 @@ static void test_content_id(void **state)
                          "0a1b2c3d-0000-4000-8000-00000000abc/",
                          "MSC0000B.1234567890"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        assert_int_equal(cmh_content_id_parse(bad[i], NULL, NULL),
+        assert_int_equal(cmh_content_id_parse(NULL, NULL, bad[i]),
                          CMH_CONTENT_INVALID);
 }
 

@@ -48,7 +48,7 @@ static membuf librsync_sig(const uint8_t *data, size_t n)
 static membuf ranged_sig(const uint8_t *data, size_t n, size_t range_blocks)
 {
     uint32_t magic, bl, sl;
-    cmh_sig_params(n, &magic, &bl, &sl);
+    cmh_sig_params(&magic, &bl, &sl, n);
     assert_true(cmh__sigsum_supported(magic));
     membuf m = {0};
     m.p = malloc(cmh_sig_size(n) + 1);

@@ -99,7 +99,7 @@ static void test_threads_identical(void **state)
         o.threads = counts[i];
         o.progress = on_progress;
         cmh_snapshot_result r;
-        assert_int_equal(cmh_snapshot(ctx, &o, &r), CMH_OK);
+        assert_int_equal(cmh_snapshot(&r, ctx, &o), CMH_OK);
         assert_int_equal(r.files, 62);
         assert_int_equal(r.folders, 5);
         assert_int_equal(r.new_files, 61); /* one duplicate */
@@ -136,7 +136,7 @@ static void test_cancel_leaves_library(void **state)
     o.source = src;
     o.pkgid = "MSC0000C";
     cmh_snapshot_result r;
-    assert_int_equal(cmh_snapshot(ctx, &o, &r), CMH_OK);
+    assert_int_equal(cmh_snapshot(&r, ctx, &o), CMH_OK);
     char before[65], after[65];
     tree_digest(lib, before);
     /* a file big enough that hashing outlasts the first progress tick */
@@ -145,7 +145,7 @@ static void test_cancel_leaves_library(void **state)
     g_calls = 0;
     o.progress = cancel_at_once;
     o.threads = 1;
-    assert_int_equal(cmh_snapshot(ctx, &o, &r), CMH_E_CANCELED);
+    assert_int_equal(cmh_snapshot(&r, ctx, &o), CMH_E_CANCELED);
     assert_true(g_calls >= 1);
     tree_digest(lib, after);
     assert_string_equal(before, after);
@@ -166,11 +166,11 @@ static void test_bad_options(void **state)
     o.lib = lib;
     o.source = src;
     o.pkgid = "NOTANID";
-    assert_int_equal(cmh_snapshot(ctx, &o, &r), CMH_E_INVALID);
+    assert_int_equal(cmh_snapshot(&r, ctx, &o), CMH_E_INVALID);
     assert_non_null(strstr(cmh_ctx_last_error(ctx), "NOTANID"));
     o.pkgid = "MSC00001";
     o.version = 99;
-    assert_int_equal(cmh_snapshot(ctx, &o, &r), CMH_E_INVALID);
+    assert_int_equal(cmh_snapshot(&r, ctx, &o), CMH_E_INVALID);
     struct stat sb;
     assert_int_not_equal(stat(lib, &sb), 0); /* nothing created */
     cmh_ctx_free(ctx);

@@ -149,8 +149,8 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
     *used = false;
     char ohex[CMH_HEX_SIZE], nhex[CMH_HEX_SIZE];
     char sigrel[CMH_FILELIB_REL_SIZE], rel[CMH_FILELIB_REL_SIZE], tmp[64];
-    cmh_hex_upper(o->sha, CMH_SHA256_LEN, ohex);
-    cmh_hex_upper(n->sha, CMH_SHA256_LEN, nhex);
+    cmh_hex_upper(ohex, o->sha, CMH_SHA256_LEN);
+    cmh_hex_upper(nhex, n->sha, CMH_SHA256_LEN);
     cmh__filelib_rel_hex(sigrel, ohex, ".SIG");
     cmh__filelib_rel_hex(rel, nhex, "");
     int sig_fd = -1, in = -1, out = -1;
@@ -251,7 +251,7 @@ static void man_file(dl *d, const char *kind, const cmh_node *n,
                      const char *oldhex, const char *src, const char *path)
 {
     char hex[CMH_HEX_SIZE];
-    cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
+    cmh_hex_upper(hex, n->sha, CMH_SHA256_LEN);
     cmh__buf_addf(&d->man, "file %s %s %llu %lld %08X %s ", kind, hex,
                  (unsigned long long)n->size,
                  (long long)cmh__filetime_from_ns(n->mtime_ns), n->attrs,
@@ -300,8 +300,8 @@ static cmh_status delta_dir(dl *d, const cmh_node *nd, const cmh_node *od,
             char name[2 * CMH_HEX_SIZE + 1], ohex[CMH_HEX_SIZE] = "-",
                  nhex[CMH_HEX_SIZE];
             if (o) {
-                cmh_hex_upper(o->sha, CMH_SHA256_LEN, ohex);
-                cmh_hex_upper(n->sha, CMH_SHA256_LEN, nhex);
+                cmh_hex_upper(ohex, o->sha, CMH_SHA256_LEN);
+                cmh_hex_upper(nhex, n->sha, CMH_SHA256_LEN);
                 snprintf(name, sizeof name, "%s-%s", ohex, nhex);
                 struct stat sb;
                 if (fstatat(d->delta_fd, name, &sb, AT_SYMLINK_NOFOLLOW) ==
@@ -318,7 +318,7 @@ static cmh_status delta_dir(dl *d, const cmh_node *nd, const cmh_node *od,
                     man_file(d, "delta", n, ohex, src, path);
                 d->r->changed++;
             } else if (st == CMH_OK) {
-                cmh_hex_upper(n->sha, CMH_SHA256_LEN, nhex);
+                cmh_hex_upper(nhex, n->sha, CMH_SHA256_LEN);
                 st = send_full(d, n, nhex);
                 man_file(d, "full", n, "-", "-", path);
                 d->r->full++;
@@ -383,8 +383,8 @@ static int open_sub(int parent, const char *name, int *out)
     return cmh__os_open_dir(parent, name, out);
 }
 
-cmh_status cmh_delta(cmh_ctx *ctx, const cmh_delta_opts *o,
-                     cmh_delta_result *res)
+cmh_status cmh_delta(cmh_delta_result *res, cmh_ctx *ctx,
+                     const cmh_delta_opts *o)
 {
     dl d;
     memset(&d, 0, sizeof d);

@@ -172,7 +172,7 @@ static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
         }
     }
     char got[CMH_HEX_SIZE];
-    cmh_hex_upper(sha, CMH_SHA256_LEN, got);
+    cmh_hex_upper(got, sha, CMH_SHA256_LEN);
     if (nb != size || strcmp(got, newhex)) {
         st = cmh__fail(ctx, CMH_E_SOURCE,
                        "%s rebuilt as %llu bytes with SHA-256 %s, expected "
@@ -241,7 +241,7 @@ static cmh_status patch_line(pt *p, char *line, char *to_hash)
         return CMH_OK;
     if (!strcmp(f[0], "to")) {
         if (n != 3 || !is_hex64_upper(f[2]) ||
-            cmh_content_id_parse(f[1], NULL, NULL) == CMH_CONTENT_INVALID)
+            cmh_content_id_parse(NULL, NULL, f[1]) == CMH_CONTENT_INVALID)
             return bad_manifest(p, "bad 'to' line");
         memcpy(to_hash, f[2], CMH_HEX_SIZE);
         snprintf(p->r->to_id, sizeof p->r->to_id, "%s", f[1]);
@@ -290,8 +290,8 @@ static cmh_status patch_line(pt *p, char *line, char *to_hash)
                       f[8]);
 }
 
-cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
-                     cmh_patch_result *res)
+cmh_status cmh_patch(cmh_patch_result *res, cmh_ctx *ctx,
+                     const cmh_patch_opts *o)
 {
     pt p;
     memset(&p, 0, sizeof p);
@@ -381,7 +381,7 @@ cmh_status cmh_patch(cmh_ctx *ctx, const cmh_patch_opts *o,
         st = bad_manifest(&p, "no 'to' line");
         goto done;
     }
-    if ((st = cmh_hash_dir(ctx, work, res->content_hash)) != CMH_OK)
+    if ((st = cmh_hash_dir(res->content_hash, ctx, work)) != CMH_OK)
         goto done;
     if (strcmp(res->content_hash, to_hash)) {
         st = cmh__fail(ctx, CMH_E_SOURCE,

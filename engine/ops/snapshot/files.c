@@ -214,7 +214,7 @@ static int place_small(snap *s, cmh_worker *w, file_state *fs,
 {
     char hex[CMH_HEX_SIZE], h4[5], rel[CMH_FILELIB_REL_SIZE],
         sigrel[CMH_FILELIB_REL_SIZE];
-    cmh_hex_upper(n->sha, CMH_SHA256_LEN, hex);
+    cmh_hex_upper(hex, n->sha, CMH_SHA256_LEN);
     memcpy(h4, hex, 4);
     h4[4] = 0;
     cmh__filelib_rel_hex(rel, hex, "");

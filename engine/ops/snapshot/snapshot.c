@@ -281,8 +281,8 @@ static cmh_status hash_into_temps(snap *s)
     if (cmh__tree_hash(s->walk.root, false, ctx->sha256, ch) ||
         cmh__tree_hash(s->walk.root, true, ctx->sha256, sh))
         return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    cmh_hex_upper(ch, sizeof ch, res->content_hash);
-    cmh_hex_upper(sh, sizeof sh, res->signature_hash);
+    cmh_hex_upper(res->content_hash, ch, sizeof ch);
+    cmh_hex_upper(res->signature_hash, sh, sizeof sh);
     res->files = s->walk.nfiles;
     res->folders = s->walk.ndirs;
     res->bytes = s->walk.total_bytes;
@@ -520,8 +520,8 @@ static cmh_status finish(snap *s, cmh_status st)
     return st;
 }
 
-cmh_status cmh_snapshot(cmh_ctx *ctx, const cmh_snapshot_opts *o,
-                        cmh_snapshot_result *res)
+cmh_status cmh_snapshot(cmh_snapshot_result *res, cmh_ctx *ctx,
+                        const cmh_snapshot_opts *o)
 {
     snap s;
     begin(&s, ctx, o, res);

@@ -125,7 +125,7 @@ cmh_status cmh__v_plan_hash(const vcontent *c, bool sig, EVP_MD *mdt,
             }
             char hex[CMH_HEX_SIZE];
             uint16_t u[64];
-            cmh_hex_upper(sha, CMH_SHA256_LEN, hex);
+            cmh_hex_upper(hex, sha, CMH_SHA256_LEN);
             for (size_t k = 0; k < 64; k++)
                 u[k] = (uint16_t)hex[k];
             cmh__utf16le_digest(u, 64, md);
@@ -523,8 +523,8 @@ static void content_hash(cmh_verify *v, vcontent *c, const char *name)
     if (have_h && c->ini_ok) {
         if (memcmp(h, c->hash, CMH_SHA256_LEN)) {
             char exp[CMH_HEX_SIZE], act[CMH_HEX_SIZE];
-            cmh_hex_upper(c->hash, CMH_SHA256_LEN, exp);
-            cmh_hex_upper(h, CMH_SHA256_LEN, act);
+            cmh_hex_upper(exp, c->hash, CMH_SHA256_LEN);
+            cmh_hex_upper(act, h, CMH_SHA256_LEN);
             cmh__v_vfinds_add(
                 &c->fnd, CMH_VF_CONTENT_HASH_MISMATCH, -1, exp, act,
                 xasprintf("DataLib/%s", name),

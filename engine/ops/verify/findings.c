@@ -151,7 +151,7 @@ void cmh__v_emit(cmh_verify *v, cmh_verify_code code, vfield w,
     f.age_seconds = w.aged ? w.age : -1;
     char hash[CMH_HEX_SIZE] = "";
     if (v->emit_sha)
-        cmh_hex_upper(v->emit_sha, CMH_SHA256_LEN, hash);
+        cmh_hex_upper(hash, v->emit_sha, CMH_SHA256_LEN);
     f.hash = hash;
     if (v->o.finding(&f, v->o.payload)) {
         v->canceled = true;

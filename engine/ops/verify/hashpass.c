@@ -312,8 +312,8 @@ static void report_hashed(cmh_verify *v, ventry *e)
     if (!h)
         goto out; /* clean at the first read */
     char a1[CMH_HEX_SIZE], a2[CMH_HEX_SIZE];
-    cmh_hex_upper(h->sha1, CMH_SHA256_LEN, a1);
-    cmh_hex_upper(h->sha2, CMH_SHA256_LEN, a2);
+    cmh_hex_upper(a1, h->sha1, CMH_SHA256_LEN);
+    cmh_hex_upper(a2, h->sha2, CMH_SHA256_LEN);
     e->bad = true;
     if (clean(e, h->err2, h->sha2, h->dmis2)) {
         if (h->err1)

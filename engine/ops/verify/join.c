@@ -189,7 +189,7 @@ static void join_refs_listed(cmh_verify *v, ventry *e, const char *ipath,
         const char *id = refs->ids[i];
         vcontent *c = cmh__v_find_content(v, id);
         char pk[CMH_PKGID_SIZE];
-        if (cmh_content_id_parse(id, pk, NULL) == CMH_CONTENT_PACKAGE &&
+        if (cmh_content_id_parse(pk, NULL, id) == CMH_CONTENT_PACKAGE &&
             cmh__v_pkg_busy(v, pk)) {
             e->busy_ref = true;
             continue;
@@ -351,8 +351,8 @@ void cmh__v_check_sighash(cmh_verify *v, vcontent *c)
     if (!memcmp(h, c->sighash, CMH_SHA256_LEN))
         return;
     char exp[CMH_HEX_SIZE], act[CMH_HEX_SIZE], path[CMH_CID_SIZE + 16];
-    cmh_hex_upper(c->sighash, CMH_SHA256_LEN, exp);
-    cmh_hex_upper(h, CMH_SHA256_LEN, act);
+    cmh_hex_upper(exp, c->sighash, CMH_SHA256_LEN);
+    cmh_hex_upper(act, h, CMH_SHA256_LEN);
     snprintf(path, sizeof path, "DataLib/%s.INI", c->id);
     cmh__v_attribute(c, CMH_VF_SIG_HASH_MISMATCH);
     cmh__v_emit(

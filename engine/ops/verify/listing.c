@@ -320,15 +320,15 @@ void cmh__v_scan_datalib(cmh_verify *v)
             v->oom = true;
             break;
         }
-        if (is_ini && cmh_content_id_parse(id, NULL, NULL) !=
-                          CMH_CONTENT_INVALID) {
+        if (is_ini &&
+            cmh_content_id_parse(NULL, NULL, id) != CMH_CONTENT_INVALID) {
             vcontent *c = cmh__v_add_content(v, id);
             if (c) {
                 c->has_ini = c->selected = true;
                 memcpy(c->ini_suffix, nm + n - 4, 5);
             }
         } else if (t == DT_DIR && n < sizeof id &&
-                   cmh_content_id_parse(nm, NULL, NULL) !=
+                   cmh_content_id_parse(NULL, NULL, nm) !=
                        CMH_CONTENT_INVALID) {
             vcontent *c = cmh__v_add_content(v, nm);
             if (c)

@@ -41,7 +41,7 @@ vcontent *cmh__v_add_content(cmh_verify *v, const char *id)
     memset(c, 0, sizeof *c);
     snprintf(c->id, sizeof c->id, "%s", id);
     char pk[CMH_PKGID_SIZE];
-    if (cmh_content_id_parse(id, pk, NULL) == CMH_CONTENT_PACKAGE)
+    if (cmh_content_id_parse(pk, NULL, id) == CMH_CONTENT_PACKAGE)
         memcpy(c->pkgid, pk, sizeof pk);
     return c;
 }

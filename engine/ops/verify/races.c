@@ -133,7 +133,7 @@ bool cmh__v_all_uses_retired(cmh_verify *v, const ventry *e, bool cache)
 bool cmh__v_content_appeared(cmh_verify *v, const char *id)
 {
     char pk[CMH_PKGID_SIZE], nm[CMH_CID_SIZE + 8];
-    if (cmh_content_id_parse(id, pk, NULL) == CMH_CONTENT_PACKAGE &&
+    if (cmh_content_id_parse(pk, NULL, id) == CMH_CONTENT_PACKAGE &&
         cmh__v_pkg_locked_now(v, pk))
         return true;
     struct stat sb;

@@ -125,7 +125,7 @@ cmh_status cmh__v_select_ids(cmh_verify *v)
         const char *id = v->o.ids[i];
         char pk[CMH_PKGID_SIZE];
         struct stat sb;
-        if (cmh_content_id_parse(id, NULL, NULL) != CMH_CONTENT_INVALID) {
+        if (cmh_content_id_parse(NULL, NULL, id) != CMH_CONTENT_INVALID) {
             char nm[CMH_CID_SIZE + 8];
             snprintf(nm, sizeof nm, "%s.INI", id);
             bool ini = fstatat(v->lib.datalib_fd, nm, &sb,

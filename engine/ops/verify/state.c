@@ -29,7 +29,7 @@ static bool state_digest(cmh_ctx *ctx, const char *text, size_t len,
     if (!EVP_Digest(text, len, md, &mdlen, ctx->sha256, NULL) ||
         mdlen != CMH_SHA256_LEN)
         return false;
-    cmh_hex_upper(md, CMH_SHA256_LEN, out);
+    cmh_hex_upper(out, md, CMH_SHA256_LEN);
     return true;
 }
 

@@ -346,7 +346,7 @@ struct cmh_verify {
  * EHEX(e) lives until the end of the enclosing block. */
 static inline const char *ehex(const ventry *e, char *buf)
 {
-    cmh_hex_upper(e->sha, CMH_SHA256_LEN, buf);
+    cmh_hex_upper(buf, e->sha, CMH_SHA256_LEN);
     return buf;
 }
 #define EHEX(e) ehex((e), (char[CMH_HEX_SIZE]){0})
