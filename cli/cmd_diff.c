@@ -143,8 +143,7 @@ int cmd_diff(int argc, char **argv)
     o.lib = cli_lib_default(lib);
     o.a = argv[optind];
     o.b = argv[optind + 1];
-    o.entry = on_entry;
-    o.payload = &s;
+    o.entry = (cmh_diff_hook){on_entry, &s};
     cmh_ctx *ctx = cli_ctx_new();
     if (!ctx) {
         if (s.mem)

@@ -64,8 +64,7 @@ int cmd_extract(int argc, char **argv)
     o.dest = argv[optind + 1];
     progress pr;
     progress_init(&pr, json ? -1 : prog_mode);
-    o.progress = progress_cb;
-    o.payload = &pr;
+    o.progress = (cmh_progress_hook){progress_cb, &pr};
     cli_install_signals();
     cmh_ctx *ctx = cli_ctx_new();
     if (!ctx)

@@ -146,6 +146,8 @@ int cmd_gc(int argc, char **argv)
                           "or 1d, not '%s'", optarg);
                 return EXIT_USAGE;
             }
+            if (o.min_age == 0) /* the engine reads 0 as "default" */
+                o.min_age = CMH_GC_ANY_AGE;
             break;
         case 't': {
             uint32_t t;
@@ -165,8 +167,7 @@ int cmd_gc(int argc, char **argv)
     }
     s.apply = o.flags & CMH_GC_APPLY;
     o.lib = cli_lib_default(lib);
-    o.item = on_item;
-    o.payload = &s;
+    o.item = (cmh_gc_item_hook){on_item, &s};
     char *mem = NULL;
     size_t memlen = 0;
     if (s.json && !(s.mem = open_memstream(&mem, &memlen))) {

@@ -157,9 +157,8 @@ int cmd_ls(int argc, char **argv)
     o.pkgids = (const char *const *)(argv + optind);
     o.npkgids = (size_t)(argc - optind);
     o.flags = s.long_list ? CMH_LS_FILES : 0;
-    o.package = on_package;
-    o.file = on_file;
-    o.payload = &s;
+    o.package = (cmh_ls_package_hook){on_package, &s};
+    o.file = (cmh_ls_file_hook){on_file, &s};
     char *mem = NULL;
     size_t memlen = 0;
     if (s.json && !(s.f = open_memstream(&mem, &memlen))) {

@@ -184,8 +184,7 @@ static char *kept_versions(cmh_ctx *ctx, const char *lib, const char *pkgid)
     lo.lib = lib;
     lo.pkgids = ids;
     lo.npkgids = 1;
-    lo.package = kept_cb;
-    lo.payload = &out;
+    lo.package = (cmh_ls_package_hook){kept_cb, &out};
     cmh_ls_result lr;
     if (cmh_ls(&lr, ctx, &lo) != CMH_OK) {
         free(out);
@@ -381,11 +380,10 @@ int cmd_snapshot(int argc, char **argv)
     o.source = source;
     o.source_display = display;
     o.pkgid = pkgid;
-    o.warning = on_warning;
+    o.warning = (cmh_warning_hook){on_warning, NULL};
     snap_ui ui = {.phase = NULL};
     progress_init(&ui.pr, prog_mode);
-    o.progress = snap_progress;
-    o.payload = &ui;
+    o.progress = (cmh_progress_hook){snap_progress, &ui};
     cli_install_signals();
 
     cmh_ctx *ctx;

@@ -178,8 +178,7 @@ int cmd_status(int argc, char **argv)
     o.pkgid = argv[optind];
     o.libs = libs;
     o.nlibs = nlibs;
-    o.lib = on_lib;
-    o.payload = &s;
+    o.lib = (cmh_dp_lib_hook){on_lib, &s};
     cmh_ctx *ctx = cli_ctx_new();
     if (!ctx) {
         free(libs);

@@ -55,7 +55,7 @@ static const char verify_usage[] =
     "library does not hold).\n";
 
 typedef struct vout {
-    progress pr;     /* first: progress_cb gets this struct as payload */
+    progress pr;     /* progress_cb's payload */
     FILE *json;      /* NULL = no --json */
     FILE *human;     /* finding lines: stdout, or stderr with --json */
     /* Contents that did not validate, "ID (status)" a line, for the text
@@ -541,10 +541,9 @@ int cmd_verify(int argc, char **argv)
         }
     }
     progress_init(&out.pr, prog_mode);
-    o.finding = on_finding;
-    o.content = on_content;
-    o.progress = progress_cb;
-    o.payload = &out;
+    o.finding = (cmh_verify_finding_hook){on_finding, &out};
+    o.content = (cmh_verify_content_hook){on_content, &out};
+    o.progress = (cmh_progress_hook){progress_cb, &out.pr};
     cli_install_signals();
 
     ctx = cli_ctx_new();

@@ -46,5 +46,10 @@ install(FILES ${PROJECT_BINARY_DIR}/cmhash.pc DESTINATION ${CMHASH_PC_DIR})
 
 install(FILES ${PROJECT_SOURCE_DIR}/docs/cmhash.1
   DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${PROJECT_SOURCE_DIR}/docs/libcmhash.3
+  DESTINATION ${CMAKE_INSTALL_MANDIR}/man3)
 install(FILES ${PROJECT_SOURCE_DIR}/contrib/bash-completion/cmhash
   DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+# the API example (README "Installing and using the library")
+install(FILES ${PROJECT_SOURCE_DIR}/examples/api/audit.c
+  DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)

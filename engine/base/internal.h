@@ -39,6 +39,14 @@ cmh_status cmh__fail_list(cmh_ctx *ctx, cmh_status st, const char *head,
 /* Set the context's error message (printf style); returns @p st. */
 cmh_status cmh__fail(cmh_ctx *ctx, cmh_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The check every entry point starts with (common.h's conventions): NULL
+ * options, or a version other than @p want (a caller built against other
+ * headers), is CMH_E_INVALID with the fix; CMH_OK otherwise. @p op names
+ * the call ("snapshot"). */
+#define CMH__OPTS_CHECK(ctx, o, want, op)                                      \
+    cmh__opts_check((ctx), (o) != NULL, (o) ? (o)->version : 0u, (want), (op))
+cmh_status cmh__opts_check(cmh_ctx *ctx, bool given, unsigned version,
+                           unsigned want, const char *op);
 /* Like cmh__fail, appending ": strerror(err)". */
 cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
                            const char *fmt, ...)

@@ -123,6 +123,20 @@ cmh_status cmh__fail(cmh_ctx *ctx, cmh_status st, const char *fmt, ...)
     return st;
 }
 
+cmh_status cmh__opts_check(cmh_ctx *ctx, bool given, unsigned version,
+                           unsigned want, const char *op)
+{
+    if (!given)
+        return cmh__fail(ctx, CMH_E_INVALID, "cmh_%s: no options given", op);
+    if (version != want)
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "cmh_%s: options of version %u, this libcmhash "
+                         "(%s) takes version %u; initialise them with "
+                         "cmh_%s_opts_init() and rebuild against its headers",
+                         op, version, CMH_VERSION_STRING, want, op);
+    return CMH_OK;
+}
+
 cmh_status cmh__fail_errno(cmh_ctx *ctx, cmh_status st, int err,
                            const char *fmt, ...)
 {

@@ -103,7 +103,7 @@ static void emit(dctx *d, cmh_diff_kind kind, const char *rel,
             break;
         }
     }
-    if (!d->o->entry || d->canceled)
+    if (!d->o->entry.cb || d->canceled)
         return;
     char ha[CMH_HEX_SIZE] = "", hb[CMH_HEX_SIZE] = "";
     cmh_diff_entry e;
@@ -125,7 +125,7 @@ static void emit(dctx *d, cmh_diff_kind kind, const char *rel,
     }
     e.old_hash = ha;
     e.new_hash = hb;
-    if (d->o->entry(&e, d->o->payload))
+    if (d->o->entry.cb(&e, d->o->entry.payload))
         d->canceled = true;
 }
 
@@ -204,7 +204,10 @@ cmh_status cmh_diff(cmh_diff_result *r, cmh_ctx *ctx, const cmh_diff_opts *o)
 {
     memset(r, 0, sizeof *r);
     cmh__err_clear(ctx);
-    if (!o || o->version != CMH_DIFF_OPTS_VERSION || !o->a || !o->b)
+    cmh_status vst = CMH__OPTS_CHECK(ctx, o, CMH_DIFF_OPTS_VERSION, "diff");
+    if (vst)
+        return vst;
+    if (!o->a || !o->b)
         return cmh__fail(ctx, CMH_E_INVALID, "bad diff options");
     cmh_library l;
     cmh__library_init(&l);

@@ -147,9 +147,8 @@ static bool lib_check(cmh_ctx *ctx, const char *path, const one_lib *l,
     o.ids = ids;
     o.nids = l->n;
     o.flags = quick ? CMH_VERIFY_INDEX_ONLY : 0;
-    o.finding = on_finding;
-    o.content = on_content;
-    o.payload = &s;
+    o.finding = (cmh_verify_finding_hook){on_finding, &s};
+    o.content = (cmh_verify_content_hook){on_content, &s};
     cmh_verify *v = NULL;
     cmh_status st = cmh_verify_new(&v, ctx, &o);
     if (st == CMH_OK)
@@ -174,7 +173,10 @@ cmh_status cmh_dp_status(cmh_dp_result *res, cmh_ctx *ctx, const cmh_dp_opts *o)
     memset(res, 0, sizeof *res);
     cmh__err_clear(ctx);
     char pkgid[CMH_PKGID_SIZE];
-    if (!o || o->version != CMH_DP_OPTS_VERSION || !o->nlibs || !o->libs)
+    cmh_status vst = CMH__OPTS_CHECK(ctx, o, CMH_DP_OPTS_VERSION, "dp_status");
+    if (vst)
+        return vst;
+    if (!o->nlibs || !o->libs)
         return cmh__fail(ctx, CMH_E_INVALID,
                          "status needs a package ID and at least one "
                          "library");
@@ -217,7 +219,7 @@ cmh_status cmh_dp_status(cmh_dp_result *res, cmh_ctx *ctx, const cmh_dp_opts *o)
         x.problem = v[i].problem[0] ? v[i].problem : NULL;
         if (x.valid)
             res->installed++;
-        if (o->lib && o->lib(&x, o->payload)) {
+        if (o->lib.cb && o->lib.cb(&x, o->lib.payload)) {
             st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
             break;
         }

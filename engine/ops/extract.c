@@ -43,7 +43,7 @@ typedef struct ext {
 
 static bool tick(ext *x)
 {
-    if (!x->o->progress)
+    if (!x->o->progress.cb)
         return false;
     double now = cmh__now();
     if (now - x->last_tick < 0.1 && x->files_done < x->files_total)
@@ -51,7 +51,7 @@ static bool tick(ext *x)
     x->last_tick = now;
     cmh_progress p = {"extract", x->files_done, x->files_total,
                       x->bytes_done, x->bytes_total, now - x->t0};
-    return x->o->progress(&p, x->o->payload) != 0;
+    return x->o->progress.cb(&p, x->o->progress.payload) != 0;
 }
 
 static cmh_status fail_write(ext *x, int e, const char *rel)
@@ -415,8 +415,10 @@ cmh_status cmh_extract(cmh_extract_result *res, cmh_ctx *ctx,
     char *sub = NULL;
     cmh_status st;
     char hash[CMH_HEX_SIZE], cid[CMH_CID_SIZE], pkgid[CMH_PKGID_SIZE];
-    if (!o || o->version != CMH_EXTRACT_OPTS_VERSION || !o->lib || !o->id ||
-        !o->dest || !o->dest[0]) {
+    if ((st = CMH__OPTS_CHECK(ctx, o, CMH_EXTRACT_OPTS_VERSION, "extract")) !=
+        CMH_OK)
+        goto done;
+    if (!o->lib || !o->id || !o->dest || !o->dest[0]) {
         st = cmh__fail(ctx, CMH_E_INVALID, "bad extract options");
         goto done;
     }

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +39,7 @@ typedef struct gc_run {
     gc_item *v;
     size_t n, cap;
     bool oom;
+    double min_age;      /* seconds (opts: 0 = default, negative = any) */
     char unparsed[1024]; /* first INI that failed to parse: what is
                             referenced is not known, --apply refuses */
     char (*dups)[CMH_HEX_SIZE]; /* hashes verify found on two roots */
@@ -123,10 +125,12 @@ static const char *what_of(gc_run *g, const gc_item *it)
     }
 }
 
+/* Findings gc needs besides the orphans: the first INI that does not
+ * parse (--apply then refuses) and the entries whose used copy is
+ * damaged (their duplicates stay). */
 static int on_finding(const cmh_verify_finding *f, void *payload)
 {
     gc_run *g = payload;
-    cmh_gc_kind kind;
     if ((f->code == CMH_VF_PKG_INI_BAD || f->code == CMH_VF_CONTENT_INI_BAD ||
          f->code == CMH_VF_FILE_INI_BAD) &&
         !g->unparsed[0])
@@ -138,34 +142,75 @@ static int on_finding(const cmh_verify_finding *f, void *payload)
          f->code == CMH_VF_FILE_UNREADABLE) &&
         !hex_add(&g->bad, &g->nbad, f->hash))
         g->oom = true;
-    if (f->code == CMH_VF_STRAY && !strcmp(f->actual, "duplicate") &&
-        strlen(f->hash) == 64) {
-        /* a copy on a second root: gc looks at every root itself */
-        if (!hex_add(&g->dups, &g->ndups, f->hash))
-            g->oom = true;
-        return g->oom;
-    }
-    if (f->code == CMH_VF_ORPHAN_CONTENT)
+    return g->oom;
+}
+
+/* One orphan of verify's typed iterator as a gc item (or a duplicate
+ * set aside: gc looks at every root itself). Returns false when out of
+ * memory. */
+static bool take_orphan(gc_run *g, const cmh_verify_orphan *o)
+{
+    cmh_gc_kind kind;
+    switch (o->kind) {
+    case CMH_ORPHAN_DUPLICATE:
+        return strlen(o->hash) != 64 || hex_add(&g->dups, &g->ndups, o->hash);
+    case CMH_ORPHAN_CONTENT:
         kind = CMH_GC_ORPHAN_CONTENT;
-    else if (f->code == CMH_VF_ORPHAN_FILE)
+        break;
+    case CMH_ORPHAN_FILE:
+        if (strlen(o->hash) != 64)
+            return true; /* (every ORPHAN_FILE names its entry's hash) */
         kind = CMH_GC_ORPHAN_FILE;
-    else if (f->code == CMH_VF_STRAY && f->age_seconds >= 0 &&
-             (f->age_seconds >= g->o->min_age || temp_is_dead(g, f->path)))
-        kind = CMH_GC_TEMP; /* a dead run's whatever its age (11.11) */
-    else
-        return 0;
-    if (kind == CMH_GC_ORPHAN_FILE && strlen(f->hash) != 64)
-        return 0; /* (every ORPHAN_FILE names its entry's hash) */
-    gc_item *it = item_new(g, kind, f->path);
+        break;
+    case CMH_ORPHAN_TEMP:
+        if (o->age_seconds < g->min_age && !temp_is_dead(g, o->path))
+            return true; /* young, and its run may be alive (11.11) */
+        kind = CMH_GC_TEMP;
+        break;
+    default:
+        return true;
+    }
+    gc_item *it = item_new(g, kind, o->path);
     if (!it)
-        return 1;
-    it->age = kind == CMH_GC_TEMP ? f->age_seconds : -1;
-    snprintf(it->cid, sizeof it->cid, "%s",
-             kind == CMH_GC_ORPHAN_CONTENT ? f->content_id : "");
-    if (kind == CMH_GC_ORPHAN_FILE)
-        snprintf(it->hash, sizeof it->hash, "%s", f->hash);
+        return false;
+    it->age = kind == CMH_GC_TEMP ? o->age_seconds : -1;
+    snprintf(it->cid, sizeof it->cid, "%s", o->content_id);
+    snprintf(it->hash, sizeof it->hash, "%s", o->hash);
     it->what = what_of(g, it);
-    return 0;
+    return true;
+}
+
+/* 1. verify's orphan engine: an index-only pass over the whole library,
+ * then its typed orphans. */
+static cmh_status find_orphans(gc_run *g)
+{
+    const cmh_gc_opts *o = g->o;
+    cmh_verify_opts vo = CMH_VERIFY_OPTS_INIT;
+    vo.lib = o->lib;
+    vo.threads = o->threads;
+    vo.finding = (cmh_verify_finding_hook){on_finding, g};
+    vo.flags |= CMH_VERIFY_INDEX_ONLY; /* gc reads no file data */
+    vo.progress = o->progress;
+    cmh_verify *v = NULL;
+    /* open first (read-only): take_orphan asks it whether a temp's run is
+     * dead; a missing library is verify's error to report */
+    cmh_status st = cmh__library_open(g->ctx, &g->lib, o->lib, false);
+    if (st != CMH_OK) {
+        cmh__library_close(&g->lib);
+        cmh__err_clear(g->ctx);
+    }
+    st = cmh_verify_new(&v, g->ctx, &vo);
+    if (st == CMH_OK)
+        st = cmh_verify_run(v);
+    cmh_verify_orphan orphan;
+    size_t pos = 0;
+    while (st == CMH_OK && !g->oom && cmh_verify_next_orphan(&orphan, v, &pos))
+        if (!take_orphan(g, &orphan))
+            g->oom = true;
+    cmh_verify_free(v);
+    if (g->oom)
+        st = cmh__fail(g->ctx, CMH_E_NOMEM, "out of memory");
+    return st;
 }
 
 /* Bytes of the files at or below root/rel (no symlink followed); a
@@ -483,7 +528,7 @@ static const char *remove_temp(gc_run *g, gc_item *it)
         why = "not a cmhash temporary";
     else if (fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) != 0)
         why = "gone already";
-    else if ((double)time(NULL) - (double)sb.st_mtime < g->o->min_age &&
+    else if ((double)time(NULL) - (double)sb.st_mtime < g->min_age &&
              !cmh__tmp_is_dead(&g->lib, base))
         why = "modified since (younger than --min-age)";
     else if (cmh__tree_remove(fd, base) != 0)
@@ -501,11 +546,11 @@ static int report(gc_run *g, gc_item *it, bool removed, const char *why,
     } else if (why && (g->o->flags & CMH_GC_APPLY)) {
         res->skipped++; /* (a dry run's duplicate that would stay: no) */
     }
-    if (!g->o->item)
+    if (!g->o->item.cb)
         return 0;
     cmh_gc_item x = {it->kind, it->path, it->cid, it->bytes, it->age,
                      removed, why, it->what, it->hash};
-    return g->o->item(&x, g->o->payload);
+    return g->o->item.cb(&x, g->o->item.payload);
 }
 
 /* FileLib root @p r of the library: 0 the primary, then the extra roots
@@ -654,41 +699,26 @@ cmh_status cmh_gc(cmh_gc_result *res, cmh_ctx *ctx, const cmh_gc_opts *o)
 {
     memset(res, 0, sizeof *res);
     cmh__err_clear(ctx);
-    if (!o || o->version != CMH_GC_OPTS_VERSION || !o->lib ||
-        o->min_age < 0)
-        return cmh__fail(ctx, CMH_E_INVALID, "bad gc options");
+    cmh_status st = CMH__OPTS_CHECK(ctx, o, CMH_GC_OPTS_VERSION, "gc");
+    if (st)
+        return st;
+    if (!o->lib || isnan(o->min_age))
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "cmh_gc: opts.lib is required and min_age a number");
     gc_run g;
     memset(&g, 0, sizeof g);
     g.ctx = ctx;
     g.o = o;
+    g.min_age = o->min_age == 0  ? CMH_GC_DEFAULT_MIN_AGE
+                : o->min_age < 0 ? 0
+                                 : o->min_age;
     cmh__library_init(&g.lib);
     uint8_t *used = NULL;
     size_t nused = 0;
     bool apply = o->flags & CMH_GC_APPLY;
 
-    /* 1. verify's orphan engine */
-    cmh_verify_opts vo = CMH_VERIFY_OPTS_INIT;
-    vo.lib = o->lib;
-    vo.threads = o->threads;
-    vo.finding = on_finding;
-    vo.flags |= CMH_VERIFY_INDEX_ONLY; /* gc reads no file data */
-    vo.progress = o->progress;
-    vo.payload = &g;
-    cmh_verify *v = NULL;
-    /* open first (read-only): on_finding asks it whether a temp's run is
-     * dead; a missing library is verify's error to report */
-    cmh_status st = cmh__library_open(ctx, &g.lib, o->lib, false);
-    if (st != CMH_OK) {
-        cmh__library_close(&g.lib);
-        cmh__err_clear(ctx);
-    }
-    st = cmh_verify_new(&v, ctx, &vo);
-    if (st == CMH_OK)
-        st = cmh_verify_run(v);
-    cmh_verify_free(v);
-    if (g.oom)
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    if (st)
+    /* 1. verify's orphans */
+    if ((st = find_orphans(&g)) != CMH_OK)
         goto done;
     if (g.lib.root_fd < 0 &&
         (st = cmh__library_open(ctx, &g.lib, o->lib, false)) != CMH_OK)

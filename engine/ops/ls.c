@@ -91,7 +91,7 @@ static int files_cb(ls_run *r, const cmh_ls_package *p, const cmh_node *d,
         cmh_hex_upper(hex, n->sha, CMH_SHA256_LEN);
         cmh_ls_file f = {path, n->size, n->attrs,
                          cmh__filetime_from_ns(n->mtime_ns), hex};
-        int rc = r->o->file(p, &f, r->o->payload);
+        int rc = r->o->file.cb(p, &f, r->o->file.payload);
         free(path);
         if (rc)
             return 1;
@@ -207,11 +207,11 @@ static cmh_status one_content(ls_run *r, const char *pkgid,
 report:
     if (first)
         res->packages++;
-    if (r->o->package && r->o->package(&p, r->o->payload)) {
+    if (r->o->package.cb && r->o->package.cb(&p, r->o->package.payload)) {
         st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
         goto out;
     }
-    if (root && !p.problem && (r->o->flags & CMH_LS_FILES) && r->o->file) {
+    if (root && !p.problem && (r->o->flags & CMH_LS_FILES) && r->o->file.cb) {
         int rc = files_cb(r, &p, root, "");
         if (rc < 0)
             st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
@@ -303,8 +303,10 @@ cmh_status cmh_ls(cmh_ls_result *res, cmh_ctx *ctx, const cmh_ls_opts *o)
     memset(res, 0, sizeof *res);
     res->dedup_ratio = 1.0;
     cmh__err_clear(ctx);
-    if (!o || o->version != CMH_LS_OPTS_VERSION || !o->lib ||
-        (o->npkgids && !o->pkgids))
+    cmh_status vst = CMH__OPTS_CHECK(ctx, o, CMH_LS_OPTS_VERSION, "ls");
+    if (vst)
+        return vst;
+    if (!o->lib || (o->npkgids && !o->pkgids))
         return cmh__fail(ctx, CMH_E_INVALID, "bad ls options");
     ls_run r;
     memset(&r, 0, sizeof r);

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 #endif
 
-#define CMH_VERSION_STRING "0.1.0"
+#define CMH_VERSION_STRING "0.2.0"
 
 /**
  * Status of a call. 0 is success, errors are negative. Values never change
@@ -81,6 +81,31 @@ typedef struct cmh_progress {
  *  phase "retire" is reported the version is committed, the return value
  *  is ignored and the call finishes the retirement and succeeds. */
 typedef int (*cmh_progress_cb)(const cmh_progress *p, void *payload);
+
+/*
+ * Conventions of every call below (0.2.0):
+ * - Out-parameters come first: cmh_snapshot(&result, ctx, &opts).
+ * - Options are a versioned struct: start from CMH_<OP>_OPTS_INIT or
+ *   cmh_<op>_opts_init(); every other member left zero means its default.
+ *   A struct whose version is not the header's is refused (CMH_E_INVALID).
+ * - Each callback is a {cb, payload} pair of its own, e.g.
+ *   opts.progress = (cmh_progress_hook){on_progress, &my_state}.
+ */
+
+/** A progress callback and the payload passed to it. */
+typedef struct cmh_progress_hook {
+    cmh_progress_cb cb; /**< NULL: no progress reports */
+    void *payload;
+} cmh_progress_hook;
+
+/** Warning callback: one line (a skipped FIFO, a skipped link...), on the
+ *  caller's thread. */
+typedef void (*cmh_warning_cb)(const char *msg, void *payload);
+/** A warning callback and its payload. */
+typedef struct cmh_warning_hook {
+    cmh_warning_cb cb; /**< NULL: warnings are dropped */
+    void *payload;
+} cmh_warning_hook;
 
 /** Opaque context: settings shared by calls plus the last error message.
  *  A context is used by one thread at a time. */
@@ -129,7 +154,7 @@ cmh_status cmh_ctx_add_filelib(cmh_ctx *ctx, const char *dir);
 CMH_EXTERN
 const char *cmh_status_str(cmh_status st);
 
-/** The library version, e.g. "0.1.0". Static string. */
+/** The library version, e.g. "0.2.0". Static string. */
 CMH_EXTERN
 const char *cmh_version(void);
 

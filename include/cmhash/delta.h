@@ -19,19 +19,27 @@
 extern "C" {
 #endif
 
-#define CMH_DELTA_OPTS_VERSION 1
-/** Options of cmh_delta; strings are borrowed for the call. */
+/** 2: 0.2.0 (hooks; zero = default). Older structs are refused. */
+#define CMH_DELTA_OPTS_VERSION 2
+/** Options of cmh_delta; strings are borrowed for the call. Start from
+ *  CMH_DELTA_OPTS_INIT or cmh_delta_opts_init(); zero members are
+ *  defaults. */
 typedef struct cmh_delta_opts {
     unsigned version;   /**< CMH_DELTA_OPTS_VERSION */
     const char *lib;    /**< library holding both contents */
     const char *from;   /**< old content ID (e.g. kept by snapshot --keep) */
     const char *to;     /**< new content ID, or a package ID (current) */
     const char *outdir; /**< created; must be empty or missing */
-    cmh_progress_cb progress; /**< may be NULL; phase "delta" */
-    void *payload;
+    cmh_progress_hook progress; /**< phase "delta" */
 } cmh_delta_opts;
 
-#define CMH_DELTA_OPTS_INIT { CMH_DELTA_OPTS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL }
+#define CMH_DELTA_OPTS_INIT                                                    \
+    {                                                                          \
+        .version = CMH_DELTA_OPTS_VERSION                                      \
+    }
+/** Set @p o to CMH_DELTA_OPTS_INIT (for callers without C99). */
+CMH_EXTERN
+void cmh_delta_opts_init(cmh_delta_opts *o);
 
 /** What a delta holds. */
 typedef struct cmh_delta_result {
@@ -65,18 +73,25 @@ CMH_EXTERN
 cmh_status cmh_delta(cmh_delta_result *out, cmh_ctx *ctx,
                      const cmh_delta_opts *opts);
 
-#define CMH_PATCH_OPTS_VERSION 1
-/** Options of cmh_patch. */
+/** 2: 0.2.0 (hooks; zero = default). Older structs are refused. */
+#define CMH_PATCH_OPTS_VERSION 2
+/** Options of cmh_patch. Start from CMH_PATCH_OPTS_INIT or
+ *  cmh_patch_opts_init(); zero members are defaults. */
 typedef struct cmh_patch_opts {
     unsigned version;     /**< CMH_PATCH_OPTS_VERSION */
     const char *base;     /**< the old version's tree (e.g. extracted) */
     const char *delta;    /**< a folder written by cmh_delta */
     const char *out;      /**< created; must be empty or missing */
-    cmh_progress_cb progress; /**< may be NULL; phase "patch" */
-    void *payload;
+    cmh_progress_hook progress; /**< phase "patch" */
 } cmh_patch_opts;
 
-#define CMH_PATCH_OPTS_INIT { CMH_PATCH_OPTS_VERSION, NULL, NULL, NULL, NULL, NULL }
+#define CMH_PATCH_OPTS_INIT                                                    \
+    {                                                                          \
+        .version = CMH_PATCH_OPTS_VERSION                                      \
+    }
+/** Set @p o to CMH_PATCH_OPTS_INIT (for callers without C99). */
+CMH_EXTERN
+void cmh_patch_opts_init(cmh_patch_opts *o);
 
 /** What a patch rebuilt. */
 typedef struct cmh_patch_result {

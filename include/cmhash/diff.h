@@ -40,8 +40,16 @@ typedef struct cmh_diff_entry {
  *  Return nonzero to stop (cmh_diff then fails with CMH_E_CANCELED). */
 typedef int (*cmh_diff_cb)(const cmh_diff_entry *e, void *payload);
 
-#define CMH_DIFF_OPTS_VERSION 1
-/** Options of cmh_diff; strings are borrowed for the call. */
+/** A difference callback and its payload. */
+typedef struct cmh_diff_hook {
+    cmh_diff_cb cb; /**< NULL: counts only */
+    void *payload;
+} cmh_diff_hook;
+
+/** 2: 0.2.0 (hooks; zero = default). Older structs are refused. */
+#define CMH_DIFF_OPTS_VERSION 2
+/** Options of cmh_diff; strings are borrowed for the call. Start from
+ *  CMH_DIFF_OPTS_INIT or cmh_diff_opts_init(); zero members are defaults. */
 typedef struct cmh_diff_opts {
     unsigned version;  /**< CMH_DIFF_OPTS_VERSION */
     const char *lib;   /**< library for content IDs; NULL: A and B must
@@ -49,11 +57,16 @@ typedef struct cmh_diff_opts {
     const char *a;     /**< an existing folder, else a content ID or a
                             package ID (current version) in lib */
     const char *b;     /**< same as a */
-    cmh_diff_cb entry; /**< may be NULL (counts only) */
-    void *payload;
+    cmh_diff_hook entry;
 } cmh_diff_opts;
 
-#define CMH_DIFF_OPTS_INIT { CMH_DIFF_OPTS_VERSION, NULL, NULL, NULL, NULL, NULL }
+#define CMH_DIFF_OPTS_INIT                                                     \
+    {                                                                          \
+        .version = CMH_DIFF_OPTS_VERSION                                       \
+    }
+/** Set @p o to CMH_DIFF_OPTS_INIT (for callers without C99). */
+CMH_EXTERN
+void cmh_diff_opts_init(cmh_diff_opts *o);
 
 /** Summary of a comparison. */
 typedef struct cmh_diff_result {

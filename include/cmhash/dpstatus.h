@@ -30,20 +30,35 @@ typedef struct cmh_dp_lib {
                                content hash over the mirror, sizes,
                                references): no file bytes are read */
 
-#define CMH_DP_OPTS_VERSION 1
-/** Options of cmh_dp_status; borrowed for the call. */
+/** Per library in the given order, on the caller's thread; nonzero
+ *  stops (CMH_E_CANCELED). */
+typedef int (*cmh_dp_lib_cb)(const cmh_dp_lib *l, void *payload);
+/** A library callback and its payload. */
+typedef struct cmh_dp_lib_hook {
+    cmh_dp_lib_cb cb; /**< NULL: summary only */
+    void *payload;
+} cmh_dp_lib_hook;
+
+/** 2: 0.2.0 (hooks; zero = default). Older structs are refused. */
+#define CMH_DP_OPTS_VERSION 2
+/** Options of cmh_dp_status; borrowed for the call. Start from
+ *  CMH_DP_OPTS_INIT or cmh_dp_opts_init(); zero members are defaults. */
 typedef struct cmh_dp_opts {
     unsigned version;          /**< CMH_DP_OPTS_VERSION */
     const char *pkgid;         /**< package ID, any case */
     const char *const *libs;   /**< library roots (one per DP) */
     size_t nlibs;
     unsigned flags;            /**< CMH_DP_* */
-    /** Per library in the given order, on the caller's thread. */
-    int (*lib)(const cmh_dp_lib *l, void *payload);
-    void *payload;
+    cmh_dp_lib_hook lib;
 } cmh_dp_opts;
 
-#define CMH_DP_OPTS_INIT { CMH_DP_OPTS_VERSION, NULL, NULL, 0, 0, NULL, NULL }
+#define CMH_DP_OPTS_INIT                                                       \
+    {                                                                          \
+        .version = CMH_DP_OPTS_VERSION                                         \
+    }
+/** Set @p o to CMH_DP_OPTS_INIT (for callers without C99). */
+CMH_EXTERN
+void cmh_dp_opts_init(cmh_dp_opts *o);
 
 /** Summary. */
 typedef struct cmh_dp_result {

@@ -16,9 +16,11 @@ extern "C" {
  *  other entries are left as they are). */
 #define CMH_EXTRACT_FORCE 0x1u
 
-#define CMH_EXTRACT_OPTS_VERSION 1
-/** Options of cmh_extract. Initialise with CMH_EXTRACT_OPTS_INIT. All
- *  strings are borrowed for the duration of the call. */
+/** 2: 0.2.0 (hooks; zero = default). Older structs are refused. */
+#define CMH_EXTRACT_OPTS_VERSION 2
+/** Options of cmh_extract. Start from CMH_EXTRACT_OPTS_INIT or
+ *  cmh_extract_opts_init(); zero members are defaults. All strings are
+ *  borrowed for the duration of the call. */
 typedef struct cmh_extract_opts {
     unsigned version;       /**< CMH_EXTRACT_OPTS_VERSION */
     const char *lib;        /**< library root (must exist) */
@@ -26,14 +28,16 @@ typedef struct cmh_extract_opts {
                                  (its current version) */
     const char *dest;       /**< destination folder (created if missing) */
     unsigned flags;         /**< CMH_EXTRACT_* */
-    cmh_progress_cb progress; /**< may be NULL; phase "extract" */
-    void *payload;          /**< passed to callbacks */
+    cmh_progress_hook progress; /**< phase "extract" */
 } cmh_extract_opts;
 
-#define CMH_EXTRACT_OPTS_INIT                                                \
-    {                                                                        \
-        CMH_EXTRACT_OPTS_VERSION, NULL, NULL, NULL, 0, NULL, NULL            \
+#define CMH_EXTRACT_OPTS_INIT                                                  \
+    {                                                                          \
+        .version = CMH_EXTRACT_OPTS_VERSION                                    \
     }
+/** Set @p o to CMH_EXTRACT_OPTS_INIT (for callers without C99). */
+CMH_EXTERN
+void cmh_extract_opts_init(cmh_extract_opts *o);
 
 /** What an extraction did. */
 typedef struct cmh_extract_result {

@@ -54,21 +54,44 @@ typedef struct cmh_gc_item {
 /** --apply on a library Configuration Manager wrote (contentlib.md 11). */
 #define CMH_GC_ALLOW_FOREIGN 0x2u
 
-#define CMH_GC_OPTS_VERSION 1
-/** Options of cmh_gc; strings are borrowed for the call. */
+/** Per item, on the caller's thread; nonzero stops (CMH_E_CANCELED). */
+typedef int (*cmh_gc_item_cb)(const cmh_gc_item *it, void *payload);
+/** An item callback and its payload. */
+typedef struct cmh_gc_item_hook {
+    cmh_gc_item_cb cb; /**< NULL: totals only */
+    void *payload;
+} cmh_gc_item_hook;
+
+/** min_age when the option is 0: one day. */
+#define CMH_GC_DEFAULT_MIN_AGE 86400.0
+/** min_age for "any age" (0 means the default). */
+#define CMH_GC_ANY_AGE (-1.0)
+
+/** 2: 0.2.0 (hooks; zero = default). Older structs are refused. */
+#define CMH_GC_OPTS_VERSION 2
+/** Options of cmh_gc; strings are borrowed for the call. Start from
+ *  CMH_GC_OPTS_INIT or cmh_gc_opts_init(); a member left zero takes its
+ *  default. */
 typedef struct cmh_gc_opts {
     unsigned version;  /**< CMH_GC_OPTS_VERSION */
     const char *lib;   /**< library root */
     unsigned flags;    /**< CMH_GC_* */
-    double min_age;    /**< seconds a temporary must be old (default 1 day) */
+    /** Seconds a temporary must be old: 0 = CMH_GC_DEFAULT_MIN_AGE (one
+     *  day), negative (CMH_GC_ANY_AGE) = any age. A dead run's temporary
+     *  goes whatever its age. */
+    double min_age;
     unsigned threads;  /**< for the verify pass; 0 = online CPUs */
-    /** Per item, on the caller's thread; nonzero stops (CMH_E_CANCELED). */
-    int (*item)(const cmh_gc_item *it, void *payload);
-    cmh_progress_cb progress; /**< the verify pass's progress */
-    void *payload;
+    cmh_gc_item_hook item;
+    cmh_progress_hook progress; /**< the verify pass's progress */
 } cmh_gc_opts;
 
-#define CMH_GC_OPTS_INIT { CMH_GC_OPTS_VERSION, NULL, 0, 86400.0, 0, NULL, NULL, NULL }
+#define CMH_GC_OPTS_INIT                                                       \
+    {                                                                          \
+        .version = CMH_GC_OPTS_VERSION                                         \
+    }
+/** Set @p o to CMH_GC_OPTS_INIT (for callers without C99). */
+CMH_EXTERN
+void cmh_gc_opts_init(cmh_gc_opts *o);
 
 /** Totals. */
 typedef struct cmh_gc_result {
@@ -82,8 +105,9 @@ typedef struct cmh_gc_result {
 } cmh_gc_result;
 
 /**
- * Find orphans with a full verify pass (cmh_verify: ORPHAN_CONTENT,
- * ORPHAN_FILE, `.cmhash-tmp-*` STRAY older than min_age) and list them.
+ * Find orphans with an index-only verify pass (cmh_verify_next_orphan:
+ * ORPHAN_CONTENT, ORPHAN_FILE, `.cmhash-tmp-*` STRAY older than min_age,
+ * STRAY duplicates) and list them.
  * Anything a PkgLib INI reaches - the current version or a kept one - is
  * never listed. With CMH_GC_APPLY each item is re-checked just before it
  * is deleted: contents under their package lock (a busy package is

@@ -41,24 +41,44 @@ typedef struct cmh_ls_file {
 
 #define CMH_LS_FILES 0x1u /**< call opts->file for every file */
 
-#define CMH_LS_OPTS_VERSION 1
-/** Options of cmh_ls; everything is borrowed for the call. */
+/** Per package, in package ID order, on the caller's thread; nonzero
+ *  stops (CMH_E_CANCELED). */
+typedef int (*cmh_ls_package_cb)(const cmh_ls_package *p, void *payload);
+/** A package callback and its payload. */
+typedef struct cmh_ls_package_hook {
+    cmh_ls_package_cb cb; /**< NULL: totals only */
+    void *payload;
+} cmh_ls_package_hook;
+/** Per file, after its package, in NTFS pre-order (CMH_LS_FILES). */
+typedef int (*cmh_ls_file_cb)(const cmh_ls_package *p, const cmh_ls_file *f,
+                              void *payload);
+/** A file callback and its payload. */
+typedef struct cmh_ls_file_hook {
+    cmh_ls_file_cb cb; /**< NULL: no file lines */
+    void *payload;
+} cmh_ls_file_hook;
+
+/** 2: 0.2.0 (hooks; zero = default). Older structs are refused. */
+#define CMH_LS_OPTS_VERSION 2
+/** Options of cmh_ls; everything is borrowed for the call. Start from
+ *  CMH_LS_OPTS_INIT or cmh_ls_opts_init(); zero members are defaults. */
 typedef struct cmh_ls_opts {
     unsigned version;             /**< CMH_LS_OPTS_VERSION */
     const char *lib;              /**< library root (must exist) */
     const char *const *pkgids;    /**< packages to list; NULL = all */
     size_t npkgids;
     unsigned flags;               /**< CMH_LS_* */
-    /** Per package, in package ID order, on the caller's thread; nonzero
-     *  stops (CMH_E_CANCELED). May be NULL. */
-    int (*package)(const cmh_ls_package *p, void *payload);
-    /** Per file, after its package, in NTFS pre-order. May be NULL. */
-    int (*file)(const cmh_ls_package *p, const cmh_ls_file *f,
-                void *payload);
-    void *payload;
+    cmh_ls_package_hook package;
+    cmh_ls_file_hook file;
 } cmh_ls_opts;
 
-#define CMH_LS_OPTS_INIT { CMH_LS_OPTS_VERSION, NULL, NULL, 0, 0, NULL, NULL, NULL }
+#define CMH_LS_OPTS_INIT                                                       \
+    {                                                                          \
+        .version = CMH_LS_OPTS_VERSION                                         \
+    }
+/** Set @p o to CMH_LS_OPTS_INIT (for callers without C99). */
+CMH_EXTERN
+void cmh_ls_opts_init(cmh_ls_opts *o);
 
 /** Library totals over the packages listed. */
 typedef struct cmh_ls_result {

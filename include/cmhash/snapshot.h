@@ -32,9 +32,10 @@ extern "C" {
 /** Write to a library Configuration Manager wrote (contentlib.md 11). */
 #define CMH_SNAPSHOT_ALLOW_FOREIGN 0x100u
 
-/** 2 added `keep`; version 1 structs are still accepted (keep = 0). */
-#define CMH_SNAPSHOT_OPTS_VERSION 2
-/** Options of cmh_snapshot. Initialise with CMH_SNAPSHOT_OPTS_INIT. */
+/** 3: 0.2.0 (hooks; zero = default). Older structs are refused. */
+#define CMH_SNAPSHOT_OPTS_VERSION 3
+/** Options of cmh_snapshot. Start from CMH_SNAPSHOT_OPTS_INIT or
+ *  cmh_snapshot_opts_init(); a member left zero takes its default. */
 typedef struct cmh_snapshot_opts {
     unsigned version;     /**< CMH_SNAPSHOT_OPTS_VERSION */
     const char *lib;      /**< library root (created if missing); borrowed */
@@ -44,22 +45,22 @@ typedef struct cmh_snapshot_opts {
     unsigned threads;     /**< 0 = online CPUs */
     uint32_t new_version; /**< 0 = current + 1 */
     unsigned flags;       /**< CMH_SNAPSHOT_* */
-    cmh_progress_cb progress; /**< may be NULL */
-    void *payload;        /**< passed to callbacks */
-    /** Warning callback (skipped FIFO, skipped link...): one line each,
-     *  on the caller's thread. May be NULL. */
-    void (*warning)(const char *msg, void *payload);
     /** Keep this many previous versions (newest first) instead of retiring
      *  them, recorded in the PkgLib INI's `[cmhash] Keep=` so verify and
      *  gc count them as referenced (docs/FORMAT.md). 0 = retire all. */
     uint32_t keep;
+    cmh_progress_hook progress; /**< phases "scan", "hash", "commit",
+                                     "retire" */
+    cmh_warning_hook warning;   /**< skipped FIFOs, links... */
 } cmh_snapshot_opts;
 
-#define CMH_SNAPSHOT_OPTS_INIT                                               \
-    {                                                                        \
-        CMH_SNAPSHOT_OPTS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, NULL,    \
-            NULL, NULL, 0                                                    \
+#define CMH_SNAPSHOT_OPTS_INIT                                                 \
+    {                                                                          \
+        .version = CMH_SNAPSHOT_OPTS_VERSION                                   \
     }
+/** Set @p o to CMH_SNAPSHOT_OPTS_INIT (for callers without C99). */
+CMH_EXTERN
+void cmh_snapshot_opts_init(cmh_snapshot_opts *o);
 
 /** What a snapshot did. */
 typedef struct cmh_snapshot_result {

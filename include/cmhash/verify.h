@@ -16,7 +16,7 @@
  * @code
  *   cmh_verify_opts o = CMH_VERIFY_OPTS_INIT;
  *   o.lib = "/srv/SCCMContentLib";
- *   o.finding = on_finding;            // runs on this thread
+ *   o.finding = (cmh_verify_finding_hook){on_finding, &state}; // this thread
  *   cmh_verify *v;
  *   if (cmh_verify_new(&v, ctx, &o) == CMH_OK) {
  *       cmh_status st = cmh_verify_run(v);
@@ -111,6 +111,11 @@ typedef struct cmh_verify_finding {
  *  run then ends as canceled, see cmh_verify_run). */
 typedef int (*cmh_verify_finding_cb)(const cmh_verify_finding *f,
                                      void *payload);
+/** A findings callback and its payload. */
+typedef struct cmh_verify_finding_hook {
+    cmh_verify_finding_cb cb; /**< NULL: findings are only counted */
+    void *payload;
+} cmh_verify_finding_hook;
 
 /** Content-validation status of one content, named after the distribution
  *  point status messages an admin knows. */
@@ -140,8 +145,15 @@ typedef struct cmh_verify_content {
     uint64_t errors, warnings;
 } cmh_verify_content;
 
+/** Content callback: on the caller's thread, once per content after the
+ *  findings. Return nonzero to stop (as the findings callback). */
 typedef int (*cmh_verify_content_cb)(const cmh_verify_content *c,
                                      void *payload);
+/** A content callback and its payload. */
+typedef struct cmh_verify_content_hook {
+    cmh_verify_content_cb cb; /**< NULL: no content lines */
+    void *payload;
+} cmh_verify_content_hook;
 
 #define CMH_VERIFY_DEEP 0x1u /**< regenerate every signature and compare */
 #define CMH_VERIFY_NICE 0x2u /**< idle I/O class and lowest CPU priority
@@ -151,8 +163,10 @@ typedef int (*cmh_verify_content_cb)(const cmh_verify_content *c,
 /** Index only: read the library's INIs, listings and .SIG headers, never
  *  file data (no hash pass, no signature hashes) - what gc needs. */
 #define CMH_VERIFY_INDEX_ONLY 0x4u
-#define CMH_VERIFY_OPTS_VERSION 1
-/** Options of a verification. Initialise with CMH_VERIFY_OPTS_INIT. Every
+/** 2: 0.2.0 (hooks; zero = default). Older structs are refused. */
+#define CMH_VERIFY_OPTS_VERSION 2
+/** Options of a verification. Start from CMH_VERIFY_OPTS_INIT or
+ *  cmh_verify_opts_init(); a member left zero takes its default. Every
  *  pointer is borrowed and must stay valid until cmh_verify_free(). */
 typedef struct cmh_verify_opts {
     unsigned version;        /**< CMH_VERIFY_OPTS_VERSION */
@@ -176,17 +190,18 @@ typedef struct cmh_verify_opts {
     /** State text from cmh_verify_resume_state() of an earlier, partial
      *  run: files it hashed are skipped. NULL = start a new cycle. */
     const char *resume_state;
-    cmh_verify_finding_cb finding;    /**< may be NULL */
-    cmh_verify_content_cb content;    /**< may be NULL */
-    cmh_progress_cb progress;         /**< phases "index", "hash" */
-    void *payload;                    /**< passed to the callbacks */
+    cmh_verify_finding_hook finding;
+    cmh_verify_content_hook content;
+    cmh_progress_hook progress; /**< phases "index", "hash" */
 } cmh_verify_opts;
 
-#define CMH_VERIFY_OPTS_INIT                                                 \
-    {                                                                        \
-        CMH_VERIFY_OPTS_VERSION, NULL, NULL, 0, NULL, 0, 0, 0, 0, 0, 0, 0,  \
-            NULL, NULL, NULL, NULL, NULL                                     \
+#define CMH_VERIFY_OPTS_INIT                                                   \
+    {                                                                          \
+        .version = CMH_VERIFY_OPTS_VERSION                                     \
     }
+/** Set @p o to CMH_VERIFY_OPTS_INIT (for callers without C99). */
+CMH_EXTERN
+void cmh_verify_opts_init(cmh_verify_opts *o);
 
 /** Totals of a run. */
 typedef struct cmh_verify_summary {
@@ -250,6 +265,38 @@ const cmh_verify_summary *cmh_verify_get_summary(const cmh_verify *v);
  */
 CMH_EXTERN
 const char *cmh_verify_resume_state(const cmh_verify *v);
+
+/** What an orphan is (contentlib.md 8: what gc may remove). */
+typedef enum cmh_orphan_kind {
+    CMH_ORPHAN_CONTENT = 1,   /**< ORPHAN_CONTENT: DataLib content no PkgLib
+                                   INI lists */
+    CMH_ORPHAN_FILE = 2,      /**< ORPHAN_FILE: FileLib entry no content
+                                   uses */
+    CMH_ORPHAN_TEMP = 3,      /**< STRAY `.cmhash-tmp-*` (or a dead run's
+                                   lock) */
+    CMH_ORPHAN_DUPLICATE = 4, /**< STRAY duplicate: a FileLib entry's copy
+                                   on a second root of a spanned library */
+} cmh_orphan_kind;
+
+/** One orphan of the last run; strings owned by the verifier, valid until
+ *  it runs again or is freed. */
+typedef struct cmh_verify_orphan {
+    cmh_orphan_kind kind;
+    const char *path;       /**< as the finding's path */
+    const char *content_id; /**< CONTENT: its ID; else "" */
+    const char *hash;       /**< FILE, DUPLICATE: the entry's hash; else "" */
+    double age_seconds;     /**< TEMP: since last modified; else -1 */
+} cmh_verify_orphan;
+
+/**
+ * The orphans the last run found, in the order found (only a run over the
+ * whole library, opts.ids empty, looks for them; CMH_VERIFY_INDEX_ONLY is
+ * enough). Start with *pos = 0; each call fills @p out and returns 1
+ * while there is one, then 0.
+ */
+CMH_EXTERN
+int cmh_verify_next_orphan(cmh_verify_orphan *out, const cmh_verify *v,
+                           size_t *pos);
 
 /** Free; NULL is a no-op. */
 CMH_EXTERN

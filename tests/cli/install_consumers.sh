@@ -10,7 +10,8 @@ BUILD=$(cd "$(dirname "$CMHASH")/.." && pwd)
 P=$SCRATCH/prefix
 expect_rc 0 cmake --install "$BUILD" --prefix "$P"
 for f in bin/cmhash include/cmhash/cmhash.h include/cmhash/extract.h \
-    share/man/man1/cmhash.1 share/bash-completion/completions/cmhash; do
+    share/man/man1/cmhash.1 share/man/man3/libcmhash.3 \
+    share/bash-completion/completions/cmhash; do
     [ -f "$P/$f" ] || fail "not installed: $f"
 done
 LIBA=$(find "$P" -name libcmhash.a | head -1)
@@ -49,7 +50,7 @@ expect_rc 0 cc -std=c11 -Wall -Werror -o "$SCRATCH/app/pc" "$SCRATCH/app/main.c"
 cat >"$SCRATCH/app/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.18)
 project(consumer C)
-find_package(cmhash 0.1 REQUIRED)
+find_package(cmhash 0.2 REQUIRED)
 add_executable(consumer main.c)
 target_link_libraries(consumer PRIVATE cmhash::cmhash)
 CM
@@ -58,10 +59,42 @@ expect_rc 0 cmake --build "$SCRATCH/app/build"
 [ "$("$SCRATCH/app/build/consumer" "$SCRATCH/data.bin")" = "$WANT" ] && ok "find_package consumer hashes" ||
     fail "find_package consumer"
 
-# 3. the installed tool, man page and completion
+# 3. the API example (examples/api/audit.c, installed with the docs):
+# snapshot, verify with its own callbacks, the orphan iterator, a gc dry run
+EX=$(find "$P" -path '*examples/audit.c' | head -1)
+[ -f "$EX" ] || fail "examples/audit.c not installed"
+expect_rc 0 cc -std=c11 -Wall -Wextra -Werror -o "$SCRATCH/app/audit" "$EX" $FLAGS
+mkdir -p "$SCRATCH/src/sub"
+printf 'one' >"$SCRATCH/src/a.txt"
+printf 'two' >"$SCRATCH/src/sub/b.txt"
+rc=0
+out=$("$SCRATCH/app/audit" "$SCRATCH/exlib" "$SCRATCH/src" msc0000b 2>&1) || rc=$?
+TESTS_RUN=$((TESTS_RUN + 1))
+[ $rc = 0 ] && echo "$out" | grep -qx 'snapshot MSC0000B.1: 2 files, content hash [0-9A-F]\{64\}' &&
+    echo "$out" | grep -qx 'content MSC0000B.1 validated' &&
+    echo "$out" | grep -qx 'verify: 1 contents validated, 0 findings, 0 errors' &&
+    echo "$out" | grep -qx 'gc: 0 items, 0 bytes to free' &&
+    ok "the API example snapshots, verifies and runs gc" ||
+    fail "API example (rc $rc): $out"
+# an orphan content (a DataLib INI no PkgLib INI lists) reaches the
+# example's finding callback, the orphan iterator and gc's item callback
+cp "$SCRATCH/exlib/DataLib/MSC0000B.1.INI" "$SCRATCH/exlib/DataLib/MSC0000C.1.INI"
+cp -r "$SCRATCH/exlib/DataLib/MSC0000B.1" "$SCRATCH/exlib/DataLib/MSC0000C.1"
+rc=0
+out=$("$SCRATCH/app/audit" "$SCRATCH/exlib" "$SCRATCH/src" MSC0000B 2>&1) || rc=$?
+TESTS_RUN=$((TESTS_RUN + 1))
+[ $rc = 1 ] && echo "$out" | grep -qx 'finding warning ORPHAN_CONTENT DataLib/MSC0000C.1' &&
+    echo "$out" | grep -qx 'orphan 1 DataLib/MSC0000C.1' &&
+    echo "$out" | grep -q '^gc would remove content DataLib/MSC0000C.1 ' &&
+    ok "the example sees the orphan through the finding, the iterator and gc" ||
+    fail "API example with an orphan: $out"
+
+# 4. the installed tool, man page and completion
 [ "$("$P/bin/cmhash" hash "$SCRATCH/data.bin" | cut -d' ' -f1)" = "${WANT%% *}" ] || fail "installed tool"
 if command -v man >/dev/null; then
     MANWIDTH=80 man -l "$P/share/man/man1/cmhash.1" 2>/dev/null | grep -q 'extract ID DEST' || fail "man page"
+    MANWIDTH=80 man -l "$P/share/man/man3/libcmhash.3" 2>/dev/null |
+        grep -q 'One {cb, payload} pair per callback' || fail "libcmhash(3)"
 fi
 out=$(bash -c '
     . "$1"

@@ -182,8 +182,7 @@ static void test_ls_and_bad_options(void **state)
     cmh_ls_opts o = CMH_LS_OPTS_INIT;
     cmh_ls_result r;
     o.lib = path("lib");
-    o.package = count_pkg;
-    o.payload = &n;
+    o.package = (cmh_ls_package_hook){count_pkg, &n};
     assert_int_equal(cmh_ls(&r, g_ctx, &o), CMH_OK);
     assert_int_equal(n, 1);
     assert_int_equal(r.packages, 1);

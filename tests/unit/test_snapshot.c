@@ -97,7 +97,7 @@ static void test_threads_identical(void **state)
         o.source_display = "\\\\cm1\\src";
         o.pkgid = "MSC0000B";
         o.threads = counts[i];
-        o.progress = on_progress;
+        o.progress = (cmh_progress_hook){on_progress, NULL};
         cmh_snapshot_result r;
         assert_int_equal(cmh_snapshot(&r, ctx, &o), CMH_OK);
         assert_int_equal(r.files, 62);
@@ -143,7 +143,7 @@ static void test_cancel_leaves_library(void **state)
     snprintf(big, sizeof big, "%s/src/zz-big", g_root);
     sh("head -c 400000000 /dev/zero > %s", big);
     g_calls = 0;
-    o.progress = cancel_at_once;
+    o.progress = (cmh_progress_hook){cancel_at_once, NULL};
     o.threads = 1;
     assert_int_equal(cmh_snapshot(&r, ctx, &o), CMH_E_CANCELED);
     assert_true(g_calls >= 1);

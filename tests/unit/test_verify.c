@@ -174,9 +174,8 @@ static cmh_status run(cmh_verify_opts *o, collect *c,
     memset(c->codes, 0, sizeof c->codes);
     c->main = pthread_self();
     o->lib = g_lib;
-    o->finding = on_find;
-    o->content = on_content;
-    o->payload = c;
+    o->finding = (cmh_verify_finding_hook){on_find, c};
+    o->content = (cmh_verify_content_hook){on_content, c};
     cmh_verify *v;
     cmh_status st = cmh_verify_new(&v, ctx, o);
     if (st == CMH_OK) {

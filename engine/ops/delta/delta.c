@@ -264,10 +264,10 @@ static void man_file(dl *d, const char *kind, const cmh_node *n,
 
 static bool tick(dl *d)
 {
-    if (!d->o->progress)
+    if (!d->o->progress.cb)
         return false;
     cmh_progress p = {"delta", ++d->done, 0, 0, 0, 0};
-    return d->o->progress(&p, d->o->payload) != 0;
+    return d->o->progress.cb(&p, d->o->progress.payload) != 0;
 }
 
 static cmh_status delta_dir(dl *d, const cmh_node *nd, const cmh_node *od,
@@ -400,8 +400,10 @@ cmh_status cmh_delta(cmh_delta_result *res, cmh_ctx *ctx,
     cmh_node *oldt = NULL, *newt = NULL;
     cmh_status st;
     char ocid[CMH_CID_SIZE], ncid[CMH_CID_SIZE];
-    if (!o || o->version != CMH_DELTA_OPTS_VERSION || !o->lib || !o->from ||
-        !o->to || !o->outdir || !o->outdir[0]) {
+    if ((st = CMH__OPTS_CHECK(ctx, o, CMH_DELTA_OPTS_VERSION, "delta")) !=
+        CMH_OK)
+        goto done;
+    if (!o->lib || !o->from || !o->to || !o->outdir || !o->outdir[0]) {
         st = cmh__fail(ctx, CMH_E_INVALID, "bad delta options");
         goto done;
     }

@@ -308,8 +308,10 @@ cmh_status cmh_patch(cmh_patch_result *res, cmh_ctx *ctx,
     char *work = NULL;       /* temp output folder until renamed */
     bool out_existed = true; /* OUTDIR was there before the run */
     cmh_status st = CMH_OK;
-    if (!o || o->version != CMH_PATCH_OPTS_VERSION || !o->base ||
-        !o->delta || !o->out || !o->out[0]) {
+    if ((st = CMH__OPTS_CHECK(ctx, o, CMH_PATCH_OPTS_VERSION, "patch")) !=
+        CMH_OK)
+        goto done;
+    if (!o->base || !o->delta || !o->out || !o->out[0]) {
         st = cmh__fail(ctx, CMH_E_INVALID, "bad patch options");
         goto done;
     }
@@ -368,10 +370,10 @@ cmh_status cmh_patch(cmh_patch_result *res, cmh_ctx *ctx,
         p.lineno++;
         st = patch_line(&p, line, to_hash);
         line = nl + 1;
-        if (st == CMH_OK && o->progress) {
+        if (st == CMH_OK && o->progress.cb) {
             cmh_progress pr = {"patch", res->files, 0, res->bytes, 0,
                                cmh__now() - t0};
-            if (o->progress(&pr, o->payload))
+            if (o->progress.cb(&pr, o->progress.payload))
                 st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
         }
     }

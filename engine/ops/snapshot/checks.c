@@ -61,12 +61,12 @@ void cmh__snap_warn_skipped(snap *s)
     for (const char *q; *p; p = q + 1) {
         q = strchr(p, '\n');
         s->walk.skipped++;
-        if (s->o->warning) {
+        if (s->o->warning.cb) {
             char line[1024];
             snprintf(line, sizeof line,
                      "skipped %.*s in %s: not a regular file",
                      (int)(q - p), p, s->source);
-            s->o->warning(line, s->o->payload);
+            s->o->warning.cb(line, s->o->warning.payload);
         }
     }
     if (s->walk.nlinks && (s->o->flags & CMH_SNAPSHOT_SKIP_LINKS)) {
@@ -74,12 +74,12 @@ void cmh__snap_warn_skipped(snap *s)
         for (const char *q; *p; p = q + 1) {
             q = strchr(p, '\n');
             s->walk.skipped++;
-            if (s->o->warning) {
+            if (s->o->warning.cb) {
                 char line[1024];
                 snprintf(line, sizeof line,
                          "skipped symbolic link %.*s in %s", (int)(q - p), p,
                          s->source);
-                s->o->warning(line, s->o->payload);
+                s->o->warning.cb(line, s->o->warning.payload);
             }
         }
     }

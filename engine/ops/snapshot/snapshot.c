@@ -35,7 +35,7 @@
 int cmh__snap_tick(void *arg)
 {
     snap *s = arg;
-    if (!s->o || !s->o->progress)
+    if (!s->o || !s->o->progress.cb)
         return 0;
     cmh_progress p = {0};
     p.phase = s->phase;
@@ -48,14 +48,14 @@ int cmh__snap_tick(void *arg)
         p.bytes_total = s->walk.total_bytes;
     }
     p.elapsed = cmh__now() - s->t0;
-    return s->o->progress(&p, s->o->payload);
+    return s->o->progress.cb(&p, s->o->progress.payload);
 }
 
 /* Has the caller asked to stop? Asked on the caller's thread between the
  * steps of the commit phase (the progress callback is the channel). */
 static bool canceled(snap *s)
 {
-    return s->o && s->o->progress && cmh__snap_tick(s) != 0;
+    return s->o && s->o->progress.cb && cmh__snap_tick(s) != 0;
 }
 
 static int canceled_cb(void *arg)
@@ -95,10 +95,10 @@ static cmh_status write_fail(snap *s, int e, const char *where)
  * (the step is not fatal). */
 static void warn_and_clear(snap *s, const char *what)
 {
-    if (s->o->warning) {
+    if (s->o->warning.cb) {
         char line[CMH_ERRMSG_SIZE + 64];
         snprintf(line, sizeof line, "%s: %s", what, cmh__err_msg(s->ctx));
-        s->o->warning(line, s->o->payload);
+        s->o->warning.cb(line, s->o->warning.payload);
     }
     cmh__err_clear(s->ctx);
 }
@@ -124,10 +124,13 @@ static void begin(snap *s, cmh_ctx *ctx, const cmh_snapshot_opts *o,
 static cmh_status validate(snap *s)
 {
     const cmh_snapshot_opts *o = s->o;
-    if (!o || (o->version != CMH_SNAPSHOT_OPTS_VERSION && o->version != 1) ||
-        !o->source ||
-        !o->lib)
-        return cmh__fail(s->ctx, CMH_E_INVALID, "bad snapshot options");
+    cmh_status st =
+        CMH__OPTS_CHECK(s->ctx, o, CMH_SNAPSHOT_OPTS_VERSION, "snapshot");
+    if (st)
+        return st;
+    if (!o->source || !o->lib)
+        return cmh__fail(s->ctx, CMH_E_INVALID,
+                         "cmh_snapshot: opts.lib and opts.source are required");
     if (!o->pkgid || cmh_pkgid_parse(s->pkgid, o->pkgid) != CMH_OK)
         return cmh__fail(s->ctx, CMH_E_INVALID,
                          "'%s' is not a package ID: expected a 3-character "
@@ -155,12 +158,12 @@ static cmh_status open_and_lock(snap *s)
     /* a wait for another snapshot's lock is announced, not silent */
     st = cmh__library_lock_package(ctx, &s->lib, s->pkgid, false);
     if (st == CMH_E_BUSY && !(o->flags & CMH_SNAPSHOT_NO_WAIT)) {
-        if (o->warning) {
+        if (o->warning.cb) {
             char line[160];
             snprintf(line, sizeof line, "package %s is locked by another "
                      "snapshot; waiting for it to finish (--no-wait fails "
                      "instead)", s->pkgid);
-            o->warning(line, o->payload);
+            o->warning.cb(line, o->warning.payload);
         }
         if (s->lib.pkg_lock_fd >= 0) /* the try's descriptor */
             close(s->lib.pkg_lock_fd);
@@ -305,8 +308,8 @@ static bool keep_unchanged(snap *s)
              s->cur.version);
     uint64_t retired = 0;
     if (cmh__retire_package(s->ctx, &s->lib, s->pkgid, res->content_id,
-                           s->do_fsync, &retired) != CMH_OK &&
-        s->o->warning)
+                            s->do_fsync, &retired) != CMH_OK &&
+        s->o->warning.cb)
         warn_and_clear(s, "retiring old versions");
     res->retired_files = retired;
     return true;
@@ -430,13 +433,13 @@ static cmh_status commit_failed(snap *s, cmh_status st)
     if (cmh__pkglib_read(ctx, &s->lib, s->pkgid, &now) == CMH_OK &&
         !strcmp(now.cid, s->cid)) {
         s->flushed = false;
-        if (s->o->warning) {
+        if (s->o->warning.cb) {
             char line[2 * CMH_ERRMSG_SIZE + 256];
             snprintf(line, sizeof line,
                      "%s is committed but may not survive a power loss "
                      "(%s); older versions are kept until the next "
                      "snapshot", s->cid, err.msg);
-            s->o->warning(line, s->o->payload);
+            s->o->warning.cb(line, s->o->warning.payload);
         }
         cmh__err_discard(&err);
         cmh__err_clear(ctx);
@@ -456,9 +459,9 @@ static cmh_status commit_pkglib(snap *s)
     char(*keep)[CMH_CID_SIZE] = NULL;
     size_t nkeep = 0;
     cmh_status st;
-    if (s->o->version >= 2 && s->o->keep &&
+    if (s->o->keep &&
         (st = cmh__keep_select(s->ctx, &s->lib, s->pkgid, s->version,
-                              s->o->keep, &keep, &nkeep)) != CMH_OK) {
+                               s->o->keep, &keep, &nkeep)) != CMH_OK) {
         undo_install(s);
         return st;
     }
@@ -494,8 +497,8 @@ static void retire_old(snap *s)
     uint64_t retired = 0;
     if (s->flushed &&
         cmh__retire_package(s->ctx, &s->lib, s->pkgid, s->cid, s->do_fsync,
-                           &retired) != CMH_OK &&
-        s->o->warning)
+                            &retired) != CMH_OK &&
+        s->o->warning.cb)
         warn_and_clear(s, "retiring old versions");
     s->res->retired_files = retired;
 }

@@ -126,6 +126,80 @@ void cmh__v_attribute(vcontent *c, cmh_verify_code code)
     }
 }
 
+/* The orphan a finding names, if it is one (cmh_orphan_kind), else 0. */
+static cmh_orphan_kind orphan_kind(cmh_verify_code code, const vfield *w)
+{
+    switch (code) {
+    case CMH_VF_ORPHAN_CONTENT:
+        return CMH_ORPHAN_CONTENT;
+    case CMH_VF_ORPHAN_FILE:
+        return CMH_ORPHAN_FILE;
+    case CMH_VF_STRAY:
+        if (w->aged)
+            return CMH_ORPHAN_TEMP;
+        return w->actual && !strcmp(w->actual, "duplicate")
+                   ? CMH_ORPHAN_DUPLICATE
+                   : 0;
+    default:
+        return 0;
+    }
+}
+
+/* Keep an orphan for cmh_verify_next_orphan (caller's thread). */
+static void keep_orphan(cmh_verify *v, cmh_orphan_kind kind, const vfield *w)
+{
+    if (v->orphans_oom)
+        return;
+    if (v->norphans == v->caporphans) {
+        size_t nc = v->caporphans ? v->caporphans * 2 : 16;
+        vorphan *nv = realloc(v->orphans, nc * sizeof *nv);
+        if (!nv) {
+            v->orphans_oom = true;
+            return;
+        }
+        v->orphans = nv;
+        v->caporphans = nc;
+    }
+    vorphan *o = &v->orphans[v->norphans];
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->age = w->aged ? w->age : -1;
+    if (kind == CMH_ORPHAN_CONTENT && w->cid)
+        snprintf(o->cid, sizeof o->cid, "%s", w->cid);
+    if ((kind == CMH_ORPHAN_FILE || kind == CMH_ORPHAN_DUPLICATE) &&
+        v->emit_sha)
+        cmh_hex_upper(o->hash, v->emit_sha, CMH_SHA256_LEN);
+    if (!(o->path = cmh__strdup(w->path ? w->path : ""))) {
+        v->orphans_oom = true;
+        return;
+    }
+    v->norphans++;
+}
+
+void cmh__v_orphans_free(cmh_verify *v)
+{
+    for (size_t i = 0; i < v->norphans; i++)
+        free(v->orphans[i].path);
+    free(v->orphans);
+    v->orphans = NULL;
+    v->norphans = v->caporphans = 0;
+    v->orphans_oom = false;
+}
+
+int cmh_verify_next_orphan(cmh_verify_orphan *out, const cmh_verify *v,
+                           size_t *pos)
+{
+    if (!v || !pos || *pos >= v->norphans)
+        return 0;
+    const vorphan *o = &v->orphans[(*pos)++];
+    out->kind = o->kind;
+    out->path = o->path;
+    out->content_id = o->cid;
+    out->hash = o->hash;
+    out->age_seconds = o->age;
+    return 1;
+}
+
 /* Deliver one finding (caller's thread). */
 void cmh__v_emit(cmh_verify *v, cmh_verify_code code, vfield w,
                  const char *detail)
@@ -137,7 +211,10 @@ void cmh__v_emit(cmh_verify *v, cmh_verify_code code, vfield w,
     case CMH_SEV_WARNING: v->sum.warnings++; break;
     case CMH_SEV_INFO: v->sum.infos++; break;
     }
-    if (v->canceled || !v->o.finding)
+    cmh_orphan_kind ok = orphan_kind(code, &w);
+    if (ok && !v->canceled)
+        keep_orphan(v, ok, &w);
+    if (v->canceled || !v->o.finding.cb)
         return;
     cmh_verify_finding f;
     f.code = code;
@@ -153,7 +230,7 @@ void cmh__v_emit(cmh_verify *v, cmh_verify_code code, vfield w,
     if (v->emit_sha)
         cmh_hex_upper(hash, v->emit_sha, CMH_SHA256_LEN);
     f.hash = hash;
-    if (v->o.finding(&f, v->o.payload)) {
+    if (v->o.finding.cb(&f, v->o.finding.payload)) {
         v->canceled = true;
         atomic_store(&v->stop, true);
     }
@@ -266,7 +343,8 @@ void cmh__v_content_status(cmh_verify *v, vcontent *c)
     (*slot)++;
     if (!c->busy)
         v->sum.contents++;
-    if (v->o.content && !v->canceled && v->o.content(&s, v->o.payload)) {
+    if (v->o.content.cb && !v->canceled &&
+        v->o.content.cb(&s, v->o.content.payload)) {
         v->canceled = true;
         atomic_store(&v->stop, true);
     }

@@ -394,7 +394,7 @@ int cmh__v_tick(void *arg)
     }
     if (!strcmp(v->phase, "hash"))
         cmh__v_drain_done(v);
-    if (v->o.progress && !v->canceled) {
+    if (v->o.progress.cb && !v->canceled) {
         cmh_progress p = {0};
         p.phase = v->phase;
         p.files_done = atomic_load(&v->items_done);
@@ -402,7 +402,7 @@ int cmh__v_tick(void *arg)
         p.bytes_done = atomic_load(&v->bytes_done);
         p.bytes_total = v->bytes_total;
         p.elapsed = cmh__now() - v->t0;
-        if (v->o.progress(&p, v->o.payload)) {
+        if (v->o.progress.cb(&p, v->o.progress.payload)) {
             v->canceled = true;
             atomic_store(&v->stop, true);
         }

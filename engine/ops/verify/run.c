@@ -80,6 +80,7 @@ static void run_reset(cmh_verify *v)
 {
     cmh__err_clear(v->ctx);
     free_run(v);
+    cmh__v_orphans_free(v);
     unsigned sk = v->sum.subset_k, sn = v->sum.subset_n;
     memset(&v->sum, 0, sizeof v->sum);
     v->sum.subset_k = sk;
@@ -407,7 +408,7 @@ cmh_status cmh_verify_run(cmh_verify *v)
         s = hash_pass(v, threads); /* index-only: no file data read */
     if (s != RUN_NOMEM)
         s = finish(v);
-    if (s == RUN_NOMEM) {
+    if (s == RUN_NOMEM || v->orphans_oom) {
         st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
         if (v->pool) {
             atomic_store(&v->stop, true);
@@ -440,6 +441,7 @@ void cmh_verify_free(cmh_verify *v)
     if (!v)
         return;
     free_run(v);
+    cmh__v_orphans_free(v);
     free(v->prev_done);
     free(v->prev_bad);
     free(v->state_out);

@@ -7,9 +7,13 @@ cmh_status cmh_verify_new(cmh_verify **out, cmh_ctx *ctx,
 {
     *out = NULL;
     cmh__err_clear(ctx);
-    if (!o || o->version != CMH_VERIFY_OPTS_VERSION || !o->lib ||
-        (o->nfilelibs && !o->filelibs) || (o->nids && !o->ids))
-        return cmh__fail(ctx, CMH_E_INVALID, "bad verify options");
+    cmh_status st = CMH__OPTS_CHECK(ctx, o, CMH_VERIFY_OPTS_VERSION, "verify");
+    if (st)
+        return st;
+    if (!o->lib || (o->nfilelibs && !o->filelibs) || (o->nids && !o->ids))
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "cmh_verify_new: opts.lib is required, and "
+                         "filelibs/ids when their counts are not 0");
     if ((o->subset_n || o->subset_k) &&
         (o->subset_n < 1 || o->subset_k < 1 || o->subset_k > o->subset_n ||
          o->subset_n > 65536))
@@ -34,7 +38,7 @@ cmh_status cmh_verify_new(cmh_verify **out, cmh_ctx *ctx,
     cmh__library_init(&v->lib);
     atomic_init(&v->stop, false);
     if (o->resume_state && *o->resume_state) {
-        cmh_status st = cmh__v_parse_state(v, o->resume_state);
+        st = cmh__v_parse_state(v, o->resume_state);
         if (st != CMH_OK) {
             cmh_verify_free(v);
             return st;

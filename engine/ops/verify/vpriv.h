@@ -278,6 +278,15 @@ typedef struct vworker {
     unsigned char *buf; /* SIG_CMP_BUF bytes */
 } vworker;
 
+/* One orphan kept for cmh_verify_next_orphan (strings owned). */
+typedef struct vorphan {
+    cmh_orphan_kind kind;
+    char *path;
+    char cid[CMH_CID_SIZE];
+    char hash[CMH_HEX_SIZE];
+    double age;
+} vorphan;
+
 struct cmh_verify {
     cmh_ctx *ctx;
     cmh_verify_opts o;
@@ -329,6 +338,10 @@ struct cmh_verify {
     pthread_mutex_t rate_mu;
     double rate_next;
     bool oom;
+    /* orphans of this run (cmh_verify_next_orphan), kept by cmh__v_emit */
+    vorphan *orphans;
+    size_t norphans, caporphans;
+    bool orphans_oom;
     /* contentlib.md section 11: ConfigMgr-written library (a content INI
      * without [cmhash] or an MS-RDC .SIG); then SIG_MISSING is info */
     bool foreign_lib;
@@ -393,6 +406,8 @@ typedef struct vfield {
 
 /* findings.c */
 void cmh__v_attribute(vcontent *c, cmh_verify_code code);
+/* Forget the orphans of the last run. */
+void cmh__v_orphans_free(cmh_verify *v);
 void cmh__v_emit(cmh_verify *v, cmh_verify_code code, vfield w,
                  const char *detail);
 void cmh__v_emitf(cmh_verify *v, cmh_verify_code code, vfield w,
