@@ -39,6 +39,7 @@ typedef struct gc_run {
     gc_item *v;
     size_t n, cap;
     bool oom;
+    bool apply;          /* CMH_GC_APPLY */
     double min_age;      /* seconds (opts: 0 = default, negative = any) */
     char unparsed[1024]; /* first INI that failed to parse: what is
                             referenced is not known, --apply refuses */
@@ -695,169 +696,213 @@ static cmh_status gc_duplicates(gc_run *g, bool apply, cmh_gc_result *res)
     return CMH_OK;
 }
 
-cmh_status cmh_gc(cmh_gc_result *res, cmh_ctx *ctx, const cmh_gc_opts *o)
+/* The options checked and the run set up. */
+static cmh_status gc_start(gc_run *g, cmh_ctx *ctx, const cmh_gc_opts *o)
 {
-    memset(res, 0, sizeof *res);
-    cmh__err_clear(ctx);
+    memset(g, 0, sizeof *g);
+    cmh__library_init(&g->lib);
     cmh_status st = CMH__OPTS_CHECK(ctx, o, CMH_GC_OPTS_VERSION, "gc");
     if (st)
         return st;
     if (!o->lib || isnan(o->min_age))
         return cmh__fail(ctx, CMH_E_INVALID,
                          "cmh_gc: opts.lib is required and min_age a number");
-    gc_run g;
-    memset(&g, 0, sizeof g);
-    g.ctx = ctx;
-    g.o = o;
-    g.min_age = o->min_age == 0  ? CMH_GC_DEFAULT_MIN_AGE
-                : o->min_age < 0 ? 0
-                                 : o->min_age;
-    cmh__library_init(&g.lib);
-    uint8_t *used = NULL;
-    size_t nused = 0;
-    bool apply = o->flags & CMH_GC_APPLY;
+    g->ctx = ctx;
+    g->o = o;
+    g->apply = o->flags & CMH_GC_APPLY;
+    g->min_age = o->min_age == 0  ? CMH_GC_DEFAULT_MIN_AGE
+                 : o->min_age < 0 ? 0
+                                  : o->min_age;
+    return CMH_OK;
+}
 
-    /* 1. verify's orphans */
-    if ((st = find_orphans(&g)) != CMH_OK)
-        goto done;
-    if (g.lib.root_fd < 0 &&
-        (st = cmh__library_open(ctx, &g.lib, o->lib, false)) != CMH_OK)
-        goto done;
-    if (apply && g.unparsed[0]) {
-        st = cmh__fail(ctx, CMH_E_LIBRARY,
-                       "gc --apply refuses: %s/%s does not parse, so what is "
-                       "referenced is not known; run cmhash verify and "
-                       "repair it first", g.lib.path, g.unparsed);
-        goto done;
-    }
-    if (apply && !(o->flags & CMH_GC_ALLOW_FOREIGN) &&
-        (st = cmh__library_refuse_foreign(ctx, &g.lib, "gc --apply")) !=
-            CMH_OK)
-        goto done;
+/* After the orphan pass: the library open, and --apply's refusals (an INI
+ * that does not parse, a ConfigMgr-written library). */
+static cmh_status gc_ready(gc_run *g)
+{
+    cmh_status st;
+    if (g->lib.root_fd < 0 &&
+        (st = cmh__library_open(g->ctx, &g->lib, g->o->lib, false)) != CMH_OK)
+        return st;
+    if (g->apply && g->unparsed[0])
+        return cmh__fail(g->ctx, CMH_E_LIBRARY,
+                         "gc --apply refuses: %s/%s does not parse, so what "
+                         "is referenced is not known; run cmhash verify and "
+                         "repair it first",
+                         g->lib.path, g->unparsed);
+    if (g->apply && !(g->o->flags & CMH_GC_ALLOW_FOREIGN))
+        return cmh__library_refuse_foreign(g->ctx, &g->lib, "gc --apply");
+    return CMH_OK;
+}
 
-    /* 2. contents, package by package under the package lock; first what
-     * PkgLib reaches is set aside, then the FileLib entries only the
-     * remaining orphans use are listed with them (their retirement frees
-     * those entries: the dry run says so, --apply does it) */
-    for (size_t i = 0; i < g.n; i++) {
-        gc_item *it = &g.v[i];
-        if (it->kind == CMH_GC_ORPHAN_CONTENT && reachable(&g, it->cid)) {
+/* Orphan contents a PkgLib INI reaches (a kept version) are set aside:
+ * never listed, never removed. */
+static void set_aside_reachable(gc_run *g, cmh_gc_result *res)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        gc_item *it = &g->v[i];
+        if (it->kind == CMH_GC_ORPHAN_CONTENT && reachable(g, it->cid)) {
             res->protected_items++;
             it->kind = 0; /* never listed */
         }
     }
-    if ((st = add_content_files(&g)) != CMH_OK)
-        goto done;
-    for (size_t i = 0; st == CMH_OK && i < g.n; i++) {
-        gc_item *it = &g.v[i];
+}
+
+/* --apply on one orphan content: under its package lock, re-check, then
+ * retire every content of the package PkgLib does not reach. Returns why
+ * it stays (NULL: removed). */
+static const char *remove_content(gc_run *g, gc_item *it)
+{
+    char pk[CMH_PKGID_SIZE];
+    const char *why = NULL;
+    if (cmh_content_id_parse(pk, NULL, it->cid) != CMH_CONTENT_PACKAGE)
+        return "not a package content; remove it by hand";
+    if (cmh__library_lock_package(g->ctx, &g->lib, pk, false) != CMH_OK) {
+        cmh__err_clear(g->ctx);
+        return "its package is locked by a running snapshot";
+    }
+    cmh_pkg_info info;
+    uint64_t retired = 0;
+    if (reachable(g, it->cid))
+        why = "a PkgLib INI lists it now";
+    else if (cmh__pkglib_read(g->ctx, &g->lib, pk, &info) != CMH_OK ||
+             cmh__retire_package(g->ctx, &g->lib, pk, info.cid, true,
+                                 &retired) != CMH_OK)
+        why = "could not retire it (run cmhash verify)";
+    else if (content_exists(g, it->cid))
+        why = "still present after retirement";
+    cmh__err_clear(g->ctx);
+    close(g->lib.pkg_lock_fd);
+    g->lib.pkg_lock_fd = -1;
+    return why;
+}
+
+/* 2. contents, package by package under the package lock. */
+static cmh_status gc_contents(gc_run *g, cmh_gc_result *res)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        gc_item *it = &g->v[i];
         if (it->kind != CMH_GC_ORPHAN_CONTENT)
             continue;
         char ini[CMH_CID_SIZE + 8];
         snprintf(ini, sizeof ini, "%s.INI", it->cid);
-        it->bytes = du(g.lib.datalib_fd, it->cid) +
-                    du(g.lib.datalib_fd, ini);
+        it->bytes = du(g->lib.datalib_fd, it->cid) + du(g->lib.datalib_fd, ini);
         res->items++;
         res->bytes += it->bytes;
-        const char *why = NULL;
-        bool removed = false;
-        char pk[CMH_PKGID_SIZE];
-        if (!apply) {
-        } else if (cmh_content_id_parse(pk, NULL, it->cid) !=
-                   CMH_CONTENT_PACKAGE) {
-            why = "not a package content; remove it by hand";
-        } else if (cmh__library_lock_package(ctx, &g.lib, pk, false) !=
-                   CMH_OK) {
-            why = "its package is locked by a running snapshot";
-            cmh__err_clear(ctx);
-        } else {
-            /* re-check under the lock, then retire every content of the
-             * package that PkgLib does not reach */
-            cmh_pkg_info info;
-            uint64_t retired = 0;
-            if (reachable(&g, it->cid))
-                why = "a PkgLib INI lists it now";
-            else if (cmh__pkglib_read(ctx, &g.lib, pk, &info) != CMH_OK ||
-                     cmh__retire_package(ctx, &g.lib, pk, info.cid, true,
-                                        &retired) != CMH_OK)
-                why = "could not retire it (run cmhash verify)";
-            else
-                removed = !content_exists(&g, it->cid);
-            if (!why && !removed)
-                why = "still present after retirement";
-            cmh__err_clear(ctx);
-            close(g.lib.pkg_lock_fd);
-            g.lib.pkg_lock_fd = -1;
-        }
-        if (report(&g, it, removed, why, res))
-            st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+        const char *why = g->apply ? remove_content(g, it) : NULL;
+        if (report(g, it, g->apply && !why, why, res))
+            return cmh__fail(g->ctx, CMH_E_CANCELED, "canceled");
     }
-    /* 2b. the entries those contents freed (their retirement deleted the
-     * ones no other content references by now) */
-    for (size_t i = 0; st == CMH_OK && i < g.n; i++) {
-        gc_item *it = &g.v[i];
+    return CMH_OK;
+}
+
+/* 2b. the entries those contents freed (their retirement deleted the ones
+ * no other content references by now). */
+static cmh_status gc_content_files(gc_run *g, cmh_gc_result *res)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        gc_item *it = &g->v[i];
         if (it->kind != CMH_GC_CONTENT_FILE)
             continue;
         res->items++;
         res->bytes += it->bytes;
-        bool removed = apply && !entry_present(entry_root(&g, it->hash),
-                                               it->hash);
-        const char *why = apply && !removed
+        bool removed =
+            g->apply && !entry_present(entry_root(g, it->hash), it->hash);
+        const char *why = g->apply && !removed
                               ? "still referenced (its content was kept, "
                                 "or another content uses it now)"
                               : NULL;
-        if (report(&g, it, removed, why, res))
-            st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+        if (report(g, it, removed, why, res))
+            return cmh__fail(g->ctx, CMH_E_CANCELED, "canceled");
     }
-    if (st)
-        goto done;
+    return CMH_OK;
+}
 
-    /* 3. FileLib entries, under the library lock */
-    if (apply && (st = used_hashes(&g, &used, &nused)) != CMH_OK)
-        goto done;
-    if (apply && (st = cmh__library_lock(ctx, &g.lib)) != CMH_OK)
-        goto done;
-    /* copies on a second root first: an orphan's duplicate goes with it */
-    st = gc_duplicates(&g, apply, res);
-    for (size_t i = 0; st == CMH_OK && i < g.n; i++) {
-        gc_item *it = &g.v[i];
+/* 3. FileLib entries, under the library lock; copies on a second root
+ * first (an orphan's duplicate goes with it). */
+static cmh_status gc_entries(gc_run *g, cmh_gc_result *res)
+{
+    uint8_t *used = NULL;
+    size_t nused = 0;
+    cmh_status st;
+    if (g->apply && (st = used_hashes(g, &used, &nused)) != CMH_OK)
+        return st;
+    if (g->apply && (st = cmh__library_lock(g->ctx, &g->lib)) != CMH_OK) {
+        free(used);
+        return st;
+    }
+    st = gc_duplicates(g, g->apply, res);
+    for (size_t i = 0; st == CMH_OK && i < g->n; i++) {
+        gc_item *it = &g->v[i];
         if (it->kind != CMH_GC_ORPHAN_FILE)
             continue;
-        it->bytes = entry_bytes(entry_root(&g, it->hash), it->hash);
+        it->bytes = entry_bytes(entry_root(g, it->hash), it->hash);
         res->items++;
         res->bytes += it->bytes;
-        const char *why = apply ? remove_file(&g, it, used, nused) : NULL;
-        if (report(&g, it, apply && !why, why, res))
-            st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+        const char *why = g->apply ? remove_file(g, it, used, nused) : NULL;
+        if (report(g, it, g->apply && !why, why, res))
+            st = cmh__fail(g->ctx, CMH_E_CANCELED, "canceled");
     }
-    if (apply)
-        cmh__library_unlock(&g.lib);
-    if (st)
-        goto done;
+    if (g->apply)
+        cmh__library_unlock(&g->lib);
+    free(used);
+    return st;
+}
 
-    /* 4. old temporaries */
-    for (size_t i = 0; st == CMH_OK && i < g.n; i++) {
-        gc_item *it = &g.v[i];
+/* 4. old temporaries. */
+static cmh_status gc_temps(gc_run *g, cmh_gc_result *res)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        gc_item *it = &g->v[i];
         if (it->kind != CMH_GC_TEMP)
             continue;
         int fd;
         const char *base;
-        if (open_parent(&g, it->path, &fd, &base) == 0) {
+        if (open_parent(g, it->path, &fd, &base) == 0) {
             it->bytes = du(fd, base);
             close(fd);
         }
         res->items++;
         res->bytes += it->bytes;
-        const char *why = apply ? remove_temp(&g, it) : NULL;
-        if (report(&g, it, apply && !why, why, res))
-            st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+        const char *why = g->apply ? remove_temp(g, it) : NULL;
+        if (report(g, it, g->apply && !why, why, res))
+            return cmh__fail(g->ctx, CMH_E_CANCELED, "canceled");
     }
-done:
-    for (size_t i = 0; i < g.n; i++)
-        free(g.v[i].path);
-    free(g.v);
-    free(g.dups);
-    free(g.bad);
-    free(used);
-    cmh__library_close(&g.lib);
+    return CMH_OK;
+}
+
+static void gc_free(gc_run *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->v[i].path);
+    free(g->v);
+    free(g->dups);
+    free(g->bad);
+    cmh__library_close(&g->lib);
+}
+
+cmh_status cmh_gc(cmh_gc_result *res, cmh_ctx *ctx, const cmh_gc_opts *o)
+{
+    memset(res, 0, sizeof *res);
+    cmh__err_clear(ctx);
+    gc_run g;
+    cmh_status st = gc_start(&g, ctx, o);
+    if (st == CMH_OK)
+        st = find_orphans(&g); /* 1. verify's orphans */
+    if (st == CMH_OK)
+        st = gc_ready(&g);
+    if (st == CMH_OK) {
+        set_aside_reachable(&g, res);
+        st = add_content_files(&g); /* what orphan contents free */
+    }
+    if (st == CMH_OK)
+        st = gc_contents(&g, res);
+    if (st == CMH_OK)
+        st = gc_content_files(&g, res);
+    if (st == CMH_OK)
+        st = gc_entries(&g, res);
+    if (st == CMH_OK)
+        st = gc_temps(&g, res);
+    gc_free(&g);
     return st;
 }
