@@ -21,6 +21,11 @@ typedef struct pt {
     unsigned char *inbuf, *outbuf;
     cmh_patch_result *r;
     int lineno;
+    char *man; /* the MANIFEST */
+    size_t len;
+    char *work;       /* temp output folder until renamed */
+    bool out_existed; /* OUTDIR was there before the run */
+    double t0;
 } pt;
 
 static cmh_status bad_manifest(pt *p, const char *why)
@@ -290,6 +295,132 @@ static cmh_status patch_line(pt *p, char *line, char *to_hash)
                       f[8]);
 }
 
+/* BASEDIR and DELTADIR opened, the MANIFEST read whole. */
+static cmh_status patch_open_inputs(pt *p)
+{
+    const cmh_patch_opts *o = p->o;
+    if ((p->base_fd = open(o->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return cmh__fail_errno(p->ctx, CMH_E_SOURCE, errno,
+                               "cannot open BASEDIR %s", o->base);
+    if ((p->delta_fd = open(o->delta, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return cmh__fail_errno(p->ctx, CMH_E_SOURCE, errno,
+                               "cannot open DELTADIR %s", o->delta);
+    int e = cmh__read_small_file(p->delta_fd, "MANIFEST", MANIFEST_MAX, &p->man,
+                                 &p->len);
+    if (e)
+        return cmh__fail_errno(p->ctx, CMH_E_SOURCE, e,
+                               "cannot read %s/MANIFEST (a folder written by "
+                               "cmhash delta?)",
+                               o->delta);
+    if (memchr(p->man, 0, p->len) || !p->len || p->man[p->len - 1] != '\n') {
+        p->lineno = 1;
+        return bad_manifest(p, "binary or truncated");
+    }
+    return CMH_OK;
+}
+
+/* OUTDIR checked (missing or empty), the temp folder beside it made and
+ * opened (the tree is built there and renamed onto OUTDIR at the end: a
+ * failed patch leaves no partial output), the buffers allocated. */
+static cmh_status patch_open_output(pt *p)
+{
+    const cmh_patch_opts *o = p->o;
+    bool empty;
+    struct stat osb;
+    p->out_existed = stat(o->out, &osb) == 0;
+    int chk_fd = -1;
+    cmh_status st = cmh__dest_open(p->ctx, o->out, false, &chk_fd, &empty);
+    if (st != CMH_OK)
+        return st;
+    close(chk_fd);
+    if ((st = cmh__dest_tmp(p->ctx, o->out, "patch", &p->work)) != CMH_OK)
+        return st;
+    if ((p->out_fd = open(p->work, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        int oe = errno;
+        return cmh__fail(p->ctx, CMH_E_IO, "cannot open %s: %s; %s", p->work,
+                         strerror(oe), cmh__dest_hint(oe));
+    }
+    p->md = EVP_MD_CTX_new();
+    p->inbuf = malloc(DELTA_BUF_SIZE);
+    p->outbuf = malloc(DELTA_BUF_SIZE);
+    if (!p->md || !p->inbuf || !p->outbuf)
+        return cmh__fail(p->ctx, CMH_E_NOMEM, "out of memory");
+    return CMH_OK;
+}
+
+/* Every MANIFEST line applied in order, with progress. */
+static cmh_status patch_apply(pt *p, char to_hash[CMH_HEX_SIZE])
+{
+    cmh_status st = CMH_OK;
+    char *man = p->man, *end = p->man + p->len;
+    for (char *line = man; st == CMH_OK && line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        *nl = 0;
+        p->lineno++;
+        st = patch_line(p, line, to_hash);
+        line = nl + 1;
+        if (st == CMH_OK && p->o->progress.cb) {
+            cmh_progress pr = {"patch",     p->r->files, 0,
+                               p->r->bytes, 0,           cmh__now() - p->t0};
+            if (p->o->progress.cb(&pr, p->o->progress.payload))
+                st = cmh__fail(p->ctx, CMH_E_CANCELED, "canceled");
+        }
+    }
+    if (st == CMH_OK && !to_hash[0])
+        st = bad_manifest(p, "no 'to' line");
+    return st;
+}
+
+/* The rebuilt tree must hash to the manifest's "to"; then it is renamed
+ * onto the empty OUTDIR. */
+static cmh_status patch_commit(pt *p, const char *to_hash)
+{
+    const cmh_patch_opts *o = p->o;
+    cmh_patch_result *res = p->r;
+    cmh_status st = cmh_hash_dir(res->content_hash, p->ctx, p->work);
+    if (st != CMH_OK)
+        return st;
+    if (strcmp(res->content_hash, to_hash))
+        return cmh__fail(p->ctx, CMH_E_SOURCE,
+                         "%s hashes to %s, not to %s (%s): the delta folder "
+                         "%s is incomplete or damaged",
+                         o->out, res->content_hash, to_hash, res->to_id,
+                         o->delta);
+    if (rename(p->work, o->out) != 0) {
+        int re = errno;
+        return cmh__fail(p->ctx, CMH_E_IO,
+                         "cannot move the rebuilt tree to "
+                         "%s: %s; %s",
+                         o->out, strerror(re), cmh__dest_hint(re));
+    }
+    free(p->work);
+    p->work = NULL;
+    return CMH_OK;
+}
+
+/* Descriptors and buffers closed; after a failure the temp folder goes
+ * (no partial output) and an OUTDIR the run created. */
+static void patch_close(pt *p)
+{
+    if (p->out_fd >= 0)
+        close(p->out_fd);
+    p->out_fd = -1;
+    if (p->work) {
+        cmh__tree_remove(AT_FDCWD, p->work);
+        free(p->work);
+        if (!p->out_existed)
+            rmdir(p->o->out);
+    }
+    if (p->base_fd >= 0)
+        close(p->base_fd);
+    if (p->delta_fd >= 0)
+        close(p->delta_fd);
+    EVP_MD_CTX_free(p->md);
+    free(p->inbuf);
+    free(p->outbuf);
+    free(p->man);
+}
+
 cmh_status cmh_patch(cmh_patch_result *res, cmh_ctx *ctx,
                      const cmh_patch_opts *o)
 {
@@ -297,129 +428,25 @@ cmh_status cmh_patch(cmh_patch_result *res, cmh_ctx *ctx,
     memset(&p, 0, sizeof p);
     memset(res, 0, sizeof *res);
     cmh__err_clear(ctx);
-    double t0 = cmh__now();
+    p.t0 = cmh__now();
     p.ctx = ctx;
     p.o = o;
     p.r = res;
     p.base_fd = p.delta_fd = p.out_fd = -1;
-    char *man = NULL;
-    size_t len = 0;
+    p.out_existed = true;
     char to_hash[CMH_HEX_SIZE] = "";
-    char *work = NULL;       /* temp output folder until renamed */
-    bool out_existed = true; /* OUTDIR was there before the run */
-    cmh_status st = CMH_OK;
-    if ((st = CMH__OPTS_CHECK(ctx, o, CMH_PATCH_OPTS_VERSION, "patch")) !=
-        CMH_OK)
-        goto done;
-    if (!o->base || !o->delta || !o->out || !o->out[0]) {
+    cmh_status st = CMH__OPTS_CHECK(ctx, o, CMH_PATCH_OPTS_VERSION, "patch");
+    if (st == CMH_OK && (!o->base || !o->delta || !o->out || !o->out[0]))
         st = cmh__fail(ctx, CMH_E_INVALID, "bad patch options");
-        goto done;
-    }
-    if ((p.base_fd = open(o->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) <
-        0) {
-        st = cmh__fail_errno(ctx, CMH_E_SOURCE, errno,
-                             "cannot open BASEDIR %s", o->base);
-        goto done;
-    }
-    if ((p.delta_fd = open(o->delta, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) <
-        0) {
-        st = cmh__fail_errno(ctx, CMH_E_SOURCE, errno,
-                             "cannot open DELTADIR %s", o->delta);
-        goto done;
-    }
-    int e = cmh__read_small_file(p.delta_fd, "MANIFEST", MANIFEST_MAX, &man,
-                                &len);
-    if (e) {
-        st = cmh__fail_errno(ctx, CMH_E_SOURCE, e, "cannot read %s/MANIFEST "
-                             "(a folder written by cmhash delta?)", o->delta);
-        goto done;
-    }
-    if (memchr(man, 0, len) || !len || man[len - 1] != '\n') {
-        p.lineno = 1;
-        st = bad_manifest(&p, "binary or truncated");
-        goto done;
-    }
-    bool empty;
-    struct stat osb;
-    out_existed = stat(o->out, &osb) == 0;
-    int chk_fd = -1;
-    if ((st = cmh__dest_open(ctx, o->out, false, &chk_fd, &empty)) !=
-        CMH_OK)
-        goto done;
-    close(chk_fd);
-    /* the tree is built in a temp folder beside OUTDIR and renamed onto
-     * it (empty) at the end: a failed patch leaves no partial output */
-    if ((st = cmh__dest_tmp(ctx, o->out, "patch", &work)) != CMH_OK)
-        goto done;
-    if ((p.out_fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        int oe = errno;
-        st = cmh__fail(ctx, CMH_E_IO, "cannot open %s: %s; %s", work,
-                       strerror(oe), cmh__dest_hint(oe));
-        goto done;
-    }
-    p.md = EVP_MD_CTX_new();
-    p.inbuf = malloc(DELTA_BUF_SIZE);
-    p.outbuf = malloc(DELTA_BUF_SIZE);
-    if (!p.md || !p.inbuf || !p.outbuf) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto done;
-    }
-    for (char *line = man; st == CMH_OK && line < man + len;) {
-        char *nl = memchr(line, '\n', (size_t)(man + len - line));
-        *nl = 0;
-        p.lineno++;
-        st = patch_line(&p, line, to_hash);
-        line = nl + 1;
-        if (st == CMH_OK && o->progress.cb) {
-            cmh_progress pr = {"patch", res->files, 0, res->bytes, 0,
-                               cmh__now() - t0};
-            if (o->progress.cb(&pr, o->progress.payload))
-                st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
-        }
-    }
-    if (st)
-        goto done;
-    if (!to_hash[0]) {
-        st = bad_manifest(&p, "no 'to' line");
-        goto done;
-    }
-    if ((st = cmh_hash_dir(res->content_hash, ctx, work)) != CMH_OK)
-        goto done;
-    if (strcmp(res->content_hash, to_hash)) {
-        st = cmh__fail(ctx, CMH_E_SOURCE,
-                       "%s hashes to %s, not to %s (%s): the delta folder "
-                       "%s is incomplete or damaged", o->out,
-                       res->content_hash, to_hash, res->to_id, o->delta);
-        goto done;
-    }
-    if (rename(work, o->out) != 0) { /* onto the empty OUTDIR */
-        int re = errno;
-        st = cmh__fail(ctx, CMH_E_IO, "cannot move the rebuilt tree to %s: "
-                       "%s; %s", o->out, strerror(re), cmh__dest_hint(re));
-        goto done;
-    }
-    free(work);
-    work = NULL;
-done:
-    if (work) { /* a failed patch: no partial output */
-        if (p.out_fd >= 0)
-            close(p.out_fd);
-        p.out_fd = -1;
-        cmh__tree_remove(AT_FDCWD, work);
-        free(work);
-        if (!out_existed)
-            rmdir(o->out);
-    }
-    if (p.base_fd >= 0)
-        close(p.base_fd);
-    if (p.delta_fd >= 0)
-        close(p.delta_fd);
-    if (p.out_fd >= 0)
-        close(p.out_fd);
-    EVP_MD_CTX_free(p.md);
-    free(p.inbuf);
-    free(p.outbuf);
-    free(man);
-    res->seconds = cmh__now() - t0;
+    if (st == CMH_OK)
+        st = patch_open_inputs(&p);
+    if (st == CMH_OK)
+        st = patch_open_output(&p);
+    if (st == CMH_OK)
+        st = patch_apply(&p, to_hash);
+    if (st == CMH_OK)
+        st = patch_commit(&p, to_hash);
+    patch_close(&p);
+    res->seconds = cmh__now() - p.t0;
     return st;
 }
