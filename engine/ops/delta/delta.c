@@ -383,6 +383,83 @@ static int open_sub(int parent, const char *name, int *out)
     return cmh__os_open_dir(parent, name, out);
 }
 
+/* Both contents resolved in the library and their mirrors loaded; the
+ * old version's files indexed by hash (what can be copied). */
+static cmh_status delta_load(dl *d, char ocid[CMH_CID_SIZE],
+                             char ncid[CMH_CID_SIZE], cmh_node **oldt,
+                             cmh_node **newt)
+{
+    const cmh_delta_opts *o = d->o;
+    cmh_delta_result *res = d->r;
+    cmh_status st;
+    if ((st = cmh__library_open(d->ctx, &d->lib, o->lib, false)) != CMH_OK ||
+        (st = cmh__content_resolve(d->ctx, &d->lib, o->from, ocid,
+                                   res->from_hash)) != CMH_OK ||
+        (st = cmh__content_resolve(d->ctx, &d->lib, o->to, ncid,
+                                   res->to_hash)) != CMH_OK)
+        return st;
+    snprintf(res->from_id, sizeof res->from_id, "%s", ocid);
+    snprintf(res->to_id, sizeof res->to_id, "%s", ncid);
+    d->rdc_lib = cmh__library_sig_rdc(&d->lib, NULL, 0);
+    res->library_sigs_foreign = d->rdc_lib;
+    cmh_tree_counts c;
+    if ((st = cmh__mirror_load(d->ctx, &d->lib, ocid, oldt, &c)) != CMH_OK ||
+        (st = cmh__mirror_load(d->ctx, &d->lib, ncid, newt, &c)) != CMH_OK)
+        return st;
+    size_t cap = 0;
+    if (!collect_refs(d, *oldt, &cap))
+        return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
+    if (d->nrefs > 1)
+        qsort(d->refs, d->nrefs, sizeof *d->refs, ref_cmp);
+    return CMH_OK;
+}
+
+/* OUTDIR (missing or empty) with its delta/ and file/ folders, and the
+ * buffers. */
+static cmh_status delta_open_output(dl *d)
+{
+    bool empty;
+    cmh_status st =
+        cmh__dest_open(d->ctx, d->o->outdir, false, &d->out_fd, &empty);
+    if (st != CMH_OK)
+        return st;
+    int e = open_sub(d->out_fd, "delta", &d->delta_fd);
+    if (!e)
+        e = open_sub(d->out_fd, "file", &d->file_fd);
+    if (e)
+        return cmh__fail(d->ctx, CMH_E_IO, "cannot write in %s: %s; %s",
+                         d->o->outdir, strerror(e), cmh__dest_hint(e));
+    d->md = EVP_MD_CTX_new();
+    d->inbuf = malloc(DELTA_BUF_SIZE);
+    d->outbuf = malloc(DELTA_BUF_SIZE);
+    if (!d->md || !d->inbuf || !d->outbuf)
+        return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
+    return CMH_OK;
+}
+
+/* The files of the new version against the old, then the removals, each
+ * a MANIFEST line; the MANIFEST is written last: a delta folder with one
+ * is complete. */
+static cmh_status delta_write(dl *d, const char *ocid, const char *ncid,
+                              cmh_node *oldt, cmh_node *newt)
+{
+    cmh_delta_result *res = d->r;
+    cmh__buf_addf(&d->man, MANIFEST_MAGIC "\nfrom %s %s\nto %s %s\n", ocid,
+                  res->from_hash, ncid, res->to_hash);
+    cmh_status st;
+    if ((st = delta_dir(d, newt, oldt, "")) != CMH_OK ||
+        (st = removed_dir(d, oldt, newt, "")) != CMH_OK)
+        return st;
+    if (d->man.oom)
+        return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
+    int e = cmh__write_atomic(d->out_fd, "MANIFEST", d->man.data, d->man.len,
+                              false);
+    if (e)
+        return cmh__fail(d->ctx, CMH_E_IO, "cannot write %s/MANIFEST: %s; %s",
+                         d->o->outdir, strerror(e), cmh__dest_hint(e));
+    return CMH_OK;
+}
+
 cmh_status cmh_delta(cmh_delta_result *res, cmh_ctx *ctx,
                      const cmh_delta_opts *o)
 {
@@ -398,70 +475,17 @@ cmh_status cmh_delta(cmh_delta_result *res, cmh_ctx *ctx,
     cmh__library_init(&d.lib);
     cmh__buf_init(&d.man);
     cmh_node *oldt = NULL, *newt = NULL;
-    cmh_status st;
     char ocid[CMH_CID_SIZE], ncid[CMH_CID_SIZE];
-    if ((st = CMH__OPTS_CHECK(ctx, o, CMH_DELTA_OPTS_VERSION, "delta")) !=
-        CMH_OK)
-        goto done;
-    if (!o->lib || !o->from || !o->to || !o->outdir || !o->outdir[0]) {
+    cmh_status st = CMH__OPTS_CHECK(ctx, o, CMH_DELTA_OPTS_VERSION, "delta");
+    if (st == CMH_OK &&
+        (!o->lib || !o->from || !o->to || !o->outdir || !o->outdir[0]))
         st = cmh__fail(ctx, CMH_E_INVALID, "bad delta options");
-        goto done;
-    }
-    if ((st = cmh__library_open(ctx, &d.lib, o->lib, false)) != CMH_OK ||
-        (st = cmh__content_resolve(ctx, &d.lib, o->from, ocid,
-                                   res->from_hash)) != CMH_OK ||
-        (st = cmh__content_resolve(ctx, &d.lib, o->to, ncid,
-                                   res->to_hash)) != CMH_OK)
-        goto done;
-    snprintf(res->from_id, sizeof res->from_id, "%s", ocid);
-    d.rdc_lib = cmh__library_sig_rdc(&d.lib, NULL, 0);
-    res->library_sigs_foreign = d.rdc_lib;
-    snprintf(res->to_id, sizeof res->to_id, "%s", ncid);
-    cmh_tree_counts c;
-    if ((st = cmh__mirror_load(ctx, &d.lib, ocid, &oldt, &c)) != CMH_OK ||
-        (st = cmh__mirror_load(ctx, &d.lib, ncid, &newt, &c)) != CMH_OK)
-        goto done;
-    size_t cap = 0;
-    if (!collect_refs(&d, oldt, &cap)) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto done;
-    }
-    if (d.nrefs > 1)
-        qsort(d.refs, d.nrefs, sizeof *d.refs, ref_cmp);
-    bool empty;
-    if ((st = cmh__dest_open(ctx, o->outdir, false, &d.out_fd, &empty)) !=
-        CMH_OK)
-        goto done;
-    int e = open_sub(d.out_fd, "delta", &d.delta_fd);
-    if (!e)
-        e = open_sub(d.out_fd, "file", &d.file_fd);
-    if (e) {
-        st = cmh__fail(ctx, CMH_E_IO, "cannot write in %s: %s; %s",
-                       o->outdir, strerror(e), cmh__dest_hint(e));
-        goto done;
-    }
-    d.md = EVP_MD_CTX_new();
-    d.inbuf = malloc(DELTA_BUF_SIZE);
-    d.outbuf = malloc(DELTA_BUF_SIZE);
-    if (!d.md || !d.inbuf || !d.outbuf) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto done;
-    }
-    cmh__buf_addf(&d.man, MANIFEST_MAGIC "\nfrom %s %s\nto %s %s\n", ocid,
-                 res->from_hash, ncid, res->to_hash);
-    if ((st = delta_dir(&d, newt, oldt, "")) != CMH_OK ||
-        (st = removed_dir(&d, oldt, newt, "")) != CMH_OK)
-        goto done;
-    if (d.man.oom) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto done;
-    }
-    /* the manifest last: a delta folder with one is complete */
-    if ((e = cmh__write_atomic(d.out_fd, "MANIFEST", d.man.data, d.man.len,
-                              false)) != 0)
-        st = cmh__fail(ctx, CMH_E_IO, "cannot write %s/MANIFEST: %s; %s",
-                       o->outdir, strerror(e), cmh__dest_hint(e));
-done:
+    if (st == CMH_OK)
+        st = delta_load(&d, ocid, ncid, &oldt, &newt);
+    if (st == CMH_OK)
+        st = delta_open_output(&d);
+    if (st == CMH_OK)
+        st = delta_write(&d, ocid, ncid, oldt, newt);
     if (d.delta_fd >= 0)
         close(d.delta_fd);
     if (d.file_fd >= 0)
