@@ -399,6 +399,50 @@ static cmh_status package_contents(ext *x, const char *pkgid,
     return CMH_OK;
 }
 
+/* A package with several contents (deployment types): DEST/<ContentID>/
+ * each, all checked before any is written (no partial tree). */
+static cmh_status extract_several(ext *x, const char *pkgid,
+                                  const cmh_pkgini *pi, cmh_extract_result *res)
+{
+    char hash[CMH_HEX_SIZE], cid[CMH_CID_SIZE];
+    char *sub = NULL;
+    cmh_status st = CMH_OK;
+    snprintf(res->content_id, sizeof res->content_id, "%s", pkgid);
+    res->tree_verified = 1;
+    for (size_t i = 0; i < 2 * pi->nids && !st; i++) {
+        bool check = i < pi->nids;
+        const char *id = pi->ids[i % pi->nids];
+        if ((st = cmh__content_resolve(x->ctx, &x->lib, id, cid, hash)) !=
+            CMH_OK)
+            break;
+        free(sub);
+        if (!(sub = cmh__path_join(x->o->dest, cid))) {
+            st = cmh__fail(x->ctx, CMH_E_NOMEM, "out of memory");
+            break;
+        }
+        x->dest = sub;
+        st = extract_content(x, cid, hash, true, check, res);
+    }
+    x->dest = x->o->dest;
+    free(sub);
+    res->content_hash[0] = 0;
+    return st;
+}
+
+/* One content: the ID given, or a package's only content. */
+static cmh_status extract_one(ext *x, const cmh_pkgini *pi,
+                              cmh_extract_result *res)
+{
+    char hash[CMH_HEX_SIZE], cid[CMH_CID_SIZE];
+    cmh_status st = cmh__content_resolve(
+        x->ctx, &x->lib, pi->nids ? pi->ids[0] : x->o->id, cid, hash);
+    if (st != CMH_OK)
+        return st;
+    snprintf(res->content_id, sizeof res->content_id, "%s", cid);
+    res->tree_verified = 1;
+    return extract_content(x, cid, hash, false, false, res);
+}
+
 cmh_status cmh_extract(cmh_extract_result *res, cmh_ctx *ctx,
                        const cmh_extract_opts *o)
 {
@@ -412,76 +456,38 @@ cmh_status cmh_extract(cmh_extract_result *res, cmh_ctx *ctx,
     cmh__library_init(&x.lib);
     cmh_pkgini pi;
     memset(&pi, 0, sizeof pi);
-    char *sub = NULL;
-    cmh_status st;
-    char hash[CMH_HEX_SIZE], cid[CMH_CID_SIZE], pkgid[CMH_PKGID_SIZE];
-    if ((st = CMH__OPTS_CHECK(ctx, o, CMH_EXTRACT_OPTS_VERSION, "extract")) !=
-        CMH_OK)
-        goto done;
-    if (!o->lib || !o->id || !o->dest || !o->dest[0]) {
+    char pkgid[CMH_PKGID_SIZE];
+    cmh_status st =
+        CMH__OPTS_CHECK(ctx, o, CMH_EXTRACT_OPTS_VERSION, "extract");
+    if (st == CMH_OK && (!o->lib || !o->id || !o->dest || !o->dest[0]))
         st = cmh__fail(ctx, CMH_E_INVALID, "bad extract options");
-        goto done;
+    if (st == CMH_OK) {
+        x.dest = o->dest;
+        x.md = EVP_MD_CTX_new();
+        x.buf = malloc(EXTRACT_BUF_SIZE);
+        if (!x.md || !x.buf)
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
     }
-    x.dest = o->dest;
-    x.md = EVP_MD_CTX_new();
-    x.buf = malloc(EXTRACT_BUF_SIZE);
-    if (!x.md || !x.buf) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto done;
-    }
-    if ((st = cmh__library_open(ctx, &x.lib, o->lib, false)) != CMH_OK)
-        goto done;
-    if (cmh_pkgid_parse(pkgid, o->id) == CMH_OK) {
-        if ((st = package_contents(&x, pkgid, &pi)) != CMH_OK)
-            goto done;
-    }
-    if (pi.nids > 1) {
-        /* several contents (deployment types): DEST/<ContentID>/ each */
-        snprintf(res->content_id, sizeof res->content_id, "%s", pkgid);
-        /* all checked before any is written: no partial tree */
-        res->tree_verified = 1;
-        for (size_t i = 0; i < 2 * pi.nids && !st; i++) {
-            bool check = i < pi.nids;
-            const char *id = pi.ids[i % pi.nids];
-            if ((st = cmh__content_resolve(ctx, &x.lib, id, cid, hash)) !=
-                CMH_OK)
-                break;
-            free(sub);
-            if (!(sub = cmh__path_join(o->dest, cid))) {
-                st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-                break;
-            }
-            x.dest = sub;
-            st = extract_content(&x, cid, hash, true, check, res);
-        }
-        res->content_hash[0] = 0;
-        goto moved;
-    }
-    if ((st = cmh__content_resolve(ctx, &x.lib, pi.nids ? pi.ids[0] : o->id,
-                                   cid, hash)) != CMH_OK)
-        goto done;
-    snprintf(res->content_id, sizeof res->content_id, "%s", cid);
-    res->tree_verified = 1;
-    st = extract_content(&x, cid, hash, false, false, res);
-moved:
-    if (st == CMH_OK && x.work) {
+    if (st == CMH_OK)
+        st = cmh__library_open(ctx, &x.lib, o->lib, false);
+    if (st == CMH_OK && cmh_pkgid_parse(pkgid, o->id) == CMH_OK)
+        st = package_contents(&x, pkgid, &pi);
+    if (st == CMH_OK)
+        st = pi.nids > 1 ? extract_several(&x, pkgid, &pi, res)
+                         : extract_one(&x, &pi, res);
+    if (st == CMH_OK && x.work && rename(x.work, o->dest) != 0) {
         /* onto a missing or empty DEST */
-        if (rename(x.work, o->dest) != 0) {
-            int e = errno;
-            st = cmh__fail(ctx, CMH_E_IO, "cannot move the extracted tree "
-                           "to %s: %s; %s", o->dest, strerror(e),
-                           cmh__dest_hint(e));
-            goto done;
-        }
-        free(x.work);
-        x.work = NULL;
+        int e = errno;
+        st = cmh__fail(ctx, CMH_E_IO,
+                       "cannot move the extracted tree to %s: "
+                       "%s; %s",
+                       o->dest, strerror(e), cmh__dest_hint(e));
     }
-done:
     if (x.work) { /* a failed run into a temp folder: remove it */
-        cmh__tree_remove(AT_FDCWD, x.work);
+        if (st != CMH_OK)
+            cmh__tree_remove(AT_FDCWD, x.work);
         free(x.work);
     }
-    free(sub);
     cmh__pkgini_free(&pi);
     EVP_MD_CTX_free(x.md);
     free(x.buf);
