@@ -20,7 +20,7 @@ from collections import defaultdict
 
 CMHASH_TOOLS = ["snapshot-nofsync", "snapshot-fsync", "verify",
                 "snapshot-nofsync-t1", "verify-t1", "verify-cold",
-                "base-snapshot-nofsync", "base-snapshot-fsync"]
+                "base-snapshot-nofsync", "base-snapshot-fsync", "base-verify"]
 ANCHOR_TOOLS = ["sha256sum-P1", "sha256sum-P2", "hashdeep", "rhash", "b3sum",
                 "rdiff", "cp", "hashdeep-cold", "dd-direct", "seq-rdiff",
                 "seq-dgst", "seq-cp", "seq-sum"]
@@ -236,7 +236,7 @@ def main():
                     paired(secs(shape, t + "-t1"), secs(shape, t),
                            lambda a, b: a / b), 1.8)
     for shape in shapes:
-        for t in ("snapshot-nofsync", "snapshot-fsync"):
+        for t in ("snapshot-nofsync", "snapshot-fsync", "verify"):
             if secs(shape, "base-" + t) and secs(shape, t):
                 r = paired(secs(shape, "base-" + t), secs(shape, t),
                            lambda a, b: a / b)

@@ -15,9 +15,10 @@
 #             repetition, and assertions: every tool ran, sha256sum,
 #             hashdeep and rhash found exactly the FileLib names, rdiff's
 #             signatures equal the .SIG files, verify (if built) is clean.
-#   --baseline BIN  also time snapshot with another cmhash build (e.g. one
-#             without an engine change) in the same alternation: tools
-#             base-snapshot-nofsync and base-snapshot-fsync.
+#   --baseline BIN  also time snapshot and warm verify with another cmhash
+#             build (e.g. one without an engine change) in the same
+#             alternation: tools base-snapshot-nofsync, base-snapshot-fsync
+#             and base-verify (the same library as verify).
 #   --chart   also write docs/benchmarks/{results.md,results.jsonl,*.png}
 #             (the tables and charts of docs/BENCHMARKS.md).
 #
@@ -190,6 +191,9 @@ run_tool() { # run_tool SHAPE TOOL REP
     snapshot-nofsync | snapshot-fsync | snapshot-nofsync-t1 | \
     base-snapshot-nofsync | base-snapshot-fsync)
         rm -rf "$lib"; warm "$corpus"
+        # nothing another tool left dirty is flushed inside this timing
+        # (an fsync run's syncfs would pay for it)
+        sync
         local bin=$CMHASH
         case $tool in base-*) bin=$baseline ;; esac
         local opt=(--threads $threads)
@@ -223,11 +227,12 @@ run_tool() { # run_tool SHAPE TOOL REP
         rm -rf "$work/cp-$shape"; warm "$corpus"
         timed $shape $tool $rep $bytes $nfiles cp -r . "$work/cp-$shape"
         rm -rf "$work/cp-$shape"; sync ;;
-    verify | verify-t1)
+    verify | verify-t1 | base-verify)
         warm "$vlib"
-        local opt=(--threads $threads)
+        local opt=(--threads $threads) bin=$CMHASH
         [ $tool = verify-t1 ] && opt=(--threads 1)
-        timed $shape $tool $rep $bytes $nfiles "$CMHASH" verify --quiet --lib "$vlib" \
+        [ $tool = base-verify ] && bin=$baseline
+        timed $shape $tool $rep $bytes $nfiles "$bin" verify --quiet --lib "$vlib" \
             "${opt[@]}" ;;
     sha256sum-P1 | sha256sum-P$threads)
         warm "$corpus"
@@ -302,6 +307,7 @@ for shape_arg in $shapes; do
     if [ -n "$baseline" ] && [ "$shape" != tiny ]; then
         tools+=(base-snapshot-nofsync base-snapshot-fsync)
     fi
+    [ -n "$baseline" ] && [ "$shape" != single ] && tools+=(base-verify)
     ntools=${#tools[@]}
     for ((rep = 1; rep <= reps; rep++)); do
         say "$shape rep $rep/$reps (load $(load))"
