@@ -429,12 +429,7 @@ static cmh_status delta_open_output(dl *d)
     if (e)
         return cmh__fail(d->ctx, CMH_E_IO, "cannot write in %s: %s; %s",
                          d->o->outdir, strerror(e), cmh__dest_hint(e));
-    d->md = EVP_MD_CTX_new();
-    d->inbuf = malloc(DELTA_BUF_SIZE);
-    d->outbuf = malloc(DELTA_BUF_SIZE);
-    if (!d->md || !d->inbuf || !d->outbuf)
-        return cmh__fail(d->ctx, CMH_E_NOMEM, "out of memory");
-    return CMH_OK;
+    return cmh__delta_bufs(d->ctx, &d->md, &d->inbuf, &d->outbuf);
 }
 
 /* The files of the new version against the old, then the removals, each

@@ -32,6 +32,10 @@ typedef struct job_io {
     bool over;          /* stopped at limit */
 } job_io;
 
+/* The digest context and the two job buffers (DELTA_BUF_SIZE) a delta or
+ * patch run uses; CMH_E_NOMEM (the caller frees what was made). */
+cmh_status cmh__delta_bufs(cmh_ctx *ctx, EVP_MD_CTX **md,
+                           unsigned char **inbuf, unsigned char **outbuf);
 /* Run @p job to completion. Returns the librsync result (RS_DONE on
  * success); io->err is set for I/O failures. */
 rs_result cmh__delta_drive(rs_job_t *job, job_io *io);

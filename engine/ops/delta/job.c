@@ -135,3 +135,14 @@ bool cmh__delta_safe_path(const char *p)
     }
     return true;
 }
+
+cmh_status cmh__delta_bufs(cmh_ctx *ctx, EVP_MD_CTX **md,
+                           unsigned char **inbuf, unsigned char **outbuf)
+{
+    *md = EVP_MD_CTX_new();
+    *inbuf = malloc(DELTA_BUF_SIZE);
+    *outbuf = malloc(DELTA_BUF_SIZE);
+    if (!*md || !*inbuf || !*outbuf)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    return CMH_OK;
+}

@@ -340,12 +340,7 @@ static cmh_status patch_open_output(pt *p)
         return cmh__fail(p->ctx, CMH_E_IO, "cannot open %s: %s; %s", p->work,
                          strerror(oe), cmh__dest_hint(oe));
     }
-    p->md = EVP_MD_CTX_new();
-    p->inbuf = malloc(DELTA_BUF_SIZE);
-    p->outbuf = malloc(DELTA_BUF_SIZE);
-    if (!p->md || !p->inbuf || !p->outbuf)
-        return cmh__fail(p->ctx, CMH_E_NOMEM, "out of memory");
-    return CMH_OK;
+    return cmh__delta_bufs(p->ctx, &p->md, &p->inbuf, &p->outbuf);
 }
 
 /* Every MANIFEST line applied in order, with progress. */
