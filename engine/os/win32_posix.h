@@ -7,8 +7,8 @@
  * engine/CMakeLists.txt); nothing else includes it and the Linux build never
  * sees it. It first includes the mingw-w64 C runtime headers that declare
  * the same names, then renames the POSIX calls the engine uses to cmh_w_*
- * functions implemented in engine/os/win32.c over the wide-character (W)
- * Win32 API:
+ * functions implemented in engine/os/win32_{io,names,proc}.c (see
+ * win32_priv.h) over the wide-character (W) Win32 API:
  *   - descriptors are cmhash's own (a table of HANDLEs with the full path of
  *     each, 0-2 stay the C runtime's console/pipe descriptors), so openat()
  *     on a folder descriptor resolves against that folder's path;

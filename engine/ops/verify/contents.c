@@ -205,25 +205,25 @@ static char *mirror_path(mirror_walk *m, const char *name)
                      name);
 }
 
-static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
-                           cmh_node *dir)
+/* A tree node in @p dir for the file whose INI is @p name (@p n bytes,
+ * ".INI" included), and its vfile, zeroed, the node's plan index set
+ * (*out_node: the node); NULL when out of memory (c->fnd.oom). */
+static vfile *file_add(mirror_walk *m, const char *name, size_t n,
+                       cmh_node *dir, cmh_node **out_node)
 {
     vcontent *c = m->c;
-    size_t n = strlen(name);
-    char *data = NULL;
-    size_t len;
     cmh_node *node = cmh__node_new(name, n - 4, false);
     if (!node || !cmh__node_add(dir, node)) {
         cmh__node_free(node);
         c->fnd.oom = true;
-        return;
+        return NULL;
     }
     if (c->nfiles == c->capfiles) {
         size_t nc = c->capfiles ? c->capfiles * 2 : 16;
         vfile *nv = realloc(c->files, nc * sizeof *nv);
         if (!nv) {
             c->fnd.oom = true;
-            return;
+            return NULL;
         }
         c->files = nv;
         c->capfiles = nc;
@@ -231,27 +231,45 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
     vfile *f = &c->files[c->nfiles++];
     memset(f, 0, sizeof *f);
     node->aux = (void *)(uintptr_t)c->nfiles; /* index + 1, for the plan */
+    *out_node = node;
+    return f;
+}
+
+/* The file's relative path (its folder's, then @p name of @p n bytes with
+ * its NUL) in the content's names; false when there is no room (4 GiB of
+ * names in one content) or no memory. */
+static bool file_name(mirror_walk *m, vfile *f, const char *name, size_t n)
+{
+    vcontent *c = m->c;
     if (c->names.len >= UINT32_MAX - 2 * PATH_MAX || c->names.oom)
-        goto no_name; /* 4 GiB of names in one content, or no memory */
+        return false;
     f->rel = (uint32_t)c->names.len;
     cmh__buf_add(&c->names, m->rel.data ? m->rel.data : "", m->rel.len);
     cmh__buf_add(&c->names, name, n + 1);
-    if (c->names.oom)
-        goto no_name;
+    return !c->names.oom;
+}
+
+/* Read and parse the file INI @p name into @p fi; false when it cannot be
+ * read or parsed (reported, and the mirror is incomplete). Lower-case hex
+ * is reported and accepted. */
+static bool file_ini_read(mirror_walk *m, int dirfd, const char *name,
+                          cmh_fileini *fi)
+{
+    vcontent *c = m->c;
+    char *data = NULL;
+    size_t len;
     bool owned;
     int e = cmh__v_read_ini(m->buf, dirfd, name, &data, &len, &owned);
     if (e) {
         c->mirror_complete = false;
-        cmh__v_vfinds_add(&c->fnd, e == EFBIG ? CMH_VF_FILE_INI_BAD
-                                       : CMH_VF_FILE_UNREADABLE,
-                   -1, "", "", mirror_path(m, name),
-                   "cannot read the file INI: %s",
-                   e == EFBIG ? "larger than 4 MiB" : strerror(e));
-        return;
+        cmh__v_vfinds_add(
+            &c->fnd, e == EFBIG ? CMH_VF_FILE_INI_BAD : CMH_VF_FILE_UNREADABLE,
+            -1, "", "", mirror_path(m, name), "cannot read the file INI: %s",
+            e == EFBIG ? "larger than 4 MiB" : strerror(e));
+        return false;
     }
-    cmh_fileini fi;
     char why[256];
-    int r = cmh__fileini_parse(data, len, &fi, why, sizeof why);
+    int r = cmh__fileini_parse(data, len, fi, why, sizeof why);
     if (owned)
         free(data);
     if (r != CMH_FILEINI_OK) {
@@ -261,34 +279,52 @@ static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
                               mirror_path(m, name), "unparsable file INI: %s",
                               why);
         else if (r == CMH_FILEINI_MISSING)
-            cmh__v_vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, fi.missing, "",
-                              mirror_path(m, name), "file INI has no [File] %s",
-                              fi.missing);
+            cmh__v_vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, fi->missing,
+                              "", mirror_path(m, name),
+                              "file INI has no [File] %s", fi->missing);
         else
             cmh__v_vfinds_add(&c->fnd, CMH_VF_FILE_INI_BAD, -1, "",
-                              fi.bad_value, mirror_path(m, name),
-                              "file INI: %s", fi.bad);
-        return;
+                              fi->bad_value, mirror_path(m, name),
+                              "file INI: %s", fi->bad);
+        return false;
     }
-    if (fi.lower_hash || fi.lower_attrs)
+    if (fi->lower_hash || fi->lower_attrs)
         cmh__v_vfinds_add(&c->fnd, CMH_VF_INI_NONCANONICAL, -1, "", "",
                           mirror_path(m, name),
                           "lower-case hex in %s (accepted; writers use upper "
-                          "case)", fi.lower_hash ? "Hash" : "Attributes");
+                          "case)", fi->lower_hash ? "Hash" : "Attributes");
+    return true;
+}
+
+/* One file INI of the mirror: a node in @p dir, a vfile with its path,
+ * and its hash and size when the INI is good. */
+static void check_file_ini(mirror_walk *m, int dirfd, const char *name,
+                           cmh_node *dir)
+{
+    vcontent *c = m->c;
+    size_t n = strlen(name);
+    cmh_node *node;
+    vfile *f = file_add(m, name, n, dir, &node);
+    if (!f)
+        return;
+    if (!file_name(m, f, name, n)) {
+        /* No room for its name: the file is forgotten (its node stays,
+         * with no plan index) and the run ends out of memory; nothing is
+         * recomputed from this mirror. */
+        c->nfiles--;
+        node->aux = NULL;
+        c->mirror_complete = false;
+        c->fnd.oom = true;
+        return;
+    }
+    cmh_fileini fi;
+    if (!file_ini_read(m, dirfd, name, &fi))
+        return;
     uint64_t size = fi.size;
     memcpy(f->sha, fi.sha, CMH_SHA256_LEN);
     memcpy(node->sha, f->sha, CMH_SHA256_LEN);
     node->size = f->size = size;
     f->ok = true;
-    return;
-no_name:
-    /* No room for its name: the file is forgotten (its node stays, with no
-     * plan index) and the run ends out of memory; nothing is recomputed
-     * from this mirror. */
-    c->nfiles--;
-    node->aux = NULL;
-    c->mirror_complete = false;
-    c->fnd.oom = true;
 }
 
 static int mw_enter(void *arg, const char *nm, int depth)

@@ -98,29 +98,26 @@ static int part_at(cmh_verify *v, int *fds, const ventry *e, int r,
     return v->roots[r].fd;
 }
 
-/* An entry's .SIG: its header, and its SHA-256 when a content has a
- * SignatureHash, in one pass over the file. One function (about 90 lines)
- * on purpose: the first read before any fstat, the header and the hash
- * share the worker buffer and the read loop's state. */
-static void read_sig(cmh_verify *v, vworker *w, ventry *e, int dirfd,
-                     const char *name)
+/* What read_sig reads of a .SIG */
+typedef struct sig_read {
+    unsigned char hdr[12]; /* its first bytes: got of them */
+    size_t got;
+    uint64_t total; /* bytes read */
+} sig_read;
+
+/* The start of read_sig on the open .SIG @p fd. Hashing (a content has a
+ * SignatureHash): the digest begun and the first read done before any
+ * fstat, its byte count in *out_n0; else (or when that read moved
+ * nothing) the size from fstat, and *out_n0 = -1. false: e->sig_err set. */
+static bool sig_first_read(cmh_verify *v, vworker *w, ventry *e, int fd,
+                           ssize_t *out_n0)
 {
-    int fd;
-    int err = cmh__os_open_read(dirfd, name, &fd);
-    if (err) {
-        e->sig_err = err;
-        return;
-    }
-    unsigned char hdr[12];
-    size_t got = 0;
-    bool hashing = e->want_sig_hash;
-    uint64_t total = 0;
     ssize_t n0 = -1;
-    if (hashing) {
+    *out_n0 = -1;
+    if (e->want_sig_hash) {
         if (!EVP_DigestInit_ex(w->md, v->ctx->sha256, NULL)) {
             e->sig_err = ENOMEM;
-            close(fd);
-            return;
+            return false;
         }
         /* the first read before any fstat: a non-empty read is of a
          * regular file (the listing saw one; a read that returns 0 or
@@ -138,14 +135,25 @@ static void read_sig(cmh_verify *v, vworker *w, ventry *e, int dirfd,
         struct stat sb;
         if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
             e->sig_err = errno ? errno : EINVAL;
-            close(fd);
-            return;
+            return false;
         }
         e->sig_len = (uint64_t)sb.st_size;
     }
+    *out_n0 = n0;
+    return true;
+}
+
+/* Read the .SIG on from the first read (@p n0 bytes already in the worker
+ * buffer, or -1): its header into @p s, and when hashing every byte into
+ * the digest; a read error is e->sig_err. The header and the hash share
+ * the worker buffer. */
+static void sig_read_loop(vworker *w, ventry *e, int fd, ssize_t n0,
+                          sig_read *s)
+{
+    bool hashing = e->want_sig_hash;
     for (;;) {
-        size_t want = hashing ? SIG_CMP_BUF : sizeof hdr - got;
-        if (!hashing && got == sizeof hdr)
+        size_t want = hashing ? SIG_CMP_BUF : sizeof s->hdr - s->got;
+        if (!hashing && s->got == sizeof s->hdr)
             break;
         ssize_t n;
         if (n0 > 0) {
@@ -162,33 +170,55 @@ static void read_sig(cmh_verify *v, vworker *w, ventry *e, int dirfd,
         }
         if (n == 0)
             break;
-        if (got < sizeof hdr) {
-            size_t k = sizeof hdr - got < (size_t)n ? sizeof hdr - got
-                                                    : (size_t)n;
-            memcpy(hdr + got, w->buf, k);
-            got += k;
+        if (s->got < sizeof s->hdr) {
+            size_t k = sizeof s->hdr - s->got < (size_t)n
+                           ? sizeof s->hdr - s->got
+                           : (size_t)n;
+            memcpy(s->hdr + s->got, w->buf, k);
+            s->got += k;
         }
         if (hashing && !EVP_DigestUpdate(w->md, w->buf, (size_t)n)) {
             e->sig_err = ENOMEM;
             break;
         }
-        total += (uint64_t)n;
+        s->total += (uint64_t)n;
         if (hashing && (size_t)n < want)
             break; /* a regular file reads short only at its end */
     }
+}
+
+/* An entry's .SIG: its header, and its SHA-256 when a content has a
+ * SignatureHash, in one pass over the file (sig_first_read, then
+ * sig_read_loop). */
+static void read_sig(cmh_verify *v, vworker *w, ventry *e, int dirfd,
+                     const char *name)
+{
+    int fd;
+    int err = cmh__os_open_read(dirfd, name, &fd);
+    if (err) {
+        e->sig_err = err;
+        return;
+    }
+    ssize_t n0;
+    if (!sig_first_read(v, w, e, fd, &n0)) {
+        close(fd);
+        return;
+    }
+    sig_read s = {{0}, 0, 0};
+    sig_read_loop(w, e, fd, n0, &s);
     close(fd);
-    if (hashing) {
+    if (e->want_sig_hash) {
         unsigned int dl;
         if (!EVP_DigestFinal_ex(w->md, e->sig_sha, &dl) && !e->sig_err)
             e->sig_err = ENOMEM;
         if (!e->sig_err) {
             e->sig_hashed = true;
-            e->sig_len = total;
+            e->sig_len = s.total;
         }
     }
     if (e->sig_err)
         return;
-    int h = cmh__sig_header_parse(hdr, got, &e->sig_magic, &e->sig_bl,
+    int h = cmh__sig_header_parse(s.hdr, s.got, &e->sig_magic, &e->sig_bl,
                                   &e->sig_sl);
     e->sig_foreign = h == CMH_SIGHDR_FOREIGN;
     e->sig_hdr = h == CMH_SIGHDR_OK;

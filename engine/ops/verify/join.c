@@ -4,49 +4,56 @@
 
 /* ---- joining the two sides (caller's thread) ---- */
 
-static void check_sig(cmh_verify *v, ventry *e)
+/* No .SIG next to the entry: SIG_MISSING for a data file in use, counted
+ * instead on a ConfigMgr-written library (the first one's *path kept,
+ * *path then NULL). */
+static void sig_missing(cmh_verify *v, ventry *e, char **path)
 {
-    char *path = cmh__v_entry_path(v, e, e->r_sig, ".SIG");
-    if (!path) {
-        v->oom = true;
-        return;
-    }
-    if (e->r_sig < 0) {
-        if (e->r_data >= 0 && e->nuses && v->foreign_lib) {
-            /* legitimate on a ConfigMgr-written library: counted */
-            if (!v->nsig_missing++) {
-                v->first_sig_missing = path;
-                path = NULL;
-            }
-        } else if (e->r_data >= 0 && e->nuses) {
-            cmh__v_emit_entry(v, e, CMH_VF_SIG_MISSING, VF(.path = path),
-                              "no signature next to the FileLib file");
+    if (e->r_data >= 0 && e->nuses && v->foreign_lib) {
+        /* legitimate on a ConfigMgr-written library: counted */
+        if (!v->nsig_missing++) {
+            v->first_sig_missing = *path;
+            *path = NULL;
         }
-        goto out;
+    } else if (e->r_data >= 0 && e->nuses) {
+        cmh__v_emit_entry(v, e, CMH_VF_SIG_MISSING, VF(.path = *path),
+                          "no signature next to the FileLib file");
     }
+}
+
+/* The .SIG could not be read (reported), or is not librsync's (counted,
+ * the first one's *path kept, *path then NULL): false. */
+static bool sig_readable(cmh_verify *v, ventry *e, char **path)
+{
     if (e->sig_err) {
         e->sig_bad = true;
-        cmh__v_emit_entry(v, e, CMH_VF_FILE_UNREADABLE, VF(.path = path),
+        cmh__v_emit_entry(v, e, CMH_VF_FILE_UNREADABLE, VF(.path = *path),
                           "cannot read the signature: %s",
                           strerror(e->sig_err));
-        goto out;
+        return false;
     }
     if (e->sig_foreign) {
         if (!v->nsig_foreign++) {
-            v->first_sig_foreign = path;
-            path = NULL;
+            v->first_sig_foreign = *path;
+            *path = NULL;
         }
-        goto out;
+        return false;
     }
-    char act[32];
-    snprintf(act, sizeof act, "%llu", (unsigned long long)e->sig_len);
+    return true;
+}
+
+/* A header shorter than 12 bytes or with impossible parameters is
+ * SIG_BAD (@p act: the .SIG's length): false. */
+static bool sig_header_ok(cmh_verify *v, ventry *e, const char *path,
+                          const char *act)
+{
     if (!e->sig_hdr) {
         e->sig_bad = true;
         cmh__v_emit_entry(
             v, e, CMH_VF_SIG_BAD,
             VF(.path = path, .expected = ">= 12 bytes", .actual = act),
             "truncated signature: shorter than its header");
-        goto out;
+        return false;
     }
     if (!cmh__sig_params_ok(e->sig_magic, e->sig_bl, e->sig_sl)) {
         e->sig_bad = true;
@@ -55,11 +62,17 @@ static void check_sig(cmh_verify *v, ventry *e)
                  e->sig_sl);
         cmh__v_emit_entry(v, e, CMH_VF_SIG_BAD, VF(.path = path, .actual = hdr),
                           "signature header with impossible parameters");
-        goto out;
+        return false;
     }
-    /* The signature must fit the bytes it describes: the file as it is,
-     * or as the file INIs say it should be (a truncated data file keeps a
-     * good signature). */
+    return true;
+}
+
+/* The signature must fit the bytes it describes: the file as it is, or as
+ * the file INIs say it should be (a truncated data file keeps a good
+ * signature); else SIG_BAD (@p act: the .SIG's length). */
+static void sig_length_check(cmh_verify *v, ventry *e, const char *path,
+                             const char *act)
+{
     bool fits = e->r_data >= 0 && !e->data_err &&
                 cmh__sig_expected_len(e->sig_bl, e->sig_sl, e->data_size) ==
                     e->sig_len;
@@ -85,7 +98,24 @@ static void check_sig(cmh_verify *v, ventry *e)
                           "(truncated or wrong block count)",
                           (unsigned long long)size);
     }
-out:
+}
+
+/* An entry's .SIG against its data file and the file INIs that use it */
+static void check_sig(cmh_verify *v, ventry *e)
+{
+    char *path = cmh__v_entry_path(v, e, e->r_sig, ".SIG");
+    if (!path) {
+        v->oom = true;
+        return;
+    }
+    if (e->r_sig < 0) {
+        sig_missing(v, e, &path);
+    } else if (sig_readable(v, e, &path)) {
+        char act[32];
+        snprintf(act, sizeof act, "%llu", (unsigned long long)e->sig_len);
+        if (sig_header_ok(v, e, path, act))
+            sig_length_check(v, e, path, act);
+    }
     free(path);
 }
 

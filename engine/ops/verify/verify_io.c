@@ -131,32 +131,108 @@ static void afile_done(afile *a)
     }
 }
 
+/* run_aread's state: the file slots, the active files, the place in the
+ * order */
+typedef struct aread_run {
+    cmh_prefetch *p;
+    afile *f;
+    unsigned nf, nactive;
+    acur cur[AREAD_ACTIVE_MAX];
+    unsigned ncur, rr;
+    /* bytes of the order queued (or skipped: hashed already, or not
+     * there), against the bytes the threads hashed */
+    uint64_t issued;
+    size_t next;
+} aread_run;
+
+/* the @p k reads of @p tags finished: a file with none left is closed */
+static void aread_reaped(afile *f, const uint64_t *tags, unsigned k)
+{
+    for (unsigned i = 0; i < k; i++) {
+        afile *a = &f[tags[i]];
+        a->pending--;
+        afile_done(a);
+    }
+}
+
+/* fill the active set from the order: the files the threads are on
+ * always; more within the window (@p done items, @p bdone bytes hashed) */
+static void aread_fill(aread_run *r, uint64_t done, uint64_t bdone)
+{
+    cmh_prefetch *p = r->p;
+    while (r->ncur < r->nactive && r->next < p->n &&
+           r->next < done + p->window &&
+           (r->next < done + r->nactive || !p->bytes ||
+            r->issued < bdone + PREFETCH_BYTES)) {
+        int dirfd;
+        char rel[256];
+        uint64_t size;
+        p->item(p->arg, r->next, &dirfd, rel, sizeof rel, &size);
+        size_t i = r->next++;
+        if (i < done || dirfd < 0 || !size) {
+            r->issued += size;
+            continue;
+        }
+        if (size <= p->small) {
+            /* CMHASH_IO_SMALL: WILLNEED queues it, with no slot */
+            cmh__os_prefetch(dirfd, rel, size);
+            r->issued += size;
+            continue;
+        }
+        int s = afile_slot(r->f, r->nf);
+        int fd;
+        if (s < 0)
+            break; /* cannot happen: nf > reads in flight + active */
+        if (cmh__os_open_read(dirfd, rel, &fd))
+            continue; /* the hashing thread reports it */
+        r->f[s] = (afile){fd, 0, false};
+        r->cur[r->ncur++] = (acur){(unsigned)s, 0, size};
+    }
+}
+
+/* queue reads round-robin over the active files; true if any was */
+static bool aread_queue(aread_run *r, uint64_t bdone)
+{
+    cmh_prefetch *p = r->p;
+    afile *f = r->f;
+    bool queued = false;
+    while (r->ncur && (!p->bytes || r->issued < bdone + PREFETCH_BYTES)) {
+        r->rr %= r->ncur;
+        acur *c = &r->cur[r->rr];
+        uint64_t left = c->size - c->off;
+        size_t len = left < AREAD_CHUNK ? (size_t)left : AREAD_CHUNK;
+        if (cmh__os_aread_submit(p->aq, f[c->slot].fd, c->off, len, c->slot))
+            break; /* queue full */
+        f[c->slot].pending++;
+        c->off += len;
+        r->issued += len;
+        queued = true;
+        if (c->off >= c->size) {
+            f[c->slot].submitted = true;
+            r->cur[r->rr] = r->cur[--r->ncur];
+        } else {
+            r->rr++;
+        }
+    }
+    return queued;
+}
+
 static void run_aread(cmh_prefetch *p)
 {
     const unsigned depth = p->depth, nactive = p->active;
-    const unsigned nf = depth + nactive + 1;
-    afile *f = malloc(nf * sizeof *f);
-    acur cur[AREAD_ACTIVE_MAX];
-    unsigned ncur = 0, rr = 0;
-    if (!f)
+    aread_run r = {.p = p, .nf = depth + nactive + 1, .nactive = nactive};
+    r.f = malloc(r.nf * sizeof *r.f);
+    if (!r.f)
         return; /* no read-ahead; cmh__prefetch_stop closes the queue */
-    for (unsigned i = 0; i < nf; i++)
-        f[i] = (afile){-1, 0, false};
-    /* bytes of the order queued (or skipped: hashed already, or not
-     * there), against the bytes the threads hashed */
-    uint64_t issued = 0;
-    size_t next = 0;
+    for (unsigned i = 0; i < r.nf; i++)
+        r.f[i] = (afile){-1, 0, false};
     for (;;) {
         bool quit = atomic_load_explicit(&p->quit, memory_order_relaxed) ||
                     atomic_load_explicit(p->stop, memory_order_relaxed);
         uint64_t tags[64];
         int res[64];
         unsigned k = cmh__os_aread_reap(p->aq, tags, res, 64, 0);
-        for (unsigned i = 0; i < k; i++) {
-            afile *a = &f[tags[i]];
-            a->pending--;
-            afile_done(a);
-        }
+        aread_reaped(r.f, tags, k);
         if (quit)
             break;
         uint64_t done =
@@ -164,66 +240,14 @@ static void run_aread(cmh_prefetch *p)
         uint64_t bdone =
             p->bytes ? atomic_load_explicit(p->bytes, memory_order_relaxed)
                      : 0;
-        /* fill the active set from the order */
-        /* the files the threads are on always; more within the window */
-        while (ncur < nactive && next < p->n && next < done + p->window &&
-               (next < done + nactive || !p->bytes ||
-                issued < bdone + PREFETCH_BYTES)) {
-            int dirfd;
-            char rel[256];
-            uint64_t size;
-            p->item(p->arg, next, &dirfd, rel, sizeof rel, &size);
-            size_t i = next++;
-            if (i < done || dirfd < 0 || !size) {
-                issued += size;
-                continue;
-            }
-            if (size <= p->small) {
-                /* CMHASH_IO_SMALL: WILLNEED queues it, with no slot */
-                cmh__os_prefetch(dirfd, rel, size);
-                issued += size;
-                continue;
-            }
-            int s = afile_slot(f, nf);
-            int fd;
-            if (s < 0)
-                break; /* cannot happen: nf > reads in flight + active */
-            if (cmh__os_open_read(dirfd, rel, &fd))
-                continue; /* the hashing thread reports it */
-            f[s] = (afile){fd, 0, false};
-            cur[ncur++] = (acur){(unsigned)s, 0, size};
-        }
-        /* queue reads round-robin over the active files */
-        bool queued = false;
-        while (ncur && (!p->bytes || issued < bdone + PREFETCH_BYTES)) {
-            rr %= ncur;
-            acur *c = &cur[rr];
-            uint64_t left = c->size - c->off;
-            size_t len = left < AREAD_CHUNK ? (size_t)left : AREAD_CHUNK;
-            if (cmh__os_aread_submit(p->aq, f[c->slot].fd, c->off, len,
-                                    c->slot))
-                break; /* queue full */
-            f[c->slot].pending++;
-            c->off += len;
-            issued += len;
-            queued = true;
-            if (c->off >= c->size) {
-                f[c->slot].submitted = true;
-                cur[rr] = cur[--ncur];
-            } else {
-                rr++;
-            }
-        }
-        if (!ncur && next >= p->n)
+        aread_fill(&r, done, bdone);
+        bool queued = aread_queue(&r, bdone);
+        if (!r.ncur && r.next >= p->n)
             break; /* everything queued: the last reads finish below */
         if (!queued) {
             /* wait for a read to finish, or for the threads to move */
             k = cmh__os_aread_reap(p->aq, tags, res, 64, 200);
-            for (unsigned i = 0; i < k; i++) {
-                afile *a = &f[tags[i]];
-                a->pending--;
-                afile_done(a);
-            }
+            aread_reaped(r.f, tags, k);
             if (!k)
                 nap();
         }
@@ -232,10 +256,10 @@ static void run_aread(cmh_prefetch *p)
      * close the queue (it waits), then the files */
     cmh__os_aread_close(p->aq);
     p->aq = NULL;
-    for (unsigned i = 0; i < nf; i++)
-        if (f[i].fd >= 0)
-            close(f[i].fd);
-    free(f);
+    for (unsigned i = 0; i < r.nf; i++)
+        if (r.f[i].fd >= 0)
+            close(r.f[i].fd);
+    free(r.f);
 }
 
 static void *run(void *arg)

@@ -1,5 +1,5 @@
 /* Windows build only (engine/os/win32-include): the terminal-size ioctl
- * the CLI uses, answered by win32.c from the console. */
+ * the CLI uses, answered by win32_io.c from the console. */
 #ifndef CMHASH_WIN32_SYS_IOCTL_H
 #define CMHASH_WIN32_SYS_IOCTL_H
 struct winsize {
