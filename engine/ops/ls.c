@@ -1,5 +1,6 @@
 /* cmh_ls: packages of a library with sizes and deduplication (ls.h). */
 #include "tree_io.h"
+#include "grow.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,14 +25,8 @@ typedef struct stored_vec {
 
 static bool stored_push(stored_vec *s, const uint8_t *sha, uint64_t size)
 {
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 256;
-        stored *v = realloc(s->v, nc * sizeof *v);
-        if (!v)
-            return false;
-        s->v = v;
-        s->cap = nc;
-    }
+    if (!cmh__grow(&s->v, &s->cap, s->n + 1, sizeof *s->v, 256))
+        return false;
     memcpy(s->v[s->n].sha, sha, CMH_SHA256_LEN);
     s->v[s->n++].size = size;
     return true;
@@ -274,15 +269,9 @@ static cmh_status list_packages(ls_run *r, char ***out, size_t *n)
         stem[8] = 0;
         if (cmh_pkgid_parse(id, stem) != CMH_OK || strcmp(id, stem))
             continue;
-        if (nv == cap) {
-            size_t nc = cap ? cap * 2 : 32;
-            char **nvp = realloc(v, nc * sizeof *v);
-            if (!nvp) {
-                st = cmh__fail(r->ctx, CMH_E_NOMEM, "out of memory");
-                break;
-            }
-            v = nvp;
-            cap = nc;
+        if (!cmh__grow(&v, &cap, nv + 1, sizeof *v, 32)) {
+            st = cmh__fail(r->ctx, CMH_E_NOMEM, "out of memory");
+            break;
         }
         if (!(v[nv] = cmh__strdup(id))) {
             st = cmh__fail(r->ctx, CMH_E_NOMEM, "out of memory");

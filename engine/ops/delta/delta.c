@@ -4,6 +4,7 @@
  * rebuilds them from the base file. The streaming jobs are driven here
  * with fixed buffers; no stdio. */
 #include "delta_job.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,14 +47,8 @@ static int ref_cmp(const void *a, const void *b)
 static bool collect_refs(dl *d, const cmh_node *n, size_t *cap)
 {
     for (size_t i = 0; i < n->nfiles; i++) {
-        if (d->nrefs == *cap) {
-            size_t nc = *cap ? *cap * 2 : 64;
-            old_ref *v = realloc(d->refs, nc * sizeof *v);
-            if (!v)
-                return false;
-            d->refs = v;
-            *cap = nc;
-        }
+        if (!cmh__grow(&d->refs, cap, d->nrefs + 1, sizeof *d->refs, 64))
+            return false;
         d->refs[d->nrefs].sha = n->files[i]->sha;
         d->refs[d->nrefs++].node = n->files[i];
     }
