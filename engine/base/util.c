@@ -1,4 +1,5 @@
 /* Context, error messages and small helpers. */
+#include "grow.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -298,16 +299,11 @@ static bool buf_grow(cmh_buf *b, size_t extra)
         return false;
     if (b->len + extra + 1 <= b->cap)
         return true;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (!d) {
+    if (extra > SIZE_MAX - 1 - b->len ||
+        !cmh__grow(&b->data, &b->cap, b->len + extra + 1, 1, 256)) {
         b->oom = true;
         return false;
     }
-    b->data = d;
-    b->cap = cap;
     return true;
 }
 

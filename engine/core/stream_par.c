@@ -125,164 +125,226 @@ static int read_chunk(int fd, uint8_t *buf, size_t want, size_t *got)
     return 0;
 }
 
+/* One cmh__stream_par call: the ring shared with the helpers and what
+ * only the streaming thread uses. */
+typedef struct par_run {
+    par p; /* shared with the helpers */
+    cmh_worker *w;
+    int fd;
+    uint64_t size;
+    const cmh_stream_par_io *io;
+    cmh_stream_res *res;
+    uint32_t magic;
+    size_t chunk;  /* bytes per chunk: whole signature blocks */
+    pthread_t *tid;
+    unsigned started; /* helpers running */
+    uint64_t total;   /* bytes read */
+    uint64_t emitted; /* chunks emitted (in order) */
+    bool locked;      /* this thread holds p.mu */
+} par_run;
+
+/* Allocate the ring of chunk buffers and the helpers' thread ids. */
+static int par_alloc(par_run *r, unsigned helpers)
+{
+    par *p = &r->p;
+    size_t sigcap = r->chunk / p->bl * (4 + (size_t)p->sl);
+    p->slot = calloc(p->nslots, sizeof *p->slot);
+    r->tid = calloc(helpers ? helpers : 1, sizeof *r->tid);
+    if (!p->slot || !r->tid)
+        return ENOMEM;
+    for (unsigned i = 0; i < p->nslots; i++) {
+        p->slot[i].data = malloc(r->chunk);
+        p->slot[i].sig = malloc(sigcap ? sigcap : 1);
+        if (!p->slot[i].data || !p->slot[i].sig)
+            return ENOMEM;
+    }
+    return 0;
+}
+
+/* The ring's lock and condition; on failure neither is left to destroy. */
+static int par_sync_init(par *p)
+{
+    if (pthread_mutex_init(&p->mu, NULL))
+        return ENOMEM;
+    if (pthread_cond_init(&p->cv, NULL)) {
+        pthread_mutex_destroy(&p->mu);
+        return ENOMEM;
+    }
+    return 0;
+}
+
+/* Under p.mu: emit the finished chunks in order and free their buffers.
+ * Returns with p.mu held, or unlocked on failure. */
+static int par_emit_done(par_run *r)
+{
+    par *p = &r->p;
+    const cmh_stream_par_io *io = r->io;
+    while (r->emitted < p->filled &&
+           p->slot[r->emitted % p->nslots].state == SLOT_DONE) {
+        par_slot *s = &p->slot[r->emitted % p->nslots];
+        pthread_mutex_unlock(&p->mu);
+        r->locked = false;
+        if (s->err) {
+            r->res->write_err = true;
+            return s->err;
+        }
+        int e;
+        if (p->want_sig && (e = io->sig_emit(s->sig, s->siglen,
+                                             io->sig_payload)))
+            return e;
+        pthread_mutex_lock(&p->mu);
+        r->locked = true;
+        s->state = SLOT_FREE;
+        r->emitted++;
+    }
+    return 0;
+}
+
+/* Unlocked: read the next chunk into @p s and hash it. *got = 0 at the
+ * end of the file; *eof is set when this chunk is the last. */
+static int par_fill(par_run *r, par_slot *s, size_t *got, bool *eof)
+{
+    const cmh_stream_par_io *io = r->io;
+    *got = 0;
+    if (io->cancel && atomic_load_explicit(io->cancel, memory_order_relaxed))
+        return ECANCELED;
+    size_t want = r->chunk;
+    if (io->library_file && r->size - r->total < want)
+        want = (size_t)(r->size - r->total);
+    int e;
+    if (want && (e = read_chunk(r->fd, s->data, want, got)))
+        return e;
+    if (*got == 0) {
+        *eof = true;
+        return 0;
+    }
+    if (r->total + *got > r->size) {
+        r->res->changed = true;
+        return ESTALE;
+    }
+    EVP_DigestUpdate(r->w->md, s->data, *got);
+    s->len = *got;
+    s->off = r->total;
+    r->total += *got;
+    if (io->progress)
+        atomic_fetch_add_explicit(io->progress, (uint_fast64_t)*got,
+                                  memory_order_relaxed);
+    if (io->on_read)
+        io->on_read(*got, io->read_payload);
+    /* Crash points count CMH_READ_SIZE pieces, as on today's
+     * path (tests/cli/snapshot_crash.sh). */
+    for (size_t k = 0; r->p.data_fd >= 0 && k < *got; k += CMH_READ_SIZE)
+        cmh__crash_point("read");
+    if (*got < want || (io->library_file && r->total == r->size))
+        *eof = true;
+    return 0;
+}
+
+/* The streaming thread: emit the header, then read chunks into free
+ * slots, emit done ones in order, and help the helpers when every slot
+ * is in use, until the file is read and every chunk emitted. */
+static int par_stream(par_run *r)
+{
+    par *p = &r->p;
+    const cmh_stream_par_io *io = r->io;
+    int e;
+    if (p->want_sig) {
+        uint8_t hdr[CMH_SIG_HEADER_LEN];
+        cmh__sigsum_header(hdr, r->magic, p->bl, p->sl);
+        if ((e = io->sig_emit(hdr, sizeof hdr, io->sig_payload)))
+            return e;
+    }
+    pthread_mutex_lock(&p->mu);
+    r->locked = true;
+    for (bool eof = false;;) {
+        if ((e = par_emit_done(r)))
+            return e;
+        if (eof) {
+            if (r->emitted == p->filled)
+                return 0;
+            if (!take_one(p))
+                pthread_cond_wait(&p->cv, &p->mu);
+            continue;
+        }
+        par_slot *s = &p->slot[p->filled % p->nslots];
+        if (s->state != SLOT_FREE) {
+            /* Every buffer is in use: help rather than wait. */
+            if (!take_one(p))
+                pthread_cond_wait(&p->cv, &p->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&p->mu);
+        r->locked = false;
+        size_t got;
+        if ((e = par_fill(r, s, &got, &eof)))
+            return e;
+        pthread_mutex_lock(&p->mu);
+        r->locked = true;
+        if (got) {
+            s->state = SLOT_FILLED;
+            p->filled++;
+            pthread_cond_broadcast(&p->cv);
+        }
+    }
+}
+
+/* Stop the helpers and wait for them; a chunk still being worked on
+ * belongs to its helper, and the join waits for it. */
+static void par_stop(par_run *r)
+{
+    par *p = &r->p;
+    if (!r->locked)
+        pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < r->started; i++)
+        pthread_join(r->tid[i], NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+}
+
+static void par_free(par_run *r)
+{
+    par *p = &r->p;
+    if (p->slot)
+        for (unsigned i = 0; i < p->nslots; i++) {
+            free(p->slot[i].data);
+            free(p->slot[i].sig);
+        }
+    free(p->slot);
+    free(r->tid);
+}
+
 int cmh__stream_par(cmh_worker *w, int fd, uint64_t size,
                     const cmh_stream_par_io *io, cmh_stream_res *res,
                     uint64_t *total_out, bool *hole_out)
 {
-    par p = {0};
-    int e = 0;
-    uint32_t magic;
-    cmh_sig_params(&magic, &p.bl, &p.sl, size);
-    p.data_fd = io->data_fd;
-    p.want_sig = io->sig_emit != NULL;
-    atomic_init(&p.hole, false);
+    par_run r = {.w = w, .fd = fd, .size = size, .io = io, .res = res};
+    par *p = &r.p;
+    cmh_sig_params(&r.magic, &p->bl, &p->sl, size);
+    p->data_fd = io->data_fd;
+    p->want_sig = io->sig_emit != NULL;
+    atomic_init(&p->hole, false);
     size_t chunk = w->par_chunk ? w->par_chunk : CMH_PAR_CHUNK;
-    chunk = (chunk + p.bl - 1) / p.bl * p.bl;
-    size_t sigcap = chunk / p.bl * (4 + (size_t)p.sl);
+    r.chunk = (chunk + p->bl - 1) / p->bl * p->bl;
     unsigned helpers = w->sig_helpers;
-    p.nslots = 2 * (helpers + 1) + 1;
-    pthread_t *tid = NULL;
-    unsigned started = 0;
-    uint64_t total = 0, emitted = 0;
-    bool locked = false;
+    p->nslots = 2 * (helpers + 1) + 1;
 
-    p.slot = calloc(p.nslots, sizeof *p.slot);
-    tid = calloc(helpers ? helpers : 1, sizeof *tid);
-    if (!p.slot || !tid) {
-        e = ENOMEM;
-        goto out_free;
+    int e = par_alloc(&r, helpers);
+    if (!e)
+        e = par_sync_init(p);
+    if (!e) {
+        /* Helpers are optional: one that cannot start leaves its share
+         * to the others and to this thread. */
+        for (unsigned i = 0; i < helpers; i++)
+            if (pthread_create(&r.tid[r.started], NULL, helper, p) == 0)
+                r.started++;
+        e = par_stream(&r);
+        par_stop(&r);
     }
-    for (unsigned i = 0; i < p.nslots; i++) {
-        p.slot[i].data = malloc(chunk);
-        p.slot[i].sig = malloc(sigcap ? sigcap : 1);
-        if (!p.slot[i].data || !p.slot[i].sig) {
-            e = ENOMEM;
-            goto out_free;
-        }
-    }
-    if (pthread_mutex_init(&p.mu, NULL)) {
-        e = ENOMEM;
-        goto out_free;
-    }
-    if (pthread_cond_init(&p.cv, NULL)) {
-        pthread_mutex_destroy(&p.mu);
-        e = ENOMEM;
-        goto out_free;
-    }
-    /* Helpers are optional: one that cannot start leaves its share to
-     * the others and to this thread. */
-    for (unsigned i = 0; i < helpers; i++)
-        if (pthread_create(&tid[started], NULL, helper, &p) == 0)
-            started++;
-    if (p.want_sig) {
-        uint8_t hdr[CMH_SIG_HEADER_LEN];
-        cmh__sigsum_header(hdr, magic, p.bl, p.sl);
-        if ((e = io->sig_emit(hdr, sizeof hdr, io->sig_payload)))
-            goto out;
-    }
-    pthread_mutex_lock(&p.mu);
-    locked = true;
-    for (bool eof = false;;) {
-        /* Emit finished chunks in order; free their buffers. */
-        while (emitted < p.filled &&
-               p.slot[emitted % p.nslots].state == SLOT_DONE) {
-            par_slot *s = &p.slot[emitted % p.nslots];
-            pthread_mutex_unlock(&p.mu);
-            locked = false;
-            if (s->err) {
-                e = s->err;
-                res->write_err = true;
-                goto out;
-            }
-            if (p.want_sig &&
-                (e = io->sig_emit(s->sig, s->siglen, io->sig_payload)))
-                goto out;
-            pthread_mutex_lock(&p.mu);
-            locked = true;
-            s->state = SLOT_FREE;
-            emitted++;
-        }
-        if (eof) {
-            if (emitted == p.filled)
-                break;
-            if (!take_one(&p))
-                pthread_cond_wait(&p.cv, &p.mu);
-            continue;
-        }
-        par_slot *s = &p.slot[p.filled % p.nslots];
-        if (s->state != SLOT_FREE) {
-            /* Every buffer is in use: help rather than wait. */
-            if (!take_one(&p))
-                pthread_cond_wait(&p.cv, &p.mu);
-            continue;
-        }
-        pthread_mutex_unlock(&p.mu);
-        locked = false;
-        if (io->cancel &&
-            atomic_load_explicit(io->cancel, memory_order_relaxed)) {
-            e = ECANCELED;
-            goto out;
-        }
-        size_t want = chunk;
-        if (io->library_file && size - total < want)
-            want = (size_t)(size - total);
-        size_t got = 0;
-        if (want && (e = read_chunk(fd, s->data, want, &got)))
-            goto out;
-        if (got == 0) {
-            eof = true;
-        } else {
-            if (total + got > size) {
-                res->changed = true;
-                e = ESTALE;
-                goto out;
-            }
-            EVP_DigestUpdate(w->md, s->data, got);
-            s->len = got;
-            s->off = total;
-            total += got;
-            if (io->progress)
-                atomic_fetch_add_explicit(io->progress, (uint_fast64_t)got,
-                                          memory_order_relaxed);
-            if (io->on_read)
-                io->on_read(got, io->read_payload);
-            /* Crash points count CMH_READ_SIZE pieces, as on today's
-             * path (tests/cli/snapshot_crash.sh). */
-            for (size_t k = 0; p.data_fd >= 0 && k < got;
-                 k += CMH_READ_SIZE)
-                cmh__crash_point("read");
-            if (got < want || (io->library_file && total == size))
-                eof = true;
-        }
-        pthread_mutex_lock(&p.mu);
-        locked = true;
-        if (got) {
-            s->state = SLOT_FILLED;
-            p.filled++;
-            pthread_cond_broadcast(&p.cv);
-        }
-    }
-out:
-    if (!locked)
-        pthread_mutex_lock(&p.mu);
-    p.stop = true;
-    pthread_cond_broadcast(&p.cv);
-    /* A chunk still being worked on belongs to its helper: the join
-     * below waits for it. */
-    pthread_mutex_unlock(&p.mu);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tid[i], NULL);
-    pthread_cond_destroy(&p.cv);
-    pthread_mutex_destroy(&p.mu);
-out_free:
-    if (p.slot)
-        for (unsigned i = 0; i < p.nslots; i++) {
-            free(p.slot[i].data);
-            free(p.slot[i].sig);
-        }
-    free(p.slot);
-    free(tid);
-    *total_out = total;
-    *hole_out = atomic_load(&p.hole);
+    par_free(&r);
+    *total_out = r.total;
+    *hole_out = atomic_load(&p->hole);
     return e;
 }

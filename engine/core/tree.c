@@ -1,5 +1,6 @@
 /* The content tree and the content hash (contentlib.md section 5). */
 #include "internal.h"
+#include "grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +38,8 @@ fail:
 
 static bool push(cmh_node ***arr, size_t *n, size_t *cap, cmh_node *c)
 {
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        cmh_node **a = realloc(*arr, nc * sizeof *a);
-        if (!a)
-            return false;
-        *arr = a;
-        *cap = nc;
-    }
+    if (!cmh__grow(arr, cap, *n + 1, sizeof **arr, 8))
+        return false;
     (*arr)[(*n)++] = c;
     return true;
 }
@@ -111,17 +106,9 @@ bool cmh__path16_push(cmh_path16 *p, const char *s, size_t slen)
     }
     cmh__utf16_lower(name, nlen);
     size_t need = p->len + 1 + nlen;
-    if (need > p->cap) {
-        size_t nc = p->cap ? p->cap : 256;
-        while (nc < need)
-            nc *= 2;
-        uint16_t *u = realloc(p->u, nc * sizeof *u);
-        if (!u) {
-            free(name);
-            return false;
-        }
-        p->u = u;
-        p->cap = nc;
+    if (!cmh__grow(&p->u, &p->cap, need, sizeof *p->u, 256)) {
+        free(name);
+        return false;
     }
     if (p->len)
         p->u[p->len++] = '\\';

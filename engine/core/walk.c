@@ -6,6 +6,7 @@
  * of a folder adds children to that folder's node, so nodes need no lock;
  * the shared lists and the first error are under w->mu. */
 #include "walk.h"
+#include "grow.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -66,6 +67,69 @@ static void note(cmh_walk *w, cmh_buf *list, const cmh_node *dir,
 
 static void dir_task_run(void *tk, void *state, void *arg);
 
+/* Queue sub-folder @p c (named @p nm) of the task's folder as a task of
+ * its own. False (the walk's error set) when that fails. */
+static bool queue_subdir(dir_task *t, cmh_node *c, const char *nm)
+{
+    cmh_walk *w = t->w;
+    atomic_fetch_add(&w->seen_dirs, 1);
+    dir_task *sub = malloc(sizeof *sub);
+    char *sp = cmh__path_join(t->path, nm);
+    if (!sub || !sp) {
+        free(sub);
+        free(sp);
+        walk_error(w, ENOMEM, t->node, nm);
+        return false;
+    }
+    sub->w = w;
+    sub->node = c;
+    sub->path = sp;
+    if (cmh__pool_push(w->pool, dir_task_run, sub, NULL)) {
+        free(sub->path);
+        free(sub);
+        walk_error(w, ENOMEM, t->node, nm);
+        return false;
+    }
+    return true;
+}
+
+/* One entry @p nm of the folder open as @p dfd: a link or special file is
+ * noted, a file or folder becomes a child node (a folder a new task).
+ * False (the walk's error set) stops the listing. */
+static bool add_entry(dir_task *t, int dfd, const char *nm)
+{
+    cmh_walk *w = t->w;
+    struct stat sb;
+    if (fstatat(dfd, nm, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+        walk_error(w, errno, t->node, nm);
+        return false;
+    }
+    if (S_ISLNK(sb.st_mode)) {
+        note(w, &w->links, t->node, nm, NULL, true);
+        return true;
+    }
+    if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode)) {
+        const char *what = S_ISFIFO(sb.st_mode)   ? "FIFO"
+                           : S_ISSOCK(sb.st_mode) ? "socket"
+                                                  : "device";
+        note(w, &w->specials, t->node, nm, what, false);
+        return true;
+    }
+    cmh_node *c = cmh__node_new(nm, strlen(nm), S_ISDIR(sb.st_mode));
+    if (!c || !cmh__node_add(t->node, c)) {
+        cmh__node_free(c);
+        walk_error(w, ENOMEM, t->node, nm);
+        return false;
+    }
+    if (c->is_dir)
+        return queue_subdir(t, c, nm);
+    c->size = (uint64_t)sb.st_size;
+    c->mtime_ns =
+        (int64_t)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec;
+    atomic_fetch_add(&w->seen_files, 1);
+    return true;
+}
+
 static void dir_task_run(void *tk, void *state, void *arg)
 {
     (void)state;
@@ -98,53 +162,8 @@ static void dir_task_run(void *tk, void *state, void *arg)
         const char *nm = de->d_name;
         if (!strcmp(nm, ".") || !strcmp(nm, ".."))
             continue;
-        struct stat sb;
-        if (fstatat(dirfd(d), nm, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-            walk_error(w, errno, t->node, nm);
+        if (!add_entry(t, dirfd(d), nm))
             break;
-        }
-        if (S_ISLNK(sb.st_mode)) {
-            note(w, &w->links, t->node, nm, NULL, true);
-            continue;
-        }
-        if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode)) {
-            const char *what = S_ISFIFO(sb.st_mode)   ? "FIFO"
-                               : S_ISSOCK(sb.st_mode) ? "socket"
-                                                      : "device";
-            note(w, &w->specials, t->node, nm, what, false);
-            continue;
-        }
-        cmh_node *c = cmh__node_new(nm, strlen(nm), S_ISDIR(sb.st_mode));
-        if (!c || !cmh__node_add(t->node, c)) {
-            cmh__node_free(c);
-            walk_error(w, ENOMEM, t->node, nm);
-            break;
-        }
-        if (c->is_dir) {
-            atomic_fetch_add(&w->seen_dirs, 1);
-            dir_task *sub = malloc(sizeof *sub);
-            char *sp = cmh__path_join(t->path, nm);
-            if (!sub || !sp) {
-                free(sub);
-                free(sp);
-                walk_error(w, ENOMEM, t->node, nm);
-                break;
-            }
-            sub->w = w;
-            sub->node = c;
-            sub->path = sp;
-            if (cmh__pool_push(w->pool, dir_task_run, sub, NULL)) {
-                free(sub->path);
-                free(sub);
-                walk_error(w, ENOMEM, t->node, nm);
-                break;
-            }
-        } else {
-            c->size = (uint64_t)sb.st_size;
-            c->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000LL +
-                          sb.st_mtim.tv_nsec;
-            atomic_fetch_add(&w->seen_files, 1);
-        }
     }
 out:
     if (d)
@@ -156,15 +175,10 @@ out:
 static void collect(cmh_walk *w, cmh_node *n, size_t *cap, bool *oom)
 {
     for (size_t i = 0; i < n->nfiles; i++) {
-        if (w->nfiles == *cap) {
-            size_t nc = *cap ? *cap * 2 : 64;
-            cmh_node **a = realloc(w->files, nc * sizeof *a);
-            if (!a) {
-                *oom = true;
-                return;
-            }
-            w->files = a;
-            *cap = nc;
+        if (!cmh__grow(&w->files, cap, w->nfiles + 1, sizeof *w->files,
+                       64)) {
+            *oom = true;
+            return;
         }
         w->files[w->nfiles++] = n->files[i];
         w->total_bytes += n->files[i]->size;

@@ -8,6 +8,7 @@
  * INI_MAX_LINE (200) in Debian's build; a longer line (a long `Source=`) is
  * handed to inih truncated and the handler gets the full value from here. */
 #include "internal.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -213,14 +214,11 @@ int cmh__read_small_file(int dirfd, const char *name, size_t max, char **out,
                 e = EFBIG;
                 goto out;
             }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
+            if (!cmh__grow(&buf, &cap, cap + 1, 1, cap)) {
                 free(buf);
                 e = ENOMEM;
                 goto out;
             }
-            buf = nb;
-            cap *= 2;
         }
         size_t want = cap - n - 1;
         ssize_t r = read(fd, buf + n, want);

@@ -5,6 +5,7 @@
  * against the device and inode it left (a folder moved meanwhile stops the
  * walk with ESTALE instead of walking somewhere else). */
 #include "format.h"
+#include "grow.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -74,14 +75,8 @@ static char *walk_path(const walk *w, const char *leaf)
 
 static int push_name(char ***v, size_t *n, size_t *cap, const char *s)
 {
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        char **nv = realloc(*v, nc * sizeof *nv);
-        if (!nv)
-            return ENOMEM;
-        *v = nv;
-        *cap = nc;
-    }
+    if (!cmh__grow(v, cap, *n + 1, sizeof **v, 8))
+        return ENOMEM;
     if (!((*v)[*n] = cmh__strdup(s)))
         return ENOMEM;
     (*n)++;
@@ -155,14 +150,8 @@ static int scan(walk *w, const cmh_mirror_cb *cb, void *arg,
 /* Enter sub-folder @p name of the current folder. */
 static int descend(walk *w, const char *name)
 {
-    if (w->n == w->cap) {
-        size_t nc = w->cap ? w->cap * 2 : 16;
-        level *nv = realloc(w->v, nc * sizeof *nv);
-        if (!nv)
-            return ENOMEM;
-        w->v = nv;
-        w->cap = nc;
-    }
+    if (!cmh__grow(&w->v, &w->cap, w->n + 1, sizeof *w->v, 16))
+        return ENOMEM;
     int nfd;
     int e = cmh__os_open_dir_noatime(w->fd, name, &nfd);
     if (e)

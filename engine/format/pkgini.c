@@ -3,6 +3,7 @@
  * grammar is a per-line problem the caller reports (verify) or refuses
  * (writers), never silently taken. */
 #include "format.h"
+#include "grow.h"
 
 #include <errno.h>
 
@@ -33,15 +34,9 @@ static void add_bad(cmh_pkgini *p, int line, const char *key,
 static bool push_id(char (**v)[64], size_t *n, size_t *cap, cmh_pkgini *p,
                     const char *id)
 {
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        char(*nv)[64] = realloc(*v, nc * sizeof *nv);
-        if (!nv) {
-            p->oom = true;
-            return false;
-        }
-        *v = nv;
-        *cap = nc;
+    if (!cmh__grow(v, cap, *n + 1, sizeof **v, 16)) {
+        p->oom = true;
+        return false;
     }
     /* at most 63 bytes, as snprintf(.., 64, "%s") did; memcpy because
      * GCC -O3 flags that truncation (-Wformat-truncation) */

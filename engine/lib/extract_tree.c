@@ -4,6 +4,7 @@
  * walks with openat and O_NOFOLLOW from the DataLib fd and refuses
  * anything that is not a real folder or a regular `.INI` file. */
 #include "tree_io.h"
+#include "grow.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -138,15 +139,8 @@ static int mload_enter(void *arg, const char *name, int depth)
 {
     (void)depth;
     mload *m = arg;
-    if (m->n == m->cap) {
-        size_t nc = m->cap * 2;
-        cmh_node **ns = realloc(m->stack, nc * sizeof *ns);
-        if (!ns)
-            return mload_fail(m, cmh__fail(m->ctx, CMH_E_NOMEM,
-                                           "out of memory"));
-        m->stack = ns;
-        m->cap = nc;
-    }
+    if (!cmh__grow(&m->stack, &m->cap, m->n + 1, sizeof *m->stack, 1))
+        return mload_fail(m, cmh__fail(m->ctx, CMH_E_NOMEM, "out of memory"));
     cmh_node *n = mload_node(m, name, strlen(name), true);
     if (!n)
         return 1;

@@ -1,6 +1,7 @@
 /* FileLib placement and references, DataLib install (library.h,
  * contentlib.md 7.2). */
 #include "library.h"
+#include "grow.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -42,14 +43,8 @@ void cmh__placement_init(cmh_placement *p)
 bool cmh__placement_add(cmh_placement *p, const uint8_t sha[CMH_SHA256_LEN],
                        uint64_t size, const char *tmp, const char *sigtmp)
 {
-    if (p->n == p->cap) {
-        size_t nc = p->cap ? p->cap * 2 : 64;
-        cmh_place *v = realloc(p->v, nc * sizeof *v);
-        if (!v)
-            return false;
-        p->v = v;
-        p->cap = nc;
-    }
+    if (!cmh__grow(&p->v, &p->cap, p->n + 1, sizeof *p->v, 64))
+        return false;
     cmh_place *x = &p->v[p->n++];
     memset(x, 0, sizeof *x);
     memcpy(x->sha, sha, CMH_SHA256_LEN);
@@ -181,34 +176,13 @@ static void place_fail(place_job *j, cmh_status st, const char *fmt, ...)
     pthread_mutex_unlock(&j->mu);
 }
 
-/* Step 1 for entry i: decide what goes in, write the new reference INI as
- * a temp in <H4>/. Touches only entry i and its own FileLib names. */
-static void place_prepare(size_t i, void *arg)
+/* Decide what of entry @p x goes in: the entry already present (on the
+ * primary root or another one, x->xroot) and sound, or ours (x->data_new,
+ * x->sig_new). Returns the descriptor of the root the entry is on. */
+static int place_decide(cmh_library *l, cmh_place *x, const char *rel,
+                        const char *sigrel)
 {
-    place_job *j = arg;
-    if (atomic_load_explicit(&j->failed, memory_order_relaxed))
-        return;
-    cmh_library *l = j->l;
-    cmh_place *x = &j->p->v[i];
     int fl = l->filelib_fd;
-    char hex[CMH_HEX_SIZE], h4[5], rel[CMH_FILELIB_REL_SIZE],
-        sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE];
-    cmh_hex_upper(hex, x->sha, CMH_SHA256_LEN);
-    memcpy(h4, hex, 4);
-    h4[4] = 0;
-    cmh__filelib_rel_hex(rel, hex, "");
-    cmh__filelib_rel_hex(sigrel, hex, ".SIG");
-    cmh__filelib_rel_hex(inirel, hex, ".INI");
-    /* a temp already in <H4>/ (small files) proves the folder exists; gc
-     * removes empty folders only under the library lock, which we hold */
-    if (!strchr(x->tmp, '/') && mkdirat(fl, h4, 0755) != 0 &&
-        errno != EEXIST) {
-        int e = errno;
-        place_fail(j, cmh__status_for_write_errno(e),
-                   "cannot create %s/FileLib/%s: %s; %s", l->path, h4,
-                   strerror(e), cmh__write_hint(e));
-        return;
-    }
     struct stat sb;
     bool have = fstatat(fl, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
                 S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == x->size;
@@ -233,6 +207,16 @@ static void place_prepare(size_t i, void *arg)
                   !(fstatat(fl, sigrel, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
                     S_ISREG(sb.st_mode) &&
                     (uint64_t)sb.st_size == cmh_sig_size(x->size)));
+    return fl;
+}
+
+/* Write the entry's reference INI with the content added as a temp in
+ * <H4>/ of root @p fl (x->initmp); a damaged or ConfigMgr-written INI
+ * fails the job. */
+static void place_refini(place_job *j, cmh_place *x, int fl, const char *h4,
+                         const char *inirel)
+{
+    cmh_library *l = j->l;
     refini f;
     char why[256];
     int e = read_refini(fl, inirel, &f, why, sizeof why);
@@ -267,6 +251,37 @@ static void place_prepare(size_t i, void *arg)
         return;
     }
     cmh__crash_point("refini");
+}
+
+/* Step 1 for entry i: decide what goes in, write the new reference INI as
+ * a temp in <H4>/. Touches only entry i and its own FileLib names. */
+static void place_prepare(size_t i, void *arg)
+{
+    place_job *j = arg;
+    if (atomic_load_explicit(&j->failed, memory_order_relaxed))
+        return;
+    cmh_library *l = j->l;
+    cmh_place *x = &j->p->v[i];
+    char hex[CMH_HEX_SIZE], h4[5], rel[CMH_FILELIB_REL_SIZE],
+        sigrel[CMH_FILELIB_REL_SIZE], inirel[CMH_FILELIB_REL_SIZE];
+    cmh_hex_upper(hex, x->sha, CMH_SHA256_LEN);
+    memcpy(h4, hex, 4);
+    h4[4] = 0;
+    cmh__filelib_rel_hex(rel, hex, "");
+    cmh__filelib_rel_hex(sigrel, hex, ".SIG");
+    cmh__filelib_rel_hex(inirel, hex, ".INI");
+    /* a temp already in <H4>/ (small files) proves the folder exists; gc
+     * removes empty folders only under the library lock, which we hold */
+    if (!strchr(x->tmp, '/') && mkdirat(l->filelib_fd, h4, 0755) != 0 &&
+        errno != EEXIST) {
+        int e = errno;
+        place_fail(j, cmh__status_for_write_errno(e),
+                   "cannot create %s/FileLib/%s: %s; %s", l->path, h4,
+                   strerror(e), cmh__write_hint(e));
+        return;
+    }
+    int fl = place_decide(l, x, rel, sigrel);
+    place_refini(j, x, fl, h4, inirel);
 }
 
 /* Step 2 for entry i: rename data, signature and INI into place. */

@@ -1,6 +1,7 @@
 /* Library layout helpers: temp names, atomic writes, FileLib reference
  * lists and the small encodings of contentlib.md section 3. */
 #include "internal.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -213,14 +214,8 @@ bool cmh__reflist_add(cmh_reflist *r, const char *id)
     size_t at = reflist_find(r, id, &found);
     if (found)
         return true;
-    if (r->n == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 4;
-        char **a = realloc(r->ids, nc * sizeof *a);
-        if (!a)
-            return false;
-        r->ids = a;
-        r->cap = nc;
-    }
+    if (!cmh__grow(&r->ids, &r->cap, r->n + 1, sizeof *r->ids, 4))
+        return false;
     char *d = cmh__strdup(id);
     if (!d)
         return false;

@@ -197,14 +197,12 @@ int cmh__filelib_find(const cmh_library *l, const char *rel, struct stat *sb,
     return -1;
 }
 
-cmh_status cmh__library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
-                            bool create)
+/* Open the library folder @p path as l->root_fd; with @p create, make it
+ * when it is missing (only the last component). */
+static cmh_status open_library_root(cmh_ctx *ctx, cmh_library *l,
+                                    const char *path, bool create)
 {
-    int e;
-    l->path = cmh__strdup(path);
-    if (!l->path)
-        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-    e = cmh__os_open_dir(AT_FDCWD, path, &l->root_fd);
+    int e = cmh__os_open_dir(AT_FDCWD, path, &l->root_fd);
     if (e == ENOENT && create) {
         /* only the last component: a mistyped --lib is not created with
          * all its parents (docs/FORMAT.md, "Libraries") */
@@ -227,49 +225,69 @@ cmh_status cmh__library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
     if (e)
         return cmh__fail_errno(ctx, CMH_E_LIBRARY, e,
                                "cannot open library %s", path);
-    int *fds[3] = {&l->pkglib_fd, &l->datalib_fd, &l->filelib_fd};
+    return CMH_OK;
+}
+
+/* How many of PkgLib, DataLib, FileLib are present under @p root_fd. */
+static int count_lib_dirs(int root_fd)
+{
     int present = 0;
     for (int i = 0; i < 3; i++) {
         struct stat sb;
-        if (fstatat(l->root_fd, lib_dirs[i], &sb, AT_SYMLINK_NOFOLLOW) == 0)
+        if (fstatat(root_fd, lib_dirs[i], &sb, AT_SYMLINK_NOFOLLOW) == 0)
             present++;
     }
-    if (present < 3 && create) {
-        bool fresh = is_fresh_library(l->root_fd);
-        if (!fresh && present == 0) {
-            /* Another snapshot may be creating the folders (and putting
-             * its lock in PkgLib) right now: give it up to 100 ms to
-             * finish all three, then judge. */
-            for (int tries = 0; tries < 50; tries++) {
-                present = 0;
-                for (int i = 0; i < 3; i++) {
-                    struct stat sb;
-                    if (fstatat(l->root_fd, lib_dirs[i], &sb,
-                                AT_SYMLINK_NOFOLLOW) == 0)
-                        present++;
-                }
-                if (present == 0 || present == 3)
-                    break;
-                usleep(2000);
-            }
+    return present;
+}
+
+/* A library being created (@p present of its three folders there): make
+ * the folders in a fresh (empty) folder; refuse a folder that is neither
+ * empty nor a library. */
+static cmh_status make_lib_dirs(cmh_ctx *ctx, cmh_library *l,
+                                const char *path, int present)
+{
+    bool fresh = is_fresh_library(l->root_fd);
+    if (!fresh && present == 0) {
+        /* Another snapshot may be creating the folders (and putting
+         * its lock in PkgLib) right now: give it up to 100 ms to
+         * finish all three, then judge. */
+        for (int tries = 0; tries < 50; tries++) {
+            present = count_lib_dirs(l->root_fd);
+            if (present == 0 || present == 3)
+                break;
+            usleep(2000);
         }
-        if (!fresh && present == 0)
-            return cmh__fail(ctx, CMH_E_LIBRARY,
-                             "%s is not a content library (no PkgLib, "
-                             "DataLib, FileLib) and not empty; point --lib "
-                             "at SCCMContentLib or at a new folder", path);
-        for (int i = 0; fresh && i < 3; i++)
-            if (mkdirat(l->root_fd, lib_dirs[i], 0755) != 0 &&
-                errno != EEXIST) {
-                e = errno;
-                return cmh__fail(ctx, CMH_E_LIBRARY,
-                                 "cannot create %s/%s: %s; %s", path,
-                                 lib_dirs[i], strerror(e),
-                                 cmh__write_hint(e));
-            }
     }
+    if (!fresh && present == 0)
+        return cmh__fail(ctx, CMH_E_LIBRARY,
+                         "%s is not a content library (no PkgLib, "
+                         "DataLib, FileLib) and not empty; point --lib "
+                         "at SCCMContentLib or at a new folder", path);
+    for (int i = 0; fresh && i < 3; i++)
+        if (mkdirat(l->root_fd, lib_dirs[i], 0755) != 0 && errno != EEXIST) {
+            int e = errno;
+            return cmh__fail(ctx, CMH_E_LIBRARY,
+                             "cannot create %s/%s: %s; %s", path,
+                             lib_dirs[i], strerror(e), cmh__write_hint(e));
+        }
+    return CMH_OK;
+}
+
+cmh_status cmh__library_open(cmh_ctx *ctx, cmh_library *l, const char *path,
+                            bool create)
+{
+    l->path = cmh__strdup(path);
+    if (!l->path)
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    cmh_status st = open_library_root(ctx, l, path, create);
+    if (st)
+        return st;
+    int present = count_lib_dirs(l->root_fd);
+    if (present < 3 && create && (st = make_lib_dirs(ctx, l, path, present)))
+        return st;
+    int *fds[3] = {&l->pkglib_fd, &l->datalib_fd, &l->filelib_fd};
     for (int i = 0; i < 3; i++) {
-        e = cmh__os_open_dir(l->root_fd, lib_dirs[i], fds[i]);
+        int e = cmh__os_open_dir(l->root_fd, lib_dirs[i], fds[i]);
         if (e == ENOENT)
             return cmh__fail(ctx, CMH_E_LIBRARY,
                              "%s is not a content library: %s is missing; "

@@ -1,6 +1,7 @@
 /* PkgLib: read and write a package's INI, kept versions, the foreign
  * library guard (library.h). */
 #include "library.h"
+#include "grow.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -293,15 +294,9 @@ cmh_status cmh__keep_select(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
             fstatat(l->datalib_fd, ini, &sb, AT_SYMLINK_NOFOLLOW) ||
             !S_ISREG(sb.st_mode))
             continue;
-        if (nv == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            kept_cand *nvp = realloc(v, nc * sizeof *v);
-            if (!nvp) {
-                st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-                break;
-            }
-            v = nvp;
-            cap = nc;
+        if (!cmh__grow(&v, &cap, nv + 1, sizeof *v, 8)) {
+            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+            break;
         }
         v[nv].version = ver;
         memcpy(v[nv].cid, de->d_name, dl + 1);

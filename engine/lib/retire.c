@@ -1,6 +1,7 @@
 /* Mirror hashes and the retirement of old and stale versions
  * (library.h). */
 #include "library.h"
+#include "grow.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -51,14 +52,8 @@ static int collect_entry(void *arg, int dirfd, const char *nm,
      * valid, whatever else the INI lacks */
     if (r == CMH_FILEINI_UNPARSABLE || !fi.have_hash)
         return 0;
-    if (hv->n == hv->cap) {
-        size_t nc = hv->cap ? hv->cap * 2 : 256;
-        uint8_t *v = realloc(hv->v, nc * CMH_SHA256_LEN);
-        if (!v)
-            return ENOMEM;
-        hv->v = v;
-        hv->cap = nc;
-    }
+    if (!cmh__grow(&hv->v, &hv->cap, hv->n + 1, CMH_SHA256_LEN, 256))
+        return ENOMEM;
     memcpy(hv->v + hv->n * CMH_SHA256_LEN, fi.sha, CMH_SHA256_LEN);
     hv->n++;
     return 0;
@@ -108,14 +103,8 @@ static bool cid_list_add(cid_list *c, const char *cid)
     for (size_t i = 0; i < c->n; i++)
         if (!strcmp(c->v[i], cid))
             return true;
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 4;
-        char **v = realloc(c->v, nc * sizeof *v);
-        if (!v)
-            return false;
-        c->v = v;
-        c->cap = nc;
-    }
+    if (!cmh__grow(&c->v, &c->cap, c->n + 1, sizeof *c->v, 4))
+        return false;
     c->v[c->n] = cmh__strdup(cid);
     if (!c->v[c->n])
         return false;
@@ -251,11 +240,10 @@ static bool temp_mirror_cid(const char *name, char cid[CMH_CID_SIZE])
     return true;
 }
 
-cmh_status cmh__retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
-                            uint32_t current, bool do_fsync,
-                            uint64_t *retired_files)
+/* List DataLib from its start, through a descriptor of its own. */
+static cmh_status open_datalib_listing(cmh_ctx *ctx, cmh_library *l,
+                                       DIR **out)
 {
-    *retired_files = 0;
     int dup_fd = dup(l->datalib_fd);
     if (dup_fd < 0)
         return cmh__fail_errno(ctx, CMH_E_IO, errno, "dup");
@@ -266,6 +254,19 @@ cmh_status cmh__retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
                                "cannot list %s/DataLib", l->path);
     }
     rewinddir(d);
+    *out = d;
+    return CMH_OK;
+}
+
+cmh_status cmh__retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
+                            uint32_t current, bool do_fsync,
+                            uint64_t *retired_files)
+{
+    *retired_files = 0;
+    DIR *d;
+    cmh_status ost = open_datalib_listing(ctx, l, &d);
+    if (ost)
+        return ost;
     cid_list dirs = {0}, cids = {0};
     bool oom = false;
     struct dirent *de;
@@ -313,21 +314,73 @@ cmh_status cmh__retire_stale(cmh_ctx *ctx, cmh_library *l, const char *pkgid,
     return st;
 }
 
+/* DataLib entry @p dname seen by cmh__retire_package: a temp of this
+ * package left by a dead run goes to @p temps, a content of the package
+ * that is neither @p keep_cid nor kept to @p old. False: out of memory. */
+static bool sort_package_entry(const char *dname, const char *pkgid,
+                               const char *keep_cid, const cmh_reflist *kept,
+                               cid_list *old, cid_list *temps)
+{
+    char name[CMH_CID_SIZE];
+    size_t len = strlen(dname);
+    /* DataLib temps of this package left by dead runs: a temp mirror
+     * ".cmhash-tmp-<pid>-<cid>" or a mirror set aside for deletion
+     * ".cmhash-tmp-<pid>-<n>-<cid>". We hold the package lock, so no
+     * live run of this package owns them. */
+    const char *dash = strrchr(dname, '-');
+    if (!strncmp(dname, CMH_TMP_PREFIX, strlen(CMH_TMP_PREFIX)) && dash) {
+        char id[CMH_PKGID_SIZE];
+        return !(cmh_content_id_parse(id, NULL, dash + 1) ==
+                     CMH_CONTENT_PACKAGE &&
+                 !strcmp(id, pkgid) && !cid_list_add(temps, dname));
+    }
+    if (len >= sizeof name)
+        return true;
+    memcpy(name, dname, len + 1);
+    if (len > 4 && !strcasecmp(name + len - 4, ".INI"))
+        name[len - 4] = 0;
+    char id[CMH_PKGID_SIZE];
+    if (cmh_content_id_parse(id, NULL, name) != CMH_CONTENT_PACKAGE ||
+        strcmp(id, pkgid) || !strcmp(name, keep_cid) ||
+        cmh__reflist_has(kept, name))
+        return true;
+    return cid_list_add(old, name);
+}
+
+/* The temps of @p temps: a retirement a crash interrupted is finished
+ * (the content's remaining references dropped), a set-aside copy of a
+ * live content only goes. Frees @p temps; returns @p st or the first
+ * failure. */
+static cmh_status finish_temps(cmh_ctx *ctx, cmh_library *l, cid_list *temps,
+                               const char *keep_cid, const cmh_reflist *kept,
+                               bool do_fsync, uint64_t *retired_files,
+                               cmh_status st)
+{
+    for (size_t i = 0; i < temps->n; i++) {
+        const char *tcid = strrchr(temps->v[i], '-') + 1;
+        if (!strcmp(tcid, keep_cid) || cmh__reflist_has(kept, tcid)) {
+            cmh__tree_remove(l->datalib_fd, temps->v[i]);
+        } else if (st == CMH_OK) {
+            char c[CMH_CID_SIZE];
+            snprintf(c, sizeof c, "%s", tcid);
+            st = retire_mirror(ctx, l, temps->v[i], c, do_fsync,
+                               retired_files);
+        }
+        free(temps->v[i]);
+    }
+    free(temps->v);
+    return st;
+}
+
 cmh_status cmh__retire_package(cmh_ctx *ctx, cmh_library *l,
                               const char *pkgid, const char *keep_cid,
                               bool do_fsync, uint64_t *retired_files)
 {
     *retired_files = 0;
-    int dup_fd = dup(l->datalib_fd);
-    if (dup_fd < 0)
-        return cmh__fail_errno(ctx, CMH_E_IO, errno, "dup");
-    DIR *d = fdopendir(dup_fd);
-    if (!d) {
-        close(dup_fd);
-        return cmh__fail_errno(ctx, CMH_E_IO, errno,
-                               "cannot list %s/DataLib", l->path);
-    }
-    rewinddir(d);
+    DIR *d;
+    cmh_status ost = open_datalib_listing(ctx, l, &d);
+    if (ost)
+        return ost;
     cid_list old = {0};
     struct dirent *de;
     bool oom = false;
@@ -339,55 +392,15 @@ cmh_status cmh__retire_package(cmh_ctx *ctx, cmh_library *l,
         return kst;
     }
     cid_list temps = {0};
-    while ((de = readdir(d)) != NULL) {
-        char name[CMH_CID_SIZE];
-        size_t len = strlen(de->d_name);
-        /* DataLib temps of this package left by dead runs: a temp mirror
-         * ".cmhash-tmp-<pid>-<cid>" or a mirror set aside for deletion
-         * ".cmhash-tmp-<pid>-<n>-<cid>". We hold the package lock, so no
-         * live run of this package owns them. */
-        const char *dash = strrchr(de->d_name, '-');
-        if (!strncmp(de->d_name, CMH_TMP_PREFIX, strlen(CMH_TMP_PREFIX)) &&
-            dash) {
-            char id[CMH_PKGID_SIZE];
-            if (cmh_content_id_parse(id, NULL, dash + 1) ==
-                    CMH_CONTENT_PACKAGE &&
-                !strcmp(id, pkgid) && !cid_list_add(&temps, de->d_name))
-                oom = true;
-            continue;
-        }
-        if (len >= sizeof name)
-            continue;
-        memcpy(name, de->d_name, len + 1);
-        if (len > 4 && !strcasecmp(name + len - 4, ".INI"))
-            name[len - 4] = 0;
-        char id[CMH_PKGID_SIZE];
-        if (cmh_content_id_parse(id, NULL, name) != CMH_CONTENT_PACKAGE ||
-            strcmp(id, pkgid) || !strcmp(name, keep_cid) ||
-            cmh__reflist_has(&kept, name))
-            continue;
-        if (!cid_list_add(&old, name))
+    while ((de = readdir(d)) != NULL)
+        if (!sort_package_entry(de->d_name, pkgid, keep_cid, &kept, &old,
+                                &temps))
             oom = true;
-    }
     closedir(d);
     cmh_status st = oom ? cmh__fail(ctx, CMH_E_NOMEM, "out of memory")
                         : CMH_OK;
-    for (size_t i = 0; i < temps.n; i++) {
-        /* a retirement a crash interrupted: finish it (drop the content's
-         * remaining references); a set-aside copy of a live content only
-         * goes */
-        const char *tcid = strrchr(temps.v[i], '-') + 1;
-        if (!strcmp(tcid, keep_cid) || cmh__reflist_has(&kept, tcid)) {
-            cmh__tree_remove(l->datalib_fd, temps.v[i]);
-        } else if (st == CMH_OK) {
-            char c[CMH_CID_SIZE];
-            snprintf(c, sizeof c, "%s", tcid);
-            st = retire_mirror(ctx, l, temps.v[i], c, do_fsync,
-                               retired_files);
-        }
-        free(temps.v[i]);
-    }
-    free(temps.v);
+    st = finish_temps(ctx, l, &temps, keep_cid, &kept, do_fsync,
+                      retired_files, st);
     cmh__reflist_free(&kept);
     for (size_t i = 0; i < old.n; i++) {
         if (st == CMH_OK)

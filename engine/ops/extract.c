@@ -60,62 +60,32 @@ static cmh_status fail_write(ext *x, int e, const char *rel)
                      x->dest, rel, strerror(e), cmh__dest_hint(e));
 }
 
-static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
-                             const char *rel)
+/* Open the stored bytes of file @p n (FileLib entry @p frel, on any
+ * root) as *in; a missing or non-regular entry fails naming @p rel. */
+static cmh_status open_stored(ext *x, const char *frel, const char *rel,
+                              int *in)
 {
-    cmh_ctx *ctx = x->ctx;
-    char hex[CMH_HEX_SIZE], frel[CMH_FILELIB_REL_SIZE], tmp[64] = "";
-    cmh_hex_upper(hex, n->sha, CMH_SHA256_LEN);
-    cmh__filelib_rel_hex(frel, hex, "");
-    int in = -1, out = -1;
-    cmh_status st = CMH_OK;
     int root = cmh__filelib_find(&x->lib, frel, NULL, NULL);
-    int e = root < 0 ? ENOENT : cmh__os_open_read(root, frel, &in);
-    if (e) {
-        st = cmh__fail_errno(ctx, e == ENOENT ? CMH_E_LIBRARY : CMH_E_IO, e,
-                             "cannot read %s/FileLib/%s (the bytes of %s); "
-                             "run cmhash verify", x->lib.path, frel, rel);
-        goto out;
-    }
+    int e = root < 0 ? ENOENT : cmh__os_open_read(root, frel, in);
+    if (e)
+        return cmh__fail_errno(x->ctx, e == ENOENT ? CMH_E_LIBRARY : CMH_E_IO,
+                               e,
+                               "cannot read %s/FileLib/%s (the bytes of %s); "
+                               "run cmhash verify",
+                               x->lib.path, frel, rel);
     struct stat sb;
-    if (fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = cmh__fail(ctx, CMH_E_LIBRARY,
-                       "%s/FileLib/%s is not a regular file; run cmhash "
-                       "verify", x->lib.path, frel);
-        goto out;
-    }
-    /* the FileLib fd was opened non-blocking for FIFO safety; a regular
-     * file reads the same either way */
-    cmh__tmp_name(tmp, sizeof tmp, NULL);
-    out = openat(dfd, tmp,
-                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (out < 0) {
-        e = errno;
-        tmp[0] = 0;
-        st = fail_write(x, e, rel);
-        goto out;
-    }
-    uint64_t nb;
-    uint8_t sha[CMH_SHA256_LEN];
-    bool werr;
-    e = cmh__copy_hash(in, out, x->md, ctx->sha256, x->buf, EXTRACT_BUF_SIZE,
-                       &nb, sha, &werr);
-    if (e) {
-        st = werr ? fail_write(x, e, rel)
-                  : cmh__fail_errno(ctx, CMH_E_IO, e, "cannot read %s/"
-                                    "FileLib/%s", x->lib.path, frel);
-        goto out;
-    }
-    if (nb != n->size || memcmp(sha, n->sha, CMH_SHA256_LEN)) {
-        char got[CMH_HEX_SIZE];
-        cmh_hex_upper(got, sha, CMH_SHA256_LEN);
-        st = cmh__fail(ctx, CMH_E_LIBRARY,
-                       "%s/FileLib/%s is corrupt: %llu bytes with SHA-256 "
-                       "%s, expected %llu bytes (for %s); run cmhash verify",
-                       x->lib.path, frel, (unsigned long long)nb, got,
-                       (unsigned long long)n->size, rel);
-        goto out;
-    }
+    if (fstat(*in, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return cmh__fail(x->ctx, CMH_E_LIBRARY,
+                         "%s/FileLib/%s is not a regular file; run cmhash "
+                         "verify",
+                         x->lib.path, frel);
+    return CMH_OK;
+}
+
+/* Give the written copy @p out the file's read-only bit and mtime. 0 or
+ * an errno. */
+static int set_file_meta(int out, const cmh_node *n)
+{
     mode_t mode = (n->attrs & 0x1u) ? 0444 : 0644;
     struct timespec ts[2];
     ts[0].tv_sec = 0;
@@ -127,8 +97,68 @@ static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
         ts[1].tv_sec--;
         ts[1].tv_nsec += 1000000000L;
     }
-    if (fchmod(out, mode) != 0 || futimens(out, ts) != 0) {
-        st = fail_write(x, errno, rel);
+    if (fchmod(out, mode) != 0 || futimens(out, ts) != 0)
+        return errno;
+    return 0;
+}
+
+/* Copy @p in to @p out, hashing it, and check the bytes are the file's
+ * (size and SHA-256); *nb gets the bytes copied. */
+static cmh_status copy_checked(ext *x, int in, int out, const cmh_node *n,
+                               const char *frel, const char *rel, uint64_t *nb)
+{
+    cmh_ctx *ctx = x->ctx;
+    uint8_t sha[CMH_SHA256_LEN];
+    bool werr;
+    int e = cmh__copy_hash(in, out, x->md, ctx->sha256, x->buf,
+                           EXTRACT_BUF_SIZE, nb, sha, &werr);
+    if (e)
+        return werr ? fail_write(x, e, rel)
+                    : cmh__fail_errno(ctx, CMH_E_IO, e,
+                                      "cannot read %s/"
+                                      "FileLib/%s",
+                                      x->lib.path, frel);
+    if (*nb != n->size || memcmp(sha, n->sha, CMH_SHA256_LEN)) {
+        char got[CMH_HEX_SIZE];
+        cmh_hex_upper(got, sha, CMH_SHA256_LEN);
+        return cmh__fail(ctx, CMH_E_LIBRARY,
+                         "%s/FileLib/%s is corrupt: %llu bytes with SHA-256 "
+                         "%s, expected %llu bytes (for %s); run cmhash "
+                         "verify",
+                         x->lib.path, frel, (unsigned long long)*nb, got,
+                         (unsigned long long)n->size, rel);
+    }
+    return CMH_OK;
+}
+
+/* Write file @p n into folder @p dfd: copied from the library under a
+ * temp name, checked, given its metadata, renamed to its name. */
+static cmh_status write_file(ext *x, int dfd, const cmh_node *n,
+                             const char *rel)
+{
+    char hex[CMH_HEX_SIZE], frel[CMH_FILELIB_REL_SIZE], tmp[64] = "";
+    cmh_hex_upper(hex, n->sha, CMH_SHA256_LEN);
+    cmh__filelib_rel_hex(frel, hex, "");
+    int in = -1, out = -1, e;
+    uint64_t nb;
+    cmh_status st = open_stored(x, frel, rel, &in);
+    if (st)
+        goto out;
+    /* the FileLib fd was opened non-blocking for FIFO safety; a regular
+     * file reads the same either way */
+    cmh__tmp_name(tmp, sizeof tmp, NULL);
+    out = openat(dfd, tmp,
+                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0) {
+        e = errno;
+        tmp[0] = 0;
+        st = fail_write(x, e, rel);
+        goto out;
+    }
+    if ((st = copy_checked(x, in, out, n, frel, rel, &nb)))
+        goto out;
+    if ((e = set_file_meta(out, n))) {
+        st = fail_write(x, e, rel);
         goto out;
     }
     if (close(out) != 0) {
@@ -270,6 +300,90 @@ static cmh_status out_root(ext *x, const char **root)
     return CMH_OK;
 }
 
+/* Load the mirror of content @p cid (*root, its counts *c) and check it
+ * hashes to its [Info] Hash @p hash (res->content_hash). */
+static cmh_status load_mirror_checked(ext *x, const char *cid, const char *hash,
+                                      cmh_node **root, cmh_tree_counts *c,
+                                      cmh_extract_result *res)
+{
+    cmh_ctx *ctx = x->ctx;
+    cmh_status st = cmh__mirror_load(ctx, &x->lib, cid, root, c);
+    if (st != CMH_OK)
+        return st;
+    uint8_t h[CMH_SHA256_LEN];
+    if (cmh__tree_hash(*root, false, ctx->sha256, h))
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    cmh_hex_upper(res->content_hash, h, sizeof h);
+    if (strcmp(res->content_hash, hash))
+        return cmh__fail(ctx, CMH_E_LIBRARY,
+                         "the mirror %s/DataLib/%s hashes to %s, not to its "
+                         "[Info] Hash %s; run cmhash verify",
+                         x->lib.path, cid, res->content_hash, hash);
+    return CMH_OK;
+}
+
+/* Make and open the folder the content is written into (x->out: the
+ * output root, or with @p sub its sub-folder @p cid, kept in *subout) as
+ * *dfd; *empty tells whether it held nothing. A folder that held entries
+ * is refused without --force. */
+static cmh_status open_out_dir(ext *x, const char *cid, bool sub, char **subout,
+                               int *dfd, bool *empty)
+{
+    cmh_ctx *ctx = x->ctx;
+    const char *oroot;
+    cmh_status st = out_root(x, &oroot);
+    if (st != CMH_OK)
+        return st;
+    if (sub && !(*subout = cmh__path_join(oroot, cid)))
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    x->out = sub ? *subout : oroot;
+    int e = x->work && !sub ? 0 : cmh__mkdir_p(x->out);
+    if (!e)
+        e = (*dfd = open(x->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
+                ? errno
+                : 0;
+    if (e)
+        return cmh__fail(ctx, CMH_E_IO, "cannot create or open %s: %s; %s",
+                         x->dest, strerror(e), cmh__dest_hint(e));
+    *empty = false;
+    if ((e = dir_entries(*dfd, empty)) != 0)
+        return cmh__fail_errno(ctx, CMH_E_IO, e, "cannot list %s", x->dest);
+    if (!*empty && !(x->o->flags & CMH_EXTRACT_FORCE))
+        return cmh__fail(ctx, CMH_E_INVALID,
+                         "%s is not empty; give an empty or new folder, or "
+                         "--force to write into it",
+                         x->dest);
+    return CMH_OK;
+}
+
+/* Check the result as a snapshot would see it: names as created, bytes
+ * as written (read back). With --force, DEST may hold other entries, so
+ * the check is over what we wrote (hashes taken while copying). */
+static cmh_status check_written(ext *x, const char *hash, bool empty,
+                                cmh_extract_result *res)
+{
+    cmh_ctx *ctx = x->ctx;
+    char got[CMH_HEX_SIZE];
+    if (empty) {
+        cmh_status st = cmh_hash_dir(got, ctx, x->out);
+        if (st != CMH_OK)
+            return st;
+        if (strcmp(got, hash))
+            return cmh__fail(ctx, CMH_E_IO,
+                             "%s hashes to %s after extraction, not to %s; "
+                             "the destination file system changed names or "
+                             "bytes",
+                             x->dest, got, hash);
+        return CMH_OK;
+    }
+    /* --force into a folder that held entries: the tree as a whole is
+     * verified only if it now holds exactly the content */
+    if (!(cmh_hash_dir(got, ctx, x->out) == CMH_OK && !strcmp(got, hash)))
+        res->tree_verified = 0;
+    cmh__err_clear(ctx);
+    return CMH_OK;
+}
+
 /* Load, check and write content @p cid (its [Info] Hash @p hash) into
  * x->dest, or with @p sub into x->dest/<cid> (@p check_only: only check
  * that it can be). */
@@ -277,87 +391,27 @@ static cmh_status extract_content(ext *x, const char *cid, const char *hash,
                                   bool sub, bool check_only,
                                   cmh_extract_result *res)
 {
-    cmh_ctx *ctx = x->ctx;
-    const cmh_extract_opts *o = x->o;
     cmh_node *root = NULL;
     char *subout = NULL;
     int dfd = -1;
+    bool empty;
     cmh_status st;
     cmh_tree_counts c;
-    if ((st = cmh__mirror_load(ctx, &x->lib, cid, &root, &c)) != CMH_OK)
+    if ((st = load_mirror_checked(x, cid, hash, &root, &c, res)) != CMH_OK)
         goto done;
-    uint8_t h[CMH_SHA256_LEN];
-    if (cmh__tree_hash(root, false, ctx->sha256, h)) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto done;
-    }
-    cmh_hex_upper(res->content_hash, h, sizeof h);
-    if (strcmp(res->content_hash, hash)) {
-        st = cmh__fail(ctx, CMH_E_LIBRARY,
-                       "the mirror %s/DataLib/%s hashes to %s, not to its "
-                       "[Info] Hash %s; run cmhash verify", x->lib.path, cid,
-                       res->content_hash, hash);
-        goto done;
-    }
     if ((st = check_present(x, root, cid)) != CMH_OK || check_only)
         goto done;
     x->files_total = c.files;
     x->bytes_total = c.bytes;
     x->files_done = x->bytes_done = 0;
-    const char *oroot;
-    if ((st = out_root(x, &oroot)) != CMH_OK)
+    if ((st = open_out_dir(x, cid, sub, &subout, &dfd, &empty)) != CMH_OK)
         goto done;
-    if (sub && !(subout = cmh__path_join(oroot, cid))) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto done;
-    }
-    x->out = sub ? subout : oroot;
-    int e = x->work && !sub ? 0 : cmh__mkdir_p(x->out);
-    if (!e)
-        e = (dfd = open(x->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
-                ? errno : 0;
-    if (e) {
-        st = cmh__fail(ctx, CMH_E_IO, "cannot create or open %s: %s; %s",
-                       x->dest, strerror(e), cmh__dest_hint(e));
-        goto done;
-    }
-    bool empty = false;
-    if ((e = dir_entries(dfd, &empty)) != 0) {
-        st = cmh__fail_errno(ctx, CMH_E_IO, e, "cannot list %s", x->dest);
-        goto done;
-    }
-    if (!empty && !(o->flags & CMH_EXTRACT_FORCE)) {
-        st = cmh__fail(ctx, CMH_E_INVALID,
-                       "%s is not empty; give an empty or new folder, or "
-                       "--force to write into it", x->dest);
-        goto done;
-    }
     if ((st = write_dir(x, dfd, root, "")) != CMH_OK)
         goto done;
     x->files_done = x->files_total;
     tick(x);
-    /* Check the result as a snapshot would see it: names as created, bytes
-     * as written (read back). With --force, DEST may hold other entries,
-     * so the check is over what we wrote (hashes taken while copying). */
-    if (empty) {
-        char got[CMH_HEX_SIZE];
-        if ((st = cmh_hash_dir(got, ctx, x->out)) != CMH_OK)
-            goto done;
-        if (strcmp(got, hash)) {
-            st = cmh__fail(ctx, CMH_E_IO,
-                           "%s hashes to %s after extraction, not to %s; "
-                           "the destination file system changed names or "
-                           "bytes", x->dest, got, hash);
-            goto done;
-        }
-    } else {
-        /* --force into a folder that held entries: the tree as a whole is
-         * verified only if it now holds exactly the content */
-        char got[CMH_HEX_SIZE];
-        if (!(cmh_hash_dir(got, ctx, x->out) == CMH_OK && !strcmp(got, hash)))
-            res->tree_verified = 0;
-        cmh__err_clear(ctx);
-    }
+    if ((st = check_written(x, hash, empty, res)) != CMH_OK)
+        goto done;
     res->files += c.files;
     res->folders += c.folders;
     res->bytes += c.bytes;

@@ -1,4 +1,5 @@
 /* cmh_ls: packages of a library with sizes and deduplication (ls.h). */
+#include "grow.h"
 #include "tree_io.h"
 
 #include <dirent.h>
@@ -24,14 +25,8 @@ typedef struct stored_vec {
 
 static bool stored_push(stored_vec *s, const uint8_t *sha, uint64_t size)
 {
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 256;
-        stored *v = realloc(s->v, nc * sizeof *v);
-        if (!v)
-            return false;
-        s->v = v;
-        s->cap = nc;
-    }
+    if (!cmh__grow(&s->v, &s->cap, s->n + 1, sizeof *s->v, 256))
+        return false;
     memcpy(s->v[s->n].sha, sha, CMH_SHA256_LEN);
     s->v[s->n++].size = size;
     return true;
@@ -109,119 +104,165 @@ static int files_cb(ls_run *r, const cmh_ls_package *p, const cmh_node *d,
     return 0;
 }
 
+/* What one_content loads of one content, freed by content_view_free. */
+typedef struct content_view {
+    cmh_pkg_info info;
+    char hash[CMH_HEX_SIZE], cid[CMH_CID_SIZE];
+    cmh_node *root;    /* its mirror */
+    cmh_tree_counts c; /* ... and its counts */
+    cmh_reflist kept;  /* the package's kept contents (--keep) */
+    stored_vec mine;   /* FileLib entries of it and the kept ones */
+} content_view;
+
+static void content_view_free(content_view *v)
+{
+    free(v->mine.v);
+    cmh__reflist_free(&v->kept);
+    cmh__node_free(v->root);
+}
+
+/* Load content @p content of version @p version (NULL: the package's
+ * current version): resolve it, load its mirror and the kept list. */
+static cmh_status load_content(ls_run *r, const char *pkgid,
+                               const char *content, uint32_t version,
+                               content_view *v)
+{
+    cmh_ctx *ctx = r->ctx;
+    cmh_status st = CMH_OK;
+    if (content) {
+        v->info.version = version;
+        snprintf(v->info.cid, sizeof v->info.cid, "%s", content);
+    } else {
+        st = cmh__pkglib_read(ctx, &r->lib, pkgid, &v->info);
+    }
+    if (st == CMH_OK && !v->info.cid[0])
+        st = cmh__fail(ctx, CMH_E_LIBRARY,
+                       "%s/PkgLib/%s.INI lists no "
+                       "content",
+                       r->lib.path, pkgid);
+    if (st == CMH_OK)
+        st = cmh__content_resolve(ctx, &r->lib, v->info.cid, v->cid, v->hash);
+    if (st == CMH_OK)
+        st = cmh__mirror_load(ctx, &r->lib, v->cid, &v->root, &v->c);
+    if (st == CMH_OK)
+        st = cmh__pkglib_kept(ctx, &r->lib, pkgid, &v->kept);
+    return st;
+}
+
+/* Kept versions (snapshot --keep) hold FileLib entries too: they count in
+ * the stored bytes and the library totals (a kept mirror that cannot be
+ * read is verify's to report). Adds their entries to v->mine and their
+ * logical bytes and files to *bytes, *files. */
+static cmh_status collect_kept(ls_run *r, content_view *v, uint64_t *bytes,
+                               uint64_t *files)
+{
+    cmh_ctx *ctx = r->ctx;
+    for (size_t k = 0; k < v->kept.n; k++) {
+        cmh_node *kroot = NULL;
+        cmh_tree_counts kc;
+        if (cmh__mirror_load(ctx, &r->lib, v->kept.ids[k], &kroot, &kc) ==
+            CMH_OK) {
+            *bytes += kc.bytes; /* logical bytes of the totals too */
+            *files += kc.files;
+            bool okc = collect(kroot, &v->mine);
+            cmh__node_free(kroot);
+            if (!okc)
+                return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        }
+        cmh__err_clear(ctx);
+    }
+    return CMH_OK;
+}
+
+/* The row of a loaded content: its distinct FileLib entries, the bytes
+ * FileLib really holds for them (into the library's list too), and the
+ * library totals. */
+static cmh_status measure_content(ls_run *r, content_view *v, cmh_ls_package *p,
+                                  cmh_ls_result *res)
+{
+    cmh_ctx *ctx = r->ctx;
+    if (!collect(v->root, &v->mine))
+        return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    uint64_t kept_bytes = 0, kept_files = 0;
+    cmh_status st = collect_kept(r, v, &kept_bytes, &kept_files);
+    if (st)
+        return st;
+    stored_unique(&v->mine);
+    p->version = v->info.version;
+    p->content_id = v->cid;
+    p->content_hash = v->hash;
+    p->files = v->c.files;
+    p->folders = v->c.folders;
+    p->bytes = v->c.bytes;
+    p->distinct_files = v->mine.n;
+    for (size_t i = 0; i < v->mine.n; i++) {
+        stored *m = &v->mine.v[i];
+        char rel[CMH_FILELIB_REL_SIZE];
+        struct stat sb;
+        cmh__filelib_rel(rel, m->sha, "");
+        /* the bytes FileLib really holds (0 if the entry is missing) */
+        m->size = cmh__filelib_find(&r->lib, rel, &sb, NULL) >= 0
+                      ? (uint64_t)sb.st_size
+                      : 0; /* on every root of a spanned library */
+        p->stored_bytes += m->size;
+        if (!stored_push(&r->all, m->sha, m->size))
+            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+    }
+    p->kept = (const char *const *)v->kept.ids;
+    p->nkept = v->kept.n;
+    res->files += v->c.files + kept_files;
+    res->bytes += v->c.bytes + kept_bytes;
+    return CMH_OK;
+}
+
+/* Hand the row to the package callback, then (--files, not damaged) its
+ * files to the file callback. */
+static cmh_status report_content(ls_run *r, const cmh_ls_package *p,
+                                 const cmh_node *root, bool first,
+                                 cmh_ls_result *res)
+{
+    cmh_ctx *ctx = r->ctx;
+    if (first)
+        res->packages++;
+    if (r->o->package.cb && r->o->package.cb(p, r->o->package.payload))
+        return cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+    if (root && !p->problem && (r->o->flags & CMH_LS_FILES) && r->o->file.cb) {
+        int rc = files_cb(r, p, root, "");
+        if (rc < 0)
+            return cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
+        if (rc > 0)
+            return cmh__fail(ctx, CMH_E_CANCELED, "canceled");
+    }
+    return CMH_OK;
+}
+
 /* One content of a package: @p content (of version @p version), or NULL
  * for the package's current version. Returns CMH_OK also when it is
  * damaged (reported through the callback with a problem). */
-static cmh_status one_content(ls_run *r, const char *pkgid,
-                              const char *content, uint32_t version,
-                              bool first, cmh_ls_result *res)
+static cmh_status one_content(ls_run *r, const char *pkgid, const char *content,
+                              uint32_t version, bool first, cmh_ls_result *res)
 {
     cmh_ctx *ctx = r->ctx;
     cmh_ls_package p;
     memset(&p, 0, sizeof p);
     p.pkgid = pkgid;
-    cmh_pkg_info info;
-    memset(&info, 0, sizeof info);
-    cmh_node *root = NULL;
-    cmh_reflist kept = {0};
-    stored_vec mine = {0};
+    content_view v;
+    memset(&v, 0, sizeof v);
     char problem[CMH_ERRMSG_SIZE] = "";
-    cmh_status st = CMH_OK;
-    if (content) {
-        info.version = version;
-        snprintf(info.cid, sizeof info.cid, "%s", content);
-    } else {
-        st = cmh__pkglib_read(ctx, &r->lib, pkgid, &info);
-    }
-    if (st == CMH_OK && !info.cid[0])
-        st = cmh__fail(ctx, CMH_E_LIBRARY, "%s/PkgLib/%s.INI lists no "
-                       "content", r->lib.path, pkgid);
-    char hash[CMH_HEX_SIZE] = "", cid[CMH_CID_SIZE] = "";
-    if (st == CMH_OK)
-        st = cmh__content_resolve(ctx, &r->lib, info.cid, cid, hash);
-    cmh_tree_counts c = {0};
-    if (st == CMH_OK)
-        st = cmh__mirror_load(ctx, &r->lib, cid, &root, &c);
-    if (st == CMH_OK)
-        st = cmh__pkglib_kept(ctx, &r->lib, pkgid, &kept);
+    cmh_status st = load_content(r, pkgid, content, version, &v);
     if (st != CMH_OK && st != CMH_E_NOMEM) {
+        /* a damaged content is a row with its problem */
         snprintf(problem, sizeof problem, "%s", cmh__err_msg(ctx));
         cmh__err_clear(ctx);
         p.problem = problem;
         res->damaged++;
         st = CMH_OK;
-        goto report;
+    } else if (st == CMH_OK) {
+        st = measure_content(r, &v, &p, res);
     }
-    if (st)
-        goto out;
-    if (!collect(root, &mine)) {
-        st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        goto out;
-    }
-    /* kept versions (snapshot --keep) hold FileLib entries too: they count
-     * in the stored bytes and the library totals (a kept mirror that
-     * cannot be read is verify's to report) */
-    uint64_t kept_bytes = 0, kept_files = 0;
-    for (size_t k = 0; k < kept.n; k++) {
-        cmh_node *kroot = NULL;
-        cmh_tree_counts kc;
-        if (cmh__mirror_load(ctx, &r->lib, kept.ids[k], &kroot, &kc) ==
-            CMH_OK) {
-            kept_bytes += kc.bytes; /* logical bytes of the totals too */
-            kept_files += kc.files;
-            bool okc = collect(kroot, &mine);
-            cmh__node_free(kroot);
-            if (!okc) {
-                st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-                goto out;
-            }
-        }
-        cmh__err_clear(ctx);
-    }
-    stored_unique(&mine);
-    p.version = info.version;
-    p.content_id = cid;
-    p.content_hash = hash;
-    p.files = c.files;
-    p.folders = c.folders;
-    p.bytes = c.bytes;
-    p.distinct_files = mine.n;
-    for (size_t i = 0; i < mine.n; i++) {
-        char rel[CMH_FILELIB_REL_SIZE];
-        struct stat sb;
-        cmh__filelib_rel(rel, mine.v[i].sha, "");
-        /* the bytes FileLib really holds (0 if the entry is missing) */
-        mine.v[i].size = cmh__filelib_find(&r->lib, rel, &sb, NULL) >= 0
-                             ? (uint64_t)sb.st_size
-                             : 0; /* on every root of a spanned library */
-        p.stored_bytes += mine.v[i].size;
-        if (!stored_push(&r->all, mine.v[i].sha, mine.v[i].size)) {
-            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-            goto out;
-        }
-    }
-    p.kept = (const char *const *)kept.ids;
-    p.nkept = kept.n;
-    res->files += c.files + kept_files;
-    res->bytes += c.bytes + kept_bytes;
-report:
-    if (first)
-        res->packages++;
-    if (r->o->package.cb && r->o->package.cb(&p, r->o->package.payload)) {
-        st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
-        goto out;
-    }
-    if (root && !p.problem && (r->o->flags & CMH_LS_FILES) && r->o->file.cb) {
-        int rc = files_cb(r, &p, root, "");
-        if (rc < 0)
-            st = cmh__fail(ctx, CMH_E_NOMEM, "out of memory");
-        else if (rc > 0)
-            st = cmh__fail(ctx, CMH_E_CANCELED, "canceled");
-    }
-out:
-    free(mine.v);
-    cmh__reflist_free(&kept);
-    cmh__node_free(root);
+    if (st == CMH_OK)
+        st = report_content(r, &p, v.root, first, res);
+    content_view_free(&v);
     return st;
 }
 
@@ -274,15 +315,9 @@ static cmh_status list_packages(ls_run *r, char ***out, size_t *n)
         stem[8] = 0;
         if (cmh_pkgid_parse(id, stem) != CMH_OK || strcmp(id, stem))
             continue;
-        if (nv == cap) {
-            size_t nc = cap ? cap * 2 : 32;
-            char **nvp = realloc(v, nc * sizeof *v);
-            if (!nvp) {
-                st = cmh__fail(r->ctx, CMH_E_NOMEM, "out of memory");
-                break;
-            }
-            v = nvp;
-            cap = nc;
+        if (!cmh__grow(&v, &cap, nv + 1, sizeof *v, 32)) {
+            st = cmh__fail(r->ctx, CMH_E_NOMEM, "out of memory");
+            break;
         }
         if (!(v[nv] = cmh__strdup(id))) {
             st = cmh__fail(r->ctx, CMH_E_NOMEM, "out of memory");

@@ -4,6 +4,7 @@
  * rebuilds them from the base file. The streaming jobs are driven here
  * with fixed buffers; no stdio. */
 #include "delta_job.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,14 +47,8 @@ static int ref_cmp(const void *a, const void *b)
 static bool collect_refs(dl *d, const cmh_node *n, size_t *cap)
 {
     for (size_t i = 0; i < n->nfiles; i++) {
-        if (d->nrefs == *cap) {
-            size_t nc = *cap ? *cap * 2 : 64;
-            old_ref *v = realloc(d->refs, nc * sizeof *v);
-            if (!v)
-                return false;
-            d->refs = v;
-            *cap = nc;
-        }
+        if (!cmh__grow(&d->refs, cap, d->nrefs + 1, sizeof *d->refs, 64))
+            return false;
         d->refs[d->nrefs].sha = n->files[i]->sha;
         d->refs[d->nrefs++].node = n->files[i];
     }
@@ -140,27 +135,20 @@ static cmh_status send_full(dl *d, const cmh_node *n, const char *hex)
     return st;
 }
 
-/* Delta of new bytes @p n against old @p o's stored .SIG into
- * OUTDIR/delta/<OLD>-<NEW>. *used = false when no .SIG is usable or the
- * delta is not smaller than the file (the caller sends it whole). */
-static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
-                             const char *name, bool *used)
+/* Load old @p o's stored .SIG into *sig (freed by the caller, also on
+ * false) with its hash table built. False when there is none usable: no
+ * .SIG (verify: SIG_MISSING), an MS-RDC one of ConfigMgr's library, or a
+ * damaged one; the caller then sends the file whole (docs/FORMAT.md). */
+static bool load_old_sig(dl *d, const cmh_node *o, rs_signature_t **sig)
 {
-    *used = false;
-    char ohex[CMH_HEX_SIZE], nhex[CMH_HEX_SIZE];
-    char sigrel[CMH_FILELIB_REL_SIZE], rel[CMH_FILELIB_REL_SIZE], tmp[64];
+    char ohex[CMH_HEX_SIZE], sigrel[CMH_FILELIB_REL_SIZE];
     cmh_hex_upper(ohex, o->sha, CMH_SHA256_LEN);
-    cmh_hex_upper(nhex, n->sha, CMH_SHA256_LEN);
     cmh__filelib_rel_hex(sigrel, ohex, ".SIG");
-    cmh__filelib_rel_hex(rel, nhex, "");
-    int sig_fd = -1, in = -1, out = -1;
-    rs_signature_t *sig = NULL;
-    rs_job_t *job = NULL;
-    cmh_status st = CMH_OK;
-    tmp[0] = 0;
+    int sig_fd = -1;
+    bool ok = false;
     int sroot = cmh__filelib_find(&d->lib, sigrel, NULL, NULL);
     if (sroot < 0 || cmh__os_open_read(sroot, sigrel, &sig_fd) != 0)
-        goto out; /* no signature (verify: SIG_MISSING): send whole */
+        goto out;
     if (d->rdc_lib) {
         /* ConfigMgr's library: an MS-RDC .SIG is not handed to librsync
          * (a library may mix them with cmhash's own after --allow-foreign:
@@ -172,17 +160,33 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
             goto out;
         }
     }
-    job = rs_loadsig_begin(&sig);
+    rs_job_t *job = rs_loadsig_begin(sig);
     job_io io = {sig_fd, -1, NULL, d->inbuf, d->outbuf, 0, 0, false, 0,
                  false};
     rs_result rr = job ? cmh__delta_drive(job, &io) : RS_MEM_ERROR;
-    if (job)
+    if (job) /* rs_job_free(NULL) crashes (11.7) */
         rs_job_free(job);
-    job = NULL;
     /* foreign (MS-RDC) or damaged signature: send whole (docs/FORMAT.md).
      * librsync may leave no sumset, or a half-loaded one. */
-    if (rr != RS_DONE || !sig || rs_build_hash_table(sig) != RS_DONE)
-        goto out;
+    ok = rr == RS_DONE && *sig && rs_build_hash_table(*sig) == RS_DONE;
+out:
+    if (sig_fd >= 0)
+        close(sig_fd);
+    return ok;
+}
+
+/* Delta of new bytes @p n against the loaded signature @p sig into
+ * OUTDIR/delta/@p name. *used = false when the delta is not smaller than
+ * the file (the caller sends it whole). */
+static cmh_status write_delta(dl *d, rs_signature_t *sig, const cmh_node *n,
+                              const char *name, bool *used)
+{
+    char nhex[CMH_HEX_SIZE], rel[CMH_FILELIB_REL_SIZE], tmp[64] = "";
+    cmh_hex_upper(nhex, n->sha, CMH_SHA256_LEN);
+    cmh__filelib_rel_hex(rel, nhex, "");
+    int in = -1, out = -1;
+    rs_job_t *job = NULL;
+    cmh_status st = CMH_OK;
     int droot = cmh__filelib_find(&d->lib, rel, NULL, NULL);
     int e = droot < 0 ? ENOENT : cmh__os_open_read(droot, rel, &in);
     if (e) {
@@ -203,7 +207,7 @@ static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
     }
     job = rs_delta_begin(sig);
     job_io dio = {in, out, NULL, d->inbuf, d->outbuf, 0, 0, false, 0, false};
-    rr = job ? cmh__delta_drive(job, &dio) : RS_MEM_ERROR;
+    rs_result rr = job ? cmh__delta_drive(job, &dio) : RS_MEM_ERROR;
     if (rr != RS_DONE) {
         st = dio.write_err
                  ? cmh__fail(d->ctx, CMH_E_IO, "cannot write %s/delta: %s",
@@ -238,10 +242,22 @@ out:
         unlinkat(d->delta_fd, tmp, 0);
     if (in >= 0)
         close(in);
-    if (sig_fd >= 0)
-        close(sig_fd);
     if (job) /* rs_job_free(NULL) crashes (11.7) */
         rs_job_free(job);
+    return st;
+}
+
+/* Delta of new bytes @p n against old @p o's stored .SIG into
+ * OUTDIR/delta/<OLD>-<NEW>. *used = false when no .SIG is usable or the
+ * delta is not smaller than the file (the caller sends it whole). */
+static cmh_status send_delta(dl *d, const cmh_node *o, const cmh_node *n,
+                             const char *name, bool *used)
+{
+    *used = false;
+    rs_signature_t *sig = NULL;
+    cmh_status st = CMH_OK;
+    if (load_old_sig(d, o, &sig))
+        st = write_delta(d, sig, n, name, used);
     if (sig)
         rs_free_sumset(sig);
     return st;

@@ -128,6 +128,48 @@ static cmh_status open_inputs(pt *p, const char *kind, const char *newhex,
     return CMH_OK;
 }
 
+/* Write the file's bytes to @p out - the delta applied to the base
+ * (*base), or the base or full file (@p in) copied - and check they are
+ * the file's: @p size bytes hashing to @p newhex. *nb gets the bytes
+ * written. */
+static cmh_status rebuild_checked(pt *p, const char *kind, int in, int out,
+                                  int *base, uint64_t size, const char *oldhex,
+                                  const char *newhex, const char *src,
+                                  const char *path, uint64_t *nb)
+{
+    cmh_ctx *ctx = p->ctx;
+    bool from_base = strcmp(kind, "full") != 0;
+    uint8_t sha[CMH_SHA256_LEN];
+    bool werr = false;
+    cmh_status st;
+    if (!strcmp(kind, "delta")) {
+        if ((st = apply_delta(p, in, out, base, size, oldhex, newhex, src, path,
+                              nb, sha)) != CMH_OK)
+            return st;
+    } else {
+        int e = cmh__copy_hash(from_base ? *base : in, out, p->md, ctx->sha256,
+                               p->inbuf, DELTA_BUF_SIZE, nb, sha, &werr);
+        if (e)
+            return werr ? cmh__fail(ctx, CMH_E_IO, "cannot write %s/%s: %s",
+                                    p->o->out, path, strerror(e))
+                        : cmh__fail_errno(ctx, CMH_E_SOURCE, e,
+                                          "cannot read the source of %s", path);
+    }
+    char got[CMH_HEX_SIZE];
+    cmh_hex_upper(got, sha, CMH_SHA256_LEN);
+    if (*nb != size || strcmp(got, newhex))
+        return cmh__fail(ctx, CMH_E_SOURCE,
+                         "%s rebuilt as %llu bytes with SHA-256 %s, expected "
+                         "%llu bytes with %s: %s/%s is not the old version's "
+                         "file, or the delta folder is damaged",
+                         path, (unsigned long long)*nb, got,
+                         (unsigned long long)size, newhex, p->o->base,
+                         from_base ? src : "-");
+    return CMH_OK;
+}
+
+/* Rebuild one file of the manifest into OUTDIR: under a temp name in its
+ * folder, checked, given its metadata, renamed to its name. */
 static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
                              uint64_t size, int64_t ft, uint32_t attrs,
                              const char *oldhex, char *src, char *path)
@@ -143,7 +185,6 @@ static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
                        "%s", p->o->out, path, strerror(e));
         goto out;
     }
-    bool from_base = strcmp(kind, "full") != 0;
     if ((st = open_inputs(p, kind, newhex, oldhex, src, path, &sdir, &base,
                           &in)) != CMH_OK)
         goto out;
@@ -158,35 +199,9 @@ static cmh_status patch_file(pt *p, const char *kind, const char *newhex,
         goto out;
     }
     uint64_t nb = 0;
-    uint8_t sha[CMH_SHA256_LEN];
-    bool werr = false;
-    if (!strcmp(kind, "delta")) {
-        if ((st = apply_delta(p, in, out, &base, size, oldhex, newhex, src,
-                              path, &nb, sha)) != CMH_OK)
-            goto out;
-    } else {
-        e = cmh__copy_hash(from_base ? base : in, out, p->md, ctx->sha256,
-                           p->inbuf, DELTA_BUF_SIZE, &nb, sha, &werr);
-        if (e) {
-            st = werr ? cmh__fail(ctx, CMH_E_IO, "cannot write %s/%s: %s",
-                                  p->o->out, path, strerror(e))
-                      : cmh__fail_errno(ctx, CMH_E_SOURCE, e,
-                                        "cannot read the source of %s",
-                                        path);
-            goto out;
-        }
-    }
-    char got[CMH_HEX_SIZE];
-    cmh_hex_upper(got, sha, CMH_SHA256_LEN);
-    if (nb != size || strcmp(got, newhex)) {
-        st = cmh__fail(ctx, CMH_E_SOURCE,
-                       "%s rebuilt as %llu bytes with SHA-256 %s, expected "
-                       "%llu bytes with %s: %s/%s is not the old version's "
-                       "file, or the delta folder is damaged", path,
-                       (unsigned long long)nb, got, (unsigned long long)size,
-                       newhex, p->o->base, from_base ? src : "-");
+    if ((st = rebuild_checked(p, kind, in, out, &base, size, oldhex, newhex,
+                              src, path, &nb)) != CMH_OK)
         goto out;
-    }
     if ((e = cmh__apply_meta(out, attrs, cmh__ns_from_filetime(ft))) != 0 ||
         (e = close(out) != 0 ? errno : 0) != 0) {
         out = -1;

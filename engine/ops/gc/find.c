@@ -2,6 +2,8 @@
  * size on disk). */
 #include "gcpriv.h"
 
+#include "grow.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,15 +41,9 @@ static bool temp_is_dead(gc_run *g, const char *path)
 
 gc_item *cmh__gc_item_new(gc_run *g, cmh_gc_kind kind, const char *path)
 {
-    if (g->n == g->cap) {
-        size_t nc = g->cap ? g->cap * 2 : 32;
-        gc_item *v = realloc(g->v, nc * sizeof *v);
-        if (!v) {
-            g->oom = true;
-            return NULL;
-        }
-        g->v = v;
-        g->cap = nc;
+    if (!cmh__grow(&g->v, &g->cap, g->n + 1, sizeof *g->v, 32)) {
+        g->oom = true;
+        return NULL;
     }
     gc_item *it = &g->v[g->n];
     memset(it, 0, sizeof *it);

@@ -2,6 +2,8 @@
  * mirror walk with its file INIs, and the signature-hash plan. */
 #include "vpriv.h"
 
+#include "grow.h"
+
 /* ---- content check (index pass, worker) ---- */
 
 /* ---- signature-hash plan (see PLAN_*) ---- */
@@ -11,21 +13,6 @@ typedef struct plan_rec {
     size_t cap, capdirs;
     bool bad;
 } plan_rec;
-
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    void *n = realloc(*p, nc * elem);
-    if (!n)
-        return false;
-    *p = n;
-    *cap = nc;
-    return true;
-}
 
 static void plan_cb(cmh_stream_kind kind, const cmh_node *node,
                     const uint16_t *s, size_t n, void *arg)
@@ -37,8 +24,8 @@ static void plan_cb(cmh_stream_kind kind, const cmh_node *node,
     uint32_t op;
     if (kind == CMH_STREAM_DIR) {
         if (c->ndirs16 > PLAN_MAX || n > UINT32_MAX ||
-            !grow((void **)&c->dirs16, &r->capdirs, c->ndirs16 + 2 + n,
-                  sizeof *c->dirs16)) {
+            !cmh__grow(&c->dirs16, &r->capdirs, c->ndirs16 + 2 + n,
+                       sizeof *c->dirs16, 64)) {
             r->bad = true;
             return;
         }
@@ -57,7 +44,7 @@ static void plan_cb(cmh_stream_kind kind, const cmh_node *node,
                  << 30 |
              (uint32_t)(k - 1);
     }
-    if (!grow((void **)&c->plan, &r->cap, c->nplan + 1, sizeof *c->plan)) {
+    if (!cmh__grow(&c->plan, &r->cap, c->nplan + 1, sizeof *c->plan, 64)) {
         r->bad = true;
         return;
     }
@@ -218,15 +205,10 @@ static vfile *file_add(mirror_walk *m, const char *name, size_t n,
         c->fnd.oom = true;
         return NULL;
     }
-    if (c->nfiles == c->capfiles) {
-        size_t nc = c->capfiles ? c->capfiles * 2 : 16;
-        vfile *nv = realloc(c->files, nc * sizeof *nv);
-        if (!nv) {
-            c->fnd.oom = true;
-            return NULL;
-        }
-        c->files = nv;
-        c->capfiles = nc;
+    if (!cmh__grow(&c->files, &c->capfiles, c->nfiles + 1, sizeof *c->files,
+                   16)) {
+        c->fnd.oom = true;
+        return NULL;
     }
     vfile *f = &c->files[c->nfiles++];
     memset(f, 0, sizeof *f);

@@ -2,6 +2,8 @@
  * workers, attribution to contents, and emit()/emitf() to the caller. */
 #include "vpriv.h"
 
+#include "grow.h"
+
 static const struct {
     const char *name;
     cmh_severity sev;
@@ -150,15 +152,10 @@ static void keep_orphan(cmh_verify *v, cmh_orphan_kind kind, const vfield *w)
 {
     if (v->orphans_oom)
         return;
-    if (v->norphans == v->caporphans) {
-        size_t nc = v->caporphans ? v->caporphans * 2 : 16;
-        vorphan *nv = realloc(v->orphans, nc * sizeof *nv);
-        if (!nv) {
-            v->orphans_oom = true;
-            return;
-        }
-        v->orphans = nv;
-        v->caporphans = nc;
+    if (!cmh__grow(&v->orphans, &v->caporphans, v->norphans + 1,
+                   sizeof *v->orphans, 16)) {
+        v->orphans_oom = true;
+        return;
     }
     vorphan *o = &v->orphans[v->norphans];
     memset(o, 0, sizeof *o);
