@@ -126,6 +126,26 @@ bool cli_filelib_apply(cmh_ctx *ctx);
 #define CLI_FILELIB_HELP                                                      \
     "  --filelib DIR    extra FileLib root of a spanned library (repeatable;\n" \
     "                   also $CMHASH_FILELIB, separated as in PATH)\n"
+/* JSON items gathered while an engine call runs, printed inside the
+ * report once the call succeeded (diff, gc, ls). */
+typedef struct cli_membuf {
+    FILE *f;    /* the stream the callbacks write; NULL without --json */
+    char *text; /* what was written, once closed */
+    size_t len;
+} cli_membuf;
+/* Open M's stream if WANT; false after printing "out of memory". */
+bool cli_membuf_open(cli_membuf *m, bool want);
+/* Close the stream, if open: the text is then complete. */
+void cli_membuf_close(cli_membuf *m);
+/* The text written ("" if none). */
+const char *cli_membuf_text(const cli_membuf *m);
+/* Close if still open and free the text. */
+void cli_membuf_free(cli_membuf *m);
+/* The command line of a command whose only options are --lib DIR,
+ * --filelib DIR and --json (diff, delta): *lib and *json set, --help
+ * prints USAGE. -1 to go on (operands from optind), else the exit code. */
+int cli_parse_lib_json(int argc, char **argv, const char *cmd,
+                       const char *usage, const char **lib, bool *json);
 /* Human byte count ("1.2 MB") into buf. */
 void cli_human_bytes(char *buf, size_t n, double bytes);
 

@@ -103,42 +103,92 @@ static int on_entry(const cmh_diff_entry *e, void *payload)
     return 0;
 }
 
+/* A side of the comparison: a folder as an absolute path, an ID as is. */
+static void json_side(const char *label, const char *side)
+{
+    if (!strcmp(label, "folder"))
+        json_path(stdout, side);
+    else
+        json_str(stdout, side);
+}
+
+static void print_json(const cmh_diff_opts *o, const cmh_diff_result *r,
+                       const char *entries)
+{
+    printf("{\"command\":\"diff\",\"a\":");
+    json_side(r->label_a, o->a);
+    printf(",\"b\":");
+    json_side(r->label_b, o->b);
+    printf(",\"a_is\":");
+    json_str(stdout, r->label_a);
+    printf(",\"b_is\":");
+    json_str(stdout, r->label_b);
+    printf(",\"same\":%s,\"hash_changed\":%s,\"hash_a\":\"%s\","
+           "\"hash_b\":\"%s\",\"added\":%llu,\"removed\":%llu,"
+           "\"changed\":%llu,\"metadata\":%llu,\"unchanged\":%llu,"
+           "\"added_dirs\":%llu,\"removed_dirs\":%llu,"
+           "\"added_bytes\":%llu,\"removed_bytes\":%llu,"
+           "\"changed_old_bytes\":%llu,\"changed_new_bytes\":%llu,"
+           "\"entries\":[%s]}\n",
+           r->same ? "true" : "false",
+           r->hash_changed ? "true" : "false", r->hash_a, r->hash_b,
+           (unsigned long long)r->added, (unsigned long long)r->removed,
+           (unsigned long long)r->changed,
+           (unsigned long long)r->metadata,
+           (unsigned long long)r->unchanged,
+           (unsigned long long)r->added_dirs,
+           (unsigned long long)r->removed_dirs,
+           (unsigned long long)r->added_bytes,
+           (unsigned long long)r->removed_bytes,
+           (unsigned long long)r->changed_old_bytes,
+           (unsigned long long)r->changed_new_bytes, entries);
+}
+
+static void print_text(const cmh_diff_result *r)
+{
+    cli_say("Summary: %llu added (%llu bytes), %llu removed (%llu "
+            "bytes), %llu changed (%llu -> %llu bytes), %llu "
+            "metadata-only, %llu unchanged; folders: %llu added, "
+            "%llu removed\n",
+            (unsigned long long)r->added,
+            (unsigned long long)r->added_bytes,
+            (unsigned long long)r->removed,
+            (unsigned long long)r->removed_bytes,
+            (unsigned long long)r->changed,
+            (unsigned long long)r->changed_old_bytes,
+            (unsigned long long)r->changed_new_bytes,
+            (unsigned long long)r->metadata,
+            (unsigned long long)r->unchanged,
+            (unsigned long long)r->added_dirs,
+            (unsigned long long)r->removed_dirs);
+    if (r->hash_changed)
+        cli_say("The content hash would change: %s -> %s\n", r->hash_a,
+                r->hash_b);
+    else
+        cli_say("The content hash is unchanged: %s\n", r->hash_a);
+    cli_say("%s\n", r->same ? "No differences"
+                     : r->hash_changed
+                         ? "Changed"
+                         : "Same content, metadata differs "
+                           "(snapshot --if-changed writes nothing)");
+}
+
 int cmd_diff(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"lib", required_argument, NULL, 'l'},
-        CLI_FILELIB_OPT,
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *lib = NULL;
     bool json = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l': lib = optarg; break;
-        case CLI_OPT_FILELIB:
-            if (!cli_filelib_add(optarg))
-                return EXIT_IO;
-            break;
-        case 'j': json = true; break;
-        case 'h': fputs(diff_usage, stdout); return EXIT_OK;
-        default: return cli_bad_option("diff", argv);
-        }
-    }
+    int rc = cli_parse_lib_json(argc, argv, "diff", diff_usage, &lib, &json);
+    if (rc >= 0)
+        return rc;
     if (argc - optind != 2) {
         cli_error("diff takes A and B; see cmhash help diff");
         return EXIT_USAGE;
     }
     out_state s = {json, NULL, 0};
-    char *membuf = NULL;
-    size_t memlen = 0;
-    if (json && !(s.mem = open_memstream(&membuf, &memlen))) {
-        cli_error("out of memory");
+    cli_membuf mem = {0};
+    if (!cli_membuf_open(&mem, json))
         return EXIT_IO;
-    }
+    s.mem = mem.f;
     cmh_diff_opts o = CMH_DIFF_OPTS_INIT;
     o.lib = cli_lib_default(lib);
     o.a = argv[optind];
@@ -146,86 +196,24 @@ int cmd_diff(int argc, char **argv)
     o.entry = (cmh_diff_hook){on_entry, &s};
     cmh_ctx *ctx = cli_ctx_new();
     if (!ctx) {
-        if (s.mem)
-            fclose(s.mem);
-        free(membuf);
+        cli_membuf_free(&mem);
         return EXIT_IO;
     }
     cmh_diff_result r;
     cmh_status st = cmh_diff(&r, ctx, &o);
-    if (s.mem)
-        fclose(s.mem);
-    int rc;
+    cli_membuf_close(&mem);
     if (st) {
         rc = cli_fail(ctx, st, "diff", json);
     } else {
         /* one definition of "changed" with snapshot --if-changed: the
          * content hash (README "diff") */
         rc = r.hash_changed ? EXIT_FINDINGS : EXIT_OK;
-        if (json) {
-            printf("{\"command\":\"diff\",\"a\":");
-            if (!strcmp(r.label_a, "folder"))
-                json_path(stdout, o.a);
-            else
-                json_str(stdout, o.a);
-            printf(",\"b\":");
-            if (!strcmp(r.label_b, "folder"))
-                json_path(stdout, o.b);
-            else
-                json_str(stdout, o.b);
-            printf(",\"a_is\":");
-            json_str(stdout, r.label_a);
-            printf(",\"b_is\":");
-            json_str(stdout, r.label_b);
-            printf(",\"same\":%s,\"hash_changed\":%s,\"hash_a\":\"%s\","
-                   "\"hash_b\":\"%s\",\"added\":%llu,\"removed\":%llu,"
-                   "\"changed\":%llu,\"metadata\":%llu,\"unchanged\":%llu,"
-                   "\"added_dirs\":%llu,\"removed_dirs\":%llu,"
-                   "\"added_bytes\":%llu,\"removed_bytes\":%llu,"
-                   "\"changed_old_bytes\":%llu,\"changed_new_bytes\":%llu,"
-                   "\"entries\":[%s]}\n",
-                   r.same ? "true" : "false",
-                   r.hash_changed ? "true" : "false", r.hash_a, r.hash_b,
-                   (unsigned long long)r.added, (unsigned long long)r.removed,
-                   (unsigned long long)r.changed,
-                   (unsigned long long)r.metadata,
-                   (unsigned long long)r.unchanged,
-                   (unsigned long long)r.added_dirs,
-                   (unsigned long long)r.removed_dirs,
-                   (unsigned long long)r.added_bytes,
-                   (unsigned long long)r.removed_bytes,
-                   (unsigned long long)r.changed_old_bytes,
-                   (unsigned long long)r.changed_new_bytes,
-                   membuf ? membuf : "");
-        } else {
-            cli_say("Summary: %llu added (%llu bytes), %llu removed (%llu "
-                    "bytes), %llu changed (%llu -> %llu bytes), %llu "
-                    "metadata-only, %llu unchanged; folders: %llu added, "
-                    "%llu removed\n",
-                    (unsigned long long)r.added,
-                    (unsigned long long)r.added_bytes,
-                    (unsigned long long)r.removed,
-                    (unsigned long long)r.removed_bytes,
-                    (unsigned long long)r.changed,
-                    (unsigned long long)r.changed_old_bytes,
-                    (unsigned long long)r.changed_new_bytes,
-                    (unsigned long long)r.metadata,
-                    (unsigned long long)r.unchanged,
-                    (unsigned long long)r.added_dirs,
-                    (unsigned long long)r.removed_dirs);
-            if (r.hash_changed)
-                cli_say("The content hash would change: %s -> %s\n",
-                        r.hash_a, r.hash_b);
-            else
-                cli_say("The content hash is unchanged: %s\n", r.hash_a);
-            cli_say("%s\n", r.same ? "No differences"
-                             : r.hash_changed
-                                 ? "Changed"
-                                 : "Same content, metadata differs "
-                                   "(snapshot --if-changed writes nothing)");
-        }
+        if (json)
+            print_json(&o, &r, cli_membuf_text(&mem));
+        else
+            print_text(&r);
     }
-    free(membuf);
+    cli_membuf_free(&mem);
     cmh_ctx_free(ctx);
     return rc;
 }

@@ -113,7 +113,10 @@ static bool parse_age(const char *s, double *out)
     return true;
 }
 
-int cmd_gc(int argc, char **argv)
+/* Fill O (and *lib, *json) from the command line; -1 to go on, else the
+ * exit code. */
+static int parse_args(int argc, char **argv, cmh_gc_opts *o,
+                      const char **lib, bool *json)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
@@ -126,37 +129,34 @@ int cmd_gc(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    cmh_gc_opts o = CMH_GC_OPTS_INIT;
-    const char *lib = NULL;
-    gc_out s = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': lib = optarg; break;
+        case 'l': *lib = optarg; break;
         case CLI_OPT_FILELIB:
             if (!cli_filelib_add(optarg))
                 return EXIT_IO;
             break;
-        case 'a': o.flags |= CMH_GC_APPLY; break;
-        case 'A': o.flags |= CMH_GC_ALLOW_FOREIGN; break;
+        case 'a': o->flags |= CMH_GC_APPLY; break;
+        case 'A': o->flags |= CMH_GC_ALLOW_FOREIGN; break;
         case 'm':
-            if (!parse_age(optarg, &o.min_age)) {
+            if (!parse_age(optarg, &o->min_age)) {
                 cli_error("--min-age must be a duration like 90s, 30m, 12h "
                           "or 1d, not '%s'", optarg);
                 return EXIT_USAGE;
             }
-            if (o.min_age == 0) /* the engine reads 0 as "default" */
-                o.min_age = CMH_GC_ANY_AGE;
+            if (o->min_age == 0) /* the engine reads 0 as "default" */
+                o->min_age = CMH_GC_ANY_AGE;
             break;
         case 't': {
             uint32_t t;
             if (!cli_parse_u32(optarg, "--threads", 256, &t))
                 return EXIT_USAGE;
-            o.threads = t;
+            o->threads = t;
             break;
         }
-        case 'j': s.json = true; break;
+        case 'j': *json = true; break;
         case 'h': fputs(gc_usage, stdout); return EXIT_OK;
         default: return cli_bad_option("gc", argv);
         }
@@ -165,57 +165,70 @@ int cmd_gc(int argc, char **argv)
         cli_error("gc takes no arguments; see cmhash help gc");
         return EXIT_USAGE;
     }
+    return -1;
+}
+
+/* The report of a finished gc: one JSON object, or the text total. */
+static void report(const cmh_gc_result *r, const char *lib, bool json,
+                   bool apply, const char *list)
+{
+    if (json) {
+        printf("{\"command\":\"gc\",\"library\":");
+        json_path(stdout, lib);
+        printf(",\"apply\":%s,\"items\":%llu,\"bytes\":%llu,"
+               "\"removed\":%llu,\"removed_bytes\":%llu,"
+               "\"skipped\":%llu,\"protected\":%llu,\"list\":[%s]}\n",
+               apply ? "true" : "false", (unsigned long long)r->items,
+               (unsigned long long)r->bytes, (unsigned long long)r->removed,
+               (unsigned long long)r->removed_bytes,
+               (unsigned long long)r->skipped,
+               (unsigned long long)r->protected_items, list);
+    } else if (apply) {
+        cli_say("Removed %llu of %llu items, %llu bytes freed; %llu "
+                "kept\n", (unsigned long long)r->removed,
+                (unsigned long long)r->items,
+                (unsigned long long)r->removed_bytes,
+                (unsigned long long)r->skipped);
+    } else {
+        cli_say("%llu items, %llu bytes would be freed (dry run; "
+                "--apply deletes)\n", (unsigned long long)r->items,
+                (unsigned long long)r->bytes);
+    }
+}
+
+int cmd_gc(int argc, char **argv)
+{
+    cmh_gc_opts o = CMH_GC_OPTS_INIT;
+    const char *lib = NULL;
+    gc_out s = {0};
+    int rc = parse_args(argc, argv, &o, &lib, &s.json);
+    if (rc >= 0)
+        return rc;
     s.apply = o.flags & CMH_GC_APPLY;
     o.lib = cli_lib_default(lib);
     o.item = (cmh_gc_item_hook){on_item, &s};
-    char *mem = NULL;
-    size_t memlen = 0;
-    if (s.json && !(s.mem = open_memstream(&mem, &memlen))) {
-        cli_error("out of memory");
+    cli_membuf mem = {0};
+    if (!cli_membuf_open(&mem, s.json))
         return EXIT_IO;
-    }
+    s.mem = mem.f;
     cli_install_signals();
     cmh_ctx *ctx = cli_ctx_new();
     if (!ctx) {
-        if (s.mem)
-            fclose(s.mem);
-        free(mem);
+        cli_membuf_free(&mem);
         return EXIT_IO;
     }
     cmh_gc_result r;
     cmh_status st = cmh_gc(&r, ctx, &o);
-    if (s.mem)
-        fclose(s.mem);
-    int rc = EXIT_OK;
+    cli_membuf_close(&mem);
+    rc = EXIT_OK;
     if (st) {
         rc = cli_fail(ctx, st, "gc", s.json);
     } else {
         if (r.skipped)
             rc = EXIT_FINDINGS;
-        if (s.json) {
-            printf("{\"command\":\"gc\",\"library\":");
-            json_path(stdout, o.lib);
-            printf(",\"apply\":%s,\"items\":%llu,\"bytes\":%llu,"
-                   "\"removed\":%llu,\"removed_bytes\":%llu,"
-                   "\"skipped\":%llu,\"protected\":%llu,\"list\":[%s]}\n",
-                   s.apply ? "true" : "false", (unsigned long long)r.items,
-                   (unsigned long long)r.bytes, (unsigned long long)r.removed,
-                   (unsigned long long)r.removed_bytes,
-                   (unsigned long long)r.skipped,
-                   (unsigned long long)r.protected_items, mem ? mem : "");
-        } else if (s.apply) {
-            cli_say("Removed %llu of %llu items, %llu bytes freed; %llu "
-                    "kept\n", (unsigned long long)r.removed,
-                    (unsigned long long)r.items,
-                    (unsigned long long)r.removed_bytes,
-                    (unsigned long long)r.skipped);
-        } else {
-            cli_say("%llu items, %llu bytes would be freed (dry run; "
-                    "--apply deletes)\n", (unsigned long long)r.items,
-                    (unsigned long long)r.bytes);
-        }
+        report(&r, o.lib, s.json, s.apply, cli_membuf_text(&mem));
     }
-    free(mem);
+    cli_membuf_free(&mem);
     cmh_ctx_free(ctx);
     return rc;
 }

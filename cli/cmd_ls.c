@@ -125,7 +125,9 @@ static int on_file(const cmh_ls_package *p, const cmh_ls_file *fl,
     return 0;
 }
 
-int cmd_ls(int argc, char **argv)
+/* Fill *lib and S's flags from the command line; -1 to go on, else the
+ * exit code. */
+static int parse_args(int argc, char **argv, const char **lib, ls_out *s)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
@@ -135,23 +137,69 @@ int cmd_ls(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *lib = NULL;
-    ls_out s = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': lib = optarg; break;
+        case 'l': *lib = optarg; break;
         case CLI_OPT_FILELIB:
             if (!cli_filelib_add(optarg))
                 return EXIT_IO;
             break;
-        case 'L': s.long_list = true; break;
-        case 'j': s.json = true; break;
+        case 'L': s->long_list = true; break;
+        case 'j': s->json = true; break;
         case 'h': fputs(ls_usage, stdout); return EXIT_OK;
         default: return cli_bad_option("ls", argv);
         }
     }
+    return -1;
+}
+
+/* The totals of a listing: one JSON object (PACKAGES the array's items),
+ * or the text line; a package that could not be read makes exit 4. */
+static int report(const cmh_ls_result *r, const char *lib, bool json,
+                  const char *packages)
+{
+    if (json) {
+        printf("{\"command\":\"ls\",\"library\":");
+        json_path(stdout, lib);
+        printf(",\"packages\":[%s],\"total\":{\"packages\":%llu,"
+               "\"damaged\":%llu,\"files\":%llu,\"bytes\":%llu,"
+               "\"stored_files\":%llu,\"stored_bytes\":%llu,"
+               "\"dedup_ratio\":%.3f}}\n",
+               packages, (unsigned long long)r->packages,
+               (unsigned long long)r->damaged, (unsigned long long)r->files,
+               (unsigned long long)r->bytes,
+               (unsigned long long)r->stored_files,
+               (unsigned long long)r->stored_bytes, r->dedup_ratio);
+    } else {
+        char lb[32], sb[32];
+        cli_human_bytes(lb, sizeof lb, (double)r->bytes);
+        cli_human_bytes(sb, sizeof sb, (double)r->stored_bytes);
+        cli_say("Total: %llu packages, %llu files, %llu bytes (%s) "
+                "logical; %llu distinct files, %llu bytes (%s) stored; "
+                "dedup ratio %.2f\n",
+                (unsigned long long)r->packages,
+                (unsigned long long)r->files, (unsigned long long)r->bytes,
+                lb, (unsigned long long)r->stored_files,
+                (unsigned long long)r->stored_bytes, sb, r->dedup_ratio);
+    }
+    if (r->damaged) {
+        cli_error("%llu package(s) in %s could not be read (see "
+                  "above); run cmhash verify",
+                  (unsigned long long)r->damaged, lib);
+        return EXIT_LIBRARY;
+    }
+    return EXIT_OK;
+}
+
+int cmd_ls(int argc, char **argv)
+{
+    const char *lib = NULL;
+    ls_out s = {0};
+    int rc = parse_args(argc, argv, &lib, &s);
+    if (rc >= 0)
+        return rc;
     cmh_ls_opts o = CMH_LS_OPTS_INIT;
     o.lib = cli_lib_default(lib);
     o.pkgids = (const char *const *)(argv + optind);
@@ -159,17 +207,13 @@ int cmd_ls(int argc, char **argv)
     o.flags = s.long_list ? CMH_LS_FILES : 0;
     o.package = (cmh_ls_package_hook){on_package, &s};
     o.file = (cmh_ls_file_hook){on_file, &s};
-    char *mem = NULL;
-    size_t memlen = 0;
-    if (s.json && !(s.f = open_memstream(&mem, &memlen))) {
-        cli_error("out of memory");
+    cli_membuf mem = {0};
+    if (!cli_membuf_open(&mem, s.json))
         return EXIT_IO;
-    }
+    s.f = mem.f;
     cmh_ctx *ctx = cli_ctx_new();
     if (!ctx) {
-        if (s.f)
-            fclose(s.f);
-        free(mem);
+        cli_membuf_free(&mem);
         return EXIT_IO;
     }
     if (!s.json)
@@ -177,46 +221,14 @@ int cmd_ls(int argc, char **argv)
                 "CONTENT", "FILES", "FOLDERS", "BYTES", "STORED", "HASH");
     cmh_ls_result r;
     cmh_status st = cmh_ls(&r, ctx, &o);
-    if (s.f) {
+    if (s.f)
         close_pk(&s);
-        fclose(s.f);
-    }
-    int rc = EXIT_OK;
-    if (st) {
+    cli_membuf_close(&mem);
+    if (st)
         rc = cli_fail(ctx, st, "ls", s.json);
-    } else {
-        if (s.json) {
-            printf("{\"command\":\"ls\",\"library\":");
-            json_path(stdout, o.lib);
-            printf(",\"packages\":[%s],\"total\":{\"packages\":%llu,"
-                   "\"damaged\":%llu,\"files\":%llu,\"bytes\":%llu,"
-                   "\"stored_files\":%llu,\"stored_bytes\":%llu,"
-                   "\"dedup_ratio\":%.3f}}\n",
-                   mem ? mem : "", (unsigned long long)r.packages,
-                   (unsigned long long)r.damaged, (unsigned long long)r.files,
-                   (unsigned long long)r.bytes,
-                   (unsigned long long)r.stored_files,
-                   (unsigned long long)r.stored_bytes, r.dedup_ratio);
-        } else {
-            char lb[32], sb[32];
-            cli_human_bytes(lb, sizeof lb, (double)r.bytes);
-            cli_human_bytes(sb, sizeof sb, (double)r.stored_bytes);
-            cli_say("Total: %llu packages, %llu files, %llu bytes (%s) "
-                    "logical; %llu distinct files, %llu bytes (%s) stored; "
-                    "dedup ratio %.2f\n",
-                    (unsigned long long)r.packages,
-                    (unsigned long long)r.files, (unsigned long long)r.bytes,
-                    lb, (unsigned long long)r.stored_files,
-                    (unsigned long long)r.stored_bytes, sb, r.dedup_ratio);
-        }
-        if (r.damaged) {
-            cli_error("%llu package(s) in %s could not be read (see "
-                      "above); run cmhash verify",
-                      (unsigned long long)r.damaged, o.lib);
-            rc = EXIT_LIBRARY;
-        }
-    }
-    free(mem);
+    else
+        rc = report(&r, o.lib, s.json, cli_membuf_text(&mem));
+    cli_membuf_free(&mem);
     cmh_ctx_free(ctx);
     return rc;
 }

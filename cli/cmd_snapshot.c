@@ -268,7 +268,78 @@ static void print_json(const cmh_snapshot_result *r, const char *display,
            r->seconds > 0 ? (double)r->bytes / 1e6 / r->seconds : 0.0);
 }
 
-int cmd_snapshot(int argc, char **argv)
+/* The parsed command line of snapshot. */
+typedef struct snap_args {
+    cmh_snapshot_opts o;
+    const char *lib, *unc_root;
+    const char *display; /* SOURCE as given */
+    char pkgid[CMH_PKGID_SIZE];
+    bool json, ok; /* ok false: a bad option value was reported */
+    int prog_mode;
+} snap_args;
+
+/* --version N into *out; *ok false after the message (the range is
+ * checked only while *ok holds, so one message per bad command line). */
+static void parse_version(const char *s, uint32_t *out, bool *ok)
+{
+    *out = (uint32_t)parse_num(s, "--version", ok);
+    if (*ok && (*out == 0 || strtoul(s, NULL, 10) > 999999999ul)) {
+        cli_error("--version must be from 1 to 999999999");
+        *ok = false;
+    } else if (*ok && *out > CLI_VERSION_MAX_GIVEN) {
+        /* a package must keep numbers for later snapshots */
+        cli_error("--version %u would leave the package fewer than "
+                  "1000 version numbers (the highest is 999999999); "
+                  "give at most %u", *out, CLI_VERSION_MAX_GIVEN);
+        *ok = false;
+    }
+}
+
+/* One option of getopt_long; -1 to go on, else the exit code. */
+static int parse_option(snap_args *a, int c, char **argv)
+{
+    cmh_snapshot_opts *o = &a->o;
+    switch (c) {
+    case 'l': a->lib = optarg; break;
+    case CLI_OPT_FILELIB:
+        if (!cli_filelib_add(optarg))
+            return EXIT_IO;
+        break;
+    case 'V': parse_version(optarg, &o->new_version, &a->ok); break;
+    case 'c': o->flags |= CMH_SNAPSHOT_IF_CHANGED; break;
+    case 'K':
+        if (!cli_parse_u32(optarg, "--keep", 999999999u, &o->keep))
+            a->ok = false;
+        break;
+    case 't': {
+        unsigned long t = parse_num(optarg, "--threads", &a->ok);
+        if (a->ok && (t < 1 || t > 256)) {
+            cli_error("--threads must be from 1 to 256");
+            a->ok = false;
+        }
+        o->threads = (unsigned)t;
+        break;
+    }
+    case 'u': a->unc_root = optarg; break;
+    case 's': o->flags |= CMH_SNAPSHOT_SKIP_LINKS; break;
+    case 'n': o->flags |= CMH_SNAPSHOT_NO_WAIT; break;
+    case 'E': o->flags |= CMH_SNAPSHOT_ALLOW_EMPTY; break;
+    case 'S': o->flags |= CMH_SNAPSHOT_ALLOW_SHRINK; break;
+    case 'H': o->flags |= CMH_SNAPSHOT_HEAL; break;
+    case 'F': o->flags |= CMH_SNAPSHOT_NO_FSYNC; break;
+    case 'R': o->flags |= CMH_SNAPSHOT_RECORD_SOURCE; break;
+    case 'A': o->flags |= CMH_SNAPSHOT_ALLOW_FOREIGN; break;
+    case 'j': a->json = true; break;
+    case 'p': a->prog_mode = 1; break;
+    case 'q': a->prog_mode = -1; break;
+    case 'h': fputs(snapshot_usage, stdout); return EXIT_OK;
+    default: return cli_bad_option("snapshot", argv);
+    }
+    return -1;
+}
+
+/* Fill A from the command line; -1 to go on, else the exit code. */
+static int parse_args(snap_args *a, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
@@ -292,199 +363,190 @@ int cmd_snapshot(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    cmh_snapshot_opts o = CMH_SNAPSHOT_OPTS_INIT;
-    const char *lib = NULL, *unc_root = NULL;
-    bool json = false, ok = true;
-    int prog_mode = 0, c;
+    int c, rc;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l': lib = optarg; break;
-        case CLI_OPT_FILELIB:
-            if (!cli_filelib_add(optarg))
-                return EXIT_IO;
-            break;
-        case 'V':
-            o.new_version = (uint32_t)parse_num(optarg, "--version", &ok);
-            if (ok && (o.new_version == 0 ||
-                       strtoul(optarg, NULL, 10) > 999999999ul)) {
-                cli_error("--version must be from 1 to 999999999");
-                ok = false;
-            } else if (ok && o.new_version > CLI_VERSION_MAX_GIVEN) {
-                /* a package must keep numbers for later snapshots */
-                cli_error("--version %u would leave the package fewer than "
-                          "1000 version numbers (the highest is 999999999); "
-                          "give at most %u", o.new_version,
-                          CLI_VERSION_MAX_GIVEN);
-                ok = false;
-            }
-            break;
-        case 'c': o.flags |= CMH_SNAPSHOT_IF_CHANGED; break;
-        case 'K':
-            if (!cli_parse_u32(optarg, "--keep", 999999999u, &o.keep))
-                ok = false;
-            break;
-        case 't': {
-            unsigned long t = parse_num(optarg, "--threads", &ok);
-            if (ok && (t < 1 || t > 256)) {
-                cli_error("--threads must be from 1 to 256");
-                ok = false;
-            }
-            o.threads = (unsigned)t;
-            break;
-        }
-        case 'u': unc_root = optarg; break;
-        case 's': o.flags |= CMH_SNAPSHOT_SKIP_LINKS; break;
-        case 'n': o.flags |= CMH_SNAPSHOT_NO_WAIT; break;
-        case 'E': o.flags |= CMH_SNAPSHOT_ALLOW_EMPTY; break;
-        case 'S': o.flags |= CMH_SNAPSHOT_ALLOW_SHRINK; break;
-        case 'H': o.flags |= CMH_SNAPSHOT_HEAL; break;
-        case 'F': o.flags |= CMH_SNAPSHOT_NO_FSYNC; break;
-        case 'R': o.flags |= CMH_SNAPSHOT_RECORD_SOURCE; break;
-        case 'A': o.flags |= CMH_SNAPSHOT_ALLOW_FOREIGN; break;
-        case 'j': json = true; break;
-        case 'p': prog_mode = 1; break;
-        case 'q': prog_mode = -1; break;
-        case 'h': fputs(snapshot_usage, stdout); return EXIT_OK;
-        default: return cli_bad_option("snapshot", argv);
-        }
-    }
-    if (ok && argc - optind != 2)
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+        if ((rc = parse_option(a, c, argv)) >= 0)
+            return rc;
+    if (a->ok && argc - optind != 2)
         return cli_usage("snapshot", "snapshot takes SOURCE and PKGID");
-    if (!ok)
+    if (!a->ok)
         return EXIT_USAGE;
-    const char *display = argv[optind];
-    char pkgid[CMH_PKGID_SIZE];
-    if (cmh_pkgid_parse(pkgid, argv[optind + 1]) != CMH_OK) {
+    a->display = argv[optind];
+    if (cmh_pkgid_parse(a->pkgid, argv[optind + 1]) != CMH_OK) {
         cli_error("'%s' is not a package ID: expected a 3-character site "
                   "code and 5 hex digits, e.g. MSC0000B", argv[optind + 1]);
         return EXIT_USAGE;
     }
-    const char *err;
-    char *source = cli_map_unc(display, unc_root, &err);
-    if (!source) {
-        cli_error("%s %s", display, err);
-        return EXIT_SOURCE;
-    }
-    o.lib = cli_lib_default(lib);
-    if (!placement_ok(source, o.lib)) {
-        free(source);
-        return EXIT_USAGE;
-    }
-    /* a new library is announced, and removed again if the run fails */
-    struct stat lsb;
-    char pkglib_path[4096];
-    snprintf(pkglib_path, sizeof pkglib_path, "%s/PkgLib", o.lib);
-    bool root_was_there = stat(o.lib, &lsb) == 0;
-    bool lib_was_there = stat(pkglib_path, &lsb) == 0;
-    o.source = source;
-    o.source_display = display;
-    o.pkgid = pkgid;
-    o.warning = (cmh_warning_hook){on_warning, NULL};
-    snap_ui ui = {.phase = NULL};
-    progress_init(&ui.pr, prog_mode);
-    o.progress = (cmh_progress_hook){snap_progress, &ui};
-    cli_install_signals();
+    a->o.lib = cli_lib_default(a->lib);
+    return -1;
+}
 
+/* Warn about the kept versions (KEPT_BEFORE, one a line; consumed) that
+ * the run retired. */
+static void warn_retired(const cmh_snapshot_opts *o, const char *pkgid,
+                         char *kept_before)
+{
+    cmh_ctx *c2 = cli_ctx_new();
+    char *kept_after = c2 ? kept_versions(c2, o->lib, pkgid) : NULL;
+    cmh_ctx_free(c2);
+    char gone[1024] = "";
+    size_t ngone = 0;
+    for (char *p = kept_before, *q; *p; p = q + 1) {
+        q = strchr(p, '\n');
+        *q = 0;
+        char probe[64];
+        snprintf(probe, sizeof probe, "%s\n", p);
+        if (!kept_after || !strstr(kept_after, probe)) {
+            size_t l = strlen(gone);
+            snprintf(gone + l, sizeof gone - l, "%s%s", ngone ? ", " : "", p);
+            ngone++;
+        }
+    }
+    if (ngone)
+        cli_warning("retired %zu previously kept version(s) of %s: %s "
+                    "(this run has --keep %u; pass --keep N to keep "
+                    "them)", ngone, pkgid, gone, o->keep);
+    free(kept_after);
+}
+
+/* The JSON error object of a failed snapshot. */
+static void json_error(cmh_ctx *ctx, const char *pkgid, int rc)
+{
+    cli_json_error_done = true;
+    printf("{\"command\":\"snapshot\",\"package_id\":");
+    json_str(stdout, pkgid);
+    printf(",\"error\":");
+    json_str(stdout, cmh_ctx_last_error(ctx));
+    cli_json_details(ctx);
+    printf(",\"exit_code\":%d}\n", rc);
+}
+
+/* The text report of a successful snapshot (ConfigMgr's wording). */
+static void print_text(const cmh_snapshot_result *r, const char *pkgid)
+{
+    if (r->unchanged) {
+        cli_say("The hash for algorithm 32780 is %s\n", r->content_hash);
+        cli_say("Package %s is unchanged since version %u; no new version "
+               "written (--if-changed)\n", pkgid, r->version);
+        return;
+    }
+    unsigned long long kb = (unsigned long long)((r->bytes + 1023) / 1024);
+    cli_say("The size of package %s, version %u is %llu KBytes\n", pkgid,
+           r->version, kb);
+    cli_say("Successfully created RDC signatures for package %s version "
+           "%u\n", pkgid, r->version);
+    cli_say("Creating hash for algorithm 32780\n");
+    cli_say("The hash for algorithm 32780 is %s\n", r->content_hash);
+    cli_say("The RDC signature hash for algorithm 32780 is %s\n",
+           r->signature_hash);
+    cli_say("Adding these contents to the package %s version %u.\n",
+           pkgid, r->version);
+    cli_say("Summary: %s: %llu files, %llu folders, %llu bytes; FileLib: "
+           "%llu new, %llu already present; %llu retired; %.2f s, "
+           "%.1f MB/s\n",
+           r->content_id, (unsigned long long)r->files,
+           (unsigned long long)r->folders, (unsigned long long)r->bytes,
+           (unsigned long long)r->new_files,
+           (unsigned long long)r->present_files,
+           (unsigned long long)r->retired_files, r->seconds,
+           r->seconds > 0 ? (double)r->bytes / 1e6 / r->seconds : 0.0);
+}
+
+/* Open a context with the --filelib roots; NULL after the message. */
+static cmh_ctx *open_ctx(void)
+{
     cmh_ctx *ctx;
     if (cmh_ctx_new(&ctx) != CMH_OK) {
-        free(source);
         cli_error("cannot initialise OpenSSL's SHA-256");
-        return EXIT_IO;
+        return NULL;
     }
     if (!cli_filelib_apply(ctx)) {
         cmh_ctx_free(ctx);
-        free(source);
-        return EXIT_IO;
+        return NULL;
     }
-    if (!json) {
+    return ctx;
+}
+
+/* Run the snapshot and report it; the exit code. A library the run
+ * created is announced, or removed again if the run failed. */
+static int run(snap_args *a, snap_ui *ui, cmh_ctx *ctx)
+{
+    const cmh_snapshot_opts *o = &a->o;
+    struct stat lsb;
+    char pkglib_path[4096];
+    snprintf(pkglib_path, sizeof pkglib_path, "%s/PkgLib", o->lib);
+    bool root_was_there = stat(o->lib, &lsb) == 0;
+    bool lib_was_there = stat(pkglib_path, &lsb) == 0;
+    if (!a->json) {
         cli_say("Taking package snapshot for package %s from source %s\n",
-               pkgid, display);
+               a->pkgid, a->display);
         fflush(stdout);
     }
     /* kept versions this run will retire are announced after it */
-    char *kept_before = lib_was_there ? kept_versions(ctx, o.lib, pkgid)
+    char *kept_before = lib_was_there ? kept_versions(ctx, o->lib, a->pkgid)
                                       : NULL;
     cmh_snapshot_result r;
-    cmh_status st = cmh_snapshot(&r, ctx, &o);
-    progress_done(&ui.pr);
+    cmh_status st = cmh_snapshot(&r, ctx, o);
+    progress_done(&ui->pr);
     int rc = cli_exit_for(st);
     if (st == CMH_OK && cli_interrupted && !r.unchanged)
         cli_warning("interrupted after the commit point: %s is committed "
                     "and the older versions were retired; exit 0",
                     r.content_id);
     bool created = !lib_was_there && stat(pkglib_path, &lsb) == 0;
-    if (st == CMH_OK && kept_before && !r.unchanged) {
-        cmh_ctx *c2 = cli_ctx_new();
-        char *kept_after = c2 ? kept_versions(c2, o.lib, pkgid) : NULL;
-        cmh_ctx_free(c2);
-        char gone[1024] = "";
-        size_t ngone = 0;
-        for (char *p = kept_before, *q; *p; p = q + 1) {
-            q = strchr(p, '\n');
-            *q = 0;
-            char probe[64];
-            snprintf(probe, sizeof probe, "%s\n", p);
-            if (!kept_after || !strstr(kept_after, probe)) {
-                size_t l = strlen(gone);
-                snprintf(gone + l, sizeof gone - l, "%s%s", ngone ? ", " : "",
-                         p);
-                ngone++;
-            }
-        }
-        if (ngone)
-            cli_warning("retired %zu previously kept version(s) of %s: %s "
-                        "(this run has --keep %u; pass --keep N to keep "
-                        "them)", ngone, pkgid, gone, o.keep);
-        free(kept_after);
-    }
+    if (st == CMH_OK && kept_before && !r.unchanged)
+        warn_retired(o, a->pkgid, kept_before);
     free(kept_before);
     if (st != CMH_OK && created)
-        remove_new_library(o.lib, root_was_there);
-    else if (created && !json) {
-        char *a = cli_abs_path(o.lib);
-        cli_say("Created new library at %s\n", a ? a : o.lib);
-        free(a);
+        remove_new_library(o->lib, root_was_there);
+    else if (created && !a->json) {
+        char *abs = cli_abs_path(o->lib);
+        cli_say("Created new library at %s\n", abs ? abs : o->lib);
+        free(abs);
     }
     if (st != CMH_OK) {
         cli_error_ctx(ctx);
-        if (json) {
-            cli_json_error_done = true;
-            printf("{\"command\":\"snapshot\",\"package_id\":");
-            json_str(stdout, pkgid);
-            printf(",\"error\":");
-            json_str(stdout, cmh_ctx_last_error(ctx));
-            cli_json_details(ctx);
-            printf(",\"exit_code\":%d}\n", rc);
-        }
-    } else if (json) {
-        print_json(&r, display, o.lib, created);
-    } else if (r.unchanged) {
-        cli_say("The hash for algorithm 32780 is %s\n", r.content_hash);
-        cli_say("Package %s is unchanged since version %u; no new version "
-               "written (--if-changed)\n", pkgid, r.version);
+        if (a->json)
+            json_error(ctx, a->pkgid, rc);
+    } else if (a->json) {
+        print_json(&r, a->display, o->lib, created);
     } else {
-        unsigned long long kb = (unsigned long long)((r.bytes + 1023) / 1024);
-        cli_say("The size of package %s, version %u is %llu KBytes\n", pkgid,
-               r.version, kb);
-        cli_say("Successfully created RDC signatures for package %s version "
-               "%u\n", pkgid, r.version);
-        cli_say("Creating hash for algorithm 32780\n");
-        cli_say("The hash for algorithm 32780 is %s\n", r.content_hash);
-        cli_say("The RDC signature hash for algorithm 32780 is %s\n",
-               r.signature_hash);
-        cli_say("Adding these contents to the package %s version %u.\n",
-               pkgid, r.version);
-        cli_say("Summary: %s: %llu files, %llu folders, %llu bytes; FileLib: "
-               "%llu new, %llu already present; %llu retired; %.2f s, "
-               "%.1f MB/s\n",
-               r.content_id, (unsigned long long)r.files,
-               (unsigned long long)r.folders, (unsigned long long)r.bytes,
-               (unsigned long long)r.new_files,
-               (unsigned long long)r.present_files,
-               (unsigned long long)r.retired_files, r.seconds,
-               r.seconds > 0 ? (double)r.bytes / 1e6 / r.seconds : 0.0);
+        print_text(&r, a->pkgid);
     }
+    return rc;
+}
+
+int cmd_snapshot(int argc, char **argv)
+{
+    snap_args a = {.o = CMH_SNAPSHOT_OPTS_INIT, .ok = true};
+    int rc = parse_args(&a, argc, argv);
+    if (rc >= 0)
+        return rc;
+    const char *err;
+    char *source = cli_map_unc(a.display, a.unc_root, &err);
+    if (!source) {
+        cli_error("%s %s", a.display, err);
+        return EXIT_SOURCE;
+    }
+    if (!placement_ok(source, a.o.lib)) {
+        free(source);
+        return EXIT_USAGE;
+    }
+    a.o.source = source;
+    a.o.source_display = a.display;
+    a.o.pkgid = a.pkgid;
+    a.o.warning = (cmh_warning_hook){on_warning, NULL};
+    snap_ui ui = {.phase = NULL};
+    progress_init(&ui.pr, a.prog_mode);
+    a.o.progress = (cmh_progress_hook){snap_progress, &ui};
+    cli_install_signals();
+    cmh_ctx *ctx = open_ctx();
+    if (!ctx) {
+        free(source);
+        return EXIT_IO;
+    }
+    rc = run(&a, &ui, ctx);
     cmh_ctx_free(ctx);
     free(source);
     return rc;

@@ -107,7 +107,61 @@ static int report(cmh_ctx *ctx, cmh_dp_opts *o, st_out *s)
     return r.distributed ? EXIT_OK : EXIT_FINDINGS;
 }
 
-int cmd_status(int argc, char **argv)
+/* The parsed command line of status. */
+typedef struct status_args {
+    cmh_dp_opts o;
+    st_out s;
+    const char **libs; /* --lib values, each library once (malloc'd) */
+    size_t nlibs;
+    bool watch;
+    double interval;
+} status_args;
+
+/* Add --lib DIR unless the same library (any spelling) is there already. */
+static void add_lib(status_args *a, const char *lib)
+{
+    bool dup = false;
+    char *p = realpath(lib, NULL);
+    for (size_t i = 0; p && i < a->nlibs && !dup; i++) {
+        char *q = realpath(a->libs[i], NULL);
+        dup = q && !strcmp(p, q);
+        free(q);
+    }
+    free(p);
+    if (!dup)
+        a->libs[a->nlibs++] = lib;
+}
+
+/* One option of getopt_long; -1 to go on, else the exit code. */
+static int parse_option(status_args *a, int c, char **argv)
+{
+    switch (c) {
+    case 'l': add_lib(a, optarg); break;
+    case CLI_OPT_FILELIB:
+        if (!cli_filelib_add(optarg))
+            return EXIT_IO;
+        break;
+    case 'q': a->o.flags |= CMH_DP_QUICK; break;
+    case 'w': a->watch = a->s.watch = true; break;
+    case 'i': {
+        char *end;
+        a->interval = strtod(optarg, &end);
+        if (*end || !(a->interval > 0 && a->interval <= 86400)) {
+            cli_error("--interval must be seconds from 0 to 86400, not "
+                      "'%s'", optarg);
+            return EXIT_USAGE;
+        }
+        break;
+    }
+    case 'j': a->s.json = true; break;
+    case 'h': fputs(status_usage, stdout); return EXIT_OK;
+    default: return cli_bad_option("status", argv);
+    }
+    return -1;
+}
+
+/* Fill A from the command line; -1 to go on, else the exit code. */
+static int parse_args(status_args *a, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
@@ -119,95 +173,70 @@ int cmd_status(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char **libs = calloc((size_t)argc + 1, sizeof *libs);
-    size_t nlibs = 0;
-    bool watch = false;
-    double interval = 2;
-    st_out s = {false, false, 0, 0};
-    cmh_dp_opts o = CMH_DP_OPTS_INIT;
-    int c, rc = EXIT_OK;
-    if (!libs) {
+    int c, rc;
+    if (!a->libs) {
         cli_error("out of memory");
         return EXIT_IO;
     }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l': {
-            /* the same library twice (any spelling) is one target */
-            bool dup = false;
-            char *a = realpath(optarg, NULL);
-            for (size_t i = 0; a && i < nlibs && !dup; i++) {
-                char *b = realpath(libs[i], NULL);
-                dup = b && !strcmp(a, b);
-                free(b);
-            }
-            free(a);
-            if (!dup)
-                libs[nlibs++] = optarg;
-            break;
-        }
-        case CLI_OPT_FILELIB:
-            if (!cli_filelib_add(optarg))
-                return EXIT_IO;
-            break;
-        case 'q': o.flags |= CMH_DP_QUICK; break;
-        case 'w': watch = s.watch = true; break;
-        case 'i': {
-            char *end;
-            interval = strtod(optarg, &end);
-            if (*end || !(interval > 0 && interval <= 86400)) {
-                cli_error("--interval must be seconds from 0 to 86400, not "
-                          "'%s'", optarg);
-                free(libs);
-                return EXIT_USAGE;
-            }
-            break;
-        }
-        case 'j': s.json = true; break;
-        case 'h': fputs(status_usage, stdout); free(libs); return EXIT_OK;
-        default: free(libs); return cli_bad_option("status", argv);
-        }
-    }
-    if (argc - optind != 1) {
-        free(libs);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+        if ((rc = parse_option(a, c, argv)) >= 0)
+            return rc;
+    if (argc - optind != 1)
         return cli_usage("status", "status takes one PKGID");
-    }
-    if (!nlibs)
-        libs[nlibs++] = cli_lib_default(NULL);
-    o.pkgid = argv[optind];
-    o.libs = libs;
-    o.nlibs = nlibs;
-    o.lib = (cmh_dp_lib_hook){on_lib, &s};
-    cmh_ctx *ctx = cli_ctx_new();
-    if (!ctx) {
-        free(libs);
-        return EXIT_IO;
-    }
+    if (!a->nlibs)
+        a->libs[a->nlibs++] = cli_lib_default(NULL);
+    a->o.pkgid = argv[optind];
+    a->o.libs = a->libs;
+    a->o.nlibs = a->nlibs;
+    return -1;
+}
+
+/* Report once, then with --watch again on every change until
+ * interrupted; the exit code of the last report. */
+static int run(status_args *a, cmh_ctx *ctx)
+{
     cmh_dp_watch *w = NULL;
-    int polling = 0;
-    if (watch) {
+    int polling = 0, rc;
+    if (a->watch) {
         cli_install_signals();
-        cmh_status st = cmh_dp_watch_new(&w, &polling, ctx, libs, nlibs);
-        if (st) {
-            rc = cli_fail(ctx, st, "status", s.json);
-            goto out;
-        }
+        cmh_status st = cmh_dp_watch_new(&w, &polling, ctx, a->libs,
+                                         a->nlibs);
+        if (st)
+            return cli_fail(ctx, st, "status", a->s.json);
         if (polling)
             cli_warning("inotify is unavailable; polling every %g s",
-                        interval);
+                        a->interval);
     }
-    rc = report(ctx, &o, &s);
-    while (watch && !cli_interrupted && rc != EXIT_USAGE) {
+    rc = report(ctx, &a->o, &a->s);
+    while (a->watch && !cli_interrupted && rc != EXIT_USAGE) {
         int changed = 0;
         /* short waits so SIGINT/SIGTERM end the watch promptly */
-        cmh_dp_watch_wait(&changed, w, 0.5, interval);
+        cmh_dp_watch_wait(&changed, w, 0.5, a->interval);
         if (changed && !cli_interrupted)
-            rc = report(ctx, &o, &s);
+            rc = report(ctx, &a->o, &a->s);
     }
-out:
     cmh_dp_watch_free(w);
+    return rc;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    status_args a = {.o = CMH_DP_OPTS_INIT, .interval = 2};
+    a.libs = calloc((size_t)argc + 1, sizeof *a.libs);
+    int rc = parse_args(&a, argc, argv);
+    if (rc >= 0) {
+        free(a.libs);
+        return rc;
+    }
+    a.o.lib = (cmh_dp_lib_hook){on_lib, &a.s};
+    cmh_ctx *ctx = cli_ctx_new();
+    if (!ctx) {
+        free(a.libs);
+        return EXIT_IO;
+    }
+    rc = run(&a, ctx);
     cmh_ctx_free(ctx);
-    free(libs);
+    free(a.libs);
     return rc;
 }

@@ -387,7 +387,100 @@ static void json_summary(FILE *f, const cmh_verify_summary *s,
     fprintf(f, "},\"exit_code\":%d}\n", exit_code);
 }
 
-int cmd_verify(int argc, char **argv)
+/* The parsed command line of verify. */
+typedef struct verify_args {
+    cmh_verify_opts o;
+    const char *lib, *json_path, *resume;
+    const char **filelibs; /* --filelib values (malloc'd array) */
+    size_t nfilelibs;
+    bool ok; /* false: a bad option value was reported */
+    bool fail_on_error;
+    int prog_mode;
+} verify_args;
+
+/* --io-rate MB/s into bytes per second; false after the message. */
+static bool parse_io_rate(const char *s, double *out)
+{
+    char *end;
+    double r = strtod(s, &end);
+    *out = r * 1e6;
+    if (end == s || *end || !(r > 0) || isinf(r)) {
+        cli_error("--io-rate takes a positive number of MB/s, not '%s'", s);
+        return false;
+    }
+    return true;
+}
+
+/* One option of getopt_long; -1 to go on, else the exit code. */
+static int parse_option(verify_args *a, int c, char **argv)
+{
+    cmh_verify_opts *o = &a->o;
+    switch (c) {
+    case 'l': a->lib = optarg; break;
+    case 'f': {
+        const char **n = realloc(a->filelibs, (a->nfilelibs + 1) * sizeof *n);
+        if (!n) {
+            cli_error("out of memory");
+            return VEXIT_CANNOT_RUN;
+        }
+        a->filelibs = n;
+        a->filelibs[a->nfilelibs++] = optarg;
+        break;
+    }
+    case 'd': o->flags |= CMH_VERIFY_DEEP; break;
+    case 's':
+        if (!parse_subset(optarg, &o->subset_k, &o->subset_n)) {
+            cli_error("--subset takes K/N with 1 <= K <= N <= 65536, "
+                      "e.g. 3/7, not '%s'", optarg);
+            a->ok = false;
+        }
+        break;
+    case 'm':
+        if (!parse_duration(optarg, &o->max_seconds)) {
+            cli_error("--max-time takes a duration such as 90m, 2h, "
+                      "45s or 500ms, not '%s'", optarg);
+            a->ok = false;
+        }
+        break;
+    case 'r': a->resume = optarg; break;
+    case 'i':
+        if (!parse_io_rate(optarg, &o->io_rate))
+            a->ok = false;
+        break;
+    case 'n': o->flags |= CMH_VERIFY_NICE; break;
+    case 't': {
+        uint32_t t = 0;
+        if (!cli_parse_u32(optarg, "--threads", 256, &t)) {
+            a->ok = false;
+        } else if (t < 1) {
+            cli_error("--threads must be from 1 to 256");
+            a->ok = false;
+        }
+        o->threads = t;
+        break;
+    }
+    case 'j': a->json_path = "-"; break; /* main: --json=FILE is stdout */
+    case 'F':
+        if (!strcmp(optarg, "error"))
+            a->fail_on_error = true;
+        else if (!strcmp(optarg, "warning"))
+            a->fail_on_error = false;
+        else {
+            cli_error("--fail-on takes 'error' or 'warning', not '%s'",
+                      optarg);
+            a->ok = false;
+        }
+        break;
+    case 'p': a->prog_mode = 1; break;
+    case 'q': a->prog_mode = -1; break;
+    case 'h': fputs(verify_usage, stdout); return VEXIT_CLEAN;
+    default: return cli_bad_option("verify", argv);
+    }
+    return -1;
+}
+
+/* Fill A from the command line; -1 to go on, else the exit code. */
+static int parse_args(verify_args *a, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"lib", required_argument, NULL, 'l'},
@@ -406,189 +499,95 @@ int cmd_verify(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    cmh_verify_opts o = CMH_VERIFY_OPTS_INIT;
-    const char *lib = NULL, *json_path = NULL, *resume = NULL;
-    const char **filelibs = NULL;
-    size_t nfilelibs = 0;
-    bool ok = true, fail_on_error = false;
-    int prog_mode = 0, c, rc = VEXIT_CANNOT_RUN;
-    vout out = {{0}, NULL, stdout, NULL, 0, 0};
-    char *state_text = NULL;
-    cmh_ctx *ctx = NULL;
-    cmh_verify *v = NULL;
+    int c, rc;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l': lib = optarg; break;
-        case 'f': {
-            const char **n = realloc(filelibs, (nfilelibs + 1) * sizeof *n);
-            if (!n) {
-                cli_error("out of memory");
-                free(filelibs);
-                return VEXIT_CANNOT_RUN;
-            }
-            filelibs = n;
-            filelibs[nfilelibs++] = optarg;
-            break;
-        }
-        case 'd': o.flags |= CMH_VERIFY_DEEP; break;
-        case 's':
-            if (!parse_subset(optarg, &o.subset_k, &o.subset_n)) {
-                cli_error("--subset takes K/N with 1 <= K <= N <= 65536, "
-                          "e.g. 3/7, not '%s'", optarg);
-                ok = false;
-            }
-            break;
-        case 'm':
-            if (!parse_duration(optarg, &o.max_seconds)) {
-                cli_error("--max-time takes a duration such as 90m, 2h, "
-                          "45s or 500ms, not '%s'", optarg);
-                ok = false;
-            }
-            break;
-        case 'r': resume = optarg; break;
-        case 'i': {
-            char *end;
-            double r = strtod(optarg, &end);
-            if (end == optarg || *end || !(r > 0) || isinf(r)) {
-                cli_error("--io-rate takes a positive number of MB/s, not "
-                          "'%s'", optarg);
-                ok = false;
-            }
-            o.io_rate = r * 1e6;
-            break;
-        }
-        case 'n': o.flags |= CMH_VERIFY_NICE; break;
-        case 't': {
-            uint32_t t = 0;
-            if (!cli_parse_u32(optarg, "--threads", 256, &t)) {
-                ok = false;
-            } else if (t < 1) {
-                cli_error("--threads must be from 1 to 256");
-                ok = false;
-            }
-            o.threads = t;
-            break;
-        }
-        case 'j': json_path = "-"; break; /* main: --json=FILE is stdout */
-        case 'F':
-            if (!strcmp(optarg, "error"))
-                fail_on_error = true;
-            else if (!strcmp(optarg, "warning"))
-                fail_on_error = false;
-            else {
-                cli_error("--fail-on takes 'error' or 'warning', not '%s'",
-                          optarg);
-                ok = false;
-            }
-            break;
-        case 'p': prog_mode = 1; break;
-        case 'q': prog_mode = -1; break;
-        case 'h':
-            fputs(verify_usage, stdout);
-            free(filelibs);
-            return VEXIT_CLEAN;
-        default: free(filelibs); return cli_bad_option("verify", argv);
-        }
-    }
-    if (!ok) {
-        free(filelibs);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+        if ((rc = parse_option(a, c, argv)) >= 0)
+            return rc;
+    if (!a->ok)
+        return VEXIT_USAGE;
+    a->o.lib = cli_lib_default(a->lib);
+    a->o.filelibs = a->filelibs;
+    a->o.nfilelibs = a->nfilelibs;
+    a->o.ids = (const char *const *)(argv + optind);
+    a->o.nids = (size_t)(argc - optind);
+    return -1;
+}
+
+/* Read --resume STATE into *state_text (NULL when it does not exist yet)
+ * and check now, not after the whole run, that STATE can be written.
+ * -1 to go on, else the exit code. */
+static int load_resume(const char *resume, char **state_text)
+{
+    *state_text = read_text(resume);
+    if (!*state_text && errno != ENOENT) {
+        cli_error("cannot read resume state %s: %s", resume,
+                  errno == EINVAL ? "not a regular file" : strerror(errno));
         return VEXIT_USAGE;
     }
-    o.lib = cli_lib_default(lib);
-    o.filelibs = filelibs;
-    o.nfilelibs = nfilelibs;
-    o.ids = (const char *const *)(argv + optind);
-    o.nids = (size_t)(argc - optind);
-    if (resume) {
-        state_text = read_text(resume);
-        if (!state_text && errno != ENOENT) {
-            cli_error("cannot read resume state %s: %s", resume,
-                      errno == EINVAL ? "not a regular file"
-                                      : strerror(errno));
-            rc = VEXIT_USAGE;
-            goto out;
-        }
-        o.resume_state = state_text;
-        /* an unwritable STATE is found now, not after the whole run */
-        size_t n = strlen(resume) + 32;
-        char *probe = malloc(n);
-        FILE *pf = NULL;
-        if (probe) {
-            snprintf(probe, n, "%s.tmp-%ld", resume, (long)getpid());
-            pf = fopen(probe, "w");
-        }
-        if (!pf) {
-            cli_error("cannot write resume state %s: %s; check the folder "
-                      "and its permissions", resume,
-                      strerror(probe ? errno : ENOMEM));
-            free(probe);
-            rc = VEXIT_USAGE;
-            goto out;
-        }
-        fclose(pf);
-        unlink(probe);
+    size_t n = strlen(resume) + 32;
+    char *probe = malloc(n);
+    FILE *pf = NULL;
+    if (probe) {
+        snprintf(probe, n, "%s.tmp-%ld", resume, (long)getpid());
+        pf = fopen(probe, "w");
+    }
+    if (!pf) {
+        cli_error("cannot write resume state %s: %s; check the folder "
+                  "and its permissions", resume,
+                  strerror(probe ? errno : ENOMEM));
         free(probe);
+        return VEXIT_USAGE;
     }
-    if (json_path) {
-        if (!strcmp(json_path, "-")) {
-            out.json = stdout;
-            out.human = stderr;
-        } else if (!(out.json = fopen(json_path, "w"))) {
-            cli_error("cannot write %s: %s", json_path, strerror(errno));
-            rc = VEXIT_CANNOT_RUN;
-            goto out;
-        }
-    }
-    progress_init(&out.pr, prog_mode);
-    o.finding = (cmh_verify_finding_hook){on_finding, &out};
-    o.content = (cmh_verify_content_hook){on_content, &out};
-    o.progress = (cmh_progress_hook){progress_cb, &out.pr};
-    cli_install_signals();
+    fclose(pf);
+    unlink(probe);
+    free(probe);
+    return -1;
+}
 
-    ctx = cli_ctx_new();
-    if (!ctx)
-        goto out;
-    cmh_status st = cmh_verify_new(&v, ctx, &o);
-    if (st != CMH_OK) {
-        cli_error("%s", cmh_ctx_last_error(ctx));
-        rc = st == CMH_E_INVALID ? VEXIT_USAGE : VEXIT_CANNOT_RUN;
-        goto out;
+/* Where the JSON Lines and the finding lines go; false if FILE cannot be
+ * opened. */
+static bool open_json(vout *out, const char *json_path)
+{
+    if (!json_path)
+        return true;
+    if (!strcmp(json_path, "-")) {
+        out->json = stdout;
+        out->human = stderr;
+    } else if (!(out->json = fopen(json_path, "w"))) {
+        cli_error("cannot write %s: %s", json_path, strerror(errno));
+        return false;
     }
-    st = cmh_verify_run(v);
-    progress_done(&out.pr);
-    if (st != CMH_OK && st != CMH_E_CANCELED) {
-        cli_error("%s", cmh_ctx_last_error(ctx));
-        cli_log(3, "%s", cmh_ctx_last_error(ctx));
-        rc = st == CMH_E_INVALID ? VEXIT_USAGE : VEXIT_CANNOT_RUN;
-        goto out;
+    return true;
+}
+
+/* Write the state of the next run to STATE, or remove STATE when the cycle
+ * is complete; a failure turns a clean exit into a partial one. */
+static int save_resume(cmh_verify *v, const char *resume, int rc)
+{
+    const char *ns = cmh_verify_resume_state(v);
+    int e = 0;
+    if (ns)
+        e = write_text(resume, ns);
+    else if (unlink(resume) != 0 && errno != ENOENT)
+        e = errno;
+    if (e) {
+        cli_error("cannot update resume state %s: %s", resume, strerror(e));
+        if (rc == VEXIT_CLEAN)
+            rc = VEXIT_PARTIAL;
     }
-    const cmh_verify_summary *s = cmh_verify_get_summary(v);
-    if (s->errors || (!fail_on_error && s->warnings))
-        rc = VEXIT_FINDINGS;
-    else if (s->partial)
-        rc = VEXIT_PARTIAL;
-    else
-        rc = VEXIT_CLEAN;
-    if (resume) {
-        const char *ns = cmh_verify_resume_state(v);
-        int e = 0;
-        if (ns)
-            e = write_text(resume, ns);
-        else if (unlink(resume) != 0 && errno != ENOENT)
-            e = errno;
-        if (e) {
-            cli_error("cannot update resume state %s: %s", resume,
-                      strerror(e));
-            if (rc == VEXIT_CLEAN)
-                rc = VEXIT_PARTIAL;
-        }
-    }
-    print_summary(out.json == stdout ? stderr : stdout, s, o.lib, &out);
+    return rc;
+}
+
+/* The text summary, the log line and the JSON summary of a finished run. */
+static void report(const cmh_verify_summary *s, const char *lib, vout *out,
+                   int rc)
+{
+    print_summary(out->json == stdout ? stderr : stdout, s, lib, out);
     if (cli_log_enabled()) {
         cli_log(s->errors ? 3 : s->warnings ? 2 : 1,
                 "Verify of %s: %llu contents, %llu files hashed, %llu "
-                "errors, %llu warnings, %llu info%s", o.lib,
+                "errors, %llu warnings, %llu info%s", lib,
                 (unsigned long long)s->contents,
                 (unsigned long long)s->files_hashed,
                 (unsigned long long)s->errors,
@@ -596,18 +595,82 @@ int cmd_verify(int argc, char **argv)
                 (unsigned long long)s->infos,
                 s->partial ? " (partial run)" : "");
     }
-    if (out.json)
-        json_summary(out.json, s, o.lib, rc);
+    if (out->json)
+        json_summary(out->json, s, lib, rc);
+}
+
+/* Open the verifier, run it, save the resume state and report. */
+static int run(verify_args *a, vout *out)
+{
+    cmh_verify *v = NULL;
+    int rc = VEXIT_CANNOT_RUN;
+    cmh_ctx *ctx = cli_ctx_new();
+    if (!ctx)
+        return rc;
+    cmh_status st = cmh_verify_new(&v, ctx, &a->o);
+    if (st != CMH_OK) {
+        cli_error("%s", cmh_ctx_last_error(ctx));
+        rc = st == CMH_E_INVALID ? VEXIT_USAGE : VEXIT_CANNOT_RUN;
+        goto out;
+    }
+    st = cmh_verify_run(v);
+    progress_done(&out->pr);
+    if (st != CMH_OK && st != CMH_E_CANCELED) {
+        cli_error("%s", cmh_ctx_last_error(ctx));
+        cli_log(3, "%s", cmh_ctx_last_error(ctx));
+        rc = st == CMH_E_INVALID ? VEXIT_USAGE : VEXIT_CANNOT_RUN;
+        goto out;
+    }
+    const cmh_verify_summary *s = cmh_verify_get_summary(v);
+    if (s->errors || (!a->fail_on_error && s->warnings))
+        rc = VEXIT_FINDINGS;
+    else if (s->partial)
+        rc = VEXIT_PARTIAL;
+    else
+        rc = VEXIT_CLEAN;
+    if (a->resume)
+        rc = save_resume(v, a->resume, rc);
+    report(s, a->o.lib, out, rc);
+out:
+    cmh_verify_free(v);
+    cmh_ctx_free(ctx);
+    return rc;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+    verify_args a = {.o = CMH_VERIFY_OPTS_INIT, .ok = true};
+    vout out = {{0}, NULL, stdout, NULL, 0, 0};
+    char *state_text = NULL;
+    int rc = parse_args(&a, argc, argv);
+    if (rc >= 0) {
+        free(a.filelibs);
+        return rc;
+    }
+    rc = VEXIT_CANNOT_RUN;
+    if (a.resume) {
+        if ((rc = load_resume(a.resume, &state_text)) >= 0)
+            goto out;
+        a.o.resume_state = state_text;
+    }
+    if (!open_json(&out, a.json_path)) {
+        rc = VEXIT_CANNOT_RUN;
+        goto out;
+    }
+    progress_init(&out.pr, a.prog_mode);
+    a.o.finding = (cmh_verify_finding_hook){on_finding, &out};
+    a.o.content = (cmh_verify_content_hook){on_content, &out};
+    a.o.progress = (cmh_progress_hook){progress_cb, &out.pr};
+    cli_install_signals();
+    rc = run(&a, &out);
 out:
     if (out.json && out.json != stdout && fclose(out.json) != 0) {
-        cli_error("cannot write %s: %s", json_path, strerror(errno));
+        cli_error("cannot write %s: %s", a.json_path, strerror(errno));
         if (rc == VEXIT_CLEAN)
             rc = VEXIT_CANNOT_RUN;
     }
-    cmh_verify_free(v);
-    cmh_ctx_free(ctx);
     free(state_text);
-    free(filelibs);
+    free(a.filelibs);
     free(out.failed);
     return rc;
 }

@@ -58,43 +58,47 @@ static const command *find(const char *name)
     return NULL;
 }
 
-int main(int argc, char **argv)
+/* cmhash, cmhash --version, --help, help [COMMAND]: true with *rc set
+ * when argv is one of these. */
+static bool run_builtin(int argc, char **argv, int *rc)
 {
     if (argc < 2) {
         fputs(main_usage, stderr);
-        return EXIT_USAGE;
+        *rc = EXIT_USAGE;
+        return true;
     }
     const char *cmd = argv[1];
+    *rc = EXIT_OK;
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         printf("cmhash %s\n", cmh_version());
-        return EXIT_OK;
+        return true;
     }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         fputs(main_usage, stdout);
-        return EXIT_OK;
+        return true;
     }
-    if (!strcmp(cmd, "help")) {
-        if (argc < 3) {
-            fputs(main_usage, stdout);
-            return EXIT_OK;
-        }
-        const command *c = find(argv[2]);
-        if (!c) {
-            cli_error("unknown command '%s'; see cmhash --help", argv[2]);
-            return EXIT_USAGE;
-        }
-        char *args[] = {argv[2], "--help", NULL};
-        return c->run(2, args);
+    if (strcmp(cmd, "help"))
+        return false;
+    if (argc < 3) {
+        fputs(main_usage, stdout);
+        return true;
     }
-    const command *c = find(cmd);
+    const command *c = find(argv[2]);
     if (!c) {
-        cli_error("unknown command '%s'; see cmhash --help", cmd);
-        return EXIT_USAGE;
+        cli_error("unknown command '%s'; see cmhash --help", argv[2]);
+        *rc = EXIT_USAGE;
+        return true;
     }
-    /* --log FILE works on every command: taken out of argv here, so the
-     * commands never see it. */
-    int cargc = argc - 1;
-    char **cargv = argv + 1;
+    char *args[] = {argv[2], "--help", NULL};
+    *rc = c->run(2, args);
+    return true;
+}
+
+/* --log FILE works on every command: taken out of the command's CARGV
+ * here, so the commands never see it; the log starts with the whole
+ * command line. -1 to go on, else the exit code. */
+static int take_log(int argc, char **argv, int *cargc, char **cargv)
+{
     char line[1024];
     size_t o = 0;
     line[0] = 0;
@@ -102,7 +106,7 @@ int main(int argc, char **argv)
         o += (size_t)snprintf(line + o, sizeof line - o, "%s%s",
                               i ? " " : "", argv[i]);
     const char *lerr;
-    int lrc = cli_log_take_option(&cargc, cargv, &lerr);
+    int lrc = cli_log_take_option(cargc, cargv, &lerr);
     if (lrc == -1) {
         cli_error("%s", lerr);
         return EXIT_USAGE;
@@ -113,8 +117,14 @@ int main(int argc, char **argv)
         return EXIT_IO;
     }
     cli_log(1, "Started: %s", line);
-    /* --json[=FILE], the same in every command: FILE becomes stdout and
-     * the command sees a bare --json (before a "--" only). */
+    return -1;
+}
+
+/* --json[=FILE], the same in every command: FILE becomes stdout and
+ * the command sees a bare --json (before a "--" only). -1 to go on,
+ * else the exit code. */
+static int take_json(int cargc, char **cargv, const char *cmd)
+{
     for (int i = 1; i < cargc; i++) {
         if (!strcmp(cargv[i], "--"))
             break;
@@ -136,9 +146,13 @@ int main(int argc, char **argv)
             }
         }
     }
-    opterr = 0; /* the commands report option errors in one line */
-    int rc = c->run(cargc, cargv);
-    /* a failure under --json always ends with a JSON error object */
+    return -1;
+}
+
+/* After the command: the JSON error object a failure under --json always
+ * ends with, the check that stdout was written, the log's last line. */
+static int finish(const char *cmd, int rc)
+{
     if (cli_json_wanted && rc >= EXIT_USAGE && !cli_json_error_done &&
         cli_last_error()[0]) {
         printf("{\"command\":");
@@ -154,4 +168,26 @@ int main(int argc, char **argv)
     cli_log(rc ? 3 : 1, "%s finished with exit code %d", cmd, rc);
     cli_log_close();
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int rc;
+    if (run_builtin(argc, argv, &rc))
+        return rc;
+    const char *cmd = argv[1];
+    const command *c = find(cmd);
+    if (!c) {
+        cli_error("unknown command '%s'; see cmhash --help", cmd);
+        return EXIT_USAGE;
+    }
+    int cargc = argc - 1;
+    char **cargv = argv + 1;
+    if ((rc = take_log(argc, argv, &cargc, cargv)) >= 0)
+        return rc;
+    if ((rc = take_json(cargc, cargv, cmd)) >= 0)
+        return rc;
+    opterr = 0; /* the commands report option errors in one line */
+    rc = c->run(cargc, cargv);
+    return finish(cmd, rc);
 }

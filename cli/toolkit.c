@@ -1,6 +1,8 @@
-/* Helpers shared by the admin commands (extract, diff, ls, delta, patch). */
+/* Helpers shared by the admin commands (extract, diff, ls, delta, patch,
+ * gc). */
 #include "cli.h"
 
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,4 +131,59 @@ void cli_human_bytes(char *buf, size_t n, double b)
         i++;
     }
     snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+}
+
+bool cli_membuf_open(cli_membuf *m, bool want)
+{
+    if (want && !(m->f = open_memstream(&m->text, &m->len))) {
+        cli_error("out of memory");
+        return false;
+    }
+    return true;
+}
+
+void cli_membuf_close(cli_membuf *m)
+{
+    if (m->f)
+        fclose(m->f);
+    m->f = NULL;
+}
+
+const char *cli_membuf_text(const cli_membuf *m)
+{
+    return m->text ? m->text : "";
+}
+
+void cli_membuf_free(cli_membuf *m)
+{
+    cli_membuf_close(m);
+    free(m->text);
+    m->text = NULL;
+}
+
+int cli_parse_lib_json(int argc, char **argv, const char *cmd,
+                       const char *usage, const char **lib, bool *json)
+{
+    static const struct option opts[] = {
+        {"lib", required_argument, NULL, 'l'},
+        CLI_FILELIB_OPT,
+        CLI_OPT_JSON,
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': *lib = optarg; break;
+        case CLI_OPT_FILELIB:
+            if (!cli_filelib_add(optarg))
+                return EXIT_IO;
+            break;
+        case 'j': *json = true; break;
+        case 'h': fputs(usage, stdout); return EXIT_OK;
+        default: return cli_bad_option(cmd, argv);
+        }
+    }
+    return -1;
 }

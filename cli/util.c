@@ -249,26 +249,65 @@ static size_t unc_match_case(char *out, size_t o, size_t len)
     return o;
 }
 
+/* A copy of S, or NULL with *err = "out of memory". */
+static char *dup_or_err(const char *s, const char **err)
+{
+    char *d = strdup(s);
+    if (!d)
+        *err = "out of memory";
+    return d;
+}
+
+/* Append the components of the UNC path P (after its leading two
+ * separators) to OUT, O bytes so far, as "/NAME" each (empty ones
+ * skipped; server and share matched case-insensitively); *comps counts
+ * them. The new length, or (size_t)-1 with *err set on '.' or '..'. */
+static size_t unc_append(char *out, size_t o, const char *p, int *comps,
+                         const char **err)
+{
+    while (*p) {
+        const char *q = p;
+        while (*q && *q != '\\' && *q != '/')
+            q++;
+        size_t len = (size_t)(q - p);
+        if (len == 0 && *q) {
+            p = q + 1;
+            continue;
+        }
+        if ((len == 1 && p[0] == '.') ||
+            (len == 2 && p[0] == '.' && p[1] == '.')) {
+            *err = "is a UNC path with '.' or '..' components; give the "
+                   "share path plainly";
+            return (size_t)-1;
+        }
+        if (len) {
+            out[o++] = '/';
+            memcpy(out + o, p, len);
+            o += len;
+            out[o] = 0;
+            (*comps)++;
+            /* Windows matches server and share names case-insensitively:
+             * \\CM2\REAL is the share mounted as <root>/cm2/real */
+            if (*comps <= 2)
+                o = unc_match_case(out, o, len);
+        }
+        p = *q ? q + 1 : q;
+    }
+    return o;
+}
+
 char *cli_map_unc(const char *src, const char *unc_root, const char **err)
 {
     *err = NULL;
     bool unc = (src[0] == '\\' && src[1] == '\\') ||
                (src[0] == '/' && src[1] == '/' && src[2] != '/');
-    if (!unc) {
-        char *d = strdup(src);
-        if (!d)
-            *err = "out of memory";
-        return d;
-    }
+    if (!unc)
+        return dup_or_err(src, err);
     if (!unc_root || !*unc_root)
         unc_root = getenv("CMHASH_UNC_ROOT");
 #ifdef CMH_OS_NATIVE_UNC
-    if (!unc_root || !*unc_root) { /* Windows: the OS seam opens UNC paths */
-        char *d = strdup(src);
-        if (!d)
-            *err = "out of memory";
-        return d;
-    }
+    if (!unc_root || !*unc_root) /* Windows: the OS seam opens UNC paths */
+        return dup_or_err(src, err);
 #endif
     if (!unc_root || !*unc_root) {
         *err = "is a UNC path with no local mapping: mount the shares under "
@@ -283,42 +322,15 @@ char *cli_map_unc(const char *src, const char *unc_root, const char **err)
         *err = "out of memory";
         return NULL;
     }
-    size_t o = 0;
-    size_t rl = strlen(unc_root);
-    memcpy(out, unc_root, rl);
-    o = rl;
+    size_t o = strlen(unc_root);
+    memcpy(out, unc_root, o);
     while (o > 1 && out[o - 1] == '/')
         o--;
     int comps = 0;
-    const char *p = src + 2;
-    while (*p) {
-        const char *q = p;
-        while (*q && *q != '\\' && *q != '/')
-            q++;
-        size_t len = (size_t)(q - p);
-        if (len == 0 && *q) {
-            p = q + 1;
-            continue;
-        }
-        if ((len == 1 && p[0] == '.') ||
-            (len == 2 && p[0] == '.' && p[1] == '.')) {
-            free(out);
-            *err = "is a UNC path with '.' or '..' components; give the "
-                   "share path plainly";
-            return NULL;
-        }
-        if (len) {
-            out[o++] = '/';
-            memcpy(out + o, p, len);
-            o += len;
-            out[o] = 0;
-            comps++;
-            /* Windows matches server and share names case-insensitively:
-             * \\CM2\REAL is the share mounted as <root>/cm2/real */
-            if (comps <= 2)
-                o = unc_match_case(out, o, len);
-        }
-        p = *q ? q + 1 : q;
+    o = unc_append(out, o, src + 2, &comps, err);
+    if (o == (size_t)-1) {
+        free(out);
+        return NULL;
     }
     out[o] = 0;
     if (comps < 2) {
