@@ -57,7 +57,7 @@ fi
 wineserver -p 60 || true # one server for the run (already up: fine)
 
 declare -A SKIP=(
-  [extract_traversal]="needs Unix symlinks and names with '\\' or ':'; Wine 8 shows a symlink as its target (no reparse point) and NTFS cannot hold those names (win32.c refuses NTFS symlinks/junctions via O_NOFOLLOW)"
+  [extract_traversal]="needs Unix symlinks and names with '\\' or ':'; Wine 8 shows a symlink as its target (no reparse point) and NTFS cannot hold those names (win32_io.c refuses NTFS symlinks/junctions via O_NOFOLLOW)"
   [hostile_library]="FIFOs, sockets, device files and Unix symlinks planted in a library; Wine 8 shows none of them as what they are"
   [snapshot_badinput]="FIFOs, sockets, device files, symlinks and non-UTF-8 byte names in the source: no Windows equivalent visible through Wine"
   [snapshot_rchar]="reads /proc/PID/io (Linux I/O accounting of one process)"
@@ -71,7 +71,7 @@ declare -A SKIP=(
   [admin_errors]="runs cmhash as another Unix user (setpriv: Wine refuses a ~/.wine it does not own) and plants Unix symlinks for the advice cases"
   [admin_library_place]="expects the Linux spelling of absolute paths (/work/...); cmhash.exe prints the Windows one (Z:/work/...)"
   [admin_unc]="tests --unc-root, the Linux mapping of \\\\server\\share to a mount; cmhash.exe opens UNC paths directly"
-  [snapshot_sigint_sweep]="20 snapshots of a 10,000-file tree take far longer under Wine than CI's budget allows (the Linux run covers the engine's cancellation; Wine turns SIGINT into the console Ctrl-C event win32.c handles)"
+  [snapshot_sigint_sweep]="20 snapshots of a 10,000-file tree take far longer under Wine than CI's budget allows (the Linux run covers the engine's cancellation; Wine turns SIGINT into the console Ctrl-C event win32_proc.c handles)"
   [configmgr_deep_mirror]="nests a mirror 20,000 folders deep: the Windows layer opens every folder by its full \\\\?\\ path, which passes 32,767 UTF-16 units near depth 16,000 and costs O(depth^2) under Wine (the Linux run covers the one depth limit and the descriptor walk)"
   [configmgr_gc_index]="measures gc's reads with /proc/PID/io rchar (Linux I/O accounting of one process)"
   [json_grammar]="expects the Linux spelling of absolute paths (/work/...) in JSON; cmhash.exe gives the Windows one (Z:/work/...)"

@@ -1,6 +1,6 @@
 /* The kit's platform calls on Windows (kit.h): moved here from
  * engine/os/win32.c so that libcmhash ships none of them. The POSIX names
- * map to engine/os/win32.c through win32_posix.h. */
+ * map to engine/os/win32_*.c through win32_posix.h. */
 #include "kit.h"
 
 #include <errno.h>
